@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// The `thermostat` command. From a checkout it runs the TypeScript sources through tsx (no build
+// step to forget); an installed package (or the container image) runs the compiled dist/.
+import { existsSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const source = `${root}cli/main.ts`;
+if (existsSync(source) && !process.env.THERMOSTAT_USE_DIST) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(pathToFileURL(source).href);
+} else {
+  await import(pathToFileURL(`${root}dist/cli/main.js`).href);
+}

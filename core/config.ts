@@ -1,0 +1,147 @@
+// One configuration schema, one set of defaults. Sources, later wins: defaults < JSON file
+// (THERMOSTAT_CONFIG or --config) < environment. Validated once at start; an invalid value fails
+// fast with the dotted key that is wrong (`ConfigError`).
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const positiveInt = z.number().int().positive();
+const ms = z.number().int().nonnegative();
+
+export const runtimeConfigSchema = z.object({
+  /** Application id: consumer-group prefix, internal-topic prefix and Redis key prefix. */
+  appId: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, . _ - only (max 100)').default('thermostat'),
+  kafka: z
+    .object({
+      /** Comma-separated bootstrap servers. Unset: the embedded local stack (127.0.0.1:9092). */
+      brokers: z.string().min(1).default('127.0.0.1:9092'),
+      /** Extra librdkafka properties (SASL/SSL...), passed through verbatim. */
+      rdkafka: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+      inputPartitions: positiveInt.default(6),
+      replicationFactor: positiveInt.default(1),
+      /** Records fetched per consume call (micro-batch size). */
+      batchSize: positiveInt.default(2000),
+    })
+    .prefault({}),
+  schemaRegistryUrl: z.string().url().optional(),
+  redis: z
+    .object({
+      url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      /** Max state entries queued for Redis while it is down before the job applies backpressure. */
+      maxQueuedEntries: positiveInt.default(2_000_000),
+    })
+    .prefault({}),
+  http: z.object({ port: z.number().int().min(0).max(65535).default(9464), host: z.string().default('0.0.0.0') }).prefault({}),
+  /** Wall-clock interval between checkpoints / commits / changelog flushes. */
+  commitIntervalMs: ms.default(1000),
+  /** SIGTERM: drain + final checkpoint must finish within this, then the process exits. */
+  shutdownTimeoutMs: ms.default(25_000),
+  watermark: z
+    .object({
+      /** Event-time out-of-orderness tolerated before the watermark passes a record. */
+      outOfOrdernessMs: ms.default(5_000),
+      /** Extra lateness still accepted after the watermark; beyond it a record goes to the late side output. */
+      allowedLatenessMs: ms.default(5_000),
+      /** A source partition at end-of-partition this long is idle and left out of the min watermark. */
+      idleTimeoutMs: ms.default(2_000),
+    })
+    .prefault({}),
+  /** Event-time length of one allocation tick. */
+  tickMs: positiveInt.default(60_000),
+  seed: z.number().int().default(42),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
+
+/** Environment variables and the dotted config key each one sets. */
+export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'json' }> = {
+  THERMOSTAT_APP_ID: { key: 'appId', type: 'string' },
+  KAFKA_BROKERS: { key: 'kafka.brokers', type: 'string' },
+  THERMOSTAT_KAFKA_RDKAFKA: { key: 'kafka.rdkafka', type: 'json' },
+  THERMOSTAT_INPUT_PARTITIONS: { key: 'kafka.inputPartitions', type: 'int' },
+  THERMOSTAT_REPLICATION_FACTOR: { key: 'kafka.replicationFactor', type: 'int' },
+  SCHEMA_REGISTRY_URL: { key: 'schemaRegistryUrl', type: 'string' },
+  REDIS_URL: { key: 'redis.url', type: 'string' },
+  THERMOSTAT_HTTP_PORT: { key: 'http.port', type: 'int' },
+  THERMOSTAT_COMMIT_INTERVAL_MS: { key: 'commitIntervalMs', type: 'int' },
+  THERMOSTAT_SHUTDOWN_TIMEOUT_MS: { key: 'shutdownTimeoutMs', type: 'int' },
+  THERMOSTAT_TICK_MS: { key: 'tickMs', type: 'int' },
+  THERMOSTAT_SEED: { key: 'seed', type: 'int' },
+  THERMOSTAT_LOG_LEVEL: { key: 'logLevel', type: 'string' },
+};
+
+function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof cur[p] !== 'object' || cur[p] === null) cur[p] = {};
+    cur = cur[p] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1]] = value;
+}
+
+/** Turns environment variables into a partial config object; a malformed value names the variable. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, { key, type }] of Object.entries(ENV_KEYS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    let value: unknown = raw;
+    if (type === 'int') {
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${key} (env ${name})`, `expected an integer, got "${raw}"`);
+      value = Number(raw);
+    } else if (type === 'json') {
+      try {
+        value = JSON.parse(raw);
+      } catch (e) {
+        throw new ConfigError(`${key} (env ${name})`, `expected JSON: ${(e as Error).message}`);
+      }
+    }
+    setPath(out, key, value);
+  }
+  return out;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
+        ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+/** Validates against a zod schema and reports the first problem with its dotted key. */
+export function parseWithSchema<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const r = schema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new ConfigError(issue.path.join('.') || '(root)', issue.message);
+  }
+  return r.data;
+}
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  file?: string;
+  overrides?: Record<string, unknown>;
+}
+
+export function loadRuntimeConfig(opts: LoadConfigOptions = {}): RuntimeConfig {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.THERMOSTAT_CONFIG;
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ConfigError('THERMOSTAT_CONFIG', `cannot read ${file}: ${(e as Error).message}`);
+    }
+  }
+  const merged = deepMerge(deepMerge(fromFile, configFromEnv(env)), opts.overrides ?? {});
+  return parseWithSchema(runtimeConfigSchema, merged);
+}

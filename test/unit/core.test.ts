@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { murmur2, partitionForKey, hash64Hex } from '../../core/hash.js';
+import { Rng, keyedUniform } from '../../core/rng.js';
+import { loadRuntimeConfig } from '../../core/config.js';
+import { ConfigError } from '../../core/errors.js';
+import { renderTypes } from '../../scripts/gen-types.js';
+import { readFileSync } from 'node:fs';
+
+test('murmur2 matches the Kafka Java client for known keys', () => {
+  // Vectors from the Kafka Java client's UtilsTest.testMurmur2.
+  const cases: [string, number][] = [
+    ['21', -973932308],
+    ['foobar', -790332482],
+    ['a-little-bit-long-string', -985981536],
+    ['a-little-bit-longer-string', -1486304829],
+    ['lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8', -58897971],
+  ];
+  for (const [k, want] of cases) assert.equal(murmur2(new TextEncoder().encode(k)), want, k);
+  assert.equal(partitionForKey('foobar', 6), (-790332482 & 0x7fffffff) % 6);
+});
+
+test('keyed draws depend only on their key, and the seeded RNG replays', () => {
+  assert.equal(keyedUniform(7, 'c1', 3), keyedUniform(7, 'c1', 3));
+  assert.notEqual(keyedUniform(7, 'c1', 3), keyedUniform(7, 'c1', 4));
+  const a = new Rng(1);
+  const b = new Rng(1);
+  for (let i = 0; i < 100; i++) assert.equal(a.next(), b.next());
+  assert.equal(hash64Hex('x@1').length, 16);
+});
+
+test('config fails fast naming the offending key', () => {
+  assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_TICK_MS: 'soon' } }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match((e as Error).message, /tickMs \(env THERMOSTAT_TICK_MS\)/);
+    return true;
+  });
+  assert.throws(() => loadRuntimeConfig({ env: {}, overrides: { kafka: { inputPartitions: 0 } } }), /kafka\.inputPartitions/);
+  const cfg = loadRuntimeConfig({ env: { KAFKA_BROKERS: 'k:9092' } });
+  assert.equal(cfg.kafka.brokers, 'k:9092');
+  assert.equal(cfg.kafka.inputPartitions, 6);
+});
+
+test('schemas/types.ts is generated from the current .avsc files', () => {
+  const current = readFileSync(new URL('../../schemas/types.ts', import.meta.url), 'utf8');
+  assert.equal(current, renderTypes(), 'run `npm run gen:types`');
+});
