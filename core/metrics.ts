@@ -1,0 +1,48 @@
+// Every Prometheus metric the job exports, declared once. Naming: `thermostat_` prefix, base units
+// (seconds, bytes), `_total` for counters. Labels are bounded (topic, stage, reason, backend...):
+// never a user or content id (SPEC §6). The Grafana dashboard in helm/ queries these names.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics(register = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register, prefix: 'thermostat_' });
+  const m = {
+    register,
+    recordsIn: new Counter({ name: 'thermostat_records_in_total', help: 'Records consumed, per topic and stage.', labelNames: ['topic', 'stage'], registers: [register] }),
+    recordsOut: new Counter({ name: 'thermostat_records_out_total', help: 'Records produced, per topic and stage.', labelNames: ['topic', 'stage'], registers: [register] }),
+    dlqRecords: new Counter({ name: 'thermostat_dlq_records_total', help: 'Records sent to a dead-letter queue, per source topic and reason.', labelNames: ['topic', 'reason'], registers: [register] }),
+    lateRecords: new Counter({ name: 'thermostat_late_records_total', help: 'Records behind the watermark beyond allowed lateness (sent to the late side output).', labelNames: ['stage'], registers: [register] }),
+    duplicateRecords: new Counter({ name: 'thermostat_duplicate_records_total', help: 'Records dropped as duplicates (same event id or replayed source offset).', labelNames: ['stage'], registers: [register] }),
+    processingLatency: new Histogram({ name: 'thermostat_processing_latency_seconds', help: 'Wall time from a record being fetched to its batch being processed, per stage.', labelNames: ['stage'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers: [register] }),
+    eventLatency: new Histogram({ name: 'thermostat_event_latency_seconds', help: 'Wall time from a record\'s produce timestamp to the output it caused.', labelNames: ['stage'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [register] }),
+    consumerLag: new Gauge({ name: 'thermostat_consumer_lag_records', help: 'Records behind the partition end, summed per stage.', labelNames: ['stage'], registers: [register] }),
+    watermarkLag: new Gauge({ name: 'thermostat_watermark_lag_seconds', help: 'Event-time watermark behind wall time, per stage.', labelNames: ['stage'], registers: [register] }),
+    heatedShare: new Gauge({ name: 'thermostat_heated_share_ratio', help: 'Heated impressions / all impressions in the rolling window.', registers: [register] }),
+    heatingCap: new Gauge({ name: 'thermostat_heating_cap_ratio', help: 'Configured cap on the heated share.', registers: [register] }),
+    budgetPoolRemaining: new Gauge({ name: 'thermostat_budget_pool_remaining_impressions', help: 'Heating impressions left in the current budget period.', registers: [register] }),
+    allocations: new Counter({ name: 'thermostat_allocations_total', help: 'Heating allocations emitted, per policy.', labelNames: ['policy'], registers: [register] }),
+    allocatedImpressions: new Counter({ name: 'thermostat_allocated_impressions_total', help: 'Heated impressions granted.', registers: [register] }),
+    allocationTicks: new Counter({ name: 'thermostat_allocation_ticks_total', help: 'Allocation ticks run.', registers: [register] }),
+    clearingPrice: new Gauge({ name: 'thermostat_clearing_score', help: 'Lowest approved normalised score in the last tick (rises when the cap binds).', registers: [register] }),
+    heatingRequests: new Counter({ name: 'thermostat_heating_requests_total', help: 'Heating requests made by content agents.', registers: [register] }),
+    flaggedContent: new Counter({ name: 'thermostat_cheating_flagged_total', help: 'Contents flagged by anti-cheat.', registers: [register] }),
+    newContentCtr: new Gauge({ name: 'thermostat_new_content_ctr_ratio', help: 'CTR of new content over the last tick.', registers: [register] }),
+    exposureGini: new Gauge({ name: 'thermostat_exposure_gini_ratio', help: 'Gini coefficient of exposure across contents in the window.', registers: [register] }),
+    checkpoints: new Counter({ name: 'thermostat_checkpoints_total', help: 'Checkpoints written, per outcome (ok, failed, fenced).', labelNames: ['outcome'], registers: [register] }),
+    checkpointAge: new Gauge({ name: 'thermostat_checkpoint_age_seconds', help: 'Seconds since the oldest task last checkpointed successfully.', registers: [register] }),
+    checkpointQueued: new Gauge({ name: 'thermostat_checkpoint_queued_entries', help: 'State entries waiting to be written to Redis.', registers: [register] }),
+    redisErrors: new Counter({ name: 'thermostat_redis_errors_total', help: 'Redis command failures.', registers: [register] }),
+    redisCommands: new Counter({ name: 'thermostat_redis_commands_total', help: 'Redis commands sent by the state layer.', registers: [register] }),
+    fencedWrites: new Counter({ name: 'thermostat_fenced_writes_total', help: 'Writes rejected because a newer epoch or version holds the key.', registers: [register] }),
+    stateEntries: new Gauge({ name: 'thermostat_state_entries', help: 'Entries in local state caches, per store.', labelNames: ['store'], registers: [register] }),
+    assignedPartitions: new Gauge({ name: 'thermostat_assigned_partitions', help: 'Partitions assigned to this instance, per stage.', labelNames: ['stage'], registers: [register] }),
+    ready: new Gauge({ name: 'thermostat_ready', help: '1 when partitions are assigned and state restored; 0 otherwise.', registers: [register] }),
+    degraded: new Gauge({ name: 'thermostat_degraded', help: '1 while a dependency (Redis) is down and the job runs from local state.', registers: [register] }),
+    backend: new Gauge({ name: 'thermostat_tfjs_backend_info', help: 'TensorFlow.js backend in use (value 1 on the active backend label).', labelNames: ['backend'], registers: [register] }),
+    rewardWeightsRejected: new Counter({ name: 'thermostat_reward_weights_rejected_total', help: 'Reward weights rejected (invalid JSON, schema, bounds), per source.', labelNames: ['source'], registers: [register] }),
+    modelVersion: new Gauge({ name: 'thermostat_model_version', help: 'Version of the allocation model weights in use.', registers: [register] }),
+    trainingSteps: new Counter({ name: 'thermostat_training_steps_total', help: 'PPO update steps run.', registers: [register] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
