@@ -116,5 +116,120 @@ export interface UserMindState {
   updated_at: number;
 }
 
-export const SCHEMA_NAMES = ['BusinessObjectives', 'ContentPublished', 'ContentState', 'HeatingAllocation', 'UserInteraction', 'UserMindState'] as const;
+/** thermostat.v1.internal.HeatingRequest */
+export interface HeatingRequest {
+  content_id: string;
+  creator_id: string;
+  category: string;
+  quality_score: number;
+  creator_followers?: null | number;
+  published_at: number;
+  exposure: number;
+  clicks: number;
+  ctr: number;
+  window_ctr: number;
+  engaged_rate: number;
+  heating_budget: number;
+  requested_impressions: number;
+  bid_price: number;
+}
+
+/** thermostat.v1.internal.TickTotals */
+export interface TickTotals {
+  impressions: number;
+  heated_impressions: number;
+  new_content_impressions: number;
+  new_content_clicks: number;
+}
+
+/** thermostat.v1.internal.AllocationOutcome */
+export interface AllocationOutcome {
+  allocation_id: string;
+  content_id: string;
+  impressions: number;
+  clicks: number;
+  completion_sum: number;
+  shares: number;
+}
+
+/** thermostat.v1.internal.CategoryAudience */
+export interface CategoryAudience {
+  category: string;
+  active: number;
+  high_curiosity: number;
+}
+
+/** Internal single-partition topic <appId>-allocator-input. One content partition's contribution to one allocation tick, possibly in several chunks. (thermostat.v1.internal.AllocatorInput) */
+export interface AllocatorInput {
+  /** Content-events partition that produced this record. */
+  source: number;
+  /** Tick number (tick start = tick * tickMs). */
+  tick: number;
+  chunk: number;
+  /** Total chunks for (source, tick); the tick is complete for this source once all arrived. */
+  chunks: number;
+  requests: HeatingRequest[];
+  totals: TickTotals;
+  /** Delivered heated impressions per allocation during the tick (delayed rewards, joined by allocation_id). */
+  outcomes: AllocationOutcome[];
+  audience?: CategoryAudience[];
+}
+
+/** thermostat.v1.internal.ForwardedInteraction */
+export interface ForwardedInteraction {
+  event_id: string;
+  user_id: string;
+  content_id: string;
+  category: string;
+  event_time: number;
+  click: boolean;
+  dwell_ms: number;
+  completion: number;
+  shared: boolean;
+  is_new_content: boolean;
+  heated: boolean;
+  allocation_id?: null | string;
+  /** Anti-cheat evidence from the user stage. */
+  suspect_clicker?: boolean;
+}
+
+/** thermostat.v1.internal.ForwardedPublication */
+export interface ForwardedPublication {
+  content_id: string;
+  creator_id: string;
+  category: string;
+  quality_score: number;
+  published_at: number;
+  creator_followers?: null | number;
+}
+
+/** thermostat.v1.internal.TickAudience */
+export interface TickAudience {
+  tick: number;
+  categories: CategoryAudience[];
+}
+
+/** thermostat.v1.internal.WatermarkMarker */
+export interface WatermarkMarker {
+  /** Source watermark; records forwarded later have event_time >= watermark - allowed lateness. */
+  watermark: number;
+  idle: boolean;
+  /** Event time of the source's first record (null: none yet). Content tasks start closing ticks at the tick of the minimum over all sources, so every partition closes the same ticks. */
+  first_event_time?: null | number;
+  /** Audience of ticks this source's watermark crossed (only on markers to partition 0). */
+  audience?: TickAudience[];
+}
+
+/** Internal topic <appId>-content-events, key content_id (markers: no key, sent to every partition). Written by stage 1, read by the content stage. (thermostat.v1.internal.ContentEvent) */
+export interface ContentEvent {
+  /** Upstream source: (topic index << 16) | partition; topic index 0 = user-interactions, 1 = content-published. */
+  source: number;
+  /** Offset of the upstream record (markers: offset of the last record before the marker). Replays are dropped by it. */
+  source_offset: number;
+  interaction?: null | ForwardedInteraction;
+  published?: null | ForwardedPublication;
+  marker?: null | WatermarkMarker;
+}
+
+export const SCHEMA_NAMES = ['BusinessObjectives', 'ContentPublished', 'ContentState', 'HeatingAllocation', 'UserInteraction', 'UserMindState', 'AllocatorInput', 'ContentEvent'] as const;
 export type SchemaName = (typeof SCHEMA_NAMES)[number];

@@ -1,0 +1,202 @@
+// Stage 3, the allocator: the single task of the single-partition allocator-input topic, so it is
+// the only writer of the budget pool. It gathers each content partition's contribution to a tick
+// (requests, totals, delivered outcomes, audience — possibly chunked, possibly replayed), and runs
+// the tick once every partition delivered it, in tick order: the same input gives the same
+// allocations with the same ids, whatever the interleaving of the content partitions.
+import type { AgentConfig } from '../agents/config.js';
+import type { AudienceAggregate } from '../agents/audience.js';
+import type { HeatingRequest as AgentRequest } from '../agents/content.js';
+import { validateRewardWeights } from '../agents/reward-weights.js';
+import { allocateTick, newAllocatorState, recordDelivered, recordTickTotals, setPoolSize, type AllocatorState, type TickMetrics } from '../agents/system.js';
+import type { AllocationScorer } from '../agents/scorer.js';
+import type { AllocationOutcome, AllocatorInput, BusinessObjectives, HeatingAllocation, RewardWeights } from '../schemas/types.js';
+import type { TopologyNames } from './topology.js';
+import type { Collector, InRecord, SourcePosition, StreamTask, TaskId, TaskSnapshot } from './task.js';
+
+interface Contribution {
+  chunks: number;
+  got: number[];
+  inputs: AllocatorInput[];
+}
+
+interface AllocatorMeta {
+  nextInput: number;
+  nextObjectives: number[];
+  state: AllocatorState;
+  /** tick → source → chunks received. */
+  pending: Record<string, Record<string, Contribution>>;
+  lastTick: number | null;
+  /** Objectives not yet in effect (effective_from after the last tick), oldest first. */
+  objectives: BusinessObjectives[];
+  weights: RewardWeights;
+  heatingCap: number | null;
+}
+
+/** What a tick produced, for metrics and the learner. */
+export interface TickReport {
+  tick: number;
+  metrics: TickMetrics;
+  allocations: HeatingAllocation[];
+  outcomes: AllocationOutcome[];
+  requests: AgentRequest[];
+}
+
+export class AllocatorTask implements StreamTask {
+  readonly id: TaskId = { stage: 'allocator', partition: 0 };
+  private readonly meta: AllocatorMeta;
+
+  constructor(
+    private readonly names: TopologyNames,
+    private readonly contentPartitions: number,
+    objectivesPartitions: number,
+    private readonly cfg: AgentConfig,
+    private readonly tickMs: number,
+    private readonly scorer: () => AllocationScorer,
+    restoredMeta: string | null,
+    private readonly onTick?: (report: TickReport) => void,
+  ) {
+    this.meta = restoredMeta
+      ? (JSON.parse(restoredMeta) as AllocatorMeta)
+      : {
+          nextInput: 0,
+          nextObjectives: new Array<number>(objectivesPartitions).fill(0),
+          state: newAllocatorState(cfg),
+          pending: {},
+          lastTick: null,
+          objectives: [],
+          weights: { ...cfg.system.defaultWeights },
+          heatingCap: null,
+        };
+  }
+
+  /** Allocator state (pool, rolling window, active allocations) — read-only view for tests/serving. */
+  get state(): Readonly<AllocatorState> {
+    return this.meta.state;
+  }
+
+  positions(): SourcePosition[] {
+    return [
+      { topic: this.names.allocatorInput, partition: 0, offset: this.meta.nextInput },
+      ...this.meta.nextObjectives.map((offset, partition) => ({ topic: this.names.objectives, partition, offset })),
+    ];
+  }
+
+  consumed(topic: string, partition: number, next: number): void {
+    if (topic === this.names.objectives) this.meta.nextObjectives[partition] = Math.max(this.meta.nextObjectives[partition] ?? 0, next);
+    else if (next > this.meta.nextInput) this.meta.nextInput = next;
+  }
+
+  process(batch: readonly InRecord[], out: Collector): void {
+    if (batch.length === 0) return;
+    if (batch[0].topic === this.names.objectives) {
+      for (const r of batch) {
+        this.meta.nextObjectives[r.partition] = r.offset + 1;
+        this.meta.objectives.push(r.value as BusinessObjectives);
+      }
+      this.meta.objectives.sort((a, b) => a.effective_from - b.effective_from || (a.objective_id < b.objective_id ? -1 : 1));
+      return;
+    }
+    for (const r of batch) {
+      this.meta.nextInput = r.offset + 1;
+      const input = r.value as AllocatorInput;
+      if (this.meta.lastTick !== null && input.tick <= this.meta.lastTick) continue; // replay of a done tick
+      const bySource = (this.meta.pending[input.tick] ??= {});
+      const c = (bySource[input.source] ??= { chunks: input.chunks, got: [], inputs: [] });
+      if (c.got.includes(input.chunk)) continue; // replayed chunk
+      c.got.push(input.chunk);
+      c.inputs.push(input);
+    }
+    this.runCompleteTicks(out);
+  }
+
+  private isComplete(tick: string): boolean {
+    const bySource = this.meta.pending[tick];
+    for (let p = 0; p < this.contentPartitions; p++) {
+      const c = bySource[p];
+      if (!c || c.got.length < c.chunks) return false;
+    }
+    return true;
+  }
+
+  private runCompleteTicks(out: Collector): void {
+    for (;;) {
+      const ticks = Object.keys(this.meta.pending).map(Number).sort((a, b) => a - b);
+      if (ticks.length === 0 || !this.isComplete(String(ticks[0]))) return;
+      this.runTick(ticks[0], out);
+    }
+  }
+
+  private applyObjectives(tick: number): void {
+    while (this.meta.objectives.length > 0 && this.meta.objectives[0].effective_from <= tick) {
+      const o = this.meta.objectives.shift() as BusinessObjectives;
+      setPoolSize(this.meta.state, o.heating_budget_pool);
+      this.meta.heatingCap = o.heating_cap_ratio ?? null;
+      if (o.weights) {
+        const v = validateRewardWeights(o.weights);
+        if (!('error' in v)) this.meta.weights = v;
+      }
+    }
+  }
+
+  private runTick(tick: number, out: Collector): void {
+    const bySource = this.meta.pending[tick];
+    delete this.meta.pending[tick];
+    const requests: AgentRequest[] = [];
+    const outcomes: AllocationOutcome[] = [];
+    const audience: AudienceAggregate = { active: {}, curious: {} };
+    let total = 0;
+    let heated = 0;
+    for (let p = 0; p < this.contentPartitions; p++) {
+      for (const input of bySource[p].inputs.sort((a, b) => a.chunk - b.chunk)) {
+        total += input.totals.impressions;
+        heated += input.totals.heated_impressions;
+        outcomes.push(...input.outcomes);
+        for (const a of input.audience ?? []) {
+          audience.active[a.category] = (audience.active[a.category] ?? 0) + a.active;
+          audience.curious[a.category] = (audience.curious[a.category] ?? 0) + a.high_curiosity;
+        }
+        for (const q of input.requests) {
+          requests.push({
+            content_id: q.content_id,
+            creator_id: q.creator_id,
+            category: q.category,
+            tick,
+            requested_impressions: q.requested_impressions,
+            bid_price: q.bid_price,
+            quality: q.quality_score,
+            ctr: q.ctr,
+            exposure: q.exposure,
+            engaged_rate: q.engaged_rate,
+            budget: q.heating_budget,
+            published_at: q.published_at,
+            creator_followers: q.creator_followers ?? null,
+          });
+        }
+      }
+    }
+    this.applyObjectives(tick);
+    const s = this.meta.state;
+    recordTickTotals(s, tick, total, heated);
+    recordDelivered(s, outcomes);
+    const result = allocateTick(
+      s,
+      { tick, tickMs: this.tickMs, requests, audience, weights: this.meta.weights, scorer: this.scorer(), heatingCap: this.meta.heatingCap ?? undefined },
+      this.cfg,
+    );
+    for (const a of result.allocations) out.send({ topic: this.names.allocations, schema: 'HeatingAllocation', key: a.content_id, value: a });
+    this.meta.lastTick = tick;
+    this.onTick?.({ tick, metrics: result.metrics, allocations: result.allocations, outcomes, requests });
+  }
+
+  setIdle(): void {
+    // The allocator's inputs carry their own completeness (all partitions per tick).
+  }
+
+  flushChangelog(): void {
+    // Allocations are the output; allocator state is checkpointed in the task metadata.
+  }
+
+  snapshot(): TaskSnapshot {
+    return { meta: JSON.stringify(this.meta), entries: [], positions: this.positions() };
+  }
+}

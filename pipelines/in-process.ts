@@ -1,0 +1,189 @@
+// The whole graph in one process on in-memory topics: every task of every stage, run in a fixed
+// order until no task can make progress. Deterministic by construction (no timers, no threads):
+// the test driver, the simulator and the in-process benchmark all run the real tasks through it.
+import { ManualClock } from '../core/clock.js';
+import type { ThermostatError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
+import type { CheckpointStore } from '../state/store.js';
+import { MemoryBroker } from './memory-broker.js';
+import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
+import { makeCollector, runBatch, type OutputSink, type RawRecord, type RecordSerde } from './task-runner.js';
+import type { OutRecord, TaskId } from './task.js';
+import { dlqTopic } from './topology.js';
+
+export interface InProcessOptions {
+  settings: GraphSettings;
+  serde: RecordSerde;
+  checkpoints: CheckpointStore;
+  broker?: MemoryBroker;
+  clock?: ManualClock;
+  batchSize?: number;
+  /** Wall time a source must sit at its end before it counts as idle (0: as soon as it is drained). */
+  idleTimeoutMs?: number;
+  metrics?: Metrics;
+}
+
+export const REASON_HEADER = 'thermostat.error.reason';
+export const MESSAGE_HEADER = 'thermostat.error.message';
+
+export class InProcessGraph {
+  readonly broker: MemoryBroker;
+  readonly clock: ManualClock;
+  readonly settings: GraphSettings;
+  private readonly serde: RecordSerde;
+  private readonly store: CheckpointStore;
+  private readonly batchSize: number;
+  private readonly idleTimeoutMs: number;
+  private readonly metrics?: Metrics;
+  private tasks: OwnedTask[] = [];
+  /** Per stage-1 source "topic/partition": wall time it was first seen drained, and idle flag. */
+  private readonly eof = new Map<string, { since: number; idle: boolean }>();
+  private readonly sink: OutputSink;
+
+  private constructor(opts: InProcessOptions) {
+    this.settings = opts.settings;
+    this.serde = opts.serde;
+    this.store = opts.checkpoints;
+    this.broker = opts.broker ?? new MemoryBroker();
+    this.clock = opts.clock ?? new ManualClock(0);
+    this.batchSize = opts.batchSize ?? 2000;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
+    this.metrics = opts.metrics;
+    const broker = this.broker;
+    const clock = this.clock;
+    this.sink = {
+      send: (r: OutRecord, bytes: Buffer) => broker.append(r.topic, r.key, bytes, clock.now(), r.partition),
+      dlq: (r: RawRecord, e: ThermostatError) =>
+        broker.append(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), clock.now(), 0, {
+          [REASON_HEADER]: e.reason,
+          [MESSAGE_HEADER]: e.message,
+          'thermostat.source.topic': r.topic,
+          'thermostat.source.partition': String(r.partition),
+          'thermostat.source.offset': String(r.offset),
+        }),
+      late: (r: RawRecord, reason: string) =>
+        broker.append(this.settings.names.late, r.key, r.value ?? Buffer.alloc(0), clock.now(), 0, {
+          [REASON_HEADER]: 'LATE_RECORD',
+          [MESSAGE_HEADER]: reason,
+          'thermostat.source.topic': r.topic,
+          'thermostat.source.partition': String(r.partition),
+          'thermostat.source.offset': String(r.offset),
+        }),
+    };
+  }
+
+  static async create(opts: InProcessOptions): Promise<InProcessGraph> {
+    const g = new InProcessGraph(opts);
+    g.createTopics();
+    await g.startTasks();
+    return g;
+  }
+
+  private createTopics(): void {
+    const n = this.settings.names;
+    const p = this.settings.partitions;
+    for (const t of [n.interactions, n.published, n.contentEvents, n.allocations, n.userChangelog, n.contentChangelog]) this.broker.createTopic(t, p);
+    this.broker.createTopic(n.objectives, this.settings.objectivesPartitions);
+    this.broker.createTopic(n.allocatorInput, 1);
+    for (const t of [n.interactions, n.published, n.objectives, n.contentEvents, n.allocatorInput]) this.broker.createTopic(dlqTopic(t), 1);
+    this.broker.createTopic(n.late, 1);
+  }
+
+  /** (Re)creates every task from the checkpoint store: what a restart after a crash does. */
+  async startTasks(): Promise<void> {
+    const ids: TaskId[] = [];
+    for (let p = 0; p < this.settings.partitions; p++) ids.push({ stage: 'user', partition: p });
+    for (let p = 0; p < this.settings.partitions; p++) ids.push({ stage: 'content', partition: p });
+    ids.push({ stage: 'allocator', partition: 0 });
+    this.tasks = [];
+    for (const id of ids) this.tasks.push(await createTask(id, this.settings, this.store));
+    this.eof.clear();
+  }
+
+  task(stage: TaskId['stage'], partition: number): OwnedTask | undefined {
+    return this.tasks.find((t) => t.task.id.stage === stage && t.task.id.partition === partition);
+  }
+
+  get allTasks(): readonly OwnedTask[] {
+    return this.tasks;
+  }
+
+  /** Appends already-encoded input. */
+  append(topic: string, key: string | null, bytes: Buffer, partition?: number): void {
+    this.broker.append(topic, key, bytes, this.clock.now(), partition);
+  }
+
+  /** Runs every task until none can make progress, then flushes changelogs. */
+  async runUntilIdle(): Promise<void> {
+    this.wakeSources();
+    for (;;) {
+      let progress = false;
+      for (const owned of this.tasks) {
+        for (const pos of owned.task.positions()) {
+          const stored = this.broker.read(pos.topic, pos.partition, pos.offset, this.batchSize);
+          const src = `${pos.topic}/${pos.partition}`;
+          if (stored.length === 0) {
+            if (owned.task.id.stage === 'user' && !this.eof.has(src)) this.eof.set(src, { since: this.clock.now(), idle: false });
+            continue;
+          }
+          this.eof.delete(src);
+          const raw: RawRecord[] = stored.map((r) => ({ topic: pos.topic, partition: pos.partition, offset: r.offset, key: r.key, value: r.value, timestamp: r.timestamp }));
+          await runBatch(owned, raw, this.serde, this.sink, this.metrics);
+          progress = true;
+        }
+      }
+      if (!progress) progress = this.markIdleSources();
+      if (!progress) break;
+    }
+    for (const owned of this.tasks) owned.task.flushChangelog(makeCollector(this.serde, this.sink, this.metrics, owned.task.id.stage));
+  }
+
+  /**
+   * A source declared idle that has new data is active again BEFORE anything downstream runs, so
+   * the content stage waits for it instead of treating its records as late (the driver knows the
+   * data is there; a live Kafka source can only learn it by fetching).
+   */
+  private wakeSources(): void {
+    for (const owned of this.tasks) {
+      if (owned.task.id.stage !== 'user') continue;
+      for (const pos of owned.task.positions()) {
+        const key = `${pos.topic}/${pos.partition}`;
+        const st = this.eof.get(key);
+        if (!st || this.broker.end(pos.topic, pos.partition) <= pos.offset) continue;
+        this.eof.delete(key);
+        if (st.idle) owned.task.setIdle(pos.topic, pos.partition, false, makeCollector(this.serde, this.sink, this.metrics, 'user'));
+      }
+    }
+  }
+
+  /** Declares drained stage-1 sources idle once they sat at their end for the idle timeout. */
+  private markIdleSources(): boolean {
+    let changed = false;
+    for (const owned of this.tasks) {
+      if (owned.task.id.stage !== 'user') continue;
+      for (const pos of owned.task.positions()) {
+        const st = this.eof.get(`${pos.topic}/${pos.partition}`);
+        if (!st || st.idle || this.clock.now() - st.since < this.idleTimeoutMs) continue;
+        st.idle = true;
+        owned.task.setIdle(pos.topic, pos.partition, true, makeCollector(this.serde, this.sink, this.metrics, 'user'));
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Advances wall time (idle timeouts) and runs. */
+  async advanceTime(ms: number): Promise<void> {
+    this.clock.advance(ms);
+    await this.runUntilIdle();
+  }
+
+  /** Snapshots every task into the checkpoint store (what the Kafka runtime does each commit interval). */
+  async checkpoint(): Promise<void> {
+    for (const owned of this.tasks) {
+      const snap = owned.task.snapshot();
+      await this.store.commit(owned.task.id, { epoch: owned.epoch, seq: owned.seq++, entries: snap.entries, meta: Buffer.from(snap.meta) });
+      for (const c of owned.caches) c.markDurable(snap.entries.filter((e) => e.store === c.name));
+    }
+  }
+}

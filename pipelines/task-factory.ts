@@ -1,0 +1,75 @@
+// Creates a task for an assigned partition: acquires the task's epoch from the checkpoint store
+// (fencing any older owner), restores its metadata, and wires a versioned cache that loads keys
+// from the store on demand. Used by every transport (in-memory driver, Kafka).
+import type { AgentConfig } from '../agents/config.js';
+import type { HeatingRequestPolicy } from '../agents/content.js';
+import type { AllocationScorer } from '../agents/scorer.js';
+import { STORE_CONTENT, STORE_USER_MIND } from '../state/keys.js';
+import type { CheckpointStore } from '../state/store.js';
+import { VersionedCache } from '../state/versioned-cache.js';
+import { AllocatorTask, type TickReport } from './allocator-task.js';
+import { ContentTask } from './content-task.js';
+import { contentAgentCodec, userStateCodec } from './state-codecs.js';
+import type { StreamTask, TaskId } from './task.js';
+import type { TopologyNames } from './topology.js';
+import { UserTask, type StageTiming } from './user-task.js';
+
+export interface GraphSettings {
+  names: TopologyNames;
+  /** Partitions of user-interactions, content-published and content-events. */
+  partitions: number;
+  objectivesPartitions: number;
+  agents: AgentConfig;
+  timing: StageTiming;
+  seed: number;
+  /** Resident entries per task cache before clean entries are evicted. */
+  cacheMaxEntries: number;
+  /** The allocation scorer in use (read once per tick, so a swapped model applies at the next tick). */
+  scorer: () => AllocationScorer;
+  requestPolicy?: HeatingRequestPolicy;
+  onTick?: (report: TickReport) => void;
+}
+
+export interface OwnedTask {
+  task: StreamTask;
+  epoch: number;
+  /** Next checkpoint sequence number within the epoch. */
+  seq: number;
+  caches: VersionedCache<unknown>[];
+}
+
+export async function createTask(id: TaskId, g: GraphSettings, store: CheckpointStore): Promise<OwnedTask> {
+  const { epoch, meta } = await store.acquire(id);
+  const restored = meta === null ? null : meta.toString('utf8');
+  const authoritative = meta === null;
+  switch (id.stage) {
+    case 'user': {
+      const users = new VersionedCache({
+        name: STORE_USER_MIND,
+        codec: userStateCodec(g.agents),
+        maxEntries: g.cacheMaxEntries,
+        loader: (keys) => store.load(id, STORE_USER_MIND, keys),
+        authoritative,
+      });
+      users.init();
+      const task = new UserTask(id.partition, g.names, g.partitions, users, g.agents, g.timing, restored);
+      return { task, epoch, seq: 1, caches: [users as VersionedCache<unknown>] };
+    }
+    case 'content': {
+      const contents = new VersionedCache({
+        name: STORE_CONTENT,
+        codec: contentAgentCodec,
+        maxEntries: g.cacheMaxEntries,
+        loader: (keys) => store.load(id, STORE_CONTENT, keys),
+        authoritative,
+      });
+      contents.init();
+      const task = new ContentTask(id.partition, g.names, g.partitions, contents, g.agents, g.timing, g.seed, restored, g.requestPolicy);
+      return { task, epoch, seq: 1, caches: [contents as VersionedCache<unknown>] };
+    }
+    case 'allocator': {
+      const task = new AllocatorTask(g.names, g.partitions, g.objectivesPartitions, g.agents, g.timing.tickMs, g.scorer, restored, g.onTick);
+      return { task, epoch, seq: 1, caches: [] };
+    }
+  }
+}

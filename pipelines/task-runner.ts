@@ -1,0 +1,81 @@
+// Feeds one fetched batch of raw records to a task: decode (poison → DLQ, never a crash), load
+// the batch's keys into the task's cache in one round trip, process, and move the resume position
+// past every record of the batch. Shared by the in-memory driver and the Kafka runtime.
+import { ThermostatError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
+import type { SchemaName } from '../schemas/types.js';
+import type { OwnedTask } from './task-factory.js';
+import type { InRecord, OutRecord } from './task.js';
+
+export interface RawRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: Buffer | null;
+  timestamp: number;
+}
+
+/** Bytes ↔ records on the wire (Confluent wire format + Avro in production). */
+export interface RecordSerde {
+  encode(schema: SchemaName, value: unknown): Buffer;
+  /** Decodes and validates; throws ThermostatError with a reason code on bad input. */
+  decode(topic: string, bytes: Buffer): unknown;
+}
+
+/** Where a task's outputs go. */
+export interface OutputSink {
+  send(record: OutRecord, bytes: Buffer): void;
+  dlq(record: RawRecord, error: ThermostatError): void;
+  late(record: RawRecord, reason: string): void;
+}
+
+export function asThermostatError(e: unknown, r: RawRecord): ThermostatError {
+  if (e instanceof ThermostatError) return e;
+  return new ThermostatError('INTERNAL', `unexpected decode failure: ${(e as Error)?.message ?? String(e)}`, {
+    cause: e,
+    topic: r.topic,
+    partition: r.partition,
+    offset: String(r.offset),
+  });
+}
+
+export function makeCollector(serde: RecordSerde, sink: OutputSink, metrics: Metrics | undefined, stage: string) {
+  return {
+    send(record: OutRecord): void {
+      sink.send(record, serde.encode(record.schema, record.value));
+      metrics?.recordsOut.inc({ topic: record.topic, stage });
+    },
+    late(record: InRecord, reason: string): void {
+      sink.late({ topic: record.topic, partition: record.partition, offset: record.offset, key: record.key, value: record.raw ?? null, timestamp: record.timestamp }, reason);
+      metrics?.lateRecords.inc({ stage });
+    },
+  };
+}
+
+export async function runBatch(owned: OwnedTask, raw: readonly RawRecord[], serde: RecordSerde, sink: OutputSink, metrics?: Metrics): Promise<void> {
+  if (raw.length === 0) return;
+  const { task } = owned;
+  const stage = task.id.stage;
+  const decoded: InRecord[] = [];
+  for (const r of raw) {
+    try {
+      if (r.value === null) throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', { topic: r.topic, partition: r.partition, offset: String(r.offset) });
+      decoded.push({ topic: r.topic, partition: r.partition, offset: r.offset, key: r.key, value: serde.decode(r.topic, r.value), timestamp: r.timestamp, raw: r.value });
+    } catch (e) {
+      const err = asThermostatError(e, r);
+      sink.dlq(r, err);
+      metrics?.dlqRecords.inc({ topic: r.topic, reason: err.reason });
+    }
+  }
+  metrics?.recordsIn.inc({ topic: raw[0].topic, stage }, raw.length);
+  if (decoded.length > 0) {
+    if (task.keysFor && owned.caches.length > 0) {
+      const keys = task.keysFor(decoded);
+      if (keys.length > 0) for (const c of owned.caches) await c.ensureLoaded(keys);
+    }
+    task.process(decoded, makeCollector(serde, sink, metrics, stage));
+  }
+  const last = raw[raw.length - 1];
+  task.consumed(last.topic, last.partition, last.offset + 1);
+}

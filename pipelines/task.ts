@@ -1,0 +1,78 @@
+// The unit of work and of recovery: a task is one stage on one partition (Kafka Streams' task).
+// A task is fed decoded micro-batches in offset order, emits through a Collector, and can be cut
+// into a snapshot (state entries + metadata) at any batch boundary. Transports (in-memory test
+// driver, Kafka) only move bytes and call these methods; all semantics live in the tasks.
+import type { SchemaName } from '../schemas/types.js';
+import type { StageName } from './topology.js';
+import type { CheckpointEntry } from '../state/store.js';
+
+export interface TaskId {
+  stage: StageName;
+  partition: number;
+}
+export const taskKey = (t: TaskId): string => `${t.stage}.${t.partition}`;
+
+/** A decoded input record. `offset` is the Kafka offset in its partition. */
+export interface InRecord<V = unknown> {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: V;
+  /** Produce/append timestamp (wall time, ms). */
+  timestamp: number;
+  /** The original bytes (for the DLQ and late side outputs). */
+  raw?: Buffer;
+}
+
+export interface OutRecord {
+  topic: string;
+  schema: SchemaName;
+  key: string | null;
+  value: unknown;
+  /** Explicit partition (markers, single-partition topics); otherwise murmur2(key). */
+  partition?: number;
+}
+
+export interface Collector {
+  send(record: OutRecord): void;
+  /** Side output for records behind the watermark beyond allowed lateness. */
+  late(record: InRecord, reason: string): void;
+}
+
+export interface SourcePosition {
+  topic: string;
+  partition: number;
+  /** Next offset to read. */
+  offset: number;
+}
+
+export interface TaskSnapshot {
+  /** Opaque task metadata (offsets, watermarks, buffers): JSON. */
+  meta: string;
+  /** State changed since the previous snapshot, latest version per key. */
+  entries: CheckpointEntry[];
+  /** Source positions this snapshot covers (committed to Kafka after the checkpoint is durable). */
+  positions: SourcePosition[];
+}
+
+export interface StreamTask {
+  readonly id: TaskId;
+  /** Input partitions of this task and the offsets to resume from. */
+  positions(): SourcePosition[];
+  /** Keys the task will need for the batch (loaded from the checkpoint store before `process`). */
+  keysFor?(batch: readonly InRecord[]): string[];
+  /** Processes one micro-batch from one input partition, in offset order. */
+  process(batch: readonly InRecord[], out: Collector): void;
+  /**
+   * The runtime consumed `topic/partition` up to `next` (exclusive), including records that never
+   * reached `process` (sent to the DLQ): the resume position moves past them.
+   */
+  consumed(topic: string, partition: number, next: number): void;
+  /** An input partition reached its end / got data again (watermark idleness). */
+  setIdle(topic: string, partition: number, idle: boolean, out: Collector): void;
+  /** Emits changelog records for keys changed since the last call (latest version only). */
+  flushChangelog(out: Collector): void;
+  /** Cut a snapshot at this batch boundary. */
+  snapshot(): TaskSnapshot;
+}

@@ -1,0 +1,67 @@
+// Stable names of the dataflow: stages, topics, consumer groups, stores. Renaming any of these is a
+// migration (consumer offsets, Redis keys and changelogs are keyed by them), like Kafka Streams'
+// named processors.
+
+export const STAGES = ['user', 'content', 'allocator'] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** Public topics of SPEC §2. */
+export const PUBLIC_TOPICS = {
+  interactions: 'user-interactions',
+  published: 'content-published',
+  objectives: 'business-objectives',
+  allocations: 'heating-allocations',
+  userChangelog: 'user-mind-state',
+  contentChangelog: 'content-state',
+} as const;
+
+export const dlqTopic = (topic: string): string => `${topic}.dlq`;
+
+export interface TopologyNames {
+  interactions: string;
+  published: string;
+  objectives: string;
+  allocations: string;
+  userChangelog: string;
+  contentChangelog: string;
+  /** Internal, by content_id, same partition count as the inputs. */
+  contentEvents: string;
+  /** Internal, one partition: the allocator is the single writer of the budget pool. */
+  allocatorInput: string;
+  /** Late records (beyond allowed lateness) — a side output, never silently dropped. */
+  late: string;
+}
+
+export function topologyNames(appId: string): TopologyNames {
+  return {
+    ...PUBLIC_TOPICS,
+    contentEvents: `${appId}-content-events`,
+    allocatorInput: `${appId}-allocator-input`,
+    late: `${appId}-late-records`,
+  };
+}
+
+export const consumerGroup = (appId: string, stage: StageName): string => `${appId}-${stage}`;
+
+/** Upstream source ids carried on content events: which input topic and partition a record came from. */
+export const SOURCE_TOPIC = { interactions: 0, published: 1 } as const;
+export const sourceId = (topicIndex: number, partition: number): number => (topicIndex << 16) | partition;
+export const sourceTopicIndex = (source: number): number => source >>> 16;
+export const sourcePartition = (source: number): number => source & 0xffff;
+
+/** The value schema of every topic of the graph (reader schema when decoding). */
+export function topicSchemas(n: TopologyNames): Record<string, import('../schemas/types.js').SchemaName> {
+  return {
+    [n.interactions]: 'UserInteraction',
+    [n.published]: 'ContentPublished',
+    [n.objectives]: 'BusinessObjectives',
+    [n.allocations]: 'HeatingAllocation',
+    [n.userChangelog]: 'UserMindState',
+    [n.contentChangelog]: 'ContentState',
+    [n.contentEvents]: 'ContentEvent',
+    [n.allocatorInput]: 'AllocatorInput',
+  };
+}
+
+/** Watermark of a source that has seen no record yet (Avro longs stop short of MIN_SAFE_INTEGER). */
+export const NO_WATERMARK = -(2 ** 52);
