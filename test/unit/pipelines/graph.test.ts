@@ -1,27 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
-import avro from 'avsc';
 import { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
-import type { RecordSerde } from '../../../pipelines/task-runner.js';
-import { topicSchemas, topologyNames } from '../../../pipelines/topology.js';
+import { testSerde as tmpSerde } from '../../support/driver.js';
 import type { ContentPublished, HeatingAllocation, UserInteraction } from '../../../schemas/types.js';
 import { Rng } from '../../../core/rng.js';
-
-// Temporary serde until io/serde lands: plain Avro bodies by topic schema.
-function tmpSerde(): RecordSerde {
-  const types = new Map<string, avro.Type>();
-  const dir = new URL('../../../schemas/', import.meta.url).pathname;
-  for (const f of readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.avsc'))) {
-    const t = avro.Type.forSchema(JSON.parse(readFileSync(dir + f, 'utf8')));
-    types.set(t.name!.split('.').pop()!, t);
-  }
-  const byTopic = topicSchemas(topologyNames('thermostat'));
-  return {
-    encode: (schema, value) => types.get(schema)!.toBuffer(value),
-    decode: (topic, bytes) => types.get(byTopic[topic] ?? topic)!.fromBuffer(bytes),
-  };
-}
 
 const MIN = 60_000;
 function scenario(seed: number) {

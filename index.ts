@@ -1,0 +1,6 @@
+// Package entry: what outside users import. The test driver runs the real graph in-process.
+export { ThermostatTestDriver, type TestDriverOptions, type DeadLetter } from './pipelines/test-driver.js';
+export { topologyNames, PUBLIC_TOPICS, dlqTopic, type TopologyNames } from './pipelines/topology.js';
+export type * from './schemas/types.js';
+export { ThermostatError, ERROR_REASONS, type ErrorReason } from './core/errors.js';
+export { userMindKey, contentStateKey, activeAllocationsKey } from './state/keys.js';

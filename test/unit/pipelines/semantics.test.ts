@@ -1,0 +1,88 @@
+// Event-time semantics of the graph, with exact expected outputs (in-memory driver).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AllocatorInput, UserMindState } from '../../../schemas/types.js';
+import { createDriver, interaction, publication } from '../../support/driver.js';
+
+const TICK = 60_000;
+
+test('a record behind the watermark beyond allowed lateness goes to the late side output, not into state', async () => {
+  const d = await createDriver({ partitions: 1, tickMs: TICK, allowedLatenessMs: 30_000 });
+  await d.pipeInput('content-published', [publication({ content_id: 'c1' })]);
+  await d.pipeInput('user-interactions', [
+    interaction({ user_id: 'u1', content_id: 'c1', event_time: 120_000 }),
+    interaction({ user_id: 'u1', content_id: 'c1', event_time: 100_000 }), // within lateness: kept
+    interaction({ user_id: 'u1', content_id: 'c1', event_time: 80_000 }), // 40 s behind: late
+  ]);
+  const late = d.lateRecords();
+  assert.equal(late.length, 1);
+  assert.equal(late[0].reason, 'LATE_RECORD');
+  assert.equal(late[0].key, 'u1');
+  assert.equal(d.contentState('c1')?.exposure, 2);
+  assert.equal(d.userState('u1')?.version, 1, 'the late record (offset 2) never reached the user agent');
+});
+
+test('a duplicate event id is applied once', async () => {
+  const d = await createDriver({ partitions: 1, tickMs: TICK });
+  await d.pipeInput('content-published', [publication({ content_id: 'c1' })]);
+  const e = interaction({ user_id: 'u1', content_id: 'c1', event_time: 10_000, event_id: 'same' });
+  await d.pipeInput('user-interactions', [e, { ...e }, interaction({ user_id: 'u1', content_id: 'c1', event_time: 11_000 })]);
+  assert.equal(d.contentState('c1')?.exposure, 2);
+  assert.equal(d.userState('u1')?.version, 2);
+});
+
+test('ticks close exactly at tick boundaries, once each, after every earlier record', async () => {
+  const d = await createDriver({ partitions: 1, tickMs: TICK });
+  await d.pipeInput('content-published', [publication({ content_id: 'c1', published_at: 0 })]);
+  await d.pipeInput(
+    'user-interactions',
+    [10_000, 70_000, 130_000, 190_000].map((t) => interaction({ user_id: 'u1', content_id: 'c1', event_time: t })),
+  );
+  const ticks = d.readOutput<AllocatorInput>(d.names.allocatorInput);
+  assert.deepEqual(
+    ticks.map((t) => [t.tick, t.totals.impressions]),
+    [
+      [60_000, 1],
+      [120_000, 1],
+      [180_000, 1],
+    ],
+  );
+  await d.pipeInput('user-interactions', [interaction({ user_id: 'u1', content_id: 'c1', event_time: 250_000 })]);
+  assert.deepEqual(
+    d.readOutput<AllocatorInput>(d.names.allocatorInput).map((t) => [t.tick, t.totals.impressions]),
+    [[240_000, 1]],
+  );
+});
+
+test('the content stage waits for the slowest source until it is idle (watermark progress)', async () => {
+  const d = await createDriver({ partitions: 2, tickMs: TICK, idleTimeoutMs: 1000 });
+  await d.pipeInput('content-published', [publication({ content_id: 'c1' })]);
+  await d.pipeInput('user-interactions', [1, 2, 3].map((i) => interaction({ user_id: 'u1', content_id: 'c1', event_time: i * 1000 })));
+  assert.equal(d.contentState('c1'), undefined, 'other partitions have not reported: nothing applied yet');
+  await d.advanceTime(999);
+  assert.equal(d.contentState('c1'), undefined);
+  await d.advanceTime(1);
+  assert.equal(d.contentState('c1')?.exposure, 3);
+});
+
+test('the changelog carries only the latest version of each changed key per flush', async () => {
+  const d = await createDriver({ partitions: 1, tickMs: TICK });
+  await d.pipeInput('user-interactions', [0, 1, 2, 3, 4].map((i) => interaction({ user_id: 'u1', content_id: 'c1', event_time: 1000 + i })));
+  const log = d.readOutput<UserMindState>('user-mind-state');
+  assert.deepEqual(
+    log.map((r) => [r.user_id, r.version]),
+    [['u1', 4]],
+  );
+});
+
+test('a corrupt record goes to the DLQ and the graph keeps running', async () => {
+  const d = await createDriver({ partitions: 1, tickMs: TICK });
+  await d.pipeRaw('user-interactions', 'u9', Buffer.from([0, 0, 0, 0, 99, 1, 2]));
+  await d.pipeInput('user-interactions', [interaction({ user_id: 'u1', content_id: 'c1', event_time: 1000 })]);
+  const dlq = d.deadLetters('user-interactions');
+  assert.equal(dlq.length, 1);
+  assert.equal(dlq[0].key, 'u9');
+  assert.ok(dlq[0].reason.length > 0);
+  assert.deepEqual(dlq[0].value, Buffer.from([0, 0, 0, 0, 99, 1, 2]), 'original bytes kept');
+  assert.equal(d.userState('u1')?.version, 1);
+});
