@@ -168,6 +168,7 @@ export class AllocatorTask implements StreamTask {
             exposure: q.exposure,
             engaged_rate: q.engaged_rate,
             budget: q.heating_budget,
+            heated_impressions: q.heated_impressions ?? 0,
             published_at: q.published_at,
             creator_followers: q.creator_followers ?? null,
           });

@@ -262,6 +262,7 @@ export class ContentTask implements StreamTask {
           heating_budget: q.budget,
           requested_impressions: q.requested_impressions,
           bid_price: q.bid_price,
+          heated_impressions: q.heated_impressions,
         });
       }
       if (s.flagged || s.publishedAt === null || boundary - s.publishedAt > this.cfg.content.maxHeatingAgeMs) this.live.delete(id);

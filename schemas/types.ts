@@ -132,6 +132,8 @@ export interface HeatingRequest {
   heating_budget: number;
   requested_impressions: number;
   bid_price: number;
+  /** Heated impressions delivered so far (0: never heated). */
+  heated_impressions?: number;
 }
 
 /** thermostat.v1.internal.TickTotals */
