@@ -5,7 +5,7 @@ import type { AgentConfig } from '../agents/config.js';
 import type { HeatingRequestPolicy } from '../agents/content.js';
 import type { AllocationScorer } from '../agents/scorer.js';
 import { STORE_CONTENT, STORE_USER_MIND } from '../state/keys.js';
-import type { CheckpointStore } from '../state/store.js';
+import type { AcquireResult, CheckpointStore } from '../state/store.js';
 import { VersionedCache } from '../state/versioned-cache.js';
 import { AllocatorTask, type TickReport } from './allocator-task.js';
 import { ContentTask } from './content-task.js';
@@ -38,8 +38,17 @@ export interface OwnedTask {
   caches: VersionedCache<unknown>[];
 }
 
-export async function createTask(id: TaskId, g: GraphSettings, store: CheckpointStore): Promise<OwnedTask> {
-  const { epoch, meta } = await store.acquire(id);
+/**
+ * `acquire` defaults to the store's; the Kafka runtime passes write-behind's, which retries while
+ * Redis is down and registers the epoch for later commits.
+ */
+export async function createTask(
+  id: TaskId,
+  g: GraphSettings,
+  store: CheckpointStore,
+  acquire: (id: TaskId) => Promise<AcquireResult> = (t) => store.acquire(t),
+): Promise<OwnedTask> {
+  const { epoch, meta } = await acquire(id);
   const restored = meta === null ? null : meta.toString('utf8');
   const authoritative = meta === null;
   switch (id.stage) {

@@ -1,0 +1,313 @@
+// The graph on Kafka: one consumer group per stage (like Kafka Streams' sub-topologies), tasks
+// created on partition assignment (epoch acquired → state restored → consumer positioned at the
+// checkpointed offsets) and checkpointed on revocation. Each commit interval:
+//   1. every task's changelog is flushed (latest version per changed key) and a snapshot is cut —
+//      synchronously, so state, metadata and positions describe the same instant;
+//   2. the producer is flushed: every output caused by the snapshot's input is durable in Kafka;
+//   3. the snapshot is handed to write-behind (one atomic, fenced Redis call per task);
+//   4. once Redis confirms, the source offsets are committed to Kafka (for lag monitoring only:
+//      restore always seeks to the offsets stored with the state).
+// Kafka offsets therefore never run ahead of Redis state, and after kill -9 the job resumes from
+// the last checkpoint and re-emits the same outputs with the same ids.
+import type { AgentConfig } from '../agents/config.js';
+import type { Clock } from '../core/clock.js';
+import type { ThermostatError } from '../core/errors.js';
+import { LOG_EVENTS, type Logger } from '../core/log.js';
+import type { Metrics } from '../core/metrics.js';
+import type { CheckpointStore, SourceOffset } from '../state/store.js';
+import type { WriteBehind } from '../state/write-behind.js';
+import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
+import { makeCollector, runBatch, type OutputSink, type RawRecord, type RecordSerde } from './task-runner.js';
+import type { OutRecord, TaskId } from './task.js';
+import { consumerGroup, dlqTopic, type StageName } from './topology.js';
+
+export interface TopicPartitionOffset {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/** What the job needs from a Kafka consumer (io/kafka provides it). */
+export interface SourcePort {
+  connect(): Promise<void>;
+  /** Up to `max` records, waiting at most `timeoutMs`. */
+  poll(max: number, timeoutMs: number): Promise<RawRecord[]>;
+  commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
+  pause(tps: readonly { topic: string; partition: number }[]): void;
+  resume(tps: readonly { topic: string; partition: number }[]): void;
+  disconnect(): Promise<void>;
+}
+
+export interface SourceOptions {
+  groupId: string;
+  topics: string[];
+  /** Returns where to start reading each assigned partition. */
+  onAssign(tps: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]>;
+  onRevoke(tps: { topic: string; partition: number }[]): Promise<void>;
+  /** The consumer reached the end of a partition (no more records for now). */
+  onEof?(tp: { topic: string; partition: number }): void;
+}
+
+/** What the job needs from a Kafka producer. */
+export interface SinkPort {
+  send(topic: string, key: string | null, value: Buffer, opts?: { partition?: number; headers?: Record<string, string> }): void;
+  flush(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
+export interface KafkaJobDeps {
+  settings: GraphSettings;
+  agents: AgentConfig;
+  serde: RecordSerde;
+  store: CheckpointStore;
+  writeBehind: WriteBehind;
+  createSource(opts: SourceOptions): SourcePort;
+  sink: SinkPort;
+  clock: Clock;
+  metrics: Metrics;
+  log: Logger;
+  appId: string;
+  batchSize: number;
+  commitIntervalMs: number;
+  idleTimeoutMs: number;
+}
+
+interface StageWorker {
+  stage: StageName;
+  source: SourcePort;
+  tasks: Map<number, OwnedTask>;
+  /** "topic/partition" → wall time first seen at its end, and whether declared idle. */
+  eof: Map<string, { since: number; idle: boolean }>;
+  paused: boolean;
+}
+
+const tpKey = (t: { topic: string; partition: number }): string => `${t.topic}/${t.partition}`;
+
+export class KafkaJob {
+  private readonly workers: StageWorker[] = [];
+  private running = false;
+  private loops: Promise<void>[] = [];
+  private commitTimer: NodeJS.Timeout | null = null;
+  private checkpointing: Promise<void> | null = null;
+  private readonly sinkPort: OutputSink;
+  private assignedCount = 0;
+  private restoring = 0;
+
+  constructor(private readonly deps: KafkaJobDeps) {
+    const { sink } = deps;
+    const headers = (r: RawRecord, reason: string, message: string) => ({
+      'thermostat.error.reason': reason,
+      'thermostat.error.message': message,
+      'thermostat.source.topic': r.topic,
+      'thermostat.source.partition': String(r.partition),
+      'thermostat.source.offset': String(r.offset),
+    });
+    this.sinkPort = {
+      send: (r: OutRecord, bytes: Buffer) => sink.send(r.topic, r.key, bytes, { partition: r.partition }),
+      dlq: (r: RawRecord, e: ThermostatError) => sink.send(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), { headers: headers(r, e.reason, e.message) }),
+      late: (r: RawRecord, reason: string) => sink.send(deps.settings.names.late, r.key, r.value ?? Buffer.alloc(0), { headers: headers(r, 'LATE_RECORD', reason) }),
+    };
+  }
+
+  /** Ready once every stage has partitions assigned and restored. */
+  get ready(): boolean {
+    return this.running && this.restoring === 0 && this.workers.every((w) => w.tasks.size > 0);
+  }
+
+  get partitionsAssigned(): number {
+    return this.assignedCount;
+  }
+
+  async start(): Promise<void> {
+    const n = this.deps.settings.names;
+    const stages: { stage: StageName; topics: string[] }[] = [
+      { stage: 'user', topics: [n.interactions, n.published] },
+      { stage: 'content', topics: [n.contentEvents] },
+      { stage: 'allocator', topics: [n.allocatorInput, n.objectives] },
+    ];
+    this.running = true;
+    for (const { stage, topics } of stages) {
+      const worker: StageWorker = { stage, source: undefined as unknown as SourcePort, tasks: new Map(), eof: new Map(), paused: false };
+      worker.source = this.deps.createSource({
+        groupId: consumerGroup(this.deps.appId, stage),
+        topics,
+        onAssign: (tps) => this.onAssign(worker, tps),
+        onRevoke: (tps) => this.onRevoke(worker, tps),
+        onEof: (tp) => {
+          if (!worker.eof.has(tpKey(tp))) worker.eof.set(tpKey(tp), { since: this.deps.clock.now(), idle: false });
+        },
+      });
+      this.workers.push(worker);
+    }
+    await Promise.all(this.workers.map((w) => w.source.connect()));
+    this.loops = this.workers.map((w) => this.loop(w));
+    this.commitTimer = setInterval(() => void this.checkpointAll().catch((e) => this.deps.log.error({ err: e }, LOG_EVENTS.checkpointFailed)), this.deps.commitIntervalMs);
+    this.deps.log.info({ event: LOG_EVENTS.started }, 'thermostat job started');
+  }
+
+  /** The allocator stage's single task is partition 0 of its topics; other stages: one task per partition index. */
+  private taskPartition(worker: StageWorker, tp: { topic: string; partition: number }): number {
+    return worker.stage === 'allocator' ? 0 : tp.partition;
+  }
+
+  private async onAssign(worker: StageWorker, tps: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]> {
+    this.restoring++;
+    try {
+      const indices = [...new Set(tps.map((tp) => this.taskPartition(worker, tp)))].sort((a, b) => a - b);
+      for (const p of indices) {
+        if (worker.tasks.has(p)) continue;
+        const id: TaskId = { stage: worker.stage, partition: p };
+        const owned = await createTask(id, this.deps.settings, this.deps.store, (t) => this.deps.writeBehind.acquire(t));
+        worker.tasks.set(p, owned);
+      }
+      this.assignedCount += tps.length;
+      this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);
+      this.deps.log.info({ event: LOG_EVENTS.partitionsAssigned, stage: worker.stage, partitions: tps.map(tpKey) }, 'partitions assigned');
+      const wanted = new Set(tps.map(tpKey));
+      const out: TopicPartitionOffset[] = [];
+      for (const p of indices) {
+        for (const pos of worker.tasks.get(p)!.task.positions()) if (wanted.has(tpKey(pos))) out.push(pos);
+      }
+      return out;
+    } finally {
+      this.restoring--;
+    }
+  }
+
+  private async onRevoke(worker: StageWorker, tps: { topic: string; partition: number }[]): Promise<void> {
+    const indices = [...new Set(tps.map((tp) => this.taskPartition(worker, tp)))];
+    const revoked = indices.map((p) => worker.tasks.get(p)).filter((t): t is OwnedTask => t !== undefined);
+    await this.checkpointTasks(revoked);
+    await Promise.all(revoked.map((t) => this.deps.writeBehind.flush(t.task.id).catch(() => undefined)));
+    for (const t of revoked) {
+      this.deps.writeBehind.release(t.task.id);
+      worker.tasks.delete(t.task.id.partition);
+    }
+    for (const tp of tps) worker.eof.delete(tpKey(tp));
+    this.assignedCount -= tps.length;
+    this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);
+    this.deps.log.info({ event: LOG_EVENTS.partitionsRevoked, stage: worker.stage, partitions: tps.map(tpKey) }, 'partitions revoked');
+  }
+
+  private async loop(worker: StageWorker): Promise<void> {
+    const { serde, metrics, batchSize } = this.deps;
+    while (this.running) {
+      this.applyBackpressure(worker);
+      let records: RawRecord[];
+      try {
+        records = worker.paused ? [] : await worker.source.poll(batchSize, 100);
+      } catch (e) {
+        this.deps.log.warn({ err: e, stage: worker.stage }, 'poll failed; retrying');
+        await sleep(200);
+        continue;
+      }
+      if (!this.running) break;
+      if (records.length === 0) {
+        this.markIdle(worker);
+        if (worker.paused) await sleep(50);
+        continue;
+      }
+      const started = performance.now();
+      // Group by partition, keeping each partition's offset order.
+      const groups = new Map<string, RawRecord[]>();
+      for (const r of records) {
+        const k = tpKey(r);
+        let g = groups.get(k);
+        if (!g) groups.set(k, (g = []));
+        g.push(r);
+      }
+      for (const [k, batch] of groups) {
+        const owned = worker.tasks.get(this.taskPartition(worker, batch[0]));
+        if (!owned) continue; // revoked while the batch was in flight: the next owner reprocesses it
+        const st = worker.eof.get(k);
+        worker.eof.delete(k);
+        if (st?.idle) owned.task.setIdle(batch[0].topic, batch[0].partition, false, makeCollector(serde, this.sinkPort, metrics, worker.stage));
+        await runBatch(owned, batch, serde, this.sinkPort, metrics);
+        const lag = Date.now() - batch[batch.length - 1].timestamp;
+        if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);
+      }
+      metrics.processingLatency.observe({ stage: worker.stage }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /** A slow Redis (queue over its bound) pauses fetching; memory stays bounded. */
+  private applyBackpressure(worker: StageWorker): void {
+    const want = this.deps.writeBehind.backpressure();
+    if (want === worker.paused) return;
+    worker.paused = want;
+    this.deps.log.warn({ stage: worker.stage, paused: want }, want ? 'checkpoint queue full: pausing consumption' : 'checkpoint queue drained: resuming');
+  }
+
+  private markIdle(worker: StageWorker): void {
+    if (worker.stage !== 'user') return;
+    const now = this.deps.clock.now();
+    for (const [k, st] of worker.eof) {
+      if (st.idle || now - st.since < this.deps.idleTimeoutMs) continue;
+      const slash = k.lastIndexOf('/');
+      const topic = k.slice(0, slash);
+      const partition = Number(k.slice(slash + 1));
+      const owned = worker.tasks.get(partition);
+      if (!owned) continue;
+      st.idle = true;
+      owned.task.setIdle(topic, partition, true, makeCollector(this.deps.serde, this.sinkPort, this.deps.metrics, worker.stage));
+    }
+  }
+
+  /** One checkpoint round over every task (at most one round at a time). */
+  async checkpointAll(): Promise<void> {
+    if (this.checkpointing) return this.checkpointing;
+    const tasks = this.workers.flatMap((w) => [...w.tasks.values()]);
+    this.checkpointing = this.checkpointTasks(tasks).finally(() => {
+      this.checkpointing = null;
+    });
+    return this.checkpointing;
+  }
+
+  private async checkpointTasks(tasks: OwnedTask[]): Promise<void> {
+    if (tasks.length === 0) return;
+    const { serde, metrics, sink, writeBehind } = this.deps;
+    // 1. Cut: changelogs and snapshots in one synchronous section.
+    const snaps = tasks.map((owned) => {
+      owned.task.flushChangelog(makeCollector(serde, this.sinkPort, metrics, owned.task.id.stage));
+      return { owned, snap: owned.task.snapshot() };
+    });
+    // 2. Outputs of everything before the cut are durable in Kafka.
+    await sink.flush();
+    // 3. Hand over to write-behind: one atomic, fenced Redis call per task.
+    for (const { owned, snap } of snaps) {
+      const offsets: SourceOffset[] = snap.positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) }));
+      writeBehind.submit(owned.task.id, { entries: snap.entries, meta: Buffer.from(snap.meta), offsets, stores: owned.caches });
+    }
+  }
+
+  /** Called by write-behind once a checkpoint is in Redis: now Kafka may commit its offsets. */
+  async onDurable(task: TaskId, offsets: readonly SourceOffset[]): Promise<void> {
+    const worker = this.workers.find((w) => w.stage === task.stage);
+    if (!worker || !worker.tasks.has(task.partition)) return;
+    await worker.source.commit(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: Number(o.offset) }))).catch((e) => {
+      this.deps.log.warn({ err: e, task }, 'offset commit failed (state is safe in Redis; lag metrics may lag)');
+    });
+  }
+
+  /** The task was fenced by a newer owner: drop it without writing anything more. */
+  onFenced(task: TaskId): void {
+    const worker = this.workers.find((w) => w.stage === task.stage);
+    worker?.tasks.delete(task.partition);
+  }
+
+  /** Graceful stop: stop fetching, drain, final checkpoint, wait for Redis, disconnect. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    await Promise.allSettled(this.loops);
+    if (this.checkpointing) await this.checkpointing.catch(() => undefined);
+    await this.checkpointTasks(this.workers.flatMap((w) => [...w.tasks.values()]));
+    await this.deps.writeBehind.flush();
+    await Promise.allSettled(this.workers.map((w) => w.source.disconnect()));
+    await this.deps.sink.disconnect();
+    this.deps.log.info({ event: LOG_EVENTS.stopped }, 'thermostat job stopped');
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
