@@ -10,6 +10,7 @@ import { createTask, type GraphSettings, type OwnedTask } from './task-factory.j
 import { makeCollector, runBatch, type OutputSink, type RawRecord, type RecordSerde } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
 import { dlqTopic } from './topology.js';
+import { UserTask } from './user-task.js';
 
 export interface InProcessOptions {
   settings: GraphSettings;
@@ -170,6 +171,14 @@ export class InProcessGraph {
       }
     }
     return changed;
+  }
+
+  /** Moves every stage-1 source's watermark to at least `t` (a heartbeat) and runs. */
+  async advanceEventTime(t: number): Promise<void> {
+    for (const owned of this.tasks) {
+      if (owned.task instanceof UserTask) owned.task.advanceWatermark(t, makeCollector(this.serde, this.sink, this.metrics, 'user'));
+    }
+    await this.runUntilIdle();
   }
 
   /** Advances wall time (idle timeouts) and runs. */

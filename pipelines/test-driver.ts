@@ -111,6 +111,14 @@ export class ThermostatTestDriver {
     await this.graph.runUntilIdle();
   }
 
+  /**
+   * Advances event time: no record with an event time below `t` will follow, so watermarks move to
+   * `t` and every tick boundary up to `t` closes (allocations for it are emitted).
+   */
+  async advanceEventTime(t: number): Promise<void> {
+    await this.graph.advanceEventTime(t);
+  }
+
   /** Advances wall-clock time (idle timeouts) and runs the graph. */
   async advanceTime(ms: number): Promise<void> {
     await this.graph.advanceTime(ms);

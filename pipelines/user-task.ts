@@ -186,6 +186,23 @@ export class UserTask implements StreamTask {
     }
   }
 
+  /**
+   * A heartbeat: promises that no record with event time below `t` follows on this task's
+   * sources, so their watermarks move to `t` (the simulator's clock, or a producer's heartbeat).
+   */
+  advanceWatermark(t: number, out: Collector): void {
+    const pairs: [SourceClock, number, boolean][] = [
+      [this.meta.ui, this.uiSource, true],
+      [this.meta.cp, this.cpSource, false],
+    ];
+    for (const [clock, source, isUi] of pairs) {
+      if (this.watermark(clock) >= t) continue;
+      clock.maxT = t + this.timing.outOfOrdernessMs;
+      if (isUi) this.rollAudience(Math.floor(this.watermark(clock) / this.timing.tickMs));
+      this.sendMarker(source, clock, out, isUi);
+    }
+  }
+
   setIdle(topic: string, partition: number, idle: boolean, out: Collector): void {
     if (partition !== this.id.partition) return;
     const isUi = topic === this.names.interactions;

@@ -86,3 +86,14 @@ test('a corrupt record goes to the DLQ and the graph keeps running', async () =>
   assert.deepEqual(dlq[0].value, Buffer.from([0, 0, 0, 0, 99, 1, 2]), 'original bytes kept');
   assert.equal(d.userState('u1')?.version, 1);
 });
+
+test('advancing event time closes every tick boundary up to it', async () => {
+  const d = await createDriver({ partitions: 2, tickMs: TICK });
+  await d.pipeInput('content-published', [publication({ content_id: 'c1' })]);
+  await d.pipeInput('user-interactions', [interaction({ user_id: 'u1', content_id: 'c1', event_time: 5_000 })]);
+  assert.deepEqual(d.readOutput<AllocatorInput>(d.names.allocatorInput), []);
+  await d.advanceEventTime(120_000);
+  const ticks = d.readOutput<AllocatorInput>(d.names.allocatorInput);
+  assert.deepEqual([...new Set(ticks.map((t) => t.tick))], [60_000, 120_000]);
+  assert.equal(ticks.filter((t) => t.tick === 60_000).length, 2, 'one contribution per content partition');
+});
