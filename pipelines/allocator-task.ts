@@ -10,6 +10,9 @@ import { validateRewardWeights } from '../agents/reward-weights.js';
 import { allocateTick, newAllocatorState, recordDelivered, recordTickTotals, setPoolSize, type AllocatorState, type TickMetrics } from '../agents/system.js';
 import type { AllocationScorer } from '../agents/scorer.js';
 import type { AllocationOutcome, AllocatorInput, BusinessObjectives, HeatingAllocation, RewardWeights } from '../schemas/types.js';
+import { activeAllocationsCodec, type ActiveAllocation as ActiveAllocationView } from '../state/codecs.js';
+import { ACTIVE_ALLOCATIONS_KEY, STORE_ALLOCATIONS } from '../state/keys.js';
+import type { CheckpointEntry } from '../state/store.js';
 import type { TopologyNames } from './topology.js';
 import type { Collector, InRecord, SourcePosition, StreamTask, TaskId, TaskSnapshot } from './task.js';
 
@@ -44,6 +47,7 @@ export interface TickReport {
 export class AllocatorTask implements StreamTask {
   readonly id: TaskId = { stage: 'allocator', partition: 0 };
   private readonly meta: AllocatorMeta;
+  private servedVersion = -1;
 
   constructor(
     private readonly names: TopologyNames,
@@ -197,7 +201,19 @@ export class AllocatorTask implements StreamTask {
     // Allocations are the output; allocator state is checkpointed in the task metadata.
   }
 
+  /**
+   * Task metadata carries the allocator's whole state; the active allocations are also written as
+   * the serving hash a ranker reads (allocation_id → remaining impressions, valid_until).
+   */
   snapshot(): TaskSnapshot {
-    return { meta: JSON.stringify(this.meta), entries: [], positions: this.positions() };
+    const s = this.meta.state;
+    const entries: CheckpointEntry[] = [];
+    if (s.version !== this.servedVersion) {
+      const active = new Map<string, ActiveAllocationView>();
+      for (const a of s.active) active.set(a.allocation_id, { content_id: a.content_id, remaining: Math.max(0, a.granted - a.delivered), valid_until: a.valid_until });
+      entries.push({ store: STORE_ALLOCATIONS, key: ACTIVE_ALLOCATIONS_KEY, version: s.version, fields: activeAllocationsCodec.encode(active) });
+      this.servedVersion = s.version;
+    }
+    return { meta: JSON.stringify(this.meta), entries, positions: this.positions() };
   }
 }
