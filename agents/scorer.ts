@@ -44,7 +44,14 @@ export const BEHAVIOUR_SEQUENCE_LENGTH = 20;
  * click, completion, is_new_content, heated. Rows are padded with zeros when a user has fewer
  * than BEHAVIOUR_SEQUENCE_LENGTH interactions (a mask column marks real steps).
  */
-export const BEHAVIOUR_STEP_FEATURES = ['category', 'click', 'completion', 'is_new', 'heated', 'mask'] as const;
+export const BEHAVIOUR_STEP_FEATURES = [
+  'category',
+  'click',
+  'completion',
+  'is_new',
+  'heated',
+  'mask',
+] as const;
 export const BEHAVIOUR_STEP_FEATURE_COUNT = BEHAVIOUR_STEP_FEATURES.length;
 
 export interface ExplorePolicy {

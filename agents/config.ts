@@ -1,0 +1,219 @@
+// Every agent constant of SPEC §3 is a configuration default here, never a literal in agent code.
+// Times are event-time milliseconds. docs/AGENTS.md lists each key next to the rule it drives.
+import { z } from 'zod';
+import { parseWithSchema } from '../core/config.js';
+import { BEHAVIOUR_SEQUENCE_LENGTH } from './scorer.js';
+
+const unit = z.number().min(0).max(1);
+const ms = z.number().int().positive();
+const nonNeg = z.number().min(0);
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+const userSchema = z
+  .object({
+    satisfactionStart: unit.default(0.6),
+    /** EWMA: satisfaction ← keep·satisfaction + (1 − keep)·reward. */
+    satisfactionKeep: unit.default(0.9),
+    clickReward: z.number().min(-1).max(1).default(1),
+    noClickReward: z.number().min(-1).max(1).default(-0.5),
+    curiosityStart: unit.default(0.5),
+    /** Added when a new content is clicked. */
+    curiosityStep: unit.default(0.1),
+    curiosityCap: unit.default(1),
+    /** Curiosity relaxes back toward curiosityStart with this half-life (the seed never lowers it). */
+    curiosityHalfLifeMs: ms.default(3 * DAY),
+    fatigueStart: unit.default(0.2),
+    fatigueStep: unit.default(0.2),
+    fatigueCap: unit.default(1),
+    /** Interactions in a row in one category (this one included) that add fatigueStep. */
+    fatigueRunLength: z.number().int().min(2).default(3),
+    /** Short half-life: fatigue relaxes toward fatigueStart between interactions. */
+    fatigueHalfLifeMs: ms.default(30 * 60_000),
+    /** Fraction of the excess over fatigueStart removed when the category changes. */
+    fatigueCategoryChangeDrop: unit.default(0.5),
+    exploitationStart: unit.default(0.7),
+    exploitationStep: unit.default(0.1),
+    exploitationFloor: unit.default(0),
+    /** Below this satisfaction exploitation falls by exploitationStep per interaction. */
+    satisfactionLow: unit.default(0.5),
+    /** While satisfied, exploitation relaxes back toward its start with this half-life. */
+    exploitationRecoveryHalfLifeMs: ms.default(6 * HOUR),
+    /** 坑5: no exploration during the first days after registration (else first seen). */
+    protectionMs: ms.default(3 * DAY),
+    /** 坑1: bounded behaviour sequence; also the event-id dedupe horizon. */
+    sequenceLength: z.number().int().min(1).max(64).default(BEHAVIOUR_SEQUENCE_LENGTH),
+    /** interest_breadth counts categories engaged within this sliding window. */
+    breadthWindowMs: ms.default(7 * DAY),
+    /** A click is engagement when completion reaches this, or the item is shared. */
+    engagedCompletion: unit.default(0.5),
+    /** Audience aggregates count a user as "high curiosity" at or above this. */
+    highCuriosity: unit.default(0.6),
+    /** Rule explore policy: p = wE·(1 − exploitation) + wC·curiosity + wF·fatigue (weights sum ≤ 1). */
+    explore: z
+      .object({ exploitation: unit.default(0.5), curiosity: unit.default(0.3), fatigue: unit.default(0.2) })
+      .prefault({})
+      .refine(
+        (w) => w.exploitation + w.curiosity + w.fatigue <= 1 + 1e-9,
+        'explore weights must sum to at most 1',
+      ),
+  })
+  .prefault({});
+
+const contentSchema = z
+  .object({
+    initialBudget: nonNeg.default(100),
+    /** Budget never exceeds this (the seed's budget only grows); maxRequest / impressionsPerBudgetUnit. */
+    maxBudget: nonNeg.default(500),
+    coldExposure: nonNeg.default(1000),
+    coldRequestProbability: unit.default(0.9),
+    goodCtr: unit.default(0.05),
+    goodRequestProbability: unit.default(0.7),
+    otherRequestProbability: unit.default(0.1),
+    maxRequest: z.number().int().positive().default(5000),
+    /** requested = min(maxRequest, budget × impressionsPerBudgetUnit); delivered heated impressions spend 1/that each. */
+    impressionsPerBudgetUnit: z.number().positive().default(10),
+    /** Smallest request worth sending (and smallest grant worth emitting). */
+    minRequest: z.number().int().positive().default(50),
+    bidBase: nonNeg.default(10),
+    bidCtrMultiplier: nonNeg.default(10),
+    defaultExpectedCtr: unit.default(0.01),
+    /** Below this exposure ctr is "unknown" and defaultExpectedCtr is used for the bid. */
+    ctrMinExposure: z.number().int().min(0).default(100),
+    budgetGrowth: nonNeg.default(50),
+    budgetGrowthCtr: unit.default(0.03),
+    /** Growth also needs the window's clicks backed by engagement (坑2/坑6). */
+    budgetGrowthMinEngagedRate: unit.default(0.3),
+    /** A window with fewer impressions than this says nothing (1 click in 10 views is not 10%). */
+    feedbackMinExposure: z.number().int().min(0).default(100),
+    feedbackWindowMs: ms.default(HOUR),
+    defaultQuality: unit.default(0.5),
+    /** Content older than this (since publication) no longer requests heating. */
+    maxHeatingAgeMs: ms.default(7 * DAY),
+  })
+  .prefault({});
+
+const antiCheatSchema = z
+  .object({
+    /** User side: clicker evidence decays with this half-life. */
+    clickerHalfLifeMs: ms.default(DAY),
+    /** User side: a suspect clicker has at least this many (decayed) clicks ... */
+    suspectMinClicks: nonNeg.default(5),
+    /** ... of which at least this share had no engagement. */
+    suspectUnengagedShare: unit.default(0.7),
+    /** Content side: judged only from this many clicks on. */
+    minClicks: z.number().int().min(1).default(15),
+    /** Engaged rates are compared by their Wilson upper bound at this z (1.64 ≈ one-sided 95%). */
+    confidenceZ: nonNeg.default(1.64),
+    /** Bought clicks: ctr at least this ... */
+    boughtCtr: unit.default(0.06),
+    /** ... while the engaged share of clicks is at most this (Wilson upper bound). */
+    boughtMaxEngagedRate: unit.default(0.2),
+    /** Collusion: at least this share of the clicks come from suspect clickers ... */
+    collusionSuspectShare: unit.default(0.2),
+    /** ... and at least this many such clicks ... */
+    collusionMinSuspectClicks: z.number().int().min(1).default(5),
+    /** ... and the engaged rate's upper bound is at most this. */
+    collusionMaxEngagedRate: unit.default(0.4),
+  })
+  .prefault({});
+
+const tierSchema = z.object({ name: z.string().min(1), minQuality: unit, share: unit });
+
+const systemSchema = z
+  .object({
+    /** Approval threshold on the normalised score (seed: 0.7 on raw bids — meaningless). */
+    scoreThreshold: unit.default(0.3),
+    /** 坑3: heated impressions ≤ cap × all impressions in the rolling window. */
+    heatingCap: unit.default(0.2),
+    rollingWindowMs: ms.default(HOUR),
+    budgetPeriodMs: ms.default(DAY),
+    /** Heating impressions per budget period unless business-objectives says otherwise. */
+    budgetPool: nonNeg.default(100_000),
+    /** A tick may spend at most pacingBurst × (remaining pool / ticks left in the period). 0 = no pacing. */
+    pacingBurst: nonNeg.default(2),
+    /** 坑7: pool split by quality tier (highest minQuality first wins); shares sum to 1. */
+    tiers: z
+      .array(tierSchema)
+      .min(1)
+      .default([
+        { name: 'high', minQuality: 0.7, share: 0.45 },
+        { name: 'mid', minQuality: 0.4, share: 0.35 },
+        { name: 'low', minQuality: 0, share: 0.2 },
+      ])
+      .refine((t) => Math.abs(t.reduce((s, x) => s + x.share, 0) - 1) < 1e-6, 'tier shares must sum to 1')
+      .refine((t) => t.some((x) => x.minQuality === 0), 'one tier must have minQuality 0'),
+    /** Within each tier this share is reserved for small creators. */
+    smallCreatorShare: unit.default(0.5),
+    /** Creators below this many followers (or unknown) are small. */
+    smallCreatorFollowers: z.number().int().min(0).default(10_000),
+    /** 坑7: within each bucket, content never heated (and with nothing outstanding) is served before repeats. */
+    firstHeatingPriority: z.boolean().default(true),
+    /** When the cap or pool binds, candidates are dropped from the bottom until each remaining one gets at least this share of its request. */
+    minFill: unit.default(0.5),
+    allocationValidityMs: ms.default(HOUR),
+    /** Category → adjacent categories (audience match and target). */
+    adjacency: z.record(z.string(), z.array(z.string())).default({
+      tech: ['science', 'gaming', 'food'],
+      science: ['tech', 'education'],
+      food: ['travel', 'lifestyle', 'tech'],
+      travel: ['food', 'lifestyle'],
+      lifestyle: ['food', 'fashion', 'travel'],
+      fashion: ['lifestyle', 'beauty'],
+      beauty: ['fashion'],
+      gaming: ['tech', 'anime'],
+      anime: ['gaming'],
+      education: ['science'],
+    }),
+    /** match = (curious + k·globalShare) / (active + k): a 1-of-1 category does not score 1. */
+    matchPriorWeight: nonNeg.default(20),
+    /** Feature scaling ceilings (each column is normalised to [0,1]). */
+    ctrCeiling: z.number().positive().max(1).default(0.2),
+    ctrPriorImpressions: nonNeg.default(100),
+    exposureCeiling: z.number().positive().default(1_000_000),
+    /** retention_boost = newness·wN + smallCreator·wS + underExposure·wU (weights sum to 1). */
+    retention: z
+      .object({
+        newness: unit.default(0.4),
+        smallCreator: unit.default(0.3),
+        underExposure: unit.default(0.3),
+      })
+      .prefault({})
+      .refine(
+        (w) => Math.abs(w.newness + w.smallCreator + w.underExposure - 1) < 1e-6,
+        'retention weights must sum to 1',
+      ),
+    defaultWeights: z
+      .object({
+        user_satisfaction: unit.default(0.4),
+        platform_revenue: unit.default(0.4),
+        long_term: unit.default(0.2),
+      })
+      .prefault({}),
+    /** cost = bid_price × impressions / costPerImpressions (bid is a price per thousand heated impressions). */
+    costPerImpressions: z.number().positive().default(1000),
+  })
+  .prefault({});
+
+export const agentConfigSchema = z.object({
+  user: userSchema,
+  content: contentSchema,
+  antiCheat: antiCheatSchema,
+  system: systemSchema,
+});
+
+export type AgentConfig = z.infer<typeof agentConfigSchema>;
+export type UserConfig = AgentConfig['user'];
+export type ContentConfig = AgentConfig['content'];
+export type AntiCheatConfig = AgentConfig['antiCheat'];
+export type SystemConfig = AgentConfig['system'];
+
+/** Deep-partial input accepted by parseAgentConfig. */
+export type AgentConfigInput = z.input<typeof agentConfigSchema>;
+
+/** Validates a (partial) agent config and fills defaults; a bad value throws ConfigError naming its key. */
+export function parseAgentConfig(partial: unknown = {}): AgentConfig {
+  return parseWithSchema(agentConfigSchema, partial ?? {});
+}
+
+export const DEFAULT_AGENT_CONFIG: AgentConfig = Object.freeze(parseAgentConfig({})) as AgentConfig;

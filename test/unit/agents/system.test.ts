@@ -1,0 +1,254 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildFeatures, retentionBoost } from '../../../agents/allocation-features.js';
+import {
+  audienceMatch,
+  countAudience,
+  emptyAudience,
+  mergeAudience,
+  targetCategories,
+  type AudienceAggregate,
+} from '../../../agents/audience.js';
+import { DEFAULT_AGENT_CONFIG as cfg, parseAgentConfig, type AgentConfig } from '../../../agents/config.js';
+import type { HeatingRequest } from '../../../agents/content.js';
+import { RuleScorer } from '../../../agents/rule-scorer.js';
+import { ALLOCATION_FEATURE_COUNT, featureIndex } from '../../../agents/scorer.js';
+import {
+  allocateTick,
+  allocationId,
+  newAllocatorState,
+  recordDelivered,
+  recordTickTotals,
+  setPoolSize,
+  type AllocatorState,
+} from '../../../agents/system.js';
+import { hash64Hex } from '../../../core/hash.js';
+import { DAY, HOUR, close } from './helpers.js';
+
+const TICK = 60_000;
+// Most tests look at one tick: no pacing, a pool that does not bind (pacing has its own test).
+const C = parseAgentConfig({ system: { pacingBurst: 0, budgetPool: 10_000_000 } });
+const T = 1000 * DAY; // a budget-period boundary
+const scorer = new RuleScorer();
+const weights = cfg.system.defaultWeights;
+
+function req(id: string, over: Partial<HeatingRequest> = {}): HeatingRequest {
+  return {
+    content_id: id,
+    creator_id: `cr-${id}`,
+    category: 'tech',
+    tick: T,
+    requested_impressions: 1000,
+    bid_price: 8.8,
+    quality: 0.8,
+    ctr: 0,
+    exposure: 0,
+    engaged_rate: 0,
+    budget: 100,
+    heated_impressions: 0,
+    published_at: T - HOUR,
+    creator_followers: 500,
+    ...over,
+  };
+}
+function audience(active: Record<string, number>, curious: Record<string, number>): AudienceAggregate {
+  return { active: { ...active }, curious: { ...curious } };
+}
+const AUD = audience({ tech: 100, science: 50, food: 80 }, { tech: 60, science: 40, food: 10 });
+
+function state(total = 100_000, heated = 0, c: AgentConfig = C): AllocatorState {
+  const s = newAllocatorState(c);
+  recordTickTotals(s, T, total, heated);
+  return s;
+}
+const run = (s: AllocatorState, requests: HeatingRequest[], c: AgentConfig = C, tick = T, aud = AUD) =>
+  allocateTick(s, { tick, tickMs: TICK, requests, audience: aud, weights, scorer }, c);
+
+test('every feature column is normalised to [0,1], whatever the raw bid or exposure', () => {
+  const rs = [
+    req('a', { bid_price: 1e6, exposure: 1e9, ctr: 0.9, budget: 1e5 }),
+    req('b', { bid_price: 0.5, published_at: T - 30 * DAY }),
+  ];
+  const f = buildFeatures(rs, { tick: T, audience: AUD, weights, capPressure: 3 }, cfg);
+  assert.equal(f.length, 2 * ALLOCATION_FEATURE_COUNT);
+  for (const v of f) assert.ok(v >= 0 && v <= 1, String(v));
+  assert.equal(f[featureIndex('bid')], 1);
+  close(f[ALLOCATION_FEATURE_COUNT + featureIndex('bid')], 0.5 / 1e6, 1e-9);
+  assert.equal(f[featureIndex('cap_pressure')], 1);
+});
+
+test('rule score = w_user·match + w_revenue·bid_norm + w_long_term·retention_boost', () => {
+  const r = req('a');
+  const f = buildFeatures(
+    [r, req('b', { bid_price: 4.4 })],
+    { tick: T, audience: AUD, weights, capPressure: 0 },
+    cfg,
+  );
+  const s = scorer.score(f, 2);
+  const match = audienceMatch(
+    AUD,
+    targetCategories('tech', cfg.system.adjacency),
+    cfg.system.matchPriorWeight,
+  );
+  const boost = retentionBoost(r, T, cfg);
+  close(s[0], 0.4 * match + 0.4 * 1 + 0.2 * boost, 1e-6);
+  close(s[1], 0.4 * match + 0.4 * 0.5 + 0.2 * boost, 1e-6);
+});
+
+test('audience match is the share of active users with high curiosity in the target and adjacent categories', () => {
+  // tech + science + gaming + food: curious 110 of 230 active; global 110/230 too → exactly that share.
+  close(audienceMatch(AUD, ['tech', 'science', 'gaming', 'food'], 20), 110 / 230);
+  // A tiny category is shrunk toward the global share, not 1.
+  const a = audience({ tech: 1000, niche: 1 }, { tech: 100, niche: 1 });
+  close(audienceMatch(a, ['niche'], 20), (1 + 20 * (101 / 1001)) / 21);
+  assert.equal(audienceMatch(emptyAudience(), ['tech'], 20), 0);
+  assert.deepEqual(targetCategories('food', cfg.system.adjacency), ['food', 'travel', 'lifestyle', 'tech']);
+});
+
+test('a user counts once per category per tick in the audience aggregate; partitions merge by sum', () => {
+  const marks = { aTick: -1, aCats: [] as number[] };
+  const agg = emptyAudience();
+  countAudience(marks, agg, 'tech', 1, true);
+  countAudience(marks, agg, 'tech', 1, true);
+  countAudience(marks, agg, 'food', 1, false);
+  countAudience(marks, agg, 'tech', 2, false);
+  assert.deepEqual(agg, { active: { tech: 2, food: 1 }, curious: { tech: 1 } });
+  assert.deepEqual(mergeAudience(emptyAudience(), agg), agg);
+});
+
+test('the seed case: a food video targeted at high-curiosity tech fans matches better than one whose audience is not curious', () => {
+  const a = audience(
+    { food: 100, tech: 100, beauty: 100, fashion: 100 },
+    { food: 5, tech: 80, beauty: 5, fashion: 5 },
+  );
+  const food = audienceMatch(a, targetCategories('food', cfg.system.adjacency), 20);
+  const beauty = audienceMatch(a, targetCategories('beauty', cfg.system.adjacency), 20);
+  assert.ok(food > beauty, `${food} > ${beauty}`);
+});
+
+test('requests below the approval threshold are rejected', () => {
+  const c = parseAgentConfig({ system: { scoreThreshold: 0.9 } });
+  const r = run(state(100_000, 0, c), [req('a'), req('b')], c);
+  assert.equal(r.allocations.length, 0);
+  assert.equal(r.metrics.rejected, 2);
+  assert.equal(r.metrics.eligible, 0);
+});
+
+test('an allocation record carries a deterministic id, target, cost and the scorer identity', () => {
+  const r = run(state(), [req('b'), req('a')]);
+  assert.deepEqual(
+    r.allocations.map((a) => a.content_id),
+    ['a', 'b'],
+  );
+  const a = r.allocations[0];
+  assert.equal(a.allocation_id, hash64Hex(`a@${T}`));
+  assert.equal(a.allocation_id, allocationId('a', T));
+  assert.equal(a.impressions, 1000);
+  close(a.cost, (8.8 * 1000) / 1000); // bid per mille × impressions
+  assert.deepEqual(a.target, {
+    categories: ['tech', 'science', 'gaming', 'food'],
+    min_curiosity: cfg.user.highCuriosity,
+  });
+  assert.equal(a.valid_from, T);
+  assert.equal(a.valid_until, T + cfg.system.allocationValidityMs);
+  assert.equal(a.policy, 'RULE');
+  assert.equal(a.model_version, 'rule-v1');
+  assert.deepEqual(a.reward_weights, weights);
+  assert.ok(a.score >= cfg.system.scoreThreshold && a.score <= 1);
+});
+
+test('a replay gives identical allocation ids and records', () => {
+  const rs = Array.from({ length: 30 }, (_, i) =>
+    req(`c${i}`, { quality: (i % 10) / 10, creator_followers: i * 1000, bid_price: i }),
+  );
+  const a = run(state(50_000), rs);
+  const b = run(state(50_000), [...rs].reverse());
+  assert.deepEqual(b, a);
+  assert.ok(a.allocations.length > 0);
+});
+
+test('heated share never exceeds the cap: heated in window + outstanding + grants ≤ 20% of the window', () => {
+  const s = state(10_000, 1_500); // room for 500
+  const r = run(s, [req('a'), req('b'), req('c')]);
+  const granted = r.allocations.reduce((x, a) => x + a.impressions, 0);
+  assert.ok(granted <= 500, String(granted));
+  assert.equal(r.metrics.capCapacity, 500);
+  assert.ok(r.metrics.projectedHeatedShare <= 0.2 + 1e-12);
+  // Next tick: nothing delivered yet, the outstanding grant still counts.
+  recordTickTotals(s, T + TICK, 0, 0);
+  const r2 = run(s, [req('d')], C, T + TICK);
+  assert.equal(r2.metrics.capCapacity, 500 - granted);
+});
+
+test('when the cap binds, the clearing score rises and allocations shrink', () => {
+  const rs = Array.from({ length: 10 }, (_, i) => req(`c${i}`, { bid_price: 5 + i }));
+  const loose = run(state(1_000_000), rs);
+  const tight = run(state(20_000), rs); // 4000 impressions for 10 000 requested
+  assert.equal(loose.allocations.length, 10);
+  assert.equal(loose.metrics.capBinding, false);
+  assert.equal(tight.metrics.capBinding, true);
+  assert.ok(tight.metrics.clearingScore > loose.metrics.clearingScore);
+  assert.ok(tight.allocations.length < loose.allocations.length);
+  for (const a of tight.allocations)
+    assert.ok(a.impressions < 1000 && a.impressions >= 500, String(a.impressions));
+  assert.ok(tight.metrics.grantedImpressions <= 4000);
+});
+
+test('budget pool is never overspent and replenishes each budget period', () => {
+  const c = parseAgentConfig({ system: { budgetPool: 2_500, pacingBurst: 0 } });
+  const s = state(10_000_000, 0, c);
+  const rs = Array.from({ length: 10 }, (_, i) => req(`c${i}`));
+  const r1 = run(s, rs, c);
+  assert.ok(r1.metrics.grantedImpressions <= 2_500);
+  assert.equal(s.poolRemaining, 2_500 - r1.metrics.grantedImpressions);
+  const r2 = run(
+    s,
+    rs.map((r) => ({ ...r, content_id: r.content_id + 'x' })),
+    c,
+    T + TICK,
+  );
+  assert.ok(s.poolRemaining >= 0);
+  assert.ok(r1.metrics.grantedImpressions + r2.metrics.grantedImpressions <= 2_500);
+  recordTickTotals(s, T + DAY, 10_000_000, 0);
+  const r3 = run(
+    s,
+    rs.map((r) => ({ ...r, content_id: r.content_id + 'y' })),
+    c,
+    T + DAY,
+  );
+  assert.ok(r3.metrics.grantedImpressions > 0);
+  assert.equal(s.poolRemaining, 2_500 - r3.metrics.grantedImpressions);
+  setPoolSize(s, 100);
+  assert.ok(s.poolRemaining <= 100);
+});
+
+test('the pool is paced over the period: one tick gets at most pacingBurst × remaining / ticks left', () => {
+  const s = state(10_000_000, 0, cfg);
+  const r = run(
+    s,
+    Array.from({ length: 50 }, (_, i) => req(`c${i}`)),
+    cfg,
+  );
+  assert.equal(r.metrics.poolAvailable, Math.ceil((2 * 100_000) / (DAY / TICK)));
+  assert.ok(r.metrics.grantedImpressions <= r.metrics.poolAvailable);
+});
+
+test('a content with an active allocation is not double-allocated: its request is reduced by outstanding impressions', () => {
+  const s = state(10_000_000);
+  const first = run(s, [req('a', { requested_impressions: 1000 })]);
+  assert.equal(first.allocations[0].impressions, 1000);
+  const again = run(s, [req('a', { requested_impressions: 1000 })], C, T + TICK);
+  assert.equal(again.allocations.length, 0, 'all 1000 still outstanding');
+  recordDelivered(s, [{ allocation_id: first.allocations[0].allocation_id, impressions: 600 }]);
+  const third = run(s, [req('a', { requested_impressions: 1000 })], C, T + 2 * TICK);
+  assert.equal(third.allocations[0].impressions, 600);
+  // Once both allocations expired, the full request is open again.
+  recordTickTotals(s, T + cfg.system.allocationValidityMs + 3 * TICK, 10_000_000, 0);
+  const later = run(
+    s,
+    [req('a', { requested_impressions: 1000 })],
+    C,
+    T + cfg.system.allocationValidityMs + 3 * TICK,
+  );
+  assert.equal(later.allocations[0].impressions, 1000);
+});
