@@ -134,7 +134,7 @@ export class ContentTask implements StreamTask {
     if (marker) {
       for (const id of this.live) keys.add(id);
       for (const id of this.withOutcomes) keys.add(id);
-      for (const p of this.buffer.snapshot().records) keys.add(p.ev.interaction?.content_id ?? p.ev.published!.content_id);
+      for (const p of this.buffer.buffered()) keys.add(p.ev.interaction?.content_id ?? p.ev.published!.content_id);
     }
     return [...keys];
   }
@@ -148,7 +148,7 @@ export class ContentTask implements StreamTask {
         this.onMarker(String(ev.source), ev, out);
         continue;
       }
-      if (this.dedupe.filter([ev]).length === 0) continue;
+      if (!this.dedupe.accept(ev)) continue;
       const t = ev.interaction ? ev.interaction.event_time : ev.published!.published_at;
       data.push({ t, src: String(ev.source), off: ev.source_offset, ev });
     }

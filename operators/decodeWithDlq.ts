@@ -1,0 +1,96 @@
+// Decode a batch of raw records; records that fail go to a dead-letter side output with their
+// reason and source coordinates. The stream never errors because of its input (SPEC §5).
+import { Observable, type OperatorFunction } from 'rxjs';
+import { type ErrorReason, isThermostatError } from '../core/errors.js';
+import { type Sink, type SourceCoordinates, sinkFn } from './types.js';
+
+/** One rejected record, ready for the `<topic>.dlq` writer (headers come from these fields). */
+export interface DlqEntry<Raw> {
+  /** The original record, bytes untouched. */
+  readonly record: Raw;
+  readonly reason: ErrorReason;
+  readonly message: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** Offset as a decimal string (Kafka's own representation). */
+  readonly offset: string;
+  /** The error thrown by the decoder. */
+  readonly error: unknown;
+}
+
+/**
+ * Decodes `batch` into a new array of good values, sending every failure to `dlq`.
+ * A thrown `ThermostatError` keeps its reason; anything else (a bug in the decoder) becomes
+ * `INTERNAL`. The order of good values is the order of the batch. This is the core the pipelines
+ * call directly; `decodeWithDlq` wraps it for Observables.
+ *
+ * If `dlq` itself throws, that error propagates: losing a poison record silently is not an option.
+ */
+export function decodeBatch<Raw extends SourceCoordinates, Out>(
+  batch: readonly Raw[],
+  decode: (raw: Raw) => Out,
+  dlq: (entry: DlqEntry<Raw>) => void,
+): Out[] {
+  const out: Out[] = [];
+  for (let i = 0; i < batch.length; i++) {
+    const raw = batch[i];
+    let value: Out;
+    try {
+      value = decode(raw);
+    } catch (error) {
+      dlq(toDlqEntry(raw, error));
+      continue;
+    }
+    out.push(value);
+  }
+  return out;
+}
+
+function toDlqEntry<Raw extends SourceCoordinates>(raw: Raw, error: unknown): DlqEntry<Raw> {
+  const reason: ErrorReason = isThermostatError(error) ? error.reason : 'INTERNAL';
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    record: raw,
+    reason,
+    message,
+    topic: raw.topic,
+    partition: raw.partition,
+    offset: String(raw.offset),
+    error,
+  };
+}
+
+/**
+ * Decodes each batch of raw records; failures go to the `dlq` side output.
+ *
+ * `--[r1 r2 bad]--[bad]--[r3]--|` becomes `--[v1 v2]--------[v3]--|` with one DLQ entry per bad
+ * record. A batch whose records all fail emits nothing. Errors from upstream, and errors thrown by
+ * the DLQ sink itself, are forwarded as errors (they are fatal, not input problems).
+ *
+ * @param decode turns one raw record into a value; throws (preferably a `ThermostatError`) when it cannot.
+ * @param dlq receives one `DlqEntry` per rejected record (a callback or a Subject).
+ * @return an operator from batches of raw records to batches of decoded values.
+ */
+export function decodeWithDlq<Raw extends SourceCoordinates, Out>(
+  decode: (raw: Raw) => Out,
+  dlq: Sink<DlqEntry<Raw>>,
+): OperatorFunction<readonly Raw[], Out[]> {
+  const toDlq = sinkFn(dlq);
+  return (source) =>
+    new Observable<Out[]>((subscriber) =>
+      source.subscribe({
+        next(batch) {
+          let out: Out[];
+          try {
+            out = decodeBatch(batch, decode, toDlq);
+          } catch (e) {
+            subscriber.error(e);
+            return;
+          }
+          if (out.length > 0) subscriber.next(out);
+        },
+        error: (e) => subscriber.error(e),
+        complete: () => subscriber.complete(),
+      }),
+    );
+}

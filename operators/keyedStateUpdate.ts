@@ -1,0 +1,159 @@
+// Apply a pure per-key step function over a batch, through a KeyValueStore-like interface.
+import { Observable, type OperatorFunction } from 'rxjs';
+
+/**
+ * The part of a `state/` store (`KeyValueStore<string, V>`) this operator needs, so a versioned
+ * cache can be passed as is. `get` returns undefined for an absent (never written or deleted) key;
+ * `version` is the version of the key's value or tombstone (undefined when never written). `put` and
+ * `delete` carry a version strictly greater than the key's current one (stores may throw on a stale
+ * one, e.g. `FencedError`). `close` frees every key (teardown).
+ */
+export interface KeyValueStoreLike<V> {
+  get(key: string): V | undefined;
+  version(key: string): number | undefined;
+  put(key: string, value: V, version: number): void;
+  delete(key: string, version: number): void;
+  close?(): void;
+}
+
+/** In-memory store for tests and the simulator (tombstones keep their version). */
+export class MapKeyValueStore<V> implements KeyValueStoreLike<V> {
+  private readonly map = new Map<string, { value: V | undefined; version: number }>();
+  private open = true;
+  get(key: string): V | undefined {
+    return this.map.get(key)?.value;
+  }
+  version(key: string): number | undefined {
+    return this.map.get(key)?.version;
+  }
+  put(key: string, value: V, version: number): void {
+    this.map.set(key, { value, version });
+  }
+  delete(key: string, version: number): void {
+    this.map.set(key, { value: undefined, version });
+  }
+  close(): void {
+    this.map.clear();
+    this.open = false;
+  }
+  /** Keys held, tombstones included. */
+  get size(): number {
+    return this.map.size;
+  }
+  get isOpen(): boolean {
+    return this.open;
+  }
+}
+
+/**
+ * What a step sees besides state and record. One object is reused for every record: it is only
+ * valid during the call, do not keep it.
+ */
+export interface StepContext {
+  /** The record's key. */
+  key: string;
+  /** Version of the key's current value or tombstone (0 when never written). */
+  version: number;
+}
+
+/** Pure: returns the new state, the same reference for "no change", or undefined to delete. */
+export type StepFunction<S, T> = (state: S | undefined, record: T, ctx: StepContext) => S | undefined;
+
+export interface KeyedStateUpdateOptions<T, S> {
+  readonly keyOf: (record: T) => string;
+  readonly step: StepFunction<S, T>;
+  /**
+   * Version of a changed key (also of a delete). Default: previous + 1 (the first write gets 1).
+   * The user stage uses the record's source offset, which is strictly increasing per key and makes
+   * replays idempotent.
+   */
+  readonly nextVersion?: (record: T, previousVersion: number) => number;
+}
+
+/** A key whose state changed in a batch, with its final value (undefined: deleted) and version. */
+export interface StateChange<S> {
+  readonly key: string;
+  readonly value: S | undefined;
+  readonly version: number;
+}
+
+/** The core: runs `step` for each record in order; returns the changed keys (first-change order). */
+export class KeyedStateUpdater<T, S> {
+  private readonly keyOf: (record: T) => string;
+  private readonly step: StepFunction<S, T>;
+  private readonly nextVersion: (record: T, previousVersion: number) => number;
+  private readonly ctx: StepContext = { key: '', version: 0 };
+
+  constructor(options: KeyedStateUpdateOptions<T, S>) {
+    this.keyOf = options.keyOf;
+    this.step = options.step;
+    this.nextVersion = options.nextVersion ?? ((_r, v) => v + 1);
+  }
+
+  apply(records: readonly T[], store: KeyValueStoreLike<S>): StateChange<S>[] {
+    const changed = new Map<string, { key: string; value: S | undefined; version: number }>();
+    const ctx = this.ctx;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      const key = this.keyOf(r);
+      const prev = store.get(key);
+      const prevVersion = store.version(key) ?? 0;
+      ctx.key = key;
+      ctx.version = prevVersion;
+      const next = this.step(prev, r, ctx);
+      if (Object.is(next, prev)) continue;
+      const version = this.nextVersion(r, prevVersion);
+      if (next === undefined) store.delete(key, version);
+      else store.put(key, next, version);
+      const c = changed.get(key);
+      if (c === undefined) changed.set(key, { key, value: next, version });
+      else {
+        c.value = next;
+        c.version = version;
+      }
+    }
+    ctx.key = '';
+    return [...changed.values()];
+  }
+}
+
+/**
+ * Applies `step` per record through the store and emits, per batch, the keys that changed
+ * (nothing when none changed).
+ *
+ * `--[a:+1 b:+1 a:+1]--|` (counter step) becomes `--[{a,2,v2} {b,1,v1}]--|`.
+ *
+ * @param store a shared store, or a factory: a store made by the factory belongs to the
+ * subscription and is closed (freeing every key's state) on teardown.
+ */
+export function keyedStateUpdate<T, S>(
+  options: KeyedStateUpdateOptions<T, S>,
+  store: KeyValueStoreLike<S> | (() => KeyValueStoreLike<S>),
+): OperatorFunction<readonly T[], StateChange<S>[]> {
+  return (source) =>
+    new Observable<StateChange<S>[]>((subscriber) => {
+      const core = new KeyedStateUpdater(options);
+      const owned = typeof store === 'function';
+      let kv: KeyValueStoreLike<S> | null = typeof store === 'function' ? store() : store;
+      const sub = source.subscribe({
+        next(batch) {
+          if (kv === null) return;
+          let out: StateChange<S>[];
+          try {
+            out = core.apply(batch, kv);
+          } catch (e) {
+            subscriber.error(e);
+            return;
+          }
+          if (out.length > 0) subscriber.next(out);
+        },
+        error: (e) => subscriber.error(e),
+        complete: () => subscriber.complete(),
+      });
+      return () => {
+        sub.unsubscribe();
+        if (owned && kv !== null) kv.close?.();
+        kv = null;
+      };
+    });
+}

@@ -1,0 +1,40 @@
+// Types shared by the operators in this folder. Records travel in micro-batches (arrays): an
+// operator receives one array per emission and emits at most one array per input emission, so the
+// per-record cost is a loop iteration, never an Observable emission or a closure.
+
+/**
+ * The watermark before any source has reported one. A finite number (not -Infinity) so that every
+ * snapshot stays JSON-serialisable: `JSON.stringify(-Infinity)` is `null`.
+ */
+export const NO_WATERMARK = Number.MIN_SAFE_INTEGER;
+
+/**
+ * A batch of records together with the watermark that holds after it. Watermark convention used
+ * across Thermostat: a watermark W asserts that every record with `event_time < W` has arrived
+ * (records with `event_time >= W` may still come).
+ */
+export interface WatermarkedBatch<T> {
+  readonly records: readonly T[];
+  readonly watermark: number;
+}
+
+/** Where a side output (DLQ, late records) goes: a callback or anything with `next` (a Subject). */
+export type Sink<T> = ((value: T) => void) | { next(value: T): void };
+
+/** Turns a Sink into a plain function once, outside hot loops. */
+export function sinkFn<T>(sink: Sink<T>): (value: T) => void {
+  if (typeof sink === 'function') return sink;
+  return (v: T) => sink.next(v);
+}
+
+/** Kafka coordinates of a consumed record. Offsets are Kafka's decimal strings or numbers. */
+export interface SourceCoordinates {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string | number;
+}
+
+/** Comparison of two strings by UTF-16 code units: total, locale-independent, deterministic. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
