@@ -1,0 +1,119 @@
+"""Offline strict validation of rendered manifests (run by scripts/validate-chart.sh).
+
+- Built-in kinds: kubernetes-validate (PyPI) in strict mode, against the Kubernetes JSON schemas
+  it ships for each --kube-version (unknown fields are errors, as with kubeconform -strict).
+- CRD kinds (KEDA, Prometheus Operator): the JSON schemas in --crd-dir, validated with the same
+  jsonschema library, resolving ObjectMeta & co. against the same Kubernetes definitions.
+- Duplicate keys in a YAML mapping are errors (a later key silently wins otherwise).
+- A kind with no schema is an error, never skipped.
+
+Usage: python validate_manifests.py --kube-version 1.30.0 --crd-dir DIR [--json-out FILE] FILE...
+Prints one line per document ("ok Kind/name" or "invalid Kind/name: ..."); exit 1 on any error.
+"""
+import argparse
+import json
+import os
+import sys
+
+import importlib_resources
+import jsonschema
+import kubernetes_validate
+import yaml
+from kubernetes_validate import utils as kv
+from referencing import Registry, Resource
+
+
+class StrictLoader(yaml.SafeLoader):
+    pass
+
+
+def _mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def crd_schema_file(doc):
+    group_version = doc.get("apiVersion", "")
+    if "/" not in group_version:
+        return None
+    group, version = group_version.split("/", 1)
+    if "." not in group:
+        return None  # built-in API groups have no dot (apps, policy, autoscaling...)
+    return f"{doc['kind'].lower()}-{group.split('.')[0]}-{version}.json"
+
+
+def k8s_definitions(kube_version):
+    version = [v for v in kv.all_versions() if kv.major_minor(v) <= kv.major_minor(kube_version)][-1]
+    ref = importlib_resources.files("kubernetes_validate").joinpath(
+        f"kubernetes-json-schema/v{version}-local-strict/_definitions.json")
+    return json.loads(ref.read_text())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kube-version", required=True)
+    ap.add_argument("--crd-dir", required=True)
+    ap.add_argument("--json-out")
+    ap.add_argument("files", nargs="+")
+    args = ap.parse_args()
+
+    defs = Resource.from_contents(k8s_definitions(args.kube_version))
+    docs, errors = [], 0
+    for path in args.files:
+        with open(path) as f:
+            try:
+                docs.extend(d for d in yaml.load_all(f, Loader=StrictLoader) if d is not None)
+            except yaml.YAMLError as e:
+                print(f"invalid {path}: YAML: {e}")
+                errors += 1
+    if not docs and not errors:
+        print("invalid: no documents rendered")
+        errors += 1
+
+    for doc in docs:
+        name = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
+        try:
+            crd_file = crd_schema_file(doc)
+            if crd_file:
+                schema_path = os.path.join(args.crd_dir, crd_file)
+                if not os.path.exists(schema_path):
+                    raise LookupError(f"no CRD schema {crd_file} in {args.crd_dir}")
+                with open(schema_path) as f:
+                    schema = json.load(f)
+                registry = Resource.from_contents(schema) @ (defs @ Registry())
+                validator = jsonschema.Draft202012Validator(schema, registry=registry)
+                problems = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+                if problems:
+                    raise ValueError("; ".join(
+                        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in problems[:5]))
+            else:
+                kubernetes_validate.validate(doc, args.kube_version, strict=True)
+            print(f"ok {name}")
+        except kv.ValidationError as e:
+            print(f"invalid {name}: {'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}")
+            errors += 1
+        except kv.SchemaNotFoundError as e:
+            print(f"invalid {name}: {e.message}")
+            errors += 1
+        except (LookupError, ValueError) as e:
+            print(f"invalid {name}: {e}")
+            errors += 1
+
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump(docs, f)
+    print(f"{len(docs)} documents, {errors} invalid (Kubernetes {args.kube_version}, strict)")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
