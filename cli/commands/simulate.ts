@@ -1,0 +1,116 @@
+// `thermostat simulate`: runs the simulated world under each policy (same seed), prints the
+// side-by-side table, optionally an A/B run in one population, and writes --json / --html.
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { runAb, type AbResult } from '../../sim/ab.js';
+import { defaultWorldConfig } from '../../sim/config.js';
+import { checkPolicies, policyNames } from '../../sim/policies.js';
+import { abTextTable, htmlReport, textTable } from '../../sim/report.js';
+import { policyContext, runPolicy } from '../../sim/run.js';
+import type { RunResult } from '../../sim/metrics.js';
+
+const int =
+  (name: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0)
+      throw new Error(`--${name} must be a non-negative integer, got '${v}'`);
+    return n;
+  };
+
+export function register(program: Command): void {
+  program
+    .command('simulate')
+    .description(
+      'Simulate users, creators and cheaters under regulation policies and compare them (docs/SIMULATOR.md).',
+    )
+    .option('--policy <names>', `comma-separated policies (${policyNames().join(', ')})`, 'popularity,manual')
+    .option('--users <n>', 'simulated users', int('users'), 2000)
+    .option('--days <n>', 'simulated days', int('days'), 7)
+    .option('--seed <n>', 'seed (same seed, same numbers)', int('seed'), 1)
+    .option('--json <file>', 'write { policies: { name: { metric: number } }, config, series, lorenz, ab? }')
+    .option('--html <file>', 'write a self-contained HTML report with plots')
+    .option('--ab', 'also run the policies as A/B arms in one population (first policy = control)')
+    .option('--bootstrap <n>', 'bootstrap resamples for A/B confidence intervals', int('bootstrap'), 200)
+    .option('--no-progress', 'no progress bar')
+    .action(
+      async (o: {
+        policy: string;
+        users: number;
+        days: number;
+        seed: number;
+        json?: string;
+        html?: string;
+        ab?: boolean;
+        bootstrap: number;
+        progress: boolean;
+      }) => {
+        const names = o.policy
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+        const cfg = defaultWorldConfig({ users: o.users, days: o.days, seed: o.seed });
+        try {
+          await checkPolicies(names, policyContext(cfg));
+        } catch (e) {
+          process.stderr.write(`thermostat simulate: ${(e as Error).message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        const bar = o.progress
+          ? new cliProgress.SingleBar(
+              {
+                stream: process.stderr,
+                format: '{policy} [{bar}] {percentage}% | tick {value}/{total} | {duration_formatted}',
+              },
+              cliProgress.Presets.shades_classic,
+            )
+          : null;
+        const policies: Record<string, RunResult> = {};
+        for (const n of names) {
+          bar?.start(1, 0, { policy: n.padEnd(18) });
+          policies[n] = await runPolicy(n, cfg, {
+            onTick: (_p, done, total) => {
+              bar?.setTotal(total);
+              bar?.update(done);
+            },
+          });
+          bar?.stop();
+        }
+        let ab: AbResult | undefined;
+        if (o.ab) {
+          if (names.length < 2) {
+            process.stderr.write('thermostat simulate: --ab needs at least two policies\n');
+            process.exitCode = 2;
+            return;
+          }
+          bar?.start(1, 0, { policy: 'A/B'.padEnd(18) });
+          ab = await runAb(names, {
+            world: cfg,
+            bootstrap: o.bootstrap,
+            onTick: (done, total) => {
+              bar?.setTotal(total);
+              bar?.update(done);
+            },
+          });
+          bar?.stop();
+        }
+        process.stdout.write(
+          `users=${cfg.users} days=${cfg.days} seed=${cfg.seed}\n${textTable(policies)}\n`,
+        );
+        if (ab) process.stdout.write(`\n${abTextTable(ab)}\n`);
+        if (o.json) {
+          const out = {
+            policies: Object.fromEntries(Object.entries(policies).map(([n, r]) => [n, r.metrics])),
+            config: cfg,
+            series: Object.fromEntries(Object.entries(policies).map(([n, r]) => [n, r.series])),
+            lorenz: Object.fromEntries(Object.entries(policies).map(([n, r]) => [n, r.lorenz])),
+            ...(ab ? { ab } : {}),
+          };
+          writeFileSync(o.json, JSON.stringify(out, null, 2));
+        }
+        if (o.html) writeFileSync(o.html, htmlReport({ config: cfg, policies, ab }));
+      },
+    );
+}

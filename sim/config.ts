@@ -1,0 +1,192 @@
+// Configuration of the simulated world. Every modelling constant lives here with its default and
+// is documented in docs/SIMULATOR.md; nothing in sim/ hard-codes a behavioural number elsewhere.
+
+export const DAY_MS = 86_400_000;
+export const HOUR_MS = 3_600_000;
+
+/** Category taxonomy (public knowledge: the ranker and the policies may use it). */
+export const CATEGORIES = [
+  'tech',
+  'gaming',
+  'food',
+  'molecular_gastronomy',
+  'fitness',
+  'diet',
+  'lowcal_snacks',
+  'travel',
+  'music',
+  'movies',
+  'fashion',
+  'beauty',
+  'pets',
+  'parenting',
+  'finance',
+  'cars',
+  'sports',
+  'comedy',
+  'science',
+  'diy',
+] as const;
+
+/** Undirected adjacency of the taxonomy: "you may also like" edges. Includes the seed's cases:
+ * diet ↔ lowcal_snacks (the dieter who would enjoy low-cal snacks) and tech ↔ molecular_gastronomy
+ * (tech fans who enjoy molecular gastronomy). */
+export const ADJACENT_PAIRS: readonly (readonly [string, string])[] = [
+  ['tech', 'molecular_gastronomy'],
+  ['tech', 'science'],
+  ['tech', 'gaming'],
+  ['food', 'molecular_gastronomy'],
+  ['food', 'lowcal_snacks'],
+  ['diet', 'lowcal_snacks'],
+  ['diet', 'fitness'],
+  ['fitness', 'sports'],
+  ['travel', 'food'],
+  ['music', 'movies'],
+  ['movies', 'comedy'],
+  ['fashion', 'beauty'],
+  ['pets', 'parenting'],
+  ['parenting', 'diy'],
+  ['finance', 'cars'],
+  ['cars', 'sports'],
+  ['science', 'diy'],
+  ['gaming', 'comedy'],
+  ['beauty', 'diet'],
+  ['finance', 'tech'],
+  ['travel', 'music'],
+];
+
+export function adjacencyMap(): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const c of CATEGORIES) m.set(c, []);
+  for (const [a, b] of ADJACENT_PAIRS) {
+    m.get(a)!.push(b);
+    m.get(b)!.push(a);
+  }
+  return m;
+}
+
+export interface WorldConfig {
+  seed: number;
+  users: number;
+  days: number;
+  /** Simulation start (UTC midnight), ms. */
+  startMs: number;
+  /** Event-time tick at which policies advance and publish allocations. */
+  tickMs: number;
+
+  // --- users
+  /** Share of users who register during the run (uniformly over its days). */
+  newUserShare: number;
+  strongInterests: [number, number];
+  latentInterests: [number, number];
+  /** Probability that a latent interest is adjacent to a strong one. */
+  latentAdjacentProb: number;
+  /** Click model: p = ctrScale · appeal · (qualityFloor + (1-qualityFloor)·q) · (1 - fatigueClickPenalty·fatigue). */
+  ctrScale: number;
+  qualityFloor: number;
+  fatigueClickPenalty: number;
+  /** An undiscovered latent interest appeals with affinity · (latentBase + (1-latentBase)·curiosity). */
+  latentBase: number;
+  /** Completion ≥ this counts as an engaged view (used for discovery, satisfaction, metrics). */
+  engagedCompletion: number;
+  fatigueRepeatStep: number;
+  fatigueRecoverStep: number;
+  fatigueOvernight: number;
+  /** Continue probability after each impression: base + bonus·engaged − penalty·fatigue. */
+  continueBase: number;
+  continueEngagedBonus: number;
+  continueFatiguePenalty: number;
+  maxImpressionsPerSession: number;
+  maxSessionsPerDay: number;
+  /** Day satisfaction = clamp(satBase + satEngaged·engagedRate + satDiscovery·discoveries − satFatigue·meanFatigue). */
+  satBase: number;
+  satEngaged: number;
+  satDiscovery: number;
+  satFatigue: number;
+  /** p(active on a day) = clamp(activity · (returnBase + returnSat·satisfaction)). */
+  returnBase: number;
+  returnSat: number;
+
+  // --- content and creators
+  initialItems: number;
+  newItemsPerDay: number;
+  creators: number;
+  bigCreatorShare: number;
+  bigCreatorWeight: number;
+  /** Age under which content is "new" (is_new_content, new-content CTR, cold start window). */
+  newContentAgeMs: number;
+  /** Cold-start success: within newContentAgeMs, ≥ coldStartImpressions impressions and ≥ coldStartEngaged engaged views. */
+  coldStartImpressions: number;
+  coldStartEngaged: number;
+  /** A small creator whose content of the last days stayed under this many impressions may leave. */
+  creatorUnseenImpressions: number;
+  creatorLeaveProb: number;
+
+  // --- cheaters
+  cheatShare: number;
+  botClicksPerDay: number;
+  bots: number;
+  collusionGroups: number;
+  colludersPerGroup: number;
+  collusionItemsPerGroup: number;
+
+  // --- metrics
+  topK: number;
+  heatedShareWindowMs: number;
+  heatedShareMinImpressions: number;
+}
+
+/** Defaults scaled to the population so that a 1k-user test and a 10k-user run look alike. */
+export function defaultWorldConfig(over: Partial<WorldConfig> & { users?: number } = {}): WorldConfig {
+  const users = over.users ?? 2000;
+  const base: WorldConfig = {
+    seed: 1,
+    users,
+    days: 7,
+    startMs: Date.UTC(2026, 0, 5),
+    tickMs: 15 * 60_000,
+    newUserShare: 0.1,
+    strongInterests: [2, 3],
+    latentInterests: [1, 2],
+    latentAdjacentProb: 0.75,
+    ctrScale: 0.15,
+    qualityFloor: 0.3,
+    fatigueClickPenalty: 0.7,
+    latentBase: 0.3,
+    engagedCompletion: 0.5,
+    fatigueRepeatStep: 0.06,
+    fatigueRecoverStep: 0.03,
+    fatigueOvernight: 0.3,
+    continueBase: 0.95,
+    continueEngagedBonus: 0.06,
+    continueFatiguePenalty: 0.35,
+    maxImpressionsPerSession: 40,
+    maxSessionsPerDay: 4,
+    satBase: 0.25,
+    satEngaged: 6,
+    satDiscovery: 0.15,
+    satFatigue: 0.4,
+    returnBase: 0.55,
+    returnSat: 0.6,
+    initialItems: Math.max(1000, Math.round(users * 0.3)),
+    newItemsPerDay: Math.max(100, Math.round(users * 0.03)),
+    creators: Math.max(200, Math.round(users * 0.05)),
+    bigCreatorShare: 0.05,
+    bigCreatorWeight: 10,
+    newContentAgeMs: 3 * DAY_MS,
+    coldStartImpressions: Math.max(20, Math.round(users * 0.01)),
+    coldStartEngaged: 2,
+    creatorUnseenImpressions: Math.max(5, Math.round(users * 0.002)),
+    creatorLeaveProb: 0.1,
+    cheatShare: 0.02,
+    botClicksPerDay: Math.max(5, Math.round(users * 0.0015)),
+    bots: 50,
+    collusionGroups: Math.max(1, Math.round(users / 2000)),
+    colludersPerGroup: 6,
+    collusionItemsPerGroup: 4,
+    topK: 100,
+    heatedShareWindowMs: HOUR_MS,
+    heatedShareMinImpressions: 100,
+  };
+  return { ...base, ...over, users };
+}

@@ -1,0 +1,151 @@
+// The policy seam: what the simulator needs from a regulation policy (Thermostat on the real
+// graph, or a baseline). The engine drives every policy the same way, once per event-time tick:
+//
+//   advanceTo(tickStart) → newAllocations() → (ranker serves the tick's pages, reading
+//   mindState(userId)) → onPublished / onInteractions (the tick's records, merged by event time)
+//
+// At the end of each tick, the tick's publications and the interactions with event_time below the
+// tick's end are delivered merged in event-time order (a publication before interactions at the
+// same time; interactions sorted by (event_time, event_id)), in as many onPublished /
+// onInteractions calls as that takes; later interactions wait for the next tick. So a policy sees
+// one non-decreasing event-time stream across both topics, and a content's publication before
+// any interaction with it. The pre-existing catalog comes in one onPublished call before the first
+// tick. Methods may return promises: the engine awaits them, so a Kafka-backed policy fits the
+// same seam. mindState() is on the serving hot path and must be synchronous.
+import type {
+  ContentPublished,
+  HeatingAllocation,
+  UserInteraction,
+  UserMindState,
+} from '../schemas/types.js';
+import { keyedUniform } from '../core/rng.js';
+import { hash64Hex } from '../core/hash.js';
+import type { WorldConfig } from './config.js';
+
+export interface RegulationPolicy {
+  readonly name: string;
+  onPublished(recs: ContentPublished[]): void | Promise<void>;
+  onInteractions(recs: UserInteraction[]): void | Promise<void>;
+  /** Event time has reached eventTimeMs (a tick boundary): fire ticks, windows, decays. */
+  advanceTo(eventTimeMs: number): void | Promise<void>;
+  /** Allocations emitted since the last call (the `heating-allocations` topic). */
+  newAllocations(): HeatingAllocation[] | Promise<HeatingAllocation[]>;
+  /** Serving copy of a user's mind state, or undefined (→ the ranker never explores). */
+  mindState(userId: string): UserMindState | undefined;
+  /** Content currently flagged as cheating (ContentState.flagged_cheating). */
+  flaggedContent(): ReadonlySet<string> | Promise<ReadonlySet<string>>;
+  /** Optional teardown (drivers, consumers). */
+  close?(): void | Promise<void>;
+}
+
+/** What a policy factory gets: the run's seed, clock layout and the public taxonomy. */
+export interface PolicyContext {
+  seed: number;
+  startMs: number;
+  tickMs: number;
+  days: number;
+  users: number;
+  categories: readonly string[];
+  adjacency: ReadonlyMap<string, readonly string[]>;
+  world: Readonly<WorldConfig>;
+  /** Options from the CLI / caller, e.g. manual heating knobs. */
+  options: Readonly<Record<string, unknown>>;
+}
+
+/** Popularity ranking only: no heating, no mind state (explore probability 0), no anti-cheat. */
+export class PopularityPolicy implements RegulationPolicy {
+  readonly name = 'popularity';
+  onPublished(): void {}
+  onInteractions(): void {}
+  advanceTo(): void {}
+  newAllocations(): HeatingAllocation[] {
+    return [];
+  }
+  mindState(): UserMindState | undefined {
+    return undefined;
+  }
+  flaggedContent(): ReadonlySet<string> {
+    return new Set();
+  }
+}
+
+export interface ManualHeatingOptions {
+  /** Share of new content the operators pick (uniformly at random) to heat. */
+  share: number;
+  /** Heated impressions granted to each picked content. */
+  impressionsPerItem: number;
+  /** Price of one heated impression, in cost units (heating_cost = Σ delivered · price). */
+  costPerImpression: number;
+  /** How long a manual allocation stays valid. */
+  validMs: number;
+}
+
+export function defaultManualOptions(cfg: WorldConfig): ManualHeatingOptions {
+  return {
+    share: 0.3,
+    impressionsPerItem: Math.max(50, Math.round(cfg.users * 0.02)),
+    costPerImpression: 1,
+    validMs: 86_400_000,
+  };
+}
+
+/**
+ * The seed's "ItemCF + 人工加热" row: at every tick, operators pick a fixed share of the content
+ * published since the last tick, at random and without looking at quality or audience, and heat
+ * each with a fixed impression budget for everyone (empty target). No mind state, no anti-cheat.
+ */
+export class ManualHeatingPolicy implements RegulationPolicy {
+  readonly name = 'manual';
+  private queue: ContentPublished[] = [];
+  private out: HeatingAllocation[] = [];
+  constructor(
+    private readonly seed: number,
+    readonly opts: ManualHeatingOptions,
+  ) {}
+  onPublished(recs: ContentPublished[]): void {
+    this.queue.push(...recs);
+  }
+  onInteractions(): void {}
+  advanceTo(t: number): void {
+    const keep: ContentPublished[] = [];
+    for (const c of this.queue) {
+      if (c.published_at >= t) {
+        keep.push(c);
+        continue;
+      }
+      // Operators only look at fresh content (published within the last validMs).
+      if (t - c.published_at > this.opts.validMs) continue;
+      if (keyedUniform(this.seed, 'manual', c.content_id) >= this.opts.share) continue;
+      const impressions = this.opts.impressionsPerItem;
+      this.out.push({
+        allocation_id: hash64Hex(`manual:${c.content_id}@${t}`),
+        content_id: c.content_id,
+        creator_id: c.creator_id,
+        category: c.category,
+        valid_from: t,
+        valid_until: t + this.opts.validMs,
+        impressions,
+        bid_price: this.opts.costPerImpression,
+        cost: impressions * this.opts.costPerImpression,
+        score: 1,
+        target: { categories: [], min_curiosity: 0 },
+        policy: 'RULE',
+        model_version: 'manual',
+        reward_weights: { user_satisfaction: 0, platform_revenue: 0, long_term: 0 },
+        emitted_at: t,
+      });
+    }
+    this.queue = keep;
+  }
+  newAllocations(): HeatingAllocation[] {
+    const o = this.out;
+    this.out = [];
+    return o;
+  }
+  mindState(): UserMindState | undefined {
+    return undefined;
+  }
+  flaggedContent(): ReadonlySet<string> {
+    return new Set();
+  }
+}
