@@ -21,6 +21,8 @@ export interface RecordSerde {
   encode(schema: SchemaName, value: unknown): Buffer;
   /** Decodes and validates; throws ThermostatError with a reason code on bad input. */
   decode(topic: string, bytes: Buffer): unknown;
+  /** Fetches writer schemas the batch needs (an HTTP registry) before the synchronous decodes. */
+  prefetch?(values: Iterable<Buffer | null>): Promise<void>;
 }
 
 /** Where a task's outputs go. */
@@ -58,6 +60,7 @@ export async function runBatch(owned: OwnedTask, raw: readonly RawRecord[], serd
   const { task } = owned;
   const stage = task.id.stage;
   const decoded: InRecord[] = [];
+  if (serde.prefetch) await serde.prefetch(raw.map((r) => r.value)).catch(() => undefined); // unknown ids then fail per record → DLQ
   for (const r of raw) {
     try {
       if (r.value === null) throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', { topic: r.topic, partition: r.partition, offset: String(r.offset) });

@@ -1,8 +1,9 @@
 // Registry of regulation policies by name. The CLI and the A/B harness look names up here.
 // The Thermostat policies run the real stream graph through ThermostatTestDriver (pipelines/);
-// until that lands their factories throw PolicyUnavailableError. To plug one in, replace its
-// entry with one line, e.g.:
-//   registerPolicy('thermostat', (ctx) => new DriverPolicy(ctx, 'rule'));
+// a policy that is not wired yet throws PolicyUnavailableError.
+import { topologyNames } from '../pipelines/topology.js';
+import { wireSerde } from '../pipelines/wire-serde.js';
+import { ThermostatGraphPolicy } from './thermostat-policy.js';
 import {
   ManualHeatingPolicy,
   PopularityPolicy,
@@ -11,6 +12,11 @@ import {
   type PolicyContext,
   type RegulationPolicy,
 } from './policy.js';
+
+/** Thermostat with the rule scorer, on the real graph (in-process, real serde and state). */
+function thermostatPolicy(ctx: PolicyContext, name: string): Promise<RegulationPolicy> {
+  return ThermostatGraphPolicy.create(ctx, { name, serde: wireSerde(topologyNames('thermostat')) });
+}
 
 export type PolicyFactory = (ctx: PolicyContext) => RegulationPolicy | Promise<RegulationPolicy>;
 
@@ -50,8 +56,8 @@ const registry = new Map<string, PolicyFactory>([
         ...((ctx.options.manual ?? {}) as Partial<ManualHeatingOptions>),
       }),
   ],
-  ['thermostat', notYet('thermostat')],
-  ['thermostat-rule', notYet('thermostat-rule')],
+  ['thermostat', (ctx) => thermostatPolicy(ctx, 'thermostat')],
+  ['thermostat-rule', (ctx) => thermostatPolicy(ctx, 'thermostat-rule')],
   ['thermostat-learned', notYet('thermostat-learned')],
 ]);
 

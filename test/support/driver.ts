@@ -1,24 +1,13 @@
 // Shared helpers for tests that drive the real graph in memory.
-import { readFileSync, readdirSync } from 'node:fs';
-import avro from 'avsc';
 import type { RecordSerde } from '../../pipelines/task-runner.js';
 import { ThermostatTestDriver, type TestDriverOptions } from '../../pipelines/test-driver.js';
-import { topicSchemas, topologyNames } from '../../pipelines/topology.js';
+import { topologyNames } from '../../pipelines/topology.js';
+import { wireSerde } from '../../pipelines/wire-serde.js';
 import type { ContentPublished, UserInteraction } from '../../schemas/types.js';
 
-// Plain Avro bodies by topic schema: replaced by io/serde's wire format once it lands.
+/** The production serde: Confluent wire format, local registry, validation. */
 export function testSerde(): RecordSerde {
-  const types = new Map<string, avro.Type>();
-  const dir = new URL('../../schemas/', import.meta.url).pathname;
-  for (const f of readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith('.avsc'))) {
-    const t = avro.Type.forSchema(JSON.parse(readFileSync(dir + f, 'utf8')));
-    types.set(t.name!.split('.').pop()!, t);
-  }
-  const byTopic = topicSchemas(topologyNames('thermostat'));
-  return {
-    encode: (schema, value) => types.get(schema)!.toBuffer(value),
-    decode: (topic, bytes) => types.get(byTopic[topic] ?? topic)!.fromBuffer(bytes),
-  };
+  return wireSerde(topologyNames('thermostat'));
 }
 
 export function createDriver(opts: Partial<TestDriverOptions> = {}): Promise<ThermostatTestDriver> {

@@ -75,16 +75,27 @@ test('the changelog carries only the latest version of each changed key per flus
   );
 });
 
-test('a corrupt record goes to the DLQ and the graph keeps running', async () => {
+test('corrupt records go to the DLQ with their reason while the graph keeps running', async () => {
   const d = await createDriver({ partitions: 1, tickMs: TICK });
-  await d.pipeRaw('user-interactions', 'u9', Buffer.from([0, 0, 0, 0, 99, 1, 2]));
-  await d.pipeInput('user-interactions', [interaction({ user_id: 'u1', content_id: 'c1', event_time: 1000 })]);
+  await d.pipeRaw('user-interactions', 'u9', Buffer.from([0, 0, 0, 0, 99, 1, 2])); // unknown schema id 99
+  await d.pipeRaw('user-interactions', 'u8', Buffer.from([1, 0, 0, 0, 1, 2])); // wrong magic byte
+  await d.pipeInput('user-interactions', [
+    interaction({ user_id: 'u7', content_id: 'c1', event_time: 900, completion: 7 }), // out of range
+    interaction({ user_id: 'u1', content_id: 'c1', event_time: 1000 }),
+  ]);
   const dlq = d.deadLetters('user-interactions');
-  assert.equal(dlq.length, 1);
-  assert.equal(dlq[0].key, 'u9');
-  assert.ok(dlq[0].reason.length > 0);
+  assert.deepEqual(
+    dlq.map((r) => [r.key, r.reason]),
+    [
+      ['u9', 'SCHEMA_UNKNOWN'],
+      ['u8', 'WIRE_FORMAT'],
+      ['u7', 'VALIDATION'],
+    ],
+  );
   assert.deepEqual(dlq[0].value, Buffer.from([0, 0, 0, 0, 99, 1, 2]), 'original bytes kept');
-  assert.equal(d.userState('u1')?.version, 1);
+  assert.match(dlq[2].message, /completion/);
+  assert.equal(d.userState('u1')?.version, 3, 'the good record after them was applied');
+  assert.equal(d.userState('u7'), undefined);
 });
 
 test('advancing event time closes every tick boundary up to it', async () => {

@@ -1,0 +1,203 @@
+// Allocation-model benchmark: prints ONE JSON line.
+//   npx tsx bench/alloc-bench.ts [--quick] [--backends=tensorflow,wasm,cpu]
+// Per available backend: allocation scoring rows/s at batch 1k / 10k / 100k, explore-policy rows/s,
+// PPO gradient-step time (minibatch 64 and 256); then tensor counts before/after a long run of
+// scoring + training + swaps on the default (auto) backend. Speed is measured here, never asserted.
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
+import {
+  ALLOCATION_FEATURE_COUNT as F,
+  BEHAVIOUR_SEQUENCE_LENGTH,
+  BEHAVIOUR_STEP_FEATURE_COUNT,
+  MIND_FEATURE_COUNT,
+} from '../agents/scorer.js';
+import { Rng } from '../core/rng.js';
+import {
+  LearnedAllocationScorer,
+  ModelHandle,
+  allocationNet,
+  initAllocationWeights,
+} from '../learn/allocation-model.js';
+import { DEFAULT_LOADERS, selectBackend, type BackendName } from '../learn/backend.js';
+import { ExperienceBuffer } from '../learn/experience.js';
+import { LearnedExplorePolicy, exploreNet, initExploreWeights } from '../learn/explore-model.js';
+import { sampleBernoulli } from '../learn/network.js';
+import { PpoLearner, type Experience } from '../learn/ppo.js';
+import { Trainer } from '../learn/trainer.js';
+
+const quick = process.argv.includes('--quick');
+const only = process.argv
+  .find((a) => a.startsWith('--backends='))
+  ?.slice('--backends='.length)
+  .split(',');
+
+function rows(seed: number, n: number, width: number): Float32Array {
+  const rng = new Rng(seed);
+  const out = new Float32Array(n * width);
+  for (let i = 0; i < out.length; i++) out[i] = rng.next();
+  return out;
+}
+
+/** Runs fn until `minMs` elapsed (at least `minReps`), returns mean ms per call. */
+function timeIt(fn: () => void, minMs: number, minReps = 3): number {
+  fn(); // warm-up (kernel compilation, first allocation)
+  let reps = 0;
+  const t0 = performance.now();
+  while (reps < minReps || performance.now() - t0 < minMs) {
+    fn();
+    reps++;
+  }
+  return (performance.now() - t0) / reps;
+}
+
+function toyBatch(ppo: PpoLearner, n: number, seed: number): Experience[] {
+  const x = rows(seed, n, F);
+  const p = ppo.probabilities(x, n);
+  const rng = new Rng(seed + 1);
+  return Array.from({ length: n }, (_, r) => {
+    const { action, logProb } = sampleBernoulli(p[r], rng.next());
+    return {
+      obs: x.slice(r * F, (r + 1) * F),
+      action,
+      logProb,
+      reward: action ? (x[r * F] > 0.5 ? 1 : -1) : 0,
+    };
+  });
+}
+
+async function benchBackend(name: BackendName) {
+  const loader =
+    name === 'tensorflow'
+      ? DEFAULT_LOADERS.gpu
+      : name === 'wasm'
+        ? DEFAULT_LOADERS.wasm
+        : DEFAULT_LOADERS.cpu;
+  try {
+    await loader();
+  } catch (e) {
+    return { backend: name, available: false, reason: (e as Error).message.split('\n')[0] };
+  }
+  const minMs = quick ? 300 : 1500;
+  const handle = new ModelHandle(allocationNet, initAllocationWeights(1));
+  const scorer = new LearnedAllocationScorer(handle);
+  const allocation_rows_per_s: Record<string, number> = {};
+  const allocation_ms_per_batch: Record<string, number> = {};
+  for (const n of [1_000, 10_000, 100_000]) {
+    const x = rows(n, n, F);
+    const ms = timeIt(() => scorer.score(x, n), minMs, n >= 100_000 ? 2 : 3);
+    allocation_rows_per_s[String(n)] = Math.round((n / ms) * 1000);
+    allocation_ms_per_batch[String(n)] = +ms.toFixed(3);
+  }
+  const eh = new ModelHandle(exploreNet, initExploreWeights(1));
+  const policy = new LearnedExplorePolicy(eh);
+  const explore_rows_per_s: Record<string, number> = {};
+  for (const n of [1_000, 10_000]) {
+    const mind = rows(1, n, MIND_FEATURE_COUNT);
+    const beh = rows(2, n, BEHAVIOUR_SEQUENCE_LENGTH * BEHAVIOUR_STEP_FEATURE_COUNT);
+    const ms = timeIt(() => policy.exploreProbabilities(mind, beh, n), minMs);
+    explore_rows_per_s[String(n)] = Math.round((n / ms) * 1000);
+  }
+  const ppo_step_ms: Record<string, number> = {};
+  for (const mb of [64, 256]) {
+    const ppo = new PpoLearner(allocationNet, initAllocationWeights(1), { epochs: 1, minibatchSize: mb }, 1);
+    const batch = toyBatch(ppo, mb * 8, 3);
+    ppo.update(batch); // warm-up, Adam slots
+    const reps = quick ? 2 : 5;
+    const t0 = performance.now();
+    let steps = 0;
+    for (let i = 0; i < reps; i++) steps += ppo.update(batch).steps;
+    ppo_step_ms[String(mb)] = +((performance.now() - t0) / steps).toFixed(3);
+    ppo.dispose();
+  }
+  handle.dispose();
+  eh.dispose();
+  return {
+    backend: name,
+    available: true,
+    allocation_rows_per_s,
+    allocation_ms_per_batch,
+    explore_rows_per_s,
+    ppo_step_ms,
+  };
+}
+
+async function leakRun() {
+  const sel = await selectBackend({ requested: 'auto' });
+  const handle = new ModelHandle(allocationNet, initAllocationWeights(1));
+  const scorer = new LearnedAllocationScorer(handle);
+  const buffer = new ExperienceBuffer();
+  const trainer = new Trainer({ handle, buffer }, { minBatch: 256, stepsPerTurn: 4, ppo: { epochs: 1 } });
+  const x = rows(5, 200, F);
+  const rng = new Rng(9);
+  let updates = 0;
+  let i = 0;
+  const step = async (): Promise<void> => {
+    const s = scorer.score(x, 200);
+    if (i % 50 === 0) {
+      for (let r = 0; r < 200; r += 8) {
+        const { action, logProb } = sampleBernoulli(s[r], rng.next());
+        buffer.record({
+          allocationId: `${i}-${r}`,
+          obs: x.subarray(r * F, (r + 1) * F),
+          action,
+          logProb,
+          weights: { user_satisfaction: 0.4, platform_revenue: 0.3, long_term: 0.3 },
+          cost: 10,
+          validUntil: i,
+        });
+        if (action)
+          buffer.observe({
+            allocationId: `${i}-${r}`,
+            click: x[r * F] > 0.5,
+            completion: x[r * F],
+            shared: false,
+          });
+      }
+      buffer.advance(i);
+      if (await trainer.maybeTrain()) updates++;
+    }
+    i++;
+  };
+  // Warm-up until the first update has run (it creates Adam's slot variables once).
+  while (updates === 0) await step();
+  const tensorsBefore = tf.memory().numTensors;
+  const bytesBefore = tf.memory().numBytes;
+  const calls = quick ? 2_000 : 20_000;
+  const updatesBefore = updates;
+  for (let k = 0; k < calls; k++) await step();
+  updates -= updatesBefore;
+  const tensorsAfterScoring = tf.memory().numTensors;
+  const out = {
+    backend: sel.backend,
+    score_calls: calls,
+    rows_per_call: 200,
+    ppo_updates_and_swaps: updates,
+    model_version: handle.version,
+    tensors_before: tensorsBefore,
+    tensors_after: tensorsAfterScoring,
+    bytes_before: bytesBefore,
+    bytes_after: tf.memory().numBytes,
+  };
+  trainer.dispose();
+  handle.dispose();
+  return out;
+}
+
+const backends = (only ?? ['tensorflow', 'wasm', 'cpu']) as BackendName[];
+const results = [];
+for (const b of backends) results.push(await benchBackend(b));
+const leak = await leakRun();
+console.log(
+  JSON.stringify({
+    bench: 'alloc',
+    quick,
+    node: process.version,
+    cpus: os.cpus().length,
+    cpu_model: os.cpus()[0]?.model,
+    wasm_simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'),
+    wasm_threads: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
+    backends: results,
+    leak,
+  }),
+);

@@ -1,0 +1,106 @@
+// The system agent's allocation network (SPEC §3, seed shape): ALLOCATION_FEATURE_COUNT → 128 → 64
+// → 1 sigmoid, ReLU hidden layers. It is also the PPO actor: P(approve | row) = score (Bernoulli).
+// A separate small critic (features → 32 → 1) is the value baseline; it lives in the same weight
+// set (so one checkpoint restores both) but is never evaluated on the hot path.
+import * as tf from '@tensorflow/tfjs';
+import { ALLOCATION_FEATURE_COUNT, type AllocationScorer } from '../agents/scorer.js';
+import {
+  ModelHandle,
+  checkBatch,
+  initWeights,
+  type BernoulliNet,
+  type Params,
+  type WeightSet,
+} from './network.js';
+
+export { ModelHandle } from './network.js';
+
+export const ALLOCATION_HIDDEN = [128, 64] as const;
+export const ALLOCATION_CRITIC_HIDDEN = 32;
+export const ALLOCATION_MODEL_NAME = 'allocation';
+
+const F = ALLOCATION_FEATURE_COUNT;
+const [H1, H2] = ALLOCATION_HIDDEN;
+const C = ALLOCATION_CRITIC_HIDDEN;
+
+export const allocationNet: BernoulliNet = {
+  arch: `alloc-mlp-${F}-${H1}-${H2}-1+critic-${C}`,
+  obsWidth: F,
+  params: [
+    { name: 'actor/w1', shape: [F, H1], init: 'glorot' },
+    { name: 'actor/b1', shape: [H1], init: 'zeros' },
+    { name: 'actor/w2', shape: [H1, H2], init: 'glorot' },
+    { name: 'actor/b2', shape: [H2], init: 'zeros' },
+    { name: 'actor/w3', shape: [H2, 1], init: 'glorot' },
+    { name: 'actor/b3', shape: [1], init: 'zeros' },
+    { name: 'critic/w1', shape: [F, C], init: 'glorot' },
+    { name: 'critic/b1', shape: [C], init: 'zeros' },
+    { name: 'critic/w2', shape: [C, 1], init: 'glorot' },
+    { name: 'critic/b2', shape: [1], init: 'zeros' },
+  ],
+  logits(p: Params, x: tf.Tensor2D): tf.Tensor1D {
+    const h1 = tf.relu(tf.add(tf.matMul(x, p['actor/w1'] as tf.Tensor2D), p['actor/b1']));
+    const h2 = tf.relu(tf.add(tf.matMul(h1 as tf.Tensor2D, p['actor/w2'] as tf.Tensor2D), p['actor/b2']));
+    return tf.reshape(
+      tf.add(tf.matMul(h2 as tf.Tensor2D, p['actor/w3'] as tf.Tensor2D), p['actor/b3']),
+      [-1],
+    );
+  },
+  value(p: Params, x: tf.Tensor2D): tf.Tensor1D {
+    const h = tf.relu(tf.add(tf.matMul(x, p['critic/w1'] as tf.Tensor2D), p['critic/b1']));
+    return tf.reshape(
+      tf.add(tf.matMul(h as tf.Tensor2D, p['critic/w2'] as tf.Tensor2D), p['critic/b2']),
+      [-1],
+    );
+  },
+};
+
+/** Seeded initial allocation weights (seq 0). */
+export const initAllocationWeights = (seed: number): WeightSet =>
+  initWeights(allocationNet, ALLOCATION_MODEL_NAME, seed);
+
+/** Scores one batch with one loaded model: one tidy, one upload, one download. */
+export function scoreBatch(
+  net: BernoulliNet,
+  params: Params,
+  features: Float32Array,
+  rows: number,
+): Float32Array {
+  checkBatch(net.arch, features, rows, net.obsWidth);
+  if (rows === 0) return new Float32Array(0);
+  const view = features.length === rows * net.obsWidth ? features : features.subarray(0, rows * net.obsWidth);
+  return tf.tidy(() => {
+    const x = tf.tensor2d(view, [rows, net.obsWidth], 'float32');
+    return tf.sigmoid(net.logits(params, x)).dataSync() as Float32Array;
+  });
+}
+
+/**
+ * AllocationScorer over a ModelHandle. `modelVersion` is the version of the weights that scored the
+ * LAST batch (read it right after score(): no swap can happen in between on the same tick).
+ */
+export class LearnedAllocationScorer implements AllocationScorer {
+  readonly policy = 'LEARNED' as const;
+  private lastVersion: string;
+
+  constructor(readonly handle: ModelHandle) {
+    this.lastVersion = handle.version;
+  }
+
+  get modelVersion(): string {
+    return this.lastVersion;
+  }
+
+  score(features: Float32Array, rows: number): Float32Array {
+    const m = this.handle.current; // one read per batch: the batch uses one version
+    const out = scoreBatch(this.handle.net, m.params, features, rows);
+    this.lastVersion = m.version;
+    return out;
+  }
+
+  /** Score and the version that produced it, as one value. */
+  scoreWithVersion(features: Float32Array, rows: number): { scores: Float32Array; modelVersion: string } {
+    const scores = this.score(features, rows);
+    return { scores, modelVersion: this.lastVersion };
+  }
+}

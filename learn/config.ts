@@ -1,0 +1,125 @@
+// Configuration of the learning layer: one schema, one set of defaults, env overrides, errors that
+// name the key. Meant to be merged into core/config.ts as its `learn` section (the env names below
+// are the ones to add to ENV_KEYS there); until then loadLearnConfig() reads them itself.
+import { z } from 'zod';
+import { parseWithSchema } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
+import { BACKEND_CHOICES } from './backend.js';
+
+const pos = z.number().positive();
+const posInt = z.number().int().positive();
+
+export const learnConfigSchema = z.object({
+  /** auto: tfjs-node-gpu with a CUDA GPU → wasm → cpu. An explicit choice that cannot load fails. */
+  backend: z.enum(BACKEND_CHOICES).default('auto'),
+  /** Initialisation and minibatch seed (deterministic mode). */
+  seed: z.number().int().default(42),
+  ppo: z
+    .object({
+      clipEpsilon: pos.max(1).default(0.2),
+      valueCoef: z.number().nonnegative().default(0.5),
+      entropyCoef: z.number().nonnegative().default(0.02),
+      learningRate: pos.default(1e-3),
+      epochs: posInt.default(4),
+      minibatchSize: posInt.default(64),
+      maxGradNorm: pos.default(0.5),
+      normalizeAdvantages: z.boolean().default(true),
+      /** Fresh Adam moments per update: restart-exact training without optimiser checkpoints. */
+      resetOptimizerEachUpdate: z.boolean().default(true),
+    })
+    .prefault({}),
+  trainer: z
+    .object({
+      minBatch: posInt.default(512),
+      maxBatch: posInt.default(4096),
+      stepsPerTurn: z.number().int().nonnegative().default(1),
+    })
+    .prefault({}),
+  reward: z
+    .object({
+      ctrCeiling: pos.default(0.1),
+      shareCeiling: pos.default(0.05),
+      maxCost: pos.default(50_000),
+      costWeight: z.number().nonnegative().default(0.3),
+      graceMs: z
+        .number()
+        .int()
+        .nonnegative()
+        .default(5 * 60_000),
+      maxPending: posInt.default(100_000),
+      maxReady: posInt.default(50_000),
+    })
+    .prefault({}),
+  llm: z
+    .object({
+      enabled: z.boolean().default(false),
+      url: z.string().url().optional(),
+      model: z.string().min(1).default('gpt-4o-mini'),
+      apiKey: z.string().optional(),
+      timeoutMs: posInt.default(10_000),
+      intervalMs: posInt.default(5 * 60_000),
+      failureThreshold: posInt.default(3),
+      resetTimeoutMs: posInt.default(60_000),
+    })
+    .prefault({})
+    .refine((l) => !l.enabled || l.url !== undefined, {
+      message: 'url is required when the LLM provider is enabled',
+      path: ['url'],
+    }),
+});
+
+export type LearnConfig = z.infer<typeof learnConfigSchema>;
+
+/** Environment variable → dotted key inside the learn section. */
+export const LEARN_ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'float' | 'bool' }> = {
+  THERMOSTAT_TF_BACKEND: { key: 'backend', type: 'string' },
+  THERMOSTAT_LEARN_SEED: { key: 'seed', type: 'int' },
+  THERMOSTAT_PPO_ENTROPY_COEF: { key: 'ppo.entropyCoef', type: 'float' },
+  THERMOSTAT_PPO_LEARNING_RATE: { key: 'ppo.learningRate', type: 'float' },
+  THERMOSTAT_LLM_ENABLED: { key: 'llm.enabled', type: 'bool' },
+  THERMOSTAT_LLM_URL: { key: 'llm.url', type: 'string' },
+  THERMOSTAT_LLM_MODEL: { key: 'llm.model', type: 'string' },
+  THERMOSTAT_LLM_API_KEY: { key: 'llm.apiKey', type: 'string' },
+  THERMOSTAT_LLM_TIMEOUT_MS: { key: 'llm.timeoutMs', type: 'int' },
+  THERMOSTAT_LLM_INTERVAL_MS: { key: 'llm.intervalMs', type: 'int' },
+};
+
+export function loadLearnConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  base: Record<string, unknown> = {},
+): LearnConfig {
+  const out: Record<string, unknown> = structuredClone(base);
+  for (const [name, { key, type }] of Object.entries(LEARN_ENV_KEYS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    let v: unknown = raw.trim();
+    if (type === 'int' || type === 'float') {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || (type === 'int' && !Number.isInteger(n)))
+        throw new ConfigError(`learn.${key} (env ${name})`, `expected a number, got "${raw}"`);
+      v = n;
+    } else if (type === 'bool') {
+      if (!/^(true|false|1|0)$/i.test(raw.trim()))
+        throw new ConfigError(`learn.${key} (env ${name})`, `expected true|false, got "${raw}"`);
+      v = /^(true|1)$/i.test(raw.trim());
+    } else if (name === 'THERMOSTAT_TF_BACKEND') {
+      v = raw.trim().toLowerCase();
+    }
+    const parts = key.split('.');
+    let cur = out;
+    for (const p of parts.slice(0, -1)) cur = (cur[p] ??= {}) as Record<string, unknown>;
+    cur[parts[parts.length - 1]] = v;
+  }
+  try {
+    return parseWithSchema(learnConfigSchema, out);
+  } catch (e) {
+    if (e instanceof ConfigError && e.key) {
+      const envName = Object.entries(LEARN_ENV_KEYS).find(([, d]) => d.key === e.key)?.[0];
+      throw new ConfigError(
+        `learn.${e.key}${envName ? ` (env ${envName})` : ''}`,
+        e.message.replace(/^invalid configuration [^:]+: /, ''),
+      );
+    }
+    throw e;
+  }
+}

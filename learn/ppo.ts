@@ -1,0 +1,318 @@
+// PPO for a Bernoulli actor with a value baseline (SPEC §3 "Learning", 坑10).
+//
+//   L = −E[min(ρ·Â, clip(ρ, 1−ε, 1+ε)·Â)] + c_v·E[(V(s) − R)²] − c_H·E[H(π(·|s))]
+//   ρ = exp(log π_θ(a|s) − log π_old(a|s)),  gradients clipped by global norm, Adam.
+//
+// Advantage: Â = R − V(s), then normalised over the batch. Each heating decision is a one-step
+// episode (a contextual bandit): its reward is the engagement of the impressions IT bought, joined
+// back by allocation_id, and the next tick's request set does not depend on one decision enough to
+// model a transition. GAE(γ, λ) with γ = 0 reduces exactly to R − V(s), so there is no bootstrap
+// term and no λ to tune; the critic only has to learn E[R | s], which lowers variance.
+// Entropy bonus (坑10: the seed's DDPG oscillated): keeps P(approve) away from 0/1 early so the
+// policy keeps exploring and updates stay smooth.
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../core/rng.js';
+import { ThermostatError } from '../core/errors.js';
+import {
+  bernoulliEntropy,
+  bernoulliLogProb,
+  makeWeights,
+  validateWeights,
+  type BernoulliNet,
+  type Params,
+  type WeightSet,
+} from './network.js';
+
+export interface PpoConfig {
+  /** ε of the clipped surrogate. */
+  clipEpsilon: number;
+  /** c_v: weight of the critic's squared error. */
+  valueCoef: number;
+  /** c_H: weight of the entropy bonus (坑10). */
+  entropyCoef: number;
+  learningRate: number;
+  /** Passes over each batch. */
+  epochs: number;
+  minibatchSize: number;
+  /** Global gradient-norm clip. */
+  maxGradNorm: number;
+  normalizeAdvantages: boolean;
+  /**
+   * Fresh Adam moments at the start of every update. Then an update is a pure function of
+   * (weights, batch, seed, update key): a trainer restored from a checkpoint produces exactly the
+   * weights an uninterrupted one would, with no optimiser state to checkpoint. Off: moments carry
+   * over between updates (not checkpointed; lost on restart).
+   */
+  resetOptimizerEachUpdate: boolean;
+}
+
+export const DEFAULT_PPO_CONFIG: PpoConfig = {
+  clipEpsilon: 0.2,
+  valueCoef: 0.5,
+  entropyCoef: 0.02,
+  learningRate: 1e-3,
+  epochs: 4,
+  minibatchSize: 64,
+  maxGradNorm: 0.5,
+  normalizeAdvantages: true,
+  resetOptimizerEachUpdate: true,
+};
+
+/** One decision with its outcome: what PPO trains on. */
+export interface Experience {
+  /** Observation row (net.obsWidth values). */
+  obs: Float32Array;
+  action: 0 | 1;
+  /** log π_old(action | obs) under the policy that made the decision. */
+  logProb: number;
+  reward: number;
+}
+
+export interface PpoStats {
+  /** Gradient steps taken in this update. */
+  steps: number;
+  batch: number;
+  policyLoss: number;
+  valueLoss: number;
+  entropy: number;
+  /** E[log π_old − log π_new] after the update. */
+  approxKl: number;
+  /** Share of samples whose ratio left [1−ε, 1+ε] after the update. */
+  clipFraction: number;
+  meanReward: number;
+}
+
+let nextLearnerId = 0;
+
+export class PpoLearner {
+  readonly cfg: PpoConfig;
+  private readonly vars: Record<string, tf.Variable>;
+  private readonly varList: tf.Variable[];
+  private optimizer: tf.Optimizer;
+  private readonly rng: Rng;
+  private disposed = false;
+  /** Gradient steps taken since construction. */
+  totalSteps = 0;
+  private updates = 0;
+
+  constructor(
+    readonly net: BernoulliNet,
+    private base: WeightSet,
+    cfg: Partial<PpoConfig> = {},
+    seed = 0,
+  ) {
+    validateWeights(net, base);
+    this.cfg = { ...DEFAULT_PPO_CONFIG, ...cfg };
+    this.vars = {};
+    const id = nextLearnerId++; // tfjs variable names are global: make them unique per learner
+    for (const a of base.arrays) {
+      const init = tf.tensor(a.values, a.shape, 'float32');
+      this.vars[a.name] = tf.variable(init, true, `ppo${id}/${base.name}/${a.name}`);
+      init.dispose();
+    }
+    this.varList = Object.values(this.vars);
+    this.optimizer = tf.train.adam(this.cfg.learningRate);
+    this.rng = new Rng(seed).fork('ppo-minibatches');
+  }
+
+  get params(): Params {
+    return this.vars;
+  }
+
+  /** P(action = 1) under the current (training) weights. */
+  probabilities(obs: Float32Array, rows: number): Float32Array {
+    return tf.tidy(
+      () =>
+        tf
+          .sigmoid(this.net.logits(this.vars, tf.tensor2d(obs, [rows, this.net.obsWidth])))
+          .dataSync() as Float32Array,
+    );
+  }
+
+  /** Runs the whole update synchronously. */
+  update(batch: readonly Experience[], updateKey?: string): PpoStats {
+    const it = this.updateSteps(batch, updateKey);
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * The update as a generator that yields after every gradient step, so the trainer can spread it
+   * over event-loop turns (setImmediate) and never block scoring for more than one step.
+   */
+  *updateSteps(batch: readonly Experience[], updateKey?: string): Generator<number, PpoStats, void> {
+    if (this.disposed) throw new ThermostatError('INTERNAL', 'PpoLearner used after dispose');
+    const n = batch.length;
+    const w = this.net.obsWidth;
+    if (n === 0)
+      return {
+        steps: 0,
+        batch: 0,
+        policyLoss: 0,
+        valueLoss: 0,
+        entropy: 0,
+        approxKl: 0,
+        clipFraction: 0,
+        meanReward: 0,
+      };
+    const obsData = new Float32Array(n * w);
+    const act = new Float32Array(n);
+    const oldLp = new Float32Array(n);
+    const ret = new Float32Array(n);
+    batch.forEach((e, i) => {
+      if (e.obs.length !== w)
+        throw new ThermostatError('INTERNAL', `experience ${i}: obs width ${e.obs.length}, expected ${w}`);
+      obsData.set(e.obs, i * w);
+      act[i] = e.action;
+      oldLp[i] = e.logProb;
+      ret[i] = e.reward;
+    });
+    const obs = tf.tensor2d(obsData, [n, w]);
+    const actions = tf.tensor1d(act);
+    const oldLogProb = tf.tensor1d(oldLp);
+    const returns = tf.tensor1d(ret);
+    // Advantages once per update, against the critic before this update (fixed during the epochs).
+    const adv = tf.tidy(() => {
+      const a = tf.sub(returns, this.net.value(this.vars, obs));
+      if (!this.cfg.normalizeAdvantages || n < 2) return a;
+      const { mean, variance } = tf.moments(a);
+      return tf.div(tf.sub(a, mean), tf.add(tf.sqrt(variance), 1e-8));
+    }) as tf.Tensor1D;
+    const { clipEpsilon: eps, valueCoef, entropyCoef, maxGradNorm } = this.cfg;
+    const mb = Math.max(1, Math.min(this.cfg.minibatchSize, n));
+    // Shuffling depends only on (seed, updateKey): the trainer passes the seq being produced, so an
+    // update replayed after a restart shuffles exactly as the original did.
+    const rng = this.rng.fork(updateKey ?? `update-${this.updates}`);
+    this.updates++;
+    if (this.cfg.resetOptimizerEachUpdate && this.updates > 1) {
+      this.optimizer.dispose();
+      this.optimizer = tf.train.adam(this.cfg.learningRate);
+    }
+    let steps = 0;
+    try {
+      for (let epoch = 0; epoch < this.cfg.epochs; epoch++) {
+        const order = permutation(n, rng);
+        for (let start = 0; start < n; start += mb) {
+          const idxArr = order.subarray(start, Math.min(n, start + mb));
+          tf.tidy(() => {
+            const idx = tf.tensor1d(idxArr, 'int32');
+            const x = tf.gather(obs, idx) as tf.Tensor2D;
+            const a = tf.gather(actions, idx) as tf.Tensor1D;
+            const olp = tf.gather(oldLogProb, idx);
+            const A = tf.gather(adv, idx);
+            const R = tf.gather(returns, idx);
+            const { grads } = tf.variableGrads(() => {
+              const logit = this.net.logits(this.vars, x);
+              const ratio = tf.exp(tf.sub(bernoulliLogProb(logit, a), olp));
+              const surr = tf.minimum(tf.mul(ratio, A), tf.mul(tf.clipByValue(ratio, 1 - eps, 1 + eps), A));
+              const vLoss = tf.mean(tf.square(tf.sub(this.net.value(this.vars, x), R)));
+              const ent = tf.mean(bernoulliEntropy(logit));
+              return tf.sub(
+                tf.add(tf.neg(tf.mean(surr)), tf.mul(valueCoef, vLoss)),
+                tf.mul(entropyCoef, ent),
+              ) as tf.Scalar;
+            }, this.varList);
+            this.optimizer.applyGradients(clipByGlobalNorm(grads, maxGradNorm));
+          });
+          steps++;
+          this.totalSteps++;
+          yield steps;
+        }
+      }
+      return this.stats(obs, actions, oldLogProb, adv, returns, steps, n);
+    } finally {
+      tf.dispose([obs, actions, oldLogProb, returns, adv]);
+    }
+  }
+
+  private stats(
+    obs: tf.Tensor2D,
+    actions: tf.Tensor1D,
+    oldLogProb: tf.Tensor1D,
+    adv: tf.Tensor1D,
+    returns: tf.Tensor1D,
+    steps: number,
+    n: number,
+  ): PpoStats {
+    const eps = this.cfg.clipEpsilon;
+    const v = tf.tidy(() => {
+      const logit = this.net.logits(this.vars, obs);
+      const lp = bernoulliLogProb(logit, actions);
+      const ratio = tf.exp(tf.sub(lp, oldLogProb));
+      const surr = tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, 1 - eps, 1 + eps), adv));
+      const clipped = tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), eps), 'float32');
+      return tf
+        .stack([
+          tf.neg(tf.mean(surr)),
+          tf.mean(tf.square(tf.sub(this.net.value(this.vars, obs), returns))),
+          tf.mean(bernoulliEntropy(logit)),
+          tf.mean(tf.sub(oldLogProb, lp)),
+          tf.mean(clipped),
+          tf.mean(returns),
+        ])
+        .dataSync();
+    });
+    return {
+      steps,
+      batch: n,
+      policyLoss: v[0],
+      valueLoss: v[1],
+      entropy: v[2],
+      approxKl: v[3],
+      clipFraction: v[4],
+      meanReward: v[5],
+    };
+  }
+
+  /** The current training weights as a new immutable WeightSet with the given seq. */
+  exportWeights(seq: number): WeightSet {
+    const arrays = this.base.arrays.map((a) => ({
+      name: a.name,
+      shape: [...a.shape],
+      values: this.vars[a.name].dataSync() as Float32Array,
+    }));
+    return makeWeights(this.base, seq, arrays);
+  }
+
+  /** Replaces the training weights (e.g. after loading a newer checkpoint); Adam state is kept. */
+  load(w: WeightSet): void {
+    validateWeights(this.net, w);
+    tf.tidy(() => {
+      for (const a of w.arrays) this.vars[a.name].assign(tf.tensor(a.values, a.shape, 'float32'));
+    });
+    this.base = w;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.optimizer.dispose();
+    tf.dispose(this.varList);
+  }
+}
+
+function permutation(n: number, rng: Rng): Int32Array {
+  const p = new Int32Array(n);
+  for (let i = 0; i < n; i++) p[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/** Scales all gradients by min(1, maxNorm / ‖g‖₂) over the whole set. */
+export function clipByGlobalNorm(grads: tf.NamedTensorMap, maxNorm: number): tf.NamedTensorMap {
+  return tf.tidy(() => {
+    const names = Object.keys(grads);
+    const norm = tf.sqrt(tf.addN(names.map((k) => tf.sum(tf.square(grads[k])))));
+    const scale = tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)));
+    const out: tf.NamedTensorMap = {};
+    for (const k of names) out[k] = tf.mul(grads[k], scale);
+    return out;
+  });
+}

@@ -1,0 +1,207 @@
+// Redis CheckpointStore: one EVALSHA per checkpoint (Lua applies epoch fencing, seq dedupe and
+// per-key version skips atomically), one EVALSHA per batch load, one per acquire. Scripts are
+// loaded with SCRIPT LOAD and reloaded on NOSCRIPT (after a Redis restart the script cache is
+// empty). Every command sent is counted in thermostat_redis_commands_total.
+import type { Redis } from 'ioredis';
+import { FencedError, ThermostatError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
+import { ACQUIRE_LUA, COMMIT_LUA, LOAD_LUA, STAGE_LUA } from './lua.js';
+import { assertName, stateKey, taskKey, taskTag, versionsKey } from './keys.js';
+import {
+  type AcquireResult,
+  type CheckpointEntry,
+  type CheckpointStore,
+  type CommitRequest,
+  type CommitResult,
+  type StoredEntry,
+  type TaskId,
+  taskLabel,
+} from './store.js';
+
+export interface RedisCheckpointStoreOptions {
+  redis: Redis;
+  appId: string;
+  metrics?: Metrics;
+  /**
+   * Entries per EVALSHA. A larger commit is staged in chunks into a temp list and applied by a
+   * final EVALSHA, still atomically. Bounds one command's size and the server's blocking time.
+   */
+  maxEntriesPerCall?: number;
+}
+
+/** ioredis has evalshaBuffer at runtime but not in its typings (callBuffer breaks auto-pipelining). */
+interface EvalshaBuffer {
+  evalshaBuffer(sha: string, numKeys: number, ...args: (string | Buffer)[]): Promise<unknown>;
+}
+
+type ScriptName = 'acquire' | 'load' | 'stage' | 'commit';
+const SOURCES: Record<ScriptName, string> = {
+  acquire: ACQUIRE_LUA,
+  load: LOAD_LUA,
+  stage: STAGE_LUA,
+  commit: COMMIT_LUA,
+};
+
+/** Reply errors a retry can fix (server loading, failover, busy script, memory pressure). */
+const TRANSIENT_REPLY = /^(LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM|NOSCRIPT)/;
+
+export class RedisCheckpointStore implements CheckpointStore {
+  private readonly redis: Redis;
+  private readonly appId: string;
+  private readonly metrics?: Metrics;
+  private readonly maxEntriesPerCall: number;
+  /** SCRIPT LOAD in progress or done, shared by concurrent first calls. */
+  private readonly shas = new Map<ScriptName, Promise<string>>();
+
+  constructor(opts: RedisCheckpointStoreOptions) {
+    this.redis = opts.redis;
+    this.appId = opts.appId;
+    this.metrics = opts.metrics;
+    this.maxEntriesPerCall = opts.maxEntriesPerCall ?? 10_000;
+  }
+
+  isAvailable(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  async acquire(task: TaskId): Promise<AcquireResult> {
+    assertName('stage', task.stage);
+    const r = (await this.run('acquire', [taskKey(this.appId, task)], [])) as [number, Buffer | null];
+    return { epoch: Number(r[0]), meta: r[1] ?? null };
+  }
+
+  async load(task: TaskId, store: string, keys: readonly string[]): Promise<Map<string, StoredEntry>> {
+    const out = new Map<string, StoredEntry>();
+    if (keys.length === 0) return out;
+    const redisKeys = keys.map((k) => stateKey(this.appId, task, store, k));
+    const r = (await this.run('load', redisKeys, [])) as Buffer[][];
+    for (let i = 0; i < keys.length; i++) {
+      const flat = r[i];
+      if (!flat || flat.length === 0) continue;
+      out.set(keys[i], parseHash(flat));
+    }
+    return out;
+  }
+
+  async commit(task: TaskId, req: CommitRequest): Promise<CommitResult> {
+    const tk = taskKey(this.appId, task);
+    const staging = `${taskTag(this.appId, task)}:staging:${req.epoch}:${req.seq}`;
+    const all = req.entries;
+    // Chunks beyond the last are staged; the last one travels inline with the final apply.
+    const inlineFrom =
+      all.length <= this.maxEntriesPerCall
+        ? 0
+        : all.length - (all.length % this.maxEntriesPerCall || this.maxEntriesPerCall);
+    for (let from = 0; from < inlineFrom; from += this.maxEntriesPerCall) {
+      const args: (string | Buffer)[] = [String(req.epoch)];
+      appendEntries(args, all, from, from + this.maxEntriesPerCall);
+      const r = (await this.run('stage', [tk, staging], args)) as number[];
+      if (r[0] === -1) this.fenced(task, req.epoch, r[1]);
+    }
+    const keys = [tk, staging, versionsKey(this.appId, task)];
+    for (const e of all) keys.push(stateKey(this.appId, task, e.store, e.key));
+    const args: (string | Buffer)[] = [
+      String(req.epoch),
+      String(req.seq),
+      req.meta,
+      inlineFrom > 0 ? '1' : '0',
+    ];
+    appendEntries(args, all, inlineFrom, all.length);
+    const r = (await this.run('commit', keys, args)) as number[];
+    if (r[0] === -1) this.fenced(task, req.epoch, r[1]);
+    if (r[0] === -2) return { written: 0, skippedStale: 0, duplicate: true };
+    return { written: Number(r[0]), skippedStale: Number(r[1]), duplicate: false };
+  }
+
+  async deleteTask(task: TaskId): Promise<void> {
+    const pattern = `${taskTag(this.appId, task)}:*`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      this.metrics?.redisCommands.inc();
+      cursor = next;
+      if (keys.length > 0) {
+        await this.redis.del(...keys);
+        this.metrics?.redisCommands.inc();
+      }
+    } while (cursor !== '0');
+  }
+
+  private fenced(task: TaskId, epoch: number, stored: number): never {
+    this.metrics?.fencedWrites.inc();
+    throw new FencedError(
+      `checkpoint of ${taskLabel(task)} with epoch ${epoch} refused: stored epoch is ${stored}`,
+      { partition: task.partition },
+    );
+  }
+
+  /** EVALSHA with the script loaded on demand; one reload + retry on NOSCRIPT. */
+  private async run(name: ScriptName, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        let loading = this.shas.get(name);
+        if (loading === undefined) {
+          this.metrics?.redisCommands.inc();
+          loading = (this.redis.script('LOAD', SOURCES[name]) as Promise<unknown>).then(String);
+          loading.catch(() => this.shas.delete(name));
+          this.shas.set(name, loading);
+        }
+        const sha = await loading;
+        this.metrics?.redisCommands.inc();
+        return await (this.redis as unknown as EvalshaBuffer).evalshaBuffer(
+          sha,
+          keys.length,
+          ...keys,
+          ...args,
+        );
+      } catch (e) {
+        const msg = (e as Error).message ?? '';
+        if (attempt === 0 && msg.startsWith('NOSCRIPT')) {
+          this.shas.delete(name);
+          continue;
+        }
+        this.metrics?.redisErrors.inc();
+        const reply = (e as Error).name === 'ReplyError';
+        throw new ThermostatError('DEPENDENCY', `redis ${name} failed: ${msg}`, {
+          cause: e,
+          retriable: !reply || TRANSIENT_REPLY.test(msg),
+        });
+      }
+    }
+  }
+}
+
+function appendEntries(
+  args: (string | Buffer)[],
+  all: readonly CheckpointEntry[],
+  from: number,
+  to: number,
+): void {
+  for (let i = from; i < to; i++) {
+    const e = all[i];
+    args.push(String(e.version));
+    if (e.fields === null) {
+      args.push('d');
+      continue;
+    }
+    const names = Object.keys(e.fields);
+    args.push(e.replace ? 'r' : 'm', String(names.length));
+    for (const f of names) args.push(f, e.fields[f]);
+  }
+}
+
+/** HGETALL reply (flat field/value buffers) → StoredEntry. */
+function parseHash(flat: Buffer[]): StoredEntry {
+  const fields: Record<string, Buffer> = {};
+  let version = -1;
+  let epoch = 0;
+  let deleted = false;
+  for (let i = 0; i < flat.length; i += 2) {
+    const f = flat[i].toString('utf8');
+    if (f === 'version') version = Number(flat[i + 1].toString('utf8'));
+    else if (f === 'epoch') epoch = Number(flat[i + 1].toString('utf8'));
+    else if (f === 'deleted') deleted = true;
+    else fields[f] = flat[i + 1];
+  }
+  return { version, epoch, fields: deleted ? null : fields };
+}
