@@ -130,6 +130,13 @@ const systemSchema = z
     budgetPeriodMs: ms.default(DAY),
     /** Heating impressions per budget period unless business-objectives says otherwise. */
     budgetPool: nonNeg.default(100_000),
+    /**
+     * Targeting: an allocation targets high-curiosity users (min_curiosity = user.highCuriosity)
+     * when the tick's curious audience in its target categories can absorb it at this many heated
+     * impressions per curious user; otherwise it targets every user in those categories
+     * (min_curiosity = user.curiosityStart), so granted impressions can actually be delivered.
+     */
+    impressionsPerCuriousUser: z.number().positive().default(5),
     /** A tick may spend at most pacingBurst × (remaining pool / ticks left in the period). 0 = no pacing. */
     pacingBurst: nonNeg.default(2),
     /** 坑7: pool split by quality tier (highest minQuality first wins); shares sum to 1. */

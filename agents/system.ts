@@ -174,6 +174,20 @@ function tierOf(quality: number, tiers: AgentConfig['system']['tiers']): number 
   return best < 0 ? 0 : best;
 }
 
+/** Target categories and the curiosity floor the curious audience can actually serve (see impressionsPerCuriousUser). */
+export function targetFor(
+  category: string,
+  impressions: number,
+  audience: AudienceAggregate,
+  cfg: AgentConfig,
+): HeatingAllocation['target'] {
+  const categories = targetCategories(category, cfg.system.adjacency);
+  let curious = 0;
+  for (const c of categories) curious += audience.curious[c] ?? 0;
+  const enough = curious * cfg.system.impressionsPerCuriousUser >= impressions;
+  return { categories, min_curiosity: enough ? cfg.user.highCuriosity : cfg.user.curiosityStart };
+}
+
 export function allocationId(contentId: string, tick: number): string {
   return hash64Hex(`${contentId}@${tick}`);
 }
@@ -284,10 +298,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       bid_price: r.bid_price,
       cost: (r.bid_price * c.granted) / sys.costPerImpressions,
       score: c.score,
-      target: {
-        categories: targetCategories(r.category, sys.adjacency),
-        min_curiosity: cfg.user.highCuriosity,
-      },
+      target: targetFor(r.category, c.granted, input.audience, cfg),
       policy: input.scorer.policy,
       model_version: input.scorer.modelVersion,
       reward_weights: { ...input.weights },

@@ -14,6 +14,7 @@ import type { HeatingRequest } from '../../../agents/content.js';
 import { RuleScorer } from '../../../agents/rule-scorer.js';
 import { ALLOCATION_FEATURE_COUNT, featureIndex } from '../../../agents/scorer.js';
 import {
+  targetFor,
   allocateTick,
   allocationId,
   newAllocatorState,
@@ -145,16 +146,33 @@ test('an allocation record carries a deterministic id, target, cost and the scor
   assert.equal(a.allocation_id, allocationId('a', T));
   assert.equal(a.impressions, 1000);
   close(a.cost, (8.8 * 1000) / 1000); // bid per mille × impressions
-  assert.deepEqual(a.target, {
-    categories: ['tech', 'science', 'gaming', 'food'],
-    min_curiosity: cfg.user.highCuriosity,
-  });
+  assert.deepEqual(a.target.categories, ['tech', 'science', 'gaming', 'food']);
+  assert.ok([cfg.user.highCuriosity, cfg.user.curiosityStart].includes(a.target.min_curiosity));
   assert.equal(a.valid_from, T);
   assert.equal(a.valid_until, T + cfg.system.allocationValidityMs);
   assert.equal(a.policy, 'RULE');
   assert.equal(a.model_version, 'rule-v1');
   assert.deepEqual(a.reward_weights, weights);
   assert.ok(a.score >= cfg.system.scoreThreshold && a.score <= 1);
+});
+
+test('an allocation targets high-curiosity users only when they can absorb it', () => {
+  const cats = targetCategories('tech', cfg.system.adjacency);
+  const many = audience({ tech: 1000 }, { tech: 1000 });
+  const few = audience({ tech: 1000 }, { tech: 10 });
+  const per = cfg.system.impressionsPerCuriousUser;
+  assert.deepEqual(targetFor('tech', 1000 * per, many, cfg), {
+    categories: cats,
+    min_curiosity: cfg.user.highCuriosity,
+  });
+  assert.deepEqual(targetFor('tech', 10 * per + 1, few, cfg), {
+    categories: cats,
+    min_curiosity: cfg.user.curiosityStart,
+  });
+  assert.deepEqual(targetFor('tech', 10 * per, few, cfg), {
+    categories: cats,
+    min_curiosity: cfg.user.highCuriosity,
+  });
 });
 
 test('a replay gives identical allocation ids and records', () => {
