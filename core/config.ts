@@ -11,6 +11,8 @@ const ms = z.number().int().nonnegative();
 export const runtimeConfigSchema = z.object({
   /** Application id: consumer-group prefix, internal-topic prefix and Redis key prefix. */
   appId: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, . _ - only (max 100)').default('thermostat'),
+  /** Prefix for the public topic names too (tests, isolated deployments); empty in production. */
+  topicPrefix: z.string().regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ - only').default(''),
   kafka: z
     .object({
       /** Comma-separated bootstrap servers. Unset: the embedded local stack (127.0.0.1:9092). */
@@ -57,7 +59,13 @@ export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
 /** Environment variables and the dotted config key each one sets. */
 export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'json' }> = {
   THERMOSTAT_APP_ID: { key: 'appId', type: 'string' },
+  THERMOSTAT_TOPIC_PREFIX: { key: 'topicPrefix', type: 'string' },
   KAFKA_BROKERS: { key: 'kafka.brokers', type: 'string' },
+  THERMOSTAT_BATCH_SIZE: { key: 'kafka.batchSize', type: 'int' },
+  THERMOSTAT_WATERMARK_OUT_OF_ORDERNESS_MS: { key: 'watermark.outOfOrdernessMs', type: 'int' },
+  THERMOSTAT_WATERMARK_ALLOWED_LATENESS_MS: { key: 'watermark.allowedLatenessMs', type: 'int' },
+  THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: { key: 'watermark.idleTimeoutMs', type: 'int' },
+  THERMOSTAT_MAX_QUEUED_ENTRIES: { key: 'redis.maxQueuedEntries', type: 'int' },
   THERMOSTAT_KAFKA_RDKAFKA: { key: 'kafka.rdkafka', type: 'json' },
   THERMOSTAT_INPUT_PARTITIONS: { key: 'kafka.inputPartitions', type: 'int' },
   THERMOSTAT_REPLICATION_FACTOR: { key: 'kafka.replicationFactor', type: 'int' },

@@ -91,6 +91,7 @@ export class KafkaJob {
   private checkpointing: Promise<void> | null = null;
   private readonly sinkPort: OutputSink;
   private assignedCount = 0;
+  private readonly offsetCommits = new Set<Promise<void>>();
   private restoring = 0;
 
   constructor(private readonly deps: KafkaJobDeps) {
@@ -281,16 +282,19 @@ export class KafkaJob {
   }
 
   /** Called by write-behind once a checkpoint is in Redis: now Kafka may commit its offsets. */
-  async onDurable(task: TaskId, offsets: readonly SourceOffset[]): Promise<void> {
+  async onDurable(task: { stage: string; partition: number }, offsets: readonly SourceOffset[]): Promise<void> {
     const worker = this.workers.find((w) => w.stage === task.stage);
     if (!worker || !worker.tasks.has(task.partition)) return;
-    await worker.source.commit(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: Number(o.offset) }))).catch((e) => {
-      this.deps.log.warn({ err: e, task }, 'offset commit failed (state is safe in Redis; lag metrics may lag)');
-    });
+    const p = worker.source
+      .commit(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: Number(o.offset) })))
+      .catch((e) => this.deps.log.warn({ err: e, task }, 'offset commit failed (state is safe in Redis; lag metrics may lag)'));
+    this.offsetCommits.add(p);
+    await p;
+    this.offsetCommits.delete(p);
   }
 
   /** The task was fenced by a newer owner: drop it without writing anything more. */
-  onFenced(task: TaskId): void {
+  onFenced(task: { stage: string; partition: number }): void {
     const worker = this.workers.find((w) => w.stage === task.stage);
     worker?.tasks.delete(task.partition);
   }
@@ -304,6 +308,7 @@ export class KafkaJob {
     if (this.checkpointing) await this.checkpointing.catch(() => undefined);
     await this.checkpointTasks(this.workers.flatMap((w) => [...w.tasks.values()]));
     await this.deps.writeBehind.flush();
+    await Promise.allSettled([...this.offsetCommits]);
     await Promise.allSettled(this.workers.map((w) => w.source.disconnect()));
     await this.deps.sink.disconnect();
     this.deps.log.info({ event: LOG_EVENTS.stopped }, 'thermostat job stopped');

@@ -32,13 +32,35 @@ export interface TopologyNames {
   late: string;
 }
 
-export function topologyNames(appId: string): TopologyNames {
+/**
+ * `topicPrefix` (config `topicPrefix`, default none) prefixes the public topics too: for tests and
+ * for several isolated deployments on one cluster. Production keeps the contract's plain names.
+ */
+export function topologyNames(appId: string, topicPrefix = ''): TopologyNames {
+  const pub = Object.fromEntries(Object.entries(PUBLIC_TOPICS).map(([k, v]) => [k, topicPrefix + v])) as Record<keyof typeof PUBLIC_TOPICS, string>;
   return {
-    ...PUBLIC_TOPICS,
+    ...pub,
     contentEvents: `${appId}-content-events`,
     allocatorInput: `${appId}-allocator-input`,
     late: `${appId}-late-records`,
   };
+}
+
+/** Every topic of the graph with its partition count and configs (created by the job at start). */
+export function topicSpecs(n: TopologyNames, partitions: number): { name: string; partitions: number; config?: Record<string, string> }[] {
+  const compact = { 'cleanup.policy': 'compact' };
+  return [
+    { name: n.interactions, partitions },
+    { name: n.published, partitions },
+    { name: n.objectives, partitions: 1 },
+    { name: n.allocations, partitions },
+    { name: n.userChangelog, partitions, config: compact },
+    { name: n.contentChangelog, partitions, config: compact },
+    { name: n.contentEvents, partitions },
+    { name: n.allocatorInput, partitions: 1 },
+    { name: n.late, partitions: 1 },
+    ...[n.interactions, n.published, n.objectives, n.contentEvents, n.allocatorInput].map((t) => ({ name: dlqTopic(t), partitions: 1 })),
+  ];
 }
 
 export const consumerGroup = (appId: string, stage: StageName): string => `${appId}-${stage}`;

@@ -12,6 +12,11 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # 1. System packages -------------------------------------------------------------------------
 apt_pkgs=(libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev redis-server redis-tools)
+# The local Kafka broker runs on a JVM from jars Maven resolves (scripts/stack.sh).
+if [ -z "${KAFKA_BROKERS:-}" ]; then
+  command -v java >/dev/null || apt_pkgs+=(default-jre-headless)
+  command -v mvn >/dev/null || apt_pkgs+=(maven)
+fi
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,359 @@
+// Kafka I/O on @confluentinc/kafka-javascript's node-rdkafka-style API (see docs/KAFKA.md for why):
+// KafkaSource = batch consumer with manual offsets, async rebalance hooks, pause/resume, EOF and
+// lag; KafkaSink = idempotent producer with delivery reports and the Java-compatible partitioner.
+import rdkafka from '@confluentinc/kafka-javascript';
+import type { KafkaConsumer as Consumer, LibrdKafkaError, Message, MessageHeader, Producer as RdProducer, TopicPartition, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
+import { ThermostatError } from '../core/errors.js';
+
+const { KafkaConsumer, Producer } = rdkafka;
+type Rd = Record<string, string | number | boolean>;
+
+export interface TopicPartitionRef {
+  topic: string;
+  partition: number;
+}
+
+export interface SourceRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  /** Broker/producer timestamp (ms). */
+  timestamp: number;
+  headers: Record<string, Buffer>;
+}
+
+export const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+
+const ERR_ASSIGN = -175;
+const ERR_REVOKE = -174;
+
+export interface KafkaSourceOptions {
+  brokers: string;
+  groupId: string;
+  topics: string[];
+  /** librdkafka overrides (SASL/SSL...), applied last. */
+  rdkafka?: Rd;
+  clientId?: string;
+  /**
+   * Called on assignment, before any record of these partitions is fetched. Return the offset to
+   * start each partition at (key `topic:partition`), e.g. from a checkpoint; partitions without
+   * one start from the committed offset, else `auto.offset.reset` (earliest).
+   */
+  onAssign?: (tps: TopicPartitionRef[]) => Promise<Map<string, number> | void>;
+  /** Called before partitions are given away: flush and checkpoint them here. */
+  onRevoke?: (tps: TopicPartitionRef[]) => Promise<void>;
+  /** A partition reached its end (enable.partition.eof): the next offset to be written. */
+  onEof?: (tp: TopicPartitionRef, offset: number) => void;
+  onError?: (err: Error) => void;
+}
+
+/** Batch consumer of a consumer group. One poll at a time (poll is not re-entrant). */
+export class KafkaSource {
+  private readonly consumer: Consumer;
+  private rebalance: Promise<void> | null = null;
+  private readonly assigned = new Set<string>();
+  private readonly positions = new Map<string, number>();
+  private readonly eof = new Set<string>();
+
+  constructor(private readonly opts: KafkaSourceOptions) {
+    this.consumer = new KafkaConsumer(
+      {
+        'bootstrap.servers': opts.brokers,
+        'group.id': opts.groupId,
+        'client.id': opts.clientId ?? opts.groupId,
+        // We checkpoint offsets with state and commit explicitly after a checkpoint.
+        'enable.auto.commit': false,
+        'enable.auto.offset.store': false,
+        'enable.partition.eof': true,
+        'partition.assignment.strategy': 'range',
+        'fetch.min.bytes': 1,
+        'fetch.wait.max.ms': 100,
+        'queued.max.messages.kbytes': 65536,
+        'max.poll.interval.ms': 300_000,
+        'session.timeout.ms': 10_000,
+        'heartbeat.interval.ms': 1000,
+        log_level: 3,
+        rebalance_cb: (err: LibrdKafkaError, assignment: TopicPartition[]) => {
+          this.rebalance = this.onRebalance(err, assignment).finally(() => (this.rebalance = null));
+        },
+        ...opts.rdkafka,
+      } as never,
+      { 'auto.offset.reset': 'earliest' },
+    );
+    this.consumer.on('partition.eof', (e) => {
+      this.eof.add(tpKey(e.topic, e.partition));
+      opts.onEof?.({ topic: e.topic, partition: e.partition }, e.offset);
+    });
+    this.consumer.on('event.error', (e) => opts.onError?.(e as unknown as Error));
+  }
+
+  connect(timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.consumer.connect({ timeout: timeoutMs }, (err) => {
+        if (err) return reject(new ThermostatError('DEPENDENCY', `Kafka consumer cannot connect to ${this.opts.brokers}: ${err.message}`, { retriable: true, cause: err }));
+        // Return promptly with what is buffered after the first record instead of waiting for n.
+        (this.consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+        this.consumer.subscribe(this.opts.topics);
+        resolve();
+      });
+    });
+  }
+
+  private async onRebalance(err: LibrdKafkaError, assignment: TopicPartition[]): Promise<void> {
+    const tps = assignment.map(({ topic, partition }) => ({ topic, partition }));
+    try {
+      if (err.code === ERR_ASSIGN) {
+        const starts = (await this.opts.onAssign?.(tps)) ?? undefined;
+        for (const tp of tps) this.assigned.add(tpKey(tp.topic, tp.partition));
+        this.consumer.assign(tps.map((tp) => {
+          const start = starts?.get(tpKey(tp.topic, tp.partition));
+          return start === undefined ? tp : { ...tp, offset: start };
+        }));
+      } else if (err.code === ERR_REVOKE) {
+        await this.opts.onRevoke?.(tps);
+        for (const tp of tps) {
+          const k = tpKey(tp.topic, tp.partition);
+          this.assigned.delete(k);
+          this.positions.delete(k);
+          this.eof.delete(k);
+        }
+        this.consumer.unassign();
+      } else {
+        this.opts.onError?.(new ThermostatError('DEPENDENCY', `rebalance error: ${err.message}`, { retriable: true }));
+      }
+    } catch (e) {
+      this.opts.onError?.(e as Error);
+      if (err.code === ERR_ASSIGN) this.consumer.assign(tps);
+      else this.consumer.unassign();
+    }
+  }
+
+  /** Up to `max` records, waiting at most `timeoutMs` for the first one. */
+  async poll(max: number, timeoutMs = 100): Promise<SourceRecord[]> {
+    if (this.rebalance) await this.rebalance;
+    this.consumer.setDefaultConsumeTimeout(timeoutMs);
+    const messages = await new Promise<Message[]>((resolve, reject) =>
+      this.consumer.consume(max, (err, msgs) => (err ? reject(new ThermostatError('DEPENDENCY', `consume failed: ${err.message}`, { retriable: true, cause: err })) : resolve(msgs))),
+    );
+    // A rebalance served inside this consume call runs its hooks before records are handed out;
+    // records of partitions given away are dropped (their new owner re-reads them).
+    if (this.rebalance) await this.rebalance;
+    const out: SourceRecord[] = [];
+    for (const m of messages) {
+      const k = tpKey(m.topic, m.partition);
+      if (!this.assigned.has(k)) continue;
+      this.positions.set(k, m.offset + 1);
+      this.eof.delete(k);
+      out.push(toRecord(m));
+    }
+    return out;
+  }
+
+  /** Partitions currently assigned (after the onAssign hook completed). */
+  assignment(): TopicPartitionRef[] {
+    return [...this.assigned].map(parseTp);
+  }
+
+  /** Partitions whose last poll reached the end of the log. */
+  atEof(tp: TopicPartitionRef): boolean {
+    return this.eof.has(tpKey(tp.topic, tp.partition));
+  }
+
+  pause(tps: TopicPartitionRef[]): void {
+    if (tps.length) this.consumer.pause(tps);
+  }
+
+  resume(tps: TopicPartitionRef[]): void {
+    if (tps.length) this.consumer.resume(tps);
+  }
+
+  /** Moves a partition's fetch position (e.g. back to a checkpoint). */
+  seek(tp: TopicPartitionRef, offset: number, timeoutMs = 5000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.consumer.seek({ ...tp, offset }, timeoutMs, (err) => {
+        if (err) return reject(new ThermostatError('DEPENDENCY', `seek ${tp.topic}:${tp.partition}@${offset} failed: ${err.message}`, { retriable: true, cause: err }));
+        this.positions.set(tpKey(tp.topic, tp.partition), offset);
+        resolve();
+      }),
+    );
+  }
+
+  /** Commits `offset` = next offset to read, per partition; resolves when the broker acknowledged. */
+  commit(offsets: TopicPartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      (this.consumer as unknown as { commitCb(o: TopicPartitionOffset[], cb: (e: LibrdKafkaError | null) => void): void }).commitCb(
+        offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
+        (err) => (err ? reject(new ThermostatError('DEPENDENCY', `commit failed: ${err.message}`, { retriable: true, cause: err })) : resolve()),
+      ),
+    );
+  }
+
+  /** Committed offsets of the given partitions (the group's, not the checkpoint's). */
+  committed(tps: TopicPartitionRef[], timeoutMs = 5000): Promise<TopicPartitionOffset[]> {
+    return new Promise((resolve, reject) =>
+      this.consumer.committed(tps, timeoutMs, (err, r) => (err ? reject(new ThermostatError('DEPENDENCY', `committed() failed: ${err.message}`, { retriable: true })) : resolve(r))),
+    );
+  }
+
+  /**
+   * Records behind the end per assigned partition: high watermark (cached from fetch responses,
+   * no broker round trip) minus the position. Partitions not fetched yet are left out.
+   */
+  lag(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const k of this.assigned) {
+      const { topic, partition } = parseTp(k);
+      let high: number;
+      try {
+        high = this.consumer.getWatermarkOffsets(topic, partition).highOffset;
+      } catch {
+        continue;
+      }
+      if (high < 0) continue;
+      const pos = this.positions.get(k);
+      if (pos !== undefined) out.set(k, Math.max(0, high - pos));
+    }
+    return out;
+  }
+
+  /**
+   * Leaves the group and closes. The revoke hook runs first (checkpoint); librdkafka serves the
+   * revocation only while the consumer is polled, so this polls (and drops what it fetches: those
+   * partitions are being given away) until the assignment is empty.
+   */
+  async disconnect(timeoutMs = 10_000): Promise<void> {
+    if (!this.consumer.isConnected()) return;
+    this.consumer.unsubscribe();
+    const deadline = Date.now() + timeoutMs / 2;
+    while ((this.assigned.size > 0 || this.rebalance) && Date.now() < deadline) await this.poll(100, 20).catch(() => []);
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, timeoutMs / 2);
+      this.consumer.disconnect(() => (clearTimeout(t), resolve()));
+    });
+  }
+}
+
+function parseTp(k: string): TopicPartitionRef {
+  const i = k.lastIndexOf(':');
+  return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)) };
+}
+
+function toRecord(m: Message): SourceRecord {
+  const headers: Record<string, Buffer> = {};
+  if (m.headers) for (const h of m.headers) for (const [name, v] of Object.entries(h)) headers[name] = typeof v === 'string' ? Buffer.from(v) : v;
+  const key = m.key === undefined || m.key === null ? null : typeof m.key === 'string' ? Buffer.from(m.key) : m.key;
+  return { topic: m.topic, partition: m.partition, offset: m.offset, key, value: m.value, timestamp: m.timestamp ?? 0, headers };
+}
+
+export interface KafkaSinkOptions {
+  brokers: string;
+  rdkafka?: Rd;
+  clientId?: string;
+}
+
+export interface SendOptions {
+  partition?: number;
+  headers?: Record<string, string | Buffer>;
+  timestamp?: number;
+}
+
+export interface DeliveryReport {
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+/**
+ * Idempotent producer. `send` resolves when the broker acknowledged the record (delivery
+ * report), so callers can await a batch with Promise.all, or fire many and `flush()`.
+ */
+export class KafkaSink {
+  private readonly producer: RdProducer;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private waiting = new Map<number, { resolve: (r: DeliveryReport) => void; reject: (e: Error) => void }>();
+  private seq = 0;
+
+  constructor(private readonly opts: KafkaSinkOptions) {
+    this.producer = new Producer({
+      'bootstrap.servers': opts.brokers,
+      'client.id': opts.clientId ?? 'thermostat',
+      'enable.idempotence': true,
+      acks: 'all',
+      // Same partition as Kafka's Java default partitioner (and core/hash.ts partitionForKey).
+      partitioner: 'murmur2_random',
+      'linger.ms': 5,
+      'batch.num.messages': 10_000,
+      'batch.size': 1_000_000,
+      'compression.type': 'lz4',
+      'queue.buffering.max.messages': 500_000,
+      'queue.buffering.max.kbytes': 524_288,
+      dr_cb: true,
+      log_level: 3,
+      ...opts.rdkafka,
+    } as never);
+    this.producer.on('delivery-report', (err, report) => {
+      const w = this.waiting.get(report.opaque as number);
+      if (!w) return;
+      this.waiting.delete(report.opaque as number);
+      if (err) w.reject(new ThermostatError('DEPENDENCY', `delivery to ${report.topic} failed: ${err.message}`, { topic: report.topic, retriable: Boolean(err.isRetriable), cause: err }));
+      else w.resolve({ topic: report.topic, partition: report.partition, offset: report.offset });
+    });
+  }
+
+  connect(timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.producer.connect({ timeout: timeoutMs }, (err) => {
+        if (err) return reject(new ThermostatError('DEPENDENCY', `Kafka producer cannot connect to ${this.opts.brokers}: ${err.message}`, { retriable: true, cause: err }));
+        this.pollTimer = setInterval(() => this.producer.poll(), 20);
+        resolve();
+      }),
+    );
+  }
+
+  /** Produces one record; resolves with its partition and offset once acknowledged. */
+  send(topic: string, key: string | Buffer | null, value: Buffer | null, opts: SendOptions = {}): Promise<DeliveryReport> {
+    const id = ++this.seq;
+    const headers: MessageHeader[] | undefined = opts.headers ? Object.entries(opts.headers).map(([k, v]) => ({ [k]: v })) : undefined;
+    return new Promise<DeliveryReport>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      const attempt = (tries: number): void => {
+        try {
+          this.producer.produce(topic, opts.partition ?? null, value, key === null ? null : typeof key === 'string' ? Buffer.from(key) : key, opts.timestamp ?? null, id, headers);
+        } catch (e) {
+          // Local queue full: let delivery reports drain it, then retry.
+          if ((e as { code?: number }).code === -184 && tries < 500) {
+            this.producer.poll();
+            setTimeout(() => attempt(tries + 1), 10);
+            return;
+          }
+          this.waiting.delete(id);
+          reject(new ThermostatError('DEPENDENCY', `produce to ${topic} failed: ${(e as Error).message}`, { topic, retriable: true, cause: e }));
+        }
+      };
+      attempt(0);
+    });
+  }
+
+  /** Records produced but not yet acknowledged. */
+  inFlight(): number {
+    return this.waiting.size;
+  }
+
+  /** Waits until every produced record is acknowledged. */
+  flush(timeoutMs = 30_000): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.producer.flush(timeoutMs, (err) => (err ? reject(new ThermostatError('DEPENDENCY', `flush failed: ${err.message}`, { retriable: true, cause: err })) : (this.producer.poll(), resolve()))),
+    );
+  }
+
+  async disconnect(timeoutMs = 10_000): Promise<void> {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = null;
+    if (!this.producer.isConnected()) return;
+    await this.flush(timeoutMs).catch(() => {});
+    await new Promise<void>((resolve) => this.producer.disconnect(timeoutMs, () => resolve()));
+  }
+}

@@ -1,0 +1,122 @@
+// Seeded sample traffic for the dev job and `produce-sample`: contents, interactions and one
+// objectives record, plus optional corrupt records (each kind of failure the DLQ must catch).
+// Deterministic: the same options give the same records, byte for byte.
+import { Rng } from '../core/rng.js';
+import type { BusinessObjectives, ContentPublished, UserInteraction } from '../schemas/types.js';
+import type { Serde } from './serde.js';
+import { TOPICS } from './topics.js';
+
+export const CATEGORIES = ['tech', 'food', 'travel', 'sports', 'music', 'gaming', 'fashion', 'finance', 'science', 'pets'] as const;
+
+export interface SampleOptions {
+  seed: number;
+  users: number;
+  contents: number;
+  /** Event time of the first record (ms). */
+  startTime: number;
+  /** Event-time spacing between interactions (ms). */
+  stepMs?: number;
+}
+
+export interface SampleRecord {
+  topic: string;
+  key: string | null;
+  value: Buffer;
+}
+
+export const CORRUPTIONS = ['wrong-magic', 'unknown-schema', 'truncated', 'completion-out-of-range', 'negative-dwell'] as const;
+export type Corruption = (typeof CORRUPTIONS)[number];
+
+export class SampleTraffic {
+  private readonly rng: Rng;
+  private n = 0;
+  private readonly contentCategory: string[];
+
+  constructor(private readonly serde: Serde, private readonly o: SampleOptions) {
+    this.rng = new Rng(o.seed);
+    const catRng = this.rng.fork('categories');
+    this.contentCategory = Array.from({ length: o.contents }, () => CATEGORIES[catRng.int(CATEGORIES.length)]);
+  }
+
+  contentRecords(): SampleRecord[] {
+    const r = this.rng.fork('contents');
+    return this.contentCategory.map((category, i) => {
+      const v: ContentPublished = {
+        content_id: `c${i}`,
+        creator_id: `cr${r.int(Math.max(1, Math.floor(this.o.contents / 5)))}`,
+        category,
+        quality_score: Math.fround(r.next()),
+        published_at: this.o.startTime,
+        creator_followers: r.int(100_000),
+      };
+      return { topic: TOPICS.contentPublished, key: v.content_id, value: this.serde.encode('ContentPublished', v) };
+    });
+  }
+
+  objectivesRecord(): SampleRecord {
+    const v: BusinessObjectives = {
+      objective_id: `obj-${this.o.seed}`,
+      effective_from: this.o.startTime,
+      gmv_target: 3_490_000,
+      retention_target: 0.67,
+      diversity_target: 0.62,
+      heating_budget_pool: 100_000,
+      heating_cap_ratio: 0.2,
+      weights: { user_satisfaction: 0.4, platform_revenue: 0.3, long_term: 0.3 },
+    };
+    return { topic: TOPICS.businessObjectives, key: null, value: this.serde.encode('BusinessObjectives', v) };
+  }
+
+  /** The next interaction value (not encoded). */
+  nextInteraction(): UserInteraction {
+    const i = this.n++;
+    const r = this.rng;
+    const contentIdx = r.int(this.o.contents);
+    const click = r.next() < 0.08;
+    return {
+      event_id: `ev-${this.o.seed}-${i}`,
+      user_id: `u${r.int(this.o.users)}`,
+      content_id: `c${contentIdx}`,
+      category: this.contentCategory[contentIdx],
+      event_time: this.o.startTime + i * (this.o.stepMs ?? 10),
+      click,
+      dwell_ms: click ? 1000 + r.int(60_000) : r.int(2000),
+      completion: Math.fround(click ? r.next() : r.next() * 0.1),
+      shared: click && r.next() < 0.1,
+      is_new_content: contentIdx % 3 === 0,
+      heated: false,
+      allocation_id: null,
+      user_registered_at: this.o.startTime - r.int(30) * 86_400_000,
+    };
+  }
+
+  interactionRecord(): SampleRecord {
+    const v = this.nextInteraction();
+    return { topic: TOPICS.userInteractions, key: v.user_id, value: this.serde.encode('UserInteraction', v) };
+  }
+
+  /** A corrupt interaction record of the given kind (what a buggy producer might send). */
+  corruptInteraction(kind: Corruption): SampleRecord {
+    const v = this.nextInteraction();
+    const good = (x: UserInteraction) => this.serde.encode('UserInteraction', x);
+    let value: Buffer;
+    switch (kind) {
+      case 'wrong-magic': value = Buffer.from(good(v)); value[0] = 0x7b; break;
+      case 'unknown-schema': value = Buffer.from(good(v)); value.writeInt32BE(0x7fff_fff0, 1); break;
+      case 'truncated': { const b = good(v); value = b.subarray(0, Math.max(6, b.length >> 1)); break; }
+      case 'completion-out-of-range': value = good({ ...v, completion: 7 }); break;
+      case 'negative-dwell': value = good({ ...v, dwell_ms: -250 }); break;
+    }
+    return { topic: TOPICS.userInteractions, key: v.user_id, value };
+  }
+
+  /** A deterministic choice among the corruption kinds. */
+  pickCorruption(): Corruption {
+    return CORRUPTIONS[this.rng.int(CORRUPTIONS.length)];
+  }
+
+  /** Next record: an interaction, corrupt with probability `corruptFraction`. */
+  next(corruptFraction = 0): SampleRecord {
+    return corruptFraction > 0 && this.rng.next() < corruptFraction ? this.corruptInteraction(this.pickCorruption()) : this.interactionRecord();
+  }
+}

@@ -1,0 +1,195 @@
+// Assembles the production job from configuration: serde (local or HTTP schema registry), topics,
+// Redis checkpoint store behind write-behind, Kafka consumers/producer, the KafkaJob, and the
+// ops HTTP server (/metrics, /healthz, /readyz). `thermostat run` calls startJob().
+import { parseAgentConfig, type AgentConfig } from '../agents/config.js';
+import { RuleScorer } from '../agents/rule-scorer.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { RuntimeConfig } from '../core/config.js';
+import { LOG_EVENTS, type Logger } from '../core/log.js';
+import { createMetrics, type Metrics } from '../core/metrics.js';
+import { startOpsServer, type OpsServer } from '../io/http.js';
+import { KafkaSink, KafkaSource } from '../io/kafka.js';
+import { Serde } from '../io/serde.js';
+import { ensureTopics } from '../io/topics.js';
+import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
+import { connectStateRedis } from '../state/redis-options.js';
+import { WriteBehind } from '../state/write-behind.js';
+import { KafkaJob, type SinkPort, type SourceOptions, type SourcePort } from './kafka-job.js';
+import type { GraphSettings } from './task-factory.js';
+import type { RawRecord } from './task-runner.js';
+import { topicSpecs, topologyNames } from './topology.js';
+import { prepareWriters, wireSerde } from './wire-serde.js';
+
+export interface JobOptions {
+  config: RuntimeConfig;
+  agents?: AgentConfig;
+  log: Logger;
+  metrics?: Metrics;
+  clock?: Clock;
+}
+
+export interface RunningJob {
+  job: KafkaJob;
+  metrics: Metrics;
+  ops: OpsServer;
+  /** Graceful stop: drain, final checkpoint, commit, disconnect. */
+  stop(): Promise<void>;
+}
+
+/** A KafkaSource as the job's SourcePort. */
+function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePort {
+  const source = new KafkaSource({
+    brokers: cfg.kafka.brokers,
+    groupId: o.groupId,
+    topics: o.topics,
+    rdkafka: cfg.kafka.rdkafka,
+    onAssign: async (tps) => {
+      const start = await o.onAssign(tps);
+      return new Map(start.map((p) => [`${p.topic}:${p.partition}`, p.offset]));
+    },
+    onRevoke: (tps) => o.onRevoke(tps),
+    onEof: (tp) => o.onEof?.(tp),
+    onError: (err) => log.warn({ err, group: o.groupId }, 'kafka consumer error'),
+  });
+  return {
+    connect: () => source.connect(),
+    poll: async (max, timeoutMs) =>
+      (await source.poll(max, timeoutMs)).map(
+        (r): RawRecord => ({ topic: r.topic, partition: r.partition, offset: r.offset, key: r.key === null ? null : r.key.toString('utf8'), value: r.value, timestamp: r.timestamp }),
+      ),
+    commit: (offsets) => source.commit(offsets.map((o2) => ({ topic: o2.topic, partition: o2.partition, offset: o2.offset }))),
+    pause: (tps) => source.pause([...tps]),
+    resume: (tps) => source.resume([...tps]),
+    disconnect: () => source.disconnect(),
+  };
+}
+
+/**
+ * A KafkaSink as the job's SinkPort: sends are fire-and-forget (the checkpoint awaits `flush`),
+ * and a failed delivery fails the next flush, so a checkpoint never covers a lost output.
+ */
+function sinkPort(sink: KafkaSink, log: Logger): SinkPort {
+  let failure: Error | null = null;
+  return {
+    send(topic, key, value, opts) {
+      sink.send(topic, key, value, { partition: opts?.partition, headers: opts?.headers }).catch((e: Error) => {
+        failure ??= e;
+        log.error({ err: e, topic }, 'delivery failed');
+      });
+    },
+    async flush() {
+      await sink.flush();
+      if (failure) {
+        const e = failure;
+        failure = null;
+        throw e;
+      }
+    },
+    disconnect: () => sink.disconnect(),
+  };
+}
+
+export async function startJob(opts: JobOptions): Promise<RunningJob> {
+  const { config: cfg, log } = opts;
+  const clock = opts.clock ?? systemClock;
+  const metrics = opts.metrics ?? createMetrics();
+  const agents = opts.agents ?? parseAgentConfig({});
+  const names = topologyNames(cfg.appId, cfg.topicPrefix);
+  const partitions = cfg.kafka.inputPartitions;
+
+  // Topics first: every topic of the graph, plus the late side output and internal DLQs.
+  await ensureTopics(topicSpecs(names, partitions), { brokers: cfg.kafka.brokers, rdkafka: cfg.kafka.rdkafka, replicationFactor: cfg.kafka.replicationFactor });
+
+  const serde = Serde.fromConfig(cfg);
+  await prepareWriters(names, serde);
+  const recordSerde = wireSerde(names, serde);
+
+  const redis = await connectStateRedis(cfg.redis.url, undefined, (err) => log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'));
+  const store = new RedisCheckpointStore({ redis, appId: cfg.appId, metrics });
+  let job: KafkaJob | null = null;
+  const writeBehind = new WriteBehind({
+    store,
+    maxQueuedEntries: cfg.redis.maxQueuedEntries,
+    clock,
+    metrics,
+    log,
+    onDurable: (task, offsets) => void job?.onDurable(task, offsets),
+    onFenced: (task, err) => {
+      log.warn({ err, task, event: LOG_EVENTS.checkpointFenced }, 'task fenced by a newer owner');
+      job?.onFenced(task);
+    },
+  });
+  redis.on('ready', () => writeBehind.kick());
+
+  const kafkaSink = new KafkaSink({ brokers: cfg.kafka.brokers, rdkafka: cfg.kafka.rdkafka, clientId: `${cfg.appId}-producer` });
+  await kafkaSink.connect();
+
+  const settings: GraphSettings = {
+    names,
+    partitions,
+    objectivesPartitions: 1,
+    agents,
+    timing: { tickMs: cfg.tickMs, outOfOrdernessMs: cfg.watermark.outOfOrdernessMs, allowedLatenessMs: cfg.watermark.allowedLatenessMs },
+    seed: cfg.seed,
+    cacheMaxEntries: 2_000_000,
+    scorer: (() => {
+      const rule = new RuleScorer();
+      return () => rule;
+    })(),
+    onTick: (r) => {
+      metrics.allocationTicks.inc();
+      metrics.heatedShare.set(r.metrics.heatedShare);
+      metrics.budgetPoolRemaining.set(r.metrics.poolRemaining);
+      metrics.clearingPrice.set(r.metrics.clearingScore);
+      metrics.allocatedImpressions.inc(r.metrics.grantedImpressions);
+      metrics.heatingRequests.inc(r.metrics.requests);
+      for (const a of r.allocations) metrics.allocations.inc({ policy: a.policy });
+    },
+  };
+  metrics.heatingCap.set(agents.system.heatingCap);
+
+  job = new KafkaJob({
+    settings,
+    agents,
+    serde: recordSerde,
+    store,
+    writeBehind,
+    createSource: (o) => sourcePort(cfg, o, log),
+    sink: sinkPort(kafkaSink, log),
+    clock,
+    metrics,
+    log,
+    appId: cfg.appId,
+    batchSize: cfg.kafka.batchSize,
+    commitIntervalMs: cfg.commitIntervalMs,
+    idleTimeoutMs: cfg.watermark.idleTimeoutMs,
+  });
+  const running = job;
+
+  const ops = await startOpsServer({
+    port: cfg.http.port,
+    host: cfg.http.host,
+    register: metrics.register,
+    readiness: () => {
+      const h = writeBehind.health();
+      const ready = running.ready && h.ready;
+      metrics.ready.set(ready ? 1 : 0);
+      metrics.degraded.set(h.degraded ? 1 : 0);
+      return { ready, reason: running.ready ? h.reason : 'partitions not yet assigned and restored' };
+    },
+  });
+
+  await running.start();
+
+  return {
+    job: running,
+    metrics,
+    ops,
+    async stop() {
+      await running.stop();
+      writeBehind.close();
+      await ops.close();
+      redis.disconnect();
+    },
+  };
+}
