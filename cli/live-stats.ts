@@ -5,6 +5,8 @@ export interface StatsSample {
   dlq: number;
   lag: number;
   produced?: number;
+  /** Anything else worth a glance (allocations, heated share...). */
+  extra?: string;
 }
 
 export function startLiveStats(sample: () => StatsSample, opts: { intervalMs?: number; write?: (line: string) => void; now?: () => number } = {}): () => void {
@@ -19,7 +21,8 @@ export function startLiveStats(sample: () => StatsSample, opts: { intervalMs?: n
     const rate = (cur.recordsIn - prev.recordsIn) / secs;
     write(
       `[stats] in ${rate.toFixed(0)} rec/s (total ${cur.recordsIn})  dlq ${cur.dlq}  lag ${cur.lag}` +
-        (cur.produced !== undefined ? `  produced ${cur.produced}` : ''),
+        (cur.produced !== undefined ? `  produced ${cur.produced}` : '') +
+        (cur.extra ? `  ${cur.extra}` : ''),
     );
     prev = cur;
     prevAt = at;

@@ -33,6 +33,8 @@ export interface SourcePort {
   /** Up to `max` records, waiting at most `timeoutMs`. */
   poll(max: number, timeoutMs: number): Promise<RawRecord[]>;
   commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
+  /** Records behind the partition ends, summed over this consumer's assignment. */
+  lag(): number;
   pause(tps: readonly { topic: string; partition: number }[]): void;
   resume(tps: readonly { topic: string; partition: number }[]): void;
   disconnect(): Promise<void>;
@@ -256,6 +258,7 @@ export class KafkaJob {
 
   /** One checkpoint round over every task (at most one round at a time). */
   async checkpointAll(): Promise<void> {
+    for (const w of this.workers) this.deps.metrics.consumerLag.set({ stage: w.stage }, w.source.lag());
     if (this.checkpointing) return this.checkpointing;
     const tasks = this.workers.flatMap((w) => [...w.tasks.values()]);
     this.checkpointing = this.checkpointTasks(tasks).finally(() => {

@@ -58,6 +58,7 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
         (r): RawRecord => ({ topic: r.topic, partition: r.partition, offset: r.offset, key: r.key === null ? null : r.key.toString('utf8'), value: r.value, timestamp: r.timestamp }),
       ),
     commit: (offsets) => source.commit(offsets.map((o2) => ({ topic: o2.topic, partition: o2.partition, offset: o2.offset }))),
+    lag: () => [...source.lag().values()].reduce((a, b) => a + b, 0),
     pause: (tps) => source.pause([...tps]),
     resume: (tps) => source.resume([...tps]),
     disconnect: () => source.disconnect(),

@@ -1,19 +1,18 @@
-// `thermostat run` (minimal for now): bring up the local stack unless KAFKA_BROKERS is set, ensure
-// topics, feed seeded sample traffic (local stack only), consume the inputs with decode +
-// validation + DLQ, serve /metrics /healthz /readyz, print live stats, stop cleanly on SIGTERM.
+// `thermostat run`: the main job. Brings up the local stack unless KAFKA_BROKERS is set, starts
+// the three-stage graph on Kafka (state checkpointed to Redis), feeds seeded sample traffic on
+// the local stack, prints live stats and the metrics URL, and stops gracefully on SIGTERM/SIGINT
+// (stop fetching, drain, final checkpoint, commit, disconnect) within shutdownTimeoutMs.
 import type { Command } from 'commander';
-import { systemClock } from '../../core/clock.js';
 import { loadRuntimeConfig } from '../../core/config.js';
 import { createLogger, LOG_EVENTS } from '../../core/log.js';
 import { createMetrics } from '../../core/metrics.js';
-import { DlqWriter } from '../../io/dlq.js';
-import { startOpsServer } from '../../io/http.js';
-import { startIngestLoop } from '../../io/ingest-loop.js';
-import { KafkaSink, KafkaSource } from '../../io/kafka.js';
+import { KafkaSink } from '../../io/kafka.js';
 import { startSampleProducer, type SampleProducer } from '../../io/sample-producer.js';
 import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
-import { ensureTopics, jobTopicSpecs, TOPICS } from '../../io/topics.js';
+import { startJob } from '../../pipelines/run-job.js';
+import { topologyNames } from '../../pipelines/topology.js';
+import { prepareWriters } from '../../pipelines/wire-serde.js';
 import { startLiveStats } from '../live-stats.js';
 import { runStackScript } from './stack.js';
 
@@ -23,63 +22,51 @@ interface RunOptions {
   corruptFraction: number;
 }
 
+const sumOf = async (m: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, filter: (l: Record<string, unknown>) => boolean = () => true) =>
+  (await m.get()).values.filter((v) => filter(v.labels)).reduce((a, v) => a + v.value, 0);
+
 async function run(o: RunOptions): Promise<void> {
   const cfg = loadRuntimeConfig();
   const log = createLogger(cfg.logLevel);
   const external = Boolean(process.env.KAFKA_BROKERS);
   if (!external && runStackScript('up') !== 0) throw new Error('the local stack did not start (see .stack/kafka/server.log)');
-  const brokers = cfg.kafka.brokers;
-  const kafka = { brokers, rdkafka: cfg.kafka.rdkafka };
-  await ensureTopics(jobTopicSpecs(cfg.appId, cfg.kafka.inputPartitions), { ...kafka, replicationFactor: cfg.kafka.replicationFactor });
-
-  const serde = Serde.fromConfig(cfg);
-  for (const [topic, name] of [[TOPICS.userInteractions, 'UserInteraction'], [TOPICS.contentPublished, 'ContentPublished'], [TOPICS.businessObjectives, 'BusinessObjectives']] as const) {
-    await serde.prepareWriter(topic, name);
-  }
   const metrics = createMetrics();
-  const sink = new KafkaSink({ ...kafka, clientId: `${cfg.appId}-sink` });
-  await sink.connect();
-  const dlq = new DlqWriter(sink, systemClock, metrics);
-
-  const source = new KafkaSource({
-    ...kafka,
-    groupId: `${cfg.appId}-ingest`,
-    topics: [TOPICS.userInteractions, TOPICS.contentPublished],
-    onAssign: async (tps) => void log.info({ event: LOG_EVENTS.partitionsAssigned, partitions: tps.length }),
-    onRevoke: async (tps) => void log.info({ event: LOG_EVENTS.partitionsRevoked, partitions: tps.length }),
-    onError: (e) => log.warn({ err: e }, 'kafka consumer error'),
-  });
-  await source.connect();
-  const ops = await startOpsServer({
-    port: cfg.http.port,
-    host: cfg.http.host,
-    register: metrics.register,
-    readiness: () => (source.assignment().length > 0 ? { ready: true } : { ready: false, reason: 'no partitions assigned yet' }),
-  });
+  const running = await startJob({ config: cfg, log, metrics });
+  const names = topologyNames(cfg.appId, cfg.topicPrefix);
 
   // Sample traffic only on the embedded stack: never write test data into someone's cluster.
   let producer: SampleProducer | undefined;
+  let sampleSink: KafkaSink | undefined;
   if (o.sampleTraffic ?? !external) {
+    const serde = Serde.fromConfig(cfg);
+    await prepareWriters(names, serde);
+    sampleSink = new KafkaSink({ brokers: cfg.kafka.brokers, rdkafka: cfg.kafka.rdkafka, clientId: `${cfg.appId}-sample` });
+    await sampleSink.connect();
     const traffic = new SampleTraffic(serde, { seed: cfg.seed, users: 5000, contents: 1000, startTime: Date.now() });
-    producer = await startSampleProducer(sink, traffic, { ratePerSec: o.rate, corruptFraction: o.corruptFraction });
+    producer = await startSampleProducer(sampleSink, traffic, { ratePerSec: o.rate, corruptFraction: o.corruptFraction });
   }
 
-  const loop = startIngestLoop({
-    source, serde, dlq, metrics, stage: 'ingest', batchSize: cfg.kafka.batchSize, commitIntervalMs: cfg.commitIntervalMs, now: () => Date.now(),
-    expected: { [TOPICS.userInteractions]: 'UserInteraction', [TOPICS.contentPublished]: 'ContentPublished' },
-    onError: (e) => log.warn({ err: e }, 'ingest error'),
-  });
-  let dlqCount = 0;
-  const stopStats = startLiveStats(() => {
-    const lag = [...source.lag().values()].reduce((a, b) => a + b, 0);
-    metrics.consumerLag.set({ stage: 'ingest' }, lag);
-    return { recordsIn: loop.consumed(), dlq: dlqCount, lag, produced: producer?.produced() };
-  });
-  const dlqTimer = setInterval(() => void metrics.dlqRecords.get().then((m) => (dlqCount = m.values.reduce((a, v) => a + v.value, 0))), 500);
-  dlqTimer.unref();
+  let sample = { recordsIn: 0, dlq: 0, lag: 0, allocations: 0, heated: 0 };
+  const refresh = setInterval(() => {
+    void Promise.all([
+      sumOf(metrics.recordsIn, (l) => l.stage === 'user' && l.topic === names.interactions),
+      sumOf(metrics.dlqRecords),
+      sumOf(metrics.allocations),
+      metrics.heatedShare.get().then((g) => g.values[0]?.value ?? 0),
+      sumOf(metrics.consumerLag),
+    ]).then(([recordsIn, dlq, allocations, heated, lag]) => (sample = { recordsIn, dlq, allocations, heated, lag }));
+  }, 500);
+  refresh.unref();
+  const stopStats = startLiveStats(() => ({
+    recordsIn: sample.recordsIn,
+    dlq: sample.dlq,
+    lag: sample.lag,
+    produced: producer?.produced(),
+    extra: `allocations ${sample.allocations}  heated share ${(sample.heated * 100).toFixed(1)}%  ready ${running.job.ready}`,
+  }));
 
-  log.info({ event: LOG_EVENTS.started, brokers, metrics: `${ops.url}/metrics` }, 'thermostat running');
-  console.log(`thermostat: consuming ${TOPICS.userInteractions}, ${TOPICS.contentPublished} on ${brokers}; metrics at ${ops.url}/metrics (Ctrl-C to stop)`);
+  log.info({ event: LOG_EVENTS.started, brokers: cfg.kafka.brokers, metrics: `${running.ops.url}/metrics` }, 'thermostat running');
+  console.log(`thermostat: job running on ${cfg.kafka.brokers}; metrics at ${running.ops.url}/metrics, health at ${running.ops.url}/readyz (Ctrl-C to stop)`);
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -95,20 +82,18 @@ async function run(o: RunOptions): Promise<void> {
   }, cfg.shutdownTimeoutMs);
   force.unref();
   stopStats();
-  clearInterval(dlqTimer);
+  clearInterval(refresh);
   await producer?.stop();
-  await loop.stop();
-  await source.disconnect();
-  await sink.disconnect();
-  await ops.close();
-  log.info({ event: LOG_EVENTS.stopped, consumed: loop.consumed() });
+  await sampleSink?.disconnect();
+  await running.stop();
+  log.info({ event: LOG_EVENTS.stopped });
   process.exit(0);
 }
 
 export function register(program: Command): void {
   program
     .command('run')
-    .description('Run the job (for now: ingest with decode, validation and DLQ; sample traffic on the local stack)')
+    .description('Run the job: the three-stage graph on Kafka with Redis checkpoints (sample traffic on the local stack)')
     .option('--sample-traffic', 'produce seeded sample traffic in-process (default: only on the local stack)')
     .option('--no-sample-traffic', 'do not produce sample traffic')
     .option('--rate <n>', 'sample interactions per second', (v) => Number(v), 2000)
