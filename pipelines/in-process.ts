@@ -7,7 +7,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore } from '../state/store.js';
 import { MemoryBroker } from './memory-broker.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
-import { makeCollector, runBatch, type OutputSink, type RawRecord, type RecordSerde } from './task-runner.js';
+import { makeCollector, runBatch, sideOutputHeaders, type OutputSink, type RawRecord, type RecordSerde } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
 import { dlqTopic } from './topology.js';
 import { UserTask } from './user-task.js';
@@ -24,8 +24,6 @@ export interface InProcessOptions {
   metrics?: Metrics;
 }
 
-export const REASON_HEADER = 'thermostat.error.reason';
-export const MESSAGE_HEADER = 'thermostat.error.message';
 
 export class InProcessGraph {
   readonly broker: MemoryBroker;
@@ -55,21 +53,9 @@ export class InProcessGraph {
     this.sink = {
       send: (r: OutRecord, bytes: Buffer) => broker.append(r.topic, r.key, bytes, clock.now(), r.partition),
       dlq: (r: RawRecord, e: ThermostatError) =>
-        broker.append(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), clock.now(), 0, {
-          [REASON_HEADER]: e.reason,
-          [MESSAGE_HEADER]: e.message,
-          'thermostat.source.topic': r.topic,
-          'thermostat.source.partition': String(r.partition),
-          'thermostat.source.offset': String(r.offset),
-        }),
+        broker.append(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), clock.now(), 0, sideOutputHeaders(r, e.reason, e.message, clock.now(), e.key)),
       late: (r: RawRecord, reason: string) =>
-        broker.append(this.settings.names.late, r.key, r.value ?? Buffer.alloc(0), clock.now(), 0, {
-          [REASON_HEADER]: 'LATE_RECORD',
-          [MESSAGE_HEADER]: reason,
-          'thermostat.source.topic': r.topic,
-          'thermostat.source.partition': String(r.partition),
-          'thermostat.source.offset': String(r.offset),
-        }),
+        broker.append(this.settings.names.late, r.key, r.value ?? Buffer.alloc(0), clock.now(), 0, sideOutputHeaders(r, 'LATE_RECORD', reason, clock.now())),
     };
   }
 

@@ -17,7 +17,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore, SourceOffset } from '../state/store.js';
 import type { WriteBehind } from '../state/write-behind.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
-import { makeCollector, runBatch, type OutputSink, type RawRecord, type RecordSerde } from './task-runner.js';
+import { makeCollector, runBatch, sideOutputHeaders, type OutputSink, type RawRecord, type RecordSerde } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
 import { consumerGroup, dlqTopic, type StageName } from './topology.js';
 
@@ -46,8 +46,8 @@ export interface SourceOptions {
   /** Returns where to start reading each assigned partition. */
   onAssign(tps: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]>;
   onRevoke(tps: { topic: string; partition: number }[]): Promise<void>;
-  /** The consumer reached the end of a partition (no more records for now). */
-  onEof?(tp: { topic: string; partition: number }): void;
+  /** The consumer reached the end of a partition; `end` is the next offset to be written. */
+  onEof?(tp: { topic: string; partition: number }, end: number): void;
 }
 
 /** What the job needs from a Kafka producer. */
@@ -79,7 +79,7 @@ interface StageWorker {
   source: SourcePort;
   tasks: Map<number, OwnedTask>;
   /** "topic/partition" → wall time first seen at its end, and whether declared idle. */
-  eof: Map<string, { since: number; idle: boolean }>;
+  eof: Map<string, { since: number; idle: boolean; end: number }>;
   paused: boolean;
 }
 
@@ -98,17 +98,12 @@ export class KafkaJob {
 
   constructor(private readonly deps: KafkaJobDeps) {
     const { sink } = deps;
-    const headers = (r: RawRecord, reason: string, message: string) => ({
-      'thermostat.error.reason': reason,
-      'thermostat.error.message': message,
-      'thermostat.source.topic': r.topic,
-      'thermostat.source.partition': String(r.partition),
-      'thermostat.source.offset': String(r.offset),
-    });
     this.sinkPort = {
       send: (r: OutRecord, bytes: Buffer) => sink.send(r.topic, r.key, bytes, { partition: r.partition }),
-      dlq: (r: RawRecord, e: ThermostatError) => sink.send(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), { headers: headers(r, e.reason, e.message) }),
-      late: (r: RawRecord, reason: string) => sink.send(deps.settings.names.late, r.key, r.value ?? Buffer.alloc(0), { headers: headers(r, 'LATE_RECORD', reason) }),
+      dlq: (r: RawRecord, e: ThermostatError) =>
+        sink.send(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), { headers: sideOutputHeaders(r, e.reason, e.message, deps.clock.now(), e.key) }),
+      late: (r: RawRecord, reason: string) =>
+        sink.send(deps.settings.names.late, r.key, r.value ?? Buffer.alloc(0), { headers: sideOutputHeaders(r, 'LATE_RECORD', reason, deps.clock.now()) }),
     };
   }
 
@@ -136,8 +131,10 @@ export class KafkaJob {
         topics,
         onAssign: (tps) => this.onAssign(worker, tps),
         onRevoke: (tps) => this.onRevoke(worker, tps),
-        onEof: (tp) => {
-          if (!worker.eof.has(tpKey(tp))) worker.eof.set(tpKey(tp), { since: this.deps.clock.now(), idle: false });
+        onEof: (tp, end) => {
+          const st = worker.eof.get(tpKey(tp));
+          if (st) st.end = Math.max(st.end, end);
+          else worker.eof.set(tpKey(tp), { since: this.deps.clock.now(), idle: false, end });
         },
       });
       this.workers.push(worker);
@@ -222,9 +219,14 @@ export class KafkaJob {
       for (const [k, batch] of groups) {
         const owned = worker.tasks.get(this.taskPartition(worker, batch[0]));
         if (!owned) continue; // revoked while the batch was in flight: the next owner reprocesses it
+        // The EOF event can come in the same poll as the partition's last records: the partition
+        // stays "at its end" when this batch reaches that end, and wakes up (not idle) either way.
         const st = worker.eof.get(k);
-        worker.eof.delete(k);
         if (st?.idle) owned.task.setIdle(batch[0].topic, batch[0].partition, false, makeCollector(serde, this.sinkPort, metrics, worker.stage));
+        if (st && batch[batch.length - 1].offset + 1 >= st.end) {
+          st.idle = false;
+          st.since = this.deps.clock.now();
+        } else worker.eof.delete(k);
         await runBatch(owned, batch, serde, this.sinkPort, metrics);
         const lag = Date.now() - batch[batch.length - 1].timestamp;
         if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);

@@ -48,7 +48,7 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
       return new Map(start.map((p) => [`${p.topic}:${p.partition}`, p.offset]));
     },
     onRevoke: (tps) => o.onRevoke(tps),
-    onEof: (tp) => o.onEof?.(tp),
+    onEof: (tp, end) => o.onEof?.(tp, end),
     onError: (err) => log.warn({ err, group: o.groupId }, 'kafka consumer error'),
   });
   return {

@@ -2,6 +2,7 @@
 // the batch's keys into the task's cache in one round trip, process, and move the resume position
 // past every record of the batch. Shared by the in-memory driver and the Kafka runtime.
 import { ThermostatError } from '../core/errors.js';
+import { DLQ_HEADERS } from '../io/dlq.js';
 import type { Metrics } from '../core/metrics.js';
 import type { SchemaName } from '../schemas/types.js';
 import type { OwnedTask } from './task-factory.js';
@@ -30,6 +31,20 @@ export interface OutputSink {
   send(record: OutRecord, bytes: Buffer): void;
   dlq(record: RawRecord, error: ThermostatError): void;
   late(record: RawRecord, reason: string): void;
+}
+
+/** Headers of a DLQ or late side-output record (io/dlq's public header names). */
+export function sideOutputHeaders(r: RawRecord, reason: string, message: string, failedAt: number, field?: string): Record<string, string> {
+  const h: Record<string, string> = {
+    [DLQ_HEADERS.reason]: reason,
+    [DLQ_HEADERS.message]: message,
+    [DLQ_HEADERS.topic]: r.topic,
+    [DLQ_HEADERS.partition]: String(r.partition),
+    [DLQ_HEADERS.offset]: String(r.offset),
+    [DLQ_HEADERS.failedAt]: String(failedAt),
+  };
+  if (field) h[DLQ_HEADERS.field] = field;
+  return h;
 }
 
 export function asThermostatError(e: unknown, r: RawRecord): ThermostatError {

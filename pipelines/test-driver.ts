@@ -15,7 +15,8 @@ import type { ContentState, UserMindState } from '../schemas/types.js';
 import { MemoryCheckpointStore } from '../state/memory-checkpoint.js';
 import type { CheckpointStore } from '../state/store.js';
 import type { TickReport } from './allocator-task.js';
-import { InProcessGraph, MESSAGE_HEADER, REASON_HEADER } from './in-process.js';
+import { DLQ_HEADERS } from '../io/dlq.js';
+import { InProcessGraph } from './in-process.js';
 import type { GraphSettings } from './task-factory.js';
 import type { RecordSerde } from './task-runner.js';
 import { topicSchemas, topologyNames, type TopologyNames } from './topology.js';
@@ -136,8 +137,8 @@ export class ThermostatTestDriver {
   deadLetters(topic: string): DeadLetter[] {
     return this.graph.broker.all(`${topic}.dlq`).map((r) => ({
       key: r.key,
-      reason: r.headers?.[REASON_HEADER] ?? '',
-      message: r.headers?.[MESSAGE_HEADER] ?? '',
+      reason: r.headers?.[DLQ_HEADERS.reason] ?? '',
+      message: r.headers?.[DLQ_HEADERS.message] ?? '',
       value: r.value,
     }));
   }
@@ -146,8 +147,8 @@ export class ThermostatTestDriver {
   lateRecords(): DeadLetter[] {
     return this.graph.broker.all(this.names.late).map((r) => ({
       key: r.key,
-      reason: r.headers?.[REASON_HEADER] ?? '',
-      message: r.headers?.[MESSAGE_HEADER] ?? '',
+      reason: r.headers?.[DLQ_HEADERS.reason] ?? '',
+      message: r.headers?.[DLQ_HEADERS.message] ?? '',
       value: r.value,
     }));
   }
