@@ -9,7 +9,7 @@ import type { HeatingRequest as AgentRequest } from '../agents/content.js';
 import { validateRewardWeights } from '../agents/reward-weights.js';
 import { allocateTick, newAllocatorState, recordDelivered, recordTickTotals, setPoolSize, type AllocatorState, type TickMetrics } from '../agents/system.js';
 import type { AllocationScorer } from '../agents/scorer.js';
-import type { AllocationOutcome, AllocatorInput, BusinessObjectives, HeatingAllocation, RewardWeights } from '../schemas/types.js';
+import type { AllocationOutcome, AllocatorInput, BusinessObjectives, HeatingAllocation, RewardWeights, TickTotals } from '../schemas/types.js';
 import { activeAllocationsCodec, type ActiveAllocation as ActiveAllocationView } from '../state/codecs.js';
 import { ACTIVE_ALLOCATIONS_KEY, STORE_ALLOCATIONS } from '../state/keys.js';
 import type { CheckpointEntry } from '../state/store.js';
@@ -42,6 +42,8 @@ export interface TickReport {
   allocations: HeatingAllocation[];
   outcomes: AllocationOutcome[];
   requests: AgentRequest[];
+  /** Impression totals of the tick, summed over content partitions. */
+  totals: TickTotals;
 }
 
 export class AllocatorTask implements StreamTask {
@@ -150,10 +152,14 @@ export class AllocatorTask implements StreamTask {
     const audience: AudienceAggregate = { active: {}, curious: {} };
     let total = 0;
     let heated = 0;
+    let newImpressions = 0;
+    let newClicks = 0;
     for (let p = 0; p < this.contentPartitions; p++) {
       for (const input of bySource[p].inputs.sort((a, b) => a.chunk - b.chunk)) {
         total += input.totals.impressions;
         heated += input.totals.heated_impressions;
+        newImpressions += input.totals.new_content_impressions;
+        newClicks += input.totals.new_content_clicks;
         outcomes.push(...input.outcomes);
         for (const a of input.audience ?? []) {
           audience.active[a.category] = (audience.active[a.category] ?? 0) + a.active;
@@ -190,7 +196,8 @@ export class AllocatorTask implements StreamTask {
     );
     for (const a of result.allocations) out.send({ topic: this.names.allocations, schema: 'HeatingAllocation', key: a.content_id, value: a });
     this.meta.lastTick = tick;
-    this.onTick?.({ tick, metrics: result.metrics, allocations: result.allocations, outcomes, requests });
+    const totals: TickTotals = { impressions: total, heated_impressions: heated, new_content_impressions: newImpressions, new_content_clicks: newClicks };
+    this.onTick?.({ tick, metrics: result.metrics, allocations: result.allocations, outcomes, requests, totals });
   }
 
   setIdle(): void {

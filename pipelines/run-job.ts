@@ -144,6 +144,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
       metrics.clearingPrice.set(r.metrics.clearingScore);
       metrics.allocatedImpressions.inc(r.metrics.grantedImpressions);
       metrics.heatingRequests.inc(r.metrics.requests);
+      if (r.totals.new_content_impressions > 0) metrics.newContentCtr.set(r.totals.new_content_clicks / r.totals.new_content_impressions);
       for (const a of r.allocations) metrics.allocations.inc({ policy: a.policy });
     },
   };
