@@ -16,6 +16,7 @@ import { topicSpecs, topologyNames } from '../../pipelines/topology.js';
 import type { ContentPublished, ContentState, HeatingAllocation, UserInteraction, UserMindState } from '../../schemas/types.js';
 import { contentStateCodec, userMindCodec } from '../../state/codecs.js';
 import { contentStateKey, userMindKey } from '../../state/keys.js';
+import { dashboardMetricNames, loadDashboard, seriesNamesFromExposition } from '../../scripts/dashboard-metrics.js';
 import { createDriver } from '../support/driver.js';
 import { ensureStack } from '../support/stack.js';
 
@@ -168,6 +169,10 @@ async function runOnKafka(instances: number) {
     // /metrics is served over HTTP and shows the counters moving.
     const scraped = await (await fetch(`${jobs[0].ops.url}/metrics`)).text();
     assert.match(scraped, /thermostat_records_in_total\{topic="[^"]*user-interactions",stage="user"\} [1-9]/);
+    // Every metric the Grafana dashboard queries is exported by the running job (issue 9).
+    const exported = seriesNamesFromExposition(scraped);
+    const missing = dashboardMetricNames(loadDashboard()).filter((n) => !exported.has(n));
+    assert.deepEqual(missing, [], 'dashboard metrics missing from a running job');
   } finally {
     for (const j of jobs) await j.stop();
   }

@@ -141,7 +141,7 @@ describe('scripts/validate-chart.sh', () => {
   });
 });
 
-describe('docs/DEPLOY.md', () => {
+describe('README.md (Helm values table)', () => {
   test('the values table documents every value the schema accepts', () => {
     const schema = JSON.parse(readFileSync(join(root, 'helm/thermostat/values.schema.json'), 'utf8'));
     const leaves = (s: K8s, prefix: string): string[] =>
@@ -150,12 +150,12 @@ describe('docs/DEPLOY.md', () => {
         : [prefix];
     const paths = leaves(schema, '');
     assert.ok(paths.length > 100, `schema leaves: ${paths.length}`);
-    const doc = readFileSync(join(root, 'docs/DEPLOY.md'), 'utf8');
+    const doc = readFileSync(join(root, 'README.md'), 'utf8');
     const rows = new Set([...doc.matchAll(/^\| `([^`]+)`\s*\|/gm)].map((m) => m[1]));
     assert.deepEqual(
       paths.filter((p) => !rows.has(p)),
       [],
-      'values missing from the DEPLOY.md table',
+      'values missing from the README values table',
     );
   });
 });
