@@ -7,17 +7,17 @@ import { Redis } from 'ioredis';
 import { parseAgentConfig } from '../../agents/config.js';
 import { loadRuntimeConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
-import { Rng } from '../../core/rng.js';
 import { KafkaSink, KafkaSource } from '../../io/kafka.js';
 import { Serde } from '../../io/serde.js';
 import { ensureTopics } from '../../io/topics.js';
 import { startJob, type RunningJob } from '../../pipelines/run-job.js';
 import { topicSpecs, topologyNames } from '../../pipelines/topology.js';
-import type { ContentPublished, ContentState, HeatingAllocation, UserInteraction, UserMindState } from '../../schemas/types.js';
+import type { ContentState, HeatingAllocation, UserMindState } from '../../schemas/types.js';
 import { contentStateCodec, userMindCodec } from '../../state/codecs.js';
 import { contentStateKey, userMindKey } from '../../state/keys.js';
 import { dashboardMetricNames, loadDashboard, seriesNamesFromExposition } from '../../scripts/dashboard-metrics.js';
 import { createDriver } from '../support/driver.js';
+import { scenario } from '../support/scenario.js';
 import { ensureStack } from '../support/stack.js';
 
 const PARTITIONS = 6;
@@ -26,34 +26,7 @@ const TICK = 60_000;
 const AGENTS = { system: { pacingBurst: 0 } };
 const TIMING = { outOfOrdernessMs: 1000, allowedLatenessMs: 1000 };
 
-function scenario(seed: number) {
-  const rng = new Rng(seed);
-  const contents: ContentPublished[] = [];
-  for (let i = 0; i < 40; i++) {
-    contents.push({ content_id: `c${i}`, creator_id: `cr${i % 9}`, category: `cat${i % 6}`, quality_score: Math.fround(0.2 + 0.8 * rng.next()), published_at: i * 100, creator_followers: i % 4 === 0 ? 200_000 : 80 });
-  }
-  const interactions: UserInteraction[] = [];
-  for (let k = 0; k < 6000; k++) {
-    const c = contents[rng.int(contents.length)];
-    const click = rng.next() < 0.12;
-    interactions.push({
-      event_id: `e${k}`,
-      user_id: `u${rng.int(300)}`,
-      content_id: c.content_id,
-      category: c.category,
-      event_time: 10_000 + k * 300 + rng.int(150),
-      click,
-      dwell_ms: click ? 8000 : 400,
-      completion: Math.fround(click ? 0.7 : 0.05),
-      shared: click && rng.next() < 0.2,
-      is_new_content: true,
-      heated: false,
-      allocation_id: null,
-      user_registered_at: 0,
-    });
-  }
-  return { contents, interactions };
-}
+const input = () => scenario(11, { contents: 40, interactions: 6000, users: 300, categories: 6, startMs: 10_000, stepMs: 300, clickRate: 0.12 });
 
 /** The uninterrupted reference: the same input through the in-memory driver. */
 async function reference(input: ReturnType<typeof scenario>) {
@@ -149,10 +122,10 @@ async function runOnKafka(instances: number) {
   });
   const names = topologyNames(appId, prefix);
   await ensureTopics(topicSpecs(names, PARTITIONS), { brokers });
-  const input = scenario(11);
+  const data = input();
   const corrupt = [Buffer.from([7, 1, 2, 3]), Buffer.from([0, 0, 0, 0, 42, 1])];
-  const expected = await reference(input);
-  await produce(brokers, prefix, input, corrupt);
+  const expected = await reference(data);
+  await produce(brokers, prefix, data, corrupt);
 
   const jobs: RunningJob[] = [];
   try {
@@ -164,7 +137,7 @@ async function runOnKafka(instances: number) {
       // Records after the last tick boundary are applied once every source is idle: wait until
       // the checkpointed content state holds every impression.
       const { contents } = await redisState(redisUrl, appId, [], expected.contents.map((c) => c.content_id)).catch(() => ({ contents: [] as ContentState[] }));
-      return contents.reduce((a, c) => a + c.exposure, 0) === input.interactions.length;
+      return contents.reduce((a, c) => a + c.exposure, 0) === data.interactions.length;
     }, 90_000, `${expected.ticks} allocation ticks and every impression checkpointed`);
     // /metrics is served over HTTP and shows the counters moving.
     const scraped = await (await fetch(`${jobs[0].ops.url}/metrics`)).text();

@@ -2,42 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
 import { testSerde as tmpSerde } from '../../support/driver.js';
-import type { ContentPublished, HeatingAllocation, UserInteraction } from '../../../schemas/types.js';
-import { Rng } from '../../../core/rng.js';
+import type { HeatingAllocation } from '../../../schemas/types.js';
+import { scenario } from '../../support/scenario.js';
 
 const MIN = 60_000;
-function scenario(seed: number) {
-  const rng = new Rng(seed);
-  const contents: ContentPublished[] = [];
-  for (let i = 0; i < 30; i++) {
-    contents.push({ content_id: `c${i}`, creator_id: `cr${i % 7}`, category: `cat${i % 5}`, quality_score: Math.fround(0.3 + 0.7 * rng.next()), published_at: i * 1000, creator_followers: i % 3 === 0 ? 100_000 : 50 });
-  }
-  const interactions: UserInteraction[] = [];
-  for (let k = 0; k < 3000; k++) {
-    const c = contents[rng.int(contents.length)];
-    const click = rng.next() < 0.1;
-    interactions.push({
-      event_id: `e${k}`,
-      user_id: `u${rng.int(200)}`,
-      content_id: c.content_id,
-      category: c.category,
-      event_time: 60_000 + k * 200 + rng.int(100),
-      click,
-      dwell_ms: click ? 5000 : 300,
-      completion: Math.fround(click ? 0.8 : 0.05),
-      shared: click && rng.next() < 0.2,
-      is_new_content: true,
-      heated: false,
-      allocation_id: null,
-      user_registered_at: 0,
-    });
-  }
-  return { contents, interactions };
-}
+const input = () => scenario(7, { contents: 30, interactions: 3000, users: 200, categories: 5, startMs: 60_000, stepMs: 200, clickRate: 0.1 });
 
 async function run(batchSize: number, crashAt?: number) {
   const d = await ThermostatTestDriver.create({ serde: tmpSerde(), partitions: 3, tickMs: MIN, batchSize });
-  const { contents, interactions } = scenario(7);
+  const { contents, interactions } = input();
   await d.pipeInput('content-published', contents);
   if (crashAt === undefined) {
     await d.pipeInput('user-interactions', interactions);
