@@ -9,7 +9,10 @@ export interface StatsSample {
   extra?: string;
 }
 
-export function startLiveStats(sample: () => StatsSample, opts: { intervalMs?: number; write?: (line: string) => void; now?: () => number } = {}): () => void {
+export function startLiveStats(
+  sample: () => StatsSample,
+  opts: { intervalMs?: number; write?: (line: string) => void; now?: () => number } = {},
+): () => void {
   const write = opts.write ?? ((l: string) => process.stdout.write(l + '\n'));
   const now = opts.now ?? Date.now;
   let prev = sample();

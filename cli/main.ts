@@ -13,7 +13,11 @@ export async function buildProgram(): Promise<Command> {
     try {
       mod = await import(`./commands/${name}.js`);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' && String(e).includes(`commands/${name}`)) continue;
+      if (
+        (e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND' &&
+        String(e).includes(`commands/${name}`)
+      )
+        continue;
       throw e;
     }
     mod.register(program);

@@ -10,9 +10,15 @@ const ms = z.number().int().nonnegative();
 
 export const runtimeConfigSchema = z.object({
   /** Application id: consumer-group prefix, internal-topic prefix and Redis key prefix. */
-  appId: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, . _ - only (max 100)').default('thermostat'),
+  appId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/, 'letters, digits, . _ - only (max 100)')
+    .default('thermostat'),
   /** Prefix for the public topic names too (tests, isolated deployments); empty in production. */
-  topicPrefix: z.string().regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ - only').default(''),
+  topicPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ - only')
+    .default(''),
   kafka: z
     .object({
       /** Comma-separated bootstrap servers. Unset: the embedded local stack (127.0.0.1:9092). */
@@ -33,7 +39,9 @@ export const runtimeConfigSchema = z.object({
       maxQueuedEntries: positiveInt.default(2_000_000),
     })
     .prefault({}),
-  http: z.object({ port: z.number().int().min(0).max(65535).default(9464), host: z.string().default('0.0.0.0') }).prefault({}),
+  http: z
+    .object({ port: z.number().int().min(0).max(65535).default(9464), host: z.string().default('0.0.0.0') })
+    .prefault({}),
   /** Wall-clock interval between checkpoints / commits / changelog flushes. */
   commitIntervalMs: ms.default(1000),
   /** SIGTERM: drain + final checkpoint must finish within this, then the process exits. */
@@ -97,7 +105,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
     if (raw === undefined || raw === '') continue;
     let value: unknown = raw;
     if (type === 'int') {
-      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${key} (env ${name})`, `expected an integer, got "${raw}"`);
+      if (!/^-?\d+$/.test(raw.trim()))
+        throw new ConfigError(`${key} (env ${name})`, `expected an integer, got "${raw}"`);
       value = Number(raw);
     } else if (type === 'json') {
       try {
@@ -116,7 +125,12 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k];
     out[k] =
-      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v) &&
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev)
         ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
         : v;
   }

@@ -18,10 +18,14 @@ export class MemoryBroker {
   createTopic(name: string, partitions: number): void {
     const existing = this.topics.get(name);
     if (existing) {
-      if (existing.length !== partitions) throw new Error(`topic ${name} exists with ${existing.length} partitions, not ${partitions}`);
+      if (existing.length !== partitions)
+        throw new Error(`topic ${name} exists with ${existing.length} partitions, not ${partitions}`);
       return;
     }
-    this.topics.set(name, Array.from({ length: partitions }, () => []));
+    this.topics.set(
+      name,
+      Array.from({ length: partitions }, () => []),
+    );
   }
 
   hasTopic(name: string): boolean {
@@ -33,10 +37,19 @@ export class MemoryBroker {
   }
 
   /** Appends and returns [partition, offset]; partition by murmur2(key) unless given. */
-  append(topic: string, key: string | null, value: Buffer, timestamp: number, partition?: number, headers?: Record<string, string>): [number, number] {
+  append(
+    topic: string,
+    key: string | null,
+    value: Buffer,
+    timestamp: number,
+    partition?: number,
+    headers?: Record<string, string>,
+  ): [number, number] {
     const parts = this.log(topic);
-    const p = partition ?? (key === null ? this.roundRobin++ % parts.length : partitionForKey(key, parts.length));
-    if (p < 0 || p >= parts.length) throw new RangeError(`partition ${p} out of range for ${topic} (${parts.length})`);
+    const p =
+      partition ?? (key === null ? this.roundRobin++ % parts.length : partitionForKey(key, parts.length));
+    if (p < 0 || p >= parts.length)
+      throw new RangeError(`partition ${p} out of range for ${topic} (${parts.length})`);
     const log = parts[p];
     const offset = log.length;
     log.push({ offset, key, value, timestamp, headers });

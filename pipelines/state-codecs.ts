@@ -17,5 +17,9 @@ function withInternal<V, R>(publicCodec: ValueCodec<R>, toPublic: (v: V) => R): 
   };
 }
 
-export const userStateCodec = (cfg: AgentConfig): ValueCodec<UserAgentState> => withInternal(userMindCodec, (s: UserAgentState) => toUserMindState(s, cfg));
-export const contentAgentCodec: ValueCodec<ContentAgentState> = withInternal(contentStateCodec, toContentState);
+export const userStateCodec = (cfg: AgentConfig): ValueCodec<UserAgentState> =>
+  withInternal(userMindCodec, (s: UserAgentState) => toUserMindState(s, cfg));
+export const contentAgentCodec: ValueCodec<ContentAgentState> = withInternal(
+  contentStateCodec,
+  toContentState,
+);

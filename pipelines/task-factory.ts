@@ -73,11 +73,30 @@ export async function createTask(
         authoritative,
       });
       contents.init();
-      const task = new ContentTask(id.partition, g.names, g.partitions, contents, g.agents, g.timing, g.seed, restored, g.requestPolicy);
+      const task = new ContentTask(
+        id.partition,
+        g.names,
+        g.partitions,
+        contents,
+        g.agents,
+        g.timing,
+        g.seed,
+        restored,
+        g.requestPolicy,
+      );
       return { task, epoch, seq: 1, caches: [contents as VersionedCache<unknown>] };
     }
     case 'allocator': {
-      const task = new AllocatorTask(g.names, g.partitions, g.objectivesPartitions, g.agents, g.timing.tickMs, g.scorer, restored, g.onTick);
+      const task = new AllocatorTask(
+        g.names,
+        g.partitions,
+        g.objectivesPartitions,
+        g.agents,
+        g.timing.tickMs,
+        g.scorer,
+        restored,
+        g.onTick,
+      );
       return { task, epoch, seq: 1, caches: [] };
     }
   }

@@ -73,7 +73,11 @@ export class ThermostatTestDriver {
       partitions: opts.partitions ?? 2,
       objectivesPartitions: 1,
       agents,
-      timing: { tickMs: opts.tickMs ?? 60_000, outOfOrdernessMs: opts.outOfOrdernessMs ?? 0, allowedLatenessMs: opts.allowedLatenessMs ?? 0 },
+      timing: {
+        tickMs: opts.tickMs ?? 60_000,
+        outOfOrdernessMs: opts.outOfOrdernessMs ?? 0,
+        allowedLatenessMs: opts.allowedLatenessMs ?? 0,
+      },
       seed: opts.seed ?? 42,
       cacheMaxEntries: opts.cacheMaxEntries ?? 1_000_000,
       scorer,
@@ -93,7 +97,12 @@ export class ThermostatTestDriver {
 
   private keyOf(topic: string, value: Record<string, unknown>): string | null {
     if (topic === this.names.interactions) return String(value.user_id);
-    if (topic === this.names.published || topic === this.names.allocations || topic === this.names.contentChangelog) return String(value.content_id);
+    if (
+      topic === this.names.published ||
+      topic === this.names.allocations ||
+      topic === this.names.contentChangelog
+    )
+      return String(value.content_id);
     if (topic === this.names.userChangelog) return String(value.user_id);
     return null;
   }
@@ -102,7 +111,12 @@ export class ThermostatTestDriver {
   async pipeInput(topic: string, records: readonly object[]): Promise<void> {
     const schema = this.schemaOf[topic];
     if (!schema) throw new Error(`unknown input topic ${topic}`);
-    for (const r of records) this.graph.append(topic, this.keyOf(topic, r as Record<string, unknown>), this.serde.encode(schema as never, r));
+    for (const r of records)
+      this.graph.append(
+        topic,
+        this.keyOf(topic, r as Record<string, unknown>),
+        this.serde.encode(schema as never, r),
+      );
     await this.graph.runUntilIdle();
   }
 
@@ -127,7 +141,9 @@ export class ThermostatTestDriver {
 
   /** Decoded records appended to `topic` since the previous call for that topic. */
   readOutput<T = unknown>(topic: string): T[] {
-    const all = this.graph.broker.all(topic).sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || a.offset - b.offset);
+    const all = this.graph.broker
+      .all(topic)
+      .sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || a.offset - b.offset);
     const from = this.cursors.get(topic) ?? 0;
     this.cursors.set(topic, all.length);
     return all.slice(from).map((r) => this.serde.decode(topic, r.value) as T);

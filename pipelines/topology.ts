@@ -37,7 +37,9 @@ export interface TopologyNames {
  * for several isolated deployments on one cluster. Production keeps the contract's plain names.
  */
 export function topologyNames(appId: string, topicPrefix = ''): TopologyNames {
-  const pub = Object.fromEntries(Object.entries(PUBLIC_TOPICS).map(([k, v]) => [k, topicPrefix + v])) as Record<keyof typeof PUBLIC_TOPICS, string>;
+  const pub = Object.fromEntries(
+    Object.entries(PUBLIC_TOPICS).map(([k, v]) => [k, topicPrefix + v]),
+  ) as Record<keyof typeof PUBLIC_TOPICS, string>;
   return {
     ...pub,
     contentEvents: `${appId}-content-events`,
@@ -47,7 +49,10 @@ export function topologyNames(appId: string, topicPrefix = ''): TopologyNames {
 }
 
 /** Every topic of the graph with its partition count and configs (created by the job at start). */
-export function topicSpecs(n: TopologyNames, partitions: number): { name: string; partitions: number; config?: Record<string, string> }[] {
+export function topicSpecs(
+  n: TopologyNames,
+  partitions: number,
+): { name: string; partitions: number; config?: Record<string, string> }[] {
   const compact = { 'cleanup.policy': 'compact' };
   return [
     { name: n.interactions, partitions },
@@ -59,7 +64,10 @@ export function topicSpecs(n: TopologyNames, partitions: number): { name: string
     { name: n.contentEvents, partitions },
     { name: n.allocatorInput, partitions: 1 },
     { name: n.late, partitions: 1 },
-    ...[n.interactions, n.published, n.objectives, n.contentEvents, n.allocatorInput].map((t) => ({ name: dlqTopic(t), partitions: 1 })),
+    ...[n.interactions, n.published, n.objectives, n.contentEvents, n.allocatorInput].map((t) => ({
+      name: dlqTopic(t),
+      partitions: 1,
+    })),
   ];
 }
 

@@ -8,7 +8,10 @@ import type { SchemaName } from '../schemas/types.js';
 import type { RecordSerde } from './task-runner.js';
 import { topicSchemas, type TopologyNames } from './topology.js';
 
-export function wireSerde(names: TopologyNames, serde: Serde = Serde.local()): RecordSerde & { serde: Serde } {
+export function wireSerde(
+  names: TopologyNames,
+  serde: Serde = Serde.local(),
+): RecordSerde & { serde: Serde } {
   const expected = topicSchemas(names);
   return {
     serde,
@@ -17,7 +20,11 @@ export function wireSerde(names: TopologyNames, serde: Serde = Serde.local()): R
       const d = serde.decode(bytes);
       const want = expected[topic];
       if (want !== undefined && d.schema !== want) {
-        throw new ThermostatError('SCHEMA_INCOMPATIBLE', `topic ${topic} carries ${want} records, got ${d.schema} (schema id ${d.schemaId})`, { topic });
+        throw new ThermostatError(
+          'SCHEMA_INCOMPATIBLE',
+          `topic ${topic} carries ${want} records, got ${d.schema} (schema id ${d.schemaId})`,
+          { topic },
+        );
       }
       validate(d);
       return d.value;
@@ -29,5 +36,6 @@ export function wireSerde(names: TopologyNames, serde: Serde = Serde.local()): R
 /** Registers (HTTP registry) or looks up the writer schema id of every topic the graph writes. */
 export async function prepareWriters(names: TopologyNames, serde: Serde): Promise<void> {
   const schemas = topicSchemas(names);
-  for (const [topic, schema] of Object.entries(schemas)) await serde.prepareWriter(topic, schema as SchemaName);
+  for (const [topic, schema] of Object.entries(schemas))
+    await serde.prepareWriter(topic, schema as SchemaName);
 }

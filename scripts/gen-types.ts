@@ -6,7 +6,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 type AvroType = string | AvroType[] | { type: string; [k: string]: unknown };
-interface Field { name: string; type: AvroType; doc?: string; default?: unknown }
+interface Field {
+  name: string;
+  type: AvroType;
+  doc?: string;
+  default?: unknown;
+}
 
 const schemasDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'schemas');
 
@@ -22,34 +27,51 @@ export function renderTypes(dir = schemasDir): string {
     if (Array.isArray(t)) return t.map((u) => tsOf(u, ns)).join(' | ');
     if (typeof t === 'string') {
       switch (t) {
-        case 'null': return 'null';
-        case 'boolean': return 'boolean';
-        case 'int': case 'long': case 'float': case 'double': return 'number';
-        case 'string': return 'string';
-        case 'bytes': return 'Buffer';
-        default: return t.split('.').pop()!;
+        case 'null':
+          return 'null';
+        case 'boolean':
+          return 'boolean';
+        case 'int':
+        case 'long':
+        case 'float':
+        case 'double':
+          return 'number';
+        case 'string':
+          return 'string';
+        case 'bytes':
+          return 'Buffer';
+        default:
+          return t.split('.').pop()!;
       }
     }
     switch (t.type) {
-      case 'record': return declareRecord(t as never, ns);
+      case 'record':
+        return declareRecord(t as never, ns);
       case 'enum': {
         const name = t.name as string;
         const body = `export type ${name} = ${(t.symbols as string[]).map((s) => `'${s}'`).join(' | ')};`;
         register(name, body);
         return name;
       }
-      case 'array': return `${wrap(tsOf(t.items as AvroType, ns))}[]`;
-      case 'map': return `Record<string, ${tsOf(t.values as AvroType, ns)}>`;
-      default: return tsOf(t.type, ns);
+      case 'array':
+        return `${wrap(tsOf(t.items as AvroType, ns))}[]`;
+      case 'map':
+        return `Record<string, ${tsOf(t.values as AvroType, ns)}>`;
+      default:
+        return tsOf(t.type, ns);
     }
   };
   const wrap = (s: string) => (s.includes('|') ? `(${s})` : s);
   const register = (name: string, body: string) => {
     const prev = decls.get(name);
-    if (prev !== undefined && prev !== body) throw new Error(`Avro type ${name} is declared twice with different shapes`);
+    if (prev !== undefined && prev !== body)
+      throw new Error(`Avro type ${name} is declared twice with different shapes`);
     decls.set(name, body);
   };
-  function declareRecord(r: { name: string; namespace?: string; doc?: string; fields: Field[] }, ns: string): string {
+  function declareRecord(
+    r: { name: string; namespace?: string; doc?: string; fields: Field[] },
+    ns: string,
+  ): string {
     const namespace = r.namespace ?? ns;
     const lines = r.fields.map((f) => {
       const doc = f.doc ? `  /** ${f.doc} */\n` : '';

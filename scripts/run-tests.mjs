@@ -21,7 +21,9 @@ function collect(p, out) {
 }
 const files = targets.flatMap((t) => collect(resolve(root, t), []));
 // Unit tests first: they are fast and need no broker.
-files.sort((a, b) => Number(a.includes('/integration/')) - Number(b.includes('/integration/')) || a.localeCompare(b));
+files.sort(
+  (a, b) => Number(a.includes('/integration/')) - Number(b.includes('/integration/')) || a.localeCompare(b),
+);
 if (files.length === 0) {
   console.error(`no test files under ${targets.join(' ')}`);
   process.exit(1);
@@ -38,5 +40,9 @@ const args = [
   '--test-reporter-destination=stdout',
   ...files,
 ];
-const child = spawn(process.execPath, args, { stdio: 'inherit', cwd: root, env: { ...process.env, NODE_ENV: 'test' } });
+const child = spawn(process.execPath, args, {
+  stdio: 'inherit',
+  cwd: root,
+  env: { ...process.env, NODE_ENV: 'test' },
+});
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -18,18 +18,34 @@ export interface ProduceSampleOptions {
   startTime: number;
 }
 
-export async function produceSample(o: ProduceSampleOptions, log: (l: string) => void = console.log): Promise<{ interactions: number; contents: number }> {
+export async function produceSample(
+  o: ProduceSampleOptions,
+  log: (l: string) => void = console.log,
+): Promise<{ interactions: number; contents: number }> {
   const cfg = loadRuntimeConfig();
   const brokers = cfg.kafka.brokers;
-  await ensureTopics(jobTopicSpecs(cfg.appId, cfg.kafka.inputPartitions), { brokers, rdkafka: cfg.kafka.rdkafka, replicationFactor: cfg.kafka.replicationFactor });
+  await ensureTopics(jobTopicSpecs(cfg.appId, cfg.kafka.inputPartitions), {
+    brokers,
+    rdkafka: cfg.kafka.rdkafka,
+    replicationFactor: cfg.kafka.replicationFactor,
+  });
   const serde = Serde.fromConfig(cfg);
   await serde.prepareWriter(TOPICS.userInteractions, 'UserInteraction');
   await serde.prepareWriter(TOPICS.contentPublished, 'ContentPublished');
   await serde.prepareWriter(TOPICS.businessObjectives, 'BusinessObjectives');
-  const sink = new KafkaSink({ brokers, rdkafka: cfg.kafka.rdkafka, clientId: `${cfg.appId}-produce-sample` });
+  const sink = new KafkaSink({
+    brokers,
+    rdkafka: cfg.kafka.rdkafka,
+    clientId: `${cfg.appId}-produce-sample`,
+  });
   await sink.connect();
   try {
-    const traffic = new SampleTraffic(serde, { seed: o.seed, users: o.users, contents: o.contents, startTime: o.startTime });
+    const traffic = new SampleTraffic(serde, {
+      seed: o.seed,
+      users: o.users,
+      contents: o.contents,
+      startTime: o.startTime,
+    });
     const first = [traffic.objectivesRecord(), ...traffic.contentRecords()];
     await Promise.all(first.map((r) => sink.send(r.topic, r.key, r.value)));
     const started = Date.now();
@@ -48,7 +64,9 @@ export async function produceSample(o: ProduceSampleOptions, log: (l: string) =>
     }
     await Promise.all(pending);
     await sink.flush();
-    log(`produced ${o.contents} contents, 1 objectives record and ${o.interactions} interactions (seed ${o.seed}) to ${brokers} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    log(
+      `produced ${o.contents} contents, 1 objectives record and ${o.interactions} interactions (seed ${o.seed}) to ${brokers} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
   } finally {
     await sink.disconnect();
   }

@@ -22,14 +22,17 @@ interface RunOptions {
   corruptFraction: number;
 }
 
-const sumOf = async (m: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, filter: (l: Record<string, unknown>) => boolean = () => true) =>
-  (await m.get()).values.filter((v) => filter(v.labels)).reduce((a, v) => a + v.value, 0);
+const sumOf = async (
+  m: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> },
+  filter: (l: Record<string, unknown>) => boolean = () => true,
+) => (await m.get()).values.filter((v) => filter(v.labels)).reduce((a, v) => a + v.value, 0);
 
 async function run(o: RunOptions): Promise<void> {
   const cfg = loadRuntimeConfig();
   const log = createLogger(cfg.logLevel);
   const external = Boolean(process.env.KAFKA_BROKERS);
-  if (!external && runStackScript('up') !== 0) throw new Error('the local stack did not start (see .stack/kafka/server.log)');
+  if (!external && runStackScript('up') !== 0)
+    throw new Error('the local stack did not start (see .stack/kafka/server.log)');
   const metrics = createMetrics();
   const running = await startJob({ config: cfg, log, metrics });
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
@@ -40,10 +43,22 @@ async function run(o: RunOptions): Promise<void> {
   if (o.sampleTraffic ?? !external) {
     const serde = Serde.fromConfig(cfg);
     await prepareWriters(names, serde);
-    sampleSink = new KafkaSink({ brokers: cfg.kafka.brokers, rdkafka: cfg.kafka.rdkafka, clientId: `${cfg.appId}-sample` });
+    sampleSink = new KafkaSink({
+      brokers: cfg.kafka.brokers,
+      rdkafka: cfg.kafka.rdkafka,
+      clientId: `${cfg.appId}-sample`,
+    });
     await sampleSink.connect();
-    const traffic = new SampleTraffic(serde, { seed: cfg.seed, users: 5000, contents: 1000, startTime: Date.now() });
-    producer = await startSampleProducer(sampleSink, traffic, { ratePerSec: o.rate, corruptFraction: o.corruptFraction });
+    const traffic = new SampleTraffic(serde, {
+      seed: cfg.seed,
+      users: 5000,
+      contents: 1000,
+      startTime: Date.now(),
+    });
+    producer = await startSampleProducer(sampleSink, traffic, {
+      ratePerSec: o.rate,
+      corruptFraction: o.corruptFraction,
+    });
   }
 
   let sample = { recordsIn: 0, dlq: 0, lag: 0, allocations: 0, heated: 0 };
@@ -54,7 +69,9 @@ async function run(o: RunOptions): Promise<void> {
       sumOf(metrics.allocations),
       metrics.heatedShare.get().then((g) => g.values[0]?.value ?? 0),
       sumOf(metrics.consumerLag),
-    ]).then(([recordsIn, dlq, allocations, heated, lag]) => (sample = { recordsIn, dlq, allocations, heated, lag }));
+    ]).then(
+      ([recordsIn, dlq, allocations, heated, lag]) => (sample = { recordsIn, dlq, allocations, heated, lag }),
+    );
   }, 500);
   refresh.unref();
   const stopStats = startLiveStats(() => ({
@@ -65,8 +82,13 @@ async function run(o: RunOptions): Promise<void> {
     extra: `allocations ${sample.allocations}  heated share ${(sample.heated * 100).toFixed(1)}%  ready ${running.job.ready}`,
   }));
 
-  log.info({ event: LOG_EVENTS.started, brokers: cfg.kafka.brokers, metrics: `${running.ops.url}/metrics` }, 'thermostat running');
-  console.log(`thermostat: job running on ${cfg.kafka.brokers}; metrics at ${running.ops.url}/metrics, health at ${running.ops.url}/readyz (Ctrl-C to stop)`);
+  log.info(
+    { event: LOG_EVENTS.started, brokers: cfg.kafka.brokers, metrics: `${running.ops.url}/metrics` },
+    'thermostat running',
+  );
+  console.log(
+    `thermostat: job running on ${cfg.kafka.brokers}; metrics at ${running.ops.url}/metrics, health at ${running.ops.url}/readyz (Ctrl-C to stop)`,
+  );
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -93,11 +115,18 @@ async function run(o: RunOptions): Promise<void> {
 export function register(program: Command): void {
   program
     .command('run')
-    .description('Run the job: the three-stage graph on Kafka with Redis checkpoints (sample traffic on the local stack)')
+    .description(
+      'Run the job: the three-stage graph on Kafka with Redis checkpoints (sample traffic on the local stack)',
+    )
     .option('--sample-traffic', 'produce seeded sample traffic in-process (default: only on the local stack)')
     .option('--no-sample-traffic', 'do not produce sample traffic')
     .option('--rate <n>', 'sample interactions per second', (v) => Number(v), 2000)
-    .option('--corrupt-fraction <f>', 'share of corrupt sample records (shows the DLQ at work)', (v) => Number(v), 0.01)
+    .option(
+      '--corrupt-fraction <f>',
+      'share of corrupt sample records (shows the DLQ at work)',
+      (v) => Number(v),
+      0.01,
+    )
     .action(async (o: RunOptions) => {
       await run(o);
     });

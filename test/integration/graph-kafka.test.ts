@@ -15,7 +15,11 @@ import { topicSpecs, topologyNames } from '../../pipelines/topology.js';
 import type { ContentState, HeatingAllocation, UserMindState } from '../../schemas/types.js';
 import { contentStateCodec, userMindCodec } from '../../state/codecs.js';
 import { contentStateKey, userMindKey } from '../../state/keys.js';
-import { dashboardMetricNames, loadDashboard, seriesNamesFromExposition } from '../../scripts/dashboard-metrics.js';
+import {
+  dashboardMetricNames,
+  loadDashboard,
+  seriesNamesFromExposition,
+} from '../../scripts/dashboard-metrics.js';
 import { createDriver } from '../support/driver.js';
 import { scenario } from '../support/scenario.js';
 import { ensureStack } from '../support/stack.js';
@@ -26,7 +30,16 @@ const TICK = 60_000;
 const AGENTS = { system: { pacingBurst: 0 } };
 const TIMING = { outOfOrdernessMs: 1000, allowedLatenessMs: 1000 };
 
-const input = () => scenario(11, { contents: 40, interactions: 6000, users: 300, categories: 6, startMs: 10_000, stepMs: 300, clickRate: 0.12 });
+const input = () =>
+  scenario(11, {
+    contents: 40,
+    interactions: 6000,
+    users: 300,
+    categories: 6,
+    startMs: 10_000,
+    stepMs: 300,
+    clickRate: 0.12,
+  });
 
 /** The uninterrupted reference: the same input through the in-memory driver. */
 async function reference(input: ReturnType<typeof scenario>) {
@@ -37,23 +50,42 @@ async function reference(input: ReturnType<typeof scenario>) {
   return {
     users: d.allUserStates().sort((a, b) => a.user_id.localeCompare(b.user_id)),
     contents: d.allContentStates().sort((a, b) => a.content_id.localeCompare(b.content_id)),
-    allocationIds: new Set(d.readOutput<HeatingAllocation>('heating-allocations').map((a) => a.allocation_id)),
+    allocationIds: new Set(
+      d.readOutput<HeatingAllocation>('heating-allocations').map((a) => a.allocation_id),
+    ),
     ticks,
   };
 }
 
-async function produce(brokers: string, prefix: string, input: ReturnType<typeof scenario>, corrupt: Buffer[]) {
+async function produce(
+  brokers: string,
+  prefix: string,
+  input: ReturnType<typeof scenario>,
+  corrupt: Buffer[],
+) {
   const serde = Serde.local();
   const sink = new KafkaSink({ brokers });
   await sink.connect();
-  await Promise.all(input.contents.map((c) => sink.send(`${prefix}content-published`, c.content_id, serde.encode('ContentPublished', c))));
-  const sends = input.interactions.map((e) => sink.send(`${prefix}user-interactions`, e.user_id, serde.encode('UserInteraction', e)));
+  await Promise.all(
+    input.contents.map((c) =>
+      sink.send(`${prefix}content-published`, c.content_id, serde.encode('ContentPublished', c)),
+    ),
+  );
+  const sends = input.interactions.map((e) =>
+    sink.send(`${prefix}user-interactions`, e.user_id, serde.encode('UserInteraction', e)),
+  );
   corrupt.forEach((bytes, i) => sends.push(sink.send(`${prefix}user-interactions`, `bad${i}`, bytes)));
   await Promise.all(sends);
   await sink.disconnect();
 }
 
-async function readAll(brokers: string, topic: string, group: string, min: number, timeoutMs = 30_000): Promise<{ key: string | null; value: Buffer | null; headers: Record<string, Buffer> }[]> {
+async function readAll(
+  brokers: string,
+  topic: string,
+  group: string,
+  min: number,
+  timeoutMs = 30_000,
+): Promise<{ key: string | null; value: Buffer | null; headers: Record<string, Buffer> }[]> {
   const src = new KafkaSource({ brokers, groupId: group, topics: [topic] });
   await src.connect();
   const out: { key: string | null; value: Buffer | null; headers: Record<string, Buffer> }[] = [];
@@ -129,16 +161,26 @@ async function runOnKafka(instances: number) {
 
   const jobs: RunningJob[] = [];
   try {
-    for (let i = 0; i < instances; i++) jobs.push(await startJob({ config, log: silentLogger, agents: parseAgentConfig(AGENTS) }));
-    await waitFor(async () => {
-      let ticks = 0;
-      for (const j of jobs) ticks += await counter(j, 'thermostat_allocation_ticks_total');
-      if (ticks < expected.ticks) return false;
-      // Records after the last tick boundary are applied once every source is idle: wait until
-      // the checkpointed content state holds every impression.
-      const { contents } = await redisState(redisUrl, appId, [], expected.contents.map((c) => c.content_id)).catch(() => ({ contents: [] as ContentState[] }));
-      return contents.reduce((a, c) => a + c.exposure, 0) === data.interactions.length;
-    }, 90_000, `${expected.ticks} allocation ticks and every impression checkpointed`);
+    for (let i = 0; i < instances; i++)
+      jobs.push(await startJob({ config, log: silentLogger, agents: parseAgentConfig(AGENTS) }));
+    await waitFor(
+      async () => {
+        let ticks = 0;
+        for (const j of jobs) ticks += await counter(j, 'thermostat_allocation_ticks_total');
+        if (ticks < expected.ticks) return false;
+        // Records after the last tick boundary are applied once every source is idle: wait until
+        // the checkpointed content state holds every impression.
+        const { contents } = await redisState(
+          redisUrl,
+          appId,
+          [],
+          expected.contents.map((c) => c.content_id),
+        ).catch(() => ({ contents: [] as ContentState[] }));
+        return contents.reduce((a, c) => a + c.exposure, 0) === data.interactions.length;
+      },
+      90_000,
+      `${expected.ticks} allocation ticks and every impression checkpointed`,
+    );
     // /metrics is served over HTTP and shows the counters moving.
     const scraped = await (await fetch(`${jobs[0].ops.url}/metrics`)).text();
     assert.match(scraped, /thermostat_records_in_total\{topic="[^"]*user-interactions",stage="user"\} [1-9]/);
@@ -155,7 +197,9 @@ async function runOnKafka(instances: number) {
     expected.users.map((u) => u.user_id),
     expected.contents.map((c) => c.content_id),
   );
-  const allocations = (await readAll(brokers, names.allocations, `${appId}-reader`, expected.allocationIds.size)).map((r) => Serde.local().decode(r.value!).value as HeatingAllocation);
+  const allocations = (
+    await readAll(brokers, names.allocations, `${appId}-reader`, expected.allocationIds.size)
+  ).map((r) => Serde.local().decode(r.value!).value as HeatingAllocation);
   const dlq = await readAll(brokers, `${names.interactions}.dlq`, `${appId}-dlq-reader`, corrupt.length);
   return { expected, state, allocations, dlq, corrupt };
 }
@@ -164,34 +208,59 @@ function assertSameAsReference(r: Awaited<ReturnType<typeof runOnKafka>>): void 
   assert.ok(r.expected.allocationIds.size > 0, 'the scenario heats something');
   assert.deepEqual(r.state.users, r.expected.users, 'user states in Redis equal the in-memory run');
   assert.deepEqual(r.state.contents, r.expected.contents, 'content states in Redis equal the in-memory run');
-  assert.deepEqual(new Set(r.allocations.map((a) => a.allocation_id)), r.expected.allocationIds, 'same allocation ids');
+  assert.deepEqual(
+    new Set(r.allocations.map((a) => a.allocation_id)),
+    r.expected.allocationIds,
+    'same allocation ids',
+  );
 }
 
-test('on Kafka: allocations with the SPEC fields, DLQ for corrupt input, and the in-memory driver\'s state and ids', { timeout: 180_000 }, async () => {
-  const r = await runOnKafka(1);
-  assertSameAsReference(r);
-  const a = r.allocations[0];
-  for (const f of ['allocation_id', 'content_id', 'creator_id', 'category', 'valid_from', 'valid_until', 'impressions', 'bid_price', 'cost', 'score', 'target', 'policy', 'model_version', 'reward_weights', 'emitted_at']) {
-    assert.ok(f in a, `field ${f}`);
-  }
-  assert.deepEqual(
-    r.dlq.map((d) => [d.key, d.headers['thermostat.dlq.reason']?.toString()]).sort(),
-    [
+test(
+  "on Kafka: allocations with the SPEC fields, DLQ for corrupt input, and the in-memory driver's state and ids",
+  { timeout: 180_000 },
+  async () => {
+    const r = await runOnKafka(1);
+    assertSameAsReference(r);
+    const a = r.allocations[0];
+    for (const f of [
+      'allocation_id',
+      'content_id',
+      'creator_id',
+      'category',
+      'valid_from',
+      'valid_until',
+      'impressions',
+      'bid_price',
+      'cost',
+      'score',
+      'target',
+      'policy',
+      'model_version',
+      'reward_weights',
+      'emitted_at',
+    ]) {
+      assert.ok(f in a, `field ${f}`);
+    }
+    assert.deepEqual(r.dlq.map((d) => [d.key, d.headers['thermostat.dlq.reason']?.toString()]).sort(), [
       ['bad0', 'WIRE_FORMAT'],
       ['bad1', 'SCHEMA_UNKNOWN'],
-    ],
-  );
-});
+    ]);
+  },
+);
 
-test('two instances in one consumer group split the partitions and reach the same final state; the pool is never overspent', { timeout: 180_000 }, async () => {
-  const r = await runOnKafka(2);
-  assertSameAsReference(r);
-  const pool = 100_000; // agents' default system.budgetPool per budget period (one day)
-  const byPeriod = new Map<number, number>();
-  for (const a of r.allocations) {
-    assert.ok(a.impressions > 0);
-    const p = Math.floor(a.valid_from / 86_400_000);
-    byPeriod.set(p, (byPeriod.get(p) ?? 0) + a.impressions);
-  }
-  for (const used of byPeriod.values()) assert.ok(used <= pool, `${used} <= ${pool}`);
-});
+test(
+  'two instances in one consumer group split the partitions and reach the same final state; the pool is never overspent',
+  { timeout: 180_000 },
+  async () => {
+    const r = await runOnKafka(2);
+    assertSameAsReference(r);
+    const pool = 100_000; // agents' default system.budgetPool per budget period (one day)
+    const byPeriod = new Map<number, number>();
+    for (const a of r.allocations) {
+      assert.ok(a.impressions > 0);
+      const p = Math.floor(a.valid_from / 86_400_000);
+      byPeriod.set(p, (byPeriod.get(p) ?? 0) + a.impressions);
+    }
+    for (const used of byPeriod.values()) assert.ok(used <= pool, `${used} <= ${pool}`);
+  },
+);

@@ -15,7 +15,9 @@ export function createDriver(opts: Partial<TestDriverOptions> = {}): Promise<The
 }
 
 let seq = 0;
-export function interaction(p: Partial<UserInteraction> & { user_id: string; content_id: string; event_time: number }): UserInteraction {
+export function interaction(
+  p: Partial<UserInteraction> & { user_id: string; content_id: string; event_time: number },
+): UserInteraction {
   return {
     event_id: p.event_id ?? `e${++seq}`,
     category: 'tech',
@@ -32,5 +34,12 @@ export function interaction(p: Partial<UserInteraction> & { user_id: string; con
 }
 
 export function publication(p: Partial<ContentPublished> & { content_id: string }): ContentPublished {
-  return { creator_id: 'cr1', category: 'tech', quality_score: 0.5, published_at: 0, creator_followers: null, ...p };
+  return {
+    creator_id: 'cr1',
+    category: 'tech',
+    quality_score: 0.5,
+    published_at: 0,
+    creator_followers: null,
+    ...p,
+  };
 }

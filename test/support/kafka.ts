@@ -9,7 +9,11 @@ const run = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 export const uniqueName = (prefix: string): string => `it-${prefix}-${run}`;
 
 /** Polls until `count` records arrived or `timeoutMs` passed; returns what arrived. */
-export async function consumeN(source: KafkaSource, count: number, timeoutMs = 30_000): Promise<SourceRecord[]> {
+export async function consumeN(
+  source: KafkaSource,
+  count: number,
+  timeoutMs = 30_000,
+): Promise<SourceRecord[]> {
   const out: SourceRecord[] = [];
   const deadline = Date.now() + timeoutMs;
   while (out.length < count && Date.now() < deadline) {

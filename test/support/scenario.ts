@@ -14,7 +14,10 @@ export interface ScenarioOptions {
   clickRate: number;
 }
 
-export function scenario(seed: number, o: ScenarioOptions): { contents: ContentPublished[]; interactions: UserInteraction[] } {
+export function scenario(
+  seed: number,
+  o: ScenarioOptions,
+): { contents: ContentPublished[]; interactions: UserInteraction[] } {
   const rng = new Rng(seed);
   const contents: ContentPublished[] = [];
   for (let i = 0; i < o.contents; i++) {

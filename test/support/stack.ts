@@ -9,8 +9,12 @@ let started: { brokers: string; redisUrl: string } | undefined;
 
 export function ensureStack(): { brokers: string; redisUrl: string } {
   if (!started) {
-    if (!process.env.KAFKA_BROKERS) execFileSync('bash', ['scripts/stack.sh', 'up'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-    started = { brokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092', redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' };
+    if (!process.env.KAFKA_BROKERS)
+      execFileSync('bash', ['scripts/stack.sh', 'up'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    started = {
+      brokers: process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+      redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    };
   }
   return started;
 }

@@ -6,7 +6,16 @@ import type { HeatingAllocation } from '../../../schemas/types.js';
 import { scenario } from '../../support/scenario.js';
 
 const MIN = 60_000;
-const input = () => scenario(7, { contents: 30, interactions: 3000, users: 200, categories: 5, startMs: 60_000, stepMs: 200, clickRate: 0.1 });
+const input = () =>
+  scenario(7, {
+    contents: 30,
+    interactions: 3000,
+    users: 200,
+    categories: 5,
+    startMs: 60_000,
+    stepMs: 200,
+    clickRate: 0.1,
+  });
 
 async function run(batchSize: number, crashAt?: number) {
   const d = await ThermostatTestDriver.create({ serde: tmpSerde(), partitions: 3, tickMs: MIN, batchSize });
@@ -31,12 +40,32 @@ test('the graph produces allocations with the SPEC fields and state for every ke
   const { allocations, users, content } = await run(2000);
   assert.ok(allocations.length > 0, 'allocations emitted');
   const a = allocations[0];
-  for (const f of ['allocation_id', 'content_id', 'creator_id', 'category', 'valid_from', 'valid_until', 'impressions', 'bid_price', 'cost', 'score', 'target', 'policy', 'model_version', 'reward_weights', 'emitted_at']) {
+  for (const f of [
+    'allocation_id',
+    'content_id',
+    'creator_id',
+    'category',
+    'valid_from',
+    'valid_until',
+    'impressions',
+    'bid_price',
+    'cost',
+    'score',
+    'target',
+    'policy',
+    'model_version',
+    'reward_weights',
+    'emitted_at',
+  ]) {
     assert.ok(f in a, `field ${f}`);
   }
   assert.equal(users.length, 200);
   assert.equal(content.length, 30);
-  assert.equal(content.reduce((s, c) => s + c.exposure, 0), 3000, 'every impression counted once');
+  assert.equal(
+    content.reduce((s, c) => s + c.exposure, 0),
+    3000,
+    'every impression counted once',
+  );
 });
 
 test('batching does not change state or allocation ids', async () => {
@@ -44,7 +73,10 @@ test('batching does not change state or allocation ids', async () => {
   const b = await run(7);
   assert.deepEqual(b.users, a.users);
   assert.deepEqual(b.content, a.content);
-  assert.deepEqual(new Set(b.allocations.map((x) => x.allocation_id)), new Set(a.allocations.map((x) => x.allocation_id)));
+  assert.deepEqual(
+    new Set(b.allocations.map((x) => x.allocation_id)),
+    new Set(a.allocations.map((x) => x.allocation_id)),
+  );
 });
 
 test('a crash after a checkpoint restores the uninterrupted state and re-emits the same ids', async () => {
@@ -52,5 +84,8 @@ test('a crash after a checkpoint restores the uninterrupted state and re-emits t
   const b = await run(500, 1200);
   assert.deepEqual(b.users, a.users);
   assert.deepEqual(b.content, a.content);
-  assert.deepEqual(new Set(b.allocations.map((x) => x.allocation_id)), new Set(a.allocations.map((x) => x.allocation_id)));
+  assert.deepEqual(
+    new Set(b.allocations.map((x) => x.allocation_id)),
+    new Set(a.allocations.map((x) => x.allocation_id)),
+  );
 });

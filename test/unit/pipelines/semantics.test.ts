@@ -26,7 +26,11 @@ test('a duplicate event id is applied once', async () => {
   const d = await createDriver({ partitions: 1, tickMs: TICK });
   await d.pipeInput('content-published', [publication({ content_id: 'c1' })]);
   const e = interaction({ user_id: 'u1', content_id: 'c1', event_time: 10_000, event_id: 'same' });
-  await d.pipeInput('user-interactions', [e, { ...e }, interaction({ user_id: 'u1', content_id: 'c1', event_time: 11_000 })]);
+  await d.pipeInput('user-interactions', [
+    e,
+    { ...e },
+    interaction({ user_id: 'u1', content_id: 'c1', event_time: 11_000 }),
+  ]);
   assert.equal(d.contentState('c1')?.exposure, 2);
   assert.equal(d.userState('u1')?.version, 2);
 });
@@ -36,7 +40,9 @@ test('ticks close exactly at tick boundaries, once each, after every earlier rec
   await d.pipeInput('content-published', [publication({ content_id: 'c1', published_at: 0 })]);
   await d.pipeInput(
     'user-interactions',
-    [10_000, 70_000, 130_000, 190_000].map((t) => interaction({ user_id: 'u1', content_id: 'c1', event_time: t })),
+    [10_000, 70_000, 130_000, 190_000].map((t) =>
+      interaction({ user_id: 'u1', content_id: 'c1', event_time: t }),
+    ),
   );
   const ticks = d.readOutput<AllocatorInput>(d.names.allocatorInput);
   assert.deepEqual(
@@ -47,7 +53,9 @@ test('ticks close exactly at tick boundaries, once each, after every earlier rec
       [180_000, 1],
     ],
   );
-  await d.pipeInput('user-interactions', [interaction({ user_id: 'u1', content_id: 'c1', event_time: 250_000 })]);
+  await d.pipeInput('user-interactions', [
+    interaction({ user_id: 'u1', content_id: 'c1', event_time: 250_000 }),
+  ]);
   assert.deepEqual(
     d.readOutput<AllocatorInput>(d.names.allocatorInput).map((t) => [t.tick, t.totals.impressions]),
     [[240_000, 1]],
@@ -57,7 +65,10 @@ test('ticks close exactly at tick boundaries, once each, after every earlier rec
 test('the content stage waits for the slowest source until it is idle (watermark progress)', async () => {
   const d = await createDriver({ partitions: 2, tickMs: TICK, idleTimeoutMs: 1000 });
   await d.pipeInput('content-published', [publication({ content_id: 'c1' })]);
-  await d.pipeInput('user-interactions', [1, 2, 3].map((i) => interaction({ user_id: 'u1', content_id: 'c1', event_time: i * 1000 })));
+  await d.pipeInput(
+    'user-interactions',
+    [1, 2, 3].map((i) => interaction({ user_id: 'u1', content_id: 'c1', event_time: i * 1000 })),
+  );
   assert.equal(d.contentState('c1'), undefined, 'other partitions have not reported: nothing applied yet');
   await d.advanceTime(999);
   assert.equal(d.contentState('c1'), undefined);
@@ -67,7 +78,10 @@ test('the content stage waits for the slowest source until it is idle (watermark
 
 test('the changelog carries only the latest version of each changed key per flush', async () => {
   const d = await createDriver({ partitions: 1, tickMs: TICK });
-  await d.pipeInput('user-interactions', [0, 1, 2, 3, 4].map((i) => interaction({ user_id: 'u1', content_id: 'c1', event_time: 1000 + i })));
+  await d.pipeInput(
+    'user-interactions',
+    [0, 1, 2, 3, 4].map((i) => interaction({ user_id: 'u1', content_id: 'c1', event_time: 1000 + i })),
+  );
   const log = d.readOutput<UserMindState>('user-mind-state');
   assert.deepEqual(
     log.map((r) => [r.user_id, r.version]),
@@ -101,7 +115,9 @@ test('corrupt records go to the DLQ with their reason while the graph keeps runn
 test('advancing event time closes every tick boundary up to it', async () => {
   const d = await createDriver({ partitions: 2, tickMs: TICK });
   await d.pipeInput('content-published', [publication({ content_id: 'c1' })]);
-  await d.pipeInput('user-interactions', [interaction({ user_id: 'u1', content_id: 'c1', event_time: 5_000 })]);
+  await d.pipeInput('user-interactions', [
+    interaction({ user_id: 'u1', content_id: 'c1', event_time: 5_000 }),
+  ]);
   assert.deepEqual(d.readOutput<AllocatorInput>(d.names.allocatorInput), []);
   await d.advanceEventTime(120_000);
   const ticks = d.readOutput<AllocatorInput>(d.names.allocatorInput);
