@@ -137,6 +137,15 @@ const systemSchema = z
      * (min_curiosity = user.curiosityStart), so granted impressions can actually be delivered.
      */
     impressionsPerCuriousUser: z.number().positive().default(5),
+    /**
+     * Reach sizing: a grant never exceeds this many impressions per user of the tick's audience in
+     * its target categories (Σ active, from the stage-1 aggregates). A ranker shows an item at most
+     * once per user, so a grant larger than its reachable audience is never delivered and its
+     * outstanding impressions only hold the cap. 0 = off (grants sized by the request alone).
+     */
+    reachPerActiveUser: nonNeg.default(0),
+    /** Smallest grant made; null = content.minRequest. Small worlds need grants below minRequest. */
+    minGrant: z.number().int().positive().nullable().default(null),
     /** A tick may spend at most pacingBurst × (remaining pool / ticks left in the period). 0 = no pacing. */
     pacingBurst: nonNeg.default(2),
     /** 坑7: pool split by quality tier (highest minQuality first wins); shares sum to 1. */

@@ -184,6 +184,11 @@ export function targetFor(
   const categories = targetCategories(category, cfg.system.adjacency);
   let curious = 0;
   for (const c of categories) curious += audience.curious[c] ?? 0;
+  // With reach sizing on, the curious audience must be able to take the grant at the same rate.
+  if (cfg.system.reachPerActiveUser > 0) {
+    const enough = curious * cfg.system.reachPerActiveUser >= impressions;
+    return { categories, min_curiosity: enough ? cfg.user.highCuriosity : cfg.user.curiosityStart };
+  }
   const enough = curious * cfg.system.impressionsPerCuriousUser >= impressions;
   return { categories, min_curiosity: enough ? cfg.user.highCuriosity : cfg.user.curiosityStart };
 }
@@ -239,7 +244,14 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
   );
   const scores = requests.length > 0 ? input.scorer.score(features, requests.length) : new Float32Array(0);
 
-  const minGrant = cfg.content.minRequest;
+  const minGrant = sys.minGrant ?? cfg.content.minRequest;
+  /** Impressions the target audience can absorb (Infinity when reach sizing is off). */
+  const reachOf = (category: string): number => {
+    if (!(sys.reachPerActiveUser > 0)) return Infinity;
+    let active = 0;
+    for (const c of targetCategories(category, sys.adjacency)) active += input.audience.active[c] ?? 0;
+    return Math.floor(active * sys.reachPerActiveUser);
+  };
   const tiers = sys.tiers;
   const candidates: Candidate[] = [];
   for (let i = 0; i < requests.length; i++) {
@@ -247,7 +259,8 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
     const score = scores[i];
     // Not double-allocated: an active allocation's undelivered impressions count against the request.
     const demand =
-      Math.min(cfg.content.maxRequest, r.requested_impressions) - (outstandingBy.get(r.content_id) ?? 0);
+      Math.min(cfg.content.maxRequest, r.requested_impressions, reachOf(r.category)) -
+      (outstandingBy.get(r.content_id) ?? 0);
     if (!(score >= sys.scoreThreshold) || demand < minGrant) continue;
     const bucket = tierOf(r.quality, tiers) * 2 + (isSmallCreator(r, cfg) ? 0 : 1);
     const first = (r.heated_impressions ?? 0) === 0 && !outstandingBy.has(r.content_id);

@@ -29,6 +29,7 @@ export * from './model-store.js';
 export * from './network.js';
 export * from './ppo.js';
 export * from './trainer.js';
+export * from './imitation.js';
 
 export interface LearnedModel<S> {
   handle: ModelHandle;

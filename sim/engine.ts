@@ -354,9 +354,10 @@ export async function simulate(
   const results: RunResult[] = [];
   for (const a of arms) {
     const flagged = await a.policy.flaggedContent();
-    results.push(
-      a.rec.finalize(world.users as SimUser[], world.items, world.cheaters, flagged, creatorsLeft),
-    );
+    const res = a.rec.finalize(world.users as SimUser[], world.items, world.cheaters, flagged, creatorsLeft);
+    const curve = a.policy.learningCurve?.();
+    if (curve) res.learning = curve;
+    results.push(res);
   }
   return results;
 }

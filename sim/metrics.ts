@@ -136,6 +136,8 @@ export interface RunResult {
   metrics: Metrics;
   series: Series;
   lorenz: [number, number][];
+  /** Learning curves of a learned policy (per day), absent otherwise. */
+  learning?: import('./policy.js').LearningPoint[];
 }
 
 /** Per-user accumulators (also what the A/B bootstrap resamples). */

@@ -3,7 +3,11 @@
 // a policy that is not wired yet throws PolicyUnavailableError.
 import { topologyNames } from '../pipelines/topology.js';
 import { wireSerde } from '../pipelines/wire-serde.js';
-import { ThermostatGraphPolicy } from './thermostat-policy.js';
+import {
+  LearnedThermostatPolicy,
+  ThermostatGraphPolicy,
+  type LearnedPolicyOptions,
+} from './thermostat-policy.js';
 import {
   ManualHeatingPolicy,
   PopularityPolicy,
@@ -37,15 +41,6 @@ export class UnknownPolicyError extends Error {
   }
 }
 
-const notYet =
-  (name: string): PolicyFactory =>
-  () => {
-    throw new PolicyUnavailableError(
-      name,
-      'it runs the real graph through pipelines/ThermostatTestDriver, which is not wired into sim/policies.ts yet',
-    );
-  };
-
 const registry = new Map<string, PolicyFactory>([
   ['popularity', () => new PopularityPolicy()],
   [
@@ -58,7 +53,16 @@ const registry = new Map<string, PolicyFactory>([
   ],
   ['thermostat', (ctx) => thermostatPolicy(ctx, 'thermostat')],
   ['thermostat-rule', (ctx) => thermostatPolicy(ctx, 'thermostat-rule')],
-  ['thermostat-learned', notYet('thermostat-learned')],
+  [
+    'thermostat-learned',
+    (ctx) =>
+      LearnedThermostatPolicy.createLearned(
+        ctx,
+        'thermostat-learned',
+        wireSerde(topologyNames('thermostat')),
+        (ctx.options.learned ?? {}) as Partial<LearnedPolicyOptions>,
+      ),
+  ],
 ]);
 
 export function registerPolicy(name: string, factory: PolicyFactory): void {

@@ -20,6 +20,7 @@ import type {
 } from '../schemas/types.js';
 import { keyedUniform } from '../core/rng.js';
 import { hash64Hex } from '../core/hash.js';
+import { DEFAULT_AGENT_CONFIG } from '../agents/config.js';
 import type { WorldConfig } from './config.js';
 
 export interface RegulationPolicy {
@@ -36,6 +37,24 @@ export interface RegulationPolicy {
   flaggedContent(): ReadonlySet<string> | Promise<ReadonlySet<string>>;
   /** Optional teardown (drivers, consumers). */
   close?(): void | Promise<void>;
+  /** Learning curves (learned policies only): one point per simulated day. */
+  learningCurve?(): LearningPoint[];
+}
+
+/** One day of a learned policy's training (HTML report, JSON `learning.<policy>`). */
+export interface LearningPoint {
+  day: number;
+  /** Mean reward of the experiences settled that day (approved allocations and denials). */
+  reward: number;
+  /** Mean reward of the approved (heated) allocations settled that day. */
+  approvedReward: number;
+  /** Mean Bernoulli entropy (nats) of the policy over the requests it scored that day. */
+  entropy: number;
+  /** Sampled approvals / requests scored that day. */
+  approvalRate: number;
+  /** PPO updates published that day, and the model version at the end of the day. */
+  updates: number;
+  modelVersion: string;
 }
 
 /** What a policy factory gets: the run's seed, clock layout and the public taxonomy. */
@@ -74,8 +93,13 @@ export interface ManualHeatingOptions {
   share: number;
   /** Heated impressions granted to each picked content. */
   impressionsPerItem: number;
-  /** Price of one heated impression, in cost units (heating_cost = Σ delivered · price). */
-  costPerImpression: number;
+  /**
+   * Price of one heated impression in traffic coins (heating_cost = Σ delivered · price). null: the
+   * content agent's bid for a new content, per mille, as Thermostat's allocations are priced —
+   * quality·bidBase·(1 + defaultExpectedCtr·bidCtrMultiplier) / costPerImpressions — so the two
+   * heating_cost figures are in the same unit.
+   */
+  costPerImpression: number | null;
   /** How long a manual allocation stays valid. */
   validMs: number;
 }
@@ -84,7 +108,7 @@ export function defaultManualOptions(cfg: WorldConfig): ManualHeatingOptions {
   return {
     share: 0.3,
     impressionsPerItem: Math.max(50, Math.round(cfg.users * 0.02)),
-    costPerImpression: 1,
+    costPerImpression: null,
     validMs: 86_400_000,
   };
 }
@@ -117,6 +141,14 @@ export class ManualHeatingPolicy implements RegulationPolicy {
       if (t - c.published_at > this.opts.validMs) continue;
       if (keyedUniform(this.seed, 'manual', c.content_id) >= this.opts.share) continue;
       const impressions = this.opts.impressionsPerItem;
+      const a = DEFAULT_AGENT_CONFIG;
+      // Bid per mille, as the content agent bids for new content (no ctr yet: the default ctr).
+      const bid =
+        this.opts.costPerImpression !== null
+          ? this.opts.costPerImpression * a.system.costPerImpressions
+          : c.quality_score *
+            a.content.bidBase *
+            (1 + a.content.defaultExpectedCtr * a.content.bidCtrMultiplier);
       this.out.push({
         allocation_id: hash64Hex(`manual:${c.content_id}@${t}`),
         content_id: c.content_id,
@@ -125,8 +157,8 @@ export class ManualHeatingPolicy implements RegulationPolicy {
         valid_from: t,
         valid_until: t + this.opts.validMs,
         impressions,
-        bid_price: this.opts.costPerImpression,
-        cost: impressions * this.opts.costPerImpression,
+        bid_price: bid,
+        cost: (bid * impressions) / a.system.costPerImpressions,
         score: 1,
         target: { categories: [], min_curiosity: 0 },
         policy: 'RULE',

@@ -258,7 +258,49 @@ export function htmlReport(r: ReportInput): string {
       'heated / all impressions',
     ),
   );
-  parts.push('</div><h2>Per-policy metrics</h2><div class="grid">');
+  parts.push('</div>');
+  const learned = names.filter((n) => (r.policies[n].learning?.length ?? 0) > 0);
+  if (learned.length > 0) {
+    parts.push(
+      '<h2>Learning curves (learned policies, per day)</h2><p>reward: mean reward of the decisions settled that day (heated allocations: engagement of their heated impressions weighted by the reward weights, minus cost; recorded denials: 0); approved reward: heated allocations only; entropy: mean Bernoulli entropy of P(approve) over the requests scored; approval rate: sampled approvals / requests scored. docs/LEARNING.md.</p><div class="grid">',
+    );
+    const curve = (
+      title: string,
+      key: 'reward' | 'approvedReward' | 'entropy' | 'approvalRate',
+      y: string,
+    ): string =>
+      lineChart(
+        title,
+        learned.map((n) => ({
+          name: n,
+          pts: (r.policies[n].learning ?? []).map((p) => [p.day, p[key]] as [number, number]),
+        })),
+        'day',
+        y,
+      );
+    parts.push(curve('Reward per day', 'reward', 'mean reward'));
+    parts.push(curve('Reward of heated allocations per day', 'approvedReward', 'mean reward'));
+    parts.push(curve('Policy entropy per day', 'entropy', 'nats'));
+    parts.push(curve('Approval rate per day', 'approvalRate', 'approved / scored'));
+    parts.push(
+      htmlTable([
+        ['policy', 'day', 'reward', 'approved reward', 'entropy', 'approval rate', 'PPO updates'],
+        ...learned.flatMap((n) =>
+          (r.policies[n].learning ?? []).map((p) => [
+            n,
+            String(p.day),
+            p.reward.toFixed(4),
+            p.approvedReward.toFixed(4),
+            p.entropy.toFixed(4),
+            (100 * p.approvalRate).toFixed(2) + '%',
+            String(p.updates),
+          ]),
+        ),
+      ]),
+    );
+    parts.push('</div>');
+  }
+  parts.push('<h2>Per-policy metrics</h2><div class="grid">');
   for (const [m, k] of TABLE_METRICS)
     parts.push(
       barChart(

@@ -8,7 +8,7 @@ import type {
 } from '../../../schemas/types.js';
 import { defaultWorldConfig, type WorldConfig } from '../../../sim/config.js';
 import { makeArm, simulate } from '../../../sim/engine.js';
-import { createPolicy, PolicyUnavailableError, UnknownPolicyError } from '../../../sim/policies.js';
+import { createPolicy, UnknownPolicyError } from '../../../sim/policies.js';
 import { ManualHeatingPolicy, defaultManualOptions, type RegulationPolicy } from '../../../sim/policy.js';
 import { ContentStats } from '../../../sim/ranker.js';
 import { policyContext, runPolicy, runSideBySide } from '../../../sim/run.js';
@@ -43,8 +43,14 @@ test('manual heating raises new-content exposure and cold start vs popularity, a
   assert.ok(m.metrics.cold_start_success > p.metrics.cold_start_success);
   assert.ok(m.metrics.top100_share < p.metrics.top100_share);
   assert.ok(m.metrics.exposure_gini < p.metrics.exposure_gini);
-  // The manual budget is explicit: cost = delivered heated impressions × 1 per impression.
-  assert.equal(m.metrics.heating_cost, m.metrics.heated_impressions);
+  // Manual heat is priced like Thermostat's: the content agent's bid per mille for new content,
+  // quality·10·(1 + 0.01·10) / 1000 coins per delivered impression (quality in [0,1]).
+  assert.ok(m.metrics.heating_cost > 0);
+  assert.ok(m.metrics.heating_cost <= (m.metrics.heated_impressions * 11) / 1000 + 1e-9);
+  assert.ok(
+    m.metrics.heating_cost < (m.metrics.heated_impressions / 1000) * 11 * 0.9,
+    'not every item has quality 1',
+  );
   assert.ok(m.metrics.heated_impressions > 0);
 });
 
@@ -202,13 +208,14 @@ test('explore_probability from the mind state moves traffic to new and under-exp
   );
 });
 
-test('the Thermostat policy names are registered but fail clearly until the driver lands', async () => {
+test('the Thermostat policy names create real-graph policies; an unknown name fails clearly', async () => {
   const ctx = policyContext(defaultWorldConfig({ users: 10, days: 1 }));
-  for (const n of ['thermostat', 'thermostat-rule', 'thermostat-learned'])
-    await assert.rejects(
-      createPolicy(n, ctx),
-      (e) => e instanceof PolicyUnavailableError && /not available yet/.test((e as Error).message),
-    );
+  for (const n of ['thermostat', 'thermostat-rule', 'thermostat-learned']) {
+    const p = await createPolicy(n, ctx);
+    assert.equal(p.name, n);
+    assert.equal(typeof p.mindState, 'function');
+    await p.close?.();
+  }
   await assert.rejects(createPolicy('nope', ctx), UnknownPolicyError);
 });
 
