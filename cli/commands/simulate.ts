@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option('--users <n>', 'simulated users', int('users'), 2000)
     .option('--days <n>', 'simulated days', int('days'), 7)
     .option('--seed <n>', 'seed (same seed, same numbers)', int('seed'), 1)
-    .option('--json <file>', 'write { policies: { name: { metric: number } }, config, series, lorenz, ab? }')
+    .option('--json <file>', 'write { policies: { name: { metric: number } }, config, series, lorenz, learning, ab? }')
     .option('--html <file>', 'write a self-contained HTML report with plots')
     .option('--ab', 'also run the policies as A/B arms in one population (first policy = control)')
     .option('--bootstrap <n>', 'bootstrap resamples for A/B confidence intervals', int('bootstrap'), 200)
@@ -106,6 +106,7 @@ export function register(program: Command): void {
             config: cfg,
             series: Object.fromEntries(Object.entries(policies).map(([n, r]) => [n, r.series])),
             lorenz: Object.fromEntries(Object.entries(policies).map(([n, r]) => [n, r.lorenz])),
+            learning: Object.fromEntries(Object.entries(policies).map(([n, r]) => [n, r.learning ?? null])),
             ...(ab ? { ab } : {}),
           };
           writeFileSync(o.json, JSON.stringify(out, null, 2));
