@@ -42,8 +42,11 @@ export interface KafkaSourceOptions {
    * one start from the committed offset, else `auto.offset.reset` (earliest).
    */
   onAssign?: (tps: TopicPartitionRef[]) => Promise<Map<string, number> | void>;
-  /** Called before partitions are given away: flush and checkpoint them here. */
-  onRevoke?: (tps: TopicPartitionRef[]) => Promise<void>;
+  /**
+   * Called before partitions are given away: flush and checkpoint them here. `lost`: the group
+   * already gave them to another member (session expired): drop them without writing.
+   */
+  onRevoke?: (tps: TopicPartitionRef[], lost: boolean) => Promise<void>;
   /** A partition reached its end (enable.partition.eof): the next offset to be written. */
   onEof?: (tp: TopicPartitionRef, offset: number) => void;
   onError?: (err: Error) => void;
@@ -71,6 +74,12 @@ export class KafkaSource {
         'fetch.min.bytes': 1,
         'fetch.wait.max.ms': 100,
         'queued.max.messages.kbytes': 65536,
+        // Small per-partition fetches interleave the partitions finely. With 1 MB (the default) a
+        // consumer catching up hands out ~10k records of one partition before the next, so the
+        // content stage's watermark (min over partitions) lags far behind the fastest partition
+        // and its buffer — checkpointed whole in the task metadata — grew to ~6 MB per task in the
+        // crash-loop test (see docs/STATE.md "Crash recovery"); 64 KB kept it 3-10× smaller.
+        'max.partition.fetch.bytes': 65536,
         'max.poll.interval.ms': 300_000,
         'session.timeout.ms': 10_000,
         'heartbeat.interval.ms': 1000,
@@ -103,30 +112,54 @@ export class KafkaSource {
 
   private async onRebalance(err: LibrdKafkaError, assignment: TopicPartition[]): Promise<void> {
     const tps = assignment.map(({ topic, partition }) => ({ topic, partition }));
-    try {
-      if (err.code === ERR_ASSIGN) {
-        const starts = (await this.opts.onAssign?.(tps)) ?? undefined;
-        for (const tp of tps) this.assigned.add(tpKey(tp.topic, tp.partition));
+    if (err.code === ERR_ASSIGN) {
+      let starts: Map<string, number> | undefined;
+      try {
+        starts = (await this.opts.onAssign?.(tps)) ?? undefined;
+      } catch (e) {
+        this.opts.onError?.(e as Error); // start from the committed offsets instead
+      }
+      try {
         this.consumer.assign(tps.map((tp) => {
           const start = starts?.get(tpKey(tp.topic, tp.partition));
           return start === undefined ? tp : { ...tp, offset: start };
         }));
-      } else if (err.code === ERR_REVOKE) {
-        await this.opts.onRevoke?.(tps);
-        for (const tp of tps) {
-          const k = tpKey(tp.topic, tp.partition);
-          this.assigned.delete(k);
-          this.positions.delete(k);
-          this.eof.delete(k);
-        }
-        this.consumer.unassign();
-      } else {
-        this.opts.onError?.(new ThermostatError('DEPENDENCY', `rebalance error: ${err.message}`, { retriable: true }));
+        for (const tp of tps) this.assigned.add(tpKey(tp.topic, tp.partition));
+      } catch (e) {
+        // The group moved on while the hook ran (a newer rebalance, or the assignment was lost
+        // while this process was stalled): librdkafka refuses the stale assignment ("Erroneous
+        // state") and the next rebalance event follows. Undo the hook without writing anything;
+        // throwing here used to end the process (an unhandled rejection).
+        this.opts.onError?.(new ThermostatError('DEPENDENCY', `stale assignment refused: ${(e as Error).message}`, { retriable: true, cause: e }));
+        await this.opts.onRevoke?.(tps, true).catch((e2: Error) => this.opts.onError?.(e2));
       }
-    } catch (e) {
-      this.opts.onError?.(e as Error);
-      if (err.code === ERR_ASSIGN) this.consumer.assign(tps);
-      else this.consumer.unassign();
+    } else if (err.code === ERR_REVOKE) {
+      // Lost (session expired, e.g. the process was frozen): the partitions already belong to
+      // someone else, so the hook must not checkpoint or emit anything for them.
+      let lost = false;
+      try {
+        lost = (this.consumer as unknown as { assignmentLost(): boolean }).assignmentLost();
+      } catch {
+        // older bindings: treat as a normal revocation
+      }
+      try {
+        await this.opts.onRevoke?.(tps, lost);
+      } catch (e) {
+        this.opts.onError?.(e as Error);
+      }
+      for (const tp of tps) {
+        const k = tpKey(tp.topic, tp.partition);
+        this.assigned.delete(k);
+        this.positions.delete(k);
+        this.eof.delete(k);
+      }
+      try {
+        this.consumer.unassign();
+      } catch (e) {
+        this.opts.onError?.(e as Error);
+      }
+    } else {
+      this.opts.onError?.(new ThermostatError('DEPENDENCY', `rebalance error: ${err.message}`, { retriable: true }));
     }
   }
 
@@ -275,6 +308,9 @@ export class KafkaSink {
   private pollTimer: NodeJS.Timeout | null = null;
   private waiting = new Map<number, { resolve: (r: DeliveryReport) => void; reject: (e: Error) => void }>();
   private seq = 0;
+  /** Records waiting for room in librdkafka's local queue, in send order. */
+  private readonly backlog: (() => boolean)[] = [];
+  private drainTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly opts: KafkaSinkOptions) {
     this.producer = new Producer({
@@ -319,22 +355,37 @@ export class KafkaSink {
     const headers: MessageHeader[] | undefined = opts.headers ? Object.entries(opts.headers).map(([k, v]) => ({ [k]: v })) : undefined;
     return new Promise<DeliveryReport>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      const attempt = (tries: number): void => {
+      let tries = 0;
+      // true: handed to librdkafka (or failed for good); false: local queue full, try again later.
+      const attempt = (): boolean => {
         try {
           this.producer.produce(topic, opts.partition ?? null, value, key === null ? null : typeof key === 'string' ? Buffer.from(key) : key, opts.timestamp ?? null, id, headers);
+          return true;
         } catch (e) {
-          // Local queue full: let delivery reports drain it, then retry.
-          if ((e as { code?: number }).code === -184 && tries < 500) {
-            this.producer.poll();
-            setTimeout(() => attempt(tries + 1), 10);
-            return;
-          }
+          if ((e as { code?: number }).code === -184 && ++tries < 500) return false;
           this.waiting.delete(id);
           reject(new ThermostatError('DEPENDENCY', `produce to ${topic} failed: ${(e as Error).message}`, { topic, retriable: true, cause: e }));
+          return true;
         }
       };
-      attempt(0);
+      // Local queue full: park the record, and every later one behind it, in a FIFO drained as
+      // delivery reports free the queue. Retrying each record on its own timer (as before) let
+      // later records overtake it: reordering within a partition.
+      if (this.backlog.length > 0 || !attempt()) {
+        this.backlog.push(attempt);
+        this.drainSoon();
+      }
     });
+  }
+
+  private drainSoon(): void {
+    if (this.drainTimer !== null) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = null;
+      this.producer.poll();
+      while (this.backlog.length > 0 && this.backlog[0]()) this.backlog.shift();
+      if (this.backlog.length > 0) this.drainSoon();
+    }, 10);
   }
 
   /** Records produced but not yet acknowledged. */
@@ -342,10 +393,17 @@ export class KafkaSink {
     return this.waiting.size;
   }
 
-  /** Waits until every produced record is acknowledged. */
-  flush(timeoutMs = 30_000): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.producer.flush(timeoutMs, (err) => (err ? reject(new ThermostatError('DEPENDENCY', `flush failed: ${err.message}`, { retriable: true, cause: err })) : (this.producer.poll(), resolve()))),
+  /** Waits until every produced record (parked ones included) is acknowledged. */
+  async flush(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    // Parked records are not in librdkafka's queue yet: a flush that ignored them could let a
+    // checkpoint cover outputs that were never written.
+    while (this.backlog.length > 0) {
+      if (Date.now() > deadline) throw new ThermostatError('DEPENDENCY', `flush timed out with ${this.backlog.length} records waiting for the producer queue`, { retriable: true });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await new Promise<void>((resolve, reject) =>
+      this.producer.flush(Math.max(1, deadline - Date.now()), (err) => (err ? reject(new ThermostatError('DEPENDENCY', `flush failed: ${err.message}`, { retriable: true, cause: err })) : (this.producer.poll(), resolve()))),
     );
   }
 

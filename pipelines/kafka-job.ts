@@ -11,7 +11,7 @@
 // the last checkpoint and re-emits the same outputs with the same ids.
 import type { AgentConfig } from '../agents/config.js';
 import type { Clock } from '../core/clock.js';
-import type { ThermostatError } from '../core/errors.js';
+import { ThermostatError } from '../core/errors.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore, SourceOffset } from '../state/store.js';
@@ -45,7 +45,8 @@ export interface SourceOptions {
   topics: string[];
   /** Returns where to start reading each assigned partition. */
   onAssign(tps: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]>;
-  onRevoke(tps: { topic: string; partition: number }[]): Promise<void>;
+  /** `lost`: the group already gave the partitions to another member: drop, do not write. */
+  onRevoke(tps: { topic: string; partition: number }[], lost?: boolean): Promise<void>;
   /** The consumer reached the end of a partition; `end` is the next offset to be written. */
   onEof?(tp: { topic: string; partition: number }, end: number): void;
 }
@@ -130,7 +131,7 @@ export class KafkaJob {
         groupId: consumerGroup(this.deps.appId, stage),
         topics,
         onAssign: (tps) => this.onAssign(worker, tps),
-        onRevoke: (tps) => this.onRevoke(worker, tps),
+        onRevoke: (tps, lost) => this.onRevoke(worker, tps, lost ?? false),
         onEof: (tp, end) => {
           const st = worker.eof.get(tpKey(tp));
           if (st) st.end = Math.max(st.end, end);
@@ -141,7 +142,20 @@ export class KafkaJob {
     }
     await Promise.all(this.workers.map((w) => w.source.connect()));
     this.loops = this.workers.map((w) => this.loop(w));
-    this.commitTimer = setInterval(() => void this.checkpointAll().catch((e) => this.deps.log.error({ err: e }, LOG_EVENTS.checkpointFailed)), this.deps.commitIntervalMs);
+    let lastRound = Date.now();
+    this.commitTimer = setInterval(() => {
+      // A process frozen (SIGSTOP, VM pause, long GC) longer than a few intervals may have lost its
+      // partitions meanwhile without knowing yet: skip one round so the consumers can learn it
+      // (lost assignment → dropped tasks) before this instance writes changelogs or checkpoints.
+      const now = Date.now();
+      const gap = now - lastRound;
+      lastRound = now;
+      if (gap > Math.max(3 * this.deps.commitIntervalMs, 3000)) {
+        this.deps.log.warn({ stalledMs: gap }, 'process stalled: skipping one checkpoint round until group membership is confirmed');
+        return;
+      }
+      void this.checkpointAll().catch((e) => this.deps.log.error({ err: e }, LOG_EVENTS.checkpointFailed));
+    }, this.deps.commitIntervalMs);
     this.deps.log.info({ event: LOG_EVENTS.started }, 'thermostat job started');
   }
 
@@ -174,11 +188,16 @@ export class KafkaJob {
     }
   }
 
-  private async onRevoke(worker: StageWorker, tps: { topic: string; partition: number }[]): Promise<void> {
+  private async onRevoke(worker: StageWorker, tps: { topic: string; partition: number }[], lost: boolean): Promise<void> {
     const indices = [...new Set(tps.map((tp) => this.taskPartition(worker, tp)))];
     const revoked = indices.map((p) => worker.tasks.get(p)).filter((t): t is OwnedTask => t !== undefined);
-    await this.checkpointTasks(revoked);
-    await Promise.all(revoked.map((t) => this.deps.writeBehind.flush(t.task.id).catch(() => undefined)));
+    // A lost assignment belongs to another member already: no checkpoint and no changelog (a
+    // zombie's stale changelog records would land after the new owner's). The new owner replays
+    // from the last durable checkpoint.
+    if (!lost) {
+      await this.checkpointTasks(revoked).catch((e) => this.deps.log.warn({ err: e, stage: worker.stage }, 'checkpoint on revoke failed'));
+      await Promise.all(revoked.map((t) => this.deps.writeBehind.flush(t.task.id).catch(() => undefined)));
+    } else this.deps.log.warn({ stage: worker.stage, partitions: tps.map(tpKey) }, 'partitions lost (session expired): dropped without checkpoint');
     for (const t of revoked) {
       this.deps.writeBehind.release(t.task.id);
       worker.tasks.delete(t.task.id.partition);
@@ -227,11 +246,34 @@ export class KafkaJob {
           st.idle = false;
           st.since = this.deps.clock.now();
         } else worker.eof.delete(k);
-        await runBatch(owned, batch, serde, this.sinkPort, metrics);
+        if (!(await this.runBatchRetrying(worker, owned, batch))) continue;
         const lag = Date.now() - batch[batch.length - 1].timestamp;
         if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);
       }
       metrics.processingLatency.observe({ stage: worker.stage }, (performance.now() - started) / 1000);
+    }
+  }
+
+  /**
+   * Runs one partition's batch. A retriable failure (the cache could not load the batch's keys:
+   * Redis down, paused or slow) happens before the task processed anything, so the same batch is
+   * run again after a backoff: the job waits for Redis instead of crashing (a rejection escaping
+   * this loop ended the process). Gives up (false) when the job stops or the task was revoked or
+   * fenced meanwhile: the next owner re-reads the batch from its checkpoint. A retried batch with
+   * poison records sends them to the DLQ again (same bytes and source coordinates).
+   */
+  private async runBatchRetrying(worker: StageWorker, owned: OwnedTask, batch: RawRecord[]): Promise<boolean> {
+    const { serde, metrics } = this.deps;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await runBatch(owned, batch, serde, this.sinkPort, metrics);
+        return true;
+      } catch (e) {
+        if (!(e instanceof ThermostatError && e.retriable)) throw e;
+        this.deps.log.warn({ err: e, stage: worker.stage, partition: owned.task.id.partition, attempt }, 'batch failed (state load); retrying');
+        await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2000));
+        if (!this.running || worker.tasks.get(owned.task.id.partition) !== owned) return false;
+      }
     }
   }
 
@@ -302,6 +344,9 @@ export class KafkaJob {
   onFenced(task: { stage: string; partition: number }): void {
     const worker = this.workers.find((w) => w.stage === task.stage);
     worker?.tasks.delete(task.partition);
+    // Forget its write-behind queue too: a fenced queue makes every later flush() reject, which
+    // made the zombie's graceful stop throw (exit 1) after it had been fenced.
+    this.deps.writeBehind.release(task as TaskId);
   }
 
   /** Graceful stop: stop fetching, drain, final checkpoint, wait for Redis, disconnect. */
@@ -311,8 +356,9 @@ export class KafkaJob {
     if (this.commitTimer) clearInterval(this.commitTimer);
     await Promise.allSettled(this.loops);
     if (this.checkpointing) await this.checkpointing.catch(() => undefined);
-    await this.checkpointTasks(this.workers.flatMap((w) => [...w.tasks.values()]));
-    await this.deps.writeBehind.flush();
+    await this.checkpointTasks(this.workers.flatMap((w) => [...w.tasks.values()])).catch((e) => this.deps.log.warn({ err: e }, 'final checkpoint failed'));
+    // A task fenced meanwhile rejects its flush: its state belongs to the newer owner; stop anyway.
+    await this.deps.writeBehind.flush().catch((e) => this.deps.log.warn({ err: e }, 'final flush failed'));
     await Promise.allSettled([...this.offsetCommits]);
     await Promise.allSettled(this.workers.map((w) => w.source.disconnect()));
     await this.deps.sink.disconnect();

@@ -47,7 +47,7 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
       const start = await o.onAssign(tps);
       return new Map(start.map((p) => [`${p.topic}:${p.partition}`, p.offset]));
     },
-    onRevoke: (tps) => o.onRevoke(tps),
+    onRevoke: (tps, lost) => o.onRevoke(tps, lost),
     onEof: (tp, end) => o.onEof?.(tp, end),
     onError: (err) => log.warn({ err, group: o.groupId }, 'kafka consumer error'),
   });
