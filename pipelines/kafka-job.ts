@@ -214,7 +214,9 @@ export class KafkaJob {
       this.applyBackpressure(worker);
       let records: RawRecord[];
       try {
-        records = worker.paused ? [] : await worker.source.poll(batchSize, 100);
+        // Paused partitions return nothing, but polling goes on: it serves rebalances and keeps
+        // the member in its group (a consumer that stops polling is evicted after max.poll.interval.ms).
+        records = await worker.source.poll(batchSize, 100);
       } catch (e) {
         this.deps.log.warn({ err: e, stage: worker.stage }, 'poll failed; retrying');
         await sleep(200);
@@ -277,9 +279,22 @@ export class KafkaJob {
     }
   }
 
-  /** A slow Redis (queue over its bound) pauses fetching; memory stays bounded. */
+  /**
+   * A slow Redis (checkpoint queue over its bound) pauses fetching on every assigned partition;
+   * the records stay in Kafka and memory stays bounded. Re-applied each round while paused, so
+   * partitions assigned meanwhile are paused too.
+   */
   private applyBackpressure(worker: StageWorker): void {
     const want = this.deps.writeBehind.backpressure();
+    if (!want && !worker.paused) return;
+    const tps = [...worker.tasks.values()].flatMap((t) => t.task.positions().map((p) => ({ topic: p.topic, partition: p.partition })));
+    try {
+      if (want) worker.source.pause(tps);
+      else worker.source.resume(tps);
+    } catch (e) {
+      this.deps.log.warn({ err: e, stage: worker.stage }, 'pause/resume failed (rebalance in progress?); retrying next round');
+      return;
+    }
     if (want === worker.paused) return;
     worker.paused = want;
     this.deps.log.warn({ stage: worker.stage, paused: want }, want ? 'checkpoint queue full: pausing consumption' : 'checkpoint queue drained: resuming');
