@@ -97,10 +97,15 @@ export class Serde {
   /** Fetches writer schemas of ids not seen yet (HTTP registry); a no-op when all are known. */
   async prefetch(values: Iterable<Buffer | null | undefined>): Promise<void> {
     let missing: Set<number> | undefined;
+    let known: number | null = null; // a batch is nearly always one schema id: check each run once
     for (const v of values) {
       if (!v || v.length < HEADER_SIZE || v[0] !== MAGIC_BYTE) continue;
       const id = v.readInt32BE(1);
-      if (this.decoders.has(id) || this.registry.cached(id)) continue;
+      if (id === known) continue;
+      if (this.decoders.has(id) || this.registry.cached(id)) {
+        known = id;
+        continue;
+      }
       (missing ??= new Set()).add(id);
     }
     if (missing) await Promise.all([...missing].map((id) => this.registry.byId(id)));

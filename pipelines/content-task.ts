@@ -57,6 +57,13 @@ interface ContentTaskMeta {
 }
 
 const REQUESTS_PER_CHUNK = 1000;
+
+/** A source's marker moves its watermark (never back), idleness and first event time. */
+function applyMarker(s: SourceInfo, m: NonNullable<ContentEvent['marker']>): void {
+  if (m.watermark > s.wm) s.wm = m.watermark;
+  s.idle = m.idle;
+  if (m.first_event_time != null) s.first = s.first === null ? m.first_event_time : Math.min(s.first, m.first_event_time);
+}
 const emptyTotals = (): TickTotals => ({ impressions: 0, heated_impressions: 0, new_content_impressions: 0, new_content_clicks: 0 });
 const NO_WM = NO_WATERMARK;
 
@@ -120,23 +127,48 @@ export class ContentTask implements StreamTask {
     if (next > this.meta.next) this.meta.next = next;
   }
 
-  /** Contents of the batch, plus every live content when a marker may close a tick. */
+  /**
+   * Contents of the batch; with markers, the buffered records' contents (the watermark may release
+   * them) and, only when these markers can close a tick, every live content and every content
+   * holding outcomes (read by closeTick). Exact: the tick decision depends only on the markers.
+   */
   keysFor(batch: readonly InRecord[]): string[] {
     const keys = new Set<string>();
-    let marker = false;
+    let markers: ContentEvent[] | null = null;
     for (const r of batch) {
       const ev = r.value as ContentEvent;
       if (ev.interaction) keys.add(ev.interaction.content_id);
       else if (ev.published) keys.add(ev.published.content_id);
-      else marker = true;
+      else (markers ??= []).push(ev);
     }
-    // Buffered records are applied when the watermark passes them, so their keys are needed too.
-    if (marker) {
-      for (const id of this.live) keys.add(id);
-      for (const id of this.withOutcomes) keys.add(id);
+    if (markers !== null) {
       for (const p of this.buffer.buffered()) keys.add(p.ev.interaction?.content_id ?? p.ev.published!.content_id);
+      if (this.mayCloseTick(markers)) {
+        for (const id of this.live) keys.add(id);
+        for (const id of this.withOutcomes) keys.add(id);
+      }
     }
     return [...keys];
+  }
+
+  /** Would applying these markers (in order) let advance() close at least one tick? */
+  private mayCloseTick(markers: readonly ContentEvent[]): boolean {
+    const sources: Record<string, SourceInfo> = { ...this.meta.sources };
+    const copied = new Set<string>();
+    for (const ev of markers) {
+      const src = String(ev.source);
+      if (!copied.has(src)) {
+        copied.add(src);
+        const s = sources[src];
+        sources[src] = s ? { ...s } : { wm: NO_WM, idle: false, first: null };
+      }
+      applyMarker(sources[src], ev.marker!);
+    }
+    const lim = this.limits(sources);
+    if (lim === null) return false;
+    const tickMs = this.timing.tickMs;
+    const closed = this.meta.closed ?? Math.floor(lim.origin / tickMs) * tickMs;
+    return closed + tickMs <= lim.ticks;
   }
 
   process(batch: readonly InRecord[], out: Collector): void {
@@ -164,22 +196,19 @@ export class ContentTask implements StreamTask {
 
   private onMarker(src: string, ev: ContentEvent, _out: Collector): void {
     const m = ev.marker!;
-    const s = (this.meta.sources[src] ??= { wm: NO_WM, idle: false, first: null });
-    if (m.watermark > s.wm) s.wm = m.watermark;
-    s.idle = m.idle;
-    if (m.first_event_time != null) s.first = s.first === null ? m.first_event_time : Math.min(s.first, m.first_event_time);
+    applyMarker((this.meta.sources[src] ??= { wm: NO_WM, idle: false, first: null }), m);
     if (this.id.partition === 0) {
       for (const a of m.audience ?? []) (this.meta.audience[a.tick] ??= {})[src] = a.categories;
     }
   }
 
   /** Release and tick limits from the markers; null until every upstream source reported. */
-  private limits(): { release: number; ticks: number; origin: number } | null {
+  private limits(sources: Record<string, SourceInfo> = this.meta.sources): { release: number; ticks: number; origin: number } | null {
     let minActive = Infinity;
     let maxAny = NO_WM;
     let origin = Infinity;
     for (const src of this.expectedSources) {
-      const s = this.meta.sources[src];
+      const s = sources[src];
       if (!s) return null;
       if (s.first !== null && s.first < origin) origin = s.first;
       if (s.wm > maxAny) maxAny = s.wm;

@@ -1,0 +1,374 @@
+// End-to-end runs through the real local Kafka: the job is a child process
+// (`node bin/thermostat.mjs run --no-sample-traffic`, env config with a unique app id and topic
+// prefix, a private redis-server), the benchmark produces input and reads outputs.
+//   - throughput: produce N interactions as fast as the producer goes while the job runs; done
+//     when stage 1 consumed all N and every stage's consumer lag is 0 (the lag is sampled while
+//     it runs: it stays bounded when the job keeps up);
+//   - latency: produce at a fixed rate with event_time = produce wall time, and read the first
+//     output each interaction causes (its forwarded record on <app>-content-events);
+//   - recovery: state for N users, kill -9, restart: seconds until ready and caught up.
+import { randomBytes } from 'node:crypto';
+import { KafkaSink, KafkaSource } from '../io/kafka.js';
+import { Serde } from '../io/serde.js';
+import { topologyNames, type TopologyNames } from '../pipelines/topology.js';
+import type { ContentEvent, UserInteraction } from '../schemas/types.js';
+import { JobProcess, sleep, sumMetric } from '../test/support/job-process.js';
+import { freePort, TestRedis } from '../test/support/redis.js';
+import { BENCH_START, type Workload } from './workload.js';
+
+export const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+
+export interface JobEnv {
+  appId: string;
+  prefix: string;
+  names: TopologyNames;
+  redis: TestRedis;
+  port: number;
+  log: (msg: string) => void;
+}
+
+export async function jobEnv(tag: string, log: (m: string) => void): Promise<JobEnv> {
+  const id = `bench-${tag}-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
+  return {
+    appId: id,
+    prefix: `${id}.`,
+    names: topologyNames(id, `${id}.`),
+    redis: await TestRedis.start(),
+    port: await freePort(),
+    log,
+  };
+}
+
+export function spawnJob(env: JobEnv, extra: Record<string, string> = {}): JobProcess {
+  return JobProcess.spawn({
+    brokers: BROKERS,
+    appId: env.appId,
+    topicPrefix: env.prefix,
+    redisUrl: env.redis.url,
+    httpPort: env.port,
+    env: { THERMOSTAT_BATCH_SIZE: '5000', THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '1000', ...extra },
+    logFile: `/tmp/${env.appId}.log`,
+  });
+}
+
+export async function waitReady(job: JobProcess, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (!job.running) throw new Error(`job exited: ${job.outputTail.slice(-500)}`);
+    const r = await job.readyz();
+    if (r?.status === 200) return;
+    await sleep(50);
+  }
+  throw new Error(`job not ready within ${timeoutMs} ms: ${job.outputTail.slice(-500)}`);
+}
+
+async function metricsOf(job: JobProcess) {
+  const m = await job.metrics();
+  if (!m) return null;
+  return {
+    userIn: sumMetric(m, 'thermostat_records_in_total', 'stage="user"'),
+    lag: sumMetric(m, 'thermostat_consumer_lag_records'),
+    checkpointsOk: sumMetric(m, 'thermostat_checkpoints_total', 'outcome="ok"'),
+    queued: sumMetric(m, 'thermostat_checkpoint_queued_entries'),
+    ready: sumMetric(m, 'thermostat_ready'),
+  };
+}
+
+/** Produces values with at most 50k unacknowledged (optionally at a fixed rate); resolves when all are acknowledged. */
+async function produceAll(
+  sink: KafkaSink,
+  topic: string,
+  items: { key: string; value: Buffer }[],
+  ratePerS?: number,
+): Promise<void> {
+  const WINDOW = 50_000;
+  let pending = 0;
+  let failed: unknown = null;
+  let wake: (() => void) | null = null;
+  const settle = () => {
+    pending--;
+    if (wake !== null && pending < WINDOW / 2) {
+      const w = wake;
+      wake = null;
+      w();
+    }
+  };
+  const t0 = performance.now();
+  for (let i = 0; i < items.length; i++) {
+    if (failed !== null) throw failed;
+    if (ratePerS !== undefined) {
+      const due = t0 + (i / ratePerS) * 1000;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+    }
+    pending++;
+    sink.send(topic, items[i].key, items[i].value).then(settle, (e: unknown) => {
+      failed = e;
+      settle();
+    });
+    if (pending >= WINDOW) await new Promise<void>((r) => (wake = r));
+  }
+  while (pending > 0) {
+    await new Promise<void>((r) => (wake = r));
+    if (pending < WINDOW / 2 && pending > 0) await sleep(10);
+  }
+  if (failed !== null) throw failed;
+}
+
+export interface ThroughputResult {
+  events: number;
+  seconds: number;
+  eventsPerS: number;
+  maxLag: number;
+  produceSeconds: number;
+}
+
+export async function e2eThroughput(
+  w: Workload,
+  events: number,
+  timeoutMs: number,
+  log: (m: string) => void,
+): Promise<ThroughputResult> {
+  const env = await jobEnv('tput', log);
+  const serde = Serde.local();
+  const job = spawnJob(env);
+  const sink = new KafkaSink({ brokers: BROKERS, clientId: `${env.appId}-producer` });
+  try {
+    await job.waitStarted(90_000);
+    await waitReady(job, 90_000);
+    await sink.connect();
+    await produceAll(
+      sink,
+      env.names.published,
+      w.published.map((p) => ({ key: p.content_id, value: serde.encode('ContentPublished', p) })),
+    );
+    const input = w.interactions
+      .slice(0, events)
+      .map((e) => ({ key: e.user_id, value: serde.encode('UserInteraction', e) }));
+    log(`e2e throughput: producing ${input.length} interactions`);
+    const t0 = performance.now();
+    let produceSeconds = 0;
+    const producing = produceAll(sink, env.names.interactions, input).then(
+      () => (produceSeconds = (performance.now() - t0) / 1000),
+    );
+    let maxLag = 0;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await sleep(100);
+      const m = await metricsOf(job);
+      if (m) maxLag = Math.max(maxLag, m.lag);
+      if (m && m.userIn >= input.length + w.published.length && m.lag === 0 && produceSeconds > 0) break;
+      if (Date.now() > deadline)
+        throw new Error(
+          `e2e throughput: not caught up within ${timeoutMs} ms (stage-1 in ${m?.userIn}, lag ${m?.lag})`,
+        );
+      if (!job.running) throw new Error(`job exited: ${job.outputTail.slice(-500)}`);
+    }
+    await producing;
+    const seconds = (performance.now() - t0) / 1000;
+    return { events: input.length, seconds, eventsPerS: input.length / seconds, maxLag, produceSeconds };
+  } finally {
+    await sink.disconnect().catch(() => undefined);
+    await job.terminate(20_000).catch(() => undefined);
+    await env.redis.dispose();
+  }
+}
+
+export interface LatencyResult {
+  rate: number;
+  sent: number;
+  received: number;
+  p50: number;
+  p99: number;
+  max: number;
+  /** Some outputs never arrived within the wait: the percentiles are lower bounds. */
+  lowerBound: boolean;
+}
+
+export async function e2eLatency(
+  w: Workload,
+  rate: number,
+  seconds: number,
+  log: (m: string) => void,
+): Promise<LatencyResult> {
+  const env = await jobEnv('lat', log);
+  const serde = Serde.local();
+  const job = spawnJob(env);
+  const sink = new KafkaSink({
+    brokers: BROKERS,
+    clientId: `${env.appId}-producer`,
+    rdkafka: { 'linger.ms': 1 },
+  });
+  const source = new KafkaSource({
+    brokers: BROKERS,
+    groupId: `${env.appId}-reader`,
+    topics: [env.names.contentEvents],
+    rdkafka: { 'fetch.wait.max.ms': 5 },
+  });
+  try {
+    await job.waitStarted(90_000);
+    await waitReady(job, 90_000);
+    await sink.connect();
+    await source.connect();
+    // Event time is wall time here: contents are published now too (an event-time jump of years
+    // would make the content stage close every tick boundary in between).
+    const now = Date.now();
+    await produceAll(
+      sink,
+      env.names.published,
+      w.published.map((p) => ({
+        key: p.content_id,
+        value: serde.encode('ContentPublished', { ...p, published_at: now }),
+      })),
+    );
+    const n = Math.round(rate * seconds);
+    const lat = new Float64Array(n).fill(-1); // per interaction: ms from event time to read, -1 = not yet
+    const sentAt = new Float64Array(n);
+    let received = 0;
+    let stop = false;
+    const reader = (async () => {
+      while (!stop) {
+        const batch = await source.poll(5000, 20);
+        const now = Date.now();
+        for (const r of batch) {
+          if (!r.value) continue;
+          const ev = serde.decode(r.value).value as ContentEvent;
+          if (ev.interaction && ev.interaction.event_id.startsWith('lat-')) {
+            const i = Number(ev.interaction.event_id.slice(4));
+            if (lat[i] < 0) received++;
+            lat[i] = now - ev.interaction.event_time;
+          }
+        }
+      }
+    })();
+    await sleep(2000); // reader assigned
+    log(`e2e latency: ${n} interactions at ${rate}/s`);
+    const inflight = new Set<Promise<unknown>>();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      const due = t0 + (i / rate) * 1000;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      const base = w.interactions[i % w.interactions.length];
+      const ev: UserInteraction = {
+        ...base,
+        event_id: `lat-${i}`,
+        event_time: Date.now(),
+        user_registered_at: null,
+      };
+      sentAt[i] = ev.event_time;
+      const p = sink
+        .send(env.names.interactions, ev.user_id, serde.encode('UserInteraction', ev))
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    await Promise.all(inflight);
+    const end = Date.now() + 10_000;
+    while (received < n && Date.now() < end) await sleep(100);
+    stop = true;
+    await reader;
+    if (received === 0) throw new Error('no output read');
+    // An interaction whose output never arrived counts with its wait so far: a lower bound.
+    const stoppedAt = Date.now();
+    const all = Array.from(lat, (x, i) => (x >= 0 ? x : stoppedAt - sentAt[i]));
+    all.sort((a, b) => a - b);
+    const q = (p: number) => all[Math.min(all.length - 1, Math.floor(p * all.length))];
+    return {
+      rate,
+      sent: n,
+      received,
+      p50: q(0.5),
+      p99: q(0.99),
+      max: all[all.length - 1],
+      lowerBound: received < n,
+    };
+  } finally {
+    await source.disconnect().catch(() => undefined);
+    await sink.disconnect().catch(() => undefined);
+    await job.terminate(20_000).catch(() => undefined);
+    await env.redis.dispose();
+  }
+}
+
+export interface RecoveryResult {
+  users: number;
+  seconds: number;
+  readySeconds: number;
+  buildSeconds: number;
+}
+
+/** State for `users` users (one interaction each), checkpointed; kill -9; restart until ready and caught up. */
+export async function recovery(
+  users: number,
+  timeoutMs: number,
+  log: (m: string) => void,
+): Promise<RecoveryResult> {
+  const env = await jobEnv('rec', log);
+  const serde = Serde.local();
+  let job = spawnJob(env);
+  const sink = new KafkaSink({ brokers: BROKERS, clientId: `${env.appId}-producer` });
+  try {
+    await job.waitStarted(90_000);
+    await waitReady(job, 90_000);
+    await sink.connect();
+    const cats = ['tech', 'food', 'travel', 'sports', 'music'];
+    const input: { key: string; value: Buffer }[] = new Array(users);
+    for (let i = 0; i < users; i++) {
+      const ev: UserInteraction = {
+        event_id: `r${i}`,
+        user_id: `u${i}`,
+        content_id: `c${i % 1000}`,
+        category: cats[i % 5],
+        event_time: BENCH_START + i,
+        click: i % 13 === 0,
+        dwell_ms: 1000,
+        completion: 0.5,
+        shared: false,
+        is_new_content: false,
+        heated: false,
+        allocation_id: null,
+        user_registered_at: null,
+      };
+      input[i] = { key: ev.user_id, value: serde.encode('UserInteraction', ev) };
+    }
+    log(`recovery: building state for ${users} users`);
+    const tb = performance.now();
+    await produceAll(sink, env.names.interactions, input);
+    const deadline = Date.now() + timeoutMs;
+    let m = await metricsOf(job);
+    while (!m || m.userIn < users || m.lag > 0) {
+      if (Date.now() > deadline)
+        throw new Error(`recovery: state not built within ${timeoutMs} ms (stage-1 in ${m?.userIn})`);
+      await sleep(250);
+      m = await metricsOf(job);
+    }
+    // Two more checkpoint rounds complete with nothing queued: the state is in Redis.
+    const base = m.checkpointsOk;
+    while (!m || m.checkpointsOk < base + 2 * 13 || m.queued > 0) {
+      if (Date.now() > deadline) throw new Error('recovery: checkpoint did not complete');
+      await sleep(250);
+      m = await metricsOf(job);
+    }
+    const buildSeconds = (performance.now() - tb) / 1000;
+    log(`recovery: state built in ${buildSeconds.toFixed(1)} s; kill -9`);
+    await job.crash();
+    const t0 = performance.now();
+    job = spawnJob(env);
+    await job.waitStarted(90_000);
+    await waitReady(job, 90_000);
+    const readySeconds = (performance.now() - t0) / 1000;
+    // Caught up: the lag gauge (refreshed each commit interval) reads 0 after the restart.
+    let r = await metricsOf(job);
+    const cps = r?.checkpointsOk ?? 0;
+    while (!r || r.checkpointsOk <= cps || r.lag > 0) {
+      if (Date.now() > deadline) throw new Error('recovery: not caught up after restart');
+      await sleep(20);
+      r = await metricsOf(job);
+    }
+    return { users, seconds: (performance.now() - t0) / 1000, readySeconds, buildSeconds };
+  } finally {
+    await sink.disconnect().catch(() => undefined);
+    await job.terminate(20_000).catch(() => undefined);
+    await env.redis.dispose();
+  }
+}

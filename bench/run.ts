@@ -1,0 +1,303 @@
+// `thermostat bench`: every measurement of issue 8 in one run, each part isolated so a part that
+// cannot run leaves its keys null with the reason in `notes`. Sizes: --quick (< 2 min) and full
+// (< 15 min). Speed is measured here, never asserted in tests.
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Registry } from 'prom-client';
+import { createMetrics } from '../core/metrics.js';
+import { connectStateRedis } from '../state/redis-options.js';
+import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
+import { TestRedis } from '../test/support/redis.js';
+import { runInProcess } from './inprocess.js';
+import { e2eLatency, e2eThroughput, recovery } from './kafka-runs.js';
+import { runNaive } from './naive.js';
+import { commandStats, statDelta } from './redis-stats.js';
+import { makeWorkload } from './workload.js';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+export interface BenchResult {
+  inprocess_events_per_s: number | null;
+  naive_events_per_s: number | null;
+  e2e_events_per_s: number | null;
+  e2e_p50_ms: number | null;
+  e2e_p99_ms: number | null;
+  redis_cmds_per_event: number | null;
+  naive_redis_cmds_per_event: number | null;
+  bytes_per_user: number | null;
+  recovery_s: number | null;
+  alloc_rows_per_s: number | null;
+  backend: string | null;
+  notes: string;
+}
+
+export interface BenchOptions {
+  quick: boolean;
+  /** Parts to run (default all): inprocess, naive, redis, memory, alloc, e2e, latency, recovery. */
+  only?: string[];
+  log: (msg: string) => void;
+  /** Called after every part with the results so far (a crash later loses nothing). */
+  onProgress?: (result: BenchResult, details: Record<string, unknown>) => void;
+}
+
+export interface BenchSizes {
+  users: number;
+  contents: number;
+  events: number;
+  partitions: number;
+  batchSize: number;
+  /** Interactions appended per driver round (≈ one fetch of every partition). */
+  chunk: number;
+  naiveEvents: number;
+  redisEvents: number;
+  memoryUsers: number;
+  e2eEvents: number;
+  latencySeconds: number;
+  recoveryUsers: number;
+}
+
+export const SIZES: Record<'quick' | 'full', BenchSizes> = {
+  quick: {
+    users: 100_000,
+    contents: 10_000,
+    events: 300_000,
+    partitions: 6,
+    batchSize: 5000,
+    chunk: 30_000,
+    naiveEvents: 30_000,
+    redisEvents: 100_000,
+    memoryUsers: 300_000,
+    e2eEvents: 60_000,
+    latencySeconds: 2,
+    recoveryUsers: 30_000,
+  },
+  full: {
+    users: 1_000_000,
+    contents: 100_000,
+    events: 2_000_000,
+    partitions: 6,
+    batchSize: 5000,
+    chunk: 30_000,
+    naiveEvents: 200_000,
+    redisEvents: 300_000,
+    memoryUsers: 1_000_000,
+    e2eEvents: 100_000,
+    latencySeconds: 10,
+    recoveryUsers: 200_000,
+  },
+};
+
+// Interactions between checkpoints of every task in the Redis run (≈ one commit interval of the job).
+// Larger commits hit a RedisCheckpointStore limit today (all keys spread into one EVALSHA call).
+const CHECKPOINT_EVERY = 20_000;
+const round = (x: number, digits = 0) => Number(x.toFixed(digits));
+
+export async function runBench(
+  o: BenchOptions,
+): Promise<{ result: BenchResult; details: Record<string, unknown> }> {
+  const sz = SIZES[o.quick ? 'quick' : 'full'];
+  const want = (p: string) => !o.only || o.only.includes(p);
+  const notes: string[] = [];
+  const details: Record<string, unknown> = {
+    sizes: sz,
+    machine: {
+      cpus: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memGiB: round(os.totalmem() / 2 ** 30, 1),
+      node: process.version,
+      loadavg: os.loadavg().map((x) => round(x, 2)),
+    },
+  };
+  const r: BenchResult = {
+    inprocess_events_per_s: null,
+    naive_events_per_s: null,
+    e2e_events_per_s: null,
+    e2e_p50_ms: null,
+    e2e_p99_ms: null,
+    redis_cmds_per_event: null,
+    naive_redis_cmds_per_event: null,
+    bytes_per_user: null,
+    recovery_s: null,
+    alloc_rows_per_s: null,
+    backend: null,
+    notes: '',
+  };
+  const part = async (name: string, fn: () => Promise<void>) => {
+    if (!want(name)) {
+      notes.push(`${name}: not run (--only)`);
+      return;
+    }
+    const t0 = performance.now();
+    try {
+      await fn();
+    } catch (e) {
+      notes.push(`${name}: failed: ${(e as Error).message.split('\n')[0].slice(0, 300)}`);
+      o.log(`${name} failed: ${(e as Error).stack}`);
+    }
+    o.log(`${name}: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    o.onProgress?.({ ...r, notes: notes.join('; ') }, details);
+  };
+
+  o.log(
+    `workload: ${sz.users} users, ${sz.contents} contents, ${sz.events} interactions, ${sz.partitions} partitions`,
+  );
+  const w = makeWorkload({ users: sz.users, contents: sz.contents, events: sz.events });
+
+  await part('inprocess', async () => {
+    const x = await runInProcess({ ...sz }, w);
+    details.inprocess = x;
+    r.inprocess_events_per_s = round(x.eventsPerS);
+  });
+
+  let redis: TestRedis | undefined;
+  const privateRedis = async () => (redis ??= await TestRedis.start());
+
+  await part('naive', async () => {
+    const server = await privateRedis();
+    const client = await connectStateRedis(server.url);
+    const admin = server.client();
+    try {
+      const x = await runNaive(w, sz.naiveEvents, client, admin);
+      details.naive = x;
+      r.naive_events_per_s = round(x.eventsPerS);
+      r.naive_redis_cmds_per_event = round(x.redisCmdsPerEvent, 4);
+      if (r.inprocess_events_per_s) details.ratio = round(r.inprocess_events_per_s / x.eventsPerS, 1);
+    } finally {
+      client.disconnect();
+      admin.disconnect();
+    }
+  });
+
+  await part('redis', async () => {
+    const server = await privateRedis();
+    const client = await connectStateRedis(server.url);
+    const admin = server.client();
+    try {
+      const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+      // maxEntriesPerCall 1000: the store puts every key of a commit into one EVALSHA argument list
+      // (spread), which overflows the stack around 10k+ entries at the default chunk size.
+      const store = new RedisCheckpointStore({
+        redis: client,
+        appId: `bench-redis-${Date.now().toString(36)}`,
+        metrics,
+        maxEntriesPerCall: 1000,
+      });
+      const events = Math.min(sz.redisEvents, w.interactions.length);
+      const sub = {
+        ...w,
+        interactions: w.interactions.slice(0, events),
+        endTime: w.interactions[events - 1].event_time + 1,
+      };
+      const before = await commandStats(admin);
+      const x = await runInProcess(
+        { ...sz, events, checkpoints: store, checkpointEachChunk: true, chunk: CHECKPOINT_EVERY },
+        sub,
+      );
+      details.redisRunNote =
+        'throughput of this run is dominated by encoding every dirty state entry (JSON + public fields) at each checkpoint';
+      const d = statDelta(before, await commandStats(admin));
+      // Commands the state layer sent (its own counter), cross-checked against commandstats.
+      const client_ = (await metrics.redisCommands.get()).values.reduce((s, v) => s + v.value, 0);
+      const server_ = Object.values(d).reduce((s, v) => s + v, 0);
+      // Client commands = what the job sends (the seed's "Redis QPS"); Lua-internal calls are listed in details.
+      details.redis = {
+        events: x.events,
+        eventsPerS: round(x.eventsPerS),
+        checkpointEvery: CHECKPOINT_EVERY,
+        commandstats: d,
+        clientCommands: client_,
+        serverCalls: server_,
+      };
+      r.redis_cmds_per_event = round(client_ / x.events, 5);
+      notes.push(
+        `redis: in-process graph + RedisCheckpointStore, one checkpoint of every task per ${CHECKPOINT_EVERY} interactions; ${round(server_ / x.events, 3)} server calls/event incl. per-key HSETs inside Lua`,
+      );
+    } finally {
+      client.disconnect();
+      admin.disconnect();
+    }
+  });
+  await redis?.dispose();
+
+  await part('memory', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', 'bench/memory-child.ts', String(sz.memoryUsers)],
+      { cwd: root, maxBuffer: 1 << 20, env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=8192' } },
+    );
+    const x = JSON.parse(stdout.trim().split('\n').pop()!);
+    details.memory = x;
+    r.bytes_per_user = round(x.bytesPerUser);
+  });
+
+  await part('alloc', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'bench/alloc-bench.ts', '--quick', '--backends=wasm'],
+      { cwd: root, maxBuffer: 1 << 22, timeout: 300_000 },
+    );
+    const x = JSON.parse(stdout.trim().split('\n').pop()!);
+    const b = (
+      x.backends as {
+        backend: string;
+        available?: boolean;
+        reason?: string;
+        allocation_rows_per_s?: Record<string, number>;
+      }[]
+    )[0];
+    details.alloc = b;
+    if (!b || b.available === false || !b.allocation_rows_per_s)
+      throw new Error(`wasm backend unavailable: ${b?.reason}`);
+    r.alloc_rows_per_s = Math.max(...Object.values(b.allocation_rows_per_s));
+    r.backend = b.backend;
+  });
+
+  await part('e2e', async () => {
+    const x = await e2eThroughput(w, sz.e2eEvents, o.quick ? 90_000 : 150_000, o.log);
+    details.e2e = x;
+    r.e2e_events_per_s = round(x.eventsPerS);
+    notes.push(
+      `e2e: ${x.events} interactions produced as fast as the local producer goes (${round(x.produceSeconds, 1)} s), max sampled lag ${x.maxLag}`,
+    );
+  });
+
+  await part('latency', async () => {
+    const x = await e2eLatency(w, 20_000, sz.latencySeconds, o.log);
+    details.latency = x;
+    r.e2e_p50_ms = x.p50;
+    r.e2e_p99_ms = x.p99;
+    notes.push(
+      `latency: produce wall time (event_time) to the forwarded record on <app>-content-events read by the bench, ${x.received}/${x.sent} read at ${x.rate}/s${x.lowerBound ? ' (the rest not read within 10 s of the last produce: percentiles are lower bounds, the job does not sustain this rate here)' : ''}`,
+    );
+    // The same at a rate the job sustains on this box: latency without a backlog.
+    if (!o.quick) {
+      const low = await e2eLatency(w, 2000, 5, o.log);
+      details.latencyAt2k = low;
+      notes.push(
+        `latency at 2k events/s: p50 ${low.p50} ms, p99 ${low.p99} ms (${low.received}/${low.sent} read${low.lowerBound ? ', lower bounds' : ''})`,
+      );
+    }
+  });
+
+  await part('recovery', async () => {
+    const x = await recovery(sz.recoveryUsers, o.quick ? 60_000 : 200_000, o.log);
+    details.recovery = x;
+    r.recovery_s = round(x.seconds, 2);
+    notes.push(
+      `recovery: ${x.users} users of state, kill -9, restart: ready after ${round(x.readySeconds, 2)} s, caught up (lag 0 at a checkpoint) after ${round(x.seconds, 2)} s`,
+    );
+  });
+
+  notes.unshift(
+    `${o.quick ? 'quick' : 'full'} run on ${os.cpus().length} shared cores (${os.cpus()[0]?.model}), broker and Redis on the same box; timings are noisy`,
+  );
+  if (o.quick)
+    notes.push(
+      `quick sizes: in-process ${sz.users} users / ${sz.contents} contents, memory ${sz.memoryUsers} users, recovery ${sz.recoveryUsers} users (full: 1M / 100k, 1M, 200k)`,
+    );
+  r.notes = notes.join('; ');
+  return { result: r, details };
+}

@@ -1,0 +1,54 @@
+// `thermostat bench [--quick] [--json]`: the performance benchmark (bench/run.ts, docs/PERFORMANCE.md).
+// Progress goes to stderr; with --json the last stdout line is one JSON object with the issue's keys.
+import type { Command } from 'commander';
+import { runBench } from '../../bench/run.js';
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description(
+      'Measure throughput, latency, Redis commands, memory, recovery and allocation scoring (docs/PERFORMANCE.md).',
+    )
+    .option('--quick', 'small sizes, under 2 minutes')
+    .option('--json', 'print one JSON object as the last line')
+    .option('--details <file>', 'also write the detailed measurements (JSON) to this file')
+    .option(
+      '--only <parts>',
+      'comma-separated parts: inprocess,naive,redis,memory,alloc,e2e,latency,recovery',
+    )
+    .action(async (o: { quick?: boolean; json?: boolean; details?: string; only?: string }) => {
+      // The full run holds 1M users of state and millions of records: re-run in a child with a
+      // larger heap than Node's default (which the full run exceeds).
+      if (!process.env.THERMOSTAT_BENCH_CHILD) {
+        const { spawnSync } = await import('node:child_process');
+        const r = spawnSync(
+          process.execPath,
+          [...process.execArgv, '--max-old-space-size=12288', process.argv[1], ...process.argv.slice(2)],
+          {
+            stdio: 'inherit',
+            env: { ...process.env, THERMOSTAT_BENCH_CHILD: '1' },
+          },
+        );
+        process.exit(r.status ?? 1);
+      }
+      const t0 = Date.now();
+      const { writeFileSync } = await import('node:fs');
+      const save = (result: unknown, details: unknown) => {
+        if (o.details) writeFileSync(o.details, JSON.stringify({ result, details }, null, 2));
+      };
+      const { result, details } = await runBench({
+        quick: Boolean(o.quick),
+        only: o.only?.split(','),
+        log: (m) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}\n`),
+        onProgress: save,
+      });
+      save(result, details);
+      if (o.json) console.log(JSON.stringify(result));
+      else {
+        for (const [k, v] of Object.entries(result))
+          if (k !== 'notes') console.log(`${k.padEnd(28)} ${v ?? 'n/a'}`);
+        console.log(`notes: ${result.notes}`);
+      }
+      process.exit(0); // child processes and clients are closed; do not wait on stray handles
+    });
+}
