@@ -31,7 +31,8 @@ export interface RedisCheckpointStoreOptions {
 
 /** ioredis has evalshaBuffer at runtime but not in its typings (callBuffer breaks auto-pipelining). */
 interface EvalshaBuffer {
-  evalshaBuffer(sha: string, numKeys: number, ...args: (string | Buffer)[]): Promise<unknown>;
+  /** ioredis flattens array arguments: one array avoids spreading 100k+ arguments onto the JS stack. */
+  evalshaBuffer(sha: string, numKeys: number, keysThenArgs: (string | Buffer)[]): Promise<unknown>;
 }
 
 type ScriptName = 'acquire' | 'load' | 'stage' | 'commit';
@@ -148,12 +149,7 @@ export class RedisCheckpointStore implements CheckpointStore {
         }
         const sha = await loading;
         this.metrics?.redisCommands.inc();
-        return await (this.redis as unknown as EvalshaBuffer).evalshaBuffer(
-          sha,
-          keys.length,
-          ...keys,
-          ...args,
-        );
+        return await (this.redis as unknown as EvalshaBuffer).evalshaBuffer(sha, keys.length, (keys as (string | Buffer)[]).concat(args));
       } catch (e) {
         const msg = (e as Error).message ?? '';
         if (attempt === 0 && msg.startsWith('NOSCRIPT')) {

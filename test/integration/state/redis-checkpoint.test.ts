@@ -213,6 +213,18 @@ test('a large commit staged in chunks is applied atomically; an interrupted one 
   assert.ok((await raw.pttl(staged)) > 0, 'a staged chunk expires');
 });
 
+test('a commit of 30,000 user-sized entries succeeds (arguments are not spread onto the JS stack)', async () => {
+  const { store } = await newStore('huge');
+  const task: TaskId = { stage: 'user', partition: 1 };
+  const { epoch } = await store.acquire(task);
+  const fields: Record<string, string> = {};
+  for (let f = 0; f < 12; f++) fields[`f${f}`] = 'x'.repeat(20);
+  const entries: CheckpointEntry[] = Array.from({ length: 30_000 }, (_, i) => ({ store: 's', key: `k${i}`, version: 1, fields }));
+  const r = await store.commit(task, { epoch, seq: 1, entries, meta: Buffer.from('m') });
+  assert.deepEqual(r, { written: 30_000, skippedStale: 0, duplicate: false });
+  assert.equal(await raw.hget(stateKey('huge', task, 's', 'k29999'), 'f11'), 'x'.repeat(20));
+});
+
 test('kill -9 of Redis between commits: the recovered state is exactly one whole checkpoint', async () => {
   const { store } = await newStore('crash');
   const task: TaskId = { stage: 'user', partition: 0 };
