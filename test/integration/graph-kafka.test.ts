@@ -20,7 +20,7 @@ import {
   loadDashboard,
   seriesNamesFromExposition,
 } from '../../scripts/dashboard-metrics.js';
-import { createDriver } from '../support/driver.js';
+import { assertAllocationFields, createDriver } from '../support/driver.js';
 import { scenario } from '../support/scenario.js';
 import { ensureStack } from '../support/stack.js';
 
@@ -222,25 +222,7 @@ test(
     const r = await runOnKafka(1);
     assertSameAsReference(r);
     const a = r.allocations[0];
-    for (const f of [
-      'allocation_id',
-      'content_id',
-      'creator_id',
-      'category',
-      'valid_from',
-      'valid_until',
-      'impressions',
-      'bid_price',
-      'cost',
-      'score',
-      'target',
-      'policy',
-      'model_version',
-      'reward_weights',
-      'emitted_at',
-    ]) {
-      assert.ok(f in a, `field ${f}`);
-    }
+    assertAllocationFields(a);
     assert.deepEqual(r.dlq.map((d) => [d.key, d.headers['thermostat.dlq.reason']?.toString()]).sort(), [
       ['bad0', 'WIRE_FORMAT'],
       ['bad1', 'SCHEMA_UNKNOWN'],

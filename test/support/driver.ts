@@ -1,5 +1,6 @@
 // Shared helpers for tests that drive the real graph in memory.
 import type { RecordSerde } from '../../pipelines/task-runner.js';
+import assert from 'node:assert/strict';
 import { ThermostatTestDriver, type TestDriverOptions } from '../../pipelines/test-driver.js';
 import { topologyNames } from '../../pipelines/topology.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';
@@ -42,4 +43,26 @@ export function publication(p: Partial<ContentPublished> & { content_id: string 
     creator_followers: null,
     ...p,
   };
+}
+
+/** Asserts a HeatingAllocation carries every field SPEC §2 names. */
+export function assertAllocationFields(a: object): void {
+  const fields = [
+    'allocation_id',
+    'content_id',
+    'creator_id',
+    'category',
+    'valid_from',
+    'valid_until',
+    'impressions',
+    'bid_price',
+    'cost',
+    'score',
+    'target',
+    'policy',
+    'model_version',
+    'reward_weights',
+    'emitted_at',
+  ];
+  for (const f of fields) assert.ok(f in a, `field ${f}`);
 }

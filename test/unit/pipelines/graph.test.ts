@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
-import { testSerde as tmpSerde } from '../../support/driver.js';
+import { assertAllocationFields, testSerde as tmpSerde } from '../../support/driver.js';
 import type { HeatingAllocation } from '../../../schemas/types.js';
 import { scenario } from '../../support/scenario.js';
 
@@ -40,25 +40,7 @@ test('the graph produces allocations with the SPEC fields and state for every ke
   const { allocations, users, content } = await run(2000);
   assert.ok(allocations.length > 0, 'allocations emitted');
   const a = allocations[0];
-  for (const f of [
-    'allocation_id',
-    'content_id',
-    'creator_id',
-    'category',
-    'valid_from',
-    'valid_until',
-    'impressions',
-    'bid_price',
-    'cost',
-    'score',
-    'target',
-    'policy',
-    'model_version',
-    'reward_weights',
-    'emitted_at',
-  ]) {
-    assert.ok(f in a, `field ${f}`);
-  }
+  assertAllocationFields(a);
   assert.equal(users.length, 200);
   assert.equal(content.length, 30);
   assert.equal(
