@@ -25,6 +25,12 @@ export const runtimeConfigSchema = z.object({
       brokers: z.string().min(1).default('127.0.0.1:9092'),
       /** Extra librdkafka properties (SASL/SSL...), passed through verbatim. */
       rdkafka: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+      /**
+       * Static group membership (`group.instance.id`, unique per instance, stable across restarts,
+       * e.g. the pod name): a restarted instance takes its partitions back at once instead of
+       * waiting for the session timeout. Unset: dynamic membership.
+       */
+      instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, . _ - only').optional(),
       inputPartitions: positiveInt.default(6),
       replicationFactor: positiveInt.default(1),
       /** Records fetched per consume call (micro-batch size). */
@@ -59,6 +65,8 @@ export const runtimeConfigSchema = z.object({
   /** Event-time length of one allocation tick. */
   tickMs: positiveInt.default(60_000),
   seed: z.number().int().default(42),
+  /** Agent rules (SPEC §3 constants); validated by agents/config.ts, which names a bad key. */
+  agents: z.record(z.string(), z.unknown()).default({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -76,6 +84,7 @@ export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'j
   THERMOSTAT_MAX_QUEUED_ENTRIES: { key: 'redis.maxQueuedEntries', type: 'int' },
   THERMOSTAT_KAFKA_RDKAFKA: { key: 'kafka.rdkafka', type: 'json' },
   THERMOSTAT_INPUT_PARTITIONS: { key: 'kafka.inputPartitions', type: 'int' },
+  THERMOSTAT_INSTANCE_ID: { key: 'kafka.instanceId', type: 'string' },
   THERMOSTAT_REPLICATION_FACTOR: { key: 'kafka.replicationFactor', type: 'int' },
   SCHEMA_REGISTRY_URL: { key: 'schemaRegistryUrl', type: 'string' },
   REDIS_URL: { key: 'redis.url', type: 'string' },

@@ -42,7 +42,8 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
     brokers: cfg.kafka.brokers,
     groupId: o.groupId,
     topics: o.topics,
-    rdkafka: cfg.kafka.rdkafka,
+    // One consumer per stage, each in its own group, so the same instance id is unique per group.
+    rdkafka: cfg.kafka.instanceId ? { 'group.instance.id': cfg.kafka.instanceId, ...cfg.kafka.rdkafka } : cfg.kafka.rdkafka,
     onAssign: async (tps) => {
       const start = await o.onAssign(tps);
       return new Map(start.map((p) => [`${p.topic}:${p.partition}`, p.offset]));
@@ -94,7 +95,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
   const { config: cfg, log } = opts;
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? createMetrics();
-  const agents = opts.agents ?? parseAgentConfig({});
+  const agents = opts.agents ?? parseAgentConfig(cfg.agents);
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
   const partitions = cfg.kafka.inputPartitions;
 

@@ -39,6 +39,24 @@ test('config fails fast naming the offending key', () => {
   const cfg = loadRuntimeConfig({ env: { KAFKA_BROKERS: 'k:9092' } });
   assert.equal(cfg.kafka.brokers, 'k:9092');
   assert.equal(cfg.kafka.inputPartitions, 6);
+  assert.equal(cfg.kafka.instanceId, undefined);
+  assert.equal(loadRuntimeConfig({ env: { THERMOSTAT_INSTANCE_ID: 'thermostat-0' } }).kafka.instanceId, 'thermostat-0');
+  assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_INSTANCE_ID: 'a b' } }), /kafka\.instanceId/);
+});
+
+test('agent rules come from the config file and a bad one names its key', async () => {
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { parseAgentConfig } = await import('../../agents/config.js');
+  const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+  const file = join(dir, 'thermostat.json');
+  writeFileSync(file, JSON.stringify({ tickMs: 30000, agents: { system: { heatingCap: 0.15 } } }));
+  const cfg = loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } });
+  assert.equal(cfg.tickMs, 30000);
+  assert.equal(parseAgentConfig(cfg.agents).system.heatingCap, 0.15);
+  writeFileSync(file, JSON.stringify({ agents: { system: { heatingCap: 3 } } }));
+  assert.throws(() => parseAgentConfig(loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }).agents), /system\.heatingCap/);
 });
 
 test('schemas/types.ts is generated from the current .avsc files', () => {
