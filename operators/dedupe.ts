@@ -1,5 +1,6 @@
 // Drop records whose id was already seen within a bounded horizon (event time and/or count).
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { coreOperator } from './internal/coreOperator.js';
 import { ConfigError } from '../core/errors.js';
 import { NO_WATERMARK } from './types.js';
 
@@ -140,30 +141,10 @@ export class Dedupe<T> {
 export function dedupe<T>(
   dedupe: Dedupe<T> | DedupeOptions<T> | (() => Dedupe<T>),
 ): OperatorFunction<readonly T[], T[]> {
-  return (source) =>
-    new Observable<T[]>((subscriber) => {
-      const owned = !(dedupe instanceof Dedupe);
-      let core: Dedupe<T> | null =
-        dedupe instanceof Dedupe ? dedupe : typeof dedupe === 'function' ? dedupe() : new Dedupe(dedupe);
-      const sub = source.subscribe({
-        next(batch) {
-          if (core === null) return;
-          let out: T[];
-          try {
-            out = core.filter(batch);
-          } catch (e) {
-            subscriber.error(e);
-            return;
-          }
-          if (out.length > 0) subscriber.next(out);
-        },
-        error: (e) => subscriber.error(e),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        sub.unsubscribe();
-        if (owned && core !== null) core.clear();
-        core = null;
-      };
-    });
+  return coreOperator(
+    dedupe,
+    (x): x is Dedupe<T> => x instanceof Dedupe,
+    (o: DedupeOptions<T>) => new Dedupe(o),
+    (core, batch: readonly T[]) => core.filter(batch),
+  );
 }

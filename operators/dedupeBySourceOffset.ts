@@ -1,6 +1,7 @@
 // Drop records replayed by an upstream that restarted: a source's records arrive in its offset
 // order, so a record whose source offset is <= the last one seen from that source is a replay.
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { coreOperator } from './internal/coreOperator.js';
 import { compareStrings } from './types.js';
 
 export interface SourceOffsetDedupeOptions<T> {
@@ -89,34 +90,10 @@ export class SourceOffsetDedupe<T> {
 export function dedupeBySourceOffset<T>(
   dedupe: SourceOffsetDedupe<T> | SourceOffsetDedupeOptions<T> | (() => SourceOffsetDedupe<T>),
 ): OperatorFunction<readonly T[], T[]> {
-  return (source) =>
-    new Observable<T[]>((subscriber) => {
-      const owned = !(dedupe instanceof SourceOffsetDedupe);
-      let core: SourceOffsetDedupe<T> | null =
-        dedupe instanceof SourceOffsetDedupe
-          ? dedupe
-          : typeof dedupe === 'function'
-            ? dedupe()
-            : new SourceOffsetDedupe(dedupe);
-      const sub = source.subscribe({
-        next(batch) {
-          if (core === null) return;
-          let out: T[];
-          try {
-            out = core.filter(batch);
-          } catch (e) {
-            subscriber.error(e);
-            return;
-          }
-          if (out.length > 0) subscriber.next(out);
-        },
-        error: (e) => subscriber.error(e),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        sub.unsubscribe();
-        if (owned && core !== null) core.clear();
-        core = null;
-      };
-    });
+  return coreOperator(
+    dedupe,
+    (x): x is SourceOffsetDedupe<T> => x instanceof SourceOffsetDedupe,
+    (o: SourceOffsetDedupeOptions<T>) => new SourceOffsetDedupe(o),
+    (core, batch: readonly T[]) => core.filter(batch),
+  );
 }

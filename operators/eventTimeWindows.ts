@@ -1,6 +1,7 @@
 // Keyed event-time windows (tumbling, sliding, session) fired by the watermark, with allowed
 // lateness and a late side output. Pure core + thin operator.
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { coreOperator } from './internal/coreOperator.js';
 import { ConfigError } from '../core/errors.js';
 import { NumberHeap } from './internal/NumberHeap.js';
 import { NO_WATERMARK, type Sink, type WatermarkedBatch, compareStrings, sinkFn } from './types.js';
@@ -342,36 +343,14 @@ export function eventTimeWindows<T, A>(
   late: Sink<T>,
 ): OperatorFunction<WatermarkedBatch<T>, WindowResult<A>[]> {
   const toLate = sinkFn(late);
-  return (source) =>
-    new Observable<WindowResult<A>[]>((subscriber) => {
-      const owned = !(windows instanceof EventTimeWindows);
-      let core: EventTimeWindows<T, A> | null =
-        windows instanceof EventTimeWindows
-          ? windows
-          : typeof windows === 'function'
-            ? windows()
-            : new EventTimeWindows(windows);
-      const sub = source.subscribe({
-        next(batch) {
-          if (core === null) return;
-          let fired: WindowResult<A>[];
-          try {
-            const lateRecords = core.process(batch.records);
-            for (let i = 0; i < lateRecords.length; i++) toLate(lateRecords[i]);
-            fired = core.advanceWatermark(batch.watermark);
-          } catch (e) {
-            subscriber.error(e);
-            return;
-          }
-          if (fired.length > 0) subscriber.next(fired);
-        },
-        error: (e) => subscriber.error(e),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        sub.unsubscribe();
-        if (owned && core !== null) core.clear();
-        core = null;
-      };
-    });
+  return coreOperator(
+    windows,
+    (x): x is EventTimeWindows<T, A> => x instanceof EventTimeWindows,
+    (o: EventTimeWindowsOptions<T, A>) => new EventTimeWindows(o),
+    (core, batch: WatermarkedBatch<T>) => {
+      const lateRecords = core.process(batch.records);
+      for (let i = 0; i < lateRecords.length; i++) toLate(lateRecords[i]);
+      return core.advanceWatermark(batch.watermark);
+    },
+  );
 }

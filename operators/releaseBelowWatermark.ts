@@ -2,7 +2,8 @@
 // the watermark reaches W, release every buffered record with event_time < W sorted by
 // (event_time, source, offset). Whatever the interleaving of the sources on the wire, the released
 // sequence is the same, so state rebuilt after a crash equals state of an uninterrupted run.
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { coreOperator } from './internal/coreOperator.js';
 import { ConfigError } from '../core/errors.js';
 import { NO_WATERMARK, type Sink, type WatermarkedBatch, compareStrings, sinkFn } from './types.js';
 
@@ -142,36 +143,14 @@ export function releaseBelowWatermark<T>(
   late: Sink<T>,
 ): OperatorFunction<WatermarkedBatch<T>, T[]> {
   const toLate = sinkFn(late);
-  return (source) =>
-    new Observable<T[]>((subscriber) => {
-      const owned = !(buffer instanceof CanonicalOrderBuffer);
-      let core: CanonicalOrderBuffer<T> | null =
-        buffer instanceof CanonicalOrderBuffer
-          ? buffer
-          : typeof buffer === 'function'
-            ? buffer()
-            : new CanonicalOrderBuffer(buffer);
-      const sub = source.subscribe({
-        next(batch) {
-          if (core === null) return;
-          let out: T[];
-          try {
-            const lateRecords = core.push(batch.records);
-            for (let i = 0; i < lateRecords.length; i++) toLate(lateRecords[i]);
-            out = core.release(batch.watermark);
-          } catch (e) {
-            subscriber.error(e);
-            return;
-          }
-          if (out.length > 0) subscriber.next(out);
-        },
-        error: (e) => subscriber.error(e),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        sub.unsubscribe();
-        if (owned && core !== null) core.clear();
-        core = null;
-      };
-    });
+  return coreOperator(
+    buffer,
+    (x): x is CanonicalOrderBuffer<T> => x instanceof CanonicalOrderBuffer,
+    (o: CanonicalOrderBufferOptions<T>) => new CanonicalOrderBuffer(o),
+    (core, batch: WatermarkedBatch<T>) => {
+      const lateRecords = core.push(batch.records);
+      for (let i = 0; i < lateRecords.length; i++) toLate(lateRecords[i]);
+      return core.release(batch.watermark);
+    },
+  );
 }
