@@ -13,18 +13,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../core/rng.js';
-import { topologyNames } from '../../pipelines/topology.js';
-import {
-  assertMatchesReference,
-  commandStats,
-  verifyClient,
-  makeInput,
-  produceInput,
-  referenceRun,
-} from '../support/job-fixture.js';
+import { assertMatchesReference, commandStats, setupJobRun } from '../support/job-fixture.js';
 import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
-import { uniqueName } from '../support/kafka.js';
-import { TestRedis, freePort } from '../support/redis.js';
+import { freePort } from '../support/redis.js';
 import { ensureStack } from '../support/stack.js';
 
 const INTERACTIONS = Number(process.env.THERMOSTAT_TEST_CRASH_INTERACTIONS ?? 200_000);
@@ -46,23 +37,15 @@ test(
   { timeout: 600_000 },
   async (t) => {
     const { brokers } = ensureStack();
-    const input = makeInput({
+    const { ref, appId, names, redis, client } = await setupJobRun(t, 'crash', brokers, {
       seed: SEED,
       interactions: INTERACTIONS,
       users: 5000,
       contents: 300,
       stepMs: 25,
     });
-    const ref = await referenceRun(input);
     assert.ok(ref.allocationIds.size > 50, 'the input makes the allocator work');
 
-    const appId = uniqueName('crash');
-    const names = topologyNames(appId, `${appId}.`);
-    await produceInput(brokers, names, input);
-    const redis = await TestRedis.start();
-    t.after(() => redis.dispose());
-    const client = verifyClient(redis.port);
-    t.after(() => client.disconnect());
     const port = await freePort();
     const spawn = () =>
       JobProcess.spawn({
@@ -128,15 +111,13 @@ test(
   async (t) => {
     const { brokers } = ensureStack();
     const n = Math.min(INTERACTIONS, 60_000);
-    const input = makeInput({ seed: SEED + 1, interactions: n, users: 3000, contents: 200, stepMs: 25 });
-    const ref = await referenceRun(input);
-    const appId = uniqueName('sigterm');
-    const names = topologyNames(appId, `${appId}.`);
-    await produceInput(brokers, names, input);
-    const redis = await TestRedis.start();
-    t.after(() => redis.dispose());
-    const client = verifyClient(redis.port);
-    t.after(() => client.disconnect());
+    const { input, ref, appId, names, redis, client } = await setupJobRun(t, 'sigterm', brokers, {
+      seed: SEED + 1,
+      interactions: n,
+      users: 3000,
+      contents: 200,
+      stepMs: 25,
+    });
     const before = await commandStats(client);
     const port = await freePort();
     const shutdownTimeoutMs = 20_000;

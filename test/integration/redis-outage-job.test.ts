@@ -6,17 +6,9 @@
 // every queued checkpoint lands, and the final state equals the uninterrupted run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { topologyNames } from '../../pipelines/topology.js';
-import {
-  verifyClient,
-  assertMatchesReference,
-  makeInput,
-  produceInput,
-  referenceRun,
-} from '../support/job-fixture.js';
+import { assertMatchesReference, setupJobRun } from '../support/job-fixture.js';
 import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
-import { uniqueName } from '../support/kafka.js';
-import { TestRedis, freePort } from '../support/redis.js';
+import { freePort } from '../support/redis.js';
 import { ensureStack } from '../support/stack.js';
 
 const PAUSE_MS = Number(process.env.THERMOSTAT_TEST_REDIS_PAUSE_MS ?? 5000);
@@ -61,15 +53,13 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const { brokers } = ensureStack();
-    const input = makeInput({ seed: 77, interactions: INTERACTIONS, users: 4000, contents: 250, stepMs: 25 });
-    const ref = await referenceRun(input);
-    const appId = uniqueName('redis-outage');
-    const names = topologyNames(appId, `${appId}.`);
-    await produceInput(brokers, names, input);
-    const redis = await TestRedis.start();
-    t.after(() => redis.dispose());
-    const client = verifyClient(redis.port);
-    t.after(() => client.disconnect());
+    const { ref, appId, names, redis, client } = await setupJobRun(t, 'redis-outage', brokers, {
+      seed: 77,
+      interactions: INTERACTIONS,
+      users: 4000,
+      contents: 250,
+      stepMs: 25,
+    });
 
     const job = JobProcess.spawn({
       brokers,

@@ -7,18 +7,10 @@
 // nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { topologyNames } from '../../pipelines/topology.js';
 import { taskKey } from '../../state/keys.js';
-import {
-  verifyClient,
-  assertMatchesReference,
-  makeInput,
-  produceInput,
-  referenceRun,
-} from '../support/job-fixture.js';
+import { assertMatchesReference, setupJobRun } from '../support/job-fixture.js';
 import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
-import { uniqueName } from '../support/kafka.js';
-import { TestRedis, freePort } from '../support/redis.js';
+import { freePort } from '../support/redis.js';
 import { ensureStack } from '../support/stack.js';
 
 // The broker's minimum session timeout (group.min.session.timeout.ms) is 6 s.
@@ -29,15 +21,13 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const { brokers } = ensureStack();
-    const input = makeInput({ seed: 99, interactions: 100_000, users: 3000, contents: 200, stepMs: 25 });
-    const ref = await referenceRun(input);
-    const appId = uniqueName('zombie');
-    const names = topologyNames(appId, `${appId}.`);
-    await produceInput(brokers, names, input);
-    const redis = await TestRedis.start();
-    t.after(() => redis.dispose());
-    const client = verifyClient(redis.port);
-    t.after(() => client.disconnect());
+    const { ref, appId, names, redis, client } = await setupJobRun(t, 'zombie', brokers, {
+      seed: 99,
+      interactions: 100_000,
+      users: 3000,
+      contents: 200,
+      stepMs: 25,
+    });
     const env = {
       THERMOSTAT_COMMIT_INTERVAL_MS: '1000',
       THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
@@ -129,15 +119,13 @@ test(
   { timeout: 300_000 },
   async (t) => {
     const { brokers } = ensureStack();
-    const input = makeInput({ seed: 101, interactions: 60_000, users: 2000, contents: 150, stepMs: 25 });
-    const ref = await referenceRun(input);
-    const appId = uniqueName('fenced');
-    const names = topologyNames(appId, `${appId}.`);
-    await produceInput(brokers, names, input);
-    const redis = await TestRedis.start();
-    t.after(() => redis.dispose());
-    const client = verifyClient(redis.port);
-    t.after(() => client.disconnect());
+    const { ref, appId, names, redis, client } = await setupJobRun(t, 'fenced', brokers, {
+      seed: 101,
+      interactions: 60_000,
+      users: 2000,
+      contents: 150,
+      stepMs: 25,
+    });
     const env = {
       THERMOSTAT_COMMIT_INTERVAL_MS: '1000',
       THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',

@@ -20,6 +20,8 @@ import type {
   UserMindState,
 } from '../../schemas/types.js';
 import { contentStateCodec, userMindCodec } from '../../state/codecs.js';
+import { uniqueName } from './kafka.js';
+import { TestRedis } from './redis.js';
 import { contentStateKey, userMindKey } from '../../state/keys.js';
 
 export const PARTITIONS = 6;
@@ -347,4 +349,34 @@ export function verifyClient(port: number): Redis {
   const c = new IORedis(port, '127.0.0.1', { maxRetriesPerRequest: 50 });
   c.on('error', () => {});
   return c;
+}
+
+/**
+ * Everything a job-level test starts from: seeded input, its uninterrupted reference run, an
+ * isolated app id + topic prefix with the input produced, and a private Redis (and a client on
+ * it) that is disposed when the test ends.
+ */
+export async function setupJobRun(
+  t: { after(fn: () => unknown): void },
+  name: string,
+  brokers: string,
+  inputOptions: InputOptions,
+): Promise<{
+  input: JobInput;
+  ref: FinalState;
+  appId: string;
+  names: TopologyNames;
+  redis: TestRedis;
+  client: Redis;
+}> {
+  const input = makeInput(inputOptions);
+  const ref = await referenceRun(input);
+  const appId = uniqueName(name);
+  const names = topologyNames(appId, `${appId}.`);
+  await produceInput(brokers, names, input);
+  const redis = await TestRedis.start();
+  t.after(() => redis.dispose());
+  const client = verifyClient(redis.port);
+  t.after(() => client.disconnect());
+  return { input, ref, appId, names, redis, client };
 }
