@@ -30,7 +30,10 @@ export const runtimeConfigSchema = z.object({
        * e.g. the pod name): a restarted instance takes its partitions back at once instead of
        * waiting for the session timeout. Unset: dynamic membership.
        */
-      instanceId: z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, . _ - only').optional(),
+      instanceId: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, . _ - only')
+        .optional(),
       inputPartitions: positiveInt.default(6),
       replicationFactor: positiveInt.default(1),
       /** Records fetched per consume call (micro-batch size). */
@@ -43,6 +46,15 @@ export const runtimeConfigSchema = z.object({
       url: z.string().min(1).default('redis://127.0.0.1:6379'),
       /** Max state entries queued for Redis while it is down before the job applies backpressure. */
       maxQueuedEntries: positiveInt.default(2_000_000),
+    })
+    .prefault({}),
+  state: z
+    .object({
+      /**
+       * Dirty cache entries of one task that start a checkpoint before the commit interval ends:
+       * keeps each atomic checkpoint well under the Redis command timeout during catch-up bursts.
+       */
+      maxDirtyBeforeCheckpoint: positiveInt.default(20_000),
     })
     .prefault({}),
   http: z
@@ -67,6 +79,8 @@ export const runtimeConfigSchema = z.object({
   seed: z.number().int().default(42),
   /** Agent rules (SPEC §3 constants); validated by agents/config.ts, which names a bad key. */
   agents: z.record(z.string(), z.unknown()).default({}),
+  /** Learning (scorer choice, model version, backend, LLM); validated by learn/config.ts. */
+  learn: z.record(z.string(), z.unknown()).default({}),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -82,6 +96,7 @@ export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'j
   THERMOSTAT_WATERMARK_ALLOWED_LATENESS_MS: { key: 'watermark.allowedLatenessMs', type: 'int' },
   THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: { key: 'watermark.idleTimeoutMs', type: 'int' },
   THERMOSTAT_MAX_QUEUED_ENTRIES: { key: 'redis.maxQueuedEntries', type: 'int' },
+  THERMOSTAT_MAX_DIRTY_BEFORE_CHECKPOINT: { key: 'state.maxDirtyBeforeCheckpoint', type: 'int' },
   THERMOSTAT_KAFKA_RDKAFKA: { key: 'kafka.rdkafka', type: 'json' },
   THERMOSTAT_INPUT_PARTITIONS: { key: 'kafka.inputPartitions', type: 'int' },
   THERMOSTAT_INSTANCE_ID: { key: 'kafka.instanceId', type: 'string' },

@@ -149,7 +149,11 @@ export class RedisCheckpointStore implements CheckpointStore {
         }
         const sha = await loading;
         this.metrics?.redisCommands.inc();
-        return await (this.redis as unknown as EvalshaBuffer).evalshaBuffer(sha, keys.length, (keys as (string | Buffer)[]).concat(args));
+        return await (this.redis as unknown as EvalshaBuffer).evalshaBuffer(
+          sha,
+          keys.length,
+          (keys as (string | Buffer)[]).concat(args),
+        );
       } catch (e) {
         const msg = (e as Error).message ?? '';
         if (attempt === 0 && msg.startsWith('NOSCRIPT')) {

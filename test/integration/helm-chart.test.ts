@@ -308,6 +308,15 @@ describe('rendered manifests', () => {
     assert.equal(one('drain', 'Deployment').spec.template.spec.topologySpreadConstraints, undefined);
   });
 
+  test('static-membership: THERMOSTAT_INSTANCE_ID is the pod name (downward API); off by default', () => {
+    assert.deepEqual(envVar('static-membership', 'THERMOSTAT_INSTANCE_ID'), {
+      name: 'THERMOSTAT_INSTANCE_ID',
+      valueFrom: { fieldRef: { fieldPath: 'metadata.name' } },
+    });
+    assert.equal(envVar('default', 'THERMOSTAT_INSTANCE_ID'), undefined);
+    assert.equal(configMap('default').THERMOSTAT_INSTANCE_ID, undefined);
+  });
+
   test('keda: ScaledObject on the consumer groups, capped at the partition count, with Kafka auth', () => {
     const so = one('keda', 'ScaledObject');
     assert.equal(one('keda', 'Deployment').spec.replicas, undefined, 'KEDA owns the replica count');

@@ -1,0 +1,358 @@
+// The Kafka job's checkpoint rounds with the real KafkaJob, tasks, caches, write-behind and
+// in-memory checkpoint store; only the Kafka consumer/producer are in-memory fakes. The commit
+// interval is an hour, so every checkpoint before stop() comes from the dirty-entry bound (config
+// state.maxDirtyBeforeCheckpoint): a task whose caches pass it starts a round at once, so one
+// atomic checkpoint stays small. Also: a producer flush that fails while the broker is away is
+// retried with the same cut (nothing drained is dropped), and a lost output stops the process.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseAgentConfig } from '../../../agents/config.js';
+import { RuleScorer } from '../../../agents/rule-scorer.js';
+import { ManualClock } from '../../../core/clock.js';
+import { createLogger } from '../../../core/log.js';
+import { createMetrics } from '../../../core/metrics.js';
+import {
+  earlyCheckpointDue,
+  KafkaJob,
+  type SinkPort,
+  type SourceOptions,
+  type SourcePort,
+  type TopicPartitionOffset,
+} from '../../../pipelines/kafka-job.js';
+import type { GraphSettings } from '../../../pipelines/task-factory.js';
+import type { RawRecord } from '../../../pipelines/task-runner.js';
+import { topologyNames } from '../../../pipelines/topology.js';
+import { wireSerde } from '../../../pipelines/wire-serde.js';
+import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
+import { WriteBehind } from '../../../state/write-behind.js';
+import { interaction } from '../../support/driver.js';
+
+const names = topologyNames('thermostat');
+const serde = wireSerde(names);
+const BATCH = 25;
+
+/** A consumer of one partition per topic, handing out `records` (user stage only) in batches. */
+class FakeSource implements SourcePort {
+  readonly commits: TopicPartitionOffset[][] = [];
+  private next = 0;
+  private paused = false;
+  private eofSent = false;
+  /** Set by a test: the broker's answer for the partition end (a rejection = unreachable). */
+  endOffset?: (tp: { topic: string; partition: number }) => Promise<number>;
+  constructor(
+    private readonly o: SourceOptions,
+    private readonly records: RawRecord[],
+  ) {}
+  async connect(): Promise<void> {
+    await this.o.onAssign(this.o.topics.map((topic) => ({ topic, partition: 0 })));
+  }
+  polls = 0;
+  async poll(max: number): Promise<RawRecord[]> {
+    this.polls++;
+    if (this.paused && this.next < this.records.length) {
+      this.pausedPolls++;
+      await new Promise((r) => setTimeout(r, 5));
+      return [];
+    }
+    const out = this.records.slice(this.next, this.next + max);
+    this.next += out.length;
+    // At its end (once per partition), like librdkafka's partition EOF event.
+    if (out.length === 0 && !this.eofSent)
+      for (const topic of this.o.topics) {
+        this.eofSent = true;
+        this.o.onEof?.({ topic, partition: 0 }, topic === names.interactions ? this.records.length : 0);
+      }
+    if (out.length === 0) await new Promise((r) => setTimeout(r, 5));
+    return out;
+  }
+  get drained(): boolean {
+    return this.next >= this.records.length;
+  }
+  async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
+    this.commits.push([...offsets]);
+  }
+  lag(): number {
+    return this.records.length - this.next;
+  }
+  pause(tps: readonly unknown[]): void {
+    if (tps.length > 0) this.paused = true;
+  }
+  resume(tps: readonly unknown[]): void {
+    if (tps.length > 0) this.paused = false;
+  }
+  /** Polls answered while paused with records left (consumption held back). */
+  pausedPolls = 0;
+  async disconnect(): Promise<void> {}
+}
+
+const okSink: SinkPort = { send() {}, flush: async () => {}, disconnect: async () => {} };
+
+async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
+  const t0 = 28_333_334 * 60_000;
+  const records: RawRecord[] = [];
+  for (let i = 0; i < users; i++) {
+    const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: t0 + i });
+    records.push({
+      topic: names.interactions,
+      partition: 0,
+      offset: i,
+      key: r.user_id,
+      value: serde.encode('UserInteraction', r),
+      timestamp: t0 + i,
+    });
+  }
+  const store = new MemoryCheckpointStore();
+  const clock = new ManualClock(t0);
+  let job: KafkaJob | null = null;
+  let fatal = false;
+  // Wired as in pipelines/run-job.ts: offsets go to Kafka only once their checkpoint is durable.
+  const writeBehind = new WriteBehind({
+    store,
+    maxQueuedEntries: 1_000_000,
+    clock,
+    onDurable: (task, offsets) => void job?.onDurable(task, offsets),
+  });
+  const settings: GraphSettings = {
+    names,
+    partitions: 1,
+    objectivesPartitions: 1,
+    agents: parseAgentConfig({}),
+    timing: { tickMs: 60_000, outOfOrdernessMs: 0, allowedLatenessMs: 0 },
+    seed: 1,
+    cacheMaxEntries: 1_000_000,
+    scorer: () => new RuleScorer(),
+  };
+  const sources: FakeSource[] = [];
+  let userSource: FakeSource | undefined;
+  job = new KafkaJob({
+    settings,
+    agents: settings.agents,
+    serde,
+    store,
+    writeBehind,
+    createSource: (o) => {
+      const s = new FakeSource(o, o.topics.includes(names.interactions) ? records : []);
+      if (o.topics.includes(names.interactions)) userSource = s;
+      sources.push(s);
+      return s;
+    },
+    sink,
+    clock,
+    metrics: createMetrics(),
+    log: createLogger('silent'),
+    appId: 'thermostat',
+    batchSize: BATCH,
+    commitIntervalMs: 3_600_000,
+    idleTimeoutMs: 3_600_000,
+    maxDirtyBeforeCheckpoint: maxDirty,
+    onFatal:
+      onFatal &&
+      ((e) => {
+        fatal = true;
+        onFatal(e);
+      }),
+  });
+  await job.start();
+  while (!userSource!.drained && !fatal) await new Promise((r) => setTimeout(r, 5));
+  // The round in flight, if any (flush retries included), then its Redis commit.
+  await job.roundSettled();
+  await writeBehind.flush();
+  const early = job.earlyCheckpoints;
+  const commitsBeforeStop = writeBehind.stats().commits;
+  // What Redis (here: memory) holds for the user task before the final checkpoint of stop().
+  const durableUsers = (
+    await store.load(
+      { stage: 'user', partition: 0 },
+      'user',
+      records.map((r) => r.key!),
+    )
+  ).size;
+  await job.stop();
+  const finalUsers = (
+    await store.load(
+      { stage: 'user', partition: 0 },
+      'user',
+      records.map((r) => r.key!),
+    )
+  ).size;
+  return {
+    early,
+    commitsBeforeStop,
+    durableUsers,
+    finalUsers,
+    offsetCommits: userSource!.commits.length,
+    pausedPolls: userSource!.pausedPolls,
+  };
+}
+
+test('a task over state.maxDirtyBeforeCheckpoint dirty entries checkpoints before the commit interval', async () => {
+  const r = await run(400, 50);
+  // 400 distinct users, 25 per batch: the bound (more than 50) is passed every third batch (75
+  // dirty), so 16 batches start 5 rounds.
+  assert.equal(r.early, Math.floor(400 / 75), `early rounds: ${r.early}`);
+  assert.ok(r.commitsBeforeStop >= r.early, `commits ${r.commitsBeforeStop} vs early rounds ${r.early}`);
+  // Everything up to the last early round is durable without any interval-driven checkpoint.
+  assert.ok(r.durableUsers >= 400 - 75, `users durable before stop: ${r.durableUsers}`);
+  assert.ok(r.offsetCommits >= 1, 'offsets committed after the early checkpoints were durable');
+});
+
+test('below the bound nothing is checkpointed before the commit interval', async () => {
+  const r = await run(400, 1000);
+  assert.equal(r.early, 0);
+  assert.equal(r.commitsBeforeStop, 0);
+  assert.equal(r.durableUsers, 0);
+});
+
+test('earlyCheckpointDue: over the bound, not while a round runs or after a stall', () => {
+  const base = { max: 100, roundRunning: false, held: false };
+  assert.equal(earlyCheckpointDue({ ...base, dirtyPerTask: [10, 101, 0] }), true);
+  assert.equal(earlyCheckpointDue({ ...base, dirtyPerTask: [100, 100] }), false); // bound is inclusive
+  assert.equal(earlyCheckpointDue({ ...base, dirtyPerTask: [] }), false);
+  assert.equal(earlyCheckpointDue({ ...base, roundRunning: true, dirtyPerTask: [500] }), false);
+  assert.equal(earlyCheckpointDue({ ...base, held: true, dirtyPerTask: [500] }), false);
+});
+
+test('a producer flush failing while the broker is away is retried with the same cut: nothing drained is lost', async () => {
+  let flushes = 0;
+  // Two flush timeouts (records still queued in librdkafka), then the broker is back.
+  const sink: SinkPort = {
+    send() {},
+    flush: async () => {
+      if (++flushes <= 2) throw new Error('flush timed out');
+    },
+    disconnect: async () => {},
+  };
+  const r = await run(400, 50, sink);
+  assert.ok(flushes >= 3, `flushes: ${flushes}`);
+  // Each user is written once: a dropped cut would leave its users out of every later checkpoint.
+  assert.equal(r.finalUsers, 400);
+  assert.ok(r.pausedPolls > 0, 'consumption paused while the flush was failing');
+  assert.ok(r.durableUsers >= 400 - 75, `users durable before stop: ${r.durableUsers}`);
+});
+
+test('a lost output (outputLost) stops the job before any checkpoint covers it', async () => {
+  const fatal = Object.assign(
+    (e: Error) => {
+      fatal.calls++;
+      fatal.errors.push(e.message);
+    },
+    { calls: 0, errors: [] as string[] },
+  );
+  const sink: SinkPort = {
+    send() {},
+    flush: async () => {
+      throw Object.assign(new Error('delivery to thermostat-user-mind-state failed: Message timed out'), {
+        outputLost: true,
+      });
+    },
+    disconnect: async () => {},
+  };
+  const r = await run(400, 50, sink, fatal);
+  assert.equal(fatal.calls, 1);
+  assert.match(fatal.errors[0], /delivery .* failed/);
+  assert.equal(r.commitsBeforeStop, 0, 'no checkpoint reached the store');
+  assert.equal(r.finalUsers, 0, 'stop() after a fatal error writes nothing either');
+  assert.equal(r.offsetCommits, 0);
+});
+
+/** Idle markers (marker.idle = true) the user stage sent down content-events. */
+function idleMarkers(sent: { topic: string; value: Buffer }[]): number {
+  let n = 0;
+  for (const r of sent) {
+    if (r.topic !== names.contentEvents) continue;
+    const ev = serde.decode(names.contentEvents, r.value) as { marker?: { idle: boolean } | null };
+    if (ev.marker?.idle) n++;
+  }
+  return n;
+}
+
+async function idleRun(endOffset?: (tp: { topic: string; partition: number }) => Promise<number>) {
+  const sent: { topic: string; value: Buffer }[] = [];
+  const sink: SinkPort = {
+    send: (topic, _key, value) => void sent.push({ topic, value }),
+    flush: async () => {},
+    disconnect: async () => {},
+  };
+  const clock = new ManualClock(28_333_334 * 60_000);
+  const store = new MemoryCheckpointStore();
+  const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
+  const settings: GraphSettings = {
+    names,
+    partitions: 1,
+    objectivesPartitions: 1,
+    agents: parseAgentConfig({}),
+    timing: { tickMs: 60_000, outOfOrdernessMs: 0, allowedLatenessMs: 0 },
+    seed: 1,
+    cacheMaxEntries: 1_000_000,
+    scorer: () => new RuleScorer(),
+  };
+  const records: RawRecord[] = [];
+  for (let i = 0; i < 10; i++) {
+    const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: clock.now() + i });
+    records.push({
+      topic: names.interactions,
+      partition: 0,
+      offset: i,
+      key: r.user_id,
+      value: serde.encode('UserInteraction', r),
+      timestamp: clock.now(),
+    });
+  }
+  let userSource: FakeSource | undefined;
+  const job = new KafkaJob({
+    settings,
+    agents: settings.agents,
+    serde,
+    store,
+    writeBehind,
+    createSource: (o) => {
+      const src = new FakeSource(o, o.topics.includes(names.interactions) ? records : []);
+      if (o.topics.includes(names.interactions)) {
+        src.endOffset = endOffset;
+        userSource = src;
+      }
+      return src;
+    },
+    sink,
+    clock,
+    metrics: createMetrics(),
+    log: createLogger('silent'),
+    appId: 'thermostat',
+    batchSize: BATCH,
+    commitIntervalMs: 3_600_000,
+    idleTimeoutMs: 2000,
+  });
+  await job.start();
+  // Advances the clock, then lets the user stage poll (and find nothing) a few more times.
+  const step = async (ms: number) => {
+    clock.advance(ms);
+    const target = userSource!.polls + 3;
+    while (userSource!.polls < target) await new Promise((r) => setTimeout(r, 5));
+  };
+  await step(0);
+  const before = idleMarkers(sent);
+  await step(2500); // past the idle timeout
+  const after = idleMarkers(sent);
+  await job.stop();
+  return { before, after };
+}
+
+test('idleness: a partition at its end past the idle timeout is declared idle once the broker confirms the end', async () => {
+  const r = await idleRun(async (tp) => (tp.topic === names.interactions ? 10 : 0));
+  assert.equal(r.before, 0);
+  assert.equal(r.after, 2, 'both input partitions (interactions, published) idle');
+});
+
+test('idleness: not while the broker cannot confirm the end (outage), nor while records are still coming', async () => {
+  const down = await idleRun(async () => {
+    throw new Error('Local: Broker transport failure');
+  });
+  assert.equal(down.after, 0, 'unreachable broker: nothing declared idle');
+  const more = await idleRun(async () => 25); // the log grew past what was read
+  assert.equal(more.after, 0, 'records beyond the end seen: not idle');
+});
+
+test('idleness without endOffset (no broker to ask): EOF + idle timeout, as before', async () => {
+  const r = await idleRun(undefined);
+  assert.equal(r.after, 2);
+});
