@@ -1,7 +1,7 @@
 // `thermostat simulate`: runs the simulated world under each policy (same seed), prints the
 // side-by-side table, optionally an A/B run in one population, and writes --json / --html.
 import { writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { runAb, type AbResult } from '../../sim/ab.js';
 import { defaultWorldConfig } from '../../sim/config.js';
@@ -9,6 +9,7 @@ import { checkPolicies, policyNames } from '../../sim/policies.js';
 import { abTextTable, htmlReport, textTable } from '../../sim/report.js';
 import { policyContext, runPolicy } from '../../sim/run.js';
 import type { RunResult } from '../../sim/metrics.js';
+import { parseTransportKind, type TransportKind, type TransportOptions } from '../../sim/transport.js';
 
 const int =
   (name: string) =>
@@ -29,11 +30,36 @@ export function register(program: Command): void {
     .option('--users <n>', 'simulated users', int('users'), 2000)
     .option('--days <n>', 'simulated days', int('days'), 7)
     .option('--seed <n>', 'seed (same seed, same numbers)', int('seed'), 1)
-    .option('--json <file>', 'write { policies: { name: { metric: number } }, config, series, lorenz, learning, ab? }')
+    .option(
+      '--json <file>',
+      'write { policies: { name: { metric: number } }, config, series, lorenz, learning, ab? }',
+    )
     .option('--html <file>', 'write a self-contained HTML report with plots')
     .option('--ab', 'also run the policies as A/B arms in one population (first policy = control)')
     .option('--bootstrap <n>', 'bootstrap resamples for A/B confidence intervals', int('bootstrap'), 200)
     .option('--no-progress', 'no progress bar')
+    .option(
+      '--transport <kind>',
+      "how the Thermostat policies reach the graph: 'inprocess' (in-memory topics) or 'kafka' (the real job on the local Kafka and Redis)",
+      (v: string) => {
+        try {
+          return parseTransportKind(v);
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      },
+      'inprocess' as TransportKind,
+    )
+    .option(
+      '--brokers <list>',
+      'Kafka bootstrap servers for --transport kafka',
+      process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+    )
+    .option(
+      '--redis <url>',
+      "Redis for the job's checkpoints with --transport kafka",
+      process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    )
     .action(
       async (o: {
         policy: string;
@@ -45,14 +71,25 @@ export function register(program: Command): void {
         ab?: boolean;
         bootstrap: number;
         progress: boolean;
+        transport: TransportKind;
+        brokers: string;
+        redis: string;
       }) => {
         const names = o.policy
           .split(',')
           .map((s) => s.trim())
           .filter(Boolean);
         const cfg = defaultWorldConfig({ users: o.users, days: o.days, seed: o.seed });
+        const transport: TransportOptions = { kind: o.transport, brokers: o.brokers, redisUrl: o.redis };
+        const options = { transport };
         try {
-          await checkPolicies(names, policyContext(cfg));
+          if (transport.kind === 'kafka') {
+            // Loaded only for Kafka runs; fails fast instead of librdkafka retrying forever.
+            const { probeBroker, probeRedis } = await import('../../sim/kafka-transport.js');
+            await probeBroker(o.brokers);
+            await probeRedis(o.redis);
+          }
+          await checkPolicies(names, policyContext(cfg, options));
         } catch (e) {
           process.stderr.write(`thermostat simulate: ${(e as Error).message}\n`);
           process.exitCode = 2;
@@ -71,6 +108,7 @@ export function register(program: Command): void {
         for (const n of names) {
           bar?.start(1, 0, { policy: n.padEnd(18) });
           policies[n] = await runPolicy(n, cfg, {
+            options,
             onTick: (_p, done, total) => {
               bar?.setTotal(total);
               bar?.update(done);
@@ -89,6 +127,7 @@ export function register(program: Command): void {
           ab = await runAb(names, {
             world: cfg,
             bootstrap: o.bootstrap,
+            options,
             onTick: (done, total) => {
               bar?.setTotal(total);
               bar?.update(done);
@@ -97,7 +136,7 @@ export function register(program: Command): void {
           bar?.stop();
         }
         process.stdout.write(
-          `users=${cfg.users} days=${cfg.days} seed=${cfg.seed}\n${textTable(policies)}\n`,
+          `users=${cfg.users} days=${cfg.days} seed=${cfg.seed} transport=${transport.kind}\n${textTable(policies)}\n`,
         );
         if (ab) process.stdout.write(`\n${abTextTable(ab)}\n`);
         if (o.json) {
