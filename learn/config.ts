@@ -12,6 +12,13 @@ const posInt = z.number().int().positive();
 export const learnConfigSchema = z.object({
   /** auto: tfjs-node-gpu with a CUDA GPU → wasm → cpu. An explicit choice that cannot load fails. */
   backend: z.enum(BACKEND_CHOICES).default('auto'),
+  /**
+   * Allocation scorer of the Kafka job: rule (default) or the learned network, loaded from the
+   * model store at start (the latest version, or `modelSeq` when set). No weights → rule, with a
+   * warning and thermostat_scorer_fallback_total.
+   */
+  scorer: z.enum(['rule', 'learned']).default('rule'),
+  modelSeq: z.number().int().positive().optional(),
   /** Initialisation and minibatch seed (deterministic mode). */
   seed: z.number().int().default(42),
   ppo: z
@@ -73,6 +80,8 @@ export type LearnConfig = z.infer<typeof learnConfigSchema>;
 /** Environment variable → dotted key inside the learn section. */
 export const LEARN_ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'float' | 'bool' }> = {
   THERMOSTAT_TF_BACKEND: { key: 'backend', type: 'string' },
+  THERMOSTAT_SCORER: { key: 'scorer', type: 'string' },
+  THERMOSTAT_MODEL_SEQ: { key: 'modelSeq', type: 'int' },
   THERMOSTAT_LEARN_SEED: { key: 'seed', type: 'int' },
   THERMOSTAT_PPO_ENTROPY_COEF: { key: 'ppo.entropyCoef', type: 'float' },
   THERMOSTAT_PPO_LEARNING_RATE: { key: 'ppo.learningRate', type: 'float' },

@@ -110,10 +110,13 @@ export function computeReward(
   return value - costTerm;
 }
 
-interface Pending {
+export interface Pending {
   d: Decision;
   agg: EngagementAggregate;
 }
+
+/** Rewards for the decisions settling in one advance() call, in the same order. */
+export type SettleRewards = (settled: readonly Pending[]) => number[];
 
 export interface ExperienceStats {
   pending: number;
@@ -180,21 +183,24 @@ export class ExperienceBuffer {
    * Settles every open decision whose validUntil + grace is at or before the event-time watermark.
    * Returns how many settled.
    */
-  advance(watermarkMs: number): number {
-    let n = 0;
+  advance(watermarkMs: number, rewardsOf?: SettleRewards): number {
+    const due: Pending[] = [];
     for (const [id, p] of this.pending) {
       if (p.d.validUntil + this.cfg.graceMs > watermarkMs) continue;
       this.pending.delete(id);
       if (p.agg.impressions === 0) this.counts.expired++;
-      this.push({
-        obs: p.d.obs,
-        action: p.d.action,
-        logProb: p.d.logProb,
-        reward: computeReward(p.agg, p.d.weights, p.d.cost, this.cfg),
-      });
-      n++;
+      due.push(p);
     }
-    return n;
+    // A caller-supplied credit rule (e.g. MarginalCredit) sees the whole batch at once: its
+    // baseline is per settle batch, i.e. per tick boundary.
+    const rewards = rewardsOf
+      ? rewardsOf(due)
+      : due.map((p) => computeReward(p.agg, p.d.weights, p.d.cost, this.cfg));
+    if (rewards.length !== due.length) throw new RangeError('rewardsOf must return one reward per decision');
+    due.forEach((p, i) =>
+      this.push({ obs: p.d.obs, action: p.d.action, logProb: p.d.logProb, reward: rewards[i] }),
+    );
+    return due.length;
   }
 
   private push(e: Experience): void {

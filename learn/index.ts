@@ -140,3 +140,5 @@ export async function createLearning(opts: CreateLearningOptions): Promise<Learn
     },
   };
 }
+export * from './credit.js';
+export * from './job-scorer.js';

@@ -8,11 +8,12 @@
 // allocation_id, and PPO updates run at tick boundaries with trainNow() (never inside a tick), so
 // the same seed gives the same numbers.
 import { parseAgentConfig, type AgentConfigInput } from '../agents/config.js';
-import type { AllocationScorer } from '../agents/scorer.js';
+import type { AllocationScorer, ExplorePolicy } from '../agents/scorer.js';
 import { ALLOCATION_FEATURE_COUNT } from '../agents/scorer.js';
 import { keyedUniform } from '../core/rng.js';
 import { RuleScorer } from '../agents/rule-scorer.js';
 import {
+  MarginalCredit,
   computeReward,
   createLearning,
   imitate,
@@ -20,8 +21,14 @@ import {
   sampleBernoulli,
   type EngagementAggregate,
   type Learning,
+  type Pending,
+  type SettledGrant,
   type LearnedAllocationScorer,
+  type LearnedExplorePolicy,
+  EXPLORE_OBS_WIDTH,
+  packExploreObs,
 } from '../learn/index.js';
+import { RuleExplorePolicy } from '../agents/rule-explore.js';
 import type { TickReport } from '../pipelines/allocator-task.js';
 import type { RecordSerde } from '../pipelines/task-runner.js';
 import { ThermostatTestDriver } from '../pipelines/test-driver.js';
@@ -32,8 +39,16 @@ import type {
   UserInteraction,
   UserMindState,
 } from '../schemas/types.js';
+import { isEngaged } from '../agents/user.js';
 import { DAY_MS } from './config.js';
+import { coldStartWindow } from './engine.js';
 import type { LearningPoint, PolicyContext, RegulationPolicy } from './policy.js';
+import type { GraphTransport, TransportOptions } from './transport.js';
+
+/** ctx.options.transport, default in memory. */
+function transportOf(ctx: PolicyContext): TransportOptions {
+  return (ctx.options.transport as TransportOptions | undefined) ?? { kind: 'inprocess' };
+}
 
 /**
  * Agent tuning used by the Thermostat policies in the simulator (documented in docs/SIMULATOR.md):
@@ -56,6 +71,8 @@ export interface ThermostatPolicyOptions {
   name: string;
   serde: RecordSerde;
   scorer?: () => AllocationScorer;
+  /** A learned user explore policy (default: the rule). */
+  explore?: () => ExplorePolicy;
   agents?: AgentConfigInput;
   partitions?: number;
   onTick?: (report: TickReport) => void;
@@ -66,13 +83,14 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
   private flagged = new Set<string>();
 
   protected constructor(
-    protected readonly driver: ThermostatTestDriver,
+    protected readonly driver: GraphTransport,
     name: string,
   ) {
     this.name = name;
   }
 
-  static async driverFor(ctx: PolicyContext, opts: ThermostatPolicyOptions): Promise<ThermostatTestDriver> {
+  /** The agents config of a simulator run: sim tuning < ctx.options.agents < opts.agents. */
+  static agentsFor(ctx: PolicyContext, opts: ThermostatPolicyOptions): AgentConfigInput {
     const adjacency: Record<string, string[]> = {};
     for (const [c, adj] of ctx.adjacency) adjacency[c] = [...adj];
     const fromCtx = (ctx.options.agents ?? {}) as Record<string, unknown>;
@@ -82,20 +100,59 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
       ...((fromCtx.system as object) ?? {}),
       ...((opts.agents?.system as object) ?? {}),
     };
-    const agents = { ...fromCtx, ...(opts.agents ?? {}), system } as AgentConfigInput;
+    return { ...fromCtx, ...(opts.agents ?? {}), system } as AgentConfigInput;
+  }
+
+  /** The in-memory graph (ThermostatTestDriver); the learned policy needs it (scorer and onTick run inside). */
+  static async driverFor(ctx: PolicyContext, opts: ThermostatPolicyOptions): Promise<ThermostatTestDriver> {
+    const transport = transportOf(ctx);
+    if (transport.kind !== 'inprocess')
+      throw new Error(
+        `policy '${opts.name}' supports only --transport inprocess (its scorer and tick reports run inside the in-memory graph)`,
+      );
     return ThermostatTestDriver.create({
       serde: opts.serde,
       partitions: opts.partitions ?? 2,
       tickMs: ctx.tickMs,
       seed: ctx.seed,
-      agents,
+      agents: ThermostatGraphPolicy.agentsFor(ctx, opts),
       scorer: opts.scorer,
+      explore: opts.explore,
       onTick: opts.onTick,
     });
   }
 
+  /**
+   * The graph as ctx.options.transport says: in memory (default), or the real job on Kafka with
+   * the same settings (sim/kafka-transport.ts; loaded only then, so in-memory runs never load the
+   * Kafka client). The Kafka job runs the rule scorer, so a custom scorer or onTick stays in memory.
+   */
+  static async transportFor(ctx: PolicyContext, opts: ThermostatPolicyOptions): Promise<GraphTransport> {
+    const transport = transportOf(ctx);
+    if (transport.kind === 'inprocess') return ThermostatGraphPolicy.driverFor(ctx, opts);
+    if (opts.scorer || opts.onTick)
+      throw new Error(
+        `policy '${opts.name}' supports only --transport inprocess (custom scorer / tick reports)`,
+      );
+    const { KafkaGraphTransport, simAppId } = await import('./kafka-transport.js');
+    return new KafkaGraphTransport({
+      brokers: transport.brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
+      redisUrl: transport.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      appId: simAppId(ctx.seed),
+      partitions: opts.partitions ?? 2,
+      tickMs: ctx.tickMs,
+      seed: ctx.seed,
+      agents: ThermostatGraphPolicy.agentsFor(ctx, opts),
+    });
+  }
+
   static async create(ctx: PolicyContext, opts: ThermostatPolicyOptions): Promise<ThermostatGraphPolicy> {
-    return new ThermostatGraphPolicy(await ThermostatGraphPolicy.driverFor(ctx, opts), opts.name);
+    return new ThermostatGraphPolicy(await ThermostatGraphPolicy.transportFor(ctx, opts), opts.name);
+  }
+
+  /** Stops the Kafka job and removes its run's topics and keys (nothing to do in memory). */
+  close(): void | Promise<void> {
+    return this.driver.close?.();
   }
 
   async onPublished(recs: ContentPublished[]): Promise<void> {
@@ -163,24 +220,25 @@ export class SampledAllocationScorer implements AllocationScorer {
 
   constructor(
     private readonly inner: LearnedAllocationScorer,
-    private readonly threshold: number,
+    readonly threshold: number,
     private readonly seed: number,
   ) {}
 
   get modelVersion(): string {
-    return this.warmup ? this.warmup.rule.modelVersion : this.inner.modelVersion;
+    return this.warmup || !this.live ? this.rule.modelVersion : this.inner.modelVersion;
   }
 
   get policy(): 'RULE' | 'LEARNED' {
-    return this.warmup ? 'RULE' : 'LEARNED';
+    return this.warmup || !this.live ? 'RULE' : 'LEARNED';
   }
 
   /**
-   * false before the run starts: the pre-existing catalog's ticks have no traffic, so the cap
-   * grants nothing whatever the scores; skipping the network there only saves time (a denial
-   * everywhere, nothing recorded).
+   * false before the run starts (the pre-existing catalog's ticks): the rule scores them and
+   * nothing is recorded, so by construction both policies enter the run from the same state
+   * (test: with the rule deciding throughout, the learned run equals thermostat-rule).
    */
   live = false;
+  private readonly rule = new RuleScorer();
   /**
    * Warm-up (behaviour cloning): while set, the rule scorer decides (policy RULE) and its rows and
    * scores are kept (at most `warmupMaxRows`) as the network's imitation targets.
@@ -192,7 +250,7 @@ export class SampledAllocationScorer implements AllocationScorer {
     const W = ALLOCATION_FEATURE_COUNT;
     if (!this.live) {
       this.last = null;
-      return new Float32Array(rows);
+      return this.rule.score(features, rows);
     }
     if (this.warmup) {
       this.last = null;
@@ -226,6 +284,43 @@ export class SampledAllocationScorer implements AllocationScorer {
   }
 }
 
+/**
+ * The user stage's explore policy in 'thermostat-learned' with explore: 'learned'. During the
+ * warm-up the rule decides and its (observation, probability) rows are kept as imitation targets;
+ * afterwards the shared network scores each micro-batch of users in one call.
+ */
+export class WarmStartedExplorePolicy implements ExplorePolicy {
+  warmup: { rows: Float32Array[]; targets: number[] } | null = { rows: [], targets: [] };
+  warmupMaxRows = 8192;
+
+  constructor(
+    private readonly rule: ExplorePolicy,
+    private readonly learned: LearnedExplorePolicy,
+  ) {}
+
+  get policy(): 'RULE' | 'LEARNED' {
+    return this.warmup ? 'RULE' : 'LEARNED';
+  }
+
+  get modelVersion(): string {
+    return this.warmup ? this.rule.modelVersion : this.learned.modelVersion;
+  }
+
+  exploreProbabilities(mind: Float32Array, behaviour: Float32Array, rows: number): Float32Array {
+    if (!this.warmup) return this.learned.exploreProbabilities(mind, behaviour, rows);
+    const out = this.rule.exploreProbabilities(mind, behaviour, rows);
+    const w = this.warmup;
+    if (w.targets.length < this.warmupMaxRows) {
+      const obs = packExploreObs(mind, behaviour, rows);
+      for (let i = 0; i < rows && w.targets.length < this.warmupMaxRows; i++) {
+        w.rows.push(obs.slice(i * EXPLORE_OBS_WIDTH, (i + 1) * EXPLORE_OBS_WIDTH));
+        w.targets.push(out[i]);
+      }
+    }
+    return out;
+  }
+}
+
 export interface LearnedPolicyOptions {
   /** Denials recorded per tick at most (keyed subsample; bounds training cost). */
   maxDenialsPerTick: number;
@@ -244,6 +339,30 @@ export interface LearnedPolicyOptions {
    * over and PPO fine-tunes it. 0 = start from the seeded random weights.
    */
   warmupMs: number;
+  /**
+   * Credit assignment. 'marginal' (learn/credit.ts): a grant earns the value of what it delivered
+   * (summed, not a rate) plus `coldStartBonus` when the item crossed the cold-start bar while it
+   * was delivering, optionally minus λ·granted at the shadow price of the cap/pool
+   * (`opportunityCost`). 'bandit': the per-allocation engagement rate of learn/experience.ts (the
+   * earlier behaviour; kept for comparison).
+   */
+  credit: 'marginal' | 'bandit';
+  coldStartBonus: number;
+  /** Marginal credit without the λ·granted term (value + cold-start credit only), for comparison. */
+  opportunityCost: boolean;
+  /**
+   * Warm start target = sigmoid((rule score − threshold)/τ): the rule's approve/deny decision,
+   * softened (τ → 0: hard labels; τ large: the raw score's order with P ≈ 0.5 everywhere).
+   */
+  imitationTemperature: number;
+  /**
+   * User explore policy: 'rule' (agents/rule-explore), or 'learned': the shared explore network
+   * (learn/explore-model.ts), called once per user-stage micro-batch, warm-started by behaviour
+   * cloning of the rule's probabilities over the same warm-up window. It is not trained further
+   * here: the ranker's per-slot explore draw is not observable in the interactions, so there is no
+   * action to credit (see docs/LEARNING.md).
+   */
+  explore: 'rule' | 'learned';
 }
 
 export const DEFAULT_LEARNED_OPTIONS: LearnedPolicyOptions = {
@@ -251,12 +370,20 @@ export const DEFAULT_LEARNED_OPTIONS: LearnedPolicyOptions = {
   minBatch: 768,
   maxBatch: 1024,
   maxCost: 0.5,
-  costWeight: 0.3,
+  // 0.5 rather than the bandit reward's 0.3: marginal credit sums value over a grant's impressions,
+  // so cost needs more weight to keep spending at or below the rule's (measured, docs/LEARNING.md).
+  costWeight: 0.5,
   epochs: 4,
   minibatchSize: 128,
   learningRate: 3e-3,
   entropyCoef: 0.01,
   warmupMs: 2 * 3_600_000,
+  credit: 'marginal',
+  coldStartBonus: 10,
+  // The shadow-price term lowered cold start in every measured variant (docs/LEARNING.md): off.
+  opportunityCost: false,
+  imitationTemperature: 0.03,
+  explore: 'rule',
 };
 
 interface OpenAllocation {
@@ -264,6 +391,18 @@ interface OpenAllocation {
   weights: RewardWeights;
   cost: number;
   validUntil: number;
+  contentId: string;
+  granted: number;
+  /** The item crossed the cold-start bar while this allocation was delivering. */
+  coldStart: boolean;
+}
+
+/** What the policy observes of a new item within its cold-start window. */
+interface ColdStartTrack {
+  publishedAt: number;
+  impressions: number;
+  engaged: number;
+  crossed: boolean;
 }
 
 interface DayAcc {
@@ -280,9 +419,21 @@ interface DayAcc {
 /** Thermostat on the real graph with the learned allocation scorer trained online by PPO. */
 export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
   private readonly open = new Map<string, OpenAllocation>();
+  /** Latest granted allocation per content (the one a cold-start crossing is credited to). */
+  private readonly openByContent = new Map<string, string>();
+  private readonly cold = new Map<string, ColdStartTrack>();
+  private readonly credit: MarginalCredit | null;
+  /** Items seen crossing the cold-start bar, and how many of those crossings a grant was credited for. */
+  coldStarts = { crossed: 0, credited: 0 };
+  /** Reward the credit rule gave each settled grant (for the learning curves). */
+  private readonly shaped = new Map<string, number>();
+  private readonly userCfg = parseAgentConfig({}).user;
   private readonly days = new Map<number, DayAcc>();
   /** Behaviour-cloning warm start, when it ran: rows fitted, cross-entropy before/after. */
   warmStart: { rows: number; lossBefore: number; lossAfter: number } | null = null;
+  /** The same for the explore network (explore: 'learned'). */
+  exploreWarmStart: { rows: number; lossBefore: number; lossAfter: number } | null = null;
+  explorePolicy: WarmStartedExplorePolicy | null = null;
 
   private constructor(
     driver: ThermostatTestDriver,
@@ -294,6 +445,14 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
     private readonly graceMs: number,
   ) {
     super(driver, name);
+    this.credit =
+      opts.credit === 'marginal'
+        ? new MarginalCredit(learning.allocation.buffer.cfg, {
+            coldStartBonus: opts.coldStartBonus,
+            alpha: 0.2,
+            opportunityCost: opts.opportunityCost,
+          })
+        : null;
   }
 
   static async createLearned(
@@ -322,14 +481,21 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
       ctx.seed,
     );
     if (opts.warmupMs > 0) scorer.warmup = { rule: new RuleScorer(), rows: [], scores: [] };
+    const explore =
+      opts.explore === 'learned'
+        ? new WarmStartedExplorePolicy(new RuleExplorePolicy(agentCfg.user.explore), learning.explore.scorer)
+        : null;
+    if (explore && opts.warmupMs <= 0) explore.warmup = null;
     let self: LearnedThermostatPolicy | null = null;
     const driver = await ThermostatGraphPolicy.driverFor(ctx, {
       name,
       serde,
       scorer: () => scorer,
+      explore: explore ? () => explore : undefined,
       onTick: (r) => self?.recordTick(r),
     });
     self = new LearnedThermostatPolicy(driver, name, learning, scorer, ctx, opts, cfg.reward.graceMs);
+    self.explorePolicy = explore;
     return self;
   }
 
@@ -392,7 +558,11 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
           weights: a.reward_weights,
           cost: a.cost,
           validUntil: a.valid_until,
+          contentId: id,
+          granted: a.impressions,
+          coldStart: false,
         });
+        this.openByContent.set(id, a.allocation_id);
       } else if (keyedUniform(this.ctx.seed, 'deny', id, r.tick) < keep) {
         buffer.record({
           allocationId: `deny:${id}@${r.tick}`,
@@ -412,9 +582,45 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
     }
   }
 
+  override async onPublished(recs: ContentPublished[]): Promise<void> {
+    for (const c of recs)
+      if (!this.cold.has(c.content_id))
+        this.cold.set(c.content_id, {
+          publishedAt: c.published_at,
+          impressions: 0,
+          engaged: 0,
+          crossed: false,
+        });
+    await super.onPublished(recs);
+  }
+
+  /**
+   * Cold-start bookkeeping from the interactions the job sees: the bar is the product's (world
+   * config: ≥ coldStartImpressions impressions and ≥ coldStartEngaged engaged views within the
+   * cold-start window), "engaged" is the agents' notion (click with completion or share). The
+   * crossing is credited to the item's allocation that is delivering at that moment.
+   */
+  private trackColdStart(r: UserInteraction): void {
+    const c = this.cold.get(r.content_id);
+    if (!c || c.crossed || r.event_time - c.publishedAt >= coldStartWindow(this.ctx.world)) return;
+    c.impressions++;
+    if (isEngaged(r, this.userCfg)) c.engaged++;
+    if (c.impressions < this.ctx.world.coldStartImpressions || c.engaged < this.ctx.world.coldStartEngaged)
+      return;
+    c.crossed = true;
+    this.coldStarts.crossed++;
+    const id = this.openByContent.get(r.content_id);
+    const a = id === undefined ? undefined : this.open.get(id);
+    if (a && a.agg.impressions > 0 && r.event_time < a.validUntil) {
+      a.coldStart = true;
+      this.coldStarts.credited++;
+    }
+  }
+
   override async onInteractions(recs: UserInteraction[]): Promise<void> {
     const buffer = this.learning.allocation.buffer;
     for (const r of recs) {
+      if (this.credit && r.event_time >= this.ctx.startMs) this.trackColdStart(r);
       if (!r.heated || !r.allocation_id) continue;
       const o = { allocationId: r.allocation_id, click: r.click, completion: r.completion, shared: r.shared };
       if (buffer.observe(o)) {
@@ -442,11 +648,17 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
         const obs = new Float32Array(w.rows.length * W);
         w.rows.forEach((r, i) => obs.set(r, i * W));
         const h = this.learning.allocation.handle;
+        // Target = the rule's DECISION, softened around its threshold (order kept for clearing):
+        // fitting P(approve) to the raw score would approve a 0.35-score request 35% of the time
+        // and a 0.25-score one (denied by the rule) 25% of the time.
+        const tau = this.opts.imitationTemperature;
+        const thr = this.scorer.threshold;
+        const targets = Float32Array.from(w.scores, (s) => 1 / (1 + Math.exp(-(s - thr) / tau)));
         const res = imitate(
           h.net,
           h.current.weights,
           obs,
-          Float32Array.from(w.scores),
+          targets,
           w.rows.length,
           h.current.weights.seq + 1,
           {
@@ -456,15 +668,43 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
         h.swap(res.weights); // the trainer's learner follows the swap (Trainer.onSwap)
         this.warmStart = { rows: w.rows.length, lossBefore: res.lossBefore, lossAfter: res.lossAfter };
       }
+      const ew = this.explorePolicy?.warmup;
+      if (this.explorePolicy && ew) {
+        this.explorePolicy.warmup = null;
+        if (ew.targets.length > 0) {
+          const h = this.learning.explore.handle;
+          const obs = new Float32Array(ew.targets.length * EXPLORE_OBS_WIDTH);
+          ew.rows.forEach((r, i) => obs.set(r, i * EXPLORE_OBS_WIDTH));
+          const res = imitate(
+            h.net,
+            h.current.weights,
+            obs,
+            Float32Array.from(ew.targets),
+            ew.targets.length,
+            h.current.weights.seq + 1,
+            {
+              seed: this.ctx.seed,
+            },
+          );
+          h.swap(res.weights);
+          this.exploreWarmStart = {
+            rows: ew.targets.length,
+            lossBefore: res.lossBefore,
+            lossAfter: res.lossAfter,
+          };
+        }
+      }
     }
     await super.advanceTo(eventTimeMs);
     const m = this.learning.allocation;
-    m.buffer.advance(eventTimeMs);
+    m.buffer.advance(eventTimeMs, this.credit ? (due) => this.marginalRewards(due) : undefined);
     const cfg = m.buffer.cfg;
     for (const [id, a] of this.open) {
       if (a.validUntil + this.graceMs > eventTimeMs) continue;
       this.open.delete(id);
-      const rwd = computeReward(a.agg, a.weights, a.cost, cfg);
+      if (this.openByContent.get(a.contentId) === id) this.openByContent.delete(a.contentId);
+      const rwd = this.shaped.get(id) ?? computeReward(a.agg, a.weights, a.cost, cfg);
+      this.shaped.delete(id);
       const acc = this.day(a.validUntil);
       acc.approvedSum += rwd;
       acc.approvedN++;
@@ -475,6 +715,31 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
       const res = await m.trainer.trainNow();
       if (res) this.day(Math.max(this.ctx.startMs, eventTimeMs - 1)).updates++;
     }
+  }
+
+  /** Marginal credit for one settle batch (the buffer's pending approvals due at this boundary). */
+  private marginalRewards(due: readonly Pending[]): number[] {
+    const grants: SettledGrant[] = [];
+    const idx: number[] = [];
+    const out = due.map(() => 0);
+    due.forEach((p, i) => {
+      const a = this.open.get(p.d.allocationId);
+      if (p.d.action !== 1 || !a) return;
+      idx.push(i);
+      grants.push({
+        agg: p.agg,
+        weights: p.d.weights,
+        cost: p.d.cost,
+        granted: a.granted,
+        coldStart: a.coldStart,
+      });
+    });
+    const rewards = this.credit!.settle(grants);
+    idx.forEach((i, k) => {
+      out[i] = rewards[k];
+      this.shaped.set(due[i].d.allocationId, rewards[k]);
+    });
+    return out;
   }
 
   learningCurve(): LearningPoint[] {
@@ -494,7 +759,8 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
     return out;
   }
 
-  close(): void {
+  override async close(): Promise<void> {
     this.learning.dispose();
+    await super.close();
   }
 }
