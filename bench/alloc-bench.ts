@@ -3,6 +3,10 @@
 // Per available backend: allocation scoring rows/s at batch 1k / 10k / 100k, explore-policy rows/s,
 // PPO gradient-step time (minibatch 64 and 256); then tensor counts before/after a long run of
 // scoring + training + swaps on the default (auto) backend. Speed is measured here, never asserted.
+// `allocation_variants` (issue 8) compares, at the same batches, the tfjs graph (scoreBatch), the
+// same layers as tfjs fused matMul + bias + activation, and the pure-JS forward pass
+// (learn/fast-scorer.ts, what LearnedAllocationScorer runs on `cpu`), in rows per wall second and
+// per CPU second of the process (steadier on a shared box; these paths are single-threaded).
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
@@ -18,8 +22,11 @@ import {
   ModelHandle,
   allocationNet,
   initAllocationWeights,
+  scoreBatch,
 } from '../learn/allocation-model.js';
 import { DEFAULT_LOADERS, selectBackend, type BackendName } from '../learn/backend.js';
+import { jsScore, packMlp3 } from '../learn/fast-scorer.js';
+import type { Params } from '../learn/network.js';
 import { ExperienceBuffer } from '../learn/experience.js';
 import { LearnedExplorePolicy, exploreNet, initExploreWeights } from '../learn/explore-model.js';
 import { sampleBernoulli } from '../learn/network.js';
@@ -49,6 +56,46 @@ function timeIt(fn: () => void, minMs: number, minReps = 3): number {
     reps++;
   }
   return (performance.now() - t0) / reps;
+}
+
+/** Wall and CPU ms per call (CPU: this process, all threads). */
+function timeWallCpu(fn: () => void, minMs: number, minReps = 2): { wall: number; cpu: number } {
+  fn();
+  let reps = 0;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (reps < minReps || performance.now() - t0 < minMs) {
+    fn();
+    reps++;
+  }
+  const c = process.cpuUsage(c0);
+  return { wall: (performance.now() - t0) / reps, cpu: (c.user + c.system) / 1000 / reps };
+}
+
+/** The actor as tfjs fused matMul + bias + activation per layer (a variant, not used by the job). */
+function fusedScore(p: Params, x: Float32Array, n: number): Float32Array {
+  return tf.tidy(() => {
+    const t = tf.tensor2d(x.subarray(0, n * F), [n, F], 'float32');
+    const h1 = tf.fused.matMul({
+      a: t,
+      b: p['actor/w1'] as tf.Tensor2D,
+      bias: p['actor/b1'],
+      activation: 'relu',
+    });
+    const h2 = tf.fused.matMul({
+      a: h1,
+      b: p['actor/w2'] as tf.Tensor2D,
+      bias: p['actor/b2'],
+      activation: 'relu',
+    });
+    const z = tf.fused.matMul({
+      a: h2,
+      b: p['actor/w3'] as tf.Tensor2D,
+      bias: p['actor/b3'],
+      activation: 'sigmoid',
+    });
+    return z.dataSync() as Float32Array;
+  });
 }
 
 function toyBatch(ppo: PpoLearner, n: number, seed: number): Experience[] {
@@ -89,6 +136,32 @@ async function benchBackend(name: BackendName) {
     allocation_rows_per_s[String(n)] = Math.round((n / ms) * 1000);
     allocation_ms_per_batch[String(n)] = +ms.toFixed(3);
   }
+  const packed = packMlp3(handle.current.weights);
+  const variants: Record<string, (x: Float32Array, n: number) => Float32Array> = {
+    tfjs_graph: (x, n) => scoreBatch(allocationNet, handle.current.params, x, n),
+    tfjs_fused: (x, n) => fusedScore(handle.current.params, x, n),
+    js: (x, n) => jsScore(packed, x, n),
+  };
+  const allocation_variants: Record<
+    string,
+    Record<string, { rows_per_s: number; rows_per_cpu_s: number }>
+  > = {};
+  for (const [v, f] of Object.entries(variants)) {
+    allocation_variants[v] = {};
+    // The pure-JS pass is ~10× slower than wasm: 100k rows only in full runs.
+    for (const n of v === 'js' || name === 'cpu'
+      ? quick
+        ? [10_000]
+        : [10_000, 100_000]
+      : [10_000, 100_000]) {
+      const x = rows(n, n, F);
+      const t = timeWallCpu(() => f(x, n), minMs);
+      allocation_variants[v][String(n)] = {
+        rows_per_s: Math.round((n / t.wall) * 1000),
+        rows_per_cpu_s: Math.round((n / t.cpu) * 1000),
+      };
+    }
+  }
   const eh = new ModelHandle(exploreNet, initExploreWeights(1));
   const policy = new LearnedExplorePolicy(eh);
   const explore_rows_per_s: Record<string, number> = {};
@@ -117,6 +190,7 @@ async function benchBackend(name: BackendName) {
     available: true,
     allocation_rows_per_s,
     allocation_ms_per_batch,
+    allocation_variants,
     explore_rows_per_s,
     ppo_step_ms,
   };
@@ -197,6 +271,10 @@ console.log(
     cpu_model: os.cpus()[0]?.model,
     wasm_simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'),
     wasm_threads: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
+    // Forcing the flag on loads tfjs-backend-wasm-threaded-simd.wasm, whose pthread pool starts
+    // workers from blob: URLs, which Node's worker_threads reject (ERR_WORKER_PATH); tfjs turns
+    // the flag off under Node for that reason (tfjs#3830).
+    wasm_threads_note: 'threaded SIMD unavailable in Node: pthread workers from blob: URLs (ERR_WORKER_PATH)',
     backends: results,
     leak,
   }),

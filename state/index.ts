@@ -8,7 +8,9 @@ export {
   type BatchLoader,
   type CacheStats,
   type VersionedCacheOptions,
+  type TaskCache,
 } from './versioned-cache.js';
+export { CompactUserStore, type CompactUserStoreOptions } from './compact-user-store.js';
 export { RedisCheckpointStore, type RedisCheckpointStoreOptions } from './redis-checkpoint.js';
 export { MemoryCheckpointStore } from './memory-checkpoint.js';
 export {

@@ -53,7 +53,18 @@ export interface CacheStats {
   loadedKeys: number;
 }
 
-export class VersionedCache<V> implements KeyValueStore<string, V> {
+/**
+ * What a task and its runtime need from a keyed state cache: VersionedCache, or the user stage's
+ * struct-of-arrays CompactUserStore (state/compact-user-store.ts) with the same semantics.
+ */
+export interface TaskCache<V> extends KeyValueStore<string, V> {
+  ensureLoaded(keys: Iterable<string>): Promise<void>;
+  drainDirty(): CheckpointEntry[];
+  markDurable(entries: readonly CheckpointEntry[]): void;
+  stats(): CacheStats;
+}
+
+export class VersionedCache<V> implements TaskCache<V> {
   readonly name: string;
   private readonly codec: ValueCodec<V>;
   private readonly maxEntries: number;
@@ -196,6 +207,11 @@ export class VersionedCache<V> implements KeyValueStore<string, V> {
         this.pendingCount--;
       }
     }
+  }
+
+  /** True when `incoming` more entries fit: an ensureLoaded of that many keys evicts nothing. */
+  fits(incoming: number): boolean {
+    return this.map.size + incoming <= this.maxEntries;
   }
 
   stats(): CacheStats {
