@@ -16,11 +16,15 @@ export class RuleScorer implements AllocationScorer {
 
   score(features: Float32Array, rows: number): Float32Array {
     const W = ALLOCATION_FEATURE_COUNT;
-    if (features.length < rows * W) throw new RangeError('features shorter than rows × ALLOCATION_FEATURE_COUNT');
+    if (features.length < rows * W)
+      throw new RangeError('features shorter than rows × ALLOCATION_FEATURE_COUNT');
     const out = new Float32Array(rows);
     for (let r = 0; r < rows; r++) {
       const o = r * W;
-      const s = features[o + W_USER] * features[o + MATCH] + features[o + W_REVENUE] * features[o + BID] + features[o + W_LONG] * features[o + RETENTION];
+      const s =
+        features[o + W_USER] * features[o + MATCH] +
+        features[o + W_REVENUE] * features[o + BID] +
+        features[o + W_LONG] * features[o + RETENTION];
       out[r] = s <= 0 ? 0 : s >= 1 ? 1 : s;
     }
     return out;

@@ -1,7 +1,9 @@
 // In-process throughput: the full graph (Avro decode, all three stages, windows, allocation ticks)
 // on the in-memory transport, one thread. The input is pre-encoded before the clock starts; the
 // measured time covers append + decode + every stage + changelog flush until the graph is idle
-// and the last tick closed.
+// and the last tick closed. By default the internal topics (content-events, allocator-input) hand
+// decoded records between stages (InProcessOptions.localHop: every stage is in this process);
+// `localHop: false` (CLI: 7th argument 0) measures the Avro hop a multi-process job pays.
 import { parseAgentConfig } from '../agents/config.js';
 import { RuleScorer } from '../agents/rule-scorer.js';
 import { partitionForKey } from '../core/hash.js';
@@ -26,6 +28,8 @@ export interface InProcessBenchOptions {
   /** Checkpoint store (default in-memory); with `checkpointEachChunk` every task checkpoints after each chunk. */
   checkpoints?: CheckpointStore;
   checkpointEachChunk?: boolean;
+  /** Internal records by reference instead of Avro bytes (default true). */
+  localHop?: boolean;
 }
 
 export interface InProcessBenchResult {
@@ -38,6 +42,8 @@ export interface InProcessBenchResult {
   allocations: number;
   userChangelog: number;
   contentEvents: number;
+  /** How records crossed content-events and allocator-input. */
+  internalHop: 'by-reference' | 'avro';
 }
 
 /**
@@ -75,13 +81,14 @@ export class BenchBroker extends MemoryBroker {
     timestamp: number,
     partition?: number,
     headers?: Record<string, string>,
+    decoded?: unknown,
   ): [number, number] {
     const parts = this.part(topic);
     const p = partition ?? (key === null ? this.rr++ % parts.length : partitionForKey(key, parts.length));
     const log = parts[p];
     const offset = log.base + log.recs.length;
     this.counts.set(topic, (this.counts.get(topic) ?? 0) + 1);
-    if (this.read_.has(topic)) log.recs.push({ offset, key, value, timestamp, headers });
+    if (this.read_.has(topic)) log.recs.push({ offset, key, value, timestamp, headers, decoded });
     else log.base++;
     return [p, offset];
   }
@@ -146,6 +153,7 @@ export async function runInProcess(
     serde: wireSerde(names),
     checkpoints: o.checkpoints ?? new MemoryCheckpointStore(),
     batchSize: o.batchSize,
+    localHop: o.localHop ?? true,
   });
   const chunk = o.chunk ?? 100_000;
   const cpu0 = process.cpuUsage();
@@ -176,10 +184,11 @@ export async function runInProcess(
     allocations: count(names.allocations),
     userChangelog: count(names.userChangelog),
     contentEvents: count(names.contentEvents),
+    internalHop: (o.localHop ?? true) ? 'by-reference' : 'avro',
   };
 }
 
-// Standalone: npx tsx bench/inprocess.ts [users] [contents] [events] [partitions] [batch]
+// Standalone: npx tsx bench/inprocess.ts [users] [contents] [events] [partitions] [batch] [chunk] [localHop 1|0]
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [
     users = 100_000,
@@ -188,8 +197,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     partitions = 6,
     batchSize = 5000,
     chunk = 100_000,
+    localHop = 1,
   ] = process.argv.slice(2).map(Number);
   const w = makeWorkload({ users, contents, events });
-  const r = await runInProcess({ users, contents, events, partitions, batchSize, chunk }, w);
+  const r = await runInProcess(
+    { users, contents, events, partitions, batchSize, chunk, localHop: localHop !== 0 },
+    w,
+  );
   console.log(JSON.stringify({ users, contents, partitions, batchSize, ...r }));
 }

@@ -183,6 +183,8 @@ export interface LatencyResult {
   max: number;
   /** Some outputs never arrived within the wait: the percentiles are lower bounds. */
   lowerBound: boolean;
+  /** p50 / max latency (ms) of the interactions sent in each second of the run: shows stalls. */
+  perSecond: { p50: number; max: number }[];
 }
 
 export async function e2eLatency(
@@ -190,10 +192,11 @@ export async function e2eLatency(
   rate: number,
   seconds: number,
   log: (m: string) => void,
+  jobExtraEnv: Record<string, string> = {},
 ): Promise<LatencyResult> {
   const env = await jobEnv('lat', log);
   const serde = Serde.local();
-  const job = spawnJob(env);
+  const job = spawnJob(env, jobExtraEnv);
   const sink = new KafkaSink({
     brokers: BROKERS,
     clientId: `${env.appId}-producer`,
@@ -242,6 +245,15 @@ export async function e2eLatency(
       }
     })();
     await sleep(2000); // reader assigned
+    // The publications are set-up, not load: wait until the job consumed them (all of stage 1,
+    // lag 0), so the interactions measure latency of a warm job rather than queueing behind 100k
+    // publications (full size: the first seconds at 2k/s read 1-2 s before this wait).
+    for (const end = Date.now() + 120_000; ;) {
+      const m = await metricsOf(job);
+      if (m && m.userIn >= w.published.length && m.lag === 0) break;
+      if (Date.now() > end) throw new Error(`latency: publications not consumed (stage-1 in ${m?.userIn})`);
+      await sleep(100);
+    }
     log(`e2e latency: ${n} interactions at ${rate}/s`);
     const inflight = new Set<Promise<unknown>>();
     const t0 = performance.now();
@@ -271,6 +283,11 @@ export async function e2eLatency(
     // An interaction whose output never arrived counts with its wait so far: a lower bound.
     const stoppedAt = Date.now();
     const all = Array.from(lat, (x, i) => (x >= 0 ? x : stoppedAt - sentAt[i]));
+    const perSecond: { p50: number; max: number }[] = [];
+    for (let s = 0; s * rate < n; s++) {
+      const sec = all.slice(s * rate, Math.min(n, (s + 1) * rate)).sort((a, b) => a - b);
+      perSecond.push({ p50: sec[Math.floor(sec.length / 2)], max: sec[sec.length - 1] });
+    }
     all.sort((a, b) => a - b);
     const q = (p: number) => all[Math.min(all.length - 1, Math.floor(p * all.length))];
     return {
@@ -281,6 +298,7 @@ export async function e2eLatency(
       p99: q(0.99),
       max: all[all.length - 1],
       lowerBound: received < n,
+      perSecond,
     };
   } finally {
     await source.disconnect().catch(() => undefined);
@@ -305,7 +323,11 @@ export async function recovery(
 ): Promise<RecoveryResult> {
   const env = await jobEnv('rec', log);
   const serde = Serde.local();
-  let job = spawnJob(env);
+  // Static group membership (group.instance.id), as a Deployment/StatefulSet pod keeps its name:
+  // the restarted process takes its partitions back at once instead of after session.timeout.ms
+  // (10 s), when the group would first have to expire the killed member.
+  const member = { THERMOSTAT_INSTANCE_ID: `${env.appId}-0` };
+  let job = spawnJob(env, member);
   const sink = new KafkaSink({ brokers: BROKERS, clientId: `${env.appId}-producer` });
   try {
     await job.waitStarted(90_000);
@@ -353,7 +375,7 @@ export async function recovery(
     log(`recovery: state built in ${buildSeconds.toFixed(1)} s; kill -9`);
     await job.crash();
     const t0 = performance.now();
-    job = spawnJob(env);
+    job = spawnJob(env, member);
     await job.waitStarted(90_000);
     await waitReady(job, 90_000);
     const readySeconds = (performance.now() - t0) / 1000;

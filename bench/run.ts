@@ -150,6 +150,13 @@ export async function runBench(
     const x = await runInProcess({ ...sz }, w);
     details.inprocess = x;
     r.inprocess_events_per_s = round(x.eventsPerS);
+    // The headline hands records between stages by reference (every stage is in this process);
+    // the same graph with the Avro hop on content-events / allocator-input, for comparison.
+    const avro = await runInProcess({ ...sz, localHop: false }, w);
+    details.inprocessAvroHop = avro;
+    notes.push(
+      `inprocess: internal topics by reference (input Avro decode, output/changelog Avro encode kept), ${round(x.eventsPerCpuS)} events/CPU-s; with the Avro hop ${round(avro.eventsPerS)} events/s, ${round(avro.eventsPerCpuS)} events/CPU-s`,
+    );
   });
 
   let redis: TestRedis | undefined;

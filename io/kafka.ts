@@ -2,7 +2,15 @@
 // KafkaSource = batch consumer with manual offsets, async rebalance hooks, pause/resume, EOF and
 // lag; KafkaSink = idempotent producer with delivery reports and the Java-compatible partitioner.
 import rdkafka from '@confluentinc/kafka-javascript';
-import type { KafkaConsumer as Consumer, LibrdKafkaError, Message, MessageHeader, Producer as RdProducer, TopicPartition, TopicPartitionOffset } from '@confluentinc/kafka-javascript';
+import type {
+  KafkaConsumer as Consumer,
+  LibrdKafkaError,
+  Message,
+  MessageHeader,
+  Producer as RdProducer,
+  TopicPartition,
+  TopicPartitionOffset,
+} from '@confluentinc/kafka-javascript';
 import { ThermostatError } from '../core/errors.js';
 
 const { KafkaConsumer, Producer } = rdkafka;
@@ -83,6 +91,9 @@ export class KafkaSource {
         'max.poll.interval.ms': 300_000,
         'session.timeout.ms': 10_000,
         'heartbeat.interval.ms': 1000,
+        // After a broker restart, reconnect within ~1 s of it answering: the default backoff grows
+        // to 10 s, which left the job idle ~12 s after the broker was back (broker-restart test).
+        'reconnect.backoff.max.ms': 1000,
         log_level: 3,
         rebalance_cb: (err: LibrdKafkaError, assignment: TopicPartition[]) => {
           this.rebalance = this.onRebalance(err, assignment).finally(() => (this.rebalance = null));
@@ -95,15 +106,33 @@ export class KafkaSource {
       this.eof.add(tpKey(e.topic, e.partition));
       opts.onEof?.({ topic: e.topic, partition: e.partition }, e.offset);
     });
-    this.consumer.on('event.error', (e) => opts.onError?.(e as unknown as Error));
+    // While the broker is away librdkafka reports the same errors (transport failure, all brokers
+    // down) several times a second per consumer: pass each code on at most every 5 s.
+    const lastByCode = new Map<number, number>();
+    this.consumer.on('event.error', (e) => {
+      const code = (e as { code?: number }).code ?? 0;
+      const now = Date.now();
+      if (now - (lastByCode.get(code) ?? -Infinity) < 5000) return;
+      lastByCode.set(code, now);
+      opts.onError?.(e as unknown as Error);
+    });
   }
 
   connect(timeoutMs = 30_000): Promise<void> {
     return new Promise((resolve, reject) => {
       this.consumer.connect({ timeout: timeoutMs }, (err) => {
-        if (err) return reject(new ThermostatError('DEPENDENCY', `Kafka consumer cannot connect to ${this.opts.brokers}: ${err.message}`, { retriable: true, cause: err }));
+        if (err)
+          return reject(
+            new ThermostatError(
+              'DEPENDENCY',
+              `Kafka consumer cannot connect to ${this.opts.brokers}: ${err.message}`,
+              { retriable: true, cause: err },
+            ),
+          );
         // Return promptly with what is buffered after the first record instead of waiting for n.
-        (this.consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }).setDefaultIsTimeoutOnlyForFirstMessage(true);
+        (
+          this.consumer as unknown as { setDefaultIsTimeoutOnlyForFirstMessage(v: boolean): void }
+        ).setDefaultIsTimeoutOnlyForFirstMessage(true);
         this.consumer.subscribe(this.opts.topics);
         resolve();
       });
@@ -120,17 +149,24 @@ export class KafkaSource {
         this.opts.onError?.(e as Error); // start from the committed offsets instead
       }
       try {
-        this.consumer.assign(tps.map((tp) => {
-          const start = starts?.get(tpKey(tp.topic, tp.partition));
-          return start === undefined ? tp : { ...tp, offset: start };
-        }));
+        this.consumer.assign(
+          tps.map((tp) => {
+            const start = starts?.get(tpKey(tp.topic, tp.partition));
+            return start === undefined ? tp : { ...tp, offset: start };
+          }),
+        );
         for (const tp of tps) this.assigned.add(tpKey(tp.topic, tp.partition));
       } catch (e) {
         // The group moved on while the hook ran (a newer rebalance, or the assignment was lost
         // while this process was stalled): librdkafka refuses the stale assignment ("Erroneous
         // state") and the next rebalance event follows. Undo the hook without writing anything;
         // throwing here used to end the process (an unhandled rejection).
-        this.opts.onError?.(new ThermostatError('DEPENDENCY', `stale assignment refused: ${(e as Error).message}`, { retriable: true, cause: e }));
+        this.opts.onError?.(
+          new ThermostatError('DEPENDENCY', `stale assignment refused: ${(e as Error).message}`, {
+            retriable: true,
+            cause: e,
+          }),
+        );
         await this.opts.onRevoke?.(tps, true).catch((e2: Error) => this.opts.onError?.(e2));
       }
     } else if (err.code === ERR_REVOKE) {
@@ -159,7 +195,9 @@ export class KafkaSource {
         this.opts.onError?.(e as Error);
       }
     } else {
-      this.opts.onError?.(new ThermostatError('DEPENDENCY', `rebalance error: ${err.message}`, { retriable: true }));
+      this.opts.onError?.(
+        new ThermostatError('DEPENDENCY', `rebalance error: ${err.message}`, { retriable: true }),
+      );
     }
   }
 
@@ -168,7 +206,16 @@ export class KafkaSource {
     if (this.rebalance) await this.rebalance;
     this.consumer.setDefaultConsumeTimeout(timeoutMs);
     const messages = await new Promise<Message[]>((resolve, reject) =>
-      this.consumer.consume(max, (err, msgs) => (err ? reject(new ThermostatError('DEPENDENCY', `consume failed: ${err.message}`, { retriable: true, cause: err })) : resolve(msgs))),
+      this.consumer.consume(max, (err, msgs) =>
+        err
+          ? reject(
+              new ThermostatError('DEPENDENCY', `consume failed: ${err.message}`, {
+                retriable: true,
+                cause: err,
+              }),
+            )
+          : resolve(msgs),
+      ),
     );
     // A rebalance served inside this consume call runs its hooks before records are handed out;
     // records of partitions given away are dropped (their new owner re-reads them).
@@ -189,6 +236,21 @@ export class KafkaSource {
     return [...this.assigned].map(parseTp);
   }
 
+  /** The partition's end offset from the broker (not the cached high watermark): a round trip. */
+  endOffset(tp: TopicPartitionRef, timeoutMs = 1000): Promise<number> {
+    return new Promise((resolve, reject) =>
+      this.consumer.queryWatermarkOffsets(tp.topic, tp.partition, timeoutMs, (err, w) =>
+        err
+          ? reject(
+              new ThermostatError('DEPENDENCY', `end offset of ${tp.topic}:${tp.partition}: ${err.message}`, {
+                retriable: true,
+              }),
+            )
+          : resolve(w.highOffset),
+      ),
+    );
+  }
+
   /** Partitions whose last poll reached the end of the log. */
   atEof(tp: TopicPartitionRef): boolean {
     return this.eof.has(tpKey(tp.topic, tp.partition));
@@ -206,7 +268,14 @@ export class KafkaSource {
   seek(tp: TopicPartitionRef, offset: number, timeoutMs = 5000): Promise<void> {
     return new Promise((resolve, reject) =>
       this.consumer.seek({ ...tp, offset }, timeoutMs, (err) => {
-        if (err) return reject(new ThermostatError('DEPENDENCY', `seek ${tp.topic}:${tp.partition}@${offset} failed: ${err.message}`, { retriable: true, cause: err }));
+        if (err)
+          return reject(
+            new ThermostatError(
+              'DEPENDENCY',
+              `seek ${tp.topic}:${tp.partition}@${offset} failed: ${err.message}`,
+              { retriable: true, cause: err },
+            ),
+          );
         this.positions.set(tpKey(tp.topic, tp.partition), offset);
         resolve();
       }),
@@ -217,9 +286,21 @@ export class KafkaSource {
   commit(offsets: TopicPartitionOffset[]): Promise<void> {
     if (offsets.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) =>
-      (this.consumer as unknown as { commitCb(o: TopicPartitionOffset[], cb: (e: LibrdKafkaError | null) => void): void }).commitCb(
+      (
+        this.consumer as unknown as {
+          commitCb(o: TopicPartitionOffset[], cb: (e: LibrdKafkaError | null) => void): void;
+        }
+      ).commitCb(
         offsets.map(({ topic, partition, offset }) => ({ topic, partition, offset })),
-        (err) => (err ? reject(new ThermostatError('DEPENDENCY', `commit failed: ${err.message}`, { retriable: true, cause: err })) : resolve()),
+        (err) =>
+          err
+            ? reject(
+                new ThermostatError('DEPENDENCY', `commit failed: ${err.message}`, {
+                  retriable: true,
+                  cause: err,
+                }),
+              )
+            : resolve(),
       ),
     );
   }
@@ -227,7 +308,13 @@ export class KafkaSource {
   /** Committed offsets of the given partitions (the group's, not the checkpoint's). */
   committed(tps: TopicPartitionRef[], timeoutMs = 5000): Promise<TopicPartitionOffset[]> {
     return new Promise((resolve, reject) =>
-      this.consumer.committed(tps, timeoutMs, (err, r) => (err ? reject(new ThermostatError('DEPENDENCY', `committed() failed: ${err.message}`, { retriable: true })) : resolve(r))),
+      this.consumer.committed(tps, timeoutMs, (err, r) =>
+        err
+          ? reject(
+              new ThermostatError('DEPENDENCY', `committed() failed: ${err.message}`, { retriable: true }),
+            )
+          : resolve(r),
+      ),
     );
   }
 
@@ -261,7 +348,8 @@ export class KafkaSource {
     if (!this.consumer.isConnected()) return;
     this.consumer.unsubscribe();
     const deadline = Date.now() + timeoutMs / 2;
-    while ((this.assigned.size > 0 || this.rebalance) && Date.now() < deadline) await this.poll(100, 20).catch(() => []);
+    while ((this.assigned.size > 0 || this.rebalance) && Date.now() < deadline)
+      await this.poll(100, 20).catch(() => []);
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, timeoutMs / 2);
       this.consumer.disconnect(() => (clearTimeout(t), resolve()));
@@ -276,15 +364,43 @@ function parseTp(k: string): TopicPartitionRef {
 
 function toRecord(m: Message): SourceRecord {
   const headers: Record<string, Buffer> = {};
-  if (m.headers) for (const h of m.headers) for (const [name, v] of Object.entries(h)) headers[name] = typeof v === 'string' ? Buffer.from(v) : v;
-  const key = m.key === undefined || m.key === null ? null : typeof m.key === 'string' ? Buffer.from(m.key) : m.key;
-  return { topic: m.topic, partition: m.partition, offset: m.offset, key, value: m.value, timestamp: m.timestamp ?? 0, headers };
+  if (m.headers)
+    for (const h of m.headers)
+      for (const [name, v] of Object.entries(h)) headers[name] = typeof v === 'string' ? Buffer.from(v) : v;
+  const key =
+    m.key === undefined || m.key === null ? null : typeof m.key === 'string' ? Buffer.from(m.key) : m.key;
+  return {
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset,
+    key,
+    value: m.value,
+    timestamp: m.timestamp ?? 0,
+    headers,
+  };
+}
+
+/**
+ * A record librdkafka gave up on (delivery report error after its retries and message.timeout.ms,
+ * or no room in the local queue for ~5 s): unlike a flush timeout, the output is gone and will not
+ * be sent by waiting longer. `outputLost` is what the job checks (pipelines/kafka-job.ts).
+ */
+export class DeliveryError extends ThermostatError {
+  readonly outputLost = true;
 }
 
 export interface KafkaSinkOptions {
   brokers: string;
   rdkafka?: Rd;
   clientId?: string;
+  /**
+   * Delivery reports for failures only (librdkafka `delivery.report.only.error`), for a producer
+   * used through `produce` + `flush` (the job). The binding hands reports to JS at most 100 per
+   * event-loop turn: with one report per record, a job producing ~30k records per checkpoint
+   * round left reports queued for seconds behind its batches, and reading them cost CPU. `send`
+   * (which needs a report per record) is refused on such a producer.
+   */
+  errorReportsOnly?: boolean;
 }
 
 export interface SendOptions {
@@ -311,6 +427,9 @@ export class KafkaSink {
   /** Records waiting for room in librdkafka's local queue, in send order. */
   private readonly backlog: (() => boolean)[] = [];
   private drainTimer: NodeJS.Timeout | null = null;
+  /** First failed `produce` record since the last flush, and how many failed. */
+  private failure: DeliveryError | null = null;
+  private failures = 0;
 
   constructor(private readonly opts: KafkaSinkOptions) {
     this.producer = new Producer({
@@ -327,14 +446,39 @@ export class KafkaSink {
       'queue.buffering.max.messages': 500_000,
       'queue.buffering.max.kbytes': 524_288,
       dr_cb: true,
+      ...(opts.errorReportsOnly ? { 'delivery.report.only.error': true } : {}),
+      'reconnect.backoff.max.ms': 1000, // as the consumer's
       log_level: 3,
       ...opts.rdkafka,
     } as never);
     this.producer.on('delivery-report', (err, report) => {
+      if (report.opaque === undefined || report.opaque === null) {
+        // A `produce` record: nothing to settle; a failure fails the next flush.
+        if (err) {
+          this.failures++;
+          this.failure ??= new DeliveryError(
+            'DEPENDENCY',
+            `delivery to ${report.topic} failed: ${err.message}`,
+            {
+              topic: report.topic,
+              retriable: Boolean(err.isRetriable),
+              cause: err,
+            },
+          );
+        }
+        return;
+      }
       const w = this.waiting.get(report.opaque as number);
       if (!w) return;
       this.waiting.delete(report.opaque as number);
-      if (err) w.reject(new ThermostatError('DEPENDENCY', `delivery to ${report.topic} failed: ${err.message}`, { topic: report.topic, retriable: Boolean(err.isRetriable), cause: err }));
+      if (err)
+        w.reject(
+          new DeliveryError('DEPENDENCY', `delivery to ${report.topic} failed: ${err.message}`, {
+            topic: report.topic,
+            retriable: Boolean(err.isRetriable),
+            cause: err,
+          }),
+        );
       else w.resolve({ topic: report.topic, partition: report.partition, offset: report.offset });
     });
   }
@@ -342,7 +486,14 @@ export class KafkaSink {
   connect(timeoutMs = 30_000): Promise<void> {
     return new Promise((resolve, reject) =>
       this.producer.connect({ timeout: timeoutMs }, (err) => {
-        if (err) return reject(new ThermostatError('DEPENDENCY', `Kafka producer cannot connect to ${this.opts.brokers}: ${err.message}`, { retriable: true, cause: err }));
+        if (err)
+          return reject(
+            new ThermostatError(
+              'DEPENDENCY',
+              `Kafka producer cannot connect to ${this.opts.brokers}: ${err.message}`,
+              { retriable: true, cause: err },
+            ),
+          );
         this.pollTimer = setInterval(() => this.producer.poll(), 20);
         resolve();
       }),
@@ -350,21 +501,49 @@ export class KafkaSink {
   }
 
   /** Produces one record; resolves with its partition and offset once acknowledged. */
-  send(topic: string, key: string | Buffer | null, value: Buffer | null, opts: SendOptions = {}): Promise<DeliveryReport> {
+  send(
+    topic: string,
+    key: string | Buffer | null,
+    value: Buffer | null,
+    opts: SendOptions = {},
+  ): Promise<DeliveryReport> {
+    if (this.opts.errorReportsOnly)
+      return Promise.reject(
+        new ThermostatError(
+          'INTERNAL',
+          'send() needs delivery reports: this sink reports errors only (use produce + flush)',
+        ),
+      );
     const id = ++this.seq;
-    const headers: MessageHeader[] | undefined = opts.headers ? Object.entries(opts.headers).map(([k, v]) => ({ [k]: v })) : undefined;
+    const headers: MessageHeader[] | undefined = opts.headers
+      ? Object.entries(opts.headers).map(([k, v]) => ({ [k]: v }))
+      : undefined;
     return new Promise<DeliveryReport>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       let tries = 0;
       // true: handed to librdkafka (or failed for good); false: local queue full, try again later.
       const attempt = (): boolean => {
         try {
-          this.producer.produce(topic, opts.partition ?? null, value, key === null ? null : typeof key === 'string' ? Buffer.from(key) : key, opts.timestamp ?? null, id, headers);
+          this.producer.produce(
+            topic,
+            opts.partition ?? null,
+            value,
+            key === null ? null : typeof key === 'string' ? Buffer.from(key) : key,
+            opts.timestamp ?? null,
+            id,
+            headers,
+          );
           return true;
         } catch (e) {
           if ((e as { code?: number }).code === -184 && ++tries < 500) return false;
           this.waiting.delete(id);
-          reject(new ThermostatError('DEPENDENCY', `produce to ${topic} failed: ${(e as Error).message}`, { topic, retriable: true, cause: e }));
+          reject(
+            new DeliveryError('DEPENDENCY', `produce to ${topic} failed: ${(e as Error).message}`, {
+              topic,
+              retriable: true,
+              cause: e,
+            }),
+          );
           return true;
         }
       };
@@ -376,6 +555,44 @@ export class KafkaSink {
         this.drainSoon();
       }
     });
+  }
+
+  /**
+   * Fire-and-forget produce for the job's hot path: no promise or map entry per record (a promise
+   * per output was ~10 % of the job's CPU with its GC). Same order guarantee as `send`. A failed
+   * delivery makes the next `flush()` reject, so a checkpoint never covers a lost output.
+   */
+  produce(topic: string, key: string | Buffer | null, value: Buffer | null, opts: SendOptions = {}): void {
+    const headers: MessageHeader[] | undefined = opts.headers
+      ? Object.entries(opts.headers).map(([k, v]) => ({ [k]: v }))
+      : undefined;
+    const partition = opts.partition ?? null;
+    const timestamp = opts.timestamp ?? null;
+    let tries = 0;
+    const attempt = (): boolean => {
+      try {
+        // String keys go to the binding as they are (it copies them): no Buffer per record.
+        this.producer.produce(topic, partition, value, key as never, timestamp, undefined, headers);
+        return true;
+      } catch (e) {
+        if ((e as { code?: number }).code === -184 && ++tries < 500) return false;
+        this.failures++;
+        this.failure ??= new DeliveryError(
+          'DEPENDENCY',
+          `produce to ${topic} failed: ${(e as Error).message}`,
+          {
+            topic,
+            retriable: true,
+            cause: e,
+          },
+        );
+        return true;
+      }
+    };
+    if (this.backlog.length > 0 || !attempt()) {
+      this.backlog.push(attempt);
+      this.drainSoon();
+    }
   }
 
   private drainSoon(): void {
@@ -399,12 +616,42 @@ export class KafkaSink {
     // Parked records are not in librdkafka's queue yet: a flush that ignored them could let a
     // checkpoint cover outputs that were never written.
     while (this.backlog.length > 0) {
-      if (Date.now() > deadline) throw new ThermostatError('DEPENDENCY', `flush timed out with ${this.backlog.length} records waiting for the producer queue`, { retriable: true });
+      if (Date.now() > deadline)
+        throw new ThermostatError(
+          'DEPENDENCY',
+          `flush timed out with ${this.backlog.length} records waiting for the producer queue`,
+          { retriable: true },
+        );
       await new Promise((r) => setTimeout(r, 10));
     }
     await new Promise<void>((resolve, reject) =>
-      this.producer.flush(Math.max(1, deadline - Date.now()), (err) => (err ? reject(new ThermostatError('DEPENDENCY', `flush failed: ${err.message}`, { retriable: true, cause: err })) : (this.producer.poll(), resolve()))),
+      this.producer.flush(Math.max(1, deadline - Date.now()), (err) =>
+        err
+          ? reject(
+              new ThermostatError('DEPENDENCY', `flush failed: ${err.message}`, {
+                retriable: true,
+                cause: err,
+              }),
+            )
+          : (this.producer.poll(), resolve()),
+      ),
     );
+    // librdkafka served every report before its flush returned; the binding hands them to JS
+    // through its own async handle: two loop turns let the failures among them arrive.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    if (this.failure !== null) {
+      const e = this.failure;
+      const n = this.failures;
+      this.failure = null;
+      this.failures = 0;
+      throw n > 1
+        ? new DeliveryError('DEPENDENCY', `${e.message} (and ${n - 1} more failed deliveries)`, {
+            retriable: Boolean(e.retriable),
+            cause: e,
+          })
+        : e;
+    }
   }
 
   async disconnect(timeoutMs = 10_000): Promise<void> {

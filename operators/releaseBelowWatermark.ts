@@ -72,6 +72,18 @@ export class CanonicalOrderBuffer<T> {
     return this.pending;
   }
 
+  /** The smallest buffered event time; Infinity when empty (a scan: call it rarely). */
+  minEventTime(): number {
+    let min = Infinity;
+    const et = this.eventTimeOf;
+    const p = this.pending;
+    for (let i = 0; i < p.length; i++) {
+      const t = et(p[i]);
+      if (t < min) min = t;
+    }
+    return min;
+  }
+
   /** Buffered records. */
   get size(): number {
     return this.pending.length;

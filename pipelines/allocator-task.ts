@@ -3,13 +3,33 @@
 // (requests, totals, delivered outcomes, audience — possibly chunked, possibly replayed), and runs
 // the tick once every partition delivered it, in tick order: the same input gives the same
 // allocations with the same ids, whatever the interleaving of the content partitions.
+// Content partitions skip empty ticks (nothing to request, drain or count) and close ticks in
+// order, so a partition is done with tick T once it sent anything for a later tick, or a
+// zero-chunk progress record for T or later. A tick no partition materialised is never run:
+// an empty allocation tick only advances time, and every time-driven rule (period refill,
+// expiry, rolling window) is evaluated from T itself at the next tick that runs.
 import type { AgentConfig } from '../agents/config.js';
 import type { AudienceAggregate } from '../agents/audience.js';
 import type { HeatingRequest as AgentRequest } from '../agents/content.js';
 import { validateRewardWeights } from '../agents/reward-weights.js';
-import { allocateTick, newAllocatorState, recordDelivered, recordTickTotals, setPoolSize, type AllocatorState, type TickMetrics } from '../agents/system.js';
+import {
+  allocateTick,
+  newAllocatorState,
+  recordDelivered,
+  recordTickTotals,
+  setPoolSize,
+  type AllocatorState,
+  type TickMetrics,
+} from '../agents/system.js';
 import type { AllocationScorer } from '../agents/scorer.js';
-import type { AllocationOutcome, AllocatorInput, BusinessObjectives, HeatingAllocation, RewardWeights, TickTotals } from '../schemas/types.js';
+import type {
+  AllocationOutcome,
+  AllocatorInput,
+  BusinessObjectives,
+  HeatingAllocation,
+  RewardWeights,
+  TickTotals,
+} from '../schemas/types.js';
 import { activeAllocationsCodec, type ActiveAllocation as ActiveAllocationView } from '../state/codecs.js';
 import { ACTIVE_ALLOCATIONS_KEY, STORE_ALLOCATIONS } from '../state/keys.js';
 import type { CheckpointEntry } from '../state/store.js';
@@ -29,6 +49,8 @@ interface AllocatorMeta {
   /** tick → source → chunks received. */
   pending: Record<string, Record<string, Contribution>>;
   lastTick: number | null;
+  /** content partition → every tick below this is complete from it (absent: none yet). */
+  sealed?: Record<string, number>;
   /** Objectives not yet in effect (effective_from after the last tick), oldest first. */
   objectives: BusinessObjectives[];
   weights: RewardWeights;
@@ -83,12 +105,17 @@ export class AllocatorTask implements StreamTask {
   positions(): SourcePosition[] {
     return [
       { topic: this.names.allocatorInput, partition: 0, offset: this.meta.nextInput },
-      ...this.meta.nextObjectives.map((offset, partition) => ({ topic: this.names.objectives, partition, offset })),
+      ...this.meta.nextObjectives.map((offset, partition) => ({
+        topic: this.names.objectives,
+        partition,
+        offset,
+      })),
     ];
   }
 
   consumed(topic: string, partition: number, next: number): void {
-    if (topic === this.names.objectives) this.meta.nextObjectives[partition] = Math.max(this.meta.nextObjectives[partition] ?? 0, next);
+    if (topic === this.names.objectives)
+      this.meta.nextObjectives[partition] = Math.max(this.meta.nextObjectives[partition] ?? 0, next);
     else if (next > this.meta.nextInput) this.meta.nextInput = next;
   }
 
@@ -99,12 +126,18 @@ export class AllocatorTask implements StreamTask {
         this.meta.nextObjectives[r.partition] = r.offset + 1;
         this.meta.objectives.push(r.value as BusinessObjectives);
       }
-      this.meta.objectives.sort((a, b) => a.effective_from - b.effective_from || (a.objective_id < b.objective_id ? -1 : 1));
+      this.meta.objectives.sort(
+        (a, b) => a.effective_from - b.effective_from || (a.objective_id < b.objective_id ? -1 : 1),
+      );
       return;
     }
+    const sealed = (this.meta.sealed ??= {});
     for (const r of batch) {
       this.meta.nextInput = r.offset + 1;
       const input = r.value as AllocatorInput;
+      const upTo = input.chunks === 0 ? input.tick + 1 : input.tick;
+      if (!(sealed[input.source] >= upTo)) sealed[input.source] = upTo;
+      if (input.chunks === 0) continue; // progress only
       if (this.meta.lastTick !== null && input.tick <= this.meta.lastTick) continue; // replay of a done tick
       const bySource = (this.meta.pending[input.tick] ??= {});
       const c = (bySource[input.source] ??= { chunks: input.chunks, got: [], inputs: [] });
@@ -115,20 +148,44 @@ export class AllocatorTask implements StreamTask {
     this.runCompleteTicks(out);
   }
 
-  private isComplete(tick: string): boolean {
+  /** Every partition delivered all chunks of `tick`, or had nothing for it and moved past it. */
+  private isComplete(tick: number): boolean {
     const bySource = this.meta.pending[tick];
+    const sealed = this.meta.sealed ?? {};
     for (let p = 0; p < this.contentPartitions; p++) {
       const c = bySource[p];
-      if (!c || c.got.length < c.chunks) return false;
+      if (c ? c.got.length < c.chunks : !(sealed[p] > tick)) return false;
     }
     return true;
   }
 
   private runCompleteTicks(out: Collector): void {
-    for (;;) {
-      const ticks = Object.keys(this.meta.pending).map(Number).sort((a, b) => a - b);
-      if (ticks.length === 0 || !this.isComplete(String(ticks[0]))) return;
-      this.runTick(ticks[0], out);
+    // Sorted once per batch: a jump can leave thousands of ticks pending at once.
+    const ticks = Object.keys(this.meta.pending)
+      .map(Number)
+      .sort((a, b) => a - b);
+    for (const tick of ticks) {
+      if (!this.isComplete(tick)) return;
+      this.runObjectiveTicksBefore(tick, out);
+      this.runTick(tick, out);
+    }
+  }
+
+  /**
+   * Objectives take effect at the first tick at or after effective_from. When that tick was empty
+   * everywhere (so never run), it runs here, empty, before `tick`: the pool resize and the period
+   * refill then happen in the same order as with every tick run.
+   */
+  private runObjectiveTicksBefore(tick: number, out: Collector): void {
+    const last = this.meta.lastTick;
+    if (last === null) return;
+    while (this.meta.objectives.length > 0) {
+      const due = Math.max(
+        Math.ceil(this.meta.objectives[0].effective_from / this.tickMs) * this.tickMs,
+        last + this.tickMs,
+      );
+      if (due >= tick || due <= (this.meta.lastTick as number)) return;
+      this.runTick(due, out);
     }
   }
 
@@ -145,7 +202,7 @@ export class AllocatorTask implements StreamTask {
   }
 
   private runTick(tick: number, out: Collector): void {
-    const bySource = this.meta.pending[tick];
+    const bySource = this.meta.pending[tick] ?? {};
     delete this.meta.pending[tick];
     const requests: AgentRequest[] = [];
     const outcomes: AllocationOutcome[] = [];
@@ -155,7 +212,7 @@ export class AllocatorTask implements StreamTask {
     let newImpressions = 0;
     let newClicks = 0;
     for (let p = 0; p < this.contentPartitions; p++) {
-      for (const input of bySource[p].inputs.sort((a, b) => a.chunk - b.chunk)) {
+      for (const input of (bySource[p]?.inputs ?? []).sort((a, b) => a.chunk - b.chunk)) {
         total += input.totals.impressions;
         heated += input.totals.heated_impressions;
         newImpressions += input.totals.new_content_impressions;
@@ -191,13 +248,34 @@ export class AllocatorTask implements StreamTask {
     recordDelivered(s, outcomes);
     const result = allocateTick(
       s,
-      { tick, tickMs: this.tickMs, requests, audience, weights: this.meta.weights, scorer: this.scorer(), heatingCap: this.meta.heatingCap ?? undefined },
+      {
+        tick,
+        tickMs: this.tickMs,
+        requests,
+        audience,
+        weights: this.meta.weights,
+        scorer: this.scorer(),
+        heatingCap: this.meta.heatingCap ?? undefined,
+      },
       this.cfg,
     );
-    for (const a of result.allocations) out.send({ topic: this.names.allocations, schema: 'HeatingAllocation', key: a.content_id, value: a });
+    for (const a of result.allocations)
+      out.send({ topic: this.names.allocations, schema: 'HeatingAllocation', key: a.content_id, value: a });
     this.meta.lastTick = tick;
-    const totals: TickTotals = { impressions: total, heated_impressions: heated, new_content_impressions: newImpressions, new_content_clicks: newClicks };
-    this.onTick?.({ tick, metrics: result.metrics, allocations: result.allocations, outcomes, requests, totals });
+    const totals: TickTotals = {
+      impressions: total,
+      heated_impressions: heated,
+      new_content_impressions: newImpressions,
+      new_content_clicks: newClicks,
+    };
+    this.onTick?.({
+      tick,
+      metrics: result.metrics,
+      allocations: result.allocations,
+      outcomes,
+      requests,
+      totals,
+    });
   }
 
   setIdle(): void {
@@ -217,8 +295,18 @@ export class AllocatorTask implements StreamTask {
     const entries: CheckpointEntry[] = [];
     if (s.version !== this.servedVersion) {
       const active = new Map<string, ActiveAllocationView>();
-      for (const a of s.active) active.set(a.allocation_id, { content_id: a.content_id, remaining: Math.max(0, a.granted - a.delivered), valid_until: a.valid_until });
-      entries.push({ store: STORE_ALLOCATIONS, key: ACTIVE_ALLOCATIONS_KEY, version: s.version, fields: activeAllocationsCodec.encode(active) });
+      for (const a of s.active)
+        active.set(a.allocation_id, {
+          content_id: a.content_id,
+          remaining: Math.max(0, a.granted - a.delivered),
+          valid_until: a.valid_until,
+        });
+      entries.push({
+        store: STORE_ALLOCATIONS,
+        key: ACTIVE_ALLOCATIONS_KEY,
+        version: s.version,
+        fields: activeAllocationsCodec.encode(active),
+      });
       this.servedVersion = s.version;
     }
     return { meta: JSON.stringify(this.meta), entries, positions: this.positions() };

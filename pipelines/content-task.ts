@@ -17,9 +17,19 @@ import {
   type ContentAgentState,
   type HeatingRequestPolicy,
 } from '../agents/content.js';
-import { CanonicalOrderBuffer, type CanonicalOrderBufferSnapshot } from '../operators/releaseBelowWatermark.js';
+import {
+  CanonicalOrderBuffer,
+  type CanonicalOrderBufferSnapshot,
+} from '../operators/releaseBelowWatermark.js';
 import { SourceOffsetDedupe, type SourceOffsetDedupeSnapshot } from '../operators/dedupeBySourceOffset.js';
-import type { AllocatorInput, CategoryAudience, ContentEvent, HeatingRequest, TickTotals, UserInteraction } from '../schemas/types.js';
+import type {
+  AllocatorInput,
+  CategoryAudience,
+  ContentEvent,
+  HeatingRequest,
+  TickTotals,
+  UserInteraction,
+} from '../schemas/types.js';
 import type { VersionedCache } from '../state/versioned-cache.js';
 import { NO_WATERMARK, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
 import type { Collector, InRecord, SourcePosition, StreamTask, TaskId, TaskSnapshot } from './task.js';
@@ -31,6 +41,8 @@ interface Pending {
   src: string;
   off: number;
   ev: ContentEvent;
+  /** Offset in content-events: a restore re-reads the buffered records from there (absent in records restored from an older snapshot). */
+  ceo?: number;
 }
 
 interface SourceInfo {
@@ -43,7 +55,15 @@ interface ContentTaskMeta {
   next: number;
   sources: Record<string, SourceInfo>;
   dedupe: SourceOffsetDedupeSnapshot;
+  /** The release watermark; `records` only in snapshots of older versions (see `pending`). */
   buffer: CanonicalOrderBufferSnapshot<Pending>;
+  /**
+   * Content-events offsets of the buffered records as [gap, length] runs (gap from the previous
+   * run's end, the first from 0). The records themselves are not stored: restore seeks to the first
+   * of them and re-reads them from Kafka, so a checkpoint costs bytes per run of offsets instead of
+   * the whole buffer (MBs per commit while catching up).
+   */
+  pending?: number[];
   /** Boundary of the last closed tick; null until the tick origin is known. */
   closed: number | null;
   totals: TickTotals;
@@ -62,9 +82,15 @@ const REQUESTS_PER_CHUNK = 1000;
 function applyMarker(s: SourceInfo, m: NonNullable<ContentEvent['marker']>): void {
   if (m.watermark > s.wm) s.wm = m.watermark;
   s.idle = m.idle;
-  if (m.first_event_time != null) s.first = s.first === null ? m.first_event_time : Math.min(s.first, m.first_event_time);
+  if (m.first_event_time != null)
+    s.first = s.first === null ? m.first_event_time : Math.min(s.first, m.first_event_time);
 }
-const emptyTotals = (): TickTotals => ({ impressions: 0, heated_impressions: 0, new_content_impressions: 0, new_content_clicks: 0 });
+const emptyTotals = (): TickTotals => ({
+  impressions: 0,
+  heated_impressions: 0,
+  new_content_impressions: 0,
+  new_content_clicks: 0,
+});
 const NO_WM = NO_WATERMARK;
 
 export class ContentTask implements StreamTask {
@@ -76,6 +102,11 @@ export class ContentTask implements StreamTask {
   private readonly live: Set<string>;
   private readonly withOutcomes: Set<string>;
   private readonly changed = new Set<string>();
+  /** Content-cache evictions counted at the previous keysFor (-1: none yet). */
+  private evictionsSeen = -1;
+  /** Restored `pending` offsets not re-read yet; positions() returns `readPos` until it is empty. */
+  private readonly toReplay = new Set<number>();
+  private readPos: number;
 
   constructor(
     partition: number,
@@ -91,14 +122,25 @@ export class ContentTask implements StreamTask {
     this.id = { stage: 'content', partition };
     this.expectedSources = [];
     for (let p = 0; p < inputPartitions; p++) {
-      this.expectedSources.push(String(sourceId(SOURCE_TOPIC.interactions, p)), String(sourceId(SOURCE_TOPIC.published, p)));
+      this.expectedSources.push(
+        String(sourceId(SOURCE_TOPIC.interactions, p)),
+        String(sourceId(SOURCE_TOPIC.published, p)),
+      );
     }
-    const bufferOptions = { eventTimeOf: (r: Pending) => r.t, sourceOf: (r: Pending) => r.src, offsetOf: (r: Pending) => r.off };
-    const dedupeOptions = { sourceOf: (e: ContentEvent) => String(e.source), offsetOf: (e: ContentEvent) => e.source_offset };
+    const bufferOptions = {
+      eventTimeOf: (r: Pending) => r.t,
+      sourceOf: (r: Pending) => r.src,
+      offsetOf: (r: Pending) => r.off,
+    };
+    const dedupeOptions = {
+      sourceOf: (e: ContentEvent) => String(e.source),
+      offsetOf: (e: ContentEvent) => e.source_offset,
+    };
     if (restoredMeta) {
       this.meta = JSON.parse(restoredMeta) as ContentTaskMeta;
       this.buffer = CanonicalOrderBuffer.restore(bufferOptions, this.meta.buffer);
       this.dedupe = SourceOffsetDedupe.restore(dedupeOptions, this.meta.dedupe);
+      for (const o of decodeRuns(this.meta.pending ?? [])) this.toReplay.add(o);
     } else {
       this.buffer = new CanonicalOrderBuffer(bufferOptions);
       this.dedupe = new SourceOffsetDedupe(dedupeOptions);
@@ -117,14 +159,19 @@ export class ContentTask implements StreamTask {
     }
     this.live = new Set(this.meta.live);
     this.withOutcomes = new Set(this.meta.withOutcomes);
+    this.readPos = this.meta.next;
+    for (const o of this.toReplay) if (o < this.readPos) this.readPos = o;
   }
 
+  /** The next offset to read: the first buffered record not re-read yet after a restore, else `next`. */
   positions(): SourcePosition[] {
-    return [{ topic: this.names.contentEvents, partition: this.id.partition, offset: this.meta.next }];
+    const offset = this.toReplay.size > 0 ? this.readPos : this.meta.next;
+    return [{ topic: this.names.contentEvents, partition: this.id.partition, offset }];
   }
 
   consumed(_topic: string, _partition: number, next: number): void {
     if (next > this.meta.next) this.meta.next = next;
+    if (next > this.readPos) this.readPos = next;
   }
 
   /**
@@ -133,20 +180,34 @@ export class ContentTask implements StreamTask {
    * holding outcomes (read by closeTick). Exact: the tick decision depends only on the markers.
    */
   keysFor(batch: readonly InRecord[]): string[] {
+    const evictions = this.contents.stats().evictions;
     const keys = new Set<string>();
     let markers: ContentEvent[] | null = null;
     for (const r of batch) {
+      // Re-read after a restore: only the records going back into the buffer matter (a marker
+      // later in this batch may release them at once).
+      if (r.offset < this.meta.next && !this.toReplay.has(r.offset)) continue;
       const ev = r.value as ContentEvent;
       if (ev.interaction) keys.add(ev.interaction.content_id);
       else if (ev.published) keys.add(ev.published.content_id);
       else (markers ??= []).push(ev);
     }
     if (markers !== null) {
-      for (const p of this.buffer.buffered()) keys.add(p.ev.interaction?.content_id ?? p.ev.published!.content_id);
       if (this.mayCloseTick(markers)) {
         for (const id of this.live) keys.add(id);
         for (const id of this.withOutcomes) keys.add(id);
       }
+      // Buffered records' contents were made resident when they arrived and stay so unless an
+      // ensureLoaded evicted since. With no eviction since the last batch (any eviction re-lists
+      // them all, which protects and reloads them) and none possible in this one (its keys fit),
+      // they need no re-listing: otherwise a scan of the whole buffer on every batch.
+      if (evictions !== this.evictionsSeen || !this.contents.fits(keys.size)) {
+        for (const p of this.buffer.buffered())
+          keys.add(p.ev.interaction?.content_id ?? p.ev.published!.content_id);
+      }
+      // Only a batch that re-listed (or did not need to) acknowledges the evictions so far: a
+      // marker-less batch must not swallow an eviction the next marker batch has to repair.
+      this.evictionsSeen = evictions;
     }
     return [...keys];
   }
@@ -173,7 +234,15 @@ export class ContentTask implements StreamTask {
 
   process(batch: readonly InRecord[], out: Collector): void {
     const data: Pending[] = [];
+    let fresh = false;
     for (const rec of batch) {
+      if (rec.offset < this.meta.next) {
+        // Read again after a restore: the records the checkpoint left buffered go back into the
+        // buffer as they were (dedupe and markers already counted them); the rest was applied.
+        if (this.toReplay.delete(rec.offset)) this.buffer.push([this.pendingOf(rec)]);
+        continue;
+      }
+      fresh = true;
       this.meta.next = rec.offset + 1;
       const ev = rec.value as ContentEvent;
       if (ev.marker) {
@@ -181,17 +250,27 @@ export class ContentTask implements StreamTask {
         continue;
       }
       if (!this.dedupe.accept(ev)) continue;
-      const t = ev.interaction ? ev.interaction.event_time : ev.published!.published_at;
-      data.push({ t, src: String(ev.source), off: ev.source_offset, ev });
+      data.push(this.pendingOf(rec));
     }
+    if (!fresh) return; // only re-read records: nothing new to release or close
     for (const late of this.buffer.push(data)) {
-      if (late.ev.published) this.apply(late, out); // catalogue updates are never dropped
+      if (late.ev.published)
+        this.apply(late, out); // catalogue updates are never dropped
       else {
         this.meta.late++;
-        out.late(batch[0], `content stage: event_time ${late.t} behind applied watermark ${this.buffer.watermark}`);
+        out.late(
+          batch[0],
+          `content stage: event_time ${late.t} behind applied watermark ${this.buffer.watermark}`,
+        );
       }
     }
     this.advance(out);
+  }
+
+  private pendingOf(rec: InRecord): Pending {
+    const ev = rec.value as ContentEvent;
+    const t = ev.interaction ? ev.interaction.event_time : ev.published!.published_at;
+    return { t, src: String(ev.source), off: ev.source_offset, ev, ceo: rec.offset };
   }
 
   private onMarker(src: string, ev: ContentEvent, _out: Collector): void {
@@ -203,7 +282,9 @@ export class ContentTask implements StreamTask {
   }
 
   /** Release and tick limits from the markers; null until every upstream source reported. */
-  private limits(sources: Record<string, SourceInfo> = this.meta.sources): { release: number; ticks: number; origin: number } | null {
+  private limits(
+    sources: Record<string, SourceInfo> = this.meta.sources,
+  ): { release: number; ticks: number; origin: number } | null {
     let minActive = Infinity;
     let maxAny = NO_WM;
     let origin = Infinity;
@@ -230,20 +311,87 @@ export class ContentTask implements StreamTask {
     if (lim === null) return;
     const tickMs = this.timing.tickMs;
     let closed = this.meta.closed ?? Math.floor(lim.origin / tickMs) * tickMs;
+    let skipped = false;
     while (closed + tickMs <= lim.ticks) {
-      const boundary: number = closed + tickMs;
+      let boundary: number = closed + tickMs;
+      if (this.quiet()) {
+        // Empty ticks (nothing to apply, request, drain or forward) are skipped in one step, so an
+        // event-time jump costs O(1), not one closeTick per minute in between. Which ticks are empty
+        // depends only on the data, so the skipped set is the same for any batching or restart.
+        boundary = this.nextBusyBoundary(boundary);
+        if (boundary > lim.ticks) {
+          closed = Math.floor(lim.ticks / tickMs) * tickMs;
+          skipped = true;
+          break;
+        }
+      }
       for (const p of this.buffer.release(boundary)) this.apply(p, out);
       this.closeTick(boundary, out);
       closed = boundary;
     }
     this.meta.closed = closed;
+    // The allocator must still learn that this partition is done up to `closed`: a zero-chunk
+    // contribution says "nothing for any tick <= closed" (the allocator never runs empty ticks).
+    if (skipped)
+      out.send({
+        topic: this.names.allocatorInput,
+        schema: 'AllocatorInput',
+        key: null,
+        value: this.progressRecord(closed),
+        partition: 0,
+      });
     for (const p of this.buffer.release(lim.release)) this.apply(p, out);
+  }
+
+  /** No state that a tick close reads: no live content, no outcomes to drain, no applied impressions. */
+  private quiet(): boolean {
+    const t = this.meta.totals;
+    return (
+      this.live.size === 0 &&
+      this.withOutcomes.size === 0 &&
+      t.impressions === 0 &&
+      t.heated_impressions === 0 &&
+      t.new_content_impressions === 0 &&
+      t.new_content_clicks === 0
+    );
+  }
+
+  /** While quiet: the first boundary >= from that releases a buffered record or carries an audience. */
+  private nextBusyBoundary(from: number): number {
+    const tickMs = this.timing.tickMs;
+    let next = Infinity;
+    const minT = this.buffer.minEventTime();
+    if (minT !== Infinity) next = Math.floor(minT / tickMs) * tickMs + tickMs;
+    if (this.id.partition === 0) {
+      for (const t of Object.keys(this.meta.audience)) {
+        const b = Number(t);
+        if (b >= from && b < next) next = b;
+      }
+    }
+    return Math.max(from, next);
+  }
+
+  private progressRecord(tick: number): AllocatorInput {
+    return {
+      source: this.id.partition,
+      tick,
+      chunk: 0,
+      chunks: 0,
+      requests: [],
+      totals: emptyTotals(),
+      outcomes: [],
+      audience: [],
+    };
   }
 
   private apply(p: Pending, _out: Collector): void {
     if (p.ev.published) {
       const pub = p.ev.published;
-      const s = applyPublished(this.contents.get(pub.content_id), { ...pub, creator_followers: pub.creator_followers ?? null }, this.cfg);
+      const s = applyPublished(
+        this.contents.get(pub.content_id),
+        { ...pub, creator_followers: pub.creator_followers ?? null },
+        this.cfg,
+      );
       this.contents.put(pub.content_id, s, s.version);
       this.changed.add(pub.content_id);
       if (!s.flagged) this.live.add(pub.content_id);
@@ -294,14 +442,22 @@ export class ContentTask implements StreamTask {
           heated_impressions: q.heated_impressions,
         });
       }
-      if (s.flagged || s.publishedAt === null || boundary - s.publishedAt > this.cfg.content.maxHeatingAgeMs) this.live.delete(id);
+      if (s.flagged || s.publishedAt === null || boundary - s.publishedAt > this.cfg.content.maxHeatingAgeMs)
+        this.live.delete(id);
     }
     const outcomes = [];
     for (const id of [...this.withOutcomes].sort()) {
       const s = this.contents.get(id);
       if (s === undefined) continue;
       for (const o of drainAllocationOutcomes(s)) {
-        outcomes.push({ allocation_id: o.allocation_id, content_id: o.content_id, impressions: o.impressions, clicks: o.clicks, completion_sum: o.completions, shares: o.shares });
+        outcomes.push({
+          allocation_id: o.allocation_id,
+          content_id: o.content_id,
+          impressions: o.impressions,
+          clicks: o.clicks,
+          completion_sum: o.completions,
+          shares: o.shares,
+        });
       }
       // Draining changes the state: bump the version so a checkpoint never restores drained outcomes.
       s.version += 1;
@@ -321,7 +477,13 @@ export class ContentTask implements StreamTask {
         outcomes: c === 0 ? outcomes : [],
         audience: c === 0 ? audience : [],
       };
-      out.send({ topic: this.names.allocatorInput, schema: 'AllocatorInput', key: null, value, partition: 0 });
+      out.send({
+        topic: this.names.allocatorInput,
+        schema: 'AllocatorInput',
+        key: null,
+        value,
+        partition: 0,
+      });
     }
     this.meta.totals = emptyTotals();
   }
@@ -351,16 +513,68 @@ export class ContentTask implements StreamTask {
   flushChangelog(out: Collector): void {
     for (const id of this.changed) {
       const s = this.contents.get(id);
-      if (s) out.send({ topic: this.names.contentChangelog, schema: 'ContentState', key: id, value: toContentState(s) });
+      if (s)
+        out.send({
+          topic: this.names.contentChangelog,
+          schema: 'ContentState',
+          key: id,
+          value: toContentState(s),
+        });
     }
     this.changed.clear();
   }
 
   snapshot(): TaskSnapshot {
-    this.meta.buffer = this.buffer.snapshot();
+    // Offsets of the buffered records (plus those restored but not re-read yet), not the records.
+    const offsets = [...this.toReplay];
+    let legacy = false;
+    for (const p of this.buffer.buffered()) {
+      if (p.ceo === undefined) {
+        legacy = true; // restored from an older snapshot: those records exist only in memory
+        break;
+      }
+      offsets.push(p.ceo);
+    }
+    if (legacy) {
+      this.meta.buffer = this.buffer.snapshot();
+      delete this.meta.pending;
+    } else {
+      this.meta.buffer = { releasedUpTo: this.buffer.watermark, records: [] };
+      this.meta.pending = encodeRuns(offsets);
+    }
     this.meta.dedupe = this.dedupe.snapshot();
     this.meta.live = [...this.live].sort();
     this.meta.withOutcomes = [...this.withOutcomes].sort();
-    return { meta: JSON.stringify(this.meta), entries: this.contents.commit(), positions: this.positions() };
+    // Resume (and commit to Kafka) from the first buffered record: a restore re-reads from there.
+    let resume = this.meta.next;
+    if (!legacy) for (const o of offsets) if (o < resume) resume = o;
+    const positions = [{ topic: this.names.contentEvents, partition: this.id.partition, offset: resume }];
+    return { meta: JSON.stringify(this.meta), entries: this.contents.commit(), positions };
   }
+}
+
+/** Sorted offsets → [gap, length] runs (gap from the previous run's end, the first from 0). */
+export function encodeRuns(offsets: number[]): number[] {
+  offsets.sort((a, b) => a - b);
+  const out: number[] = [];
+  let end = 0;
+  for (let i = 0; i < offsets.length;) {
+    let j = i + 1;
+    while (j < offsets.length && offsets[j] === offsets[j - 1] + 1) j++;
+    out.push(offsets[i] - end, j - i);
+    end = offsets[j - 1] + 1;
+    i = j;
+  }
+  return out;
+}
+
+export function decodeRuns(runs: readonly number[]): number[] {
+  const out: number[] = [];
+  let end = 0;
+  for (let i = 0; i + 1 < runs.length; i += 2) {
+    const start = end + runs[i];
+    for (let k = 0; k < runs[i + 1]; k++) out.push(start + k);
+    end = start + runs[i + 1];
+  }
+  return out;
 }

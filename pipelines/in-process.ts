@@ -8,9 +8,16 @@ import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore } from '../state/store.js';
 import { MemoryBroker } from './memory-broker.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
-import { makeCollector, runBatch, sideOutputHeaders, type OutputSink, type RawRecord, type RecordSerde } from './task-runner.js';
+import {
+  makeCollector,
+  runFetched,
+  sideOutputHeaders,
+  type OutputSink,
+  type RawRecord,
+  type RecordSerde,
+} from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
-import { dlqTopic } from './topology.js';
+import { dlqTopic, topicSchemas } from './topology.js';
 import { UserTask } from './user-task.js';
 
 export interface InProcessOptions {
@@ -23,8 +30,33 @@ export interface InProcessOptions {
   /** Wall time a source must sit at its end before it counts as idle (0: as soon as it is drained). */
   idleTimeoutMs?: number;
   metrics?: Metrics;
+  /**
+   * Internal topics (content-events, allocator-input) carry the producing stage's decoded records
+   * to the consuming stage instead of Avro bytes: what a job running every stage in one process
+   * can do. Off by default, so the test driver exercises the wire format on every hop; the
+   * Kafka runtime always encodes. Input decoding and output/changelog encoding are unchanged.
+   */
+  localHop?: boolean;
 }
 
+/** Record schemas of the internal topics: both ends are tasks of this graph. */
+const INTERNAL_SCHEMAS: ReadonlySet<string> = new Set(['ContentEvent', 'AllocatorInput']);
+/** What an internal record's bytes are with localHop: its value travels as `decoded`. */
+const HANDED_OVER = Buffer.alloc(0);
+
+/**
+ * With localHop, `encode` of an internal record returns HANDED_OVER (no bytes, no allocation) and
+ * the sink stores the value itself on the broker record; the consumer's runBatch uses it as the
+ * decoded record. Tasks build a fresh object per output record and never mutate it after sending,
+ * so the consumer sees what the bytes would have decoded to (test/unit/pipelines/local-hop).
+ */
+function localHopSerde(inner: RecordSerde): RecordSerde {
+  return {
+    encode: (schema, value) => (INTERNAL_SCHEMAS.has(schema) ? HANDED_OVER : inner.encode(schema, value)),
+    decode: (topic, bytes) => inner.decode(topic, bytes),
+    prefetch: inner.prefetch && ((values) => inner.prefetch!(values)),
+  };
+}
 
 export class InProcessGraph {
   readonly broker: MemoryBroker;
@@ -42,7 +74,7 @@ export class InProcessGraph {
 
   private constructor(opts: InProcessOptions) {
     this.settings = opts.settings;
-    this.serde = opts.serde;
+    this.serde = opts.localHop ? localHopSerde(opts.serde) : opts.serde;
     this.store = opts.checkpoints;
     this.broker = opts.broker ?? new MemoryBroker();
     this.clock = opts.clock ?? new ManualClock(0);
@@ -51,13 +83,41 @@ export class InProcessGraph {
     this.metrics = opts.metrics;
     const broker = this.broker;
     const clock = this.clock;
+    const schemaOf = topicSchemas(this.settings.names);
+    /** Side outputs keep real bytes: a handed-over record is encoded when it goes late. */
+    const bytesOf = (r: RawRecord): Buffer =>
+      r.value === HANDED_OVER && r.decoded !== undefined
+        ? opts.serde.encode(schemaOf[r.topic], r.decoded)
+        : (r.value ?? Buffer.alloc(0));
     this.sink = {
       send: (r: OutRecord, bytes: Buffer) =>
-        broker.append(r.topic, r.key, bytes, clock.now(), r.partition ?? (r.key === null ? undefined : fastPartition(r.key, broker.partitions(r.topic)))),
+        broker.append(
+          r.topic,
+          r.key,
+          bytes,
+          clock.now(),
+          r.partition ?? (r.key === null ? undefined : fastPartition(r.key, broker.partitions(r.topic))),
+          undefined,
+          bytes === HANDED_OVER ? r.value : undefined,
+        ),
       dlq: (r: RawRecord, e: ThermostatError) =>
-        broker.append(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), clock.now(), 0, sideOutputHeaders(r, e.reason, e.message, clock.now(), e.key)),
+        broker.append(
+          dlqTopic(r.topic),
+          r.key,
+          r.value ?? Buffer.alloc(0),
+          clock.now(),
+          0,
+          sideOutputHeaders(r, e.reason, e.message, clock.now(), e.key),
+        ),
       late: (r: RawRecord, reason: string) =>
-        broker.append(this.settings.names.late, r.key, r.value ?? Buffer.alloc(0), clock.now(), 0, sideOutputHeaders(r, 'LATE_RECORD', reason, clock.now())),
+        broker.append(
+          this.settings.names.late,
+          r.key,
+          bytesOf(r),
+          clock.now(),
+          0,
+          sideOutputHeaders(r, 'LATE_RECORD', reason, clock.now()),
+        ),
     };
   }
 
@@ -71,10 +131,19 @@ export class InProcessGraph {
   private createTopics(): void {
     const n = this.settings.names;
     const p = this.settings.partitions;
-    for (const t of [n.interactions, n.published, n.contentEvents, n.allocations, n.userChangelog, n.contentChangelog]) this.broker.createTopic(t, p);
+    for (const t of [
+      n.interactions,
+      n.published,
+      n.contentEvents,
+      n.allocations,
+      n.userChangelog,
+      n.contentChangelog,
+    ])
+      this.broker.createTopic(t, p);
     this.broker.createTopic(n.objectives, this.settings.objectivesPartitions);
     this.broker.createTopic(n.allocatorInput, 1);
-    for (const t of [n.interactions, n.published, n.objectives, n.contentEvents, n.allocatorInput]) this.broker.createTopic(dlqTopic(t), 1);
+    for (const t of [n.interactions, n.published, n.objectives, n.contentEvents, n.allocatorInput])
+      this.broker.createTopic(dlqTopic(t), 1);
     this.broker.createTopic(n.late, 1);
   }
 
@@ -87,6 +156,11 @@ export class InProcessGraph {
     this.tasks = [];
     for (const id of ids) this.tasks.push(await createTask(id, this.settings, this.store));
     this.eof.clear();
+  }
+
+  /** The serde the tasks see (with localHop: internal records by reference). */
+  get recordSerde(): RecordSerde {
+    return this.serde;
   }
 
   task(stage: TaskId['stage'], partition: number): OwnedTask | undefined {
@@ -112,19 +186,20 @@ export class InProcessGraph {
           const stored = this.broker.read(pos.topic, pos.partition, pos.offset, this.batchSize);
           const src = `${pos.topic}/${pos.partition}`;
           if (stored.length === 0) {
-            if (owned.task.id.stage === 'user' && !this.eof.has(src)) this.eof.set(src, { since: this.clock.now(), idle: false });
+            if (owned.task.id.stage === 'user' && !this.eof.has(src))
+              this.eof.set(src, { since: this.clock.now(), idle: false });
             continue;
           }
           this.eof.delete(src);
-          const raw: RawRecord[] = stored.map((r) => ({ topic: pos.topic, partition: pos.partition, offset: r.offset, key: r.key, value: r.value, timestamp: r.timestamp }));
-          await runBatch(owned, raw, this.serde, this.sink, this.metrics);
+          await runFetched(owned, pos.topic, pos.partition, stored, this.serde, this.sink, this.metrics);
           progress = true;
         }
       }
       if (!progress) progress = this.markIdleSources();
       if (!progress) break;
     }
-    for (const owned of this.tasks) owned.task.flushChangelog(makeCollector(this.serde, this.sink, this.metrics, owned.task.id.stage));
+    for (const owned of this.tasks)
+      owned.task.flushChangelog(makeCollector(this.serde, this.sink, this.metrics, owned.task.id.stage));
   }
 
   /**
@@ -140,7 +215,13 @@ export class InProcessGraph {
         const st = this.eof.get(key);
         if (!st || this.broker.end(pos.topic, pos.partition) <= pos.offset) continue;
         this.eof.delete(key);
-        if (st.idle) owned.task.setIdle(pos.topic, pos.partition, false, makeCollector(this.serde, this.sink, this.metrics, 'user'));
+        if (st.idle)
+          owned.task.setIdle(
+            pos.topic,
+            pos.partition,
+            false,
+            makeCollector(this.serde, this.sink, this.metrics, 'user'),
+          );
       }
     }
   }
@@ -154,7 +235,12 @@ export class InProcessGraph {
         const st = this.eof.get(`${pos.topic}/${pos.partition}`);
         if (!st || st.idle || this.clock.now() - st.since < this.idleTimeoutMs) continue;
         st.idle = true;
-        owned.task.setIdle(pos.topic, pos.partition, true, makeCollector(this.serde, this.sink, this.metrics, 'user'));
+        owned.task.setIdle(
+          pos.topic,
+          pos.partition,
+          true,
+          makeCollector(this.serde, this.sink, this.metrics, 'user'),
+        );
         changed = true;
       }
     }
@@ -164,7 +250,8 @@ export class InProcessGraph {
   /** Moves every stage-1 source's watermark to at least `t` (a heartbeat) and runs. */
   async advanceEventTime(t: number): Promise<void> {
     for (const owned of this.tasks) {
-      if (owned.task instanceof UserTask) owned.task.advanceWatermark(t, makeCollector(this.serde, this.sink, this.metrics, 'user'));
+      if (owned.task instanceof UserTask)
+        owned.task.advanceWatermark(t, makeCollector(this.serde, this.sink, this.metrics, 'user'));
     }
     await this.runUntilIdle();
   }
@@ -179,7 +266,12 @@ export class InProcessGraph {
   async checkpoint(): Promise<void> {
     for (const owned of this.tasks) {
       const snap = owned.task.snapshot();
-      await this.store.commit(owned.task.id, { epoch: owned.epoch, seq: owned.seq++, entries: snap.entries, meta: Buffer.from(snap.meta) });
+      await this.store.commit(owned.task.id, {
+        epoch: owned.epoch,
+        seq: owned.seq++,
+        entries: snap.entries,
+        meta: Buffer.from(snap.meta),
+      });
       for (const c of owned.caches) c.markDurable(snap.entries.filter((e) => e.store === c.name));
     }
   }

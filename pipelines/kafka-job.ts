@@ -17,9 +17,17 @@ import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore, SourceOffset } from '../state/store.js';
 import type { WriteBehind } from '../state/write-behind.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
-import { makeCollector, runBatch, sideOutputHeaders, type OutputSink, type RawRecord, type RecordSerde } from './task-runner.js';
+import {
+  makeCollector,
+  runBatch,
+  sideOutputHeaders,
+  type OutputSink,
+  type RawRecord,
+  type RecordSerde,
+} from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
 import { consumerGroup, dlqTopic, type StageName } from './topology.js';
+import type { UserTask } from './user-task.js';
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -35,6 +43,11 @@ export interface SourcePort {
   commit(offsets: readonly TopicPartitionOffset[]): Promise<void>;
   /** Records behind the partition ends, summed over this consumer's assignment. */
   lag(): number;
+  /**
+   * The partition's end offset, asked of the broker (a round trip); rejects when the broker does
+   * not answer. Confirms idleness (`markIdle`); optional: without it, idleness is EOF + time only.
+   */
+  endOffset?(tp: { topic: string; partition: number }): Promise<number>;
   pause(tps: readonly { topic: string; partition: number }[]): void;
   resume(tps: readonly { topic: string; partition: number }[]): void;
   disconnect(): Promise<void>;
@@ -53,10 +66,24 @@ export interface SourceOptions {
 
 /** What the job needs from a Kafka producer. */
 export interface SinkPort {
-  send(topic: string, key: string | null, value: Buffer, opts?: { partition?: number; headers?: Record<string, string> }): void;
+  send(
+    topic: string,
+    key: string | null,
+    value: Buffer,
+    opts?: { partition?: number; headers?: Record<string, string> },
+  ): void;
+  /**
+   * Resolves once every record sent so far is acknowledged. Rejects with an error whose
+   * `outputLost` is true when a record was given up (io/kafka.ts DeliveryError); any other
+   * rejection (a timeout while the broker is away) leaves the records queued for delivery.
+   */
   flush(): Promise<void>;
   disconnect(): Promise<void>;
 }
+
+/** A record the producer gave up on: the outputs of the current cut cannot all reach Kafka. */
+const isOutputLost = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && (e as { outputLost?: unknown }).outputLost === true;
 
 export interface KafkaJobDeps {
   settings: GraphSettings;
@@ -73,6 +100,39 @@ export interface KafkaJobDeps {
   batchSize: number;
   commitIntervalMs: number;
   idleTimeoutMs: number;
+  /**
+   * Config state.maxDirtyBeforeCheckpoint: a task whose caches hold more dirty entries than this
+   * triggers a checkpoint round before the commit interval ends (default 20 000).
+   */
+  maxDirtyBeforeCheckpoint?: number;
+  /**
+   * An output was lost (the producer gave up on a record): the in-memory state is past outputs
+   * that will never be written, so this process must not checkpoint again. The only safe way on
+   * is a restart from the last durable checkpoint, whose replay re-emits the same records with
+   * the same ids. Default: log and exit the process (code 70); the orchestrator restarts it.
+   */
+  onFatal?: (err: Error) => void;
+}
+
+/** Default of `maxDirtyBeforeCheckpoint` (core/config.ts state.maxDirtyBeforeCheckpoint). */
+export const DEFAULT_MAX_DIRTY_BEFORE_CHECKPOINT = 20_000;
+
+/**
+ * Whether a checkpoint round should start now, before the commit interval ends: some task has more
+ * dirty entries than the bound. A catch-up burst (tens of thousands of records per second) could
+ * otherwise put ~150k entries in one task's checkpoint, whose final atomic apply outlasts the 2 s
+ * Redis command timeout: it times out, is retried merged with the next one, which is larger still.
+ * Never while a round is running, nor while the process is held after a stall (see `start`).
+ */
+export function earlyCheckpointDue(o: {
+  dirtyPerTask: Iterable<number>;
+  max: number;
+  roundRunning: boolean;
+  held: boolean;
+}): boolean {
+  if (o.roundRunning || o.held) return false;
+  for (const d of o.dirtyPerTask) if (d > o.max) return true;
+  return false;
 }
 
 interface StageWorker {
@@ -95,16 +155,30 @@ export class KafkaJob {
   private readonly sinkPort: OutputSink;
   private assignedCount = 0;
   private readonly offsetCommits = new Set<Promise<void>>();
+  /** Durable offsets not yet committed, per stage consumer, and the consumers committing now. */
+  private readonly pendingCommits = new Map<StageWorker, Map<string, TopicPartitionOffset>>();
+  private readonly committing = new Set<StageWorker>();
   private restoring = 0;
+  /** Wall time of the last commit-timer round, and until when early rounds are held after a stall. */
+  private lastRoundAt = Date.now();
+  private holdUntil = 0;
+  private earlyRounds = 0;
+  /** A producer flush failed and is being retried: consumption pauses until it succeeds. */
+  private outputStalled = false;
+  private fatalError: Error | null = null;
 
   constructor(private readonly deps: KafkaJobDeps) {
     const { sink } = deps;
     this.sinkPort = {
       send: (r: OutRecord, bytes: Buffer) => sink.send(r.topic, r.key, bytes, { partition: r.partition }),
       dlq: (r: RawRecord, e: ThermostatError) =>
-        sink.send(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), { headers: sideOutputHeaders(r, e.reason, e.message, deps.clock.now(), e.key) }),
+        sink.send(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), {
+          headers: sideOutputHeaders(r, e.reason, e.message, deps.clock.now(), e.key),
+        }),
       late: (r: RawRecord, reason: string) =>
-        sink.send(deps.settings.names.late, r.key, r.value ?? Buffer.alloc(0), { headers: sideOutputHeaders(r, 'LATE_RECORD', reason, deps.clock.now()) }),
+        sink.send(deps.settings.names.late, r.key, r.value ?? Buffer.alloc(0), {
+          headers: sideOutputHeaders(r, 'LATE_RECORD', reason, deps.clock.now()),
+        }),
     };
   }
 
@@ -126,7 +200,13 @@ export class KafkaJob {
     ];
     this.running = true;
     for (const { stage, topics } of stages) {
-      const worker: StageWorker = { stage, source: undefined as unknown as SourcePort, tasks: new Map(), eof: new Map(), paused: false };
+      const worker: StageWorker = {
+        stage,
+        source: undefined as unknown as SourcePort,
+        tasks: new Map(),
+        eof: new Map(),
+        paused: false,
+      };
       worker.source = this.deps.createSource({
         groupId: consumerGroup(this.deps.appId, stage),
         topics,
@@ -142,16 +222,21 @@ export class KafkaJob {
     }
     await Promise.all(this.workers.map((w) => w.source.connect()));
     this.loops = this.workers.map((w) => this.loop(w));
-    let lastRound = Date.now();
+    this.lastRoundAt = Date.now();
     this.commitTimer = setInterval(() => {
       // A process frozen (SIGSTOP, VM pause, long GC) longer than a few intervals may have lost its
       // partitions meanwhile without knowing yet: skip one round so the consumers can learn it
       // (lost assignment → dropped tasks) before this instance writes changelogs or checkpoints.
       const now = Date.now();
-      const gap = now - lastRound;
-      lastRound = now;
-      if (gap > Math.max(3 * this.deps.commitIntervalMs, 3000)) {
-        this.deps.log.warn({ stalledMs: gap }, 'process stalled: skipping one checkpoint round until group membership is confirmed');
+      const gap = now - this.lastRoundAt;
+      this.lastRoundAt = now;
+      if (gap > this.stallLimitMs) {
+        // Early (dirty-bound) rounds wait too, until the next regular round.
+        this.holdUntil = now + this.deps.commitIntervalMs;
+        this.deps.log.warn(
+          { stalledMs: gap },
+          'process stalled: skipping one checkpoint round until group membership is confirmed',
+        );
         return;
       }
       void this.checkpointAll().catch((e) => this.deps.log.error({ err: e }, LOG_EVENTS.checkpointFailed));
@@ -159,24 +244,66 @@ export class KafkaJob {
     this.deps.log.info({ event: LOG_EVENTS.started }, 'thermostat job started');
   }
 
+  private get stallLimitMs(): number {
+    return Math.max(3 * this.deps.commitIntervalMs, 3000);
+  }
+
+  /** Early checkpoint rounds started by the dirty bound so far (tests, logs). */
+  get earlyCheckpoints(): number {
+    return this.earlyRounds;
+  }
+
+  /** After a batch: starts a checkpoint round at once if a task passed the dirty-entry bound. */
+  private maybeCheckpointEarly(): void {
+    const now = Date.now();
+    const due = earlyCheckpointDue({
+      dirtyPerTask: this.dirtyPerTask(),
+      max: this.deps.maxDirtyBeforeCheckpoint ?? DEFAULT_MAX_DIRTY_BEFORE_CHECKPOINT,
+      roundRunning: this.checkpointing !== null,
+      // A frozen process must not write before the timer confirmed it is not a zombie.
+      held: now < this.holdUntil || now - this.lastRoundAt > this.stallLimitMs,
+    });
+    if (!due) return;
+    this.earlyRounds++;
+    this.deps.log.debug({ earlyRounds: this.earlyRounds }, 'dirty entries over the bound: early checkpoint');
+    void this.checkpointAll().catch((e) => this.deps.log.error({ err: e }, LOG_EVENTS.checkpointFailed));
+  }
+
+  private *dirtyPerTask(): Generator<number> {
+    for (const w of this.workers)
+      for (const t of w.tasks.values()) {
+        let n = 0;
+        for (const c of t.caches) n += c.stats().dirty;
+        yield n;
+      }
+  }
+
   /** The allocator stage's single task is partition 0 of its topics; other stages: one task per partition index. */
   private taskPartition(worker: StageWorker, tp: { topic: string; partition: number }): number {
     return worker.stage === 'allocator' ? 0 : tp.partition;
   }
 
-  private async onAssign(worker: StageWorker, tps: { topic: string; partition: number }[]): Promise<TopicPartitionOffset[]> {
+  private async onAssign(
+    worker: StageWorker,
+    tps: { topic: string; partition: number }[],
+  ): Promise<TopicPartitionOffset[]> {
     this.restoring++;
     try {
       const indices = [...new Set(tps.map((tp) => this.taskPartition(worker, tp)))].sort((a, b) => a - b);
       for (const p of indices) {
         if (worker.tasks.has(p)) continue;
         const id: TaskId = { stage: worker.stage, partition: p };
-        const owned = await createTask(id, this.deps.settings, this.deps.store, (t) => this.deps.writeBehind.acquire(t));
+        const owned = await createTask(id, this.deps.settings, this.deps.store, (t) =>
+          this.deps.writeBehind.acquire(t),
+        );
         worker.tasks.set(p, owned);
       }
       this.assignedCount += tps.length;
       this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);
-      this.deps.log.info({ event: LOG_EVENTS.partitionsAssigned, stage: worker.stage, partitions: tps.map(tpKey) }, 'partitions assigned');
+      this.deps.log.info(
+        { event: LOG_EVENTS.partitionsAssigned, stage: worker.stage, partitions: tps.map(tpKey) },
+        'partitions assigned',
+      );
       const wanted = new Set(tps.map(tpKey));
       const out: TopicPartitionOffset[] = [];
       for (const p of indices) {
@@ -188,16 +315,26 @@ export class KafkaJob {
     }
   }
 
-  private async onRevoke(worker: StageWorker, tps: { topic: string; partition: number }[], lost: boolean): Promise<void> {
+  private async onRevoke(
+    worker: StageWorker,
+    tps: { topic: string; partition: number }[],
+    lost: boolean,
+  ): Promise<void> {
     const indices = [...new Set(tps.map((tp) => this.taskPartition(worker, tp)))];
     const revoked = indices.map((p) => worker.tasks.get(p)).filter((t): t is OwnedTask => t !== undefined);
     // A lost assignment belongs to another member already: no checkpoint and no changelog (a
     // zombie's stale changelog records would land after the new owner's). The new owner replays
     // from the last durable checkpoint.
     if (!lost) {
-      await this.checkpointTasks(revoked).catch((e) => this.deps.log.warn({ err: e, stage: worker.stage }, 'checkpoint on revoke failed'));
+      await this.checkpointTasks(revoked).catch((e) =>
+        this.deps.log.warn({ err: e, stage: worker.stage }, 'checkpoint on revoke failed'),
+      );
       await Promise.all(revoked.map((t) => this.deps.writeBehind.flush(t.task.id).catch(() => undefined)));
-    } else this.deps.log.warn({ stage: worker.stage, partitions: tps.map(tpKey) }, 'partitions lost (session expired): dropped without checkpoint');
+    } else
+      this.deps.log.warn(
+        { stage: worker.stage, partitions: tps.map(tpKey) },
+        'partitions lost (session expired): dropped without checkpoint',
+      );
     for (const t of revoked) {
       this.deps.writeBehind.release(t.task.id);
       worker.tasks.delete(t.task.id.partition);
@@ -205,7 +342,10 @@ export class KafkaJob {
     for (const tp of tps) worker.eof.delete(tpKey(tp));
     this.assignedCount -= tps.length;
     this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);
-    this.deps.log.info({ event: LOG_EVENTS.partitionsRevoked, stage: worker.stage, partitions: tps.map(tpKey) }, 'partitions revoked');
+    this.deps.log.info(
+      { event: LOG_EVENTS.partitionsRevoked, stage: worker.stage, partitions: tps.map(tpKey) },
+      'partitions revoked',
+    );
   }
 
   private async loop(worker: StageWorker): Promise<void> {
@@ -224,7 +364,7 @@ export class KafkaJob {
       }
       if (!this.running) break;
       if (records.length === 0) {
-        this.markIdle(worker);
+        await this.markIdle(worker);
         if (worker.paused) await sleep(50);
         continue;
       }
@@ -237,21 +377,43 @@ export class KafkaJob {
         if (!g) groups.set(k, (g = []));
         g.push(r);
       }
+      // Tasks run their batches concurrently, each task's own batches in order: a batch's state
+      // load (a Redis round trip for keys not resident) then overlaps with the other tasks' CPU
+      // work instead of being awaited once per partition in turn. Tasks share no state; each
+      // task's outputs keep their order (the content stage orders its input canonically anyway).
+      const byTask = new Map<number, [string, RawRecord[]][]>();
       for (const [k, batch] of groups) {
-        const owned = worker.tasks.get(this.taskPartition(worker, batch[0]));
-        if (!owned) continue; // revoked while the batch was in flight: the next owner reprocesses it
-        // The EOF event can come in the same poll as the partition's last records: the partition
-        // stays "at its end" when this batch reaches that end, and wakes up (not idle) either way.
-        const st = worker.eof.get(k);
-        if (st?.idle) owned.task.setIdle(batch[0].topic, batch[0].partition, false, makeCollector(serde, this.sinkPort, metrics, worker.stage));
-        if (st && batch[batch.length - 1].offset + 1 >= st.end) {
-          st.idle = false;
-          st.since = this.deps.clock.now();
-        } else worker.eof.delete(k);
-        if (!(await this.runBatchRetrying(worker, owned, batch))) continue;
-        const lag = Date.now() - batch[batch.length - 1].timestamp;
-        if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);
+        const p = this.taskPartition(worker, batch[0]);
+        let list = byTask.get(p);
+        if (!list) byTask.set(p, (list = []));
+        list.push([k, batch]);
       }
+      const runTask = async (list: [string, RawRecord[]][]): Promise<void> => {
+        for (const [k, batch] of list) {
+          const owned = worker.tasks.get(this.taskPartition(worker, batch[0]));
+          if (!owned) continue; // revoked while the batch was in flight: the next owner reprocesses it
+          // The EOF event can come in the same poll as the partition's last records: the partition
+          // stays "at its end" when this batch reaches that end, and wakes up (not idle) either way.
+          const st = worker.eof.get(k);
+          if (st?.idle)
+            owned.task.setIdle(
+              batch[0].topic,
+              batch[0].partition,
+              false,
+              makeCollector(serde, this.sinkPort, metrics, worker.stage),
+            );
+          if (st && batch[batch.length - 1].offset + 1 >= st.end) {
+            st.idle = false;
+            st.since = this.deps.clock.now();
+          } else worker.eof.delete(k);
+          if (!(await this.runBatchRetrying(worker, owned, batch))) continue;
+          this.maybeCheckpointEarly();
+          const lag = Date.now() - batch[batch.length - 1].timestamp;
+          if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);
+        }
+      };
+      if (byTask.size === 1) await runTask(byTask.values().next().value!);
+      else await Promise.all([...byTask.values()].map(runTask));
       metrics.processingLatency.observe({ stage: worker.stage }, (performance.now() - started) / 1000);
     }
   }
@@ -264,7 +426,11 @@ export class KafkaJob {
    * fenced meanwhile: the next owner re-reads the batch from its checkpoint. A retried batch with
    * poison records sends them to the DLQ again (same bytes and source coordinates).
    */
-  private async runBatchRetrying(worker: StageWorker, owned: OwnedTask, batch: RawRecord[]): Promise<boolean> {
+  private async runBatchRetrying(
+    worker: StageWorker,
+    owned: OwnedTask,
+    batch: RawRecord[],
+  ): Promise<boolean> {
     const { serde, metrics } = this.deps;
     for (let attempt = 0; ; attempt++) {
       try {
@@ -272,7 +438,10 @@ export class KafkaJob {
         return true;
       } catch (e) {
         if (!(e instanceof ThermostatError && e.retriable)) throw e;
-        this.deps.log.warn({ err: e, stage: worker.stage, partition: owned.task.id.partition, attempt }, 'batch failed (state load); retrying');
+        this.deps.log.warn(
+          { err: e, stage: worker.stage, partition: owned.task.id.partition, attempt },
+          'batch failed (state load); retrying',
+        );
         await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2000));
         if (!this.running || worker.tasks.get(owned.task.id.partition) !== owned) return false;
       }
@@ -285,34 +454,85 @@ export class KafkaJob {
    * partitions assigned meanwhile are paused too.
    */
   private applyBackpressure(worker: StageWorker): void {
-    const want = this.deps.writeBehind.backpressure();
+    const want = this.deps.writeBehind.backpressure() || this.outputStalled;
     if (!want && !worker.paused) return;
-    const tps = [...worker.tasks.values()].flatMap((t) => t.task.positions().map((p) => ({ topic: p.topic, partition: p.partition })));
+    const tps = [...worker.tasks.values()].flatMap((t) =>
+      t.task.positions().map((p) => ({ topic: p.topic, partition: p.partition })),
+    );
     try {
       if (want) worker.source.pause(tps);
       else worker.source.resume(tps);
     } catch (e) {
-      this.deps.log.warn({ err: e, stage: worker.stage }, 'pause/resume failed (rebalance in progress?); retrying next round');
+      this.deps.log.warn(
+        { err: e, stage: worker.stage },
+        'pause/resume failed (rebalance in progress?); retrying next round',
+      );
       return;
     }
     if (want === worker.paused) return;
     worker.paused = want;
-    this.deps.log.warn({ stage: worker.stage, paused: want }, want ? 'checkpoint queue full: pausing consumption' : 'checkpoint queue drained: resuming');
+    this.deps.log.warn(
+      { stage: worker.stage, paused: want },
+      want ? 'checkpoint queue full: pausing consumption' : 'checkpoint queue drained: resuming',
+    );
   }
 
-  private markIdle(worker: StageWorker): void {
+  /**
+   * Declares partitions idle that sat at their end for the idle timeout. "At its end" is only true
+   * while the broker says so: during a broker outage or restart every partition looks idle (no
+   * records arrive), and records produced meanwhile would be late once it is back. So the end is
+   * confirmed with the broker first; if it does not answer, the idle clock restarts.
+   */
+  private async markIdle(worker: StageWorker): Promise<void> {
     if (worker.stage !== 'user') return;
     const now = this.deps.clock.now();
-    for (const [k, st] of worker.eof) {
+    for (const [k, st] of [...worker.eof]) {
       if (st.idle || now - st.since < this.deps.idleTimeoutMs) continue;
       const slash = k.lastIndexOf('/');
       const topic = k.slice(0, slash);
       const partition = Number(k.slice(slash + 1));
       const owned = worker.tasks.get(partition);
       if (!owned) continue;
+      if (worker.source.endOffset) {
+        const end = await worker.source.endOffset({ topic, partition }).catch(() => null);
+        // Revoked, woken up or moved on while the broker was asked: nothing to declare.
+        if (worker.eof.get(k) !== st || st.idle || worker.tasks.get(partition) !== owned) continue;
+        if (end === null || end > st.end) {
+          st.since = this.deps.clock.now(); // unreachable, or records are coming: not idle yet
+          continue;
+        }
+      }
       st.idle = true;
-      owned.task.setIdle(topic, partition, true, makeCollector(this.deps.serde, this.sinkPort, this.deps.metrics, worker.stage));
+      owned.task.setIdle(
+        topic,
+        partition,
+        true,
+        makeCollector(this.deps.serde, this.sinkPort, this.deps.metrics, worker.stage),
+      );
     }
+  }
+
+  /**
+   * A heartbeat from the embedding process (the simulator's clock, as ThermostatTestDriver's
+   * advanceEventTime): no input record with event time below `t` follows, so every stage-1 task
+   * of this instance moves its watermark to `t` and sends its markers (audience included) down
+   * content-events; resolves once they are in Kafka. The input contract has no heartbeat record,
+   * and idleness is wall-clock driven, so this is how a closed-loop caller closes ticks
+   * deterministically. Call it only once stage 1 has consumed its input (committed offsets at
+   * the ends): a record below `t` still unread would then be late.
+   */
+  async advanceEventTime(t: number): Promise<void> {
+    for (const w of this.workers) {
+      if (w.stage !== 'user') continue;
+      const out = makeCollector(this.deps.serde, this.sinkPort, this.deps.metrics, 'user');
+      for (const owned of w.tasks.values()) (owned.task as UserTask).advanceWatermark(t, out);
+    }
+    await this.deps.sink.flush();
+  }
+
+  /** Settles when the checkpoint round in flight (if any) has handed its cut to write-behind. */
+  async roundSettled(): Promise<void> {
+    await this.checkpointing?.catch(() => undefined);
   }
 
   /** One checkpoint round over every task (at most one round at a time). */
@@ -334,22 +554,100 @@ export class KafkaJob {
       owned.task.flushChangelog(makeCollector(serde, this.sinkPort, metrics, owned.task.id.stage));
       return { owned, snap: owned.task.snapshot() };
     });
-    // 2. Outputs of everything before the cut are durable in Kafka.
-    await sink.flush();
-    // 3. Hand over to write-behind: one atomic, fenced Redis call per task.
+    // 2. Outputs of everything before the cut are durable in Kafka. The cut is already taken
+    // (dirty entries drained, changelog sent): giving up on it would leave its entries out of
+    // every later checkpoint while the next cut's offsets cover them, so a flush that fails
+    // because the broker is away is retried with the same cut until it succeeds. Meanwhile no
+    // other round starts (this one is in flight) and consumption is paused (`applyBackpressure`).
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await sink.flush();
+        this.outputStalled = false;
+        break;
+      } catch (e) {
+        if (isOutputLost(e)) {
+          this.fatal(e as Error);
+          throw e;
+        }
+        // Stopping: a few tries, then the process exits and the next owner replays the cut.
+        if (!this.running && attempt >= 2) throw e;
+        this.outputStalled = true;
+        this.deps.log.warn(
+          { err: e, attempt },
+          'producer flush failed (broker unreachable?); retrying the same checkpoint cut',
+        );
+        await sleep(Math.min(500 * 2 ** attempt, 5000));
+      }
+    }
+    // 3. Hand over to write-behind: one atomic, fenced Redis call per task (not for a task
+    // revoked or fenced while the flush waited: its new owner replays from its checkpoint).
     for (const { owned, snap } of snaps) {
-      const offsets: SourceOffset[] = snap.positions.map((p) => ({ topic: p.topic, partition: p.partition, offset: String(p.offset) }));
-      writeBehind.submit(owned.task.id, { entries: snap.entries, meta: Buffer.from(snap.meta), offsets, stores: owned.caches });
+      const worker = this.workers.find((w) => w.stage === owned.task.id.stage);
+      if (worker?.tasks.get(owned.task.id.partition) !== owned) continue;
+      const offsets: SourceOffset[] = snap.positions.map((p) => ({
+        topic: p.topic,
+        partition: p.partition,
+        offset: String(p.offset),
+      }));
+      writeBehind.submit(owned.task.id, {
+        entries: snap.entries,
+        meta: Buffer.from(snap.meta),
+        offsets,
+        stores: owned.caches,
+      });
     }
   }
 
+  private fatal(e: Error): void {
+    if (this.fatalError) return;
+    this.fatalError = e;
+    this.running = false; // no more batches and no more checkpoints from this process
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    this.deps.log.fatal(
+      { err: e },
+      'an output record was lost: exiting to restart from the last durable checkpoint',
+    );
+    if (this.deps.onFatal) this.deps.onFatal(e);
+    else process.exit(70);
+  }
+
   /** Called by write-behind once a checkpoint is in Redis: now Kafka may commit its offsets. */
-  async onDurable(task: { stage: string; partition: number }, offsets: readonly SourceOffset[]): Promise<void> {
+  async onDurable(
+    task: { stage: string; partition: number },
+    offsets: readonly SourceOffset[],
+  ): Promise<void> {
     const worker = this.workers.find((w) => w.stage === task.stage);
     if (!worker || !worker.tasks.has(task.partition)) return;
-    const p = worker.source
-      .commit(offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: Number(o.offset) })))
-      .catch((e) => this.deps.log.warn({ err: e, task }, 'offset commit failed (state is safe in Redis; lag metrics may lag)'));
+    // One commit in flight per consumer, carrying every task's latest durable offsets: a commit
+    // is a broker round trip on libuv's 4-thread pool, which the stages' blocking polls share, and
+    // one commit per task per round (13 with 6 partitions) queued in front of the polls.
+    let pending = this.pendingCommits.get(worker);
+    if (!pending) this.pendingCommits.set(worker, (pending = new Map()));
+    for (const o of offsets)
+      pending.set(tpKey(o), { topic: o.topic, partition: o.partition, offset: Number(o.offset) });
+    if (this.committing.has(worker)) return;
+    this.committing.add(worker);
+    const todo = pending;
+    const p = (async () => {
+      try {
+        while (todo.size > 0) {
+          // Partitions revoked meanwhile belong to their new owner: not committed from here.
+          const batch = [...todo.values()].filter((o) => worker.tasks.has(this.taskPartition(worker, o)));
+          todo.clear();
+          if (batch.length === 0) break;
+          await worker.source
+            .commit(batch)
+            .catch((e) =>
+              this.deps.log.warn(
+                { err: e, task },
+                'offset commit failed (state is safe in Redis; lag metrics may lag)',
+              ),
+            );
+        }
+      } finally {
+        this.committing.delete(worker);
+      }
+    })();
     this.offsetCommits.add(p);
     await p;
     this.offsetCommits.delete(p);
@@ -371,7 +669,9 @@ export class KafkaJob {
     if (this.commitTimer) clearInterval(this.commitTimer);
     await Promise.allSettled(this.loops);
     if (this.checkpointing) await this.checkpointing.catch(() => undefined);
-    await this.checkpointTasks(this.workers.flatMap((w) => [...w.tasks.values()])).catch((e) => this.deps.log.warn({ err: e }, 'final checkpoint failed'));
+    await this.checkpointTasks(this.workers.flatMap((w) => [...w.tasks.values()])).catch((e) =>
+      this.deps.log.warn({ err: e }, 'final checkpoint failed'),
+    );
     // A task fenced meanwhile rejects its flush: its state belongs to the newer owner; stop anyway.
     await this.deps.writeBehind.flush().catch((e) => this.deps.log.warn({ err: e }, 'final flush failed'));
     await Promise.allSettled([...this.offsetCommits]);

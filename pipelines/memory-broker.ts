@@ -9,6 +9,8 @@ export interface StoredRecord {
   value: Buffer;
   timestamp: number;
   headers?: Record<string, string>;
+  /** The record as its producer built it, when handed over in process (InProcessOptions.localHop). */
+  decoded?: unknown;
 }
 
 export class MemoryBroker {
@@ -44,6 +46,7 @@ export class MemoryBroker {
     timestamp: number,
     partition?: number,
     headers?: Record<string, string>,
+    decoded?: unknown,
   ): [number, number] {
     const parts = this.log(topic);
     const p =
@@ -52,7 +55,7 @@ export class MemoryBroker {
       throw new RangeError(`partition ${p} out of range for ${topic} (${parts.length})`);
     const log = parts[p];
     const offset = log.length;
-    log.push({ offset, key, value, timestamp, headers });
+    log.push({ offset, key, value, timestamp, headers, decoded });
     return [p, offset];
   }
 

@@ -2,12 +2,14 @@
 // Redis checkpoint store behind write-behind, Kafka consumers/producer, the KafkaJob, and the
 // ops HTTP server (/metrics, /healthz, /readyz). `thermostat run` calls startJob().
 import { parseAgentConfig, type AgentConfig } from '../agents/config.js';
-import { RuleScorer } from '../agents/rule-scorer.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { RuntimeConfig } from '../core/config.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { startOpsServer, type OpsServer } from '../io/http.js';
+import { createJobScorer } from '../learn/job-scorer.js';
+import { loadLearnConfig, type LearnConfig } from '../learn/config.js';
+import { RedisModelStore } from '../learn/model-store.js';
 import { KafkaSink, KafkaSource } from '../io/kafka.js';
 import { Serde } from '../io/serde.js';
 import { ensureTopics } from '../io/topics.js';
@@ -26,6 +28,8 @@ export interface JobOptions {
   log: Logger;
   metrics?: Metrics;
   clock?: Clock;
+  /** The learn section (scorer choice, model version, backend); default: THERMOSTAT_* env. */
+  learn?: LearnConfig;
 }
 
 export interface RunningJob {
@@ -43,7 +47,9 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
     groupId: o.groupId,
     topics: o.topics,
     // One consumer per stage, each in its own group, so the same instance id is unique per group.
-    rdkafka: cfg.kafka.instanceId ? { 'group.instance.id': cfg.kafka.instanceId, ...cfg.kafka.rdkafka } : cfg.kafka.rdkafka,
+    rdkafka: cfg.kafka.instanceId
+      ? { 'group.instance.id': cfg.kafka.instanceId, ...cfg.kafka.rdkafka }
+      : cfg.kafka.rdkafka,
     onAssign: async (tps) => {
       const start = await o.onAssign(tps);
       return new Map(start.map((p) => [`${p.topic}:${p.partition}`, p.offset]));
@@ -55,11 +61,18 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
   return {
     connect: () => source.connect(),
     poll: async (max, timeoutMs) =>
-      (await source.poll(max, timeoutMs)).map(
-        (r): RawRecord => ({ topic: r.topic, partition: r.partition, offset: r.offset, key: r.key === null ? null : r.key.toString('utf8'), value: r.value, timestamp: r.timestamp }),
-      ),
-    commit: (offsets) => source.commit(offsets.map((o2) => ({ topic: o2.topic, partition: o2.partition, offset: o2.offset }))),
+      (await source.poll(max, timeoutMs)).map((r): RawRecord => ({
+        topic: r.topic,
+        partition: r.partition,
+        offset: r.offset,
+        key: r.key === null ? null : r.key.toString('utf8'),
+        value: r.value,
+        timestamp: r.timestamp,
+      })),
+    commit: (offsets) =>
+      source.commit(offsets.map((o2) => ({ topic: o2.topic, partition: o2.partition, offset: o2.offset }))),
     lag: () => [...source.lag().values()].reduce((a, b) => a + b, 0),
+    endOffset: (tp) => source.endOffset(tp),
     pause: (tps) => source.pause([...tps]),
     resume: (tps) => source.resume([...tps]),
     disconnect: () => source.disconnect(),
@@ -67,23 +80,20 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
 }
 
 /**
- * A KafkaSink as the job's SinkPort: sends are fire-and-forget (the checkpoint awaits `flush`),
- * and a failed delivery fails the next flush, so a checkpoint never covers a lost output.
+ * A KafkaSink as the job's SinkPort: sends are fire-and-forget (`produce`: no promise per record;
+ * the checkpoint awaits `flush`), and a failed delivery fails the next flush, so a checkpoint
+ * never covers a lost output.
  */
 function sinkPort(sink: KafkaSink, log: Logger): SinkPort {
-  let failure: Error | null = null;
   return {
     send(topic, key, value, opts) {
-      sink.send(topic, key, value, { partition: opts?.partition, headers: opts?.headers }).catch((e: Error) => {
-        failure ??= e;
-        log.error({ err: e, topic }, 'delivery failed');
-      });
+      sink.produce(topic, key, value, opts);
     },
     async flush() {
-      await sink.flush();
-      if (failure) {
-        const e = failure;
-        failure = null;
+      try {
+        await sink.flush();
+      } catch (e) {
+        log.error({ err: e }, 'delivery failed');
         throw e;
       }
     },
@@ -100,14 +110,27 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
   const partitions = cfg.kafka.inputPartitions;
 
   // Topics first: every topic of the graph, plus the late side output and internal DLQs.
-  await ensureTopics(topicSpecs(names, partitions), { brokers: cfg.kafka.brokers, rdkafka: cfg.kafka.rdkafka, replicationFactor: cfg.kafka.replicationFactor });
+  await ensureTopics(topicSpecs(names, partitions), {
+    brokers: cfg.kafka.brokers,
+    rdkafka: cfg.kafka.rdkafka,
+    replicationFactor: cfg.kafka.replicationFactor,
+  });
 
   const serde = Serde.fromConfig(cfg);
   await prepareWriters(names, serde);
   const recordSerde = wireSerde(names, serde);
 
-  const redis = await connectStateRedis(cfg.redis.url, undefined, (err) => log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'));
+  const redis = await connectStateRedis(cfg.redis.url, undefined, (err) =>
+    log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'),
+  );
   const store = new RedisCheckpointStore({ redis, appId: cfg.appId, metrics });
+  // Allocation scorer: rule, or the learned network from the model store (rule + warning when absent).
+  const jobScorer = await createJobScorer({
+    config: opts.learn ?? loadLearnConfig(process.env, { seed: cfg.seed, ...cfg.learn }),
+    store: new RedisModelStore(redis, cfg.appId),
+    logger: log,
+    metrics,
+  });
   let job: KafkaJob | null = null;
   const writeBehind = new WriteBehind({
     store,
@@ -123,7 +146,13 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
   });
   redis.on('ready', () => writeBehind.kick());
 
-  const kafkaSink = new KafkaSink({ brokers: cfg.kafka.brokers, rdkafka: cfg.kafka.rdkafka, clientId: `${cfg.appId}-producer` });
+  // Fire-and-forget outputs (produce + flush at checkpoints): delivery reports for failures only.
+  const kafkaSink = new KafkaSink({
+    brokers: cfg.kafka.brokers,
+    rdkafka: cfg.kafka.rdkafka,
+    clientId: `${cfg.appId}-producer`,
+    errorReportsOnly: true,
+  });
   await kafkaSink.connect();
 
   const settings: GraphSettings = {
@@ -131,13 +160,14 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     partitions,
     objectivesPartitions: 1,
     agents,
-    timing: { tickMs: cfg.tickMs, outOfOrdernessMs: cfg.watermark.outOfOrdernessMs, allowedLatenessMs: cfg.watermark.allowedLatenessMs },
+    timing: {
+      tickMs: cfg.tickMs,
+      outOfOrdernessMs: cfg.watermark.outOfOrdernessMs,
+      allowedLatenessMs: cfg.watermark.allowedLatenessMs,
+    },
     seed: cfg.seed,
     cacheMaxEntries: 2_000_000,
-    scorer: (() => {
-      const rule = new RuleScorer();
-      return () => rule;
-    })(),
+    scorer: jobScorer.scorer,
     onTick: (r) => {
       metrics.allocationTicks.inc();
       metrics.heatedShare.set(r.metrics.heatedShare);
@@ -145,7 +175,8 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
       metrics.clearingPrice.set(r.metrics.clearingScore);
       metrics.allocatedImpressions.inc(r.metrics.grantedImpressions);
       metrics.heatingRequests.inc(r.metrics.requests);
-      if (r.totals.new_content_impressions > 0) metrics.newContentCtr.set(r.totals.new_content_clicks / r.totals.new_content_impressions);
+      if (r.totals.new_content_impressions > 0)
+        metrics.newContentCtr.set(r.totals.new_content_clicks / r.totals.new_content_impressions);
       for (const a of r.allocations) metrics.allocations.inc({ policy: a.policy });
     },
   };
@@ -165,6 +196,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     appId: cfg.appId,
     batchSize: cfg.kafka.batchSize,
     commitIntervalMs: cfg.commitIntervalMs,
+    maxDirtyBeforeCheckpoint: cfg.state.maxDirtyBeforeCheckpoint,
     idleTimeoutMs: cfg.watermark.idleTimeoutMs,
   });
   const running = job;
@@ -191,6 +223,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     async stop() {
       await running.stop();
       writeBehind.close();
+      jobScorer.dispose();
       await ops.close();
       redis.disconnect();
     },

@@ -15,6 +15,8 @@ export interface RawRecord {
   key: string | null;
   value: Buffer | null;
   timestamp: number;
+  /** Already decoded (in-process hand-over between stages): used instead of decoding `value`. */
+  decoded?: unknown;
 }
 
 /** Bytes ↔ records on the wire (Confluent wire format + Avro in production). */
@@ -34,7 +36,13 @@ export interface OutputSink {
 }
 
 /** Headers of a DLQ or late side-output record (io/dlq's public header names). */
-export function sideOutputHeaders(r: RawRecord, reason: string, message: string, failedAt: number, field?: string): Record<string, string> {
+export function sideOutputHeaders(
+  r: RawRecord,
+  reason: string,
+  message: string,
+  failedAt: number,
+  field?: string,
+): Record<string, string> {
   const h: Record<string, string> = {
     [DLQ_HEADERS.reason]: reason,
     [DLQ_HEADERS.message]: message,
@@ -57,20 +65,62 @@ export function asThermostatError(e: unknown, r: RawRecord): ThermostatError {
   });
 }
 
-export function makeCollector(serde: RecordSerde, sink: OutputSink, metrics: Metrics | undefined, stage: string) {
+export function makeCollector(
+  serde: RecordSerde,
+  sink: OutputSink,
+  metrics: Metrics | undefined,
+  stage: string,
+) {
   return {
     send(record: OutRecord): void {
       sink.send(record, serde.encode(record.schema, record.value));
       metrics?.recordsOut.inc({ topic: record.topic, stage });
     },
     late(record: InRecord, reason: string): void {
-      sink.late({ topic: record.topic, partition: record.partition, offset: record.offset, key: record.key, value: record.raw ?? null, timestamp: record.timestamp }, reason);
+      sink.late(
+        {
+          topic: record.topic,
+          partition: record.partition,
+          offset: record.offset,
+          key: record.key,
+          value: record.raw ?? null,
+          timestamp: record.timestamp,
+          decoded: record.value,
+        },
+        reason,
+      );
       metrics?.lateRecords.inc({ stage });
     },
   };
 }
 
-export async function runBatch(owned: OwnedTask, raw: readonly RawRecord[], serde: RecordSerde, sink: OutputSink, metrics?: Metrics): Promise<void> {
+/** A record of one topic partition as fetched: a RawRecord without its (batch-wide) topic and partition. */
+export type FetchedRecord = Omit<RawRecord, 'topic' | 'partition'>;
+
+export async function runBatch(
+  owned: OwnedTask,
+  raw: readonly RawRecord[],
+  serde: RecordSerde,
+  sink: OutputSink,
+  metrics?: Metrics,
+): Promise<void> {
+  if (raw.length === 0) return;
+  await runFetched(owned, raw[0].topic, raw[0].partition, raw, serde, sink, metrics);
+}
+
+/**
+ * runBatch for records fetched from one topic partition, without a per-record RawRecord copy (the
+ * in-process transport passes its stored records as they are); a RawRecord is built only for the DLQ.
+ */
+export async function runFetched(
+  owned: OwnedTask,
+  topic: string,
+  partition: number,
+  raw: readonly FetchedRecord[],
+  serde: RecordSerde,
+  sink: OutputSink,
+  metrics?: Metrics,
+): Promise<void> {
   if (raw.length === 0) return;
   const { task } = owned;
   const stage = task.id.stage;
@@ -78,15 +128,37 @@ export async function runBatch(owned: OwnedTask, raw: readonly RawRecord[], serd
   if (serde.prefetch) await serde.prefetch(raw.map((r) => r.value)).catch(() => undefined); // unknown ids then fail per record → DLQ
   for (const r of raw) {
     try {
-      if (r.value === null) throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', { topic: r.topic, partition: r.partition, offset: String(r.offset) });
-      decoded.push({ topic: r.topic, partition: r.partition, offset: r.offset, key: r.key, value: serde.decode(r.topic, r.value), timestamp: r.timestamp, raw: r.value });
+      if (r.value === null)
+        throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', {
+          topic,
+          partition,
+          offset: String(r.offset),
+        });
+      const value = r.decoded !== undefined ? r.decoded : serde.decode(topic, r.value);
+      decoded.push({
+        topic,
+        partition,
+        offset: r.offset,
+        key: r.key,
+        value,
+        timestamp: r.timestamp,
+        raw: r.value,
+      });
     } catch (e) {
-      const err = asThermostatError(e, r);
-      sink.dlq(r, err);
-      metrics?.dlqRecords.inc({ topic: r.topic, reason: err.reason });
+      const rec: RawRecord = {
+        topic,
+        partition,
+        offset: r.offset,
+        key: r.key,
+        value: r.value,
+        timestamp: r.timestamp,
+      };
+      const err = asThermostatError(e, rec);
+      sink.dlq(rec, err);
+      metrics?.dlqRecords.inc({ topic, reason: err.reason });
     }
   }
-  metrics?.recordsIn.inc({ topic: raw[0].topic, stage }, raw.length);
+  metrics?.recordsIn.inc({ topic, stage }, raw.length);
   if (decoded.length > 0) {
     if (task.keysFor && owned.caches.length > 0) {
       const keys = task.keysFor(decoded);
@@ -94,6 +166,5 @@ export async function runBatch(owned: OwnedTask, raw: readonly RawRecord[], serd
     }
     task.process(decoded, makeCollector(serde, sink, metrics, stage));
   }
-  const last = raw[raw.length - 1];
-  task.consumed(last.topic, last.partition, last.offset + 1);
+  task.consumed(topic, partition, raw[raw.length - 1].offset + 1);
 }

@@ -6,13 +6,14 @@
 //   d.readOutput('heating-allocations');  d.userState('u1');  d.contentState('c1');
 import { parseAgentConfig, type AgentConfig, type AgentConfigInput } from '../agents/config.js';
 import { RuleScorer } from '../agents/rule-scorer.js';
-import type { AllocationScorer } from '../agents/scorer.js';
+import type { AllocationScorer, ExplorePolicy } from '../agents/scorer.js';
 import { toContentState, type ContentAgentState } from '../agents/content.js';
 import { toUserMindState, type UserAgentState } from '../agents/user.js';
 import { partitionForKey } from '../core/hash.js';
 import type { Metrics } from '../core/metrics.js';
 import type { ContentState, UserMindState } from '../schemas/types.js';
 import { MemoryCheckpointStore } from '../state/memory-checkpoint.js';
+import type { CacheStats } from '../state/versioned-cache.js';
 import type { CheckpointStore } from '../state/store.js';
 import type { TickReport } from './allocator-task.js';
 import { DLQ_HEADERS } from '../io/dlq.js';
@@ -33,12 +34,16 @@ export interface TestDriverOptions {
   seed?: number;
   agents?: AgentConfigInput;
   scorer?: AllocationScorer | (() => AllocationScorer);
+  /** A learned user explore policy (default: the rule). */
+  explore?: () => ExplorePolicy;
   batchSize?: number;
   cacheMaxEntries?: number;
   checkpoints?: CheckpointStore;
   serde: RecordSerde;
   metrics?: Metrics;
   onTick?: (report: TickReport) => void;
+  /** Hand decoded records between stages instead of Avro bytes (InProcessOptions.localHop). */
+  localHop?: boolean;
 }
 
 export interface DeadLetter {
@@ -81,6 +86,7 @@ export class ThermostatTestDriver {
       seed: opts.seed ?? 42,
       cacheMaxEntries: opts.cacheMaxEntries ?? 1_000_000,
       scorer,
+      explore: opts.explore,
       onTick: opts.onTick,
     };
     const checkpoints = opts.checkpoints ?? new MemoryCheckpointStore(opts.metrics);
@@ -91,8 +97,9 @@ export class ThermostatTestDriver {
       batchSize: opts.batchSize,
       idleTimeoutMs: opts.idleTimeoutMs ?? 0,
       metrics: opts.metrics,
+      localHop: opts.localHop,
     });
-    return new ThermostatTestDriver(graph, opts.serde, checkpoints);
+    return new ThermostatTestDriver(graph, graph.recordSerde, checkpoints);
   }
 
   private keyOf(topic: string, value: Record<string, unknown>): string | null {
@@ -141,12 +148,26 @@ export class ThermostatTestDriver {
 
   /** Decoded records appended to `topic` since the previous call for that topic. */
   readOutput<T = unknown>(topic: string): T[] {
-    const all = this.graph.broker
-      .all(topic)
-      .sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || a.offset - b.offset);
-    const from = this.cursors.get(topic) ?? 0;
-    this.cursors.set(topic, all.length);
-    return all.slice(from).map((r) => this.serde.decode(topic, r.value) as T);
+    // One cursor per partition. A single count over the whole topic sorted by (timestamp,
+    // partition) re-read old records of later partitions and skipped new ones of earlier
+    // partitions whenever timestamps tie (the simulator never moves wall time).
+    const broker = this.graph.broker;
+    const fresh: {
+      timestamp: number;
+      partition: number;
+      offset: number;
+      value: Buffer;
+      decoded?: unknown;
+    }[] = [];
+    for (let p = 0; p < broker.partitions(topic); p++) {
+      const cursor = `${topic}/${p}`;
+      const from = this.cursors.get(cursor) ?? 0;
+      const end = broker.end(topic, p);
+      for (const r of broker.read(topic, p, from, end - from)) fresh.push({ ...r, partition: p });
+      this.cursors.set(cursor, end);
+    }
+    fresh.sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || a.offset - b.offset);
+    return fresh.map((r) => (r.decoded !== undefined ? r.decoded : this.serde.decode(topic, r.value)) as T);
   }
 
   /** Every record of `<topic>.dlq` with its reason. */
@@ -204,6 +225,11 @@ export class ThermostatTestDriver {
       for (const [, v] of owned.caches[0].entries()) out.push(f(v as V));
     }
     return out;
+  }
+
+  /** Every task cache's statistics (resident entries, evictions, loads). */
+  cacheStats(): CacheStats[] {
+    return this.graph.allTasks.flatMap((t) => t.caches.map((c) => c.stats()));
   }
 
   /** The allocator task's state (pool, rolling window, active allocations). */

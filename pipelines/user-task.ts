@@ -6,8 +6,10 @@
 import type { AgentConfig } from '../agents/config.js';
 import { countAudience, emptyAudience, type AudienceAggregate } from '../agents/audience.js';
 import { applyUserInteraction, newUserState, toUserMindState, type UserAgentState } from '../agents/user.js';
+import { applyExplorePolicy } from '../agents/explore.js';
+import type { ExplorePolicy } from '../agents/scorer.js';
 import type { ContentEvent, ContentPublished, TickAudience, UserInteraction } from '../schemas/types.js';
-import type { VersionedCache } from '../state/versioned-cache.js';
+import type { TaskCache } from '../state/versioned-cache.js';
 import { NO_WATERMARK, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
 import type { Collector, InRecord, SourcePosition, StreamTask, TaskId, TaskSnapshot } from './task.js';
 
@@ -48,15 +50,19 @@ export class UserTask implements StreamTask {
     partition: number,
     private readonly names: TopologyNames,
     private readonly contentPartitions: number,
-    private readonly users: VersionedCache<UserAgentState>,
+    private readonly users: TaskCache<UserAgentState>,
     private readonly cfg: AgentConfig,
     private readonly timing: StageTiming,
     restoredMeta: string | null,
+    /** A learned explore policy, called once per micro-batch; undefined: the rule (per interaction). */
+    private readonly explore?: () => ExplorePolicy,
   ) {
     this.id = { stage: 'user', partition };
     this.uiSource = sourceId(SOURCE_TOPIC.interactions, partition);
     this.cpSource = sourceId(SOURCE_TOPIC.published, partition);
-    this.meta = restoredMeta ? reviveMeta(JSON.parse(restoredMeta)) : { ui: freshClock(), cp: freshClock(), aTick: -1, audience: emptyAudience(), pendingAudience: [] };
+    this.meta = restoredMeta
+      ? reviveMeta(JSON.parse(restoredMeta))
+      : { ui: freshClock(), cp: freshClock(), aTick: -1, audience: emptyAudience(), pendingAudience: [] };
   }
 
   positions(): SourcePosition[] {
@@ -81,7 +87,8 @@ export class UserTask implements StreamTask {
 
   process(batch: readonly InRecord[], out: Collector): void {
     if (batch.length === 0) return;
-    if (batch[0].topic === this.names.interactions) this.processInteractions(batch as readonly InRecord<UserInteraction>[], out);
+    if (batch[0].topic === this.names.interactions)
+      this.processInteractions(batch as readonly InRecord<UserInteraction>[], out);
     else this.processPublished(batch as readonly InRecord<ContentPublished>[], out);
   }
 
@@ -94,11 +101,16 @@ export class UserTask implements StreamTask {
     const { allowedLatenessMs, tickMs } = this.timing;
     const highCuriosity = this.cfg.user.highCuriosity;
     clock.idle = false;
+    // Learned explore policy: the batch's states are kept here and stored once, after the batched call.
+    const touched = this.explore ? new Map<string, { state: UserAgentState; offset: number }>() : null;
     for (const rec of batch) {
       clock.next = rec.offset + 1;
       const ev = rec.value;
       if (ev.event_time < this.watermark(clock) - allowedLatenessMs) {
-        out.late(rec, `event_time ${ev.event_time} behind watermark ${this.watermark(clock)} beyond allowed lateness ${allowedLatenessMs} ms`);
+        out.late(
+          rec,
+          `event_time ${ev.event_time} behind watermark ${this.watermark(clock)} beyond allowed lateness ${allowedLatenessMs} ms`,
+        );
         continue;
       }
       if (clock.first === null) clock.first = ev.event_time;
@@ -106,13 +118,21 @@ export class UserTask implements StreamTask {
         clock.maxT = ev.event_time;
         this.rollAudience(Math.floor(this.watermark(clock) / tickMs));
       }
-      let state = this.users.get(ev.user_id);
+      let state = touched?.get(ev.user_id)?.state ?? this.users.get(ev.user_id);
       if (state === undefined) state = newUserState(ev.user_id, this.cfg);
       const outcome = applyUserInteraction(state, ev, rec.offset, this.cfg);
       if (!outcome.applied) continue;
-      this.users.put(ev.user_id, state, rec.offset);
+      // Audience marks are part of the state: counted before put (the store keeps a copy).
+      countAudience(
+        state,
+        this.meta.audience,
+        ev.category,
+        this.meta.aTick,
+        state.curiosity >= highCuriosity,
+      );
+      if (touched) touched.set(ev.user_id, { state, offset: rec.offset });
+      else this.users.put(ev.user_id, state, rec.offset);
       this.changed.add(ev.user_id);
-      countAudience(state, this.meta.audience, ev.category, this.meta.aTick, state.curiosity >= highCuriosity);
       const forwarded: ContentEvent = {
         source: this.uiSource,
         source_offset: rec.offset,
@@ -134,8 +154,14 @@ export class UserTask implements StreamTask {
         published: null,
         marker: null,
       };
-      out.send({ topic: this.names.contentEvents, schema: 'ContentEvent', key: ev.content_id, value: forwarded });
+      out.send({
+        topic: this.names.contentEvents,
+        schema: 'ContentEvent',
+        key: ev.content_id,
+        value: forwarded,
+      });
     }
+    if (touched && touched.size > 0) this.applyExplore(touched);
     this.sendMarker(this.uiSource, clock, out, true);
   }
 
@@ -163,7 +189,12 @@ export class UserTask implements StreamTask {
         },
         marker: null,
       };
-      out.send({ topic: this.names.contentEvents, schema: 'ContentEvent', key: p.content_id, value: forwarded });
+      out.send({
+        topic: this.names.contentEvents,
+        schema: 'ContentEvent',
+        key: p.content_id,
+        value: forwarded,
+      });
     }
     this.sendMarker(this.cpSource, clock, out, false);
   }
@@ -175,14 +206,21 @@ export class UserTask implements StreamTask {
       m.aTick = tick;
       return;
     }
-    while (m.aTick < tick) {
+    if (m.aTick < tick) {
       const categories = Object.keys(m.audience.active)
         .sort()
-        .map((category) => ({ category, active: m.audience.active[category] ?? 0, high_curiosity: m.audience.curious[category] ?? 0 }));
-      // Keyed by the tick's closing boundary, as everything downstream.
-      m.pendingAudience.push({ tick: (m.aTick + 1) * this.timing.tickMs, categories });
+        .map((category) => ({
+          category,
+          active: m.audience.active[category] ?? 0,
+          high_curiosity: m.audience.curious[category] ?? 0,
+        }));
+      // Keyed by the tick's closing boundary, as everything downstream. Only the tick that held the
+      // watermark can have an audience; the ticks a jump crosses are empty and are not sent (the
+      // content stage reads a missing audience as an empty one), so a jump costs O(1).
+      if (categories.length > 0)
+        m.pendingAudience.push({ tick: (m.aTick + 1) * this.timing.tickMs, categories });
       m.audience = emptyAudience();
-      m.aTick++;
+      m.aTick = tick;
     }
   }
 
@@ -223,15 +261,38 @@ export class UserTask implements StreamTask {
         published: null,
         marker: { watermark, idle: clock.idle, first_event_time: clock.first, audience },
       };
-      out.send({ topic: this.names.contentEvents, schema: 'ContentEvent', key: null, value: marker, partition: p });
+      out.send({
+        topic: this.names.contentEvents,
+        schema: 'ContentEvent',
+        key: null,
+        value: marker,
+        partition: p,
+      });
     }
     if (withAudience) this.meta.pendingAudience = [];
+  }
+
+  /** One batched explore-policy call for the users this micro-batch changed (sorted: deterministic rows), then stored. */
+  private applyExplore(touched: ReadonlyMap<string, { state: UserAgentState; offset: number }>): void {
+    const ids = [...touched.keys()].sort();
+    const entries = ids.map((id) => touched.get(id)!);
+    applyExplorePolicy(
+      entries.map((e) => e.state),
+      this.explore!(),
+    );
+    entries.forEach((e, i) => this.users.put(ids[i], e.state, e.offset));
   }
 
   flushChangelog(out: Collector): void {
     for (const userId of this.changed) {
       const state = this.users.get(userId);
-      if (state) out.send({ topic: this.names.userChangelog, schema: 'UserMindState', key: userId, value: toUserMindState(state, this.cfg) });
+      if (state)
+        out.send({
+          topic: this.names.userChangelog,
+          schema: 'UserMindState',
+          key: userId,
+          value: toUserMindState(state, this.cfg),
+        });
     }
     this.changed.clear();
   }

@@ -30,17 +30,26 @@ test('keyed draws depend only on their key, and the seeded RNG replays', () => {
 });
 
 test('config fails fast naming the offending key', () => {
-  assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_TICK_MS: 'soon' } }), (e: unknown) => {
-    assert.ok(e instanceof ConfigError);
-    assert.match((e as Error).message, /tickMs \(env THERMOSTAT_TICK_MS\)/);
-    return true;
-  });
-  assert.throws(() => loadRuntimeConfig({ env: {}, overrides: { kafka: { inputPartitions: 0 } } }), /kafka\.inputPartitions/);
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_TICK_MS: 'soon' } }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match((e as Error).message, /tickMs \(env THERMOSTAT_TICK_MS\)/);
+      return true;
+    },
+  );
+  assert.throws(
+    () => loadRuntimeConfig({ env: {}, overrides: { kafka: { inputPartitions: 0 } } }),
+    /kafka\.inputPartitions/,
+  );
   const cfg = loadRuntimeConfig({ env: { KAFKA_BROKERS: 'k:9092' } });
   assert.equal(cfg.kafka.brokers, 'k:9092');
   assert.equal(cfg.kafka.inputPartitions, 6);
   assert.equal(cfg.kafka.instanceId, undefined);
-  assert.equal(loadRuntimeConfig({ env: { THERMOSTAT_INSTANCE_ID: 'thermostat-0' } }).kafka.instanceId, 'thermostat-0');
+  assert.equal(
+    loadRuntimeConfig({ env: { THERMOSTAT_INSTANCE_ID: 'thermostat-0' } }).kafka.instanceId,
+    'thermostat-0',
+  );
   assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_INSTANCE_ID: 'a b' } }), /kafka\.instanceId/);
 });
 
@@ -56,7 +65,25 @@ test('agent rules come from the config file and a bad one names its key', async 
   assert.equal(cfg.tickMs, 30000);
   assert.equal(parseAgentConfig(cfg.agents).system.heatingCap, 0.15);
   writeFileSync(file, JSON.stringify({ agents: { system: { heatingCap: 3 } } }));
-  assert.throws(() => parseAgentConfig(loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }).agents), /system\.heatingCap/);
+  assert.throws(
+    () => parseAgentConfig(loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }).agents),
+    /system\.heatingCap/,
+  );
+});
+
+test('the learn section comes from the config file, the environment wins, a bad value names its key', async () => {
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { loadLearnConfig } = await import('../../learn/config.js');
+  const file = join(mkdtempSync(join(tmpdir(), 'cfg-')), 'thermostat.json');
+  writeFileSync(file, JSON.stringify({ learn: { scorer: 'learned', modelSeq: 4 } }));
+  const cfg = loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } });
+  const fromFile = loadLearnConfig({}, { seed: cfg.seed, ...cfg.learn });
+  assert.equal(fromFile.scorer, 'learned');
+  assert.equal(fromFile.modelSeq, 4);
+  assert.equal(loadLearnConfig({ THERMOSTAT_SCORER: 'rule' }, { ...cfg.learn }).scorer, 'rule');
+  assert.throws(() => loadLearnConfig({}, { scorer: 'magic' }), /learn\.scorer|scorer/);
 });
 
 test('schemas/types.ts is generated from the current .avsc files', () => {
