@@ -36,20 +36,31 @@ export interface DecodeBatchOptions {
 }
 
 /** Decodes (and validates) a batch; never throws for a bad record. Order within each list is kept. */
-export function decodeBatch(records: readonly SourceRecord[], serde: Serde, opts: DecodeBatchOptions = {}): { good: GoodRecord[]; bad: BadRecord[] } {
+export function decodeBatch(
+  records: readonly SourceRecord[],
+  serde: Serde,
+  opts: DecodeBatchOptions = {},
+): { good: GoodRecord[]; bad: BadRecord[] } {
   const good: GoodRecord[] = [];
   const bad: BadRecord[] = [];
   const check = opts.validate ?? true;
   for (const record of records) {
     try {
-      if (record.value === null) throw new ThermostatError('WIRE_FORMAT', 'null value (tombstone) on an input topic');
+      if (record.value === null)
+        throw new ThermostatError('WIRE_FORMAT', 'null value (tombstone) on an input topic');
       const d = serde.decode(record.value);
       const want = opts.expected?.[record.topic];
-      if (want !== undefined && d.schema !== want) throw new ThermostatError('SCHEMA_INCOMPATIBLE', `topic ${record.topic} carries ${want}, got ${d.schema}`);
+      if (want !== undefined && d.schema !== want)
+        throw new ThermostatError(
+          'SCHEMA_INCOMPATIBLE',
+          `topic ${record.topic} carries ${want}, got ${d.schema}`,
+        );
       if (check) validate(d);
       good.push({ ...d, record } as GoodRecord);
     } catch (e) {
-      const err = isThermostatError(e) ? e : new ThermostatError('INTERNAL', String((e as Error)?.message ?? e), { cause: e });
+      const err = isThermostatError(e)
+        ? e
+        : new ThermostatError('INTERNAL', String((e as Error)?.message ?? e), { cause: e });
       bad.push({ record, error: err });
     }
   }
@@ -73,7 +84,12 @@ export function dlqHeaders(bad: BadRecord, failedAt: number): Record<string, str
 
 /** What the DLQ writer needs from a producer (KafkaSink fits; tests can pass a fake). */
 export interface DlqProducer {
-  send(topic: string, key: Buffer | null, value: Buffer | null, opts: { headers: Record<string, string> }): Promise<unknown>;
+  send(
+    topic: string,
+    key: Buffer | null,
+    value: Buffer | null,
+    opts: { headers: Record<string, string> },
+  ): Promise<unknown>;
 }
 
 export class DlqWriter {
@@ -90,7 +106,9 @@ export class DlqWriter {
     await Promise.all(
       bad.map((b) => {
         this.metrics?.dlqRecords.inc({ topic: b.record.topic, reason: b.error.reason as ErrorReason });
-        return this.producer.send(dlqTopic(b.record.topic), b.record.key, b.record.value, { headers: dlqHeaders(b, now) });
+        return this.producer.send(dlqTopic(b.record.topic), b.record.key, b.record.value, {
+          headers: dlqHeaders(b, now),
+        });
       }),
     );
   }

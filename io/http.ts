@@ -17,7 +17,12 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
-export async function startOpsServer(opts: { port: number; host?: string; register: Registry; readiness: () => Readiness }): Promise<OpsServer> {
+export async function startOpsServer(opts: {
+  port: number;
+  host?: string;
+  register: Registry;
+  readiness: () => Readiness;
+}): Promise<OpsServer> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -34,7 +39,11 @@ export async function startOpsServer(opts: { port: number; host?: string; regist
     } else if (path === '/readyz') {
       const r = opts.readiness();
       const status = r.ready ? 200 : 503;
-      const text = r.ready ? (r.degraded ? `ready (degraded: ${r.reason ?? 'unknown'})` : 'ready') : `not ready: ${r.reason ?? 'starting'}`;
+      const text = r.ready
+        ? r.degraded
+          ? `ready (degraded: ${r.reason ?? 'unknown'})`
+          : 'ready'
+        : `not ready: ${r.reason ?? 'starting'}`;
       res.writeHead(status, { 'Content-Type': 'text/plain' }).end(text + '\n');
     } else {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');

@@ -20,7 +20,10 @@ export class HttpSchemaRegistry implements SchemaRegistry {
   private readonly base: string;
   private readonly fetchFn: typeof fetch;
 
-  constructor(url: string, private readonly opts: HttpRegistryOptions = {}) {
+  constructor(
+    url: string,
+    private readonly opts: HttpRegistryOptions = {},
+  ) {
     this.base = url.replace(/\/+$/, '');
     this.fetchFn = opts.fetch ?? fetch;
   }
@@ -34,15 +37,13 @@ export class HttpSchemaRegistry implements SchemaRegistry {
     if (hit) return Promise.resolve(hit);
     let p = this.pending.get(id);
     if (!p) {
-      p = this.request('GET', `/schemas/ids/${id}`).then(
-        (body) => {
-          if (body === undefined) return undefined;
-          const schema = JSON.parse((body as { schema: string }).schema) as object;
-          const entry = { id, fullName: fullNameOf(schema as never), schema };
-          this.ids.set(id, entry);
-          return entry;
-        },
-      );
+      p = this.request('GET', `/schemas/ids/${id}`).then((body) => {
+        if (body === undefined) return undefined;
+        const schema = JSON.parse((body as { schema: string }).schema) as object;
+        const entry = { id, fullName: fullNameOf(schema as never), schema };
+        this.ids.set(id, entry);
+        return entry;
+      });
       this.pending.set(id, p);
       p.finally(() => this.pending.delete(id)).catch(() => {});
     }
@@ -53,9 +54,14 @@ export class HttpSchemaRegistry implements SchemaRegistry {
     const key = `${topic}\u0000${fullName}`;
     let p = this.registered.get(key);
     if (!p) {
-      p = this.request('POST', `/subjects/${encodeURIComponent(`${topic}-value`)}/versions`, { schema: JSON.stringify(schema) }).then((body) => {
+      p = this.request('POST', `/subjects/${encodeURIComponent(`${topic}-value`)}/versions`, {
+        schema: JSON.stringify(schema),
+      }).then((body) => {
         const id = (body as { id?: number } | undefined)?.id;
-        if (typeof id !== 'number') throw new ThermostatError('DEPENDENCY', `schema registry returned no id for ${topic}-value`, { topic });
+        if (typeof id !== 'number')
+          throw new ThermostatError('DEPENDENCY', `schema registry returned no id for ${topic}-value`, {
+            topic,
+          });
         this.ids.set(id, { id, fullName, schema });
         return id;
       });
@@ -71,18 +77,30 @@ export class HttpSchemaRegistry implements SchemaRegistry {
     try {
       res = await this.fetchFn(this.base + path, {
         method,
-        headers: { Accept: CONTENT_TYPE, ...(body ? { 'Content-Type': CONTENT_TYPE } : {}), ...this.opts.headers },
+        headers: {
+          Accept: CONTENT_TYPE,
+          ...(body ? { 'Content-Type': CONTENT_TYPE } : {}),
+          ...this.opts.headers,
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
       });
     } catch (e) {
-      throw new ThermostatError('DEPENDENCY', `schema registry ${method} ${path} failed: ${(e as Error).message}`, { retriable: true, cause: e });
+      throw new ThermostatError(
+        'DEPENDENCY',
+        `schema registry ${method} ${path} failed: ${(e as Error).message}`,
+        { retriable: true, cause: e },
+      );
     }
     if (res.status === 404) return undefined;
     if (!res.ok) {
       const text = await res.text().catch(() => '');
       const reason = res.status === 409 ? 'SCHEMA_INCOMPATIBLE' : 'DEPENDENCY';
-      throw new ThermostatError(reason, `schema registry ${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`, { retriable: res.status >= 500 });
+      throw new ThermostatError(
+        reason,
+        `schema registry ${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`,
+        { retriable: res.status >= 500 },
+      );
     }
     return res.json();
   }

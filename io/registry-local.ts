@@ -26,7 +26,10 @@ export class LocalSchemaRegistry implements SchemaRegistry {
   constructor(subjects: Record<string, { id: number; schema: object }[]>) {
     for (const [subject, versions] of Object.entries(subjects)) {
       for (const v of versions) {
-        if (this.ids.has(v.id)) throw new ThermostatError('CONFIG', `schema id ${v.id} is used twice (subject ${subject})`, { key: 'schemas/registry.json' });
+        if (this.ids.has(v.id))
+          throw new ThermostatError('CONFIG', `schema id ${v.id} is used twice (subject ${subject})`, {
+            key: 'schemas/registry.json',
+          });
         const entry = { id: v.id, fullName: fullNameOf(v.schema as never), schema: v.schema };
         this.ids.set(v.id, entry);
         this.latest.set(entry.fullName, entry);
@@ -39,7 +42,10 @@ export class LocalSchemaRegistry implements SchemaRegistry {
     const file = JSON.parse(readFileSync(join(dir, 'registry.json'), 'utf8')) as RegistryFile;
     const subjects: Record<string, { id: number; schema: object }[]> = {};
     for (const [subject, versions] of Object.entries(file.subjects)) {
-      subjects[subject] = versions.map((v) => ({ id: v.id, schema: JSON.parse(readFileSync(join(dir, v.file), 'utf8')) }));
+      subjects[subject] = versions.map((v) => ({
+        id: v.id,
+        schema: JSON.parse(readFileSync(join(dir, v.file), 'utf8')),
+      }));
     }
     return new LocalSchemaRegistry(subjects);
   }

@@ -8,8 +8,14 @@ export interface SampleProducer {
   stop(): Promise<void>;
 }
 
-export async function startSampleProducer(sink: KafkaSink, traffic: SampleTraffic, opts: { ratePerSec: number; corruptFraction?: number; tickMs?: number }): Promise<SampleProducer> {
-  await Promise.all([traffic.objectivesRecord(), ...traffic.contentRecords()].map((r) => sink.send(r.topic, r.key, r.value)));
+export async function startSampleProducer(
+  sink: KafkaSink,
+  traffic: SampleTraffic,
+  opts: { ratePerSec: number; corruptFraction?: number; tickMs?: number },
+): Promise<SampleProducer> {
+  await Promise.all(
+    [traffic.objectivesRecord(), ...traffic.contentRecords()].map((r) => sink.send(r.topic, r.key, r.value)),
+  );
   const tickMs = opts.tickMs ?? 50;
   const perTick = Math.max(1, Math.round((opts.ratePerSec * tickMs) / 1000));
   let count = 0;
@@ -19,7 +25,10 @@ export async function startSampleProducer(sink: KafkaSink, traffic: SampleTraffi
     if (sink.inFlight() > perTick * 20) return;
     for (let i = 0; i < perTick; i++) {
       const r = traffic.next(opts.corruptFraction ?? 0);
-      sink.send(r.topic, r.key, r.value).then(() => count++, () => failed++);
+      sink.send(r.topic, r.key, r.value).then(
+        () => count++,
+        () => failed++,
+      );
     }
   }, tickMs);
   return {

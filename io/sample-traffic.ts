@@ -6,7 +6,18 @@ import type { BusinessObjectives, ContentPublished, UserInteraction } from '../s
 import type { Serde } from './serde.js';
 import { TOPICS } from './topics.js';
 
-export const CATEGORIES = ['tech', 'food', 'travel', 'sports', 'music', 'gaming', 'fashion', 'finance', 'science', 'pets'] as const;
+export const CATEGORIES = [
+  'tech',
+  'food',
+  'travel',
+  'sports',
+  'music',
+  'gaming',
+  'fashion',
+  'finance',
+  'science',
+  'pets',
+] as const;
 
 export interface SampleOptions {
   seed: number;
@@ -24,7 +35,13 @@ export interface SampleRecord {
   value: Buffer;
 }
 
-export const CORRUPTIONS = ['wrong-magic', 'unknown-schema', 'truncated', 'completion-out-of-range', 'negative-dwell'] as const;
+export const CORRUPTIONS = [
+  'wrong-magic',
+  'unknown-schema',
+  'truncated',
+  'completion-out-of-range',
+  'negative-dwell',
+] as const;
 export type Corruption = (typeof CORRUPTIONS)[number];
 
 export class SampleTraffic {
@@ -32,10 +49,16 @@ export class SampleTraffic {
   private n = 0;
   private readonly contentCategory: string[];
 
-  constructor(private readonly serde: Serde, private readonly o: SampleOptions) {
+  constructor(
+    private readonly serde: Serde,
+    private readonly o: SampleOptions,
+  ) {
     this.rng = new Rng(o.seed);
     const catRng = this.rng.fork('categories');
-    this.contentCategory = Array.from({ length: o.contents }, () => CATEGORIES[catRng.int(CATEGORIES.length)]);
+    this.contentCategory = Array.from(
+      { length: o.contents },
+      () => CATEGORIES[catRng.int(CATEGORIES.length)],
+    );
   }
 
   contentRecords(): SampleRecord[] {
@@ -49,7 +72,11 @@ export class SampleTraffic {
         published_at: this.o.startTime,
         creator_followers: r.int(100_000),
       };
-      return { topic: TOPICS.contentPublished, key: v.content_id, value: this.serde.encode('ContentPublished', v) };
+      return {
+        topic: TOPICS.contentPublished,
+        key: v.content_id,
+        value: this.serde.encode('ContentPublished', v),
+      };
     });
   }
 
@@ -101,11 +128,25 @@ export class SampleTraffic {
     const good = (x: UserInteraction) => this.serde.encode('UserInteraction', x);
     let value: Buffer;
     switch (kind) {
-      case 'wrong-magic': value = Buffer.from(good(v)); value[0] = 0x7b; break;
-      case 'unknown-schema': value = Buffer.from(good(v)); value.writeInt32BE(0x7fff_fff0, 1); break;
-      case 'truncated': { const b = good(v); value = b.subarray(0, Math.max(6, b.length >> 1)); break; }
-      case 'completion-out-of-range': value = good({ ...v, completion: 7 }); break;
-      case 'negative-dwell': value = good({ ...v, dwell_ms: -250 }); break;
+      case 'wrong-magic':
+        value = Buffer.from(good(v));
+        value[0] = 0x7b;
+        break;
+      case 'unknown-schema':
+        value = Buffer.from(good(v));
+        value.writeInt32BE(0x7fff_fff0, 1);
+        break;
+      case 'truncated': {
+        const b = good(v);
+        value = b.subarray(0, Math.max(6, b.length >> 1));
+        break;
+      }
+      case 'completion-out-of-range':
+        value = good({ ...v, completion: 7 });
+        break;
+      case 'negative-dwell':
+        value = good({ ...v, dwell_ms: -250 });
+        break;
     }
     return { topic: TOPICS.userInteractions, key: v.user_id, value };
   }
@@ -117,6 +158,8 @@ export class SampleTraffic {
 
   /** Next record: an interaction, corrupt with probability `corruptFraction`. */
   next(corruptFraction = 0): SampleRecord {
-    return corruptFraction > 0 && this.rng.next() < corruptFraction ? this.corruptInteraction(this.pickCorruption()) : this.interactionRecord();
+    return corruptFraction > 0 && this.rng.next() < corruptFraction
+      ? this.corruptInteraction(this.pickCorruption())
+      : this.interactionRecord();
   }
 }

@@ -35,7 +35,9 @@ export interface SchemaValues {
   AllocatorInput: AllocatorInput;
   ContentEvent: ContentEvent;
 }
-export type ValueOf<K extends string> = K extends keyof SchemaValues ? SchemaValues[K] : Record<string, unknown>;
+export type ValueOf<K extends string> = K extends keyof SchemaValues
+  ? SchemaValues[K]
+  : Record<string, unknown>;
 
 /** A decoded value, discriminated by its schema name. */
 export type Decoded = { [K in SchemaName]: { schema: K; schemaId: number; value: ValueOf<K> } }[SchemaName];
@@ -68,7 +70,10 @@ export class Serde {
     local: LocalSchemaRegistry = LocalSchemaRegistry.fromDir(),
   ) {
     for (const s of local.latestSchemas()) {
-      const reader = { schema: shortName(s.fullName) as SchemaName, type: avro.Type.forSchema(s.schema as avro.Schema) };
+      const reader = {
+        schema: shortName(s.fullName) as SchemaName,
+        type: avro.Type.forSchema(s.schema as avro.Schema),
+      };
       this.readers.set(s.fullName, reader);
       this.readersByShortName.set(reader.schema, reader);
       if (registry === local) this.writerIds.set(shortName(s.fullName), s.id);
@@ -114,7 +119,11 @@ export class Serde {
   /** Encodes `value` with the latest local schema `name`, prefixed with the wire-format header. */
   encode<K extends SchemaName>(name: K, value: ValueOf<K>): Buffer {
     const id = this.writerIds.get(name);
-    if (id === undefined) throw new ThermostatError('INTERNAL', `no writer id for ${name}: call prepareWriter(topic, '${name}') first`);
+    if (id === undefined)
+      throw new ThermostatError(
+        'INTERNAL',
+        `no writer id for ${name}: call prepareWriter(topic, '${name}') first`,
+      );
     const type = this.readerByName(name).type;
     for (;;) {
       const buf = this.scratch;
@@ -133,8 +142,13 @@ export class Serde {
 
   /** Decodes one wire-format value. Throws ThermostatError: WIRE_FORMAT, SCHEMA_UNKNOWN, SCHEMA_INCOMPATIBLE, AVRO_DECODE. */
   decode(buf: Buffer): Decoded {
-    if (buf.length < HEADER_SIZE) throw new ThermostatError('WIRE_FORMAT', `value has ${buf.length} bytes, shorter than the 5-byte wire-format header`);
-    if (buf[0] !== MAGIC_BYTE) throw new ThermostatError('WIRE_FORMAT', `magic byte is ${buf[0]}, expected 0`);
+    if (buf.length < HEADER_SIZE)
+      throw new ThermostatError(
+        'WIRE_FORMAT',
+        `value has ${buf.length} bytes, shorter than the 5-byte wire-format header`,
+      );
+    if (buf[0] !== MAGIC_BYTE)
+      throw new ThermostatError('WIRE_FORMAT', `magic byte is ${buf[0]}, expected 0`);
     const id = buf.readInt32BE(1);
     const d = this.decoders.get(id) ?? this.decoderFor(id);
     if (d.error) throw d.error;
@@ -142,10 +156,19 @@ export class Serde {
     try {
       r = d.type.decode(buf, HEADER_SIZE, d.resolver);
     } catch (e) {
-      throw new ThermostatError('AVRO_DECODE', `invalid Avro body for ${d.schema} (schema id ${id}): ${(e as Error).message}`, { cause: e });
+      throw new ThermostatError(
+        'AVRO_DECODE',
+        `invalid Avro body for ${d.schema} (schema id ${id}): ${(e as Error).message}`,
+        { cause: e },
+      );
     }
-    if (r.offset < 0) throw new ThermostatError('AVRO_DECODE', `truncated Avro body for ${d.schema} (schema id ${id})`);
-    if (r.offset !== buf.length) throw new ThermostatError('AVRO_DECODE', `${buf.length - r.offset} trailing bytes after the Avro body of ${d.schema} (schema id ${id})`);
+    if (r.offset < 0)
+      throw new ThermostatError('AVRO_DECODE', `truncated Avro body for ${d.schema} (schema id ${id})`);
+    if (r.offset !== buf.length)
+      throw new ThermostatError(
+        'AVRO_DECODE',
+        `${buf.length - r.offset} trailing bytes after the Avro body of ${d.schema} (schema id ${id})`,
+      );
     return { schema: d.schema, schemaId: id, value: r.value } as Decoded;
   }
 
@@ -167,7 +190,14 @@ export class Serde {
     const reader = this.readers.get(writer.fullName);
     let entry: DecoderEntry;
     if (!reader) {
-      entry = { schema: shortName(writer.fullName) as SchemaName, type: avro.Type.forSchema(writer.schema as avro.Schema), error: new ThermostatError('SCHEMA_UNKNOWN', `schema id ${id} is ${writer.fullName}, which this job has no reader schema for`) };
+      entry = {
+        schema: shortName(writer.fullName) as SchemaName,
+        type: avro.Type.forSchema(writer.schema as avro.Schema),
+        error: new ThermostatError(
+          'SCHEMA_UNKNOWN',
+          `schema id ${id} is ${writer.fullName}, which this job has no reader schema for`,
+        ),
+      };
     } else {
       const writerType = avro.Type.forSchema(writer.schema as avro.Schema);
       entry = { schema: reader.schema, type: reader.type };
@@ -175,7 +205,11 @@ export class Serde {
         try {
           entry.resolver = reader.type.createResolver(writerType);
         } catch (e) {
-          entry.error = new ThermostatError('SCHEMA_INCOMPATIBLE', `writer schema id ${id} of ${writer.fullName} cannot be read as the current schema: ${(e as Error).message}`, { cause: e });
+          entry.error = new ThermostatError(
+            'SCHEMA_INCOMPATIBLE',
+            `writer schema id ${id} of ${writer.fullName} cannot be read as the current schema: ${(e as Error).message}`,
+            { cause: e },
+          );
         }
       }
     }

@@ -14,7 +14,11 @@ export const TOPICS = {
   contentState: 'content-state',
 } as const;
 
-export const INPUT_TOPICS = [TOPICS.userInteractions, TOPICS.contentPublished, TOPICS.businessObjectives] as const;
+export const INPUT_TOPICS = [
+  TOPICS.userInteractions,
+  TOPICS.contentPublished,
+  TOPICS.businessObjectives,
+] as const;
 
 /** Dead-letter topic of an input topic: `<topic>.dlq`. */
 export const dlqTopic = (topic: string): string => `${topic}.dlq`;
@@ -67,7 +71,9 @@ export interface AdminOptions {
 
 const ERR_TOPIC_ALREADY_EXISTS = 36;
 
-function call<T>(fn: (cb: (err: { code: number; message: string } | null | undefined, v: T) => void) => void): Promise<T> {
+function call<T>(
+  fn: (cb: (err: { code: number; message: string } | null | undefined, v: T) => void) => void,
+): Promise<T> {
   return new Promise((resolve, reject) => fn((err, v) => (err ? reject(err) : resolve(v))));
 }
 
@@ -78,27 +84,59 @@ function call<T>(fn: (cb: (err: { code: number; message: string } | null | undef
  */
 export async function ensureTopics(specs: TopicSpec[], opts: AdminOptions): Promise<void> {
   const timeout = opts.timeoutMs ?? 15_000;
-  const admin: IAdminClient = rdkafka.AdminClient.create({ 'bootstrap.servers': opts.brokers, log_level: 3, ...(opts.rdkafka ?? {}) } as never);
+  const admin: IAdminClient = rdkafka.AdminClient.create({
+    'bootstrap.servers': opts.brokers,
+    log_level: 3,
+    ...(opts.rdkafka ?? {}),
+  } as never);
   try {
     const existing = new Set(await call<string[]>((cb) => admin.listTopics({ timeout }, cb)));
     for (const s of specs.filter((t) => !existing.has(t.name))) {
-      const topic: NewTopic = { topic: s.name, num_partitions: s.partitions, replication_factor: opts.replicationFactor ?? 1, config: (s.config ?? {}) as NewTopic['config'] }; // the binding crashes on config: undefined
-      await call<void>((cb) => admin.createTopic(topic, timeout, (err) => cb(err && err.code !== ERR_TOPIC_ALREADY_EXISTS ? err : null, undefined))).catch((e) => {
-        throw new ThermostatError('DEPENDENCY', `cannot create topic ${s.name}: ${(e as Error).message}`, { topic: s.name, retriable: true, cause: e });
+      const topic: NewTopic = {
+        topic: s.name,
+        num_partitions: s.partitions,
+        replication_factor: opts.replicationFactor ?? 1,
+        config: (s.config ?? {}) as NewTopic['config'],
+      }; // the binding crashes on config: undefined
+      await call<void>((cb) =>
+        admin.createTopic(topic, timeout, (err) =>
+          cb(err && err.code !== ERR_TOPIC_ALREADY_EXISTS ? err : null, undefined),
+        ),
+      ).catch((e) => {
+        throw new ThermostatError('DEPENDENCY', `cannot create topic ${s.name}: ${(e as Error).message}`, {
+          topic: s.name,
+          retriable: true,
+          cause: e,
+        });
       });
     }
     // A topic just created may not be in the metadata yet: describe again for a short while.
     let described: { name: string; partitions: unknown[]; error?: { message: string } }[] = [];
     for (let attempt = 0; attempt < 50; attempt++) {
-      described = await call((cb) => admin.describeTopics(specs.map((s) => s.name), { timeout }, cb as never));
+      described = await call((cb) =>
+        admin.describeTopics(
+          specs.map((s) => s.name),
+          { timeout },
+          cb as never,
+        ),
+      );
       if (described.every((d) => !d.error) || attempt === 49) break;
       await new Promise((r) => setTimeout(r, 200));
     }
     for (const s of specs) {
       const d = described.find((t) => t.name === s.name);
-      if (!d || d.error) throw new ThermostatError('DEPENDENCY', `cannot describe topic ${s.name}: ${d?.error?.message ?? 'missing'}`, { topic: s.name, retriable: true });
+      if (!d || d.error)
+        throw new ThermostatError(
+          'DEPENDENCY',
+          `cannot describe topic ${s.name}: ${d?.error?.message ?? 'missing'}`,
+          { topic: s.name, retriable: true },
+        );
       if (d.partitions.length !== s.partitions) {
-        throw new ThermostatError('CONFIG', `topic ${s.name} has ${d.partitions.length} partitions, expected ${s.partitions} (kafka.inputPartitions); recreate it or change the setting`, { topic: s.name, key: 'kafka.inputPartitions' });
+        throw new ThermostatError(
+          'CONFIG',
+          `topic ${s.name} has ${d.partitions.length} partitions, expected ${s.partitions} (kafka.inputPartitions); recreate it or change the setting`,
+          { topic: s.name, key: 'kafka.inputPartitions' },
+        );
       }
     }
   } finally {

@@ -12,31 +12,49 @@ type Check = (v: Record<string, unknown>) => ValidationIssue | null;
 
 const issue = (field: string, message: string): ValidationIssue => ({ field, message });
 
-const nonEmpty = (field: string): Check => (v) => (typeof v[field] === 'string' && (v[field] as string).length > 0 ? null : issue(field, 'must be a non-empty string'));
+const nonEmpty =
+  (field: string): Check =>
+  (v) =>
+    typeof v[field] === 'string' && (v[field] as string).length > 0
+      ? null
+      : issue(field, 'must be a non-empty string');
 
-const finite = (field: string, opts: { min?: number; max?: number; minExclusive?: boolean; optional?: boolean } = {}): Check => (v) => {
-  const x = v[field];
-  if (x === null || x === undefined) return opts.optional ? null : issue(field, 'is required');
-  if (typeof x !== 'number' || !Number.isFinite(x)) return issue(field, `must be a finite number, got ${String(x)}`);
-  if (opts.min !== undefined && (opts.minExclusive ? x <= opts.min : x < opts.min)) return issue(field, `must be ${opts.minExclusive ? '>' : '>='} ${opts.min}, got ${x}`);
-  if (opts.max !== undefined && x > opts.max) return issue(field, `must be <= ${opts.max}, got ${x}`);
-  return null;
-};
+const finite =
+  (
+    field: string,
+    opts: { min?: number; max?: number; minExclusive?: boolean; optional?: boolean } = {},
+  ): Check =>
+  (v) => {
+    const x = v[field];
+    if (x === null || x === undefined) return opts.optional ? null : issue(field, 'is required');
+    if (typeof x !== 'number' || !Number.isFinite(x))
+      return issue(field, `must be a finite number, got ${String(x)}`);
+    if (opts.min !== undefined && (opts.minExclusive ? x <= opts.min : x < opts.min))
+      return issue(field, `must be ${opts.minExclusive ? '>' : '>='} ${opts.min}, got ${x}`);
+    if (opts.max !== undefined && x > opts.max) return issue(field, `must be <= ${opts.max}, got ${x}`);
+    return null;
+  };
 
 const unit = (field: string) => finite(field, { min: 0, max: 1 });
 const time = (field: string, optional = false) => finite(field, { min: 0, optional });
 
-const nested = (field: string, checks: Check[]): Check => (v) => {
-  const inner = v[field];
-  if (inner === null || inner === undefined) return null;
-  for (const c of checks) {
-    const r = c(inner as Record<string, unknown>);
-    if (r) return issue(`${field}.${r.field}`, r.message);
-  }
-  return null;
-};
+const nested =
+  (field: string, checks: Check[]): Check =>
+  (v) => {
+    const inner = v[field];
+    if (inner === null || inner === undefined) return null;
+    for (const c of checks) {
+      const r = c(inner as Record<string, unknown>);
+      if (r) return issue(`${field}.${r.field}`, r.message);
+    }
+    return null;
+  };
 
-const weights = [finite('user_satisfaction', { min: 0 }), finite('platform_revenue', { min: 0 }), finite('long_term', { min: 0 })];
+const weights = [
+  finite('user_satisfaction', { min: 0 }),
+  finite('platform_revenue', { min: 0 }),
+  finite('long_term', { min: 0 }),
+];
 
 /** Rules per schema. Input records are checked strictly; outputs get basic sanity checks. */
 export const RULES: Partial<Record<Decoded['schema'], Check[]>> = {
@@ -50,7 +68,14 @@ export const RULES: Partial<Record<Decoded['schema'], Check[]>> = {
     unit('completion'),
     time('user_registered_at', true),
   ],
-  ContentPublished: [nonEmpty('content_id'), nonEmpty('creator_id'), nonEmpty('category'), unit('quality_score'), time('published_at'), finite('creator_followers', { min: 0, optional: true })],
+  ContentPublished: [
+    nonEmpty('content_id'),
+    nonEmpty('creator_id'),
+    nonEmpty('category'),
+    unit('quality_score'),
+    time('published_at'),
+    finite('creator_followers', { min: 0, optional: true }),
+  ],
   BusinessObjectives: [
     nonEmpty('objective_id'),
     time('effective_from'),
@@ -61,9 +86,27 @@ export const RULES: Partial<Record<Decoded['schema'], Check[]>> = {
     finite('heating_cap_ratio', { min: 0, minExclusive: true, max: 1 }),
     nested('weights', weights),
   ],
-  HeatingAllocation: [nonEmpty('allocation_id'), nonEmpty('content_id'), finite('impressions', { min: 0 }), unit('score'), nested('reward_weights', weights)],
-  UserMindState: [nonEmpty('user_id'), unit('exploitation'), unit('curiosity'), unit('fatigue'), unit('explore_probability'), finite('interest_breadth', { min: 0 })],
-  ContentState: [nonEmpty('content_id'), finite('exposure', { min: 0 }), finite('clicks', { min: 0 }), unit('ctr')],
+  HeatingAllocation: [
+    nonEmpty('allocation_id'),
+    nonEmpty('content_id'),
+    finite('impressions', { min: 0 }),
+    unit('score'),
+    nested('reward_weights', weights),
+  ],
+  UserMindState: [
+    nonEmpty('user_id'),
+    unit('exploitation'),
+    unit('curiosity'),
+    unit('fatigue'),
+    unit('explore_probability'),
+    finite('interest_breadth', { min: 0 }),
+  ],
+  ContentState: [
+    nonEmpty('content_id'),
+    finite('exposure', { min: 0 }),
+    finite('clicks', { min: 0 }),
+    unit('ctr'),
+  ],
 };
 
 /** The first rule a decoded value breaks, or null when it is valid. */

@@ -33,10 +33,18 @@ test('10,000 Avro records produced are consumed and decoded in full; partitions 
   await ensureTopics([{ name: topic, partitions }], { brokers });
   // Idempotent: a second call with the same spec passes, a different partition count fails.
   await ensureTopics([{ name: topic, partitions }], { brokers });
-  await assert.rejects(ensureTopics([{ name: topic, partitions: 3 }], { brokers }), /has 6 partitions, expected 3/);
+  await assert.rejects(
+    ensureTopics([{ name: topic, partitions: 3 }], { brokers }),
+    /has 6 partitions, expected 3/,
+  );
 
   const N = 10_000;
-  const traffic = new SampleTraffic(serde, { seed: 11, users: 997, contents: 300, startTime: 1_700_000_000_000 });
+  const traffic = new SampleTraffic(serde, {
+    seed: 11,
+    users: 997,
+    contents: 300,
+    startTime: 1_700_000_000_000,
+  });
   const sent = new Map<string, UserInteraction>();
   const reports: Promise<DeliveryReport>[] = [];
   for (let i = 0; i < N; i++) {
@@ -46,10 +54,21 @@ test('10,000 Avro records produced are consumed and decoded in full; partitions 
   }
   const delivered = await Promise.all(reports);
   const values = [...sent.values()];
-  delivered.forEach((r, i) => assert.equal(r.partition, partitionForKey(values[i].user_id, partitions), `record ${i} (key ${values[i].user_id})`));
+  delivered.forEach((r, i) =>
+    assert.equal(
+      r.partition,
+      partitionForKey(values[i].user_id, partitions),
+      `record ${i} (key ${values[i].user_id})`,
+    ),
+  );
 
   const eofs = new Set<string>();
-  const source = new KafkaSource({ brokers, groupId: uniqueName('full-group'), topics: [topic], onEof: (tp) => eofs.add(tpKey(tp.topic, tp.partition)) });
+  const source = new KafkaSource({
+    brokers,
+    groupId: uniqueName('full-group'),
+    topics: [topic],
+    onEof: (tp) => eofs.add(tpKey(tp.topic, tp.partition)),
+  });
   await source.connect();
   try {
     const records = await consumeN(source, N, 40_000);
@@ -69,14 +88,23 @@ test('10,000 Avro records produced are consumed and decoded in full; partitions 
     assert.equal((await source.poll(100, 500)).length, 0);
     assert.equal(eofs.size, partitions);
     const lag = source.lag();
-    assert.equal([...lag.values()].reduce((a, b) => a + b, 0), 0);
+    assert.equal(
+      [...lag.values()].reduce((a, b) => a + b, 0),
+      0,
+    );
     // Manual commit of the next offsets is acknowledged and visible as the group's committed offsets.
     const positions = new Map<number, number>();
-    for (const r of records) positions.set(r.partition, Math.max(positions.get(r.partition) ?? 0, r.offset + 1));
+    for (const r of records)
+      positions.set(r.partition, Math.max(positions.get(r.partition) ?? 0, r.offset + 1));
     const offsets = [...positions].map(([partition, offset]) => ({ topic, partition, offset }));
     await source.commit(offsets);
-    const committed = await source.committed(offsets.map(({ topic: t, partition }) => ({ topic: t, partition })));
-    assert.deepEqual(committed.map((c) => [c.partition, c.offset]).sort((a, b) => a[0] - b[0]), offsets.map((o) => [o.partition, o.offset]).sort((a, b) => a[0] - b[0]));
+    const committed = await source.committed(
+      offsets.map(({ topic: t, partition }) => ({ topic: t, partition })),
+    );
+    assert.deepEqual(
+      committed.map((c) => [c.partition, c.offset]).sort((a, b) => a[0] - b[0]),
+      offsets.map((o) => [o.partition, o.offset]).sort((a, b) => a[0] - b[0]),
+    );
   } finally {
     await source.disconnect();
   }
@@ -84,20 +112,39 @@ test('10,000 Avro records produced are consumed and decoded in full; partitions 
 
 test('a mixed stream delivers every good record and sends every corrupt one to <topic>.dlq with its reason', async () => {
   const topic = uniqueName('mixed');
-  await ensureTopics([{ name: topic, partitions: 3 }, { name: dlqTopic(topic), partitions: 1 }], { brokers });
-  const traffic = new SampleTraffic(serde, { seed: 5, users: 40, contents: 30, startTime: 1_700_000_000_000 });
-  const expectReason: Record<Corruption, string> = { 'wrong-magic': 'WIRE_FORMAT', 'unknown-schema': 'SCHEMA_UNKNOWN', truncated: 'AVRO_DECODE', 'completion-out-of-range': 'VALIDATION', 'negative-dwell': 'VALIDATION' };
+  await ensureTopics(
+    [
+      { name: topic, partitions: 3 },
+      { name: dlqTopic(topic), partitions: 1 },
+    ],
+    { brokers },
+  );
+  const traffic = new SampleTraffic(serde, {
+    seed: 5,
+    users: 40,
+    contents: 30,
+    startTime: 1_700_000_000_000,
+  });
+  const expectReason: Record<Corruption, string> = {
+    'wrong-magic': 'WIRE_FORMAT',
+    'unknown-schema': 'SCHEMA_UNKNOWN',
+    truncated: 'AVRO_DECODE',
+    'completion-out-of-range': 'VALIDATION',
+    'negative-dwell': 'VALIDATION',
+  };
 
   const goodIds = new Set<string>();
   const corrupt = new Map<string, { kind: Corruption; value: Buffer; key: string }>(); // by partition:offset
   const sends: Promise<void>[] = [];
   for (let i = 0; i < 500; i++) {
-    const kind = i % 10 === 3 ? CORRUPTIONS[(i / 10) % CORRUPTIONS.length | 0] : undefined;
+    const kind = i % 10 === 3 ? CORRUPTIONS[((i / 10) % CORRUPTIONS.length) | 0] : undefined;
     const r = kind ? traffic.corruptInteraction(kind) : traffic.interactionRecord();
     if (!kind) goodIds.add((serde.decode(r.value).value as UserInteraction).event_id);
-    sends.push(sink.send(topic, r.key, r.value).then((report) => {
-      if (kind) corrupt.set(`${report.partition}:${report.offset}`, { kind, value: r.value, key: r.key! });
-    }));
+    sends.push(
+      sink.send(topic, r.key, r.value).then((report) => {
+        if (kind) corrupt.set(`${report.partition}:${report.offset}`, { kind, value: r.value, key: r.key! });
+      }),
+    );
   }
   await Promise.all(sends);
   assert.equal(corrupt.size, 50);
@@ -127,7 +174,10 @@ test('a mixed stream delivers every good record and sends every corrupt one to <
       const h = (k: string) => d.headers[k]?.toString();
       assert.equal(h(DLQ_HEADERS.topic), topic);
       const src = corrupt.get(`${h(DLQ_HEADERS.partition)}:${h(DLQ_HEADERS.offset)}`);
-      assert.ok(src, `DLQ record points at an unknown source ${h(DLQ_HEADERS.partition)}:${h(DLQ_HEADERS.offset)}`);
+      assert.ok(
+        src,
+        `DLQ record points at an unknown source ${h(DLQ_HEADERS.partition)}:${h(DLQ_HEADERS.offset)}`,
+      );
       assert.equal(h(DLQ_HEADERS.reason), expectReason[src.kind]);
       assert.equal(h(DLQ_HEADERS.failedAt), '42');
       assert.deepEqual(d.value, src.value, 'original bytes');
@@ -173,16 +223,25 @@ test('rebalance hooks set start offsets and see revocation; pause/resume and see
     const p0 = got.filter((r) => r.partition === 0);
     const p1 = got.filter((r) => r.partition === 1);
     assert.equal(p0[0].offset, 40, 'partition 0 starts at the offset returned by onAssign');
-    assert.deepEqual(p0.map((r) => r.value?.toString()), byPartition[0].slice(40));
+    assert.deepEqual(
+      p0.map((r) => r.value?.toString()),
+      byPartition[0].slice(40),
+    );
     assert.ok(p1.length <= 1, 'a paused partition delivers nothing more');
 
     source.resume([{ topic, partition: 1 }]);
     const rest = await consumeN(source, 50 - p1.length, 10_000);
-    assert.deepEqual([...p1, ...rest].map((r) => r.value?.toString()), byPartition[1]);
+    assert.deepEqual(
+      [...p1, ...rest].map((r) => r.value?.toString()),
+      byPartition[1],
+    );
 
     await source.seek({ topic, partition: 0 }, 10);
     const again = await consumeN(source, 40, 10_000);
-    assert.deepEqual(again.map((r) => r.value?.toString()), byPartition[0].slice(10, 50));
+    assert.deepEqual(
+      again.map((r) => r.value?.toString()),
+      byPartition[0].slice(10, 50),
+    );
   } finally {
     await source.disconnect();
   }

@@ -219,7 +219,12 @@ test('a commit of 30,000 user-sized entries succeeds (arguments are not spread o
   const { epoch } = await store.acquire(task);
   const fields: Record<string, string> = {};
   for (let f = 0; f < 12; f++) fields[`f${f}`] = 'x'.repeat(20);
-  const entries: CheckpointEntry[] = Array.from({ length: 30_000 }, (_, i) => ({ store: 's', key: `k${i}`, version: 1, fields }));
+  const entries: CheckpointEntry[] = Array.from({ length: 30_000 }, (_, i) => ({
+    store: 's',
+    key: `k${i}`,
+    version: 1,
+    fields,
+  }));
   const r = await store.commit(task, { epoch, seq: 1, entries, meta: Buffer.from('m') });
   assert.deepEqual(r, { written: 30_000, skippedStale: 0, duplicate: false });
   assert.equal(await raw.hget(stateKey('huge', task, 's', 'k29999'), 'f11'), 'x'.repeat(20));

@@ -12,16 +12,24 @@ export function avroArbitrary(schema: Schema): fc.Arbitrary<unknown> {
     if (Array.isArray(s)) return fc.oneof(...s.map((b) => go(b, ns)));
     if (typeof s === 'string') {
       switch (s) {
-        case 'null': return fc.constant(null);
-        case 'boolean': return fc.boolean();
-        case 'int': return fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+        case 'null':
+          return fc.constant(null);
+        case 'boolean':
+          return fc.boolean();
+        case 'int':
+          return fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
         // avsc encodes longs exactly within ±2^52 (zig-zag on doubles); see docs/SCHEMAS.md.
-        case 'long': return fc.integer({ min: -(2 ** 52), max: 2 ** 52 });
+        case 'long':
+          return fc.integer({ min: -(2 ** 52), max: 2 ** 52 });
         // Avro float is 32-bit: only float32 values survive a round trip unchanged.
-        case 'float': return fc.double().map(Math.fround);
-        case 'double': return fc.double();
-        case 'string': return fc.string({ unit: 'grapheme', maxLength: 24 });
-        case 'bytes': return fc.uint8Array({ maxLength: 32 }).map((a) => Buffer.from(a));
+        case 'float':
+          return fc.double().map(Math.fround);
+        case 'double':
+          return fc.double();
+        case 'string':
+          return fc.string({ unit: 'grapheme', maxLength: 24 });
+        case 'bytes':
+          return fc.uint8Array({ maxLength: 32 }).map((a) => Buffer.from(a));
         default: {
           const ref = named.get(full(s, ns)) ?? named.get(s);
           if (!ref) throw new Error(`unknown Avro type reference ${s}`);
@@ -31,7 +39,8 @@ export function avroArbitrary(schema: Schema): fc.Arbitrary<unknown> {
     }
     const namespace = (s.namespace as string | undefined) ?? ns;
     switch (s.type) {
-      case 'record': case 'error': {
+      case 'record':
+      case 'error': {
         const fields = s.fields as { name: string; type: Schema }[];
         const model: Record<string, fc.Arbitrary<unknown>> = {};
         // Register before recursing so self-references resolve.
@@ -46,13 +55,18 @@ export function avroArbitrary(schema: Schema): fc.Arbitrary<unknown> {
         return arb;
       }
       case 'fixed': {
-        const arb = fc.uint8Array({ minLength: s.size as number, maxLength: s.size as number }).map((a) => Buffer.from(a));
+        const arb = fc
+          .uint8Array({ minLength: s.size as number, maxLength: s.size as number })
+          .map((a) => Buffer.from(a));
         named.set(full(s.name as string, namespace), arb);
         return arb;
       }
-      case 'array': return fc.array(go(s.items as Schema, namespace), { maxLength: 5 });
-      case 'map': return fc.dictionary(fc.string({ maxLength: 8 }), go(s.values as Schema, namespace), { maxKeys: 4 });
-      default: return go(s.type as Schema, namespace); // primitive with attributes (logicalType)
+      case 'array':
+        return fc.array(go(s.items as Schema, namespace), { maxLength: 5 });
+      case 'map':
+        return fc.dictionary(fc.string({ maxLength: 8 }), go(s.values as Schema, namespace), { maxKeys: 4 });
+      default:
+        return go(s.type as Schema, namespace); // primitive with attributes (logicalType)
     }
   };
   return go(schema);

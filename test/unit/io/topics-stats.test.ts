@@ -5,7 +5,10 @@ import { startLiveStats } from '../../../cli/live-stats.js';
 
 test('topic names follow SPEC §2; internal topics carry the app id; partition counts as designed', () => {
   assert.equal(dlqTopic(TOPICS.userInteractions), 'user-interactions.dlq');
-  assert.deepEqual(internalTopics('thermo-a'), { contentEvents: 'thermo-a-content-events', allocatorInput: 'thermo-a-allocator-input' });
+  assert.deepEqual(internalTopics('thermo-a'), {
+    contentEvents: 'thermo-a-content-events',
+    allocatorInput: 'thermo-a-allocator-input',
+  });
   const specs = new Map(jobTopicSpecs('app', 8).map((s) => [s.name, s]));
   assert.equal(specs.get('user-interactions')?.partitions, 8);
   assert.equal(specs.get('content-published')?.partitions, 8);
@@ -22,7 +25,11 @@ test('live stats print the rate over the interval, DLQ total and lag', () => {
     let t = 0;
     let n = 0;
     const lines: string[] = [];
-    const stop = startLiveStats(() => ({ recordsIn: n, dlq: 3, lag: 7 }), { intervalMs: 2000, write: (l) => lines.push(l), now: () => t });
+    const stop = startLiveStats(() => ({ recordsIn: n, dlq: 3, lag: 7 }), {
+      intervalMs: 2000,
+      write: (l) => lines.push(l),
+      now: () => t,
+    });
     n = 5000;
     t = 2000;
     mock.timers.tick(2000);
@@ -30,7 +37,10 @@ test('live stats print the rate over the interval, DLQ total and lag', () => {
     t = 4000;
     mock.timers.tick(2000);
     stop();
-    assert.deepEqual(lines, ['[stats] in 2500 rec/s (total 5000)  dlq 3  lag 7', '[stats] in 0 rec/s (total 5000)  dlq 3  lag 7']);
+    assert.deepEqual(lines, [
+      '[stats] in 2500 rec/s (total 5000)  dlq 3  lag 7',
+      '[stats] in 0 rec/s (total 5000)  dlq 3  lag 7',
+    ]);
   } finally {
     mock.timers.reset();
   }

@@ -12,30 +12,92 @@ import type { BusinessObjectives, ContentPublished, UserInteraction } from '../.
 
 const serde = Serde.local();
 const ui: UserInteraction = {
-  event_id: 'e1', user_id: 'u1', content_id: 'c1', category: 'tech', event_time: 1000, click: true, dwell_ms: 10,
-  completion: 0.5, shared: false, is_new_content: false, heated: false, allocation_id: null, user_registered_at: null,
+  event_id: 'e1',
+  user_id: 'u1',
+  content_id: 'c1',
+  category: 'tech',
+  event_time: 1000,
+  click: true,
+  dwell_ms: 10,
+  completion: 0.5,
+  shared: false,
+  is_new_content: false,
+  heated: false,
+  allocation_id: null,
+  user_registered_at: null,
 };
-const cp: ContentPublished = { content_id: 'c1', creator_id: 'cr1', category: 'tech', quality_score: 0.5, published_at: 1, creator_followers: null };
-const bo: BusinessObjectives = { objective_id: 'o', effective_from: 1, gmv_target: 1, retention_target: 0.5, diversity_target: 0.5, heating_budget_pool: 10, heating_cap_ratio: 0.2, weights: null };
+const cp: ContentPublished = {
+  content_id: 'c1',
+  creator_id: 'cr1',
+  category: 'tech',
+  quality_score: 0.5,
+  published_at: 1,
+  creator_followers: null,
+};
+const bo: BusinessObjectives = {
+  objective_id: 'o',
+  effective_from: 1,
+  gmv_target: 1,
+  retention_target: 0.5,
+  diversity_target: 0.5,
+  heating_budget_pool: 10,
+  heating_cap_ratio: 0.2,
+  weights: null,
+};
 
 test('validation names the offending field', () => {
   assert.equal(findIssue({ schema: 'UserInteraction', value: ui }), null);
-  assert.equal(findIssue({ schema: 'UserInteraction', value: { ...ui, completion: 7 } })?.field, 'completion');
-  assert.equal(findIssue({ schema: 'UserInteraction', value: { ...ui, completion: -0.01 } })?.field, 'completion');
-  assert.equal(findIssue({ schema: 'UserInteraction', value: { ...ui, completion: NaN } })?.field, 'completion');
+  assert.equal(
+    findIssue({ schema: 'UserInteraction', value: { ...ui, completion: 7 } })?.field,
+    'completion',
+  );
+  assert.equal(
+    findIssue({ schema: 'UserInteraction', value: { ...ui, completion: -0.01 } })?.field,
+    'completion',
+  );
+  assert.equal(
+    findIssue({ schema: 'UserInteraction', value: { ...ui, completion: NaN } })?.field,
+    'completion',
+  );
   assert.equal(findIssue({ schema: 'UserInteraction', value: { ...ui, dwell_ms: -1 } })?.field, 'dwell_ms');
   assert.equal(findIssue({ schema: 'UserInteraction', value: { ...ui, user_id: '' } })?.field, 'user_id');
-  assert.equal(findIssue({ schema: 'UserInteraction', value: { ...ui, event_time: Infinity } })?.field, 'event_time');
+  assert.equal(
+    findIssue({ schema: 'UserInteraction', value: { ...ui, event_time: Infinity } })?.field,
+    'event_time',
+  );
   assert.equal(findIssue({ schema: 'ContentPublished', value: cp }), null);
-  assert.equal(findIssue({ schema: 'ContentPublished', value: { ...cp, quality_score: 1.5 } })?.field, 'quality_score');
+  assert.equal(
+    findIssue({ schema: 'ContentPublished', value: { ...cp, quality_score: 1.5 } })?.field,
+    'quality_score',
+  );
   assert.equal(findIssue({ schema: 'BusinessObjectives', value: bo }), null);
   assert.equal(findIssue({ schema: 'BusinessObjectives', value: { ...bo, heating_cap_ratio: 1 } }), null);
-  assert.equal(findIssue({ schema: 'BusinessObjectives', value: { ...bo, heating_cap_ratio: 0 } })?.field, 'heating_cap_ratio');
-  assert.equal(findIssue({ schema: 'BusinessObjectives', value: { ...bo, heating_cap_ratio: 1.2 } })?.field, 'heating_cap_ratio');
-  assert.equal(findIssue({ schema: 'BusinessObjectives', value: { ...bo, weights: { user_satisfaction: -1, platform_revenue: 0, long_term: 0 } } })?.field, 'weights.user_satisfaction');
+  assert.equal(
+    findIssue({ schema: 'BusinessObjectives', value: { ...bo, heating_cap_ratio: 0 } })?.field,
+    'heating_cap_ratio',
+  );
+  assert.equal(
+    findIssue({ schema: 'BusinessObjectives', value: { ...bo, heating_cap_ratio: 1.2 } })?.field,
+    'heating_cap_ratio',
+  );
+  assert.equal(
+    findIssue({
+      schema: 'BusinessObjectives',
+      value: { ...bo, weights: { user_satisfaction: -1, platform_revenue: 0, long_term: 0 } },
+    })?.field,
+    'weights.user_satisfaction',
+  );
 });
 
-const rec = (value: Buffer | null, offset: number, topic = 'user-interactions'): SourceRecord => ({ topic, partition: 3, offset, key: Buffer.from('u1'), value, timestamp: 0, headers: {} });
+const rec = (value: Buffer | null, offset: number, topic = 'user-interactions'): SourceRecord => ({
+  topic,
+  partition: 3,
+  offset,
+  key: Buffer.from('u1'),
+  value,
+  timestamp: 0,
+  headers: {},
+});
 
 test('decodeBatch keeps good records flowing and reports each bad one with its reason', () => {
   const good = serde.encode('UserInteraction', ui);
@@ -47,17 +109,35 @@ test('decodeBatch keeps good records flowing and reports each bad one with its r
     rec(serde.encode('ContentPublished', cp), 4),
     rec(good, 5),
   ];
-  const { good: ok, bad } = decodeBatch(records, serde, { expected: { 'user-interactions': 'UserInteraction' } });
-  assert.deepEqual(ok.map((g) => g.record.offset), [0, 5]);
+  const { good: ok, bad } = decodeBatch(records, serde, {
+    expected: { 'user-interactions': 'UserInteraction' },
+  });
+  assert.deepEqual(
+    ok.map((g) => g.record.offset),
+    [0, 5],
+  );
   assert.equal(ok[0].schema, 'UserInteraction');
   assert.equal((ok[1].value as UserInteraction).event_id, 'e1');
-  assert.deepEqual(bad.map((b) => [b.record.offset, b.error.reason]), [[1, 'WIRE_FORMAT'], [2, 'VALIDATION'], [3, 'WIRE_FORMAT'], [4, 'SCHEMA_INCOMPATIBLE']]);
+  assert.deepEqual(
+    bad.map((b) => [b.record.offset, b.error.reason]),
+    [
+      [1, 'WIRE_FORMAT'],
+      [2, 'VALIDATION'],
+      [3, 'WIRE_FORMAT'],
+      [4, 'SCHEMA_INCOMPATIBLE'],
+    ],
+  );
 });
 
 test('DlqWriter sends original bytes with reason and source headers, and counts per reason', async () => {
-  const sent: { topic: string; key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] = [];
+  const sent: { topic: string; key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] =
+    [];
   const metrics = createMetrics(undefined, { defaultMetrics: false });
-  const writer = new DlqWriter({ send: async (topic, key, value, o) => sent.push({ topic, key, value, headers: o.headers }) }, new ManualClock(1234), metrics);
+  const writer = new DlqWriter(
+    { send: async (topic, key, value, o) => sent.push({ topic, key, value, headers: o.headers }) },
+    new ManualClock(1234),
+    metrics,
+  );
   const bad = serde.encode('UserInteraction', { ...ui, dwell_ms: -5 });
   const { bad: failures } = decodeBatch([rec(bad, 42)], serde);
   await writer.write(failures);
@@ -73,7 +153,10 @@ test('DlqWriter sends original bytes with reason and source headers, and counts 
   assert.equal(sent[0].headers[DLQ_HEADERS.failedAt], '1234');
   assert.match(sent[0].headers[DLQ_HEADERS.message], /dwell_ms/);
   const m = await metrics.dlqRecords.get();
-  assert.deepEqual(m.values.map((v) => [v.labels, v.value]), [[{ topic: 'user-interactions', reason: 'VALIDATION' }, 1]]);
+  assert.deepEqual(
+    m.values.map((v) => [v.labels, v.value]),
+    [[{ topic: 'user-interactions', reason: 'VALIDATION' }, 1]],
+  );
 });
 
 test('sample traffic is deterministic and every corruption kind is caught with its reason', () => {
@@ -81,18 +164,36 @@ test('sample traffic is deterministic and every corruption kind is caught with i
   const b = new SampleTraffic(serde, { seed: 7, users: 50, contents: 20, startTime: 1_000 });
   for (let i = 0; i < 50; i++) assert.deepEqual(a.next(0.2), b.next(0.2));
   const t = new SampleTraffic(serde, { seed: 1, users: 5, contents: 5, startTime: 0 });
-  const want = { 'wrong-magic': 'WIRE_FORMAT', 'unknown-schema': 'SCHEMA_UNKNOWN', truncated: 'AVRO_DECODE', 'completion-out-of-range': 'VALIDATION', 'negative-dwell': 'VALIDATION' };
+  const want = {
+    'wrong-magic': 'WIRE_FORMAT',
+    'unknown-schema': 'SCHEMA_UNKNOWN',
+    truncated: 'AVRO_DECODE',
+    'completion-out-of-range': 'VALIDATION',
+    'negative-dwell': 'VALIDATION',
+  };
   const records = CORRUPTIONS.map((k, i) => rec(t.corruptInteraction(k).value, i));
   const { good, bad } = decodeBatch(records, serde);
   assert.equal(good.length, 0);
-  assert.deepEqual(bad.map((x) => x.error.reason), CORRUPTIONS.map((k) => want[k]));
+  assert.deepEqual(
+    bad.map((x) => x.error.reason),
+    CORRUPTIONS.map((k) => want[k]),
+  );
 });
 
 test('ops server: /healthz 200, /readyz follows the readiness callback, /metrics serves the registry', async () => {
   const metrics = createMetrics(undefined, { defaultMetrics: false });
   metrics.dlqRecords.inc({ topic: 't', reason: 'WIRE_FORMAT' }, 2);
-  let readiness = { ready: false, reason: 'restoring state' } as { ready: boolean; reason?: string; degraded?: boolean };
-  const ops = await startOpsServer({ port: 0, host: '127.0.0.1', register: metrics.register, readiness: () => readiness });
+  let readiness = { ready: false, reason: 'restoring state' } as {
+    ready: boolean;
+    reason?: string;
+    degraded?: boolean;
+  };
+  const ops = await startOpsServer({
+    port: 0,
+    host: '127.0.0.1',
+    register: metrics.register,
+    readiness: () => readiness,
+  });
   try {
     assert.equal((await fetch(`${ops.url}/healthz`)).status, 200);
     let r = await fetch(`${ops.url}/readyz`);
