@@ -11,7 +11,7 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 const userSchema = z
-  .object({
+  .strictObject({
     satisfactionStart: unit.default(0.6),
     /** EWMA: satisfaction ← keep·satisfaction + (1 − keep)·reward. */
     satisfactionKeep: unit.default(0.9),
@@ -51,7 +51,7 @@ const userSchema = z
     highCuriosity: unit.default(0.6),
     /** Rule explore policy: p = wE·(1 − exploitation) + wC·curiosity + wF·fatigue (weights sum ≤ 1). */
     explore: z
-      .object({ exploitation: unit.default(0.5), curiosity: unit.default(0.3), fatigue: unit.default(0.2) })
+      .strictObject({ exploitation: unit.default(0.5), curiosity: unit.default(0.3), fatigue: unit.default(0.2) })
       .prefault({})
       .refine(
         (w) => w.exploitation + w.curiosity + w.fatigue <= 1 + 1e-9,
@@ -61,7 +61,7 @@ const userSchema = z
   .prefault({});
 
 const contentSchema = z
-  .object({
+  .strictObject({
     initialBudget: nonNeg.default(100),
     /** Budget never exceeds this (the seed's budget only grows); maxRequest / impressionsPerBudgetUnit. */
     maxBudget: nonNeg.default(500),
@@ -94,7 +94,7 @@ const contentSchema = z
   .prefault({});
 
 const antiCheatSchema = z
-  .object({
+  .strictObject({
     /** User side: clicker evidence decays with this half-life. */
     clickerHalfLifeMs: ms.default(DAY),
     /** User side: a suspect clicker has at least this many (decayed) clicks ... */
@@ -118,10 +118,10 @@ const antiCheatSchema = z
   })
   .prefault({});
 
-const tierSchema = z.object({ name: z.string().min(1), minQuality: unit, share: unit });
+const tierSchema = z.strictObject({ name: z.string().min(1), minQuality: unit, share: unit });
 
 const systemSchema = z
-  .object({
+  .strictObject({
     /** Approval threshold on the normalised score (seed: 0.7 on raw bids — meaningless). */
     scoreThreshold: unit.default(0.3),
     /** 坑3: heated impressions ≤ cap × all impressions in the rolling window. */
@@ -189,7 +189,7 @@ const systemSchema = z
     exposureCeiling: z.number().positive().default(1_000_000),
     /** retention_boost = newness·wN + smallCreator·wS + underExposure·wU (weights sum to 1). */
     retention: z
-      .object({
+      .strictObject({
         newness: unit.default(0.4),
         smallCreator: unit.default(0.3),
         underExposure: unit.default(0.3),
@@ -200,7 +200,7 @@ const systemSchema = z
         'retention weights must sum to 1',
       ),
     defaultWeights: z
-      .object({
+      .strictObject({
         user_satisfaction: unit.default(0.4),
         platform_revenue: unit.default(0.4),
         long_term: unit.default(0.2),
@@ -211,7 +211,7 @@ const systemSchema = z
   })
   .prefault({});
 
-export const agentConfigSchema = z.object({
+export const agentConfigSchema = z.strictObject({
   user: userSchema,
   content: contentSchema,
   antiCheat: antiCheatSchema,

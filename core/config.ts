@@ -8,7 +8,8 @@ import { ConfigError } from './errors.js';
 const positiveInt = z.number().int().positive();
 const ms = z.number().int().nonnegative();
 
-export const runtimeConfigSchema = z.object({
+// Strict: an unknown key (a typo in the config file) fails at start, named, instead of being ignored.
+export const runtimeConfigSchema = z.strictObject({
   /** Application id: consumer-group prefix, internal-topic prefix and Redis key prefix. */
   appId: z
     .string()
@@ -20,7 +21,7 @@ export const runtimeConfigSchema = z.object({
     .regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, . _ - only')
     .default(''),
   kafka: z
-    .object({
+    .strictObject({
       /** Comma-separated bootstrap servers. Unset: the embedded local stack (127.0.0.1:9092). */
       brokers: z.string().min(1).default('127.0.0.1:9092'),
       /** Extra librdkafka properties (SASL/SSL...), passed through verbatim. */
@@ -42,14 +43,14 @@ export const runtimeConfigSchema = z.object({
     .prefault({}),
   schemaRegistryUrl: z.string().url().optional(),
   redis: z
-    .object({
+    .strictObject({
       url: z.string().min(1).default('redis://127.0.0.1:6379'),
       /** Max state entries queued for Redis while it is down before the job applies backpressure. */
       maxQueuedEntries: positiveInt.default(2_000_000),
     })
     .prefault({}),
   state: z
-    .object({
+    .strictObject({
       /**
        * Dirty cache entries of one task that start a checkpoint before the commit interval ends:
        * keeps each atomic checkpoint well under the Redis command timeout during catch-up bursts.
@@ -58,14 +59,17 @@ export const runtimeConfigSchema = z.object({
     })
     .prefault({}),
   http: z
-    .object({ port: z.number().int().min(0).max(65535).default(9464), host: z.string().default('0.0.0.0') })
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(9464),
+      host: z.string().default('0.0.0.0'),
+    })
     .prefault({}),
   /** Wall-clock interval between checkpoints / commits / changelog flushes. */
   commitIntervalMs: ms.default(1000),
   /** SIGTERM: drain + final checkpoint must finish within this, then the process exits. */
   shutdownTimeoutMs: ms.default(25_000),
   watermark: z
-    .object({
+    .strictObject({
       /** Event-time out-of-orderness tolerated before the watermark passes a record. */
       outOfOrdernessMs: ms.default(5_000),
       /** Extra lateness still accepted after the watermark; beyond it a record goes to the late side output. */
@@ -166,6 +170,12 @@ export function parseWithSchema<S extends z.ZodType>(schema: S, input: unknown):
   const r = schema.safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0];
+    if (issue.code === 'unrecognized_keys') {
+      throw new ConfigError(
+        [...issue.path, issue.keys[0]].join('.'),
+        `unknown key (${issue.keys.join(', ')}): not a setting`,
+      );
+    }
     throw new ConfigError(issue.path.join('.') || '(root)', issue.message);
   }
   return r.data;

@@ -9,7 +9,7 @@ import { BACKEND_CHOICES } from './backend.js';
 const pos = z.number().positive();
 const posInt = z.number().int().positive();
 
-export const learnConfigSchema = z.object({
+export const learnConfigSchema = z.strictObject({
   /** auto: tfjs-node-gpu with a CUDA GPU → wasm → cpu. An explicit choice that cannot load fails. */
   backend: z.enum(BACKEND_CHOICES).default('auto'),
   /**
@@ -22,7 +22,7 @@ export const learnConfigSchema = z.object({
   /** Initialisation and minibatch seed (deterministic mode). */
   seed: z.number().int().default(42),
   ppo: z
-    .object({
+    .strictObject({
       clipEpsilon: pos.max(1).default(0.2),
       valueCoef: z.number().nonnegative().default(0.5),
       entropyCoef: z.number().nonnegative().default(0.02),
@@ -36,14 +36,14 @@ export const learnConfigSchema = z.object({
     })
     .prefault({}),
   trainer: z
-    .object({
+    .strictObject({
       minBatch: posInt.default(512),
       maxBatch: posInt.default(4096),
       stepsPerTurn: z.number().int().nonnegative().default(1),
     })
     .prefault({}),
   reward: z
-    .object({
+    .strictObject({
       ctrCeiling: pos.default(0.1),
       shareCeiling: pos.default(0.05),
       maxCost: pos.default(50_000),
@@ -58,7 +58,7 @@ export const learnConfigSchema = z.object({
     })
     .prefault({}),
   llm: z
-    .object({
+    .strictObject({
       enabled: z.boolean().default(false),
       url: z.string().url().optional(),
       model: z.string().min(1).default('gpt-4o-mini'),

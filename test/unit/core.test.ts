@@ -86,6 +86,25 @@ test('the learn section comes from the config file, the environment wins, a bad 
   assert.throws(() => loadLearnConfig({}, { scorer: 'magic' }), /learn\.scorer|scorer/);
 });
 
+test('an unknown key in the config file fails at start and is named', async () => {
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const file = join(mkdtempSync(join(tmpdir(), 'cfg-')), 'thermostat.json');
+  writeFileSync(file, JSON.stringify({ tickMs: 30000, comitIntervalMs: 500 }));
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }),
+    (e: unknown) => e instanceof ConfigError && /comitIntervalMs/.test(e.message),
+  );
+  const { parseAgentConfig } = await import('../../agents/config.js');
+  assert.throws(() => parseAgentConfig({ system: { heatingCapp: 0.15 } }), /system\.heatingCapp/);
+  writeFileSync(file, JSON.stringify({ kafka: { broker: 'x:9092' } }));
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }),
+    (e: unknown) => e instanceof ConfigError && /kafka\.broker\b/.test(e.message),
+  );
+});
+
 test('schemas/types.ts is generated from the current .avsc files', () => {
   const current = readFileSync(new URL('../../schemas/types.ts', import.meta.url), 'utf8');
   assert.equal(current, renderTypes(), 'run `npm run gen:types`');
