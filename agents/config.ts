@@ -51,7 +51,11 @@ const userSchema = z
     highCuriosity: unit.default(0.6),
     /** Rule explore policy: p = wE·(1 − exploitation) + wC·curiosity + wF·fatigue (weights sum ≤ 1). */
     explore: z
-      .strictObject({ exploitation: unit.default(0.5), curiosity: unit.default(0.3), fatigue: unit.default(0.2) })
+      .strictObject({
+        exploitation: unit.default(0.5),
+        curiosity: unit.default(0.3),
+        fatigue: unit.default(0.2),
+      })
       .prefault({})
       .refine(
         (w) => w.exploitation + w.curiosity + w.fatigue <= 1 + 1e-9,
