@@ -515,45 +515,13 @@ export class KafkaSink {
         ),
       );
     const id = ++this.seq;
-    const headers: MessageHeader[] | undefined = opts.headers
-      ? Object.entries(opts.headers).map(([k, v]) => ({ [k]: v }))
-      : undefined;
     return new Promise<DeliveryReport>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      let tries = 0;
-      // true: handed to librdkafka (or failed for good); false: local queue full, try again later.
-      const attempt = (): boolean => {
-        try {
-          this.producer.produce(
-            topic,
-            opts.partition ?? null,
-            value,
-            key === null ? null : typeof key === 'string' ? Buffer.from(key) : key,
-            opts.timestamp ?? null,
-            id,
-            headers,
-          );
-          return true;
-        } catch (e) {
-          if ((e as { code?: number }).code === -184 && ++tries < 500) return false;
-          this.waiting.delete(id);
-          reject(
-            new DeliveryError('DEPENDENCY', `produce to ${topic} failed: ${(e as Error).message}`, {
-              topic,
-              retriable: true,
-              cause: e,
-            }),
-          );
-          return true;
-        }
-      };
-      // Local queue full: park the record, and every later one behind it, in a FIFO drained as
-      // delivery reports free the queue. Retrying each record on its own timer (as before) let
-      // later records overtake it: reordering within a partition.
-      if (this.backlog.length > 0 || !attempt()) {
-        this.backlog.push(attempt);
-        this.drainSoon();
-      }
+      const wireKey = key === null ? null : typeof key === 'string' ? Buffer.from(key) : key;
+      this.enqueue(topic, wireKey, value, opts, id, (err) => {
+        this.waiting.delete(id);
+        reject(err);
+      });
     });
   }
 
@@ -563,28 +531,45 @@ export class KafkaSink {
    * delivery makes the next `flush()` reject, so a checkpoint never covers a lost output.
    */
   produce(topic: string, key: string | Buffer | null, value: Buffer | null, opts: SendOptions = {}): void {
+    // String keys go to the binding as they are (it copies them): no Buffer per record.
+    this.enqueue(topic, key, value, opts, undefined, (err) => {
+      this.failures++;
+      this.failure ??= err;
+    });
+  }
+
+  /**
+   * Hands one record to librdkafka. While its local queue is full the record is parked, with every
+   * later one behind it, in a FIFO drained as delivery reports free the queue: retrying each record
+   * on its own timer would let later records overtake it (reordering within a partition).
+   */
+  private enqueue(
+    topic: string,
+    key: string | Buffer | null,
+    value: Buffer | null,
+    opts: SendOptions,
+    opaque: number | undefined,
+    onFail: (err: DeliveryError) => void,
+  ): void {
     const headers: MessageHeader[] | undefined = opts.headers
       ? Object.entries(opts.headers).map(([k, v]) => ({ [k]: v }))
       : undefined;
     const partition = opts.partition ?? null;
     const timestamp = opts.timestamp ?? null;
     let tries = 0;
+    // true: handed to librdkafka (or failed for good); false: local queue full, try again later.
     const attempt = (): boolean => {
       try {
-        // String keys go to the binding as they are (it copies them): no Buffer per record.
-        this.producer.produce(topic, partition, value, key as never, timestamp, undefined, headers);
+        this.producer.produce(topic, partition, value, key as never, timestamp, opaque, headers);
         return true;
       } catch (e) {
         if ((e as { code?: number }).code === -184 && ++tries < 500) return false;
-        this.failures++;
-        this.failure ??= new DeliveryError(
-          'DEPENDENCY',
-          `produce to ${topic} failed: ${(e as Error).message}`,
-          {
+        onFail(
+          new DeliveryError('DEPENDENCY', `produce to ${topic} failed: ${(e as Error).message}`, {
             topic,
             retriable: true,
             cause: e,
-          },
+          }),
         );
         return true;
       }

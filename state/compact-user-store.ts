@@ -15,15 +15,9 @@
 // mutating it does not change the store until `put`. A state that does not fit the columns (an
 // id other than the key, a list longer than 255, a non-int32 code, ...) is kept as a copied
 // object instead, so every value round-trips exactly.
-import { ThermostatError } from '../core/errors.js';
 import type { UserAgentState } from '../agents/user.js';
-import type { ValueCodec } from './codecs.js';
-import type { CheckpointEntry } from './store.js';
-import type { BatchLoader, CacheStats, TaskCache } from './versioned-cache.js';
+import { CacheCore, DIRTY, type CacheCoreOptions } from './cache-core.js';
 
-const CLEAN = 0;
-const DIRTY = 1;
-const PENDING = 2;
 const STATE_MASK = 3;
 const REF = 4;
 const PRESENT = 8;
@@ -171,21 +165,9 @@ class WordPool {
   }
 }
 
-export interface CompactUserStoreOptions {
-  name: string;
-  codec: ValueCodec<UserAgentState>;
-  maxEntries: number;
-  loader: BatchLoader;
-  authoritative?: boolean;
-}
+export type CompactUserStoreOptions = CacheCoreOptions<UserAgentState>;
 
-export class CompactUserStore implements TaskCache<UserAgentState> {
-  readonly name: string;
-  private readonly codec: ValueCodec<UserAgentState>;
-  private readonly maxEntries: number;
-  private readonly loader: BatchLoader;
-  private authoritative: boolean;
-  private readonly replace: boolean;
+export class CompactUserStore extends CacheCore<UserAgentState, number> {
   /** key → slot, in insertion order: the CLOCK hand walks it exactly as VersionedCache walks its map. */
   private readonly index = new Map<string, number>();
   private readonly chunks: SlotChunk[] = [];
@@ -194,158 +176,11 @@ export class CompactUserStore implements TaskCache<UserAgentState> {
   private pool = this.newPool();
   /** States that do not fit the columns, copied. */
   private readonly overflow = new Map<number, UserAgentState>();
-  private readonly dirtyKeys = new Set<string>();
-  private pendingCount = 0;
-  private hand: IterableIterator<[string, number]> | null = null;
-  private open = false;
-  private evictions = 0;
-  private loads = 0;
-  private loadedKeys = 0;
 
-  constructor(opts: CompactUserStoreOptions) {
-    if (!Number.isInteger(opts.maxEntries) || opts.maxEntries < 1)
-      throw new RangeError('maxEntries must be a positive integer');
-    this.name = opts.name;
-    this.codec = opts.codec;
-    this.maxEntries = opts.maxEntries;
-    this.loader = opts.loader;
-    this.authoritative = opts.authoritative ?? false;
-    this.replace = opts.codec.variableFields ?? false;
-  }
-
-  // ---- lifecycle ----
-  init(): void {
-    this.open = true;
-  }
-  isOpen(): boolean {
-    return this.open;
-  }
-  close(): void {
-    this.open = false;
-    this.index.clear();
-    this.chunks.length = 0;
-    this.freeSlots.length = 0;
-    this.nextSlot = 0;
-    this.pool = this.newPool();
-    this.overflow.clear();
-    this.dirtyKeys.clear();
-    this.pendingCount = 0;
-    this.hand = null;
-  }
-  commit(): CheckpointEntry[] {
-    return this.drainDirty();
-  }
-
-  // ---- access ----
-  get(key: string): UserAgentState | undefined {
-    const slot = this.resident(key);
-    return slot === undefined ? undefined : this.materialise(key, slot);
-  }
-
-  has(key: string): boolean {
+  /** Presence from the flags, without materialising the state. */
+  override has(key: string): boolean {
     const slot = this.resident(key);
     return slot !== undefined && (this.flags(slot) & PRESENT) !== 0;
-  }
-
-  version(key: string): number | undefined {
-    this.assertOpen();
-    const slot = this.index.get(key);
-    if (slot === undefined) return undefined;
-    const v = this.f64(slot, F_ENTRY_VERSION);
-    return v < 0 ? undefined : v;
-  }
-
-  *entries(): IterableIterator<[string, UserAgentState]> {
-    this.assertOpen();
-    for (const [k, slot] of this.index) {
-      const v = this.materialise(k, slot);
-      if (v !== undefined) yield [k, v];
-    }
-  }
-
-  put(key: string, value: UserAgentState, version: number): void {
-    if (value === undefined || value === null)
-      throw new ThermostatError('INTERNAL', `put(${key}) with no value: use delete`);
-    this.write(key, value, version);
-  }
-
-  delete(key: string, version: number): void {
-    this.write(key, undefined, version);
-  }
-
-  async ensureLoaded(keys: Iterable<string>): Promise<void> {
-    this.assertOpen();
-    const batch = new Set<string>();
-    const misses: string[] = [];
-    for (const k of keys) {
-      if (batch.has(k)) continue;
-      batch.add(k);
-      const slot = this.index.get(k);
-      if (slot !== undefined) this.setFlag(slot, REF);
-      else if (this.authoritative) this.insert(k, undefined, -1, CLEAN);
-      else misses.push(k);
-    }
-    this.evict(misses.length, batch);
-    if (misses.length === 0) return;
-    const loaded = await this.loader(misses);
-    this.loads++;
-    this.loadedKeys += misses.length;
-    for (const k of misses) {
-      if (this.index.has(k)) continue; // written while loading: the local value is newer
-      const s = loaded.get(k);
-      const value = s === undefined || s.fields === null ? undefined : this.codec.decode(s.fields, s.version);
-      this.insert(k, value, s === undefined ? -1 : s.version, CLEAN);
-    }
-  }
-
-  drainDirty(): CheckpointEntry[] {
-    this.assertOpen();
-    const out: CheckpointEntry[] = [];
-    for (const k of this.dirtyKeys) {
-      const slot = this.index.get(k)!;
-      this.setState(slot, PENDING);
-      this.pendingCount++;
-      const value = this.materialise(k, slot);
-      out.push({
-        store: this.name,
-        key: k,
-        version: this.f64(slot, F_ENTRY_VERSION),
-        fields: value === undefined ? null : this.codec.encode(value),
-        replace: this.replace,
-      });
-    }
-    this.dirtyKeys.clear();
-    return out;
-  }
-
-  markDurable(entries: readonly CheckpointEntry[]): void {
-    if (!this.open) return;
-    for (const c of entries) {
-      if (c.store !== this.name) continue;
-      const slot = this.index.get(c.key);
-      if (
-        slot !== undefined &&
-        (this.flags(slot) & STATE_MASK) === PENDING &&
-        this.f64(slot, F_ENTRY_VERSION) === c.version
-      ) {
-        this.setState(slot, CLEAN);
-        this.pendingCount--;
-      }
-    }
-  }
-
-  stats(): CacheStats {
-    const dirty = this.dirtyKeys.size;
-    const entries = this.index.size;
-    return {
-      entries,
-      dirty,
-      pending: this.pendingCount,
-      clean: entries - dirty - this.pendingCount,
-      evictions: this.evictions,
-      loads: this.loads,
-      loadedKeys: this.loadedKeys,
-    };
   }
 
   /** Off-heap bytes held by the columns and the list pool (capacity, not just what is used). */
@@ -356,74 +191,54 @@ export class CompactUserStore implements TaskCache<UserAgentState> {
     return n;
   }
 
-  // ---- internals: entry bookkeeping (as VersionedCache) ----
-  private write(key: string, value: UserAgentState | undefined, version: number): void {
-    this.assertOpen();
-    if (!Number.isSafeInteger(version) || version < 0)
-      throw new ThermostatError(
-        'INTERNAL',
-        `${this.name}/${key}: version ${version} is not a safe integer >= 0`,
-      );
-    const slot = this.index.get(key);
-    if (slot !== undefined && version <= this.f64(slot, F_ENTRY_VERSION)) {
-      throw new ThermostatError(
-        'INTERNAL',
-        `${this.name}/${key}: version ${version} not above current ${this.f64(slot, F_ENTRY_VERSION)}`,
-        { key },
-      );
-    }
-    if (slot === undefined) {
-      // Blind write to a non-resident key: the checkpoint's version check guards the store.
-      this.insert(key, value, version, DIRTY);
-      this.dirtyKeys.add(key);
-      return;
-    }
-    const st = this.flags(slot) & STATE_MASK;
-    if (st === PENDING) this.pendingCount--;
-    if (st !== DIRTY) this.dirtyKeys.add(key);
+  // ---- storage primitives (CacheCore) ----
+  protected lookup(key: string): number | undefined {
+    return this.index.get(key);
+  }
+  protected handles(): IterableIterator<[string, number]> {
+    return this.index.entries();
+  }
+  protected size(): number {
+    return this.index.size;
+  }
+  protected stateOf(slot: number): number {
+    return this.flags(slot) & STATE_MASK;
+  }
+  protected setStateOf(slot: number, state: number): void {
+    this.setState(slot, state);
+  }
+  protected versionOf(slot: number): number {
+    return this.f64(slot, F_ENTRY_VERSION);
+  }
+  protected valueOf(key: string, slot: number): UserAgentState | undefined {
+    return this.materialise(key, slot);
+  }
+  protected referenced(slot: number): boolean {
+    return (this.flags(slot) & REF) !== 0;
+  }
+  protected setReferenced(slot: number, ref: boolean): void {
+    if (ref) this.setFlag(slot, REF);
+    else this.chunk(slot).u8[(slot & SLOT_MASK) * NB + B_FLAGS] = this.flags(slot) & ~REF;
+  }
+  protected overwrite(key: string, slot: number, value: UserAgentState | undefined, version: number): void {
     this.store(slot, key, value);
     this.setF64(slot, F_ENTRY_VERSION, version);
     this.setStateRef(slot, DIRTY);
   }
-
-  private resident(key: string): number | undefined {
-    this.assertOpen();
-    const slot = this.index.get(key);
-    if (slot !== undefined) {
-      this.setFlag(slot, REF);
-      return slot;
-    }
-    if (this.authoritative) return undefined;
-    throw new ThermostatError('INTERNAL', `${this.name}/${key} read before ensureLoaded`, { key });
+  protected remove(key: string, slot: number): void {
+    this.index.delete(key); // Map iterators tolerate deletion of the current entry
+    this.free(slot);
+  }
+  protected clearStorage(): void {
+    this.index.clear();
+    this.chunks.length = 0;
+    this.freeSlots.length = 0;
+    this.nextSlot = 0;
+    this.pool = this.newPool();
+    this.overflow.clear();
   }
 
-  private evict(incoming: number, protect: Set<string>): void {
-    let excess = this.index.size + incoming - this.maxEntries;
-    if (excess <= 0) return;
-    let budget = 2 * this.index.size + 2;
-    while (excess > 0 && budget-- > 0) {
-      if (this.hand === null) this.hand = this.index.entries();
-      const next = this.hand.next();
-      if (next.done) {
-        this.hand = null;
-        continue;
-      }
-      const [k, slot] = next.value;
-      const fl = this.flags(slot);
-      if ((fl & STATE_MASK) !== CLEAN || protect.has(k)) continue;
-      if ((fl & REF) !== 0) {
-        this.chunk(slot).u8[(slot & SLOT_MASK) * NB + B_FLAGS] = fl & ~REF;
-        continue;
-      }
-      this.index.delete(k);
-      this.free(slot);
-      this.evictions++;
-      this.authoritative = false;
-      excess--;
-    }
-  }
-
-  private insert(key: string, value: UserAgentState | undefined, version: number, state: number): void {
+  protected insert(key: string, value: UserAgentState | undefined, version: number, state: number): void {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       slot = this.nextSlot++;
@@ -619,10 +434,6 @@ export class CompactUserStore implements TaskCache<UserAgentState> {
       aTick: f[o + F_ATICK],
       aCats,
     };
-  }
-
-  private assertOpen(): void {
-    if (!this.open) throw new ThermostatError('INTERNAL', `store ${this.name} is not open`);
   }
 }
 
