@@ -27,6 +27,20 @@ import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
 import { WriteBehind } from '../../../state/write-behind.js';
 import { interaction } from '../../support/driver.js';
 
+/** One partition per topic, no out-of-orderness, rule scorer: the graph these job tests drive. */
+function singlePartitionSettings(names: GraphSettings['names']): GraphSettings {
+  return {
+    names,
+    partitions: 1,
+    objectivesPartitions: 1,
+    agents: parseAgentConfig({}),
+    timing: { tickMs: 60_000, outOfOrdernessMs: 0, allowedLatenessMs: 0 },
+    seed: 1,
+    cacheMaxEntries: 1_000_000,
+    scorer: () => new RuleScorer(),
+  };
+}
+
 const names = topologyNames('thermostat');
 const serde = wireSerde(names);
 const BATCH = 25;
@@ -112,16 +126,7 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
     clock,
     onDurable: (task, offsets) => void job?.onDurable(task, offsets),
   });
-  const settings: GraphSettings = {
-    names,
-    partitions: 1,
-    objectivesPartitions: 1,
-    agents: parseAgentConfig({}),
-    timing: { tickMs: 60_000, outOfOrdernessMs: 0, allowedLatenessMs: 0 },
-    seed: 1,
-    cacheMaxEntries: 1_000_000,
-    scorer: () => new RuleScorer(),
-  };
+  const settings = singlePartitionSettings(names);
   const sources: FakeSource[] = [];
   let userSource: FakeSource | undefined;
   job = new KafkaJob({
@@ -276,16 +281,7 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
   const clock = new ManualClock(28_333_334 * 60_000);
   const store = new MemoryCheckpointStore();
   const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
-  const settings: GraphSettings = {
-    names,
-    partitions: 1,
-    objectivesPartitions: 1,
-    agents: parseAgentConfig({}),
-    timing: { tickMs: 60_000, outOfOrdernessMs: 0, allowedLatenessMs: 0 },
-    seed: 1,
-    cacheMaxEntries: 1_000_000,
-    scorer: () => new RuleScorer(),
-  };
+  const settings = singlePartitionSettings(names);
   const records: RawRecord[] = [];
   for (let i = 0; i < 10; i++) {
     const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: clock.now() + i });
