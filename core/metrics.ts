@@ -116,7 +116,7 @@ export function createMetrics(register = new Registry(), opts: { defaultMetrics?
     }),
     exposureGini: new Gauge({
       name: 'thermostat_exposure_gini_ratio',
-      help: 'Gini coefficient of exposure across contents in the window.',
+      help: 'Gini coefficient of exposure across contents in the window. Not computed by the job yet (needs a cross-partition exposure aggregate): stays 0.',
       registers: [register],
     }),
     checkpoints: new Counter({

@@ -118,6 +118,8 @@ export class ContentTask implements StreamTask {
     private readonly seed: number,
     restoredMeta: string | null,
     private readonly requestPolicy?: HeatingRequestPolicy,
+    /** Called once per content anti-cheat flags (the flag is never lifted): a metric hook. */
+    private readonly onFlagged?: () => void,
   ) {
     this.id = { stage: 'content', partition };
     this.expectedSources = [];
@@ -418,6 +420,7 @@ export class ContentTask implements StreamTask {
       const s = this.contents.get(id);
       if (s === undefined) continue;
       const r = contentTick(s, boundary, this.seed, this.cfg, this.requestPolicy);
+      if (r.flagged) this.onFlagged?.();
       if (r.changed) {
         this.contents.put(id, s, s.version);
         this.changed.add(id);

@@ -168,6 +168,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     seed: cfg.seed,
     cacheMaxEntries: 2_000_000,
     scorer: jobScorer.scorer,
+    onFlagged: () => metrics.flaggedContent.inc(),
     onTick: (r) => {
       metrics.allocationTicks.inc();
       metrics.heatedShare.set(r.metrics.heatedShare);

@@ -31,6 +31,8 @@ export interface GraphSettings {
   explore?: () => ExplorePolicy;
   requestPolicy?: HeatingRequestPolicy;
   onTick?: (report: TickReport) => void;
+  /** A content was flagged by anti-cheat (metric hook; replays after a restart call it again). */
+  onFlagged?: () => void;
 }
 
 export interface OwnedTask {
@@ -96,6 +98,7 @@ export async function createTask(
         g.seed,
         restored,
         g.requestPolicy,
+        g.onFlagged,
       );
       return { task, epoch, seq: 1, caches: [contents as TaskCache<unknown>] };
     }

@@ -42,6 +42,7 @@ export interface TestDriverOptions {
   serde: RecordSerde;
   metrics?: Metrics;
   onTick?: (report: TickReport) => void;
+  onFlagged?: () => void;
   /** Hand decoded records between stages instead of Avro bytes (InProcessOptions.localHop). */
   localHop?: boolean;
 }
@@ -88,6 +89,7 @@ export class ThermostatTestDriver {
       scorer,
       explore: opts.explore,
       onTick: opts.onTick,
+      onFlagged: opts.onFlagged,
     };
     const checkpoints = opts.checkpoints ?? new MemoryCheckpointStore(opts.metrics);
     const graph = await InProcessGraph.create({

@@ -124,3 +124,42 @@ test('advancing event time closes every tick boundary up to it', async () => {
   assert.deepEqual([...new Set(ticks.map((t) => t.tick))], [60_000, 120_000]);
   assert.equal(ticks.filter((t) => t.tick === 60_000).length, 2, 'one contribution per content partition');
 });
+
+test('bought clicks flag a content once at the tick: its state says so and the flag hook fires once', async () => {
+  let flags = 0;
+  const d = await createDriver({ partitions: 1, tickMs: TICK, onFlagged: () => flags++ });
+  await d.pipeInput('content-published', [
+    publication({ content_id: 'bought', published_at: 0 }),
+    publication({ content_id: 'honest', published_at: 0 }),
+  ]);
+  // 30 distinct viewers each: every view of 'bought' is a click watched for 2% (bots), every view
+  // of 'honest' a click watched to 90%.
+  const views = [];
+  for (let i = 0; i < 30; i++) {
+    views.push(
+      interaction({
+        user_id: `b${i}`,
+        content_id: 'bought',
+        event_time: 1_000 + i,
+        click: true,
+        completion: 0.02,
+        dwell_ms: 1500,
+      }),
+    );
+    views.push(
+      interaction({
+        user_id: `h${i}`,
+        content_id: 'honest',
+        event_time: 1_000 + i,
+        click: true,
+        completion: 0.9,
+        dwell_ms: 60_000,
+      }),
+    );
+  }
+  await d.pipeInput('user-interactions', views);
+  await d.advanceEventTime(3 * TICK);
+  assert.equal(d.contentState('bought')?.flagged_cheating, true);
+  assert.equal(d.contentState('honest')?.flagged_cheating, false);
+  assert.equal(flags, 1, 'one flag for one content, across several ticks');
+});
