@@ -1,12 +1,14 @@
 // Stable hashes. murmur2 matches Kafka's Java default partitioner (and librdkafka's
 // `murmur2_random`), so keys land on the same partition whichever client produced them.
 
-/** Kafka's murmur2 over UTF-8 bytes (signed 32-bit result, as in the Java client). */
-export function murmur2(data: Uint8Array): number {
+/**
+ * Kafka's murmur2 over UTF-8 bytes (signed 32-bit result, as in the Java client). `length` hashes
+ * a prefix, so a caller can reuse one scratch buffer instead of allocating per key.
+ */
+export function murmur2(data: Uint8Array, length = data.length): number {
   const seed = 0x9747b28c;
   const m = 0x5bd1e995;
   const r = 24;
-  const length = data.length;
   let h = (seed ^ length) | 0;
   const length4 = length >> 2;
   for (let i = 0; i < length4; i++) {

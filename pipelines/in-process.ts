@@ -2,7 +2,7 @@
 // order until no task can make progress. Deterministic by construction (no timers, no threads):
 // the test driver, the simulator and the in-process benchmark all run the real tasks through it.
 import { ManualClock } from '../core/clock.js';
-import { partitionForKey } from '../core/hash.js';
+import { murmur2, partitionForKey } from '../core/hash.js';
 import type { ThermostatError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore } from '../state/store.js';
@@ -291,32 +291,5 @@ export function fastPartition(key: string, partitions: number): number {
     if (c >= 0x80) return partitionForKey(key, partitions);
     scratch[i] = c;
   }
-  const m = 0x5bd1e995;
-  let h = (0x9747b28c ^ length) | 0;
-  const length4 = length >> 2;
-  for (let i = 0; i < length4; i++) {
-    const i4 = i << 2;
-    let k = scratch[i4] | (scratch[i4 + 1] << 8) | (scratch[i4 + 2] << 16) | (scratch[i4 + 3] << 24);
-    k = Math.imul(k, m);
-    k ^= k >>> 24;
-    k = Math.imul(k, m);
-    h = Math.imul(h, m);
-    h ^= k;
-  }
-  const index = length4 << 2;
-  switch (length - index) {
-    case 3:
-      h ^= scratch[index + 2] << 16;
-    // falls through
-    case 2:
-      h ^= scratch[index + 1] << 8;
-    // falls through
-    case 1:
-      h ^= scratch[index];
-      h = Math.imul(h, m);
-  }
-  h ^= h >>> 13;
-  h = Math.imul(h, m);
-  h ^= h >>> 15;
-  return (h & 0x7fffffff) % partitions;
+  return (murmur2(scratch, length) & 0x7fffffff) % partitions;
 }
