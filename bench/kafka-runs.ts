@@ -8,9 +8,10 @@
 //     output each interaction causes (its forwarded record on <app>-content-events);
 //   - recovery: state for N users, kill -9, restart: seconds until ready and caught up.
 import { randomBytes } from 'node:crypto';
+import rdkafka, { type LibrdKafkaError } from '@confluentinc/kafka-javascript';
 import { KafkaSink, KafkaSource } from '../io/kafka.js';
 import { Serde } from '../io/serde.js';
-import { topologyNames, type TopologyNames } from '../pipelines/topology.js';
+import { consumerGroup, topicSpecs, topologyNames, type TopologyNames } from '../pipelines/topology.js';
 import type { ContentEvent, UserInteraction } from '../schemas/types.js';
 import { JobProcess, sleep, sumMetric } from '../test/support/job-process.js';
 import { freePort, TestRedis } from '../test/support/redis.js';
@@ -37,6 +38,33 @@ export async function jobEnv(tag: string, log: (m: string) => void): Promise<Job
     port: await freePort(),
     log,
   };
+}
+
+/**
+ * Removes what a run leaves behind: its private redis-server (with every state key) and, on the
+ * shared broker, its topics and consumer groups (all named after the unique app id). A 1M-user
+ * recovery run alone writes ~1M records to each of three topics.
+ */
+export async function disposeEnv(env: JobEnv): Promise<void> {
+  await env.redis.dispose();
+  const admin = rdkafka.AdminClient.create({ 'bootstrap.servers': BROKERS, log_level: 0 } as never);
+  const done =
+    (resolve: () => void) =>
+    (err?: LibrdKafkaError | null): void => {
+      if (err) env.log(`cleanup of ${env.appId}: ${err.message}`);
+      resolve();
+    };
+  try {
+    const groups = [
+      ...(['user', 'content', 'allocator'] as const).map((s) => consumerGroup(env.appId, s)),
+      `${env.appId}-reader`,
+    ];
+    await new Promise<void>((r) => admin.deleteGroups(groups, { timeout: 10_000 }, done(r)));
+    for (const t of new Set(topicSpecs(env.names, 1).map((x) => x.name)))
+      await new Promise<void>((r) => admin.deleteTopic(t, 10_000, done(r)));
+  } finally {
+    admin.disconnect();
+  }
 }
 
 export function spawnJob(env: JobEnv, extra: Record<string, string> = {}): JobProcess {
@@ -170,7 +198,7 @@ export async function e2eThroughput(
   } finally {
     await sink.disconnect().catch(() => undefined);
     await job.terminate(20_000).catch(() => undefined);
-    await env.redis.dispose();
+    await disposeEnv(env);
   }
 }
 
@@ -304,7 +332,7 @@ export async function e2eLatency(
     await source.disconnect().catch(() => undefined);
     await sink.disconnect().catch(() => undefined);
     await job.terminate(20_000).catch(() => undefined);
-    await env.redis.dispose();
+    await disposeEnv(env);
   }
 }
 
@@ -313,6 +341,20 @@ export interface RecoveryResult {
   seconds: number;
   readySeconds: number;
   buildSeconds: number;
+  /** Redis INFO used_memory and DBSIZE when the job was killed (the checkpointed state). */
+  redisUsedBytes: number;
+  redisKeys: number;
+}
+
+/** Memory and key count of the job's private Redis. */
+async function redisSize(env: JobEnv): Promise<{ usedBytes: number; keys: number }> {
+  const admin = env.redis.client();
+  try {
+    const info = await admin.info('memory');
+    return { usedBytes: Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN), keys: await admin.dbsize() };
+  } finally {
+    admin.disconnect();
+  }
 }
 
 /** State for `users` users (one interaction each), checkpointed; kill -9; restart until ready and caught up. */
@@ -372,7 +414,10 @@ export async function recovery(
       m = await metricsOf(job);
     }
     const buildSeconds = (performance.now() - tb) / 1000;
-    log(`recovery: state built in ${buildSeconds.toFixed(1)} s; kill -9`);
+    const size = await redisSize(env);
+    log(
+      `recovery: state built in ${buildSeconds.toFixed(1)} s (Redis: ${size.keys} keys, ${(size.usedBytes / 2 ** 20).toFixed(0)} MiB); kill -9`,
+    );
     await job.crash();
     const t0 = performance.now();
     job = spawnJob(env, member);
@@ -387,10 +432,17 @@ export async function recovery(
       await sleep(20);
       r = await metricsOf(job);
     }
-    return { users, seconds: (performance.now() - t0) / 1000, readySeconds, buildSeconds };
+    return {
+      users,
+      seconds: (performance.now() - t0) / 1000,
+      readySeconds,
+      buildSeconds,
+      redisUsedBytes: size.usedBytes,
+      redisKeys: size.keys,
+    };
   } finally {
     await sink.disconnect().catch(() => undefined);
     await job.terminate(20_000).catch(() => undefined);
-    await env.redis.dispose();
+    await disposeEnv(env);
   }
 }

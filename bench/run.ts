@@ -86,7 +86,7 @@ export const SIZES: Record<'quick' | 'full', BenchSizes> = {
     memoryUsers: 1_000_000,
     e2eEvents: 100_000,
     latencySeconds: 10,
-    recoveryUsers: 200_000,
+    recoveryUsers: 1_000_000,
   },
 };
 
@@ -290,11 +290,11 @@ export async function runBench(
   });
 
   await part('recovery', async () => {
-    const x = await recovery(sz.recoveryUsers, o.quick ? 60_000 : 200_000, o.log);
+    const x = await recovery(sz.recoveryUsers, o.quick ? 60_000 : 400_000, o.log);
     details.recovery = x;
     r.recovery_s = round(x.seconds, 2);
     notes.push(
-      `recovery: ${x.users} users of state, kill -9, restart: ready after ${round(x.readySeconds, 2)} s, caught up (lag 0 at a checkpoint) after ${round(x.seconds, 2)} s`,
+      `recovery: ${x.users} users of state (built in ${round(x.buildSeconds, 1)} s; Redis ${x.redisKeys} keys, ${round(x.redisUsedBytes / 2 ** 20)} MiB used), kill -9, restart: ready after ${round(x.readySeconds, 2)} s, caught up (lag 0 at a checkpoint) after ${round(x.seconds, 2)} s`,
     );
   });
 
@@ -303,7 +303,7 @@ export async function runBench(
   );
   if (o.quick)
     notes.push(
-      `quick sizes: in-process ${sz.users} users / ${sz.contents} contents, memory ${sz.memoryUsers} users, recovery ${sz.recoveryUsers} users (full: 1M / 100k, 1M, 200k)`,
+      `quick sizes: in-process ${sz.users} users / ${sz.contents} contents, memory ${sz.memoryUsers} users, recovery ${sz.recoveryUsers} users (full: 1M / 100k, 1M, 1M)`,
     );
   r.notes = notes.join('; ');
   return { result: r, details };

@@ -20,25 +20,25 @@ return out
 `;
 
 /**
- * stage (large commits only): KEYS[1] task hash, KEYS[2] staging list; ARGV[1] epoch,
- * ARGV[2..] entry args. Appends one msgpack'd chunk; the final commit applies all chunks and the
- * metadata atomically, so a crash between chunks exposes nothing (the list expires).
+ * stage (large commits only): KEYS[1] task hash, KEYS[2] staging list; ARGV[1] epoch, ARGV[2]
+ * packed entries (a MessagePack array of strings, state/packed-entries.ts). Appends the chunk as
+ * it came; the final commit applies all chunks and the metadata atomically, so a crash between
+ * chunks exposes nothing (the list expires).
  */
 export const STAGE_LUA = `
 local ce = tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0
 if tonumber(ARGV[1]) ~= ce then return {-1, ce} end
-local t = {}
-for i = 2, #ARGV do t[#t + 1] = ARGV[i] end
-redis.call('RPUSH', KEYS[2], cmsgpack.pack(t))
+redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], 600000)
 return {0, ce}
 `;
 
 /**
  * commit: KEYS[1] task hash, KEYS[2] staging list, KEYS[3] versions hash, KEYS[4..] state keys
- * (staged entries first, then inline ones, in argument order). ARGV[1] epoch, ARGV[2] seq,
- * ARGV[3] meta, ARGV[4] '1' when chunks were staged, ARGV[5..] inline entries as: version, mode,
- * then for modes 'm' (merge: HSET over the stored fields, for fixed-shape records) and 'r'
+ * (staged entries first, then inline ones, in entry order). ARGV[1] epoch, ARGV[2] seq,
+ * ARGV[3] meta, ARGV[4] '1' when chunks were staged, ARGV[5] the inline entries packed as one
+ * MessagePack array of strings (state/packed-entries.ts) which unpacks to, per entry: version,
+ * mode, then for modes 'm' (merge: HSET over the stored fields, for fixed-shape records) and 'r'
  * (replace: the hash is rewritten) the field count and field/value pairs; mode 'd' = tombstone.
  *
  * The versions hash (field = "<store>:<key>", value = version, suffixed "d" for a tombstone)
@@ -103,7 +103,7 @@ if ARGV[4] == '1' then
   for _, chunk in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do apply(cmsgpack.unpack(chunk), 1) end
   redis.call('DEL', KEYS[2])
 end
-apply(ARGV, 5)
+apply(cmsgpack.unpack(ARGV[5]), 1)
 redis.call('HSET', KEYS[1], 'seq', ARGV[2], 'meta', ARGV[3])
 redis.call('HINCRBY', KEYS[1], 'checkpoints', 1)
 return {written, skipped}

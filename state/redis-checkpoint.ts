@@ -1,15 +1,16 @@
 // Redis CheckpointStore: one EVALSHA per checkpoint (Lua applies epoch fencing, seq dedupe and
-// per-key version skips atomically), one EVALSHA per batch load, one per acquire. Scripts are
-// loaded with SCRIPT LOAD and reloaded on NOSCRIPT (after a Redis restart the script cache is
-// empty). Every command sent is counted in thermostat_redis_commands_total.
+// per-key version skips atomically), one EVALSHA per batch load, one per acquire. A checkpoint's
+// entries travel packed in one argument (state/packed-entries.ts); their keys stay in KEYS.
+// Scripts are loaded with SCRIPT LOAD and reloaded on NOSCRIPT (after a Redis restart the script
+// cache is empty). Every command sent is counted in thermostat_redis_commands_total.
 import type { Redis } from 'ioredis';
 import { FencedError, ThermostatError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import { ACQUIRE_LUA, COMMIT_LUA, LOAD_LUA, STAGE_LUA } from './lua.js';
 import { assertName, stateKey, taskKey, taskTag, versionsKey } from './keys.js';
+import { packEntries } from './packed-entries.js';
 import {
   type AcquireResult,
-  type CheckpointEntry,
   type CheckpointStore,
   type CommitRequest,
   type CommitResult,
@@ -27,6 +28,14 @@ export interface RedisCheckpointStoreOptions {
    * final EVALSHA, still atomically. Bounds one command's size and the server's blocking time.
    */
   maxEntriesPerCall?: number;
+  /**
+   * Checkpoint writes (stage and commit calls) sent at a time on the connection; later ones wait
+   * here in order. Redis runs scripts one after another, so a write sent behind others waits for
+   * all of them, and the client's command timeout counts that wait: 13 tasks checkpointing at once
+   * made commits time out (and be re-applied) although each took well under the timeout. Waiting
+   * here instead keeps each timeout about one call's own work. Loads and acquires do not wait.
+   */
+  maxWritesInFlight?: number;
 }
 
 /** ioredis has evalshaBuffer at runtime but not in its typings (callBuffer breaks auto-pipelining). */
@@ -51,14 +60,19 @@ export class RedisCheckpointStore implements CheckpointStore {
   private readonly appId: string;
   private readonly metrics?: Metrics;
   private readonly maxEntriesPerCall: number;
+  private readonly maxWritesInFlight: number;
   /** SCRIPT LOAD in progress or done, shared by concurrent first calls. */
   private readonly shas = new Map<ScriptName, Promise<string>>();
+  private writesInFlight = 0;
+  /** Writes waiting for a slot, first come first served. */
+  private readonly writeWaiters: (() => void)[] = [];
 
   constructor(opts: RedisCheckpointStoreOptions) {
     this.redis = opts.redis;
     this.appId = opts.appId;
     this.metrics = opts.metrics;
     this.maxEntriesPerCall = opts.maxEntriesPerCall ?? 10_000;
+    this.maxWritesInFlight = opts.maxWritesInFlight ?? 1;
   }
 
   isAvailable(): boolean {
@@ -93,22 +107,30 @@ export class RedisCheckpointStore implements CheckpointStore {
       all.length <= this.maxEntriesPerCall
         ? 0
         : all.length - (all.length % this.maxEntriesPerCall || this.maxEntriesPerCall);
+    // Arguments are built once the slot is ours: a call in flight meanwhile is not timed while
+    // this one's packing holds the event loop.
     for (let from = 0; from < inlineFrom; from += this.maxEntriesPerCall) {
-      const args: (string | Buffer)[] = [String(req.epoch)];
-      appendEntries(args, all, from, from + this.maxEntriesPerCall);
-      const r = (await this.run('stage', [tk, staging], args)) as number[];
+      const r = (await this.withWriteSlot(() =>
+        this.run(
+          'stage',
+          [tk, staging],
+          [String(req.epoch), packEntries(all, from, from + this.maxEntriesPerCall)],
+        ),
+      )) as number[];
       if (r[0] === -1) this.fenced(task, req.epoch, r[1]);
     }
-    const keys = [tk, staging, versionsKey(this.appId, task)];
-    for (const e of all) keys.push(stateKey(this.appId, task, e.store, e.key));
-    const args: (string | Buffer)[] = [
-      String(req.epoch),
-      String(req.seq),
-      req.meta,
-      inlineFrom > 0 ? '1' : '0',
-    ];
-    appendEntries(args, all, inlineFrom, all.length);
-    const r = (await this.run('commit', keys, args)) as number[];
+    const r = (await this.withWriteSlot(() => {
+      const keys = [tk, staging, versionsKey(this.appId, task)];
+      for (const e of all) keys.push(stateKey(this.appId, task, e.store, e.key));
+      const args: (string | Buffer)[] = [
+        String(req.epoch),
+        String(req.seq),
+        req.meta,
+        inlineFrom > 0 ? '1' : '0',
+        packEntries(all, inlineFrom, all.length),
+      ];
+      return this.applyCommit(tk, req, keys, args);
+    })) as number[];
     if (r[0] === -1) this.fenced(task, req.epoch, r[1]);
     if (r[0] === -2) return { written: 0, skippedStale: 0, duplicate: true };
     return { written: Number(r[0]), skippedStale: Number(r[1]), duplicate: false };
@@ -134,6 +156,60 @@ export class RedisCheckpointStore implements CheckpointStore {
       `checkpoint of ${taskLabel(task)} with epoch ${epoch} refused: stored epoch is ${stored}`,
       { partition: task.partition },
     );
+  }
+
+  /**
+   * The final commit call. When it times out it may still run: Redis runs a connection's commands
+   * in order and a client timeout cancels nothing. Retrying it blindly re-sends every entry,
+   * merged with newer ones, in a larger call that is likelier still to time out (at 1M users
+   * commits grew to 150k entries this way). So a probe is sent behind it on the same connection:
+   * its answer comes after the commit ran, and the task's (epoch, seq) tell whether it applied.
+   * While the probe itself times out (the commit still running), it is repeated, one more time
+   * per PROBE_ENTRIES entries; then the call fails as it did before.
+   */
+  private async applyCommit(
+    tk: string,
+    req: CommitRequest,
+    keys: string[],
+    args: (string | Buffer)[],
+  ): Promise<unknown> {
+    try {
+      return await this.run('commit', keys, args);
+    } catch (e) {
+      if (!isTimeout(e)) throw e;
+      for (let probe = 0; probe <= req.entries.length / PROBE_ENTRIES; probe++) {
+        const stored = await this.storedSeq(tk);
+        if (stored === 'timeout') continue;
+        if (stored?.epoch !== req.epoch || stored.seq !== req.seq) break;
+        // Applied late; its reply (the counts) is lost: every entry is counted as written.
+        return [req.entries.length, 0];
+      }
+      throw e;
+    }
+  }
+
+  /** The task's stored epoch and seq; 'timeout' when Redis did not answer in time, null on error. */
+  private async storedSeq(tk: string): Promise<{ epoch: number; seq: number } | 'timeout' | null> {
+    try {
+      this.metrics?.redisCommands.inc();
+      const [epoch, seq] = await this.redis.hmget(tk, 'epoch', 'seq');
+      return { epoch: Number(epoch), seq: Number(seq) };
+    } catch (e) {
+      return isTimeout(e) ? 'timeout' : null;
+    }
+  }
+
+  /** Runs `fn` once a write slot is free (see maxWritesInFlight); the slot passes to the next waiter. */
+  private async withWriteSlot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.writesInFlight < this.maxWritesInFlight) this.writesInFlight++;
+    else await new Promise<void>((resolve) => this.writeWaiters.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = this.writeWaiters.shift();
+      if (next) next();
+      else this.writesInFlight--;
+    }
   }
 
   /** EVALSHA with the script loaded on demand; one reload + retry on NOSCRIPT. */
@@ -171,23 +247,15 @@ export class RedisCheckpointStore implements CheckpointStore {
   }
 }
 
-function appendEntries(
-  args: (string | Buffer)[],
-  all: readonly CheckpointEntry[],
-  from: number,
-  to: number,
-): void {
-  for (let i = from; i < to; i++) {
-    const e = all[i];
-    args.push(String(e.version));
-    if (e.fields === null) {
-      args.push('d');
-      continue;
-    }
-    const names = Object.keys(e.fields);
-    args.push(e.replace ? 'r' : 'm', String(names.length));
-    for (const f of names) args.push(f, e.fields[f]);
-  }
+/** A commit this large gets one more probe (~2 s each) after a timeout: see `applyCommit`. */
+const PROBE_ENTRIES = 25_000;
+
+/** The client's command timeout (ioredis), possibly wrapped by `run`. */
+function isTimeout(e: unknown): boolean {
+  const err = e as Error & { cause?: unknown };
+  return (
+    err?.message === 'Command timed out' || (err?.cause as Error | undefined)?.message === 'Command timed out'
+  );
 }
 
 /** HGETALL reply (flat field/value buffers) → StoredEntry. */
