@@ -7,6 +7,12 @@
 // same layers as tfjs fused matMul + bias + activation, and the pure-JS forward pass
 // (learn/fast-scorer.ts, what LearnedAllocationScorer runs on `cpu`), in rows per wall second and
 // per CPU second of the process (steadier on a shared box; these paths are single-threaded).
+// `allocation_pool` (wasm; issue 8) scores batches of 10k / 100k / 1M rows in this thread, and
+// sharded over worker threads (learn/alloc-scorer-pool.ts): 1 or 2 workers with this thread only
+// waiting, and this thread + 1 worker (ShardedAllocationScorer, what the job runs with
+// learn.scorerWorkers=2), in rows per wall second and per CPU second of the whole process (all
+// threads). `--quick` measures this thread + 1 worker at 100k rows only. `alloc_best` is the
+// fastest wasm configuration of all: bench/run.ts should report it as alloc_rows_per_s.
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
@@ -24,6 +30,7 @@ import {
   initAllocationWeights,
   scoreBatch,
 } from '../learn/allocation-model.js';
+import { AllocScorerPool } from '../learn/alloc-scorer-pool.js';
 import { DEFAULT_LOADERS, selectBackend, type BackendName } from '../learn/backend.js';
 import { jsScore, packMlp3 } from '../learn/fast-scorer.js';
 import type { Params } from '../learn/network.js';
@@ -32,6 +39,7 @@ import { LearnedExplorePolicy, exploreNet, initExploreWeights } from '../learn/e
 import { sampleBernoulli } from '../learn/network.js';
 import { PpoLearner, type Experience } from '../learn/ppo.js';
 import { Trainer } from '../learn/trainer.js';
+import { ShardedAllocationScorer } from '../learn/sharded-scorer.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv
@@ -162,6 +170,9 @@ async function benchBackend(name: BackendName) {
       };
     }
   }
+  // Sharded over worker threads: wasm only (the pure-JS cpu path would take minutes at 1M rows).
+  const allocation_pool = name === 'wasm' ? await benchPool(handle, minMs) : undefined;
+  const alloc_best = allocation_pool ? bestOf(allocation_rows_per_s, allocation_pool) : undefined;
   const eh = new ModelHandle(exploreNet, initExploreWeights(1));
   const policy = new LearnedExplorePolicy(eh);
   const explore_rows_per_s: Record<string, number> = {};
@@ -191,9 +202,84 @@ async function benchBackend(name: BackendName) {
     allocation_rows_per_s,
     allocation_ms_per_batch,
     allocation_variants,
+    allocation_pool,
+    alloc_best,
     explore_rows_per_s,
     ppo_step_ms,
   };
+}
+
+interface PoolConfig {
+  /** Worker threads (0: LearnedAllocationScorer in this thread, for comparison). */
+  workers: number;
+  /** Whether the calling thread scores a shard too (else it only waits). */
+  mainShard: boolean;
+}
+
+/** Sharded wasm scoring: rows per wall second and per process CPU second, per config and batch. */
+async function benchPool(handle: ModelHandle, minMs: number) {
+  const cores = os.availableParallelism();
+  const configs: Record<string, PoolConfig> = quick
+    ? { main_plus_1: { workers: 1, mainShard: true } }
+    : {
+        in_thread: { workers: 0, mainShard: true },
+        workers_1: { workers: 1, mainShard: false },
+        workers_2: { workers: 2, mainShard: false },
+        main_plus_1: { workers: 1, mainShard: true },
+      };
+  if (!quick && Math.min(cores, 4) > 2)
+    configs[`main_plus_${Math.min(cores, 4) - 1}`] = { workers: Math.min(cores, 4) - 1, mainShard: true };
+  const batches = quick ? [100_000] : [10_000, 100_000, 1_000_000];
+  const out: Record<string, Record<string, { rows_per_s: number; rows_per_cpu_s: number }>> = {};
+  for (const [name, c] of Object.entries(configs)) {
+    out[name] = {};
+    let score: (x: Float32Array, n: number) => Float32Array;
+    let close: () => Promise<void>;
+    if (c.workers === 0) {
+      const s = new LearnedAllocationScorer(handle);
+      score = (x, n) => s.score(x, n);
+      close = async () => {};
+    } else if (c.mainShard) {
+      const s = await ShardedAllocationScorer.create(handle, {
+        threads: c.workers + 1,
+        backend: 'wasm',
+        minRows: 0,
+      });
+      score = (x, n) => s.score(x, n);
+      close = () => s.close();
+    } else {
+      const pool = await AllocScorerPool.create({ workers: c.workers, backend: 'wasm' });
+      score = (x, n) => pool.score(handle.current.weights, x, n);
+      close = () => pool.close();
+    }
+    try {
+      for (const n of batches) {
+        const x = rows(n, n, F);
+        const t = timeWallCpu(() => score(x, n), minMs);
+        out[name][String(n)] = {
+          rows_per_s: Math.round((n / t.wall) * 1000),
+          rows_per_cpu_s: Math.round((n / t.cpu) * 1000),
+        };
+      }
+    } finally {
+      await close();
+    }
+  }
+  return out;
+}
+
+/** The fastest configuration: in-thread (allocation_rows_per_s) or one of the pool's. */
+function bestOf(
+  inThread: Record<string, number>,
+  pool: Record<string, Record<string, { rows_per_s: number }>>,
+) {
+  let best = { rows_per_s: 0, config: 'in_thread', batch: 0 };
+  for (const [batch, v] of Object.entries(inThread))
+    if (v > best.rows_per_s) best = { rows_per_s: v, config: 'in_thread', batch: Number(batch) };
+  for (const [config, byBatch] of Object.entries(pool))
+    for (const [batch, v] of Object.entries(byBatch))
+      if (v.rows_per_s > best.rows_per_s) best = { rows_per_s: v.rows_per_s, config, batch: Number(batch) };
+  return best;
 }
 
 async function leakRun() {
@@ -262,6 +348,8 @@ const backends = (only ?? ['tensorflow', 'wasm', 'cpu']) as BackendName[];
 const results = [];
 for (const b of backends) results.push(await benchBackend(b));
 const leak = await leakRun();
+// Only the wasm entry has one.
+const best = results.map((r) => ('alloc_best' in r ? r.alloc_best : undefined)).find((b) => b);
 console.log(
   JSON.stringify({
     bench: 'alloc',
@@ -275,6 +363,9 @@ console.log(
     // workers from blob: URLs, which Node's worker_threads reject (ERR_WORKER_PATH); tfjs turns
     // the flag off under Node for that reason (tfjs#3830).
     wasm_threads_note: 'threaded SIMD unavailable in Node: pthread workers from blob: URLs (ERR_WORKER_PATH)',
+    // Issue 8's figure: the best wasm configuration (in-thread, or sharded over worker threads).
+    alloc_rows_per_s: best?.rows_per_s ?? null,
+    alloc_best: best ? { backend: 'wasm', ...best } : null,
     backends: results,
     leak,
   }),

@@ -9,6 +9,7 @@ import {
   checkBatch,
   initWeights,
   type BernoulliNet,
+  type LoadedModel,
   type Params,
   type WeightSet,
 } from './network.js';
@@ -77,6 +78,38 @@ export function scoreBatch(
 }
 
 /**
+ * Rows per tfjs call: one 1M-row call allocates 0.5 GB of first-layer activations and scores
+ * ≈ 440k rows per CPU-second on wasm; 16k-64k-row chunks ≈ 710k (chunks of 2k: ≈ 630k).
+ * Rows are scored independently, so chunking changes no score (unit-tested bit for bit).
+ */
+export const SCORE_CHUNK_ROWS = 32_768;
+
+/**
+ * Scores one batch with one loaded model version, the way the job does on the active backend: on
+ * the pure-JS cpu backend a hand-written forward pass (learn/fast-scorer.ts, ≈ 4× tfjs-cpu), else
+ * the tfjs graph, SCORE_CHUNK_ROWS rows per call. Scoring threads (learn/alloc-scorer-worker.ts)
+ * call the same function.
+ */
+export function scoreLoaded(
+  net: BernoulliNet,
+  model: LoadedModel,
+  features: Float32Array,
+  rows: number,
+): Float32Array {
+  const js = fastActorScore(model, features, rows, net.obsWidth);
+  if (js) return js;
+  if (rows <= SCORE_CHUNK_ROWS) return scoreBatch(net, model.params, features, rows);
+  checkBatch(net.arch, features, rows, net.obsWidth);
+  const out = new Float32Array(rows);
+  for (let start = 0; start < rows; start += SCORE_CHUNK_ROWS) {
+    const n = Math.min(SCORE_CHUNK_ROWS, rows - start);
+    const x = features.subarray(start * net.obsWidth, (start + n) * net.obsWidth);
+    out.set(scoreBatch(net, model.params, x, n), start);
+  }
+  return out;
+}
+
+/**
  * AllocationScorer over a ModelHandle. `modelVersion` is the version of the weights that scored the
  * LAST batch (read it right after score(): no swap can happen in between on the same tick).
  */
@@ -94,12 +127,14 @@ export class LearnedAllocationScorer implements AllocationScorer {
 
   score(features: Float32Array, rows: number): Float32Array {
     const m = this.handle.current; // one read per batch: the batch uses one version
-    // On the pure-JS cpu backend a hand-written forward pass (learn/fast-scorer.ts, ≈ 4× tfjs-cpu).
-    const out =
-      fastActorScore(m, features, rows, this.handle.net.obsWidth) ??
-      scoreBatch(this.handle.net, m.params, features, rows);
+    const out = this.scoreModel(m, features, rows);
     this.lastVersion = m.version;
     return out;
+  }
+
+  /** Scores one batch with the version read for it (in this thread; see ShardedAllocationScorer). */
+  protected scoreModel(model: LoadedModel, features: Float32Array, rows: number): Float32Array {
+    return scoreLoaded(this.handle.net, model, features, rows);
   }
 
   /** Score and the version that produced it, as one value. */

@@ -19,6 +19,12 @@ export const learnConfigSchema = z.strictObject({
    */
   scorer: z.enum(['rule', 'learned']).default('rule'),
   modelSeq: z.number().int().positive().optional(),
+  /**
+   * Threads that score one allocation batch with the learned scorer on wasm / cpu, this thread
+   * included: 1 scores in-thread; N adds N − 1 worker threads (learn/sharded-scorer.ts). Unset:
+   * the available cores, at most 4.
+   */
+  scorerWorkers: z.number().int().min(1).max(64).optional(),
   /** Initialisation and minibatch seed (deterministic mode). */
   seed: z.number().int().default(42),
   ppo: z
@@ -82,6 +88,7 @@ export const LEARN_ENV_KEYS: Record<string, { key: string; type: 'string' | 'int
   THERMOSTAT_TF_BACKEND: { key: 'backend', type: 'string' },
   THERMOSTAT_SCORER: { key: 'scorer', type: 'string' },
   THERMOSTAT_MODEL_SEQ: { key: 'modelSeq', type: 'int' },
+  THERMOSTAT_SCORER_WORKERS: { key: 'scorerWorkers', type: 'int' },
   THERMOSTAT_LEARN_SEED: { key: 'seed', type: 'int' },
   THERMOSTAT_PPO_ENTROPY_COEF: { key: 'ppo.entropyCoef', type: 'float' },
   THERMOSTAT_PPO_LEARNING_RATE: { key: 'ppo.learningRate', type: 'float' },

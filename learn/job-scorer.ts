@@ -4,16 +4,20 @@
 // scorer, logs a warning and counts thermostat_scorer_fallback_total{reason}. The job never trains
 // here (training runs where the experiences are, e.g. the simulator or a trainer process); a new
 // version is picked up at the next start or by `reload()`.
+// On wasm / cpu the learned scorer shards large batches over `scorerWorkers` threads (this one
+// included; default the cores, at most 4): learn/sharded-scorer.ts. Workers that cannot start are
+// not fatal either: the scorer runs in-thread and a warning says why.
 import { Counter, type Registry } from 'prom-client';
 import { RuleScorer } from '../agents/rule-scorer.js';
 import type { AllocationScorer } from '../agents/scorer.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import { ALLOCATION_MODEL_NAME, LearnedAllocationScorer, allocationNet } from './allocation-model.js';
-import { selectBackend, type BackendLoaders } from './backend.js';
+import { selectBackend, type BackendLoaders, type BackendName } from './backend.js';
 import type { LearnConfig } from './config.js';
 import { loadLatestWeights, type ModelStore } from './model-store.js';
 import { ModelHandle } from './network.js';
+import { ShardedAllocationScorer, defaultScorerThreads } from './sharded-scorer.js';
 
 export const SCORER_FALLBACK_METRIC = 'thermostat_scorer_fallback_total';
 export type ScorerFallbackReason = 'no_store' | 'no_weights' | 'load_failed';
@@ -38,11 +42,14 @@ export interface JobScorer {
   version: string;
   /** Set when `learned` was configured but the rule scorer runs. */
   fallback?: ScorerFallbackReason;
-  dispose(): void;
+  /** Threads scoring one large batch (1: in-thread). */
+  scoringThreads: number;
+  /** Frees the model and stops the scoring threads (resolves once they have exited). */
+  dispose(): Promise<void>;
 }
 
 export interface JobScorerOptions {
-  config: Pick<LearnConfig, 'scorer' | 'modelSeq' | 'backend'>;
+  config: Pick<LearnConfig, 'scorer' | 'modelSeq' | 'backend' | 'scorerWorkers'>;
   store?: ModelStore;
   logger?: Logger;
   metrics?: Pick<Metrics, 'register' | 'backend' | 'modelVersion'>;
@@ -51,7 +58,14 @@ export interface JobScorerOptions {
 
 const rule = (fallback?: ScorerFallbackReason): JobScorer => {
   const s = new RuleScorer();
-  return { scorer: () => s, selected: 'rule', version: s.modelVersion, fallback, dispose() {} };
+  return {
+    scorer: () => s,
+    selected: 'rule',
+    version: s.modelVersion,
+    fallback,
+    scoringThreads: 1,
+    dispose: async () => {},
+  };
 };
 
 export async function createJobScorer(opts: JobScorerOptions): Promise<JobScorer> {
@@ -78,18 +92,49 @@ export async function createJobScorer(opts: JobScorerOptions): Promise<JobScorer
   }
   if (!weights) return fallback('no_weights');
   // A backend that cannot load is a configuration error (explicit choice) and fails the start.
-  await selectBackend({ requested: cfg.backend, logger: log, metrics, loaders: opts.loaders });
+  const { backend } = await selectBackend({
+    requested: cfg.backend,
+    logger: log,
+    metrics,
+    loaders: opts.loaders,
+  });
   const handle = new ModelHandle(allocationNet, weights);
-  const scorer = new LearnedAllocationScorer(handle);
+  const threads = cfg.scorerWorkers ?? defaultScorerThreads();
+  const scorer = await learnedScorer(handle, backend, threads, log);
+  const scoringThreads = scorer instanceof ShardedAllocationScorer ? threads : 1;
   metrics?.modelVersion.set(weights.seq);
   log.info(
-    { event: 'scorer.selected', scorer: 'learned', version: handle.version },
+    { event: 'scorer.selected', scorer: 'learned', version: handle.version, backend, scoringThreads },
     'allocation scorer: learned',
   );
   return {
     scorer: () => scorer,
     selected: 'learned',
     version: handle.version,
-    dispose: () => handle.dispose(),
+    scoringThreads,
+    dispose: () => {
+      handle.dispose(); // now: the tensors are freed when dispose() returns, the threads stop later
+      return scorer instanceof ShardedAllocationScorer ? scorer.close() : Promise.resolve();
+    },
   };
+}
+
+/** Sharded over `threads` on wasm / cpu when threads > 1 and the workers start, else in-thread. */
+async function learnedScorer(
+  handle: ModelHandle,
+  backend: BackendName,
+  threads: number,
+  log: Logger,
+): Promise<LearnedAllocationScorer> {
+  // tfjs-node-gpu: one device, already parallel; a worker per thread would only compete for it.
+  if (threads < 2 || backend === 'tensorflow') return new LearnedAllocationScorer(handle);
+  try {
+    return await ShardedAllocationScorer.create(handle, { threads, backend, logger: log });
+  } catch (e) {
+    log.warn(
+      { event: 'scorer.pool_failed', err: (e as Error).message, threads },
+      'allocation scoring threads did not start: scoring in-thread',
+    );
+    return new LearnedAllocationScorer(handle);
+  }
 }

@@ -224,7 +224,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     async stop() {
       await running.stop();
       writeBehind.close();
-      jobScorer.dispose();
+      await jobScorer.dispose();
       await ops.close();
       redis.disconnect();
     },
