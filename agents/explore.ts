@@ -17,6 +17,23 @@ import { behaviourFeatures, mindFeatures, type UserAgentState } from './user.js'
 
 const STEP_BLOCK = BEHAVIOUR_SEQUENCE_LENGTH * BEHAVIOUR_STEP_FEATURE_COUNT;
 
+/**
+ * An ExplorePolicy that is also told which user each row is: a learner that records each user's
+ * decision to join it with that user's next interactions (learn/explore-sampling.ts). Row i ↔
+ * userIds[i]; the result must not depend on anything but the rows, the ids and the policy's state.
+ */
+export interface UserKeyedExplorePolicy extends ExplorePolicy {
+  exploreProbabilitiesFor(
+    userIds: readonly string[],
+    mind: Float32Array,
+    behaviour: Float32Array,
+    rows: number,
+  ): Float32Array;
+}
+
+const isUserKeyed = (p: ExplorePolicy): p is UserKeyedExplorePolicy =>
+  typeof (p as Partial<UserKeyedExplorePolicy>).exploreProbabilitiesFor === 'function';
+
 /** The ExplorePolicy inputs of `states`, row i ↔ states[i]. */
 export function exploreInputs(states: readonly UserAgentState[]): {
   mind: Float32Array;
@@ -38,7 +55,14 @@ export function exploreInputs(states: readonly UserAgentState[]): {
 export function applyExplorePolicy(states: readonly UserAgentState[], policy: ExplorePolicy): Float32Array {
   if (states.length === 0) return new Float32Array(0);
   const { mind, behaviour } = exploreInputs(states);
-  const p = policy.exploreProbabilities(mind, behaviour, states.length);
+  const p = isUserKeyed(policy)
+    ? policy.exploreProbabilitiesFor(
+        states.map((s) => s.id),
+        mind,
+        behaviour,
+        states.length,
+      )
+    : policy.exploreProbabilities(mind, behaviour, states.length);
   if (p.length !== states.length) throw new RangeError('explore policy returned the wrong number of rows');
   states.forEach((s, i) => {
     const v = p[i];

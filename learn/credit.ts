@@ -4,8 +4,8 @@
 // positive reward while it uses slots another request needed. Here a granted allocation is
 // charged for the slots it held at their shadow price, and credited for the cold start it caused:
 //
-//   V      = n · value(agg)  (+ coldStartBonus when the item crossed the cold-start bar while this
-//            allocation was delivering)
+//   V      = n · value(agg) − μ·(n − clicks)  (+ coldStartBonus when the item crossed the cold-start
+//            bar while this allocation was delivering)
 //   λ      = shadow price of one granted impression = what the budget bought per granted impression
 //            on average, over recently settled grants (EMA per settle batch, i.e. per tick)
 //   reward = (V − λ·granted) / ḡ − costWeight·min(1, cost/maxCost)     (ḡ: mean grant size, EMA)
@@ -15,6 +15,11 @@
 // computes the same rewards. `opportunityCost: false` drops the λ term (value + cold-start credit
 // only): in the simulator that measured better on cold start (docs/LEARNING.md), because grants to
 // cold items deliver a smaller share of what they hold and λ penalised exactly those.
+// μ (`dissatisfactionPenalty`, default 0): value(agg) ≥ 0, so a grant whose heated impressions went
+// unclicked still earned a little, though in the simulator each disappointing heated impression
+// lowers that user's day (issue 7: satisfaction_std). μ charges every unclicked delivered impression.
+// Measured (docs/LEARNING.md): it cuts heating cost steeply and leaves satisfaction_std where it
+// was, so the default stays 0.
 import type { RewardWeights } from '../schemas/types.js';
 import { computeReward, type EngagementAggregate, type RewardConfig } from './experience.js';
 
@@ -25,6 +30,8 @@ export interface MarginalCreditConfig {
   alpha: number;
   /** false: λ = 0 (no opportunity cost; value and cold-start credit only), for comparison. */
   opportunityCost?: boolean;
+  /** μ ≥ 0: value units charged per delivered impression that was not clicked (0: no charge). */
+  dissatisfactionPenalty?: number;
 }
 
 export const DEFAULT_MARGINAL_CREDIT: MarginalCreditConfig = { coldStartBonus: 10, alpha: 0.2 };
@@ -50,10 +57,12 @@ export class MarginalCredit {
     readonly cfg: MarginalCreditConfig = DEFAULT_MARGINAL_CREDIT,
   ) {}
 
-  /** Engagement value bought by a grant (cost excluded), plus the cold-start credit. */
+  /** Engagement value bought by a grant (cost excluded), less the unclicked charge, plus the cold-start credit. */
   value(g: SettledGrant): number {
     const perImpression = g.agg.impressions > 0 ? computeReward(g.agg, g.weights, 0, this.reward) : 0;
-    return g.agg.impressions * perImpression + (g.coldStart ? this.cfg.coldStartBonus : 0);
+    const mu = this.cfg.dissatisfactionPenalty ?? 0;
+    const unclicked = Math.max(0, g.agg.impressions - g.agg.clicks);
+    return g.agg.impressions * perImpression - mu * unclicked + (g.coldStart ? this.cfg.coldStartBonus : 0);
   }
 
   /**

@@ -124,7 +124,13 @@ export class LearnedExplorePolicy implements ExplorePolicy {
 
   exploreProbabilities(mind: Float32Array, behaviour: Float32Array, rows: number): Float32Array {
     if (rows === 0) return new Float32Array(0);
-    const obs = packExploreObs(mind, behaviour, rows);
+    return this.probabilitiesOfObs(packExploreObs(mind, behaviour, rows), rows);
+  }
+
+  /** The same over already packed observation rows (packExploreObs layout). */
+  probabilitiesOfObs(obs: Float32Array, rows: number): Float32Array {
+    if (rows === 0) return new Float32Array(0);
+    checkBatch('explore obs', obs, rows, EXPLORE_OBS_WIDTH);
     const m = this.handle.current;
     const out = tf.tidy(
       () =>

@@ -293,7 +293,7 @@ export class PpoLearner {
   }
 }
 
-function permutation(n: number, rng: Rng): Int32Array {
+export function permutation(n: number, rng: Rng): Int32Array {
   const p = new Int32Array(n);
   for (let i = 0; i < n; i++) p[i] = i;
   for (let i = n - 1; i > 0; i--) {

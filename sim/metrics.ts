@@ -137,8 +137,27 @@ export interface RunResult {
   series: Series;
   lorenz: [number, number][];
   /** Learning curves of a learned policy (per day), absent otherwise. */
-  learning?: import('./policy.js').LearningPoint[];
+  learning?: LearnedDayPoint[];
 }
+
+/** One day of the user explore learner (thermostat-learned with explore: 'ppo'). */
+export interface ExploreLearningPoint {
+  /** Explore decisions made that day (one per user per user-stage micro-batch that changed it). */
+  decisions: number;
+  /** Mean emitted explore probability sigmoid(u). */
+  meanProbability: number;
+  /** Mean reward of the decisions that closed with an outcome that day, and how many. */
+  reward: number;
+  rewarded: number;
+  /** σ of the Gaussian over the logit at the end of the day, and its entropy (nats). */
+  std: number;
+  entropy: number;
+  updates: number;
+  modelVersion: string;
+}
+
+/** A learned policy's day: the allocation learner's point, plus the explore learner's when it trains. */
+export type LearnedDayPoint = import('./policy.js').LearningPoint & { explore?: ExploreLearningPoint };
 
 /** Per-user accumulators (also what the A/B bootstrap resamples). */
 export interface UserAcc {

@@ -300,6 +300,62 @@ export function htmlReport(r: ReportInput): string {
     );
     parts.push('</div>');
   }
+  const exploring = names.filter((n) => (r.policies[n].learning ?? []).some((p) => p.explore));
+  if (exploring.length > 0) {
+    parts.push(
+      '<h2>User explore learner (per day)</h2><p>One decision per user per user-stage micro-batch: u = z + σ·ε around the shared network’s logit, explore probability sigmoid(u). reward: mean reward of the decisions closed that day (the window score of what was served under a decision — engaged rate, discoveries, engaged new content, repetition — minus the swing from the user’s running mean); σ and entropy of the Gaussian at the end of the day; Gaussian PPO updates. docs/LEARNING.md.</p><div class="grid">',
+    );
+    const ecurve = (title: string, key: 'reward' | 'std' | 'meanProbability', y: string): string =>
+      lineChart(
+        title,
+        exploring.map((n) => ({
+          name: n,
+          pts: (r.policies[n].learning ?? []).flatMap((p) =>
+            p.explore ? [[p.day, p.explore[key]] as [number, number]] : [],
+          ),
+        })),
+        'day',
+        y,
+      );
+    parts.push(ecurve('Explore reward per day', 'reward', 'mean reward'));
+    parts.push(ecurve('Explore σ (logit noise) per day', 'std', 'σ'));
+    parts.push(ecurve('Mean explore probability per day', 'meanProbability', 'P(explore)'));
+    parts.push(
+      htmlTable([
+        [
+          'policy',
+          'day',
+          'decisions',
+          'rewarded',
+          'reward',
+          'mean P(explore)',
+          'σ',
+          'entropy',
+          'PPO updates',
+        ],
+        ...exploring.flatMap((n) =>
+          (r.policies[n].learning ?? []).flatMap((p) =>
+            p.explore
+              ? [
+                  [
+                    n,
+                    String(p.day),
+                    String(p.explore.decisions),
+                    String(p.explore.rewarded),
+                    p.explore.reward.toFixed(4),
+                    p.explore.meanProbability.toFixed(4),
+                    p.explore.std.toFixed(4),
+                    p.explore.entropy.toFixed(4),
+                    String(p.explore.updates),
+                  ],
+                ]
+              : [],
+          ),
+        ),
+      ]),
+    );
+    parts.push('</div>');
+  }
   parts.push('<h2>Per-policy metrics</h2><div class="grid">');
   for (const [m, k] of TABLE_METRICS)
     parts.push(

@@ -6,7 +6,8 @@
 // tick's requests, a decision is SAMPLED from it (Bernoulli, keyed draw), decisions are recorded at
 // allocation time from the allocator's onTick report, heated impressions are joined back to them by
 // allocation_id, and PPO updates run at tick boundaries with trainNow() (never inside a tick), so
-// the same seed gives the same numbers.
+// the same seed gives the same numbers. With explore: 'ppo' the user stage's explore network is
+// trained online too (Gaussian PPO, learn/explore-*.ts), also only at tick boundaries.
 import { parseAgentConfig, type AgentConfigInput } from '../agents/config.js';
 import type { AllocationScorer, ExplorePolicy } from '../agents/scorer.js';
 import { ALLOCATION_FEATURE_COUNT } from '../agents/scorer.js';
@@ -28,6 +29,21 @@ import {
   EXPLORE_OBS_WIDTH,
   packExploreObs,
 } from '../learn/index.js';
+import {
+  DEFAULT_EXPLORE_REWARD,
+  ExploreDecisionLog,
+  type ExploreRewardWeights,
+} from '../learn/explore-experience.js';
+import type { GaussianPpoConfig } from '../learn/explore-ppo.js';
+import {
+  SampledExplorePolicy,
+  type ExploreDecisionEvent,
+  type ExploreNoise,
+} from '../learn/explore-sampling.js';
+import { ExploreTrainer } from '../learn/explore-trainer.js';
+import { exploreCloneSet } from '../learn/explore-clone.js';
+import type { UserKeyedExplorePolicy } from '../agents/explore.js';
+import type { ExploreLearningPoint, LearnedDayPoint } from './metrics.js';
 import { RuleExplorePolicy } from '../agents/rule-explore.js';
 import type { TickReport } from '../pipelines/allocator-task.js';
 import type { RecordSerde } from '../pipelines/task-runner.js';
@@ -42,7 +58,7 @@ import type {
 import { isEngaged } from '../agents/user.js';
 import { DAY_MS } from './config.js';
 import { coldStartWindow } from './engine.js';
-import type { LearningPoint, PolicyContext, RegulationPolicy } from './policy.js';
+import type { PolicyContext, RegulationPolicy } from './policy.js';
 import type { GraphTransport, TransportOptions } from './transport.js';
 
 /** ctx.options.transport, default in memory. */
@@ -185,6 +201,12 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
   }
 }
 
+const mean = (xs: ArrayLike<number>): number => {
+  let t = 0;
+  for (let i = 0; i < xs.length; i++) t += xs[i];
+  return xs.length > 0 ? t / xs.length : 0;
+};
+
 /** Bernoulli entropy in nats. */
 const entropyOf = (p: number): number => {
   const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
@@ -285,18 +307,30 @@ export class SampledAllocationScorer implements AllocationScorer {
 }
 
 /**
- * The user stage's explore policy in 'thermostat-learned' with explore: 'learned'. During the
- * warm-up the rule decides and its (observation, probability) rows are kept as imitation targets;
- * afterwards the shared network scores each micro-batch of users in one call.
+ * The user stage's explore policy in 'thermostat-learned' with explore: 'learned' | 'ppo'. During
+ * the warm-up the rule decides and its (observation, probability) rows are kept as imitation
+ * targets; afterwards the shared network scores each micro-batch of users in one call ('ppo': the
+ * sampled policy, which records each user's decision for the reward join).
  */
-export class WarmStartedExplorePolicy implements ExplorePolicy {
+export class WarmStartedExplorePolicy implements UserKeyedExplorePolicy {
   warmup: { rows: Float32Array[]; targets: number[] } | null = { rows: [], targets: [] };
   warmupMaxRows = 8192;
 
   constructor(
-    private readonly rule: ExplorePolicy,
-    private readonly learned: LearnedExplorePolicy,
+    readonly rule: ExplorePolicy,
+    private readonly learned: LearnedExplorePolicy | SampledExplorePolicy,
   ) {}
+
+  exploreProbabilitiesFor(
+    userIds: readonly string[],
+    mind: Float32Array,
+    behaviour: Float32Array,
+    rows: number,
+  ): Float32Array {
+    if (!this.warmup && this.learned instanceof SampledExplorePolicy)
+      return this.learned.exploreProbabilitiesFor(userIds, mind, behaviour, rows);
+    return this.exploreProbabilities(mind, behaviour, rows);
+  }
 
   get policy(): 'RULE' | 'LEARNED' {
     return this.warmup ? 'RULE' : 'LEARNED';
@@ -340,6 +374,15 @@ export interface LearnedPolicyOptions {
    */
   warmupMs: number;
   /**
+   * The explore network's warm-up (explore: 'learned' | 'ppo'): the rule decides and its rows are
+   * cloned at the first boundary after this long. Same 2 h as the allocation's by default; there
+   * is one decision per user session and the first hours are night (81 rows at 2,000 users), so
+   * the clone set is widened by `exploreCloneExtra` rather than the warm-up lengthened.
+   */
+  exploreWarmupMs: number;
+  /** Rule-labelled rows with uniform mind states added to the clone set (learn/explore-clone.ts). */
+  exploreCloneExtra: number;
+  /**
    * Credit assignment. 'marginal' (learn/credit.ts): a grant earns the value of what it delivered
    * (summed, not a rate) plus `coldStartBonus` when the item crossed the cold-start bar while it
    * was delivering, optionally minus λ·granted at the shadow price of the cap/pool
@@ -350,19 +393,30 @@ export interface LearnedPolicyOptions {
   coldStartBonus: number;
   /** Marginal credit without the λ·granted term (value + cold-start credit only), for comparison. */
   opportunityCost: boolean;
+  /** Marginal credit: value units charged per delivered heated impression left unclicked (learn/credit.ts). */
+  dissatisfactionPenalty: number;
   /**
    * Warm start target = sigmoid((rule score − threshold)/τ): the rule's approve/deny decision,
    * softened (τ → 0: hard labels; τ large: the raw score's order with P ≈ 0.5 everywhere).
    */
   imitationTemperature: number;
   /**
-   * User explore policy: 'rule' (agents/rule-explore), or 'learned': the shared explore network
+   * User explore policy: 'rule' (agents/rule-explore); 'learned': the shared explore network
    * (learn/explore-model.ts), called once per user-stage micro-batch, warm-started by behaviour
-   * cloning of the rule's probabilities over the same warm-up window. It is not trained further
-   * here: the ranker's per-slot explore draw is not observable in the interactions, so there is no
-   * action to credit (see docs/LEARNING.md).
+   * cloning of the rule's probabilities over the same warm-up window and not trained further;
+   * 'ppo': the same warm start, then the network is a Gaussian policy over its logit (the action
+   * is the emitted probability itself, which IS observable, unlike the ranker's per-slot draw),
+   * each user's decision is rewarded by the interactions served under it (learn/explore-experience.ts)
+   * and Gaussian PPO fine-tunes it at tick boundaries (docs/LEARNING.md).
    */
-  explore: 'rule' | 'learned';
+  explore: 'rule' | 'learned' | 'ppo';
+  /** explore: 'ppo' — reward weights, PPO settings (σ, entropy, lr, …) and batch sizes. */
+  exploreReward: Partial<ExploreRewardWeights>;
+  explorePpo: Partial<GaussianPpoConfig>;
+  exploreMinBatch: number;
+  exploreMaxBatch: number;
+  /** Fresh logit noise per decision, or one draw per user for the run (learn/explore-sampling.ts). */
+  exploreNoise: ExploreNoise;
 }
 
 export const DEFAULT_LEARNED_OPTIONS: LearnedPolicyOptions = {
@@ -378,12 +432,35 @@ export const DEFAULT_LEARNED_OPTIONS: LearnedPolicyOptions = {
   learningRate: 3e-3,
   entropyCoef: 0.01,
   warmupMs: 2 * 3_600_000,
+  exploreWarmupMs: 2 * 3_600_000,
+  exploreCloneExtra: 4096,
   credit: 'marginal',
   coldStartBonus: 10,
   // The shadow-price term lowered cold start in every measured variant (docs/LEARNING.md): off.
   opportunityCost: false,
+  dissatisfactionPenalty: 0,
   imitationTemperature: 0.03,
   explore: 'rule',
+  exploreReward: {},
+  explorePpo: {},
+  exploreMinBatch: 512,
+  exploreMaxBatch: 2048,
+  exploreNoise: 'per-decision',
+};
+
+/**
+ * Explore-learner defaults (explore: 'ppo'). ~2,800 decisions a day at 2,000 users: a larger step
+ * and more epochs than the allocation learner; σ capped at 0.5 and a small entropy weight (at 0.01
+ * and lr 1e-2, σ climbed 0.3 → 0.52 in 7 days with no reward gradient behind it: noise in every
+ * user's explore level).
+ */
+export const DEFAULT_EXPLORE_PPO: Partial<GaussianPpoConfig> = {
+  epochs: 8,
+  minibatchSize: 256,
+  learningRate: 1e-2,
+  entropyCoef: 0.003,
+  initLogStd: Math.log(0.3),
+  maxLogStd: Math.log(0.5),
 };
 
 interface OpenAllocation {
@@ -403,6 +480,15 @@ interface ColdStartTrack {
   impressions: number;
   engaged: number;
   crossed: boolean;
+}
+
+interface ExploreDayAcc {
+  decisions: number;
+  probabilitySum: number;
+  rewardSum: number;
+  rewardN: number;
+  updates: number;
+  std: number;
 }
 
 interface DayAcc {
@@ -432,8 +518,21 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
   /** Behaviour-cloning warm start, when it ran: rows fitted, cross-entropy before/after. */
   warmStart: { rows: number; lossBefore: number; lossAfter: number } | null = null;
   /** The same for the explore network (explore: 'learned'). */
-  exploreWarmStart: { rows: number; lossBefore: number; lossAfter: number } | null = null;
+  exploreWarmStart: {
+    rows: number;
+    lossBefore: number;
+    lossAfter: number;
+    /** Mean rule probability over the fitted rows, and the fitted network's mean on them. */
+    meanTarget: number;
+    meanFitted: number;
+  } | null = null;
   explorePolicy: WarmStartedExplorePolicy | null = null;
+  /** explore: 'ppo' — the decision log, its trainer and per-day curves. */
+  exploreLog: ExploreDecisionLog | null = null;
+  exploreTrainer: ExploreTrainer | null = null;
+  private readonly exploreDays = new Map<number, ExploreDayAcc>();
+  /** Event time of the boundary being processed (explore decisions are made inside advanceTo). */
+  private now = 0;
 
   private constructor(
     driver: ThermostatTestDriver,
@@ -451,6 +550,7 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
             coldStartBonus: opts.coldStartBonus,
             alpha: 0.2,
             opportunityCost: opts.opportunityCost,
+            dissatisfactionPenalty: opts.dissatisfactionPenalty,
           })
         : null;
   }
@@ -481,11 +581,34 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
       ctx.seed,
     );
     if (opts.warmupMs > 0) scorer.warmup = { rule: new RuleScorer(), rows: [], scores: [] };
+    let exploreLog: ExploreDecisionLog | null = null;
+    let exploreTrainer: ExploreTrainer | null = null;
+    let sampler: SampledExplorePolicy | null = null;
+    if (opts.explore === 'ppo') {
+      exploreLog = new ExploreDecisionLog({ ...DEFAULT_EXPLORE_REWARD, ...opts.exploreReward });
+      exploreTrainer = new ExploreTrainer(learning.explore.handle, exploreLog, {
+        minBatch: opts.exploreMinBatch,
+        maxBatch: opts.exploreMaxBatch,
+        ppo: { ...DEFAULT_EXPLORE_PPO, ...opts.explorePpo },
+        seed: ctx.seed,
+      });
+      const t = exploreTrainer;
+      sampler = new SampledExplorePolicy(
+        learning.explore.handle,
+        exploreLog,
+        () => t.logStd(),
+        ctx.seed,
+        opts.exploreNoise,
+      );
+    }
     const explore =
-      opts.explore === 'learned'
-        ? new WarmStartedExplorePolicy(new RuleExplorePolicy(agentCfg.user.explore), learning.explore.scorer)
-        : null;
-    if (explore && opts.warmupMs <= 0) explore.warmup = null;
+      opts.explore === 'rule'
+        ? null
+        : new WarmStartedExplorePolicy(
+            new RuleExplorePolicy(agentCfg.user.explore),
+            sampler ?? learning.explore.scorer,
+          );
+    if (explore && opts.exploreWarmupMs <= 0) explore.warmup = null;
     let self: LearnedThermostatPolicy | null = null;
     const driver = await ThermostatGraphPolicy.driverFor(ctx, {
       name,
@@ -496,6 +619,10 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
     });
     self = new LearnedThermostatPolicy(driver, name, learning, scorer, ctx, opts, cfg.reward.graceMs);
     self.explorePolicy = explore;
+    self.exploreLog = exploreLog;
+    self.exploreTrainer = exploreTrainer;
+    const me = self;
+    if (sampler) sampler.onDecision = (e) => me.recordExploreDecision(e);
     return self;
   }
 
@@ -516,6 +643,26 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
       this.days.set(d, a);
     }
     return a;
+  }
+
+  private exploreDay(t: number): ExploreDayAcc {
+    const d = Math.floor((t - this.ctx.startMs) / DAY_MS);
+    let a = this.exploreDays.get(d);
+    if (!a) {
+      a = { decisions: 0, probabilitySum: 0, rewardSum: 0, rewardN: 0, updates: 0, std: 0 };
+      this.exploreDays.set(d, a);
+    }
+    return a;
+  }
+
+  private recordExploreDecision(e: ExploreDecisionEvent): void {
+    const acc = this.exploreDay(this.now);
+    acc.decisions++;
+    acc.probabilitySum += e.probability;
+    if (e.closed) {
+      acc.rewardSum += e.closed.reward;
+      acc.rewardN++;
+    }
   }
 
   /** Allocation time: one decision per scored request (wiring rule of docs/LEARNING.md). */
@@ -620,6 +767,14 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
   override async onInteractions(recs: UserInteraction[]): Promise<void> {
     const buffer = this.learning.allocation.buffer;
     for (const r of recs) {
+      if (this.exploreLog && r.event_time >= this.ctx.startMs)
+        this.exploreLog.observe({
+          userId: r.user_id,
+          category: r.category,
+          isNewContent: r.is_new_content,
+          engaged: isEngaged(r, this.userCfg),
+          dwellMs: r.dwell_ms,
+        });
       if (this.credit && r.event_time >= this.ctx.startMs) this.trackColdStart(r);
       if (!r.heated || !r.allocation_id) continue;
       const o = { allocationId: r.allocation_id, click: r.click, completion: r.completion, shared: r.shared };
@@ -634,6 +789,45 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
       }
     }
     await super.onInteractions(recs);
+  }
+
+  /** Explore warm start: behaviour cloning of the rule's probabilities, at a tick boundary. */
+  private cloneExploreWarmup(eventTimeMs: number): void {
+    const ew = this.explorePolicy?.warmup;
+    if (this.explorePolicy && ew && eventTimeMs >= this.ctx.startMs + this.opts.exploreWarmupMs) {
+      this.explorePolicy.warmup = null;
+      if (ew.targets.length > 0) {
+        const h = this.learning.explore.handle;
+        const set = exploreCloneSet(
+          ew.rows,
+          ew.targets,
+          this.explorePolicy.rule,
+          this.opts.exploreCloneExtra,
+          this.ctx.seed,
+        );
+        const res = imitate(
+          h.net,
+          h.current.weights,
+          set.obs,
+          set.targets,
+          set.rows,
+          h.current.weights.seq + 1,
+          {
+            seed: this.ctx.seed,
+          },
+        );
+        h.swap(res.weights);
+        // Fit on the rows the rule actually decided (not the widened set).
+        const observed = set.obs.subarray(0, ew.targets.length * EXPLORE_OBS_WIDTH);
+        this.exploreWarmStart = {
+          rows: set.rows,
+          lossBefore: res.lossBefore,
+          lossAfter: res.lossAfter,
+          meanTarget: mean(ew.targets),
+          meanFitted: mean(this.learning.explore.scorer.probabilitiesOfObs(observed, ew.targets.length)),
+        };
+      }
+    }
   }
 
   /** Tick boundary: ticks run, outcomes settle by event time, then (maybe) one PPO update. */
@@ -668,34 +862,11 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
         h.swap(res.weights); // the trainer's learner follows the swap (Trainer.onSwap)
         this.warmStart = { rows: w.rows.length, lossBefore: res.lossBefore, lossAfter: res.lossAfter };
       }
-      const ew = this.explorePolicy?.warmup;
-      if (this.explorePolicy && ew) {
-        this.explorePolicy.warmup = null;
-        if (ew.targets.length > 0) {
-          const h = this.learning.explore.handle;
-          const obs = new Float32Array(ew.targets.length * EXPLORE_OBS_WIDTH);
-          ew.rows.forEach((r, i) => obs.set(r, i * EXPLORE_OBS_WIDTH));
-          const res = imitate(
-            h.net,
-            h.current.weights,
-            obs,
-            Float32Array.from(ew.targets),
-            ew.targets.length,
-            h.current.weights.seq + 1,
-            {
-              seed: this.ctx.seed,
-            },
-          );
-          h.swap(res.weights);
-          this.exploreWarmStart = {
-            rows: ew.targets.length,
-            lossBefore: res.lossBefore,
-            lossAfter: res.lossAfter,
-          };
-        }
-      }
     }
+    this.cloneExploreWarmup(eventTimeMs);
+    this.now = eventTimeMs;
     await super.advanceTo(eventTimeMs);
+    this.trainExplore(eventTimeMs);
     const m = this.learning.allocation;
     m.buffer.advance(eventTimeMs, this.credit ? (due) => this.marginalRewards(due) : undefined);
     const cfg = m.buffer.cfg;
@@ -715,6 +886,15 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
       const res = await m.trainer.trainNow();
       if (res) this.day(Math.max(this.ctx.startMs, eventTimeMs - 1)).updates++;
     }
+  }
+
+  /** Tick boundary, after the graph ran: one explore PPO update when enough decisions have closed. */
+  private trainExplore(eventTimeMs: number): void {
+    if (!this.exploreTrainer || this.explorePolicy?.warmup) return;
+    const stats = this.exploreTrainer.trainNow();
+    const acc = this.exploreDay(Math.max(this.ctx.startMs, eventTimeMs - 1));
+    if (stats) acc.updates++;
+    acc.std = Math.exp(this.exploreTrainer.logStd());
   }
 
   /** Marginal credit for one settle batch (the buffer's pending approvals due at this boundary). */
@@ -742,8 +922,25 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
     return out;
   }
 
-  learningCurve(): LearningPoint[] {
-    const out: LearningPoint[] = [];
+  /** The explore learner's day `d` (explore: 'ppo' only). */
+  private exploreCurve(d: number): ExploreLearningPoint | undefined {
+    if (!this.exploreTrainer) return undefined;
+    const a = this.exploreDays.get(d);
+    if (!a) return undefined;
+    return {
+      decisions: a.decisions,
+      meanProbability: a.decisions > 0 ? a.probabilitySum / a.decisions : 0,
+      reward: a.rewardN > 0 ? a.rewardSum / a.rewardN : 0,
+      rewarded: a.rewardN,
+      std: a.std,
+      entropy: a.std > 0 ? 0.5 * Math.log(2 * Math.PI * Math.E) + Math.log(a.std) : 0,
+      updates: a.updates,
+      modelVersion: this.learning.explore.handle.version,
+    };
+  }
+
+  learningCurve(): LearnedDayPoint[] {
+    const out: LearnedDayPoint[] = [];
     for (const [d, a] of [...this.days].sort((x, y) => x[0] - y[0])) {
       if (d < 0 || d >= this.ctx.days) continue;
       out.push({
@@ -754,12 +951,14 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
         approvalRate: a.rows > 0 ? a.approvals / a.rows : 0,
         updates: a.updates,
         modelVersion: this.learning.allocation.handle.version,
+        explore: this.exploreCurve(d),
       });
     }
     return out;
   }
 
   override async close(): Promise<void> {
+    this.exploreTrainer?.dispose();
     this.learning.dispose();
     await super.close();
   }

@@ -93,3 +93,21 @@ test('ExperienceBuffer.advance: a credit rule sees the settle batch and sets its
   );
   assert.throws(() => buf.advance(600, () => []), /one reward per decision/);
 });
+
+test('dissatisfactionPenalty μ charges unclicked impressions; μ = 0 keeps the old value', () => {
+  const plain = new MarginalCredit(reward, { coldStartBonus: 10, alpha: 0.2 });
+  const zero = new MarginalCredit(reward, { coldStartBonus: 10, alpha: 0.2, dissatisfactionPenalty: 0 });
+  const mu = new MarginalCredit(reward, { coldStartBonus: 10, alpha: 0.2, dissatisfactionPenalty: 0.5 });
+  const unclicked = grant(10, 8, 0, 0);
+  const clicked = grant(10, 8, 8, 0);
+  for (const g of [unclicked, clicked, grant(10, 8, 1, 0.5, true), grant(10, 0, 0, 0)]) {
+    assert.equal(zero.value(g), plain.value(g));
+  }
+  assert.deepEqual(zero.settle([unclicked, clicked]), plain.settle([unclicked, clicked]));
+  // Same grant, same delivery: left unclicked it is charged 0.5 per impression, clicked it is not.
+  assert.equal(mu.value(unclicked), plain.value(unclicked) - 0.5 * 8);
+  assert.equal(mu.value(clicked), plain.value(clicked));
+  const [rUnclicked, rClicked] = mu.settle([unclicked, clicked]);
+  assert.ok(rUnclicked < rClicked, `unclicked ${rUnclicked} < clicked ${rClicked}`);
+  assert.equal(mu.value(grant(10, 0, 0, 0)), 0, 'nothing delivered: nothing to disappoint');
+});
