@@ -16,7 +16,20 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../core/rng.js';
 import { ThermostatError } from '../core/errors.js';
 import { makeWeights, validateWeights, type BernoulliNet, type WeightSet } from './network.js';
-import { DEFAULT_PPO_CONFIG, clipByGlobalNorm, permutation, type PpoConfig, type PpoStats } from './ppo.js';
+import {
+  DEFAULT_PPO_CONFIG,
+  EMPTY_PPO_STATS,
+  clipByGlobalNorm,
+  disposeBatch,
+  gatherBatch,
+  minibatches,
+  ppoBatch,
+  ppoDiagnostics,
+  ppoLoss,
+  type PpoBatch,
+  type PpoConfig,
+  type PpoStats,
+} from './ppo.js';
 
 export interface GaussianPpoConfig extends PpoConfig {
   /** logσ at construction. */
@@ -123,33 +136,13 @@ export class GaussianPpoLearner {
 
   update(batch: readonly GaussianExperience[], updateKey?: string): GaussianPpoStats {
     if (this.disposed) throw new ThermostatError('INTERNAL', 'GaussianPpoLearner used after dispose');
-    const n = batch.length;
-    const w = this.net.obsWidth;
-    if (n === 0) return { ...emptyStats(), std: Math.exp(this.logStd) };
-    const obsData = new Float32Array(n * w);
-    const act = new Float32Array(n);
-    const oldLp = new Float32Array(n);
-    const ret = new Float32Array(n);
-    batch.forEach((e, i) => {
-      if (e.obs.length !== w)
-        throw new ThermostatError('INTERNAL', `experience ${i}: obs width ${e.obs.length}, expected ${w}`);
-      obsData.set(e.obs, i * w);
-      act[i] = e.action;
-      oldLp[i] = e.logProb;
-      ret[i] = e.reward;
-    });
-    const obs = tf.tensor2d(obsData, [n, w]);
-    const actions = tf.tensor1d(act);
-    const oldLogProb = tf.tensor1d(oldLp);
-    const returns = tf.tensor1d(ret);
-    const adv = tf.tidy(() => {
-      const a = tf.sub(returns, this.net.value(this.vars, obs));
-      if (!this.cfg.normalizeAdvantages || n < 2) return a;
-      const { mean, variance } = tf.moments(a);
-      return tf.div(tf.sub(a, mean), tf.add(tf.sqrt(variance), 1e-8));
-    }) as tf.Tensor1D;
-    const { clipEpsilon: eps, valueCoef, entropyCoef, maxGradNorm } = this.cfg;
-    const mb = Math.max(1, Math.min(this.cfg.minibatchSize, n));
+    if (batch.length === 0) return { ...EMPTY_PPO_STATS, std: Math.exp(this.logStd) };
+    const b = ppoBatch(
+      batch,
+      this.net.obsWidth,
+      (o) => this.net.value(this.vars, o),
+      this.cfg.normalizeAdvantages,
+    );
     const rng = this.rng.fork(updateKey ?? `update-${this.updates}`);
     this.updates++;
     if (this.cfg.resetOptimizerEachUpdate && this.updates > 1) {
@@ -158,70 +151,44 @@ export class GaussianPpoLearner {
     }
     let steps = 0;
     try {
-      for (let epoch = 0; epoch < this.cfg.epochs; epoch++) {
-        const order = permutation(n, rng);
-        for (let start = 0; start < n; start += mb) {
-          const idxArr = order.subarray(start, Math.min(n, start + mb));
-          tf.tidy(() => {
-            const idx = tf.tensor1d(idxArr, 'int32');
-            const x = tf.gather(obs, idx) as tf.Tensor2D;
-            const a = tf.gather(actions, idx) as tf.Tensor1D;
-            const olp = tf.gather(oldLogProb, idx);
-            const A = tf.gather(adv, idx);
-            const R = tf.gather(returns, idx);
-            const { grads } = tf.variableGrads(() => {
-              const lp = logDensity(this.net.logits(this.vars, x), this.logStdVar, a);
-              const ratio = tf.exp(tf.sub(lp, olp));
-              const surr = tf.minimum(tf.mul(ratio, A), tf.mul(tf.clipByValue(ratio, 1 - eps, 1 + eps), A));
-              const vLoss = tf.mean(tf.square(tf.sub(this.net.value(this.vars, x), R)));
-              // H = const + logσ: only logσ carries the entropy gradient.
-              return tf.sub(
-                tf.add(tf.neg(tf.mean(surr)), tf.mul(valueCoef, vLoss)),
-                tf.mul(entropyCoef, this.logStdVar),
-              ) as tf.Scalar;
-            }, this.varList);
-            this.optimizer.applyGradients(clipByGlobalNorm(grads, maxGradNorm));
-            this.logStdVar.assign(tf.clipByValue(this.logStdVar, this.cfg.minLogStd, this.cfg.maxLogStd));
-          });
-          steps++;
-          this.totalSteps++;
-        }
+      for (const idxArr of minibatches(b.n, this.cfg.minibatchSize, this.cfg.epochs, rng)) {
+        tf.tidy(() => {
+          const { x, a, olp, A, R } = gatherBatch(b, idxArr);
+          const { grads } = tf.variableGrads(() => {
+            const lp = logDensity(this.net.logits(this.vars, x), this.logStdVar, a);
+            // H = const + logσ: only logσ carries the entropy gradient.
+            return ppoLoss(
+              tf.exp(tf.sub(lp, olp)),
+              A,
+              this.net.value(this.vars, x),
+              R,
+              this.logStdVar,
+              this.cfg,
+            );
+          }, this.varList);
+          this.optimizer.applyGradients(clipByGlobalNorm(grads, this.cfg.maxGradNorm));
+          this.logStdVar.assign(tf.clipByValue(this.logStdVar, this.cfg.minLogStd, this.cfg.maxLogStd));
+        });
+        steps++;
+        this.totalSteps++;
       }
-      return this.stats(obs, actions, oldLogProb, adv, returns, steps, n);
+      return this.stats(b, steps);
     } finally {
-      tf.dispose([obs, actions, oldLogProb, returns, adv]);
+      disposeBatch(b);
     }
   }
 
-  private stats(
-    obs: tf.Tensor2D,
-    actions: tf.Tensor1D,
-    oldLogProb: tf.Tensor1D,
-    adv: tf.Tensor1D,
-    returns: tf.Tensor1D,
-    steps: number,
-    n: number,
-  ): GaussianPpoStats {
-    const eps = this.cfg.clipEpsilon;
+  private stats(b: PpoBatch, steps: number): GaussianPpoStats {
     const v = tf.tidy(() => {
-      const lp = logDensity(this.net.logits(this.vars, obs), this.logStdVar, actions);
-      const ratio = tf.exp(tf.sub(lp, oldLogProb));
-      const surr = tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, 1 - eps, 1 + eps), adv));
-      const clipped = tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), eps), 'float32');
+      const lp = logDensity(this.net.logits(this.vars, b.obs), this.logStdVar, b.actions);
       return tf
-        .stack([
-          tf.neg(tf.mean(surr)),
-          tf.mean(tf.square(tf.sub(this.net.value(this.vars, obs), returns))),
-          tf.mean(tf.sub(oldLogProb, lp)),
-          tf.mean(clipped),
-          tf.mean(returns),
-        ])
+        .stack(ppoDiagnostics(lp, b, this.net.value(this.vars, b.obs), this.cfg.clipEpsilon))
         .dataSync();
     });
     const logStd = this.logStd;
     return {
       steps,
-      batch: n,
+      batch: b.n,
       policyLoss: v[0],
       valueLoss: v[1],
       entropy: gaussianEntropy(logStd),
@@ -253,17 +220,4 @@ export class GaussianPpoLearner {
 function logDensity(mean: tf.Tensor1D, logStd: tf.Variable, action: tf.Tensor1D): tf.Tensor1D {
   const d = tf.div(tf.sub(action, mean), tf.exp(logStd));
   return tf.sub(tf.sub(tf.mul(-0.5, tf.square(d)), logStd), HALF_LOG_2PI) as tf.Tensor1D;
-}
-
-function emptyStats(): PpoStats {
-  return {
-    steps: 0,
-    batch: 0,
-    policyLoss: 0,
-    valueLoss: 0,
-    entropy: 0,
-    approxKl: 0,
-    clipFraction: 0,
-    meanReward: 0,
-  };
 }

@@ -144,44 +144,14 @@ export class PpoLearner {
    */
   *updateSteps(batch: readonly Experience[], updateKey?: string): Generator<number, PpoStats, void> {
     if (this.disposed) throw new ThermostatError('INTERNAL', 'PpoLearner used after dispose');
-    const n = batch.length;
-    const w = this.net.obsWidth;
-    if (n === 0)
-      return {
-        steps: 0,
-        batch: 0,
-        policyLoss: 0,
-        valueLoss: 0,
-        entropy: 0,
-        approxKl: 0,
-        clipFraction: 0,
-        meanReward: 0,
-      };
-    const obsData = new Float32Array(n * w);
-    const act = new Float32Array(n);
-    const oldLp = new Float32Array(n);
-    const ret = new Float32Array(n);
-    batch.forEach((e, i) => {
-      if (e.obs.length !== w)
-        throw new ThermostatError('INTERNAL', `experience ${i}: obs width ${e.obs.length}, expected ${w}`);
-      obsData.set(e.obs, i * w);
-      act[i] = e.action;
-      oldLp[i] = e.logProb;
-      ret[i] = e.reward;
-    });
-    const obs = tf.tensor2d(obsData, [n, w]);
-    const actions = tf.tensor1d(act);
-    const oldLogProb = tf.tensor1d(oldLp);
-    const returns = tf.tensor1d(ret);
+    if (batch.length === 0) return { ...EMPTY_PPO_STATS };
     // Advantages once per update, against the critic before this update (fixed during the epochs).
-    const adv = tf.tidy(() => {
-      const a = tf.sub(returns, this.net.value(this.vars, obs));
-      if (!this.cfg.normalizeAdvantages || n < 2) return a;
-      const { mean, variance } = tf.moments(a);
-      return tf.div(tf.sub(a, mean), tf.add(tf.sqrt(variance), 1e-8));
-    }) as tf.Tensor1D;
-    const { clipEpsilon: eps, valueCoef, entropyCoef, maxGradNorm } = this.cfg;
-    const mb = Math.max(1, Math.min(this.cfg.minibatchSize, n));
+    const b = ppoBatch(
+      batch,
+      this.net.obsWidth,
+      (o) => this.net.value(this.vars, o),
+      this.cfg.normalizeAdvantages,
+    );
     // Shuffling depends only on (seed, updateKey): the trainer passes the seq being produced, so an
     // update replayed after a restart shuffles exactly as the original did.
     const rng = this.rng.fork(updateKey ?? `update-${this.updates}`);
@@ -192,71 +162,42 @@ export class PpoLearner {
     }
     let steps = 0;
     try {
-      for (let epoch = 0; epoch < this.cfg.epochs; epoch++) {
-        const order = permutation(n, rng);
-        for (let start = 0; start < n; start += mb) {
-          const idxArr = order.subarray(start, Math.min(n, start + mb));
-          tf.tidy(() => {
-            const idx = tf.tensor1d(idxArr, 'int32');
-            const x = tf.gather(obs, idx) as tf.Tensor2D;
-            const a = tf.gather(actions, idx) as tf.Tensor1D;
-            const olp = tf.gather(oldLogProb, idx);
-            const A = tf.gather(adv, idx);
-            const R = tf.gather(returns, idx);
-            const { grads } = tf.variableGrads(() => {
-              const logit = this.net.logits(this.vars, x);
-              const ratio = tf.exp(tf.sub(bernoulliLogProb(logit, a), olp));
-              const surr = tf.minimum(tf.mul(ratio, A), tf.mul(tf.clipByValue(ratio, 1 - eps, 1 + eps), A));
-              const vLoss = tf.mean(tf.square(tf.sub(this.net.value(this.vars, x), R)));
-              const ent = tf.mean(bernoulliEntropy(logit));
-              return tf.sub(
-                tf.add(tf.neg(tf.mean(surr)), tf.mul(valueCoef, vLoss)),
-                tf.mul(entropyCoef, ent),
-              ) as tf.Scalar;
-            }, this.varList);
-            this.optimizer.applyGradients(clipByGlobalNorm(grads, maxGradNorm));
-          });
-          steps++;
-          this.totalSteps++;
-          yield steps;
-        }
+      for (const idxArr of minibatches(b.n, this.cfg.minibatchSize, this.cfg.epochs, rng)) {
+        tf.tidy(() => {
+          const { x, a, olp, A, R } = gatherBatch(b, idxArr);
+          const { grads } = tf.variableGrads(() => {
+            const logit = this.net.logits(this.vars, x);
+            const ratio = tf.exp(tf.sub(bernoulliLogProb(logit, a), olp));
+            const ent = tf.mean(bernoulliEntropy(logit));
+            return ppoLoss(ratio, A, this.net.value(this.vars, x), R, ent, this.cfg);
+          }, this.varList);
+          this.optimizer.applyGradients(clipByGlobalNorm(grads, this.cfg.maxGradNorm));
+        });
+        steps++;
+        this.totalSteps++;
+        yield steps;
       }
-      return this.stats(obs, actions, oldLogProb, adv, returns, steps, n);
+      return this.stats(b, steps);
     } finally {
-      tf.dispose([obs, actions, oldLogProb, returns, adv]);
+      disposeBatch(b);
     }
   }
 
-  private stats(
-    obs: tf.Tensor2D,
-    actions: tf.Tensor1D,
-    oldLogProb: tf.Tensor1D,
-    adv: tf.Tensor1D,
-    returns: tf.Tensor1D,
-    steps: number,
-    n: number,
-  ): PpoStats {
-    const eps = this.cfg.clipEpsilon;
+  private stats(b: PpoBatch, steps: number): PpoStats {
     const v = tf.tidy(() => {
-      const logit = this.net.logits(this.vars, obs);
-      const lp = bernoulliLogProb(logit, actions);
-      const ratio = tf.exp(tf.sub(lp, oldLogProb));
-      const surr = tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, 1 - eps, 1 + eps), adv));
-      const clipped = tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), eps), 'float32');
-      return tf
-        .stack([
-          tf.neg(tf.mean(surr)),
-          tf.mean(tf.square(tf.sub(this.net.value(this.vars, obs), returns))),
-          tf.mean(bernoulliEntropy(logit)),
-          tf.mean(tf.sub(oldLogProb, lp)),
-          tf.mean(clipped),
-          tf.mean(returns),
-        ])
-        .dataSync();
+      const logit = this.net.logits(this.vars, b.obs);
+      const lp = bernoulliLogProb(logit, b.actions);
+      const [policy, value, kl, clip, reward] = ppoDiagnostics(
+        lp,
+        b,
+        this.net.value(this.vars, b.obs),
+        this.cfg.clipEpsilon,
+      );
+      return tf.stack([policy, value, tf.mean(bernoulliEntropy(logit)), kl, clip, reward]).dataSync();
     });
     return {
       steps,
-      batch: n,
+      batch: b.n,
       policyLoss: v[0],
       valueLoss: v[1],
       entropy: v[2],
@@ -292,6 +233,124 @@ export class PpoLearner {
     tf.dispose(this.varList);
   }
 }
+
+/** A PPO batch as tensors: observations, actions, old log-probabilities, returns, advantages. */
+export interface PpoBatch {
+  n: number;
+  obs: tf.Tensor2D;
+  actions: tf.Tensor1D;
+  oldLogProb: tf.Tensor1D;
+  returns: tf.Tensor1D;
+  /** R − V(s) against the critic before the update (fixed during the epochs), optionally normalised. */
+  adv: tf.Tensor1D;
+}
+
+/** Builds the batch tensors (the caller disposes them with `disposeBatch`). */
+export function ppoBatch(
+  batch: readonly { obs: Float32Array; action: number; logProb: number; reward: number }[],
+  width: number,
+  value: (obs: tf.Tensor2D) => tf.Tensor1D,
+  normalizeAdvantages: boolean,
+): PpoBatch {
+  const n = batch.length;
+  const obsData = new Float32Array(n * width);
+  const act = new Float32Array(n);
+  const oldLp = new Float32Array(n);
+  const ret = new Float32Array(n);
+  batch.forEach((e, i) => {
+    if (e.obs.length !== width)
+      throw new ThermostatError('INTERNAL', `experience ${i}: obs width ${e.obs.length}, expected ${width}`);
+    obsData.set(e.obs, i * width);
+    act[i] = e.action;
+    oldLp[i] = e.logProb;
+    ret[i] = e.reward;
+  });
+  const obs = tf.tensor2d(obsData, [n, width]);
+  const returns = tf.tensor1d(ret);
+  const adv = tf.tidy(() => {
+    const a = tf.sub(returns, value(obs));
+    if (!normalizeAdvantages || n < 2) return a;
+    const { mean, variance } = tf.moments(a);
+    return tf.div(tf.sub(a, mean), tf.add(tf.sqrt(variance), 1e-8));
+  }) as tf.Tensor1D;
+  return { n, obs, actions: tf.tensor1d(act), oldLogProb: tf.tensor1d(oldLp), returns, adv };
+}
+
+export function disposeBatch(b: PpoBatch): void {
+  tf.dispose([b.obs, b.actions, b.oldLogProb, b.returns, b.adv]);
+}
+
+/** Per-sample clipped surrogate min(ρ·Â, clip(ρ, 1−ε, 1+ε)·Â). */
+export function clippedSurrogate(ratio: tf.Tensor, adv: tf.Tensor, eps: number): tf.Tensor {
+  return tf.minimum(tf.mul(ratio, adv), tf.mul(tf.clipByValue(ratio, 1 - eps, 1 + eps), adv));
+}
+
+/** −E[surrogate] + c_v·E[(V − R)²] − c_H·entropy: the loss both actors minimise. */
+export function ppoLoss(
+  ratio: tf.Tensor,
+  adv: tf.Tensor,
+  valuePred: tf.Tensor,
+  returns: tf.Tensor,
+  entropy: tf.Tensor,
+  cfg: Pick<PpoConfig, 'clipEpsilon' | 'valueCoef' | 'entropyCoef'>,
+): tf.Scalar {
+  const surr = clippedSurrogate(ratio, adv, cfg.clipEpsilon);
+  const vLoss = tf.mean(tf.square(tf.sub(valuePred, returns)));
+  return tf.sub(
+    tf.add(tf.neg(tf.mean(surr)), tf.mul(cfg.valueCoef, vLoss)),
+    tf.mul(cfg.entropyCoef, entropy),
+  ) as tf.Scalar;
+}
+
+/** After-update diagnostics shared by both actors: [policy loss, value loss, approx KL, clip share, mean return]. */
+export function ppoDiagnostics(
+  lp: tf.Tensor,
+  b: PpoBatch,
+  valuePred: tf.Tensor,
+  eps: number,
+): [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor] {
+  const ratio = tf.exp(tf.sub(lp, b.oldLogProb));
+  const clipped = tf.cast(tf.greater(tf.abs(tf.sub(ratio, 1)), eps), 'float32');
+  return [
+    tf.neg(tf.mean(clippedSurrogate(ratio, b.adv, eps))),
+    tf.mean(tf.square(tf.sub(valuePred, b.returns))),
+    tf.mean(tf.sub(b.oldLogProb, lp)),
+    tf.mean(clipped),
+    tf.mean(b.returns),
+  ];
+}
+
+/** Minibatch index sets: `epochs` shuffled passes over n rows (shuffles drawn from rng). */
+export function* minibatches(n: number, size: number, epochs: number, rng: Rng): Generator<Int32Array> {
+  const mb = Math.max(1, Math.min(size, n));
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const order = permutation(n, rng);
+    for (let start = 0; start < n; start += mb) yield order.subarray(start, Math.min(n, start + mb));
+  }
+}
+
+/** Gathers one minibatch of the batch tensors. */
+export function gatherBatch(b: PpoBatch, idxArr: Int32Array) {
+  const idx = tf.tensor1d(idxArr, 'int32');
+  return {
+    x: tf.gather(b.obs, idx) as tf.Tensor2D,
+    a: tf.gather(b.actions, idx) as tf.Tensor1D,
+    olp: tf.gather(b.oldLogProb, idx),
+    A: tf.gather(b.adv, idx),
+    R: tf.gather(b.returns, idx),
+  };
+}
+
+export const EMPTY_PPO_STATS: Readonly<PpoStats> = {
+  steps: 0,
+  batch: 0,
+  policyLoss: 0,
+  valueLoss: 0,
+  entropy: 0,
+  approxKl: 0,
+  clipFraction: 0,
+  meanReward: 0,
+};
 
 export function permutation(n: number, rng: Rng): Int32Array {
   const p = new Int32Array(n);
