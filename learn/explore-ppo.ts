@@ -13,17 +13,12 @@
 // exploration instead of a collapsing policy, the seed's DDPG failure); logσ is clamped to
 // [minLogStd, maxLogStd] after every step so neither term can drive it to 0 or ∞.
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../core/rng.js';
-import { ThermostatError } from '../core/errors.js';
-import { makeWeights, validateWeights, type BernoulliNet, type WeightSet } from './network.js';
+import type { BernoulliNet, WeightSet } from './network.js';
 import {
+  ActorCriticLearner,
   DEFAULT_PPO_CONFIG,
   EMPTY_PPO_STATS,
-  clipByGlobalNorm,
   disposeBatch,
-  gatherBatch,
-  minibatches,
-  ppoBatch,
   ppoDiagnostics,
   ppoLoss,
   type PpoBatch,
@@ -83,38 +78,17 @@ export function sampleGaussian(
   return { action, logProb: gaussianLogProb(action, mean, logStd) };
 }
 
-let nextGaussianLearnerId = 0;
-
-export class GaussianPpoLearner {
-  readonly cfg: GaussianPpoConfig;
-  private readonly vars: Record<string, tf.Variable>;
+export class GaussianPpoLearner extends ActorCriticLearner<GaussianPpoConfig> {
   private readonly logStdVar: tf.Variable;
-  private readonly varList: tf.Variable[];
-  private optimizer: tf.Optimizer;
-  private readonly rng: Rng;
-  private disposed = false;
-  totalSteps = 0;
-  private updates = 0;
 
-  constructor(
-    readonly net: BernoulliNet,
-    private base: WeightSet,
-    cfg: Partial<GaussianPpoConfig> = {},
-    seed = 0,
-  ) {
-    validateWeights(net, base);
-    this.cfg = { ...DEFAULT_GAUSSIAN_PPO_CONFIG, ...cfg };
-    const id = nextGaussianLearnerId++; // tfjs variable names are global
-    this.vars = {};
-    for (const a of base.arrays) {
-      const init = tf.tensor(a.values, a.shape, 'float32');
-      this.vars[a.name] = tf.variable(init, true, `gppo${id}/${base.name}/${a.name}`);
-      init.dispose();
-    }
-    this.logStdVar = tf.variable(tf.scalar(this.clampLogStd(this.cfg.initLogStd)), true, `gppo${id}/logstd`);
-    this.varList = [...Object.values(this.vars), this.logStdVar];
-    this.optimizer = tf.train.adam(this.cfg.learningRate);
-    this.rng = new Rng(seed).fork('gaussian-ppo-minibatches');
+  constructor(net: BernoulliNet, base: WeightSet, cfg: Partial<GaussianPpoConfig> = {}, seed = 0) {
+    super(net, base, { ...DEFAULT_GAUSSIAN_PPO_CONFIG, ...cfg }, seed, 'gaussian-ppo');
+    this.logStdVar = tf.variable(
+      tf.scalar(this.clampLogStd(this.cfg.initLogStd)),
+      true,
+      `gaussian-ppo${this.id}/logstd`,
+    );
+    this.varList.push(this.logStdVar);
   }
 
   private clampLogStd(v: number): number {
@@ -135,47 +109,35 @@ export class GaussianPpoLearner {
   }
 
   update(batch: readonly GaussianExperience[], updateKey?: string): GaussianPpoStats {
-    if (this.disposed) throw new ThermostatError('INTERNAL', 'GaussianPpoLearner used after dispose');
+    this.checkLive();
     if (batch.length === 0) return { ...EMPTY_PPO_STATS, std: Math.exp(this.logStd) };
-    const b = ppoBatch(
-      batch,
-      this.net.obsWidth,
-      (o) => this.net.value(this.vars, o),
-      this.cfg.normalizeAdvantages,
-    );
-    const rng = this.rng.fork(updateKey ?? `update-${this.updates}`);
-    this.updates++;
-    if (this.cfg.resetOptimizerEachUpdate && this.updates > 1) {
-      this.optimizer.dispose();
-      this.optimizer = tf.train.adam(this.cfg.learningRate);
-    }
+    const { b, steps: minibatchSets } = this.beginUpdate(batch, updateKey);
     let steps = 0;
     try {
-      for (const idxArr of minibatches(b.n, this.cfg.minibatchSize, this.cfg.epochs, rng)) {
-        tf.tidy(() => {
-          const { x, a, olp, A, R } = gatherBatch(b, idxArr);
-          const { grads } = tf.variableGrads(() => {
-            const lp = logDensity(this.net.logits(this.vars, x), this.logStdVar, a);
-            // H = const + logσ: only logσ carries the entropy gradient.
-            return ppoLoss(
-              tf.exp(tf.sub(lp, olp)),
-              A,
-              this.net.value(this.vars, x),
-              R,
-              this.logStdVar,
-              this.cfg,
-            );
-          }, this.varList);
-          this.optimizer.applyGradients(clipByGlobalNorm(grads, this.cfg.maxGradNorm));
-          this.logStdVar.assign(tf.clipByValue(this.logStdVar, this.cfg.minLogStd, this.cfg.maxLogStd));
+      for (const idx of minibatchSets) {
+        this.step(b, idx, ({ x, a, olp, A, R }) => {
+          const lp = logDensity(this.net.logits(this.vars, x), this.logStdVar, a);
+          // H = const + logσ: only logσ carries the entropy gradient.
+          return ppoLoss(
+            tf.exp(tf.sub(lp, olp)),
+            A,
+            this.net.value(this.vars, x),
+            R,
+            this.logStdVar,
+            this.cfg,
+          );
         });
         steps++;
-        this.totalSteps++;
       }
       return this.stats(b, steps);
     } finally {
       disposeBatch(b);
     }
+  }
+
+  /** Keeps logσ within its bounds after every optimizer step. */
+  protected override afterStep(): void {
+    this.logStdVar.assign(tf.clipByValue(this.logStdVar, this.cfg.minLogStd, this.cfg.maxLogStd));
   }
 
   private stats(b: PpoBatch, steps: number): GaussianPpoStats {
@@ -197,23 +159,6 @@ export class GaussianPpoLearner {
       meanReward: v[4],
       std: Math.exp(logStd),
     };
-  }
-
-  /** The current training weights (actor and critic) as a new WeightSet with the given seq. */
-  exportWeights(seq: number): WeightSet {
-    const arrays = this.base.arrays.map((a) => ({
-      name: a.name,
-      shape: [...a.shape],
-      values: this.vars[a.name].dataSync() as Float32Array,
-    }));
-    return makeWeights(this.base, seq, arrays);
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.optimizer.dispose();
-    tf.dispose(this.varList);
   }
 }
 

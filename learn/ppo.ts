@@ -84,10 +84,15 @@ export interface PpoStats {
 
 let nextLearnerId = 0;
 
-export class PpoLearner {
-  readonly cfg: PpoConfig;
-  private readonly vars: Record<string, tf.Variable>;
-  private readonly varList: tf.Variable[];
+/**
+ * What both PPO actors (Bernoulli here, Gaussian in explore-ppo.ts) share: the training variables
+ * made from a WeightSet, Adam, the minibatch shuffle stream, one gradient step, export and dispose.
+ * A subclass supplies the loss (its log-probability and entropy) and its after-update statistics.
+ */
+export abstract class ActorCriticLearner<C extends PpoConfig> {
+  protected readonly vars: Record<string, tf.Variable>;
+  protected readonly varList: tf.Variable[];
+  protected readonly id = nextLearnerId++; // tfjs variable names are global: unique per learner
   private optimizer: tf.Optimizer;
   private readonly rng: Rng;
   private disposed = false;
@@ -95,24 +100,93 @@ export class PpoLearner {
   totalSteps = 0;
   private updates = 0;
 
-  constructor(
+  protected constructor(
     readonly net: BernoulliNet,
-    private base: WeightSet,
-    cfg: Partial<PpoConfig> = {},
-    seed = 0,
+    protected base: WeightSet,
+    readonly cfg: C,
+    seed: number,
+    /** Names the variables and the shuffle stream (kept per actor so replays shuffle as before). */
+    private readonly label: string,
   ) {
     validateWeights(net, base);
-    this.cfg = { ...DEFAULT_PPO_CONFIG, ...cfg };
     this.vars = {};
-    const id = nextLearnerId++; // tfjs variable names are global: make them unique per learner
     for (const a of base.arrays) {
       const init = tf.tensor(a.values, a.shape, 'float32');
-      this.vars[a.name] = tf.variable(init, true, `ppo${id}/${base.name}/${a.name}`);
+      this.vars[a.name] = tf.variable(init, true, `${label}${this.id}/${base.name}/${a.name}`);
       init.dispose();
     }
     this.varList = Object.values(this.vars);
     this.optimizer = tf.train.adam(this.cfg.learningRate);
-    this.rng = new Rng(seed).fork('ppo-minibatches');
+    this.rng = new Rng(seed).fork(`${label}-minibatches`);
+  }
+
+  protected checkLive(): void {
+    if (this.disposed) throw new ThermostatError('INTERNAL', `${this.constructor.name} used after dispose`);
+  }
+
+  /**
+   * Starts one update: the batch tensors (advantages against the critic before the update) and its
+   * minibatches. Shuffling depends only on (seed, updateKey): the trainer passes the seq being
+   * produced, so an update replayed after a restart shuffles exactly as the original did.
+   */
+  protected beginUpdate(
+    batch: readonly { obs: Float32Array; action: number; logProb: number; reward: number }[],
+    updateKey: string | undefined,
+  ): { b: PpoBatch; steps: Generator<Int32Array> } {
+    const b = ppoBatch(
+      batch,
+      this.net.obsWidth,
+      (o) => this.net.value(this.vars, o),
+      this.cfg.normalizeAdvantages,
+    );
+    const rng = this.rng.fork(updateKey ?? `update-${this.updates}`);
+    this.updates++;
+    if (this.cfg.resetOptimizerEachUpdate && this.updates > 1) {
+      this.optimizer.dispose();
+      this.optimizer = tf.train.adam(this.cfg.learningRate);
+    }
+    return { b, steps: minibatches(b.n, this.cfg.minibatchSize, this.cfg.epochs, rng) };
+  }
+
+  /** One gradient step of `loss` over the minibatch `idx`, gradients clipped by global norm. */
+  protected step(
+    b: PpoBatch,
+    idx: Int32Array,
+    loss: (mb: ReturnType<typeof gatherBatch>) => tf.Scalar,
+  ): void {
+    tf.tidy(() => {
+      const mb = gatherBatch(b, idx);
+      const { grads } = tf.variableGrads(() => loss(mb), this.varList);
+      this.optimizer.applyGradients(clipByGlobalNorm(grads, this.cfg.maxGradNorm));
+      this.afterStep();
+    });
+    this.totalSteps++;
+  }
+
+  /** Runs after each optimizer step inside its tidy (e.g. to clamp a parameter). */
+  protected afterStep(): void {}
+
+  /** The current training weights as a new immutable WeightSet with the given seq. */
+  exportWeights(seq: number): WeightSet {
+    const arrays = this.base.arrays.map((a) => ({
+      name: a.name,
+      shape: [...a.shape],
+      values: this.vars[a.name].dataSync() as Float32Array,
+    }));
+    return makeWeights(this.base, seq, arrays);
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.optimizer.dispose();
+    tf.dispose(this.varList);
+  }
+}
+
+export class PpoLearner extends ActorCriticLearner<PpoConfig> {
+  constructor(net: BernoulliNet, base: WeightSet, cfg: Partial<PpoConfig> = {}, seed = 0) {
+    super(net, base, { ...DEFAULT_PPO_CONFIG, ...cfg }, seed, 'ppo');
   }
 
   get params(): Params {
@@ -143,38 +217,19 @@ export class PpoLearner {
    * over event-loop turns (setImmediate) and never block scoring for more than one step.
    */
   *updateSteps(batch: readonly Experience[], updateKey?: string): Generator<number, PpoStats, void> {
-    if (this.disposed) throw new ThermostatError('INTERNAL', 'PpoLearner used after dispose');
+    this.checkLive();
     if (batch.length === 0) return { ...EMPTY_PPO_STATS };
-    // Advantages once per update, against the critic before this update (fixed during the epochs).
-    const b = ppoBatch(
-      batch,
-      this.net.obsWidth,
-      (o) => this.net.value(this.vars, o),
-      this.cfg.normalizeAdvantages,
-    );
-    // Shuffling depends only on (seed, updateKey): the trainer passes the seq being produced, so an
-    // update replayed after a restart shuffles exactly as the original did.
-    const rng = this.rng.fork(updateKey ?? `update-${this.updates}`);
-    this.updates++;
-    if (this.cfg.resetOptimizerEachUpdate && this.updates > 1) {
-      this.optimizer.dispose();
-      this.optimizer = tf.train.adam(this.cfg.learningRate);
-    }
+    const { b, steps: minibatchSets } = this.beginUpdate(batch, updateKey);
     let steps = 0;
     try {
-      for (const idxArr of minibatches(b.n, this.cfg.minibatchSize, this.cfg.epochs, rng)) {
-        tf.tidy(() => {
-          const { x, a, olp, A, R } = gatherBatch(b, idxArr);
-          const { grads } = tf.variableGrads(() => {
-            const logit = this.net.logits(this.vars, x);
-            const ratio = tf.exp(tf.sub(bernoulliLogProb(logit, a), olp));
-            const ent = tf.mean(bernoulliEntropy(logit));
-            return ppoLoss(ratio, A, this.net.value(this.vars, x), R, ent, this.cfg);
-          }, this.varList);
-          this.optimizer.applyGradients(clipByGlobalNorm(grads, this.cfg.maxGradNorm));
+      for (const idx of minibatchSets) {
+        this.step(b, idx, ({ x, a, olp, A, R }) => {
+          const logit = this.net.logits(this.vars, x);
+          const ratio = tf.exp(tf.sub(bernoulliLogProb(logit, a), olp));
+          const ent = tf.mean(bernoulliEntropy(logit));
+          return ppoLoss(ratio, A, this.net.value(this.vars, x), R, ent, this.cfg);
         });
         steps++;
-        this.totalSteps++;
         yield steps;
       }
       return this.stats(b, steps);
@@ -207,16 +262,6 @@ export class PpoLearner {
     };
   }
 
-  /** The current training weights as a new immutable WeightSet with the given seq. */
-  exportWeights(seq: number): WeightSet {
-    const arrays = this.base.arrays.map((a) => ({
-      name: a.name,
-      shape: [...a.shape],
-      values: this.vars[a.name].dataSync() as Float32Array,
-    }));
-    return makeWeights(this.base, seq, arrays);
-  }
-
   /** Replaces the training weights (e.g. after loading a newer checkpoint); Adam state is kept. */
   load(w: WeightSet): void {
     validateWeights(this.net, w);
@@ -224,13 +269,6 @@ export class PpoLearner {
       for (const a of w.arrays) this.vars[a.name].assign(tf.tensor(a.values, a.shape, 'float32'));
     });
     this.base = w;
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.optimizer.dispose();
-    tf.dispose(this.varList);
   }
 }
 
