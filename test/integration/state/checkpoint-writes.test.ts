@@ -2,36 +2,23 @@
 // in one argument land byte for byte as separate arguments did; writes of many tasks wait for each
 // other in the client, so none times out behind the others; a commit that outlasts the command
 // timeout but runs is confirmed, not failed and re-sent.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
-import { TestRedis } from '../../support/redis.js';
+import { useFileRedis } from '../../support/redis.js';
 import { RedisCheckpointStore } from '../../../state/redis-checkpoint.js';
 import { connectStateRedis } from '../../../state/redis-options.js';
 import { stateKey, taskKey } from '../../../state/keys.js';
 import type { CheckpointEntry, TaskId } from '../../../state/store.js';
 
-let server: TestRedis;
-let raw: Redis;
-const clients: Redis[] = [];
-
-before(async () => {
-  server = await TestRedis.start();
-  raw = server.client();
-});
-after(async () => {
-  for (const c of clients) c.disconnect();
-  raw.disconnect();
-  await server.dispose();
-});
+const fileRedis = useFileRedis();
 
 async function storeWith(
   appId: string,
   commandTimeoutMs: number,
   opts: { maxEntriesPerCall?: number; maxWritesInFlight?: number } = {},
 ): Promise<RedisCheckpointStore> {
-  const redis = await connectStateRedis(server.url, { commandTimeoutMs, reconnectMaxMs: 100 });
-  clients.push(redis);
+  const redis = await connectStateRedis(fileRedis.server.url, { commandTimeoutMs, reconnectMaxMs: 100 });
+  fileRedis.track(redis);
   return new RedisCheckpointStore({ redis, appId, ...opts });
 }
 
@@ -65,7 +52,7 @@ test('non-ASCII, binary and long values are stored byte for byte, inline and sta
     const r = await store.commit(task, { epoch, seq: 1, entries, meta: Buffer.from('m') });
     assert.deepEqual(r, { written: 5, skippedStale: 0, duplicate: false }, appId);
     for (let i = 0; i < 5; i++) {
-      const h = await raw.hgetallBuffer(stateKey(appId, task, 's', `k${i}`));
+      const h = await fileRedis.raw.hgetallBuffer(stateKey(appId, task, 's', `k${i}`));
       assert.deepEqual(h.accents, Buffer.from(values.accents, 'utf8'), appId);
       assert.deepEqual(h.bin, values.bin, appId);
       assert.deepEqual(h.long, Buffer.from(values.long, 'utf8'), appId);
@@ -100,7 +87,7 @@ test('commits of many tasks at once each get the command timeout to themselves',
     ),
   );
   for (const r of results) assert.deepEqual(r, { written: 5000, skippedStale: 0, duplicate: false });
-  for (const t of tasks) assert.equal(await raw.hget(taskKey('many', t), 'seq'), '1');
+  for (const t of tasks) assert.equal(await fileRedis.raw.hget(taskKey('many', t), 'seq'), '1');
 });
 
 test('a commit that outlasts the command timeout but runs is confirmed, not failed', async () => {
@@ -111,13 +98,13 @@ test('a commit that outlasts the command timeout but runs is confirmed, not fail
   const entries = Array.from({ length: 50 }, (_, k) => userEntry(`u${k}`, 5));
   // Redis frozen for 600 ms: the commit times out at 400 ms, the probe sent behind it is answered
   // once Redis resumes (before its own 400 ms run out), after the commit ran.
-  const resumed = server.pauseFor(600);
+  const resumed = fileRedis.server.pauseFor(600);
   const r = await store.commit(task, { epoch, seq: 2, entries, meta: Buffer.from('m1') });
   await resumed;
   assert.equal(r.duplicate, false);
   assert.equal(r.written, 50);
-  assert.equal(await raw.hget(taskKey('late', task), 'meta'), 'm1');
-  assert.equal(await raw.hget(stateKey('late', task, 'user', 'u49'), 'version'), '5');
+  assert.equal(await fileRedis.raw.hget(taskKey('late', task), 'meta'), 'm1');
+  assert.equal(await fileRedis.raw.hget(stateKey('late', task, 'user', 'u49'), 'version'), '5');
   // The next checkpoint goes on from there.
   const next = await store.commit(task, {
     epoch,
@@ -133,7 +120,7 @@ test('a commit still not run when the probe gives up fails as before (retriable)
   const task: TaskId = { stage: 'user', partition: 4 };
   const { epoch } = await store.acquire(task);
   await store.commit(task, { epoch, seq: 1, entries: [userEntry('u9', 1)], meta: Buffer.from('m0') }); // scripts loaded
-  const resumed = server.pauseFor(1000);
+  const resumed = fileRedis.server.pauseFor(1000);
   await assert.rejects(
     store.commit(task, { epoch, seq: 2, entries: [userEntry('u0', 1)], meta: Buffer.from('m') }),
     (e: Error & { retriable?: boolean }) => /timed out/.test(e.message) && e.retriable === true,
@@ -147,5 +134,5 @@ test('a commit still not run when the probe gives up fails as before (retriable)
     meta: Buffer.from('m2'),
   });
   assert.deepEqual(r, { written: 0, skippedStale: 1, duplicate: false });
-  assert.equal(await raw.hget(taskKey('frozen', task), 'meta'), 'm2');
+  assert.equal(await fileRedis.raw.hget(taskKey('frozen', task), 'meta'), 'm2');
 });

@@ -1,11 +1,10 @@
 // Redis outages under write-behind: restart mid-run and a paused (SIGSTOP) server. Processing
 // continues from the local cache, checkpoints queue (bounded, coalesced per key), health reports
 // degraded, and when Redis is back every queued checkpoint lands with the latest versions.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { TestRedis } from '../../support/redis.js';
+import { useFileRedis } from '../../support/redis.js';
 import { RedisCheckpointStore } from '../../../state/redis-checkpoint.js';
 import { connectStateRedis } from '../../../state/redis-options.js';
 import { WriteBehind } from '../../../state/write-behind.js';
@@ -23,18 +22,7 @@ const PAUSE_MS = Number(process.env.THERMOSTAT_TEST_REDIS_PAUSE_MS ?? 1500);
 const KEYS = 200;
 const task: TaskId = { stage: 'user', partition: 0 };
 
-let server: TestRedis;
-let raw: Redis;
-const clients: Redis[] = [];
-before(async () => {
-  server = await TestRedis.start();
-  raw = server.client();
-});
-after(async () => {
-  for (const c of clients) c.disconnect();
-  raw.disconnect();
-  await server.dispose();
-});
+const fileRedis = useFileRedis();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
@@ -48,12 +36,12 @@ interface Counter {
 
 /** A miniature stage: batches of events update counters keyed by user; version = source offset. */
 async function stage(appId: string, maxQueuedEntries: number) {
-  const redis = await connectStateRedis(server.url, {
+  const redis = await connectStateRedis(fileRedis.server.url, {
     commandTimeoutMs: 300,
     reconnectBaseMs: 20,
     reconnectMaxMs: 100,
   });
-  clients.push(redis);
+  fileRedis.track(redis);
   const metrics = createMetrics(new Registry(), { defaultMetrics: false });
   const store = new RedisCheckpointStore({ redis, appId, metrics });
   const durable: number[] = [];
@@ -99,10 +87,10 @@ async function stage(appId: string, maxQueuedEntries: number) {
   }
   /** Redis holds exactly the local truth and the last offset. */
   async function assertRedisEqualsTruth(): Promise<void> {
-    assert.equal(await raw.hget(taskKey(appId, task), 'meta'), String(offset));
+    assert.equal(await fileRedis.raw.hget(taskKey(appId, task), 'meta'), String(offset));
     for (const [k, t] of truth) {
       assert.deepEqual(
-        await raw.hgetall(stateKey(appId, task, 'user', k)),
+        await fileRedis.raw.hgetall(stateKey(appId, task, 'user', k)),
         { version: String(t.version), epoch: '1', v: JSON.stringify({ n: t.n }) },
         k,
       );
@@ -130,7 +118,7 @@ test('Redis restarted mid-run: processing goes on, queue is bounded with backpre
   assert.equal(s.durable.at(-1), 1000);
   assert.deepEqual(s.wb.health(), { ready: true, degraded: false, reason: 'ok' });
 
-  await server.stop();
+  await fileRedis.server.stop();
   await s.run(1000); // no Redis: runs from the local cache
   await waitFor(() => s.wb.health().degraded, 'degraded');
   // Once a failed batch is back in the queue (nothing in flight), the queue holds each key once.
@@ -145,7 +133,7 @@ test('Redis restarted mid-run: processing goes on, queue is bounded with backpre
   assert.equal(s.wb.backpressure(), true); // 200 distinct dirty keys >= maxQueuedEntries 150
   assert.equal((await s.metrics.degraded.get()).values[0].value, 1);
 
-  await server.start();
+  await fileRedis.server.start();
   await s.wb.flush(task);
   assert.equal(s.durable.at(-1), 2000);
   assert.deepEqual(s.wb.health(), { ready: true, degraded: false, reason: 'ok' });
@@ -156,7 +144,7 @@ test('Redis restarted mid-run: processing goes on, queue is bounded with backpre
   await s.assertRedisEqualsTruth();
 
   // A new owner restores exactly this state; the old instance is now a fenced zombie.
-  const store2 = new RedisCheckpointStore({ redis: raw, appId: 'restart' });
+  const store2 = new RedisCheckpointStore({ redis: fileRedis.raw, appId: 'restart' });
   const again = await store2.acquire(task);
   assert.equal(again.meta?.toString(), '2000');
   const restored = await store2.load(task, 'user', [...s.truth.keys()]);
@@ -164,16 +152,16 @@ test('Redis restarted mid-run: processing goes on, queue is bounded with backpre
   await s.run(100);
   await assert.rejects(s.wb.flush(task), FencedError);
   assert.equal((await s.metrics.fencedWrites.get()).values[0].value, 1);
-  assert.equal(await raw.hget(taskKey('restart', task), 'meta'), '2000');
+  assert.equal(await fileRedis.raw.hget(taskKey('restart', task), 'meta'), '2000');
 });
 
 test(`Redis paused (SIGSTOP ${PAUSE_MS} ms): commands time out, state is served locally, all lands after`, async () => {
-  await server.start(); // no-op unless an earlier test left it stopped
+  await fileRedis.server.start(); // no-op unless an earlier test left it stopped
   const s = await stage('pause', 1_000_000);
   await s.cache.ensureLoaded(Array.from({ length: KEYS }, (_, i) => `u${i}`));
   await s.run(500);
   await s.wb.flush(task);
-  const resumed = server.pauseFor(PAUSE_MS);
+  const resumed = fileRedis.server.pauseFor(PAUSE_MS);
   await s.run(500); // completes while Redis is frozen: no Redis on the hot path
   await waitFor(() => s.wb.health().degraded, 'degraded (command timeout)', PAUSE_MS + 3000);
   assert.equal(s.durable.at(-1), 500);
