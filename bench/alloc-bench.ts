@@ -1,5 +1,5 @@
 // Allocation-model benchmark: prints ONE JSON line.
-//   npx tsx bench/alloc-bench.ts [--quick] [--backends=tensorflow,wasm,cpu]
+//   npx tsx bench/alloc-bench.ts [--quick] [--backends=tensorflow,wasm,cpu,webgpu] [--webgpu-submit-batch=N]
 // Per available backend: allocation scoring rows/s at batch 1k / 10k / 100k, explore-policy rows/s,
 // PPO gradient-step time (minibatch 64 and 256); then tensor counts before/after a long run of
 // scoring + training + swaps on the default (auto) backend. Speed is measured here, never asserted.
@@ -40,6 +40,7 @@ import { sampleBernoulli } from '../learn/network.js';
 import { PpoLearner, type Experience } from '../learn/ppo.js';
 import { Trainer } from '../learn/trainer.js';
 import { ShardedAllocationScorer } from '../learn/sharded-scorer.js';
+import { benchWebGpu } from './webgpu-bench.js';
 
 const quick = process.argv.includes('--quick');
 const only = process.argv
@@ -344,9 +345,15 @@ async function leakRun() {
   return out;
 }
 
-const backends = (only ?? ['tensorflow', 'wasm', 'cpu']) as BackendName[];
+const backends = (only ?? ['tensorflow', 'wasm', 'cpu', 'webgpu']) as BackendName[];
 const results = [];
-for (const b of backends) results.push(await benchBackend(b));
+const submitBatch = process.argv.find((a) => a.startsWith('--webgpu-submit-batch='))?.split('=')[1];
+for (const b of backends)
+  results.push(
+    b === 'webgpu'
+      ? await benchWebGpu(quick, submitBatch === undefined ? undefined : Number(submitBatch))
+      : await benchBackend(b),
+  );
 const leak = await leakRun();
 // Only the wasm entry has one.
 const best = results.map((r) => ('alloc_best' in r ? r.alloc_best : undefined)).find((b) => b);

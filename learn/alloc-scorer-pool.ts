@@ -112,6 +112,8 @@ export class AllocScorerPool {
     private readonly threads: Thread[],
     control: SharedArrayBuffer,
     private readonly timeoutMs: (rows: number) => number,
+    /** webgpu: a thread takes the whole batch (it splits it for the device itself). */
+    private readonly wholeBatch: boolean,
   ) {
     this.control = new Int32Array(control);
     this.live = threads.length;
@@ -157,7 +159,7 @@ export class AllocScorerPool {
     } finally {
       clearTimeout(timer);
     }
-    return new AllocScorerPool(threads, control, opts.timeoutMs ?? defaultTimeout);
+    return new AllocScorerPool(threads, control, opts.timeoutMs ?? defaultTimeout, opts.backend === 'webgpu');
   }
 
   /** Worker threads (the calling thread, when it scores too, comes on top). */
@@ -194,7 +196,7 @@ export class AllocScorerPool {
     this.ensureCapacity(rows);
     this.ensureWeights(weights);
     const threads = this.threads.length + (local ? 1 : 0);
-    const chunkRows = chunkSize(rows, threads);
+    const chunkRows = this.wholeBatch ? rows : chunkSize(rows, threads);
     this.features.set(features.subarray(0, rows * F));
     this.gen = (this.gen % 0x7fffffff) + 1;
     const gen = this.gen;

@@ -7,8 +7,12 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { NamedArray } from './network.js';
 
-/** The backends a scoring thread can load (tfjs-node-gpu is not sharded: one device). */
-export type PoolBackend = 'wasm' | 'cpu';
+/**
+ * The backends a scoring thread can load. tfjs-node-gpu is not sharded (one device, read
+ * synchronously in the calling thread); webgpu is read asynchronously only, so it runs in ONE
+ * scoring thread that takes the whole batch while the calling thread waits.
+ */
+export type PoolBackend = 'wasm' | 'cpu' | 'webgpu';
 
 export interface WorkerInit {
   backend: PoolBackend;

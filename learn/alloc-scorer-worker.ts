@@ -3,11 +3,12 @@
 // it takes contiguous chunks of rows until none is left, scores each with scoreLoaded (exactly
 // what the main thread runs) and writes the scores in place, then publishes the job's generation
 // in its control slot and wakes the main thread. An error is reported, never thrown: the main
-// thread is blocked and would only time out.
+// thread is blocked and would only time out. On webgpu (tensors read asynchronously) a chunk is
+// awaited, so messages are handled one after another: a weight set posted during a job waits for it.
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { ALLOCATION_FEATURE_COUNT as F } from '../agents/scorer.js';
-import { allocationNet, scoreLoaded } from './allocation-model.js';
+import { allocationNet, scoreLoaded, scoreLoadedAsync } from './allocation-model.js';
 import {
   NEXT_CHUNK,
   STATUS_FAILED,
@@ -37,24 +38,30 @@ function publish(gen: number, status: number): void {
   Atomics.notify(control, genIndex(init.slot));
 }
 
+const asyncReads = init.backend === 'webgpu';
+
 /** Takes chunks until none is left; each chunk is scored in place in the shared score buffer. */
-function runJob(job: Extract<ToWorker, { type: 'job' }>): void {
+async function runJob(job: Extract<ToWorker, { type: 'job' }>): Promise<void> {
   if (!model || model.id !== job.weightsId)
     throw new Error(`weights ${job.weightsId} were not received (have ${model?.id ?? 'none'})`);
   if (!features || !scores || job.rows > scores.length)
     throw new Error(`${job.rows} rows exceed the shared buffers`);
+  const loaded = model.handle.current;
   for (;;) {
     const start = Atomics.add(control, NEXT_CHUNK, 1) * job.chunkRows;
     if (start >= job.rows) return;
     const n = Math.min(job.chunkRows, job.rows - start);
+    const x = features.subarray(start * F, (start + n) * F);
     scores.set(
-      scoreLoaded(allocationNet, model.handle.current, features.subarray(start * F, (start + n) * F), n),
+      asyncReads
+        ? await scoreLoadedAsync(allocationNet, loaded, x, n)
+        : scoreLoaded(allocationNet, loaded, x, n),
       start,
     );
   }
 }
 
-function onMessage(msg: ToWorker): void {
+async function onMessage(msg: ToWorker): Promise<void> {
   if (msg.type === 'weights') {
     // A new handle per weight set: the pool may send any version, ModelHandle.swap only newer ones.
     const handle = new ModelHandle(allocationNet, makeWeights(msg, msg.seq, msg.arrays));
@@ -65,7 +72,7 @@ function onMessage(msg: ToWorker): void {
     scores = new Float32Array(msg.scores);
   } else {
     try {
-      runJob(msg);
+      await runJob(msg);
       publish(msg.gen, STATUS_OK);
     } catch (e) {
       // The text first: the main thread reads it as soon as it sees the generation.
@@ -78,7 +85,10 @@ function onMessage(msg: ToWorker): void {
 
 try {
   await DEFAULT_LOADERS[init.backend]();
-  port.on('message', onMessage);
+  let queue = Promise.resolve();
+  port.on('message', (msg: ToWorker) => {
+    queue = queue.then(() => onMessage(msg));
+  });
   port.postMessage({ type: 'ready', backend: tf.getBackend() } as FromWorker);
 } catch (e) {
   port.postMessage({ type: 'init_failed', error: (e as Error).message } as FromWorker);

@@ -110,6 +110,48 @@ export function scoreLoaded(
 }
 
 /**
+ * Rows per call on the webgpu backend: 256k rows × 128 first-layer activations of float32 is
+ * 128 MiB on the device, well inside WebGPU's default 256 MiB storage-buffer binding limit.
+ */
+export const GPU_SCORE_CHUNK_ROWS = 262_144;
+
+/** scoreBatch for backends whose tensors are read asynchronously only (webgpu in Node). */
+export async function scoreBatchAsync(
+  net: BernoulliNet,
+  params: Params,
+  features: Float32Array,
+  rows: number,
+): Promise<Float32Array> {
+  checkBatch(net.arch, features, rows, net.obsWidth);
+  if (rows === 0) return new Float32Array(0);
+  const view = features.length === rows * net.obsWidth ? features : features.subarray(0, rows * net.obsWidth);
+  const y = tf.tidy(() => tf.sigmoid(net.logits(params, tf.tensor2d(view, [rows, net.obsWidth], 'float32'))));
+  try {
+    return (await y.data()) as Float32Array;
+  } finally {
+    y.dispose();
+  }
+}
+
+/** scoreLoaded on an async-read backend: GPU_SCORE_CHUNK_ROWS rows per call, in row order. */
+export async function scoreLoadedAsync(
+  net: BernoulliNet,
+  model: LoadedModel,
+  features: Float32Array,
+  rows: number,
+): Promise<Float32Array> {
+  if (rows <= GPU_SCORE_CHUNK_ROWS) return scoreBatchAsync(net, model.params, features, rows);
+  checkBatch(net.arch, features, rows, net.obsWidth);
+  const out = new Float32Array(rows);
+  for (let start = 0; start < rows; start += GPU_SCORE_CHUNK_ROWS) {
+    const n = Math.min(GPU_SCORE_CHUNK_ROWS, rows - start);
+    const x = features.subarray(start * net.obsWidth, (start + n) * net.obsWidth);
+    out.set(await scoreBatchAsync(net, model.params, x, n), start);
+  }
+  return out;
+}
+
+/**
  * AllocationScorer over a ModelHandle. `modelVersion` is the version of the weights that scored the
  * LAST batch (read it right after score(): no swap can happen in between on the same tick).
  */

@@ -1,7 +1,9 @@
 // TensorFlow.js backend selection, once at start (SPEC §3 "Learning").
 //
 //   auto: tfjs-node-gpu (installed AND a CUDA GPU really in use) → wasm → cpu (pure JS)
-//   gpu | wasm | cpu: that backend or a ConfigError naming THERMOSTAT_TF_BACKEND (fail fast).
+//   gpu | webgpu | wasm | cpu: that backend or a ConfigError naming THERMOSTAT_TF_BACKEND (fail fast).
+// webgpu (learn/webgpu.ts) is never picked by auto: in Node its tensors are read asynchronously
+// only, so it serves the async paths (a scoring thread, the bench), not this thread's sync scoring.
 //
 // `@tensorflow/tfjs-node-gpu` is an OPTIONAL dependency: it is imported dynamically inside a
 // try/catch, through a specifier TypeScript does not resolve, so install, typecheck and tests pass
@@ -13,11 +15,13 @@ import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../core/errors.js';
 import { LOG_EVENTS, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
+import { loadWebGpuBackend } from './webgpu.js';
 
-export const BACKEND_CHOICES = ['auto', 'gpu', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'gpu', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 /** tfjs backend names as registered with the engine ('tensorflow' is tfjs-node-gpu's). */
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
 export const BACKEND_ENV = 'THERMOSTAT_TF_BACKEND';
 export const BACKEND_CONFIG_KEY = `learn.backend (env ${BACKEND_ENV})`;
 
@@ -41,6 +45,7 @@ export interface BackendSelection {
 export type BackendLoader = () => Promise<void>;
 export interface BackendLoaders {
   gpu: BackendLoader;
+  webgpu: BackendLoader;
   wasm: BackendLoader;
   cpu: BackendLoader;
 }
@@ -100,11 +105,17 @@ export async function loadCpuBackend(): Promise<void> {
 
 export const DEFAULT_LOADERS: BackendLoaders = {
   gpu: loadGpuBackend,
+  webgpu: () => loadWebGpuBackend(),
   wasm: loadWasmBackend,
   cpu: loadCpuBackend,
 };
 
-const NAME_OF: Record<keyof BackendLoaders, BackendName> = { gpu: 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
+const NAME_OF: Record<keyof BackendLoaders, BackendName> = {
+  gpu: 'tensorflow',
+  webgpu: 'webgpu',
+  wasm: 'wasm',
+  cpu: 'cpu',
+};
 
 export interface SelectBackendOptions {
   /** Explicit choice (from config); when absent, THERMOSTAT_TF_BACKEND in `env`, else auto. */
@@ -131,8 +142,7 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
       attempts.push({ backend: NAME_OF[key], ok: true });
       const sel: BackendSelection = { requested, backend: NAME_OF[key], attempts };
       if (opts.metrics) {
-        for (const b of ['tensorflow', 'wasm', 'cpu'] as const)
-          opts.metrics.backend.set({ backend: b }, b === sel.backend ? 1 : 0);
+        for (const b of BACKEND_NAMES) opts.metrics.backend.set({ backend: b }, b === sel.backend ? 1 : 0);
       }
       log.info(
         { event: LOG_EVENTS.backend, requested, backend: sel.backend, attempts },

@@ -7,13 +7,23 @@
 // On wasm / cpu the learned scorer shards large batches over `scorerWorkers` threads (this one
 // included; default the cores, at most 4): learn/sharded-scorer.ts. Workers that cannot start are
 // not fatal either: the scorer runs in-thread and a warning says why.
+// On webgpu (learn.backend=webgpu) one scoring thread holds the GPU and takes each large batch
+// whole; this thread runs wasm (else cpu) for small batches. A GPU thread that cannot start fails
+// the start with a ConfigError naming the key, as any explicit backend that cannot load does.
 import { Counter, type Registry } from 'prom-client';
 import { RuleScorer } from '../agents/rule-scorer.js';
 import type { AllocationScorer } from '../agents/scorer.js';
+import { ConfigError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import { ALLOCATION_MODEL_NAME, LearnedAllocationScorer, allocationNet } from './allocation-model.js';
-import { selectBackend, type BackendLoaders, type BackendName } from './backend.js';
+import {
+  BACKEND_CONFIG_KEY,
+  BACKEND_NAMES,
+  selectBackend,
+  type BackendLoaders,
+  type BackendName,
+} from './backend.js';
 import type { LearnConfig } from './config.js';
 import { loadLatestWeights, type ModelStore } from './model-store.js';
 import { ModelHandle } from './network.js';
@@ -92,15 +102,22 @@ export async function createJobScorer(opts: JobScorerOptions): Promise<JobScorer
   }
   if (!weights) return fallback('no_weights');
   // A backend that cannot load is a configuration error (explicit choice) and fails the start.
-  const { backend } = await selectBackend({
-    requested: cfg.backend,
+  const gpuThread = cfg.backend === 'webgpu';
+  const { backend: hostBackend } = await selectBackend({
+    // webgpu: this thread keeps a synchronous backend (wasm, else cpu); the GPU is a thread's.
+    requested: gpuThread ? 'auto' : cfg.backend,
     logger: log,
     metrics,
-    loaders: opts.loaders,
+    loaders: gpuThread ? { ...opts.loaders, gpu: notTriedForWebGpu } : opts.loaders,
   });
   const handle = new ModelHandle(allocationNet, weights);
-  const threads = cfg.scorerWorkers ?? defaultScorerThreads();
-  const scorer = await learnedScorer(handle, backend, threads, log);
+  const threads = gpuThread ? 1 : (cfg.scorerWorkers ?? defaultScorerThreads());
+  const scorer = gpuThread
+    ? await webGpuScorer(handle, log)
+    : await learnedScorer(handle, hostBackend, threads, log);
+  const backend: BackendName = gpuThread ? 'webgpu' : hostBackend;
+  if (gpuThread && metrics)
+    for (const b of BACKEND_NAMES) metrics.backend.set({ backend: b }, b === backend ? 1 : 0);
   const scoringThreads = scorer instanceof ShardedAllocationScorer ? threads : 1;
   metrics?.modelVersion.set(weights.seq);
   log.info(
@@ -117,6 +134,21 @@ export async function createJobScorer(opts: JobScorerOptions): Promise<JobScorer
       return scorer instanceof ShardedAllocationScorer ? scorer.close() : Promise.resolve();
     },
   };
+}
+
+const notTriedForWebGpu = (): Promise<void> =>
+  Promise.reject(new Error('not tried: learn.backend=webgpu keeps wasm/cpu in this thread'));
+
+/** The GPU scoring thread; one that cannot start is a configuration error (explicit choice). */
+async function webGpuScorer(handle: ModelHandle, log: Logger): Promise<LearnedAllocationScorer> {
+  try {
+    return await ShardedAllocationScorer.create(handle, { threads: 1, backend: 'webgpu', logger: log });
+  } catch (e) {
+    throw new ConfigError(
+      BACKEND_CONFIG_KEY,
+      `backend "webgpu" was requested but its scoring thread cannot start: ${(e as Error).message}`,
+    );
+  }
 }
 
 /** Sharded over `threads` on wasm / cpu when threads > 1 and the workers start, else in-thread. */

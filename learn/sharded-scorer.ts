@@ -5,6 +5,10 @@
 // scores equal the in-thread scorer's (unit-tested) and replays allocate identically whatever
 // the thread count.
 //
+// On webgpu (learn/webgpu.ts: a GPU whose tensors Node reads asynchronously only) ONE scoring
+// thread takes each large batch whole while this thread waits; this thread runs a synchronous
+// backend (wasm / cpu) for the small batches and for the fallback.
+//
 // A failed pool does not fail the tick: that batch is scored in this thread, a warning is logged,
 // and a new pool starts in the background (at most `maxRestarts` times; then in-thread for good).
 import os from 'node:os';
@@ -21,9 +25,12 @@ export const DEFAULT_MIN_SHARDED_ROWS = 4096;
 export const defaultScorerThreads = (): number => Math.min(os.availableParallelism(), 4);
 
 export interface ShardedScorerOptions {
-  /** Threads scoring one batch, the calling thread included (≥ 2; 1 is LearnedAllocationScorer). */
+  /**
+   * Threads scoring one batch, the calling thread included (≥ 2; 1 is LearnedAllocationScorer).
+   * Ignored on webgpu: one GPU thread.
+   */
   threads: number;
-  /** The backend the workers load: the one this thread runs (selectBackend's choice). */
+  /** The backend the workers load: the one this thread runs (selectBackend's choice), or webgpu. */
   backend: PoolBackend;
   minRows?: number;
   maxRestarts?: number;
@@ -57,7 +64,7 @@ export class ShardedAllocationScorer extends LearnedAllocationScorer {
   static async create(handle: ModelHandle, opts: ShardedScorerOptions): Promise<ShardedAllocationScorer> {
     if (handle.net !== allocationNet)
       throw new Error(`ShardedAllocationScorer scores ${allocationNet.arch}, not ${handle.net.arch}`);
-    if (!Number.isInteger(opts.threads) || opts.threads < 2)
+    if (opts.backend !== 'webgpu' && (!Number.isInteger(opts.threads) || opts.threads < 2))
       throw new Error(`ShardedAllocationScorer needs ≥ 2 threads, got ${opts.threads}`);
     const pool = await AllocScorerPool.create(poolOptions(opts));
     return new ShardedAllocationScorer(handle, pool, opts);
@@ -92,7 +99,12 @@ export class ShardedAllocationScorer extends LearnedAllocationScorer {
     const pool = this.pool;
     if (!pool || rows < this.minRows) return local(features, rows);
     try {
-      const out = pool.score(model.weights, features, rows, local);
+      const out = pool.score(
+        model.weights,
+        features,
+        rows,
+        this.opts.backend === 'webgpu' ? undefined : local,
+      );
       this.sharded++;
       return out;
     } catch (e) {
@@ -129,7 +141,7 @@ export class ShardedAllocationScorer extends LearnedAllocationScorer {
 }
 
 const poolOptions = (o: ShardedScorerOptions): AllocScorerPoolOptions => ({
-  workers: o.threads - 1,
+  workers: o.backend === 'webgpu' ? 1 : o.threads - 1,
   backend: o.backend,
   timeoutMs: o.timeoutMs,
   spawn: o.spawn,

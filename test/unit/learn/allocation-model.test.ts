@@ -4,10 +4,13 @@ import * as tf from '@tensorflow/tfjs';
 import { ALLOCATION_FEATURE_COUNT } from '../../../agents/scorer.js';
 import { selectBackend } from '../../../learn/backend.js';
 import {
+  GPU_SCORE_CHUNK_ROWS,
   LearnedAllocationScorer,
   ModelHandle,
   allocationNet,
   initAllocationWeights,
+  scoreBatch,
+  scoreLoadedAsync,
 } from '../../../learn/allocation-model.js';
 import { initExploreWeights } from '../../../learn/explore-model.js';
 import { deserializeWeights, makeWeights, serializeWeights, versionOf } from '../../../learn/network.js';
@@ -154,4 +157,21 @@ test('cpu and wasm backends agree on the scores', async () => {
     h.dispose();
   }
   assert.ok(maxAbsDiff(out[0], out[1]) < 1e-5, `cpu vs wasm: ${maxAbsDiff(out[0], out[1])}`);
+});
+
+test('async scoring (the webgpu path) gives the sync scores bit for bit, across its device chunks', async () => {
+  await selectBackend({ requested: 'wasm' });
+  const h = new ModelHandle(allocationNet, initAllocationWeights(31));
+  const rows = GPU_SCORE_CHUNK_ROWS + 7; // two calls: a full chunk and a 7-row tail
+  const x = randomRows(32, rows, F);
+  const before = tf.memory().numTensors;
+  const got = await scoreLoadedAsync(allocationNet, h.current, x, rows);
+  assert.equal(got.length, rows);
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  const head = scoreBatch(allocationNet, h.current.params, x.subarray(0, 1000 * F), 1000);
+  const tail = scoreBatch(allocationNet, h.current.params, x.subarray((rows - 7) * F), 7);
+  assert.deepEqual(Array.from(got.subarray(0, 1000)), Array.from(head));
+  assert.deepEqual(Array.from(got.subarray(rows - 7)), Array.from(tail));
+  assert.equal((await scoreLoadedAsync(allocationNet, h.current, x, 0)).length, 0);
+  h.dispose();
 });

@@ -40,7 +40,7 @@ test(
     assert.equal(sel.attempts[0].backend, 'tensorflow');
     assert.equal(sel.attempts[0].ok, false);
     assert.match(sel.attempts[0].error ?? '', /tfjs-node-gpu is not installed/);
-    assert.deepEqual(await backendGauge(metrics), { tensorflow: 0, wasm: 1, cpu: 0 });
+    assert.deepEqual(await backendGauge(metrics), { tensorflow: 0, webgpu: 0, wasm: 1, cpu: 0 });
     assert.ok(
       logged.some(
         (o) =>
@@ -100,11 +100,28 @@ test('a GPU package without a usable GPU is refused; wasm failing falls back to 
       ['cpu', true],
     ],
   );
-  assert.deepEqual(await backendGauge(metrics), { tensorflow: 0, wasm: 0, cpu: 1 });
+  assert.deepEqual(await backendGauge(metrics), { tensorflow: 0, webgpu: 0, wasm: 0, cpu: 1 });
   await loadWasmBackend(); // the real loaders switch back and forth
   assert.equal(tf.getBackend(), 'wasm');
   await loadCpuBackend();
   assert.equal(tf.getBackend(), 'cpu');
+});
+
+test('webgpu: never tried by auto; an explicit request without a usable GPU fails fast with the reason', async () => {
+  const sel = await selectBackend({ requested: 'auto' });
+  assert.ok(!sel.attempts.some((a) => a.backend === 'webgpu'));
+  assert.equal(parseBackendChoice('WebGPU'), 'webgpu');
+  // Here (CI): the optional packages are absent, or Dawn finds no adapter, or only a software one.
+  await assert.rejects(selectBackend({ env: { THERMOSTAT_TF_BACKEND: 'webgpu' } }), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /THERMOSTAT_TF_BACKEND/);
+    assert.match(
+      e.message,
+      /"webgpu" was requested but cannot load: (webgpu is not installed|webgpu: no WebGPU adapter|webgpu: only a software adapter)/,
+    );
+    return true;
+  });
+  assert.notEqual(tf.getBackend(), 'webgpu');
 });
 
 test('the override comes from THERMOSTAT_TF_BACKEND; a bad value names the key', async () => {
@@ -116,7 +133,7 @@ test('the override comes from THERMOSTAT_TF_BACKEND; a bad value names the key',
     (e: unknown) =>
       e instanceof ConfigError &&
       /THERMOSTAT_TF_BACKEND/.test(e.message) &&
-      /auto\|gpu\|wasm\|cpu/.test(e.message),
+      /auto\|gpu\|webgpu\|wasm\|cpu/.test(e.message),
   );
   assert.equal(loadLearnConfig({ THERMOSTAT_TF_BACKEND: 'cpu' }).backend, 'cpu');
   assert.throws(

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { Registry } from 'prom-client';
 import { ALLOCATION_FEATURE_COUNT } from '../../../agents/scorer.js';
+import { ConfigError } from '../../../core/errors.js';
 import { createMetrics } from '../../../core/metrics.js';
 import {
   ALLOCATION_MODEL_NAME,
@@ -90,6 +91,21 @@ test('learned: the latest stored weights score (same numbers as the network), ve
   s.dispose();
   h.dispose();
   assert.ok(tf.memory().numTensors < before, 'dispose frees the model tensors');
+});
+
+test('learned on webgpu without a usable GPU: the start fails with a ConfigError naming the key', async () => {
+  const c = capture();
+  await assert.rejects(
+    createJobScorer({ config: learned({ backend: 'webgpu' }), store: await storeWith(3), ...c }),
+    (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.match(e.message, /learn\.backend \(env THERMOSTAT_TF_BACKEND\)/);
+      assert.match(e.message, /"webgpu" was requested but its scoring thread cannot start: .*webgpu/);
+      return true;
+    },
+  );
+  // this thread kept a synchronous backend for the small batches and the fallback
+  assert.ok(['wasm', 'cpu'].includes(tf.getBackend()), tf.getBackend());
 });
 
 test('learned with modelSeq: that kept version, not the latest', async () => {
