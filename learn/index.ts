@@ -10,7 +10,8 @@ import {
   initAllocationWeights,
   ALLOCATION_MODEL_NAME,
 } from './allocation-model.js';
-import { selectBackend, type BackendLoaders, type BackendSelection } from './backend.js';
+import { ConfigError } from '../core/errors.js';
+import { BACKEND_CONFIG_KEY, selectBackend, type BackendLoaders, type BackendSelection } from './backend.js';
 import type { LearnConfig } from './config.js';
 import { ExperienceBuffer } from './experience.js';
 import { LearnedExplorePolicy, exploreNet, initExploreWeights, EXPLORE_MODEL_NAME } from './explore-model.js';
@@ -74,6 +75,13 @@ async function restore(
 export async function createLearning(opts: CreateLearningOptions): Promise<Learning> {
   const { config: cfg, store, metrics } = opts;
   const logger = opts.logger ?? silentLogger;
+  // Training and the simulator's in-thread scoring read tensors synchronously; Node reads WebGPU
+  // tensors asynchronously only (learn/webgpu.ts), so webgpu serves the job's scorer thread alone.
+  if (cfg.backend === 'webgpu')
+    throw new ConfigError(
+      BACKEND_CONFIG_KEY,
+      "webgpu serves the Kafka job's allocation scorer only (Node reads WebGPU tensors asynchronously); training and the simulator need auto, gpu, wasm or cpu",
+    );
   const backend = await selectBackend({ requested: cfg.backend, logger, metrics, loaders: opts.loaders });
   const trainerCfg = { ...cfg.trainer, ppo: cfg.ppo, seed: cfg.seed };
 

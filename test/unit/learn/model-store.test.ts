@@ -274,3 +274,12 @@ test('createLearning restores the latest checkpoint on restart and seeds when th
   assert.equal(second.allocation.scorer.modelVersion, 'allocation@1');
   second.dispose();
 });
+
+test('createLearning refuses webgpu (training reads tensors synchronously) naming the key', async () => {
+  const { createLearning, loadLearnConfig } = await import('../../../learn/index.js');
+  const config = loadLearnConfig({ THERMOSTAT_TF_BACKEND: 'webgpu' });
+  await assert.rejects(
+    createLearning({ config }),
+    /learn\.backend \(env THERMOSTAT_TF_BACKEND\): webgpu serves the Kafka job's allocation scorer only/,
+  );
+});
