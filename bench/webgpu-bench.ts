@@ -6,6 +6,8 @@
 //   explore_rows_per_s         the explore network, async read
 //   ppo_step_ms                one clipped-PPO gradient step (Adam), timed to the GPU's completion;
 //                              ppo_step_dispatch_ms is this thread's part (building the kernels)
+//   job_scorer                 the Kafka job's own scorer (createJobScorer, learn.backend=webgpu,
+//                              weights from a model store): backend, threads, scores vs pure JS
 //   leak                       tensors and bytes before/after a long run of scoring, PPO steps and
 //                              weight swaps (the device's memory must not grow either)
 // A webgpu that cannot load reports {available: false, reason}, like the other backends.
@@ -26,6 +28,9 @@ import {
   scoreLoadedAsync,
 } from '../learn/allocation-model.js';
 import { jsScore, packMlp3 } from '../learn/fast-scorer.js';
+import { loadLearnConfig } from '../learn/config.js';
+import { createJobScorer } from '../learn/job-scorer.js';
+import { InMemoryModelStore, saveWeights } from '../learn/model-store.js';
 import { exploreNet, initExploreWeights, packExploreObs } from '../learn/explore-model.js';
 import { makeWeights, sampleBernoulli } from '../learn/network.js';
 import { PpoLearner, type Experience } from '../learn/ppo.js';
@@ -142,6 +147,7 @@ export async function benchWebGpu(quick: boolean, submitBatch?: number) {
   } finally {
     await gpuThread.close();
   }
+  const job_scorer = await jobScorerCheck(handle);
   const eh = new ModelHandle(exploreNet, initExploreWeights(1));
   const explore_rows_per_s: Record<string, number> = {};
   for (const n of [1_000, 10_000]) {
@@ -187,10 +193,39 @@ export async function benchWebGpu(quick: boolean, submitBatch?: number) {
     explore_rows_per_s,
     ppo_step_ms,
     ppo_step_dispatch_ms,
+    job_scorer,
     leak,
     // Any device error means some op's figures above measured a failed pipeline.
     device_errors: webGpuErrors(),
   };
+}
+
+/** createJobScorer as the job calls it with learn.backend=webgpu; scores compared with pure JS. */
+async function jobScorerCheck(handle: ModelHandle) {
+  const store = new InMemoryModelStore();
+  const w = handle.current.weights;
+  await saveWeights(store, makeWeights(w, 1, w.arrays), 1);
+  const config = loadLearnConfig({}, { scorer: 'learned', backend: 'webgpu' });
+  const job = await createJobScorer({ config, store });
+  try {
+    const n = 100_000;
+    const x = rows(13, n, F);
+    const got = job.scorer().score(x, n);
+    const want = jsScore(packMlp3(w), x, n);
+    let maxAbsDiff = 0;
+    for (let i = 0; i < n; i++) maxAbsDiff = Math.max(maxAbsDiff, Math.abs(got[i] - want[i]));
+    return {
+      selected: job.selected,
+      version: job.version,
+      this_thread_backend: tf.getBackend(),
+      scoring_threads: job.scoringThreads,
+      rows: n,
+      max_abs_diff_vs_js: maxAbsDiff,
+    };
+  } finally {
+    await job.dispose();
+    await loadWebGpuBackend(); // the check left wasm in this thread; the bench goes on on webgpu
+  }
 }
 
 /** Scoring, PPO steps and weight swaps in a loop; tensors and bytes must come back to their level. */
