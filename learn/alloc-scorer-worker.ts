@@ -87,7 +87,15 @@ try {
   await DEFAULT_LOADERS[init.backend]();
   let queue = Promise.resolve();
   port.on('message', (msg: ToWorker) => {
-    queue = queue.then(() => onMessage(msg));
+    // A job reports its own errors; any other failure (a bad weight set) ends the thread, as a
+    // throw from a synchronous handler would: the pool sees the exit and fails over.
+    queue = queue
+      .then(() => onMessage(msg))
+      .catch((e: unknown) => {
+        setImmediate(() => {
+          throw e;
+        });
+      });
   });
   port.postMessage({ type: 'ready', backend: tf.getBackend() } as FromWorker);
 } catch (e) {
