@@ -40,6 +40,7 @@ import { sampleBernoulli } from '../learn/network.js';
 import { PpoLearner, type Experience } from '../learn/ppo.js';
 import { Trainer } from '../learn/trainer.js';
 import { ShardedAllocationScorer } from '../learn/sharded-scorer.js';
+import { rows, timeIt } from './timing.js';
 import { benchWebGpu } from './webgpu-bench.js';
 
 const quick = process.argv.includes('--quick');
@@ -47,25 +48,6 @@ const only = process.argv
   .find((a) => a.startsWith('--backends='))
   ?.slice('--backends='.length)
   .split(',');
-
-function rows(seed: number, n: number, width: number): Float32Array {
-  const rng = new Rng(seed);
-  const out = new Float32Array(n * width);
-  for (let i = 0; i < out.length; i++) out[i] = rng.next();
-  return out;
-}
-
-/** Runs fn until `minMs` elapsed (at least `minReps`), returns mean ms per call. */
-function timeIt(fn: () => void, minMs: number, minReps = 3): number {
-  fn(); // warm-up (kernel compilation, first allocation)
-  let reps = 0;
-  const t0 = performance.now();
-  while (reps < minReps || performance.now() - t0 < minMs) {
-    fn();
-    reps++;
-  }
-  return (performance.now() - t0) / reps;
-}
 
 /** Wall and CPU ms per call (CPU: this process, all threads). */
 function timeWallCpu(fn: () => void, minMs: number, minReps = 2): { wall: number; cpu: number } {

@@ -35,14 +35,8 @@ import { exploreNet, initExploreWeights, packExploreObs } from '../learn/explore
 import { makeWeights, sampleBernoulli } from '../learn/network.js';
 import { PpoLearner, type Experience } from '../learn/ppo.js';
 import { ShardedAllocationScorer } from '../learn/sharded-scorer.js';
+import { rows, timeIt } from './timing.js';
 import { describeAdapter, loadWebGpuBackend, webGpuAdapter, webGpuErrors } from '../learn/webgpu.js';
-
-function rows(seed: number, n: number, width: number): Float32Array {
-  const rng = new Rng(seed);
-  const out = new Float32Array(n * width);
-  for (let i = 0; i < out.length; i++) out[i] = rng.next();
-  return out;
-}
 
 /** Mean wall ms per call of an async fn, after one warm-up call (shader compilation). */
 async function timeAsync(fn: () => Promise<unknown>, minMs: number, minReps = 3): Promise<number> {
@@ -51,18 +45,6 @@ async function timeAsync(fn: () => Promise<unknown>, minMs: number, minReps = 3)
   const t0 = performance.now();
   while (reps < minReps || performance.now() - t0 < minMs) {
     await fn();
-    reps++;
-  }
-  return (performance.now() - t0) / reps;
-}
-
-/** Same, for the synchronous job path (the calling thread blocks in Atomics.wait). */
-function timeSync(fn: () => unknown, minMs: number, minReps = 3): number {
-  fn();
-  let reps = 0;
-  const t0 = performance.now();
-  while (reps < minReps || performance.now() - t0 < minMs) {
-    fn();
     reps++;
   }
   return (performance.now() - t0) / reps;
@@ -141,7 +123,7 @@ export async function benchWebGpu(quick: boolean, submitBatch?: number) {
   try {
     for (const n of quick ? [100_000] : [4_096, 10_000, 100_000, 1_000_000]) {
       const x = rows(n + 1, n, F);
-      const ms = timeSync(() => gpuThread.score(x, n), minMs, 2);
+      const ms = timeIt(() => gpuThread.score(x, n), minMs, 2);
       allocation_job_path[String(n)] = Math.round((n / ms) * 1000);
     }
   } finally {
