@@ -84,6 +84,19 @@ export function scoreBatch(
  */
 export const SCORE_CHUNK_ROWS = 32_768;
 
+/** Contiguous chunks of at most `size` rows: first row, row count, and their features. */
+function* rowChunks(
+  features: Float32Array,
+  rows: number,
+  width: number,
+  size: number,
+): Generator<{ start: number; n: number; x: Float32Array }> {
+  for (let start = 0; start < rows; start += size) {
+    const n = Math.min(size, rows - start);
+    yield { start, n, x: features.subarray(start * width, (start + n) * width) };
+  }
+}
+
 /**
  * Scores one batch with one loaded model version, the way the job does on the active backend: on
  * the pure-JS cpu backend a hand-written forward pass (learn/fast-scorer.ts, ≈ 4× tfjs-cpu), else
@@ -101,11 +114,8 @@ export function scoreLoaded(
   if (rows <= SCORE_CHUNK_ROWS) return scoreBatch(net, model.params, features, rows);
   checkBatch(net.arch, features, rows, net.obsWidth);
   const out = new Float32Array(rows);
-  for (let start = 0; start < rows; start += SCORE_CHUNK_ROWS) {
-    const n = Math.min(SCORE_CHUNK_ROWS, rows - start);
-    const x = features.subarray(start * net.obsWidth, (start + n) * net.obsWidth);
-    out.set(scoreBatch(net, model.params, x, n), start);
-  }
+  for (const c of rowChunks(features, rows, net.obsWidth, SCORE_CHUNK_ROWS))
+    out.set(scoreBatch(net, model.params, c.x, c.n), c.start);
   return out;
 }
 
@@ -143,11 +153,8 @@ export async function scoreLoadedAsync(
   if (rows <= GPU_SCORE_CHUNK_ROWS) return scoreBatchAsync(net, model.params, features, rows);
   checkBatch(net.arch, features, rows, net.obsWidth);
   const out = new Float32Array(rows);
-  for (let start = 0; start < rows; start += GPU_SCORE_CHUNK_ROWS) {
-    const n = Math.min(GPU_SCORE_CHUNK_ROWS, rows - start);
-    const x = features.subarray(start * net.obsWidth, (start + n) * net.obsWidth);
-    out.set(await scoreBatchAsync(net, model.params, x, n), start);
-  }
+  for (const c of rowChunks(features, rows, net.obsWidth, GPU_SCORE_CHUNK_ROWS))
+    out.set(await scoreBatchAsync(net, model.params, c.x, c.n), c.start);
   return out;
 }
 

@@ -117,6 +117,11 @@ const NAME_OF: Record<keyof BackendLoaders, BackendName> = {
   cpu: 'cpu',
 };
 
+/** thermostat_tfjs_backend_info: 1 on `active`, 0 on every other backend. */
+export function exportBackend(metrics: Pick<Metrics, 'backend'>, active: BackendName): void {
+  for (const b of BACKEND_NAMES) metrics.backend.set({ backend: b }, b === active ? 1 : 0);
+}
+
 export interface SelectBackendOptions {
   /** Explicit choice (from config); when absent, THERMOSTAT_TF_BACKEND in `env`, else auto. */
   requested?: BackendChoice;
@@ -142,7 +147,7 @@ export async function selectBackend(opts: SelectBackendOptions = {}): Promise<Ba
       attempts.push({ backend: NAME_OF[key], ok: true });
       const sel: BackendSelection = { requested, backend: NAME_OF[key], attempts };
       if (opts.metrics) {
-        for (const b of BACKEND_NAMES) opts.metrics.backend.set({ backend: b }, b === sel.backend ? 1 : 0);
+        exportBackend(opts.metrics, sel.backend);
       }
       log.info(
         { event: LOG_EVENTS.backend, requested, backend: sel.backend, attempts },

@@ -19,7 +19,7 @@ import type { Metrics } from '../core/metrics.js';
 import { ALLOCATION_MODEL_NAME, LearnedAllocationScorer, allocationNet } from './allocation-model.js';
 import {
   BACKEND_CONFIG_KEY,
-  BACKEND_NAMES,
+  exportBackend,
   selectBackend,
   type BackendLoaders,
   type BackendName,
@@ -116,8 +116,7 @@ export async function createJobScorer(opts: JobScorerOptions): Promise<JobScorer
     ? await webGpuScorer(handle, log)
     : await learnedScorer(handle, hostBackend, threads, log);
   const backend: BackendName = gpuThread ? 'webgpu' : hostBackend;
-  if (gpuThread && metrics)
-    for (const b of BACKEND_NAMES) metrics.backend.set({ backend: b }, b === backend ? 1 : 0);
+  if (gpuThread && metrics) exportBackend(metrics, backend);
   const scoringThreads = scorer instanceof ShardedAllocationScorer ? threads : 1;
   metrics?.modelVersion.set(weights.seq);
   log.info(
