@@ -4,3 +4,10 @@ export { topologyNames, PUBLIC_TOPICS, dlqTopic, type TopologyNames } from './pi
 export type * from './schemas/types.js';
 export { ThermostatError, ERROR_REASONS, type ErrorReason } from './core/errors.js';
 export { userMindKey, contentStateKey, activeAllocationsKey } from './state/keys.js';
+export {
+  HeatingServer,
+  DEFAULT_SERVING_CONFIG,
+  type ServingConfig,
+  type HeatRequest,
+  type HeatPick,
+} from './serving/heating-server.js';

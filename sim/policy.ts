@@ -22,6 +22,7 @@ import { keyedUniform } from '../core/rng.js';
 import { hash64Hex } from '../core/hash.js';
 import { DEFAULT_AGENT_CONFIG } from '../agents/config.js';
 import type { WorldConfig } from './config.js';
+import type { SlotHeater } from './ranker.js';
 
 export interface RegulationPolicy {
   readonly name: string;
@@ -39,6 +40,8 @@ export interface RegulationPolicy {
   close?(): void | Promise<void>;
   /** Learning curves (learned policies only): one point per simulated day. */
   learningCurve?(): LearningPoint[];
+  /** Baseline heaters without allocations: the ranker fills slots with fresh items itself. */
+  readonly slotHeater?: SlotHeater;
 }
 
 /** One day of a learned policy's training (HTML report, JSON `learning.<policy>`). */
@@ -88,6 +91,31 @@ export class PopularityPolicy implements RegulationPolicy {
   }
 }
 
+/**
+ * A heater a platform could write in an afternoon (SPEC §7): no allocations, no mind state, no
+ * anti-cheat; the ranker puts a fresh item (published less than a day ago) in each slot with
+ * probability `share`: picked at random (k = 1: operators' manual heating, the uniform heater) or
+ * the best published quality score of k random fresh items (the quality-greedy heater).
+ */
+export class SlotHeaterPolicy implements RegulationPolicy {
+  constructor(
+    readonly name: string,
+    readonly slotHeater: SlotHeater,
+  ) {}
+  onPublished(): void {}
+  onInteractions(): void {}
+  advanceTo(): void {}
+  newAllocations(): HeatingAllocation[] {
+    return [];
+  }
+  mindState(): UserMindState | undefined {
+    return undefined;
+  }
+  flaggedContent(): ReadonlySet<string> {
+    return new Set();
+  }
+}
+
 export interface ManualHeatingOptions {
   /** Share of new content the operators pick (uniformly at random) to heat. */
   share: number;
@@ -114,12 +142,12 @@ export function defaultManualOptions(cfg: WorldConfig): ManualHeatingOptions {
 }
 
 /**
- * The seed's "ItemCF + 人工加热" row: at every tick, operators pick a fixed share of the content
+ * Manual heating by allocations ('manual-items'): at every tick, operators pick a fixed share of the content
  * published since the last tick, at random and without looking at quality or audience, and heat
  * each with a fixed impression budget for everyone (empty target). No mind state, no anti-cheat.
  */
 export class ManualHeatingPolicy implements RegulationPolicy {
-  readonly name = 'manual';
+  readonly name = 'manual-items';
   private queue: ContentPublished[] = [];
   private out: HeatingAllocation[] = [];
   constructor(

@@ -10,6 +10,8 @@ export const TABLE_METRICS: [keyof Metrics, 'pct' | 'num' | 'int'][] = [
   ['new_content_ctr', 'pct'],
   ['interest_diversity', 'pct'],
   ['cold_start_success', 'pct'],
+  ['cold_start_success_top', 'pct'],
+  ['trial_share', 'pct'],
   ['top100_share', 'pct'],
   ['exposure_gini', 'num'],
   ['retention', 'pct'],
@@ -17,6 +19,7 @@ export const TABLE_METRICS: [keyof Metrics, 'pct' | 'num' | 'int'][] = [
   ['heated_impressions', 'int'],
   ['engagement', 'int'],
   ['watch_minutes_per_active_user', 'num'],
+  ['watch_minutes_per_user_day', 'num'],
   ['satisfaction_std', 'num'],
   ['cheat_precision', 'pct'],
   ['cheat_recall', 'pct'],
@@ -29,6 +32,8 @@ export const TABLE_METRICS: [keyof Metrics, 'pct' | 'num' | 'int'][] = [
   ['new_content_impression_share', 'pct'],
   ['cheat_impression_share', 'pct'],
   ['creators_left', 'int'],
+  ['creator_retention', 'pct'],
+  ['heated_items', 'int'],
 ];
 
 export function fmt(v: number, kind: 'pct' | 'num' | 'int'): string {

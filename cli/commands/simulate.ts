@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { runAb, type AbResult } from '../../sim/ab.js';
-import { defaultWorldConfig } from '../../sim/config.js';
+import { WORLD_NAMES, defaultWorldConfig, parseWorldName, type WorldName } from '../../sim/config.js';
 import { checkPolicies, policyNames } from '../../sim/policies.js';
 import { abTextTable, htmlReport, textTable } from '../../sim/report.js';
 import { policyContext, runPolicy } from '../../sim/run.js';
@@ -30,6 +30,23 @@ export function register(program: Command): void {
     .option('--users <n>', 'simulated users', int('users'), 2000)
     .option('--days <n>', 'simulated days', int('days'), 7)
     .option('--seed <n>', 'seed (same seed, same numbers)', int('seed'), 1)
+    .option(
+      '--world <name>',
+      `simulated world (${WORLD_NAMES.join(', ')}; docs/SIMULATOR.md)`,
+      (v: string) => {
+        try {
+          return parseWorldName(v);
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      },
+      'today' as WorldName,
+    )
+    .option(
+      '--budget <n>',
+      "Thermostat's heating pool, impressions per day (default: the job's)",
+      int('budget'),
+    )
     .option(
       '--json <file>',
       'write { policies: { name: { metric: number } }, config, series, lorenz, learning, ab? }',
@@ -66,6 +83,8 @@ export function register(program: Command): void {
         users: number;
         days: number;
         seed: number;
+        world: WorldName;
+        budget?: number;
         json?: string;
         html?: string;
         ab?: boolean;
@@ -79,9 +98,12 @@ export function register(program: Command): void {
           .split(',')
           .map((s) => s.trim())
           .filter(Boolean);
-        const cfg = defaultWorldConfig({ users: o.users, days: o.days, seed: o.seed });
+        const cfg = defaultWorldConfig({ users: o.users, days: o.days, seed: o.seed, world: o.world });
         const transport: TransportOptions = { kind: o.transport, brokers: o.brokers, redisUrl: o.redis };
-        const options = { transport };
+        const options = {
+          transport,
+          ...(o.budget !== undefined ? { agents: { system: { budgetPool: o.budget } } } : {}),
+        };
         try {
           if (transport.kind === 'kafka') {
             // Loaded only for Kafka runs; fails fast instead of librdkafka retrying forever.
@@ -136,7 +158,7 @@ export function register(program: Command): void {
           bar?.stop();
         }
         process.stdout.write(
-          `users=${cfg.users} days=${cfg.days} seed=${cfg.seed} transport=${transport.kind}\n${textTable(policies)}\n`,
+          `world=${cfg.world} users=${cfg.users} days=${cfg.days} seed=${cfg.seed} transport=${transport.kind}\n${textTable(policies)}\n`,
         );
         if (ab) process.stdout.write(`\n${abTextTable(ab)}\n`);
         if (o.json) {
