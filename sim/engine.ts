@@ -105,7 +105,10 @@ export function makeArm(
   name: string,
   rankerCfg?: Partial<RankerConfig>,
 ): Arm {
-  const ranker = new Ranker(catalogOf(world), stats, policy, rankerCfg, policy.slotHeater ?? null);
+  const cfg = policy.serving
+    ? { ...rankerCfg, serving: { ...rankerCfg?.serving, ...policy.serving } }
+    : rankerCfg;
+  const ranker = new Ranker(catalogOf(world), stats, policy, cfg, policy.slotHeater ?? null);
   // Pre-existing users have a click history in their strong interests.
   for (const u of world.users)
     if (u.registeredAt < world.cfg.startMs)

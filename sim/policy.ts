@@ -23,6 +23,7 @@ import { hash64Hex } from '../core/hash.js';
 import { DEFAULT_AGENT_CONFIG } from '../agents/config.js';
 import type { WorldConfig } from './config.js';
 import type { SlotHeater } from './ranker.js';
+import type { ServingConfig } from '../serving/heating-server.js';
 
 export interface RegulationPolicy {
   readonly name: string;
@@ -42,6 +43,8 @@ export interface RegulationPolicy {
   learningCurve?(): LearningPoint[];
   /** Baseline heaters without allocations: the ranker fills slots with fresh items itself. */
   readonly slotHeater?: SlotHeater;
+  /** Serving-helper settings of this policy's ranker (a policy without mind states serves heat to everyone). */
+  readonly serving?: Partial<ServingConfig>;
 }
 
 /** One day of a learned policy's training (HTML report, JSON `learning.<policy>`). */
@@ -148,6 +151,12 @@ export function defaultManualOptions(cfg: WorldConfig): ManualHeatingOptions {
  */
 export class ManualHeatingPolicy implements RegulationPolicy {
   readonly name = 'manual-items';
+  /** No mind states: every request may get heat, without a per-user cap or pacing. */
+  readonly serving: Partial<ServingConfig> = {
+    defaultExploreProbability: 1,
+    perUserCap: Number.MAX_SAFE_INTEGER,
+    paceAhead: 1,
+  };
   private queue: ContentPublished[] = [];
   private out: HeatingAllocation[] = [];
   constructor(
