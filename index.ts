@@ -11,3 +11,4 @@ export {
   type HeatRequest,
   type HeatPick,
 } from './serving/heating-server.js';
+export { mindStateFromHash } from './serving/mind-state.js';

@@ -173,8 +173,8 @@ const systemSchema = z
     minDeliveryRatio: z.number().positive().max(1).default(0.2),
     /** Traffic curve: per time slot of the period, EWMA over periods of the slot's impressions (weight of the past). */
     trafficCurveKeep: unit.default(0.5),
-    /** 坑7: trials are served first from up to this share of a tick's budget; what either kind leaves goes to the other. */
-    trialShare: unit.default(0.8),
+    /** 坑7: trials are served first, from up to this share of a tick's budget (1: all of it); what either kind leaves goes to the other. */
+    trialShare: unit.default(1),
     /** Heating by evidence of engaged quality after the trial (agents/evidence.ts). */
     evidence: z
       .strictObject({

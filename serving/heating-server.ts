@@ -12,7 +12,8 @@
 //      intersecting the user's categories (an empty target matches everyone), curiosity ≥
 //      target.min_curiosity, content not excluded by the caller (seen, already on the page);
 //   4. the best match: an allocation in one of the user's own categories before one that only
-//      matches an adjacent category, then the one furthest behind its delivery schedule, then id.
+//      matches an adjacent category, then the one furthest behind its delivery schedule (as a share
+//      of its impressions), then id.
 // A pick is counted as served (allocation and user) when it is returned; cancel() returns a pick the
 // user never reached.
 import type { HeatingAllocation, UserMindState } from '../schemas/types.js';
@@ -141,7 +142,8 @@ export class HeatingServer {
       const due = e.quota * Math.min(1, (now - e.a.valid_from) / span + this.cfg.paceAhead);
       if (e.served >= due) return;
       if (req.exclude?.(e.a.content_id)) return;
-      const lag = due - e.served;
+      // Behind schedule as a share of the allocation, so small ones (trials) are not starved by big ones.
+      const lag = (due - e.served) / e.quota;
       if (
         best === null ||
         (own && !bestOwn) ||

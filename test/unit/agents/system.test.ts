@@ -444,13 +444,24 @@ test('a constant quality score still works: the evidence alone decides; a good s
   assert.ok(hi > lo, `hi ${hi} lo ${lo}`);
 });
 
-test('grants never exceed what the target audience can take over the validity (reach sizing is on by default)', () => {
+test('evidence grants never exceed what the target audience can take over the validity; trials are not reach-sized', () => {
+  const pool = [...Array.from({ length: 20 }, (_, i) => seen(`avg${i}`, 400, 0.05)), seen('great', 400, 0.3)];
   const small = audience({ tech: 2 }, { tech: 0 });
-  const r = run(state(1_000_000, 0, D), [req('a', { exposure: 0, completion_sum: 0 })], D, T, small);
-  // 2 active users × 60 ticks of validity × 0.25 = 30 ≥ the 25-impression trial
-  assert.equal(r.allocations[0].impressions, 25);
+  const r = run(state(1_000_000, 0, D), pool, D, T, small);
+  // 2 active users × 60 ticks of validity × 0.25 = 30 < the 120 its draw asks for
+  assert.equal(r.allocations.find((a) => a.content_id === 'great')?.impressions, 30);
   const tiny = audience({ tech: 1 }, { tech: 0 });
   const c = parseAgentConfig({ system: { ...D.system, allocationValidityMs: 10 * TICK } });
-  const r2 = run(state(1_000_000, 0, c), [req('a', { exposure: 0, completion_sum: 0 })], c, T, tiny);
-  assert.equal(r2.allocations.length, 0, 'reach 1 × 10 × 0.25 = 2 < minGrant 5');
+  const r2 = run(
+    state(1_000_000, 0, c),
+    [...pool, req('new', { exposure: 0, completion_sum: 0 })],
+    c,
+    T,
+    tiny,
+  );
+  assert.deepEqual(
+    r2.allocations.map((a) => [a.content_id, a.impressions]),
+    [['new', 25]],
+    'reach 1 × 10 × 0.25 = 2 < minGrant 5 for evidence; the trial is granted in full',
+  );
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeatingServer } from '../../../index.js';
+import { HeatingServer, mindStateFromHash } from '../../../index.js';
 import type { HeatingAllocation, UserMindState } from '../../../schemas/types.js';
 
 const T = 1_700_000_000_000;
@@ -130,4 +130,12 @@ test('with N instances each serves its share of an allocation; same calls, same 
     );
   };
   assert.deepEqual(run(), run());
+});
+
+test('mindStateFromHash reads the Redis serving copy (HGETALL) into the record pick() takes', () => {
+  const m = mind({ user_id: 'u9', curiosity: 0.75, explore_probability: 0.4, version: 12 });
+  const hash: Record<string, string> = { epoch: '3' };
+  for (const [k, v] of Object.entries(m)) hash[k] = String(v);
+  assert.deepEqual(mindStateFromHash(hash), m);
+  assert.equal(mindStateFromHash({}), undefined);
 });
