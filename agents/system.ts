@@ -10,8 +10,9 @@
 //   3. reach: a grant never exceeds what its target audience can take this tick.
 // Then two kinds of grants (坑7):
 //   - fair trial: every new item short of its trial (content.trialImpressions within
-//     content.trialWindowMs) gets a small targeted trial, oldest first, from up to trialShare of
-//     the tick's budget, whatever its score or quality score;
+//     content.trialWindowMs) gets a small targeted trial, from up to trialShare of the tick's
+//     budget, whatever its score or quality score; when the budget is short, creators whose content
+//     had no trial for the longest go first (creator keep-alive), then the oldest items;
 //   - evidence: after the trial, heat follows a Thompson draw from the posterior of the item's
 //     engaged quality (agents/evidence.ts: completion and shares per impression, never raw clicks;
 //     the published quality score is only the prior). Items drawn below the platform baseline
@@ -61,6 +62,8 @@ export interface AllocatorState {
   qualityMean?: number | null;
   /** Share of granted impressions delivered before expiry (EWMA over ticks with expiries; null before any). */
   deliveryRatio?: number | null;
+  /** Creator → tick of their last trial grant (creator keep-alive; entries older than a period are dropped). */
+  creatorTrials?: Record<string, number>;
 }
 
 export function newAllocatorState(cfg: AgentConfig): AllocatorState {
@@ -334,6 +337,8 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
   if (period > s.periodIndex) {
     s.periodIndex = period;
     s.poolRemaining = s.poolSize;
+    const trials = s.creatorTrials ?? {};
+    for (const c of Object.keys(trials)) if (trials[c] <= T - sys.budgetPeriodMs) delete trials[c];
   }
   // Expired allocations leave; what they did not deliver returns to their period's pool, and
   // their delivery ratio updates the expected share of outstanding impressions that will be delivered.
@@ -451,7 +456,11 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
         publishedAt: r.published_at,
       });
   }
-  trials.sort(byAge);
+  // Creator keep-alive: under a scarce budget, trials go first to creators whose content has not
+  // had a trial for the longest (never first), then oldest item first.
+  const lastTrial = (s.creatorTrials ??= {});
+  const since = (c: Candidate): number => lastTrial[requests[c.i].creator_id] ?? -Infinity;
+  trials.sort((a, b) => since(a) - since(b) || byAge(a, b));
   evidence.sort(byScore);
 
   // Trials first, from up to trialShare of the budget; evidence from the rest; then whatever is
@@ -472,6 +481,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
     if (c.trial) {
       trialCount++;
       trialImps += c.granted;
+      lastTrial[r.creator_id] = T;
     } else clearing = Math.min(clearing, c.score);
     allocations.push({
       allocation_id: id,

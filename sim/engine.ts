@@ -90,6 +90,7 @@ export function catalogOf(world: World): RankerCatalog {
     adj: world.adj,
     categories: world.categories,
     creatorFollowers: (it: SimItem) => world.creators[it.creator].followers,
+    publishedScore: (it: SimItem) => world.publishedScore(it),
   };
 }
 

@@ -111,6 +111,8 @@ export interface RankerCatalog {
   readonly adj: readonly (readonly number[])[];
   readonly categories: readonly string[];
   creatorFollowers(item: SimItem): number;
+  /** The item's published quality_score (what the platform knows, not the latent quality). */
+  publishedScore(item: SimItem): number;
 }
 
 export class Ranker {
@@ -227,7 +229,9 @@ export class Ranker {
   private slotCost(it: SimItem): number {
     const a = DEFAULT_AGENT_CONFIG;
     const bid =
-      it.qualityScore * a.content.bidBase * (1 + a.content.defaultExpectedCtr * a.content.bidCtrMultiplier);
+      this.catalog.publishedScore(it) *
+      a.content.bidBase *
+      (1 + a.content.defaultExpectedCtr * a.content.bidCtrMultiplier);
     return bid / a.system.costPerImpressions;
   }
 
@@ -240,7 +244,8 @@ export class Ranker {
       const i = this.fresh[rng.int(this.fresh.length)];
       if (taken.has(i) || seen.has(i) || items[i].publishedAt > t) continue;
       eligible++;
-      if (best < 0 || items[i].qualityScore > items[best].qualityScore) best = i;
+      if (best < 0 || this.catalog.publishedScore(items[i]) > this.catalog.publishedScore(items[best]))
+        best = i;
     }
     return best;
   }

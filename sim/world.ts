@@ -378,10 +378,15 @@ export class World {
       content_id: it.id,
       creator_id: this.creators[it.creator].id,
       category: CATEGORIES[it.cat],
-      quality_score: this.cfg.publishQualityScore ? it.qualityScore : 0.5,
+      quality_score: this.publishedScore(it),
       published_at: it.publishedAt,
       creator_followers: this.creators[it.creator].followers,
     };
+  }
+
+  /** The quality_score the platform publishes: the noisy estimate, or 0.5 in worlds without a score. */
+  publishedScore(it: SimItem): number {
+    return this.cfg.publishQualityScore ? it.qualityScore : 0.5;
   }
 
   isNew(it: SimItem, t: number): boolean {

@@ -465,3 +465,24 @@ test('evidence grants never exceed what the target audience can take over the va
     'reach 1 × 10 × 0.25 = 2 < minGrant 5 for evidence; the trial is granted in full',
   );
 });
+
+test('creator keep-alive: with a short budget, a creator whose content just had a trial waits behind those who had none', () => {
+  const c = parseAgentConfig({ system: { ...D.system, budgetPool: 50 } });
+  const s = state(1_000_000, 0, c);
+  const fresh = (id: string, creator: string, age: number) =>
+    req(id, { creator_id: creator, exposure: 0, completion_sum: 0, published_at: T - age * HOUR });
+  const first = run(s, [fresh('a1', 'busy', 3)], c);
+  assert.deepEqual(
+    first.allocations.map((a) => a.content_id),
+    ['a1'],
+  );
+  recordTickTotals(s, T + TICK, 1_000_000, 0);
+  const next = run(
+    s,
+    [fresh('a2', 'busy', 5), fresh('b1', 'quiet', 1), fresh('c1', 'other', 2)],
+    c,
+    T + TICK,
+  );
+  // 25 impressions left in the paced pool of 50: 'busy' had a trial a tick ago, so the others go first.
+  assert.deepEqual(next.allocations.map((a) => a.content_id).sort(), ['c1']);
+});
