@@ -6,7 +6,13 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
 import { WORLD_NAMES, parseWorldName } from '../sim/config.js';
-import { markdown, runEffectiveness, summarise, summaryTable } from '../sim/effectiveness.js';
+import {
+  markdown,
+  runEffectiveness,
+  summarise,
+  summaryTable,
+  type EffectivenessOptions,
+} from '../sim/effectiveness.js';
 
 /** "1-5" or "1,3,7" → [1, 2, 3, 4, 5] / [1, 3, 7]. */
 export function parseSeeds(v: string): number[] {
@@ -39,16 +45,7 @@ const program = new Command()
   .option('--out <prefix>', 'write <prefix>.json and <prefix>.md')
   .parse();
 
-const o = program.opts<{
-  worlds: string;
-  seeds: number[];
-  users: number;
-  days: number;
-  budgetShare: number;
-  manualShare: number;
-  greedyK: number;
-  out?: string;
-}>();
+const o = program.opts<Omit<EffectivenessOptions, 'worlds' | 'onRun'> & { worlds: string; out?: string }>();
 const worlds = o.worlds.split(',').map((w) => parseWorldName(w.trim()));
 const t0 = Date.now();
 const runs = await runEffectiveness({

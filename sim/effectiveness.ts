@@ -96,6 +96,30 @@ export interface Goal {
 
 const ratio = (a: number, b: number): number => (b === 0 ? (a === 0 ? 1 : Infinity) : a / b);
 
+/** A goal on Thermostat's `metric` relative to `other`'s (paired by seed). */
+const versus = (
+  id: string,
+  text: string,
+  metric: keyof Metrics,
+  other: EffectivenessPolicy,
+  min: number,
+  noScoreOnly = false,
+): Goal => ({
+  id,
+  text,
+  value: (r) => ratio(r.metrics.thermostat[metric], r.metrics[other][metric]),
+  min,
+  noScoreOnly,
+});
+
+/** A goal on the level of Thermostat's `metric`. */
+const level = (id: string, text: string, metric: keyof Metrics, min: number): Goal => ({
+  id,
+  text,
+  value: (r) => r.metrics.thermostat[metric],
+  min,
+});
+
 export const GOALS: Goal[] = [
   {
     id: 'cost',
@@ -103,62 +127,40 @@ export const GOALS: Goal[] = [
     value: (r) => 0.4 - ratio(r.metrics.thermostat.heated_impressions, r.metrics.manual.heated_impressions),
     min: 0,
   },
-  {
-    id: 'watch',
-    text: 'watch time ≥ 1.23× manual',
-    value: (r) => ratio(r.metrics.thermostat.engagement, r.metrics.manual.engagement),
-    min: 1.23,
-  },
-  {
-    id: 'retention',
-    text: 'retention ≥ manual (ratio)',
-    value: (r) => ratio(r.metrics.thermostat.retention, r.metrics.manual.retention),
-    min: 1,
-  },
-  {
-    id: 'creators',
-    text: 'creator retention ≥ 0.95',
-    value: (r) => r.metrics.thermostat.creator_retention,
-    min: 0.95,
-  },
-  {
-    id: 'trial',
-    text: '≥ 80% of new items get ≥ 20 impressions in their first day',
-    value: (r) => r.metrics.thermostat.trial_share,
-    min: 0.8,
-  },
-  {
-    id: 'cold_top',
-    text: 'cold start of above-median-quality items ≥ manual (ratio)',
-    value: (r) => ratio(r.metrics.thermostat.cold_start_success_top, r.metrics.manual.cold_start_success_top),
-    min: 1,
-  },
-  {
-    id: 'vs_greedy',
-    text: 'watch time ≥ quality-greedy heater at equal heated impressions (ratio)',
-    value: (r) => ratio(r.metrics.thermostat.engagement, r.metrics.greedy.engagement),
-    min: 1,
-  },
-  {
-    id: 'vs_uniform',
-    text: 'cold start ≥ uniform heater at equal heated impressions (ratio)',
-    value: (r) => ratio(r.metrics.thermostat.cold_start_success, r.metrics.uniform.cold_start_success),
-    min: 1,
-  },
-  {
-    id: 'noscore_watch',
-    text: 'no quality score: watch time ≥ manual (ratio)',
-    value: (r) => ratio(r.metrics.thermostat.engagement, r.metrics.manual.engagement),
-    min: 1,
-    noScoreOnly: true,
-  },
-  {
-    id: 'noscore_cold',
-    text: 'no quality score: cold start ≥ 0.9× manual (ratio)',
-    value: (r) => ratio(r.metrics.thermostat.cold_start_success, r.metrics.manual.cold_start_success),
-    min: 0.9,
-    noScoreOnly: true,
-  },
+  versus('watch', 'watch time ≥ 1.23× manual', 'engagement', 'manual', 1.23),
+  versus('retention', 'retention ≥ manual (ratio)', 'retention', 'manual', 1),
+  level('creators', 'creator retention ≥ 0.95', 'creator_retention', 0.95),
+  level('trial', '≥ 80% of new items get ≥ 20 impressions in their first day', 'trial_share', 0.8),
+  versus(
+    'cold_top',
+    'cold start of above-median-quality items ≥ manual (ratio)',
+    'cold_start_success_top',
+    'manual',
+    1,
+  ),
+  versus(
+    'vs_greedy',
+    'watch time ≥ quality-greedy heater at equal heated impressions (ratio)',
+    'engagement',
+    'greedy',
+    1,
+  ),
+  versus(
+    'vs_uniform',
+    'cold start ≥ uniform heater at equal heated impressions (ratio)',
+    'cold_start_success',
+    'uniform',
+    1,
+  ),
+  versus('noscore_watch', 'no quality score: watch time ≥ manual (ratio)', 'engagement', 'manual', 1, true),
+  versus(
+    'noscore_cold',
+    'no quality score: cold start ≥ 0.9× manual (ratio)',
+    'cold_start_success',
+    'manual',
+    0.9,
+    true,
+  ),
 ];
 
 /** Metrics in the per-world tables, with their format. */

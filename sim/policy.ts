@@ -77,9 +77,9 @@ export interface PolicyContext {
   options: Readonly<Record<string, unknown>>;
 }
 
-/** Popularity ranking only: no heating, no mind state (explore probability 0), no anti-cheat. */
-export class PopularityPolicy implements RegulationPolicy {
-  readonly name = 'popularity';
+/** A policy that regulates nothing through the graph: no allocations, no mind state, nothing flagged. */
+abstract class PassivePolicy implements RegulationPolicy {
+  abstract readonly name: string;
   onPublished(): void {}
   onInteractions(): void {}
   advanceTo(): void {}
@@ -94,28 +94,23 @@ export class PopularityPolicy implements RegulationPolicy {
   }
 }
 
+/** Popularity ranking only: no heating, no mind state (no heated slot is ever shown), no anti-cheat. */
+export class PopularityPolicy extends PassivePolicy {
+  readonly name = 'popularity';
+}
+
 /**
  * A heater a platform could write in an afternoon (SPEC §7): no allocations, no mind state, no
  * anti-cheat; the ranker puts a fresh item (published less than a day ago) in each slot with
  * probability `share`: picked at random (k = 1: operators' manual heating, the uniform heater) or
  * the best published quality score of k random fresh items (the quality-greedy heater).
  */
-export class SlotHeaterPolicy implements RegulationPolicy {
+export class SlotHeaterPolicy extends PassivePolicy {
   constructor(
     readonly name: string,
     readonly slotHeater: SlotHeater,
-  ) {}
-  onPublished(): void {}
-  onInteractions(): void {}
-  advanceTo(): void {}
-  newAllocations(): HeatingAllocation[] {
-    return [];
-  }
-  mindState(): UserMindState | undefined {
-    return undefined;
-  }
-  flaggedContent(): ReadonlySet<string> {
-    return new Set();
+  ) {
+    super();
   }
 }
 
