@@ -25,7 +25,12 @@ export function buildProgram(out: CliOutput = processOutput): Command {
   const program = new Command('thermostat')
     .description('Real-time heating regulation for recommender systems (breaks the Matthew effect).')
     .version(packageVersion, '-V, --version', 'print the version')
-    .configureOutput({ writeOut: out.writeOut, writeErr: out.writeErr })
+    .configureOutput({
+      writeOut: out.writeOut,
+      writeErr: out.writeErr,
+      // Commander's usage errors read like ours: "thermostat: option '--users <n>' ...".
+      outputError: (message, write) => write(message.replace(/^error: /, 'thermostat: ')),
+    })
     .exitOverride();
   for (const command of [run, stack, produceSample, simulate, bench]) command.register(program);
   return program;
@@ -35,7 +40,7 @@ export function buildProgram(out: CliOutput = processOutput): Command {
 export async function main(argv: string[], out: CliOutput = processOutput): Promise<number> {
   try {
     await buildProgram(out).parseAsync(argv);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return 0;
   } catch (e) {
     return reportError(e, out.writeErr);
   }

@@ -25,7 +25,7 @@ export type RunBench = (o: {
   only?: string[];
   log: (m: string) => void;
   onProgress: (result: unknown, details: unknown) => void;
-}) => Promise<{ result: Record<string, unknown>; details: unknown }>;
+}) => Promise<{ result: { notes: string }; details: unknown }>;
 
 interface BenchOptions {
   quick?: boolean;

@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
+import { ThermostatError } from '../../core/errors.js';
 import { UsageError } from '../errors.js';
 import { packageRoot } from '../package-info.js';
 
@@ -28,6 +29,8 @@ export function register(program: Command): void {
       return v as StackAction;
     })
     .action((action: StackAction) => {
-      process.exitCode = runStackScript(action);
+      const status = runStackScript(action);
+      if (status !== 0)
+        throw new ThermostatError('DEPENDENCY', `scripts/stack.sh ${action} failed (exit ${status})`);
     });
 }
