@@ -73,9 +73,36 @@ test('npm pack → install in an empty project → the README example and the ra
   assert.match(run.stdout, /\[ 'c1: \d+ heated impressions' \]/, run.stdout);
   assert.match(run.stdout, /user_id: 'u1'/);
   assert.ok(
-    run.stdout.includes(`{thermostat.user.${partitionForKey('u1', 6)}}:user:u1 partition ${partitionForKey('u1', 6)}`),
+    run.stdout.includes(
+      `{thermostat.user.${partitionForKey('u1', 6)}}:user:u1 partition ${partitionForKey('u1', 6)}`,
+    ),
     run.stdout,
   );
+
+  // Every ranker-side helper is importable from the package entry.
+  const exports = spawnSync(
+    process.execPath,
+    ['--input-type=module', '-e', "console.log(Object.keys(await import('thermostat')).join(' '))"],
+    { cwd: app, encoding: 'utf8' },
+  );
+  assert.equal(exports.status, 0, exports.stderr);
+  const names = exports.stdout.trim().split(' ');
+  for (const name of [
+    'followAllocations',
+    'ActiveAllocationsView',
+    'readUserMind',
+    'readContentState',
+    'readActiveAllocations',
+    'partitionForKey',
+    'userMindKey',
+    'activeAllocationsKey',
+    'Serde',
+    'wireSerde',
+    'LocalSchemaRegistry',
+    'HttpSchemaRegistry',
+    'ThermostatTestDriver',
+  ])
+    assert.ok(names.includes(name), `thermostat exports ${name}`);
 
   // The same example, typed, against the packed declarations.
   writeFileSync(join(app, 'example.ts'), example);
