@@ -6,6 +6,7 @@ import {
   parseActiveAllocations,
   userMindCodec,
   type ActiveAllocation,
+  type ValueCodec,
 } from '../state/codecs.js';
 import { activeAllocationsKey, contentStateKey, userMindKey } from '../state/keys.js';
 import type { ContentState, UserMindState } from '../schemas/types.js';
@@ -14,36 +15,35 @@ export interface HashReader {
   hgetall(key: string): Promise<Record<string, string>>;
 }
 
-/** A stored state hash, or undefined when the key is absent or a tombstone. */
-async function readStateHash(redis: HashReader, key: string): Promise<Record<string, Buffer> | undefined> {
+/** The record stored under `key`, or undefined when the key is absent or a tombstone. */
+async function readRecord<V>(redis: HashReader, key: string, codec: ValueCodec<V>): Promise<V | undefined> {
   const hash = await redis.hgetall(key);
   if (hash.version === undefined || hash.deleted !== undefined) return undefined;
-  return Object.fromEntries(Object.entries(hash).map(([k, v]) => [k, Buffer.from(v)]));
+  const fields = Object.fromEntries(Object.entries(hash).map(([k, v]) => [k, Buffer.from(v)]));
+  return codec.decode(fields, Number(hash.version));
 }
 
 /**
  * A user's mind state (explore_probability, curiosity, fatigue, ...), or undefined before the job
  * has seen the user. `partitions` is the partition count of `user-interactions`.
  */
-export async function readUserMind(
+export function readUserMind(
   redis: HashReader,
   appId: string,
   userId: string,
   partitions: number,
 ): Promise<UserMindState | undefined> {
-  const fields = await readStateHash(redis, userMindKey(appId, userId, partitions));
-  return fields && userMindCodec.decode(fields, Number(fields.version.toString()));
+  return readRecord(redis, userMindKey(appId, userId, partitions), userMindCodec);
 }
 
 /** A content's CTR and heating state, or undefined; `partitions` as for `readUserMind`. */
-export async function readContentState(
+export function readContentState(
   redis: HashReader,
   appId: string,
   contentId: string,
   partitions: number,
 ): Promise<ContentState | undefined> {
-  const fields = await readStateHash(redis, contentStateKey(appId, contentId, partitions));
-  return fields && contentStateCodec.decode(fields, Number(fields.version.toString()));
+  return readRecord(redis, contentStateKey(appId, contentId, partitions), contentStateCodec);
 }
 
 /**
