@@ -16,7 +16,7 @@ import { Serde } from '../../io/serde.js';
 import { startJob } from '../../pipelines/run-job.js';
 import { topologyNames, type TopologyNames } from '../../pipelines/topology.js';
 import { prepareWriters } from '../../pipelines/wire-serde.js';
-import { formatStats, startLiveStats, type StatsSample } from '../live-stats.js';
+import { formatStats, startLiveStats, type Stats, type StatsSample } from '../live-stats.js';
 import { decimal, integer } from '../options.js';
 import { runStackScript } from './stack.js';
 
@@ -95,10 +95,10 @@ function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => bool
 }
 
 /** A text line on a terminal; a JSON log line otherwise (never plain text in a JSON log). */
-function statsWriter(log: Logger) {
+function statsWriter(log: Logger): (s: Stats) => void {
   return process.stdout.isTTY
-    ? (s: Parameters<typeof formatStats>[0]) => process.stdout.write(`${formatStats(s)}\n`)
-    : (s: Parameters<typeof formatStats>[0]) => log.info({ event: 'job.stats', ...s }, 'stats');
+    ? (s) => process.stdout.write(`${formatStats(s)}\n`)
+    : (s) => log.info({ event: 'job.stats', ...s }, 'stats');
 }
 
 async function run(o: RunOptions): Promise<void> {
