@@ -139,6 +139,13 @@ describe('scripts/validate-chart.sh', () => {
     );
     assert.match(notes('default'), /Scaling: fixed, 2 replicas\./);
     assert.match(notes('drain'), /terminationGracePeriodSeconds 76\./);
+    assert.match(
+      notes('gpu'),
+      /learned allocation scorer on webgpu \(THERMOSTAT_TF_BACKEND=webgpu; .*WEBGPU=true/,
+    );
+    assert.match(notes('gpu-cuda'), /THERMOSTAT_TF_BACKEND=gpu; .*TFJS_GPU=true on a CUDA 11 base/);
+    assert.match(notes('servicemonitor'), /Alerts: PrometheusRule thermostat; .*docs\/RUNBOOK\.md/);
+    assert.match(notes('networkpolicy'), /egress only to DNS, Kafka, Redis, the Schema Registry\./);
   });
   test('bad values are rejected at install, naming the wrong value', () => {
     for (const r of REJECTS) expectPass(`reject:${r}`);
@@ -247,9 +254,11 @@ describe('Dockerfile', () => {
       );
     assert.match(runtime, /org\.opencontainers\.image\.revision="\$\{REVISION\}"/);
     assert.match(runtime, /THERMOSTAT_REVISION=\$\{REVISION\}/);
-    const hc = /^HEALTHCHECK (.*(?:\\\n.*)*)$/m.exec(runtime);
+    const hc = /^HEALTHCHECK [^\n]*(?:\\\n[^\n]*)*?CMD (\[.*\])$/m.exec(runtime);
     assert.ok(hc, 'HEALTHCHECK present');
-    assert.match(hc[1], /CMD \["node", "-e", ".*THERMOSTAT_HTTP_PORT.*\/healthz.*"\]/);
+    const [cmd, flag, script] = JSON.parse(hc[1]) as string[];
+    assert.deepEqual([cmd, flag], ['node', '-e']);
+    assert.match(script, /process\.env\.THERMOSTAT_HTTP_PORT \|\| 9464\) \+ '\/healthz'/);
     // WebGPU: Dawn's packages after the prune, the Vulkan loader in the runtime stage.
     assert.match(stages[0], /npm prune[\s\S]*WEBGPU[\s\S]*scripts\/webgpu\.sh/);
     assert.match(runtime, /WEBGPU" = true \]; then vulkan=libvulkan1/);

@@ -46,13 +46,22 @@ def _mapping(loader, node, deep=False):
 StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
+# Built-in API groups whose name has a dot (CRD groups such as gateway.networking.k8s.io do too).
+BUILTIN_DOTTED_GROUPS = {
+    "admissionregistration.k8s.io", "apiextensions.k8s.io", "apiregistration.k8s.io",
+    "certificates.k8s.io", "coordination.k8s.io", "discovery.k8s.io", "events.k8s.io",
+    "flowcontrol.apiserver.k8s.io", "networking.k8s.io", "node.k8s.io",
+    "rbac.authorization.k8s.io", "resource.k8s.io", "scheduling.k8s.io", "storage.k8s.io",
+}
+
+
 def crd_schema_file(doc):
     group_version = doc.get("apiVersion", "")
     if "/" not in group_version:
         return None
     group, version = group_version.split("/", 1)
-    if "." not in group:
-        return None  # built-in API groups have no dot (apps, policy, autoscaling...)
+    if "." not in group or group in BUILTIN_DOTTED_GROUPS:
+        return None  # built-in API group (apps, policy, networking.k8s.io...)
     return f"{doc['kind'].lower()}-{group.split('.')[0]}-{version}.json"
 
 
