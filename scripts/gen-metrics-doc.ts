@@ -2,7 +2,7 @@
 // (core/metrics.ts) plus the scorer-fallback counter of learn/job-scorer.ts, with the Grafana
 // panels (helm/thermostat/dashboards/thermostat.json) and chart alerts
 // (helm/thermostat/templates/prometheusrule.yaml) that read each metric. `npm run gen:metrics-doc`
-// rewrites the file; test/unit/metrics-doc.test.ts fails when it is out of date.
+// rewrites the file; test/unit/metrics.test.ts fails when it is out of date.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { format, resolveConfig } from 'prettier';
@@ -18,7 +18,7 @@ export const RULES_TEMPLATE_PATH = fileURLToPath(
 );
 
 /** prom-client collects these on Linux only: named in the text, not listed, so the file is the same everywhere. */
-const LINUX_ONLY = [
+export const LINUX_ONLY = [
   'process_open_fds',
   'process_max_fds',
   'process_virtual_memory_bytes',
