@@ -12,23 +12,29 @@ const DAY = 24 * HOUR;
 
 const userSchema = z
   .strictObject({
+    /** Satisfaction of a new user. */
     satisfactionStart: unit.default(0.6),
     /** EWMA: satisfaction ← keep·satisfaction + (1 − keep)·(satisfactionStart + reward). */
     satisfactionKeep: unit.default(0.9),
-    /** The seed's rewards, exact at the reference rate −noClick/(click − noClick) (1/3); rescaled to the user's rate. */
+    /** Reward r of a click at the reference rate −noClick/(click − noClick) (1/3); rescaled to the user's own click rate. */
     clickReward: z.number().positive().max(1).default(1),
+    /** Reward r of an impression without a click at the reference rate; rescaled like clickReward. */
     noClickReward: z.number().min(-1).max(0).lt(0).default(-0.5),
-    /** The user's click rate is shrunk toward the reference rate with this many pseudo-impressions. */
+    /** The user's click rate (behaviour sequence) is shrunk toward the reference rate with this many pseudo-impressions. */
     baselinePriorWeight: z.number().positive().default(1),
+    /** Curiosity of a new user, and where it relaxes back to. */
     curiosityStart: unit.default(0.5),
     /** On a new-content impression curiosity moves this share of the way to curiosityStart + reward. */
     curiosityStep: unit.default(0.1),
+    /** Curiosity never exceeds this. */
     curiosityCap: unit.default(1),
     /** Curiosity relaxes back toward curiosityStart with this half-life (the seed never lowers it). */
     curiosityHalfLifeMs: ms.default(3 * DAY),
+    /** Fatigue of a new user, and where it relaxes back to. */
     fatigueStart: unit.default(0.2),
     /** In a same-category run fatigue moves this share of the way to fatigueStart − reward. */
     fatigueStep: unit.default(0.2),
+    /** Fatigue never exceeds this. */
     fatigueCap: unit.default(1),
     /** Interactions in a row in one category (this one included) that add fatigueStep. */
     fatigueRunLength: z.number().int().min(2).default(3),
@@ -36,9 +42,11 @@ const userSchema = z
     fatigueHalfLifeMs: ms.default(30 * 60_000),
     /** Fraction of the excess over fatigueStart removed when the category changes. */
     fatigueCategoryChangeDrop: unit.default(0.5),
+    /** Exploitation of a new user, and where it recovers to. */
     exploitationStart: unit.default(0.7),
     /** Per interaction exploitation moves this share of the way to its floor (dissatisfied) or start (satisfied). */
     exploitationStep: unit.default(0.1),
+    /** Exploitation never falls below this. */
     exploitationFloor: unit.default(0),
     /** Below this satisfaction the user is dissatisfied. */
     satisfactionLow: unit.default(0.5),
@@ -73,37 +81,52 @@ const userSchema = z
 
 const contentSchema = z
   .strictObject({
+    /** Heating budget of a new content. */
     initialBudget: nonNeg.default(100),
     /** Budget never exceeds this (the seed's budget only grows); maxRequest / impressionsPerBudgetUnit. */
     maxBudget: nonNeg.default(500),
+    /** Below this exposure a content is cold: it requests heating with coldRequestProbability. */
     coldExposure: nonNeg.default(1000),
+    /** Chance per tick that a cold content requests heating. */
     coldRequestProbability: unit.default(0.9),
+    /** Above this CTR a content requests heating with goodRequestProbability. */
     goodCtr: unit.default(0.05),
+    /** Chance per tick that a content with a good CTR requests heating. */
     goodRequestProbability: unit.default(0.7),
+    /** Chance per tick that any other content requests heating. */
     otherRequestProbability: unit.default(0.1),
+    /** Largest request, in heated impressions. */
     maxRequest: z.number().int().positive().default(5000),
     /** requested = min(maxRequest, budget × impressionsPerBudgetUnit); delivered heated impressions spend 1/that each. */
     impressionsPerBudgetUnit: z.number().positive().default(10),
     /** Smallest request worth sending (and smallest grant worth emitting). */
     minRequest: z.number().int().positive().default(50),
+    /** bid = quality · bidBase · (1 + expected_ctr · bidCtrMultiplier), per thousand heated impressions. */
     bidBase: nonNeg.default(10),
+    /** See bidBase. */
     bidCtrMultiplier: nonNeg.default(10),
+    /** Expected CTR of a content whose CTR is still unknown (below ctrMinExposure). */
     defaultExpectedCtr: unit.default(0.01),
     /** Below this exposure ctr is "unknown" and defaultExpectedCtr is used for the bid. */
     ctrMinExposure: z.number().int().min(0).default(100),
+    /** Budget added per feedback window while the window's CTR is above budgetGrowthCtr (and engagement backs it). */
     budgetGrowth: nonNeg.default(50),
+    /** See budgetGrowth. */
     budgetGrowthCtr: unit.default(0.03),
     /** Growth also needs the window's clicks backed by engagement (坑2/坑6). */
     budgetGrowthMinEngagedRate: unit.default(0.3),
     /** A window with fewer impressions than this says nothing (1 click in 10 views is not 10%). */
     feedbackMinExposure: z.number().int().min(0).default(100),
+    /** Length of the windows over which CTR and engagement are judged. */
     feedbackWindowMs: ms.default(HOUR),
+    /** Quality prior of a content published without a score. */
     defaultQuality: unit.default(0.5),
     /**
      * 坑7 fair trial: a new item requests heating at every tick until it has this many impressions
      * (organic ones count), within trialWindowMs of publication; the allocator serves trials first.
      */
     trialImpressions: z.number().int().min(0).default(25),
+    /** A new item is in its trial only this long after publication. */
     trialWindowMs: ms.default(DAY),
     /** Content older than this (since publication) no longer requests heating. */
     maxHeatingAgeMs: ms.default(7 * DAY),
@@ -141,7 +164,9 @@ const systemSchema = z
     scoreThreshold: unit.default(0.3),
     /** 坑3: heated impressions ≤ cap × all impressions in the rolling window. */
     heatingCap: unit.default(0.2),
+    /** Window of the heating cap (heated / all impressions). */
     rollingWindowMs: ms.default(HOUR),
+    /** Budget period: the pool is replenished at its start. */
     budgetPeriodMs: ms.default(DAY),
     /** Heating impressions per budget period unless business-objectives says otherwise. */
     budgetPool: nonNeg.default(100_000),
@@ -170,6 +195,7 @@ const systemSchema = z
      * hold the cap.
      */
     deliveryRatioKeep: unit.default(0.8),
+    /** The delivery ratio the cap assumes is never below this. */
     minDeliveryRatio: z.number().positive().max(1).default(0.2),
     /** Traffic curve: per time slot of the period, EWMA over periods of the slot's impressions (weight of the past). */
     trafficCurveKeep: unit.default(0.5),
@@ -200,6 +226,7 @@ const systemSchema = z
     smallCreatorFollowers: z.number().int().min(0).default(10_000),
     /** When the cap or pool binds, evidence candidates are dropped from the bottom until each remaining one gets at least this share of its demand. */
     minFill: unit.default(0.5),
+    /** How long an allocation may be served (valid_until − valid_from). */
     allocationValidityMs: ms.default(HOUR),
     /** Category → adjacent categories (audience match and target). */
     adjacency: z.record(z.string(), z.array(z.string())).default({
@@ -218,7 +245,9 @@ const systemSchema = z
     matchPriorWeight: nonNeg.default(20),
     /** Feature scaling ceilings (each column is normalised to [0,1]). */
     ctrCeiling: z.number().positive().max(1).default(0.2),
+    /** Pseudo-impressions of the CTR prior in the CTR feature. */
     ctrPriorImpressions: nonNeg.default(100),
+    /** Exposure that maps to 1 in the exposure feature. */
     exposureCeiling: z.number().positive().default(1_000_000),
     /** retention_boost = newness·wN + smallCreator·wS + underExposure·wU (weights sum to 1). */
     retention: z
@@ -232,6 +261,7 @@ const systemSchema = z
         (w) => Math.abs(w.newness + w.smallCreator + w.underExposure - 1) < 1e-6,
         'retention weights must sum to 1',
       ),
+    /** Reward weights until business-objectives (or the LLM provider) sets them. */
     defaultWeights: z
       .strictObject({
         user_satisfaction: unit.default(0.4),

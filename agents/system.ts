@@ -132,6 +132,8 @@ export interface TickMetrics {
   approved: number;
   rejected: number;
   grantedImpressions: number;
+  /** The heating cap in force (business-objectives, else config). */
+  heatingCap: number;
   /** Trial allocations and their impressions (坑7). */
   trials: number;
   trialImpressions: number;
@@ -524,6 +526,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       approved: allocations.length,
       rejected: requests.length - allocations.length,
       grantedImpressions: used,
+      heatingCap: cap,
       trials: trialCount,
       trialImpressions: trialImps,
       capCapacity,

@@ -5,6 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
+import { seedList } from '../cli/options.js';
 import { WORLD_NAMES, parseWorldName } from '../sim/config.js';
 import {
   markdown,
@@ -13,19 +14,6 @@ import {
   summaryTable,
   type EffectivenessOptions,
 } from '../sim/effectiveness.js';
-
-/** "1-5" or "1,3,7" → [1, 2, 3, 4, 5] / [1, 3, 7]. */
-export function parseSeeds(v: string): number[] {
-  const out: number[] = [];
-  for (const part of v.split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new InvalidArgumentError(`bad seed list '${v}'`);
-    const a = Number(m[1]);
-    const b = m[2] === undefined ? a : Number(m[2]);
-    for (let s = a; s <= b; s++) out.push(s);
-  }
-  return out;
-}
 
 const num = (v: string): number => {
   const n = Number(v);
@@ -36,7 +24,7 @@ const num = (v: string): number => {
 const program = new Command()
   .name('effectiveness')
   .option('--worlds <names>', `comma-separated worlds (${WORLD_NAMES.join(', ')})`, WORLD_NAMES.join(','))
-  .option('--seeds <list>', 'seeds, e.g. 1-5', parseSeeds, [1, 2, 3, 4, 5])
+  .option('--seeds <list>', 'seeds, e.g. 1-5', seedList, [1, 2, 3, 4, 5])
   .option('--users <n>', 'simulated users', num, 1000)
   .option('--days <n>', 'simulated days', num, 5)
   .option('--budget-share <x>', "Thermostat's pool as a share of manual's heated impressions", num, 0.4)

@@ -35,15 +35,19 @@ export const runtimeConfigSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, . _ - only')
         .optional(),
+      /** Partitions of the input topics, the content stage and the outputs: the most useful instances. Part of the Redis key layout: changing it is a migration. */
       inputPartitions: positiveInt.default(6),
+      /** Replication factor of the topics the job creates. */
       replicationFactor: positiveInt.default(1),
       /** Records fetched per consume call (micro-batch size). */
       batchSize: positiveInt.default(2000),
     })
     .prefault({}),
+  /** Confluent-compatible Schema Registry; unset: the ids of schemas/registry.json. */
   schemaRegistryUrl: z.string().url().optional(),
   redis: z
     .strictObject({
+      /** Redis of the checkpoints and the serving copies (`rediss://` for TLS). */
       url: z.string().min(1).default('redis://127.0.0.1:6379'),
       /** Max state entries queued for Redis while it is down before the job applies backpressure. */
       maxQueuedEntries: positiveInt.default(2_000_000),
@@ -60,7 +64,9 @@ export const runtimeConfigSchema = z.strictObject({
     .prefault({}),
   http: z
     .strictObject({
+      /** Port of /metrics, /healthz and /readyz (0: any free port). */
       port: z.number().int().min(0).max(65535).default(9464),
+      /** Address the HTTP endpoints listen on. */
       host: z.string().default('0.0.0.0'),
     })
     .prefault({}),
@@ -80,11 +86,13 @@ export const runtimeConfigSchema = z.strictObject({
     .prefault({}),
   /** Event-time length of one allocation tick. */
   tickMs: positiveInt.default(60_000),
+  /** Seed of every random draw (keyed by content and tick): same input and seed, same outputs. */
   seed: z.number().int().default(42),
   /** Agent rules (SPEC §3 constants); validated by agents/config.ts, which names a bad key. */
   agents: z.record(z.string(), z.unknown()).default({}),
   /** Learning (scorer choice, model version, backend, LLM); validated by learn/config.ts. */
   learn: z.record(z.string(), z.unknown()).default({}),
+  /** Level of the JSON logs (pino). */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

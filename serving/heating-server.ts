@@ -197,12 +197,13 @@ export class HeatingServer {
     for (const c of e.a.target.categories) this.byCategory.get(c)?.delete(e);
   }
 
-  /** Drops expired or exhausted allocations and users without recent heat (bounded memory); at most once per minute of event time. */
+  /** Drops expired allocations and users without recent heat (bounded memory); at most once per minute of event time. */
   private prune(now: number): void {
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
-    for (const e of [...this.byId.values()])
-      if (e.a.valid_until <= now || e.served >= e.quota) this.remove(e);
+    // Exhausted allocations stay until they expire: ingesting them again (a replay, or the whole
+    // active view re-synced) must not reset what was served.
+    for (const e of [...this.byId.values()]) if (e.a.valid_until <= now) this.remove(e);
     const since = now - this.cfg.capWindowMs;
     for (const [u, times] of this.recent) if (times[times.length - 1] <= since) this.recent.delete(u);
   }

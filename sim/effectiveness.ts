@@ -5,8 +5,9 @@
 //      heated impressions per day;
 //   3. the uniform-random and quality-greedy (best of k by quality score) heaters at Thermostat's
 //      heated share, i.e. at equal heated impressions;
-// then means with 95% confidence intervals over seeds (Student t), ratios paired by seed, and the
-// goals checked per world. Pure orchestration over runPolicy; docs/results/effectiveness.md.
+// then means with 95% confidence intervals over seeds (Student t, sim/aggregate.ts), ratios
+// paired by seed, and the goals checked per world. Pure orchestration over runPolicy; docs/results/effectiveness.md.
+import { estimate, type Estimate } from './aggregate.js';
 import { defaultWorldConfig, type WorldName } from './config.js';
 import type { Metrics } from './metrics.js';
 import { runPolicy } from './run.js';
@@ -34,27 +35,6 @@ export interface SeedRun {
   /** Thermostat's pool, impressions per day. */
   budget: number;
   metrics: Record<EffectivenessPolicy, Metrics>;
-}
-
-/** Mean and 95% confidence interval (t distribution over n values; the interval is the mean when n < 2). */
-export interface Estimate {
-  mean: number;
-  lo: number;
-  hi: number;
-  n: number;
-}
-
-const T975 = [NaN, 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179];
-
-/** Mean ± t(0.975, n−1)·s/√n. */
-export function estimate(xs: readonly number[]): Estimate {
-  const n = xs.length;
-  const mean = n === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / n;
-  if (n < 2) return { mean, lo: mean, hi: mean, n };
-  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) * (b - mean), 0) / (n - 1));
-  const t = n - 1 < T975.length ? T975[n - 1] : 1.96;
-  const h = (t * sd) / Math.sqrt(n);
-  return { mean, lo: mean - h, hi: mean + h, n };
 }
 
 /** Runs one world and seed through the protocol. */
@@ -218,7 +198,9 @@ function fmt(v: number, kind: 'pct' | 'num' | 'int'): string {
 }
 
 const ci = (e: Estimate, kind: 'pct' | 'num' | 'int'): string =>
-  e.n < 2 ? fmt(e.mean, kind) : `${fmt(e.mean, kind)} [${fmt(e.lo, kind)}, ${fmt(e.hi, kind)}]`;
+  e.lo === null || e.hi === null
+    ? fmt(e.mean, kind)
+    : `${fmt(e.mean, kind)} [${fmt(e.lo, kind)}, ${fmt(e.hi, kind)}]`;
 
 /** Markdown: per world, a metrics table (mean [95% CI]) and the goals; then the one-line-per-world summary. */
 export function markdown(summaries: readonly WorldSummary[]): string {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeatingServer, mindStateFromHash } from '../../../index.js';
+import { HeatingServer } from '../../../index.js';
 import type { HeatingAllocation, UserMindState } from '../../../schemas/types.js';
 
 const T = 1_700_000_000_000;
@@ -132,10 +132,13 @@ test('with N instances each serves its share of an allocation; same calls, same 
   assert.deepEqual(run(), run());
 });
 
-test('mindStateFromHash reads the Redis serving copy (HGETALL) into the record pick() takes', () => {
-  const m = mind({ user_id: 'u9', curiosity: 0.75, explore_probability: 0.4, version: 12 });
-  const hash: Record<string, string> = { epoch: '3' };
-  for (const [k, v] of Object.entries(m)) hash[k] = String(v);
-  assert.deepEqual(mindStateFromHash(hash), m);
-  assert.equal(mindStateFromHash({}), undefined);
+test('re-ingesting the same allocations (a replay, or a re-synced view) keeps what was served, also once exhausted', () => {
+  const s = new HeatingServer({ perUserCap: 1000, paceAhead: 1 });
+  const a = alloc('c1', { impressions: 2 });
+  s.ingest([a]);
+  assert.ok(ask(s, { userId: 'u1' }));
+  assert.ok(ask(s, { userId: 'u2', now: T + HOUR / 2 + 120_000 }));
+  s.ingest([a]);
+  assert.equal(s.served('a-c1'), 2);
+  assert.equal(ask(s, { userId: 'u3', now: T + HOUR / 2 + 240_000 }), null);
 });

@@ -1,0 +1,70 @@
+// Start-up probes: fail fast, naming the address, when Kafka or Redis does not answer within a
+// bound, instead of librdkafka / ioredis retrying in the background while nothing happens.
+import rdkafka from '@confluentinc/kafka-javascript';
+import type { IAdminClient } from '@confluentinc/kafka-javascript';
+import { Redis } from 'ioredis';
+import { ThermostatError } from '../core/errors.js';
+
+export interface ProbeOptions {
+  timeoutMs?: number;
+  /** librdkafka properties (SASL/SSL...) the job itself would use. */
+  rdkafka?: Record<string, string | number | boolean>;
+}
+
+/** Resolves once the brokers answer a metadata request; a DEPENDENCY error naming them otherwise. */
+export async function probeBroker(brokers: string, o: ProbeOptions = {}): Promise<void> {
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const admin: IAdminClient = rdkafka.AdminClient.create({
+    'bootstrap.servers': brokers,
+    log_level: 0,
+    ...o.rdkafka,
+  } as never);
+  try {
+    await new Promise<void>((resolve, reject) =>
+      admin.listTopics({ timeout: timeoutMs }, (err) => (err ? reject(err) : resolve())),
+    );
+  } catch (e) {
+    throw new ThermostatError(
+      'DEPENDENCY',
+      `cannot reach Kafka at ${brokers} within ${timeoutMs / 1000} s (${(e as Error).message})`,
+      { retriable: true, cause: e },
+    );
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** Resolves once Redis answers PING; a DEPENDENCY error naming the URL otherwise. */
+export async function probeRedis(url: string, o: Pick<ProbeOptions, 'timeoutMs'> = {}): Promise<void> {
+  const timeoutMs = o.timeoutMs ?? 3000;
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+  });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (e) {
+    throw new ThermostatError(
+      'DEPENDENCY',
+      `cannot reach Redis at ${redactPassword(url)} within ${timeoutMs / 1000} s (${(e as Error).message})`,
+      { retriable: true, cause: e },
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The URL with its password (if any) replaced, for messages and logs. */
+export function redactPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
