@@ -351,10 +351,14 @@ export async function simulate(
     dayStats = new Map();
     world.creatorsEndDay(day, (i) => arms.reduce((s, a) => s + (a.rec.exposure[i] ?? 0), 0));
   }
-  // Flush what is left so the policy saw every interaction.
+  // Flush what is left so the policy saw every interaction of the run. Impressions of a page that
+  // ran past the end are outside it: no event time ever releases them downstream (the real job
+  // would hold them, uncommitted, waiting for a watermark that never comes).
+  const end = cfg.startMs + cfg.days * DAY_MS;
   for (const a of arms) {
-    if (a.pending.length) await a.policy.onInteractions(a.pending.splice(0));
-    await a.policy.advanceTo(cfg.startMs + cfg.days * DAY_MS);
+    const rest = a.pending.splice(0).filter((r) => r.event_time < end);
+    if (rest.length) await a.policy.onInteractions(rest);
+    await a.policy.advanceTo(end);
   }
   const creatorsLeft = world.creators.filter((c) => !c.active).length;
   const results: RunResult[] = [];
