@@ -116,7 +116,7 @@ export class HttpSchemaRegistry implements SchemaRegistry {
       throw new ThermostatError(
         'CONFIG',
         `schema registry ${this.base} (lookup-only mode): ${what} matching the contract schema ${fullName}; ` +
-          `register it first (thermostat schemas register, or your registry's tooling) or set schemaRegistry.mode=register`,
+          `register the .avsc under it first (docs/SCHEMA-REGISTRY.md) or set schemaRegistry.mode=register`,
         { key: 'schemaRegistry.mode' },
       );
     }
