@@ -41,7 +41,10 @@ export function parseRedisUrl(url: string, key = 'redis.url'): RedisTopology {
     };
   }
   const m = MULTI.exec(url);
-  if (!m) throw bad('expected redis[s]://host:port, redis[s]+sentinel://h:p,h:p/<master> or redis[s]+cluster://h:p,h:p');
+  if (!m)
+    throw bad(
+      'expected redis[s]://host:port, redis[s]+sentinel://h:p,h:p/<master> or redis[s]+cluster://h:p,h:p',
+    );
   const [, scheme, mode, userinfo, hostList, path] = m;
   const nodes = hostList.split(',').map((hp) => {
     const n = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(hp.trim());
