@@ -23,7 +23,6 @@ import type {
   LibrdKafkaError,
   Message,
 } from '@confluentinc/kafka-javascript';
-import { Redis } from 'ioredis';
 import { parseAgentConfig, type AgentConfigInput } from '../agents/config.js';
 import { loadRuntimeConfig } from '../core/config.js';
 import { ThermostatError } from '../core/errors.js';
@@ -41,6 +40,9 @@ import {
   type TopologyNames,
 } from '../pipelines/topology.js';
 import { wireSerde } from '../pipelines/wire-serde.js';
+import { createStateRedis } from '../state/redis-options.js';
+import { deleteMatching } from '../state/redis-scan.js';
+import { redactUrl } from '../state/redis-url.js';
 import type { RecordSerde } from '../pipelines/task-runner.js';
 import type { UserMindState } from '../schemas/types.js';
 import type { GraphTransport } from './transport.js';
@@ -102,20 +104,21 @@ export async function probeBroker(brokers: string, timeoutMs = 5000): Promise<vo
 
 /** Fails fast with a clear message when the checkpoint Redis cannot be reached. */
 export async function probeRedis(url: string, timeoutMs = 3000): Promise<void> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: timeoutMs,
-  });
+  // The job's own client (any topology), given up after `timeoutMs` instead of reconnecting.
+  const redis = createStateRedis(url, { connectTimeoutMs: timeoutMs });
   redis.on('error', () => {});
   try {
-    await redis.connect();
-    await redis.ping();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      redis.connect().then(() => redis.ping()),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
   } catch (e) {
     throw new ThermostatError(
       'DEPENDENCY',
-      `cannot reach Redis at ${url} (${(e as Error).message}); start it with 'bash scripts/stack.sh up' or pass --redis`,
+      `cannot reach Redis at ${redactUrl(url)} (${(e as Error).message}); start it with 'bash scripts/stack.sh up' or pass --redis`,
       {
         retriable: true,
         cause: e,
@@ -389,17 +392,12 @@ export class KafkaGraphTransport implements GraphTransport {
       await cb<void>((done) => admin.deleteTopic(t, 10_000, (err) => done(err, undefined))).catch(
         () => undefined,
       );
-    const redis = new Redis(this.opts.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const redis = createStateRedis(this.opts.redisUrl);
     redis.on('error', () => {});
     try {
       await redis.connect();
-      // Every key of the job carries the tag {<appId>.<stage>.<partition>}.
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `*{${this.opts.appId}.*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      // Every key of the job carries the tag {<appId>.<stage>.<partition>} (models: {<appId>:model:…}).
+      await deleteMatching(redis, `{${this.opts.appId}[.:]*`);
     } finally {
       redis.disconnect();
     }

@@ -11,7 +11,7 @@ import { ACQUIRE_LUA, COMMIT_LUA, LOAD_LUA, STAGE_LUA } from './lua.js';
 import { assertName, stateKey, taskKey, taskTag, versionsKey } from './keys.js';
 import { packEntries } from './packed-entries.js';
 import type { StateRedis } from './redis-options.js';
-import { Cluster } from 'ioredis';
+import { scanKeys } from './redis-scan.js';
 import {
   type AcquireResult,
   type CheckpointStore,
@@ -144,21 +144,13 @@ export class RedisCheckpointStore implements CheckpointStore {
   }
 
   async deleteTask(task: TaskId): Promise<void> {
-    // All of a task's keys are in its tag's slot; on a Cluster SCAN is per node, so each master is
-    // scanned (the one owning the slot finds them).
-    const pattern = `${taskTag(this.appId, task)}:*`;
-    const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
-    for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    // All of a task's keys share its tag's slot: one DEL per SCAN batch is valid on a Cluster too.
+    for await (const { keys } of scanKeys(this.redis, `${taskTag(this.appId, task)}:*`)) {
+      this.metrics?.redisCommands.inc();
+      if (keys.length > 0) {
+        await this.redis.del(...keys);
         this.metrics?.redisCommands.inc();
-        cursor = next;
-        if (keys.length > 0) {
-          await this.redis.del(...keys);
-          this.metrics?.redisCommands.inc();
-        }
-      } while (cursor !== '0');
+      }
     }
   }
 

@@ -65,16 +65,15 @@ export class SchemaRegistryStandIn {
   private readonly subjects = new Map<string, Version[]>();
   private nextId = 1;
 
-  private constructor(
-    private readonly server: Server,
-    private readonly auth: StandInAuth,
-  ) {}
+  private readonly server: Server;
+
+  private constructor(private readonly auth: StandInAuth) {
+    this.server = createServer((req, res) => void this.handle(req, res));
+  }
 
   static async start(auth: StandInAuth = {}, port = 0): Promise<SchemaRegistryStandIn> {
-    let self: SchemaRegistryStandIn | undefined;
-    const server = createServer((req, res) => void self!.handle(req, res));
-    self = new SchemaRegistryStandIn(server, auth);
-    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    const self = new SchemaRegistryStandIn(auth);
+    await new Promise<void>((resolve) => self.server.listen(port, '127.0.0.1', resolve));
     return self;
   }
 
