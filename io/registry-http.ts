@@ -112,11 +112,13 @@ export class HttpSchemaRegistry implements SchemaRegistry {
     if (status === 404) {
       const code = (reply as { error_code?: number } | undefined)?.error_code;
       const what =
-        code === 40401 ? `subject "${subject}" does not exist` : `subject "${subject}" has no version`;
+        code === 40401
+          ? `subject "${subject}" does not exist`
+          : `subject "${subject}" has no version equal to the contract schema`;
       throw new ThermostatError(
         'CONFIG',
-        `schema registry ${this.base} (lookup-only mode): ${what} matching the contract schema ${fullName}; ` +
-          `register the .avsc under it first (docs/SCHEMA-REGISTRY.md) or set schemaRegistry.mode=register`,
+        `schema registry ${this.base} (lookup-only mode): ${what}; register the published ${fullName} ` +
+          'schema under it first (docs/SCHEMA-REGISTRY.md) or set schemaRegistry.mode=register',
         { key: 'schemaRegistry.mode' },
       );
     }
