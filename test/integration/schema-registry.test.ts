@@ -152,7 +152,10 @@ test('lookup mode: a missing subject or a subject without the contract version f
   const stripped = JSON.stringify({ ...JSON.parse(avsc('HeatingAllocation.avsc')), doc: 'other' });
   sr.register(`${names.allocations}-value`, stripped);
   const other = await rejection(serde.prepareWriter(names.allocations, 'HeatingAllocation'));
-  assert.match(other.message, /subject "reg\.heating-allocations-value" has no version equal to the contract schema/);
+  assert.match(
+    other.message,
+    /subject "reg\.heating-allocations-value" has no version equal to the contract schema/,
+  );
   assert.equal(sr.requests.filter((r) => r.path.endsWith('/versions')).length, 0, 'never registers');
 });
 
