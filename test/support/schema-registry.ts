@@ -64,6 +64,8 @@ export class SchemaRegistryStandIn {
   private readonly idsByCanonical = new Map<string, number>();
   private readonly subjects = new Map<string, Version[]>();
   private nextId = 1;
+  /** False: every request is answered 503, as by a registry that is down. */
+  available = true;
 
   private readonly server: Server;
 
@@ -107,6 +109,7 @@ export class SchemaRegistryStandIn {
     const authorized = this.authorized(req.headers.authorization);
     this.requests.push({ method, path, authorized });
     try {
+      if (!this.available) throw new HttpError(503, 50301, 'Service Unavailable');
       if (!authorized) throw new HttpError(401, 40101, 'Unauthorized');
       const body = method === 'POST' ? await readJson(req) : undefined;
       this.reply(res, 200, this.route(method, path.split('/').slice(1).map(decodeURIComponent), body));
