@@ -4,30 +4,16 @@
 // ends in the same state as an uninterrupted run over the same records.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import avro from 'avsc';
 import { KafkaSink } from '../../io/kafka.js';
-import { SCHEMAS_DIR } from '../../io/registry-local.js';
 import { ensureTopics } from '../../io/topics.js';
 import { topicSchemas, topicSpecs, topologyNames } from '../../pipelines/topology.js';
 import { assertMatchesReference, makeInput, PARTITIONS, referenceRun } from '../support/job-fixture.js';
 import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
 import { uniqueName } from '../support/kafka.js';
 import { freePort, TestRedis } from '../support/redis.js';
-import { SchemaRegistryStandIn } from '../support/schema-registry.js';
+import { contractText, SchemaRegistryStandIn } from '../support/schema-registry.js';
 import { ensureStack } from '../support/stack.js';
-
-const FILES: Record<string, string> = {
-  UserInteraction: 'UserInteraction.avsc',
-  ContentPublished: 'ContentPublished.avsc',
-  BusinessObjectives: 'BusinessObjectives.avsc',
-  HeatingAllocation: 'HeatingAllocation.avsc',
-  UserMindState: 'UserMindState.avsc',
-  ContentState: 'ContentState.avsc',
-  ContentEvent: 'internal/ContentEvent.avsc',
-  AllocatorInput: 'internal/AllocatorInput.avsc',
-};
 
 test(
   'registry down while new writer ids arrive: batches wait instead of going to the DLQ; state = uninterrupted run',
@@ -47,8 +33,8 @@ test(
     // optional field, registered by a producer that moved on.
     const ids = new Map<string, number>();
     for (const [topic, name] of Object.entries(topicSchemas(names)))
-      ids.set(topic, sr.register(`${topic}-value`, readFileSync(join(SCHEMAS_DIR, FILES[name]), 'utf8')));
-    const v1 = JSON.parse(readFileSync(join(SCHEMAS_DIR, 'UserInteraction.avsc'), 'utf8'));
+      ids.set(topic, sr.register(`${topic}-value`, contractText(name)));
+    const v1 = JSON.parse(contractText('UserInteraction'));
     const v2 = {
       ...v1,
       fields: [...v1.fields, { name: 'experiment', type: ['null', 'string'], default: null }],
@@ -59,7 +45,7 @@ test(
         Buffer.from([0, 0, 0, 0, id]),
         avro.Type.forSchema(schema as avro.Schema).toBuffer(value),
       ]);
-    const published = JSON.parse(readFileSync(join(SCHEMAS_DIR, 'ContentPublished.avsc'), 'utf8'));
+    const published = JSON.parse(contractText('ContentPublished'));
 
     // The whole input upfront: the second half of the interactions written with v2.
     await ensureTopics(topicSpecs(names, PARTITIONS), { brokers });

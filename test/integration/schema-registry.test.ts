@@ -4,47 +4,21 @@
 // basic, bearer and URL credentials are sent and a refusal is a clear, non-retriable error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadRuntimeConfig } from '../../core/config.js';
 import { isThermostatError, type ThermostatError } from '../../core/errors.js';
-import { SCHEMAS_DIR } from '../../io/registry-local.js';
 import { HttpSchemaRegistry } from '../../io/registry-http.js';
 import { Serde } from '../../io/serde.js';
 import { topicSchemas, topologyNames } from '../../pipelines/topology.js';
 import { prepareWriters } from '../../pipelines/wire-serde.js';
 import type { UserInteraction } from '../../schemas/types.js';
-import { canonicalSchema, SchemaRegistryStandIn } from '../support/schema-registry.js';
+import { makeInput } from '../support/job-fixture.js';
+import { canonicalSchema, contractText, SchemaRegistryStandIn } from '../support/schema-registry.js';
 
 const BASIC = { username: 'thermostat', password: 's3cr:t/%' };
 const names = topologyNames('reg', 'reg.');
-const avsc = (file: string) => readFileSync(join(SCHEMAS_DIR, file), 'utf8');
-const FILES: Record<string, string> = {
-  UserInteraction: 'UserInteraction.avsc',
-  ContentPublished: 'ContentPublished.avsc',
-  BusinessObjectives: 'BusinessObjectives.avsc',
-  HeatingAllocation: 'HeatingAllocation.avsc',
-  UserMindState: 'UserMindState.avsc',
-  ContentState: 'ContentState.avsc',
-  ContentEvent: 'internal/ContentEvent.avsc',
-  AllocatorInput: 'internal/AllocatorInput.avsc',
-};
-
-const interaction: UserInteraction = {
-  event_id: 'e1',
-  user_id: 'u1',
-  content_id: 'c1',
-  category: 'tech',
-  event_time: 1_700_000_000_000,
-  click: true,
-  dwell_ms: 3000,
-  completion: 0.5,
-  shared: false,
-  is_new_content: true,
-  heated: false,
-  allocation_id: null,
-  user_registered_at: 1_600_000_000_000,
-};
+// A record as a third party wrote it (every field set).
+const interaction: UserInteraction = makeInput({ seed: 1, interactions: 1, users: 1, contents: 1, stepMs: 1 })
+  .interactions[0];
 
 async function rejection(p: Promise<unknown>): Promise<ThermostatError> {
   try {
@@ -76,7 +50,7 @@ test('register mode: the contract text is registered for every topic; the publis
   );
   for (const [topic, name] of Object.entries(schemas)) {
     const [v] = sr.versions(`${topic}-value`);
-    const file = avsc(FILES[name]);
+    const file = contractText(name);
     assert.equal(canonicalSchema(v.schema), canonicalSchema(file), `${name}: registered = the .avsc`);
     // A third party registering the file as published (its own whitespace) gets the same id.
     assert.equal(sr.register(`${topic}-value`, file), v.id);
@@ -113,7 +87,7 @@ test('lookup mode: uses the ids a third party registered, never registers, and r
     names.allocatorInput,
   ];
   const schemas = topicSchemas(names);
-  const ids = new Map(written.map((tp) => [tp, sr.register(`${tp}-value`, avsc(FILES[schemas[tp]]))]));
+  const ids = new Map(written.map((tp) => [tp, sr.register(`${tp}-value`, contractText(schemas[tp]))]));
   const serde = new Serde(
     new HttpSchemaRegistry(sr.url, { mode: 'lookup', auth: { kind: 'basic', ...BASIC } }),
   );
@@ -129,7 +103,7 @@ test('lookup mode: uses the ids a third party registered, never registers, and r
   assert.equal(sr.requests.length, written.length, 'ids are cached');
 
   // A record a third party wrote with its registered id decodes after a prefetch.
-  const inputId = sr.register(`${names.interactions}-value`, avsc('UserInteraction.avsc'));
+  const inputId = sr.register(`${names.interactions}-value`, contractText('UserInteraction'));
   const local = Serde.local();
   const body = local.encode('UserInteraction', interaction).subarray(5);
   const record = Buffer.concat([Buffer.from([0, 0, 0, 0, inputId]), body]);
@@ -149,7 +123,7 @@ test('lookup mode: a missing subject or a subject without the contract version f
   assert.match(missing.message, /thermostat\.v1\.HeatingAllocation/);
 
   // The subject exists with another schema (an older contract without the docs): no match.
-  const stripped = JSON.stringify({ ...JSON.parse(avsc('HeatingAllocation.avsc')), doc: 'other' });
+  const stripped = JSON.stringify({ ...JSON.parse(contractText('HeatingAllocation')), doc: 'other' });
   sr.register(`${names.allocations}-value`, stripped);
   const other = await rejection(serde.prepareWriter(names.allocations, 'HeatingAllocation'));
   assert.match(
@@ -205,7 +179,7 @@ test('configuration: URL, mode and credentials from the environment reach the cl
   });
   const serde = Serde.fromConfig(cfg);
   assert.equal(serde.lookupOnly, true);
-  sr.register(`${names.allocations}-value`, avsc('HeatingAllocation.avsc'));
+  sr.register(`${names.allocations}-value`, contractText('HeatingAllocation'));
   assert.equal(await serde.prepareWriter(names.allocations, 'HeatingAllocation'), 1);
   assert.deepEqual(
     sr.requests.map((r) => [r.method, r.authorized]),

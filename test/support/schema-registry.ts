@@ -11,8 +11,11 @@
 // defaults and logical types do. Every request is recorded (`requests`) so a test can assert what
 // a client sent (e.g. no registration in lookup mode). Unknown routes answer 404 and are recorded
 // in `unhandled`.
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import avro from 'avsc';
+import { SCHEMAS_DIR, type RegistryFile } from '../../io/registry-local.js';
 
 export interface StandInAuth {
   basic?: { username: string; password: string };
@@ -40,6 +43,14 @@ class HttpError extends Error {
   ) {
     super(message);
   }
+}
+
+/** The published schema text of a record (the latest `.avsc` of schemas/registry.json), e.g. `UserInteraction`. */
+export function contractText(name: string): string {
+  const file = JSON.parse(readFileSync(join(SCHEMAS_DIR, 'registry.json'), 'utf8')) as RegistryFile;
+  const latest = file.subjects[name]?.at(-1);
+  if (!latest) throw new Error(`no schema ${name} in schemas/registry.json`);
+  return readFileSync(join(SCHEMAS_DIR, latest.file), 'utf8');
 }
 
 /** Sorted-key JSON of the parsed schema: equal for the same schema written differently. */
