@@ -35,13 +35,15 @@ export const runtimeConfigSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, . _ - only')
         .optional(),
+      /** Partitions of the input topics, the content stage and the outputs: the most useful instances. Part of the Redis key layout: changing it is a migration. */
       inputPartitions: positiveInt.default(6),
+      /** Replication factor of the topics the job creates. */
       replicationFactor: positiveInt.default(1),
       /** Records fetched per consume call (micro-batch size). */
       batchSize: positiveInt.default(2000),
     })
     .prefault({}),
-  /** Confluent Schema Registry; unset: the bundled ids of schemas/registry.json. Credentials in the URL are used as basic auth. */
+  /** Confluent-compatible Schema Registry; unset: the ids of schemas/registry.json. Credentials in the URL are used as basic auth. */
   schemaRegistryUrl: z.string().url().optional(),
   schemaRegistry: z
     .strictObject({
@@ -49,13 +51,15 @@ export const runtimeConfigSchema = z.strictObject({
       mode: z.enum(['register', 'lookup']).default('register'),
       auth: z
         .strictObject({
-          /** Basic auth (Confluent Cloud: the API key and secret). */
+          /** Basic auth user (Confluent Cloud: the API key); with `password`. */
           username: z.string().min(1).optional(),
+          /** Basic auth password (Confluent Cloud: the API secret); with `username`. */
           password: z.string().min(1).optional(),
           /** Bearer auth: a static token (an OAuth access token, a proxy's token). */
           bearerToken: z.string().min(1).optional(),
-          /** Confluent Cloud with a bearer token: logical cluster id and identity pool id. */
+          /** Confluent Cloud with a bearer token: the registry's logical cluster id (`lsrc-…`). */
           logicalCluster: z.string().min(1).optional(),
+          /** Confluent Cloud with a bearer token: the identity pool id (`pool-…`). */
           identityPoolId: z.string().min(1).optional(),
         })
         .prefault({})
@@ -70,14 +74,16 @@ export const runtimeConfigSchema = z.strictObject({
           if (a.bearerToken === undefined && (a.logicalCluster ?? a.identityPoolId) !== undefined)
             issue(a.logicalCluster ? 'logicalCluster' : 'identityPoolId', 'needs bearerToken');
         }),
+      /** Timeout of one registry request. */
       timeoutMs: positiveInt.default(10_000),
     })
     .prefault({}),
   redis: z
     .strictObject({
       /**
-       * redis[s]://[user:pass@]host:port[/db] (one server), redis[s]+sentinel://h:p,h:p/<master
-       * name>[/db] (Sentinel) or redis[s]+cluster://h:p,h:p (Cluster seed nodes); state/redis-url.ts.
+       * Redis of the checkpoints and the serving copies: redis[s]://[user:pass@]host:port[/db] (one
+       * server), redis[s]+sentinel://h:p,h:p/<master name>[/db] (Sentinel) or redis[s]+cluster://h:p,h:p
+       * (Cluster seed nodes); docs/STATE.md "Redis topologies".
        */
       url: z
         .string()
@@ -86,8 +92,9 @@ export const runtimeConfigSchema = z.strictObject({
           'redis://, rediss://, redis+sentinel:// or redis+cluster://',
         )
         .default('redis://127.0.0.1:6379'),
-      /** ACL user and password of the data nodes (override the URL's; from a Secret). */
+      /** ACL user of the data nodes (overrides the URL's). */
       username: z.string().min(1).optional(),
+      /** Password of the data nodes (overrides the URL's; any characters, no URL encoding). */
       password: z.string().min(1).optional(),
       /** Password of the Sentinel processes, when they require one. */
       sentinelPassword: z.string().min(1).optional(),
@@ -106,7 +113,9 @@ export const runtimeConfigSchema = z.strictObject({
     .prefault({}),
   http: z
     .strictObject({
+      /** Port of /metrics, /healthz and /readyz (0: any free port). */
       port: z.number().int().min(0).max(65535).default(9464),
+      /** Address the HTTP endpoints listen on. */
       host: z.string().default('0.0.0.0'),
     })
     .prefault({}),
@@ -126,11 +135,13 @@ export const runtimeConfigSchema = z.strictObject({
     .prefault({}),
   /** Event-time length of one allocation tick. */
   tickMs: positiveInt.default(60_000),
+  /** Seed of every random draw (keyed by content and tick): same input and seed, same outputs. */
   seed: z.number().int().default(42),
   /** Agent rules (SPEC §3 constants); validated by agents/config.ts, which names a bad key. */
   agents: z.record(z.string(), z.unknown()).default({}),
   /** Learning (scorer choice, model version, backend, LLM); validated by learn/config.ts. */
   learn: z.record(z.string(), z.unknown()).default({}),
+  /** Level of the JSON logs (pino). */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

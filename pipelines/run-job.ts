@@ -174,6 +174,8 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
       metrics.heatedShare.set(r.metrics.heatedShare);
       metrics.budgetPoolRemaining.set(r.metrics.poolRemaining);
       metrics.clearingPrice.set(r.metrics.clearingScore);
+      metrics.heatingCap.set(r.metrics.heatingCap);
+      metrics.heatingCapBinding.set(r.metrics.capBinding ? 1 : 0);
       metrics.allocatedImpressions.inc(r.metrics.grantedImpressions);
       metrics.heatingRequests.inc(r.metrics.requests);
       if (r.totals.new_content_impressions > 0)

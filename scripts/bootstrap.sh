@@ -19,6 +19,8 @@ if [ -z "${KAFKA_BROKERS:-}" ]; then
   command -v java >/dev/null || apt_pkgs+=(default-jre-headless)
   command -v mvn >/dev/null || apt_pkgs+=(maven)
 fi
+# `bootstrap.sh test` (npm test): headless Chromium renders the simulator's HTML report in a test.
+[ "${1:-}" = test ] && apt_pkgs+=(chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -28,6 +28,7 @@ import { loadRuntimeConfig } from '../core/config.js';
 import { ThermostatError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { KafkaSink } from '../io/kafka.js';
+import { probeBroker } from '../io/probe.js';
 import { ensureTopics } from '../io/topics.js';
 import { startJob, type RunningJob } from '../pipelines/run-job.js';
 import {
@@ -83,51 +84,7 @@ export function simAppId(seed: number): string {
   return `sim-${seed}-${process.pid}-${Date.now().toString(36)}-${Math.floor(Math.random() * 0xffff).toString(36)}`;
 }
 
-/**
- * Fails fast with a clear message when the broker cannot be reached (before a run starts):
- * librdkafka otherwise retries forever in the background.
- */
-export async function probeBroker(brokers: string, timeoutMs = 5000): Promise<void> {
-  const admin: IAdminClient = AdminClient.create({ 'bootstrap.servers': brokers, log_level: 0 } as never);
-  try {
-    await cb<string[]>((done) => admin.listTopics({ timeout: timeoutMs }, done));
-  } catch (e) {
-    throw new ThermostatError(
-      'DEPENDENCY',
-      `cannot reach Kafka at ${brokers} (${(e as Error).message}); start it with 'bash scripts/stack.sh up' or pass --brokers`,
-      { retriable: true, cause: e },
-    );
-  } finally {
-    admin.disconnect();
-  }
-}
-
-/** Fails fast with a clear message when the checkpoint Redis cannot be reached. */
-export async function probeRedis(url: string, timeoutMs = 3000): Promise<void> {
-  // The job's own client (any topology), given up after `timeoutMs` instead of reconnecting.
-  const redis = createStateRedis(url, { connectTimeoutMs: timeoutMs });
-  redis.on('error', () => {});
-  try {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      redis.connect().then(() => redis.ping()),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]).finally(() => clearTimeout(timer));
-  } catch (e) {
-    throw new ThermostatError(
-      'DEPENDENCY',
-      `cannot reach Redis at ${redactUrl(url)} (${(e as Error).message}); start it with 'bash scripts/stack.sh up' or pass --redis`,
-      {
-        retriable: true,
-        cause: e,
-      },
-    );
-  } finally {
-    redis.disconnect();
-  }
-}
+export { probeBroker, probeRedis } from '../io/probe.js';
 
 export class KafkaGraphTransport implements GraphTransport {
   readonly names: TopologyNames;

@@ -81,6 +81,28 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* THERMOSTAT_TF_BACKEND: gpu.backend when gpu.enabled, else config.tfBackend. */}}
+{{- define "thermostat.tfBackend" -}}
+{{- if .Values.gpu.enabled }}
+{{- get (dict "webgpu" "webgpu" "tfjs-node-gpu" "gpu") .Values.gpu.backend }}
+{{- else }}
+{{- .Values.config.tfBackend }}
+{{- end }}
+{{- end }}
+
+{{/* Matchers that select this release's scraped series (the ServiceMonitor's job and namespace). */}}
+{{- define "thermostat.seriesSelector" -}}
+{{- .Values.prometheusRule.selector | default (printf "job=%q, namespace=%q" (include "thermostat.fullname" .) .Release.Namespace) }}
+{{- end }}
+
+{{/* An alert's labels: its severity, then prometheusRule.alertLabels. Args: alert, labels. */}}
+{{- define "thermostat.alertLabels" -}}
+severity: {{ .alert.severity }}
+{{- with .labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{- define "thermostat.kafkaTlsDir" -}}/etc/thermostat/kafka-tls{{- end }}
 {{- define "thermostat.redisCaDir" -}}/etc/thermostat/redis-ca{{- end }}
 {{- define "thermostat.configDir" -}}/etc/thermostat/config{{- end }}
@@ -142,6 +164,9 @@ $(VAR) references to env vars from the Secret, so they never appear in the Confi
 {{- end }}
 {{- if and .Values.podDisruptionBudget.enabled (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable) (kindIs "invalid" .Values.podDisruptionBudget.minAvailable) }}
 {{- fail "podDisruptionBudget: set one of maxUnavailable and minAvailable" }}
+{{- end }}
+{{- if and .Values.prometheusRule.enabled (not .Values.prometheusRule.runbookUrl) }}
+{{- fail "prometheusRule.enabled requires prometheusRule.runbookUrl (where docs/RUNBOOK.md is served)" }}
 {{- end }}
 {{- if and (ne .Values.autoscaling.mode "none") (gt (int64 .Values.autoscaling.minReplicas) (int64 (include "thermostat.maxReplicas" .))) }}
 {{- fail (printf "autoscaling.minReplicas (%v) exceeds the replica cap min(autoscaling.maxReplicas, config.inputPartitions) = %s" .Values.autoscaling.minReplicas (include "thermostat.maxReplicas" .)) }}
