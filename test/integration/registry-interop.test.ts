@@ -222,7 +222,7 @@ test(
     const failing = await spawnJob(empty.url, 'lookup');
     t.after(() => failing.dispose());
     const exit = await failing.exited;
-    assert.notEqual(exit.code, 0);
+    assert.equal(exit.code, 2, 'a configuration error: exit 2');
     assert.ok(
       failing.printed(new RegExp(`subject \\\\?"${appId}\\.heating-allocations-value\\\\?" does not exist`)),
       failing.outputTail,
