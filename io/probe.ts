@@ -2,8 +2,9 @@
 // bound, instead of librdkafka / ioredis retrying in the background while nothing happens.
 import rdkafka from '@confluentinc/kafka-javascript';
 import type { IAdminClient } from '@confluentinc/kafka-javascript';
-import { Redis } from 'ioredis';
 import { ThermostatError } from '../core/errors.js';
+import { createStateRedis } from '../state/redis-options.js';
+import { redactUrl } from '../state/redis-url.js';
 
 export interface ProbeOptions {
   timeoutMs?: number;
@@ -34,37 +35,28 @@ export async function probeBroker(brokers: string, o: ProbeOptions = {}): Promis
   }
 }
 
-/** Resolves once Redis answers PING; a DEPENDENCY error naming the URL otherwise. */
+/** Resolves once Redis answers PING (any topology of state/redis-url.ts); a DEPENDENCY error naming the URL otherwise. */
 export async function probeRedis(url: string, o: Pick<ProbeOptions, 'timeoutMs'> = {}): Promise<void> {
   const timeoutMs = o.timeoutMs ?? 3000;
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: timeoutMs,
-  });
+  // The job's own client, given up after timeoutMs (it would otherwise reconnect forever).
+  const redis = createStateRedis(url, { connectTimeoutMs: timeoutMs });
   redis.on('error', () => {});
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await redis.connect();
-    await redis.ping();
+    await Promise.race([
+      redis.connect().then(() => redis.ping()),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer')), timeoutMs);
+      }),
+    ]);
   } catch (e) {
     throw new ThermostatError(
       'DEPENDENCY',
-      `cannot reach Redis at ${redactPassword(url)} within ${timeoutMs / 1000} s (${(e as Error).message})`,
+      `cannot reach Redis at ${redactUrl(url)} within ${timeoutMs / 1000} s (${(e as Error).message})`,
       { retriable: true, cause: e },
     );
   } finally {
+    clearTimeout(timer);
     redis.disconnect();
-  }
-}
-
-/** The URL with its password (if any) replaced, for messages and logs. */
-export function redactPassword(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
   }
 }

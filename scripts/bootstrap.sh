@@ -12,6 +12,8 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # 1. System packages -------------------------------------------------------------------------
 apt_pkgs=(libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev redis-server redis-tools)
+# python3-venv: the Schema Registry interop test's Python client (scripts/interop-venv.sh).
+command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || apt_pkgs+=(python3 python3-venv)
 # The local Kafka broker runs on a JVM from jars Maven resolves (scripts/stack.sh).
 if [ -z "${KAFKA_BROKERS:-}" ]; then
   command -v java >/dev/null || apt_pkgs+=(default-jre-headless)

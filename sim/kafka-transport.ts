@@ -23,7 +23,6 @@ import type {
   LibrdKafkaError,
   Message,
 } from '@confluentinc/kafka-javascript';
-import { Redis } from 'ioredis';
 import { parseAgentConfig, type AgentConfigInput } from '../agents/config.js';
 import { loadRuntimeConfig } from '../core/config.js';
 import { ThermostatError } from '../core/errors.js';
@@ -42,6 +41,9 @@ import {
   type TopologyNames,
 } from '../pipelines/topology.js';
 import { wireSerde } from '../pipelines/wire-serde.js';
+import { createStateRedis } from '../state/redis-options.js';
+import { deleteMatching } from '../state/redis-scan.js';
+import { redactUrl } from '../state/redis-url.js';
 import type { RecordSerde } from '../pipelines/task-runner.js';
 import type { UserMindState } from '../schemas/types.js';
 import type { GraphTransport } from './transport.js';
@@ -350,17 +352,12 @@ export class KafkaGraphTransport implements GraphTransport {
       await cb<void>((done) => admin.deleteTopic(t, 10_000, (err) => done(err, undefined))).catch(
         () => undefined,
       );
-    const redis = new Redis(this.opts.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const redis = createStateRedis(this.opts.redisUrl);
     redis.on('error', () => {});
     try {
       await redis.connect();
-      // Every key of the job carries the tag {<appId>.<stage>.<partition>}.
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `*{${this.opts.appId}.*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      // Every key of the job carries the tag {<appId>.<stage>.<partition>} (models: {<appId>:model:…}).
+      await deleteMatching(redis, `{${this.opts.appId}[.:]*`);
     } finally {
       redis.disconnect();
     }

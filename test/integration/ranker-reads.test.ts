@@ -3,12 +3,11 @@
 // heating-allocations topic followed into a view (records produced to the local broker).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
 import { readActiveAllocations, readContentState, readUserMind } from '../../ranker/redis-reads.js';
 import { followAllocations } from '../../ranker/follow-allocations.js';
 import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
 import { RedisCheckpointStore } from '../../state/redis-checkpoint.js';
-import { connectStateRedis } from '../../state/redis-options.js';
+import { connectStateRedis, type StateRedis } from '../../state/redis-options.js';
 import { Serde } from '../../io/serde.js';
 import { KafkaSink } from '../../io/kafka.js';
 import { ensureTopics } from '../../io/topics.js';
@@ -24,7 +23,7 @@ const PARTITIONS = 3;
 const HOUR = 3_600_000;
 
 let server: TestRedis;
-let redis: Redis;
+let redis: StateRedis;
 let driver: ThermostatTestDriver;
 let allocations: HeatingAllocation[];
 
