@@ -144,6 +144,8 @@ export interface TickMetrics {
   poolRemaining: number;
   /** Undelivered impressions of expired allocations returned to the pool this tick. */
   poolRefunded: number;
+  /** At a new budget period: impressions still outstanding from grants of the last one, charged to this one. */
+  poolCarried: number;
   /** Heated / all impressions in the rolling window, before this tick's grants. */
   heatedShare: number;
   /** (heated in window + (outstanding + granted) × delivery ratio) / all in window. */
@@ -334,11 +336,21 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
   const T = input.tick;
   const cap = input.heatingCap ?? sys.heatingCap;
 
-  // Budget period: replenish (no carry-over) when T enters a new period.
+  // Budget period: replenish (no carry-over of unspent budget) when T enters a new period. Grants
+  // still running into the new period are its commitments: their undelivered impressions are
+  // charged to it, and return to it if they expire undelivered. So what the old period granted
+  // late is neither lost nor paid twice, and deliveries within a period never exceed its pool.
   const period = Math.floor(T / sys.budgetPeriodMs);
+  let carried = 0;
   if (period > s.periodIndex) {
     s.periodIndex = period;
-    s.poolRemaining = s.poolSize;
+    for (const a of s.active) {
+      if (a.valid_until <= T) continue;
+      carried += Math.max(0, a.granted - a.delivered);
+      a.period = period;
+    }
+    carried = Math.min(carried, s.poolSize);
+    s.poolRemaining = s.poolSize - carried;
     const trials = s.creatorTrials ?? {};
     for (const c of Object.keys(trials)) if (trials[c] <= T - sys.budgetPeriodMs) delete trials[c];
   }
@@ -426,8 +438,10 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
     const reach = reachOf(r.category);
     if (trial[i]) {
       // Not double-allocated: an active allocation's undelivered impressions count against the trial.
-      // A trial is small, so it is not reach-sized: a thin audience must not keep an item from its trial.
-      const demand = cfg.content.trialImpressions - r.exposure - outstandingNow;
+      // Reach-sized like any grant, but never below minGrant: a thin audience must not keep an item
+      // from its trial, it only takes it longer.
+      const demand =
+        Math.min(cfg.content.trialImpressions - r.exposure, Math.max(minGrant, reach)) - outstandingNow;
       if (demand >= minGrant)
         trials.push({
           i,
@@ -533,6 +547,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       poolAvailable,
       poolRemaining: s.poolRemaining,
       poolRefunded: refunded,
+      poolCarried: carried,
       heatedShare: total > 0 ? heated / total : 0,
       projectedHeatedShare: total > 0 ? (heated + (outstanding + used) * delivery) / total : 0,
       clearingScore: evidenceApproved > 0 ? clearing : evidence.length > 0 ? 1 : sys.scoreThreshold,

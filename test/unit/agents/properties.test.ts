@@ -215,7 +215,7 @@ function runAllocator(
     assert.ok(s.poolRemaining >= 0, 'pool never negative');
     assert.equal(
       s.poolRemaining,
-      (newPeriod ? s.poolSize : poolBefore) + res.metrics.poolRefunded - granted,
+      (newPeriod ? s.poolSize - res.metrics.poolCarried : poolBefore) + res.metrics.poolRefunded - granted,
       'pool spent exactly by grants, less what expired allocations did not deliver',
     );
     assert.ok(s.poolRemaining <= s.poolSize, 'never more than the pool');

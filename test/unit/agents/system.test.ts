@@ -444,7 +444,7 @@ test('a constant quality score still works: the evidence alone decides; a good s
   assert.ok(hi > lo, `hi ${hi} lo ${lo}`);
 });
 
-test('evidence grants never exceed what the target audience can take over the validity; trials are not reach-sized', () => {
+test('grants never exceed what the target audience can take over the validity; a trial still gets minGrant', () => {
   const pool = [...Array.from({ length: 20 }, (_, i) => seen(`avg${i}`, 400, 0.05)), seen('great', 400, 0.3)];
   const small = audience({ tech: 2 }, { tech: 0 });
   const r = run(state(1_000_000, 0, D), pool, D, T, small);
@@ -461,8 +461,8 @@ test('evidence grants never exceed what the target audience can take over the va
   );
   assert.deepEqual(
     r2.allocations.map((a) => [a.content_id, a.impressions]),
-    [['new', 25]],
-    'reach 1 × 10 × 0.25 = 2 < minGrant 5 for evidence; the trial is granted in full',
+    [['new', 5]],
+    'reach 1 × 10 × 0.25 = 2 < minGrant 5: no evidence grant; the trial gets minGrant now, the rest later',
   );
 });
 
@@ -485,4 +485,29 @@ test('creator keep-alive: with a short budget, a creator whose content just had 
   );
   // 25 impressions left in the paced pool of 50: 'busy' had a trial a tick ago, so the others go first.
   assert.deepEqual(next.allocations.map((a) => a.content_id).sort(), ['c1']);
+});
+
+test('grants running into a new budget period are charged to it and return to it: nothing granted late is lost', () => {
+  const c = parseAgentConfig({
+    system: { ...C.system, budgetPool: 1_000 },
+    content: { trialImpressions: 0 },
+  });
+  const late = T + DAY - 15 * TICK; // 15 minutes before the period ends
+  const s = state(1_000_000, 0, c, late);
+  const r1 = run(s, [req('a', { requested_impressions: 400 })], c, late);
+  recordDelivered(s, [{ allocation_id: r1.allocations[0].allocation_id, impressions: 100 }]);
+  recordTickTotals(s, T + DAY, 1_000_000, 0);
+  const r2 = allocateTick(
+    s,
+    { tick: T + DAY, tickMs: TICK, requests: [], audience: AUD, weights, scorer },
+    c,
+  );
+  assert.equal(r2.metrics.poolCarried, 300, 'the 300 still undelivered are the new period’s commitment');
+  assert.equal(s.poolRemaining, 700);
+  recordDelivered(s, [{ allocation_id: r1.allocations[0].allocation_id, impressions: 50 }]);
+  const expiry = late + c.system.allocationValidityMs;
+  recordTickTotals(s, expiry, 1_000_000, 0);
+  const r3 = allocateTick(s, { tick: expiry, tickMs: TICK, requests: [], audience: AUD, weights, scorer }, c);
+  assert.equal(r3.metrics.poolRefunded, 250, 'what it did not deliver returns to the new period');
+  assert.equal(s.poolRemaining, 950, 'the new period spent exactly the 50 delivered in it');
 });
