@@ -43,7 +43,6 @@ import {
 import { wireSerde } from '../pipelines/wire-serde.js';
 import { createStateRedis } from '../state/redis-options.js';
 import { deleteMatching } from '../state/redis-scan.js';
-import { redactUrl } from '../state/redis-url.js';
 import type { RecordSerde } from '../pipelines/task-runner.js';
 import type { UserMindState } from '../schemas/types.js';
 import type { GraphTransport } from './transport.js';
