@@ -21,6 +21,7 @@ import type { GraphSettings } from './task-factory.js';
 import type { RawRecord } from './task-runner.js';
 import { topicSpecs, topologyNames } from './topology.js';
 import { prepareWriters, wireSerde } from './wire-serde.js';
+import { DegradedReadiness } from './readiness.js';
 
 export interface JobOptions {
   config: RuntimeConfig;
@@ -68,6 +69,7 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
         key: r.key === null ? null : r.key.toString('utf8'),
         value: r.value,
         timestamp: r.timestamp,
+        headers: headerStrings(r.headers),
       })),
     commit: (offsets) =>
       source.commit(offsets.map((o2) => ({ topic: o2.topic, partition: o2.partition, offset: o2.offset }))),
@@ -77,6 +79,13 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
     resume: (tps) => source.resume([...tps]),
     disconnect: () => source.disconnect(),
   };
+}
+
+/** Record headers as strings (the job reads only its own ASCII headers); none: undefined. */
+function headerStrings(h: Record<string, Buffer>): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(h)) (out ??= {})[k] = v.toString('utf8');
+  return out;
 }
 
 /**
@@ -164,7 +173,14 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
       tickMs: cfg.tickMs,
       outOfOrdernessMs: cfg.watermark.outOfOrdernessMs,
       allowedLatenessMs: cfg.watermark.allowedLatenessMs,
+      idleMaxLagMs: cfg.watermark.idleMaxLagMs,
+      maxAheadMs: cfg.watermark.maxAheadMs,
+      aheadPolicy: cfg.watermark.aheadPolicy,
     },
+    maxRecordBytes: cfg.kafka.maxRecordBytes,
+    partitionMismatch: cfg.kafka.partitionMismatch,
+    onMisrouted: (topic) => metrics.misroutedRecords.inc({ topic, action: cfg.kafka.partitionMismatch }),
+    clock,
     seed: cfg.seed,
     cacheMaxEntries: 2_000_000,
     scorer: jobScorer.scorer,
@@ -198,20 +214,25 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     batchSize: cfg.kafka.batchSize,
     commitIntervalMs: cfg.commitIntervalMs,
     maxDirtyBeforeCheckpoint: cfg.state.maxDirtyBeforeCheckpoint,
+    maxParkedRecords: cfg.redis.maxParkedRecords,
     idleTimeoutMs: cfg.watermark.idleTimeoutMs,
   });
   const running = job;
 
+  const readiness = new DegradedReadiness(clock, cfg.redis.degradedReadyLimitMs);
   const ops = await startOpsServer({
     port: cfg.http.port,
     host: cfg.http.host,
     register: metrics.register,
     readiness: () => {
-      const h = writeBehind.health();
-      const ready = running.ready && h.ready;
-      metrics.ready.set(ready ? 1 : 0);
-      metrics.degraded.set(h.degraded ? 1 : 0);
-      return { ready, reason: running.ready ? h.reason : 'partitions not yet assigned and restored' };
+      const r = readiness.check({
+        started: running.ready,
+        health: writeBehind.health(),
+        parked: running.parkedRecords(),
+      });
+      metrics.ready.set(r.ready ? 1 : 0);
+      metrics.degraded.set(r.degraded ? 1 : 0);
+      return r;
     },
   });
 

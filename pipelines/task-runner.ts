@@ -1,12 +1,14 @@
-// Feeds one fetched batch of raw records to a task: decode (poison → DLQ, never a crash), load
-// the batch's keys into the task's cache in one round trip, process, and move the resume position
-// past every record of the batch. Shared by the in-memory driver and the Kafka runtime.
+// Feeds one fetched batch of raw records to a task: decode (poison or oversized → DLQ, never a
+// crash), load the batch's keys into the task's cache in one round trip, process, and move the
+// resume position past every record of the batch. While the checkpoint store cannot load state
+// the task keeps serving what is in memory (state-gate.ts). Shared by the in-memory driver and
+// the Kafka runtime.
 import { ThermostatError } from '../core/errors.js';
-import { DLQ_HEADERS } from '../io/dlq.js';
 import type { Metrics } from '../core/metrics.js';
 import type { SchemaName } from '../schemas/types.js';
 import type { OwnedTask } from './task-factory.js';
-import type { InRecord, OutRecord } from './task.js';
+import type { Collector, InRecord, OutRecord } from './task.js';
+import type { HeldBatch } from './state-gate.js';
 
 export interface RawRecord {
   topic: string;
@@ -15,6 +17,7 @@ export interface RawRecord {
   key: string | null;
   value: Buffer | null;
   timestamp: number;
+  headers?: Record<string, string>;
   /** Already decoded (in-process hand-over between stages): used instead of decoding `value`. */
   decoded?: unknown;
 }
@@ -35,26 +38,6 @@ export interface OutputSink {
   late(record: RawRecord, reason: string): void;
 }
 
-/** Headers of a DLQ or late side-output record (io/dlq's public header names). */
-export function sideOutputHeaders(
-  r: RawRecord,
-  reason: string,
-  message: string,
-  failedAt: number,
-  field?: string,
-): Record<string, string> {
-  const h: Record<string, string> = {
-    [DLQ_HEADERS.reason]: reason,
-    [DLQ_HEADERS.message]: message,
-    [DLQ_HEADERS.topic]: r.topic,
-    [DLQ_HEADERS.partition]: String(r.partition),
-    [DLQ_HEADERS.offset]: String(r.offset),
-    [DLQ_HEADERS.failedAt]: String(failedAt),
-  };
-  if (field) h[DLQ_HEADERS.field] = field;
-  return h;
-}
-
 export function asThermostatError(e: unknown, r: RawRecord): ThermostatError {
   if (e instanceof ThermostatError) return e;
   return new ThermostatError('INTERNAL', `unexpected decode failure: ${(e as Error)?.message ?? String(e)}`, {
@@ -65,31 +48,35 @@ export function asThermostatError(e: unknown, r: RawRecord): ThermostatError {
   });
 }
 
+const rawOf = (record: InRecord): RawRecord => ({
+  topic: record.topic,
+  partition: record.partition,
+  offset: record.offset,
+  key: record.key,
+  value: record.raw ?? null,
+  timestamp: record.timestamp,
+  headers: record.headers,
+  decoded: record.value,
+});
+
 export function makeCollector(
   serde: RecordSerde,
   sink: OutputSink,
   metrics: Metrics | undefined,
   stage: string,
-) {
+): Collector {
   return {
     send(record: OutRecord): void {
       sink.send(record, serde.encode(record.schema, record.value));
       metrics?.recordsOut.inc({ topic: record.topic, stage });
     },
     late(record: InRecord, reason: string): void {
-      sink.late(
-        {
-          topic: record.topic,
-          partition: record.partition,
-          offset: record.offset,
-          key: record.key,
-          value: record.raw ?? null,
-          timestamp: record.timestamp,
-          decoded: record.value,
-        },
-        reason,
-      );
+      sink.late(rawOf(record), reason);
       metrics?.lateRecords.inc({ stage });
+    },
+    dlq(record: InRecord, error: ThermostatError): void {
+      sink.dlq(rawOf(record), error);
+      metrics?.dlqRecords.inc({ topic: record.topic, reason: error.reason });
     },
   };
 }
@@ -108,6 +95,10 @@ export async function runBatch(
   await runFetched(owned, raw[0].topic, raw[0].partition, raw, serde, sink, metrics);
 }
 
+/** Key + value bytes of a record as fetched. */
+const sizeOf = (r: FetchedRecord): number =>
+  (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key));
+
 /**
  * runBatch for records fetched from one topic partition, without a per-record RawRecord copy (the
  * in-process transport passes its stored records as they are); a RawRecord is built only for the DLQ.
@@ -122,9 +113,11 @@ export async function runFetched(
   metrics?: Metrics,
 ): Promise<void> {
   if (raw.length === 0) return;
-  const { task } = owned;
-  const stage = task.id.stage;
+  const stage = owned.task.id.stage;
   const decoded: InRecord[] = [];
+  // Input records above the bound are refused before decoding: everything the job would write
+  // because of them (forwards, DLQ, late output) must fit the producer's message size.
+  const maxBytes = owned.limits.inputTopics.has(topic) ? owned.limits.maxRecordBytes : Infinity;
   if (serde.prefetch) await serde.prefetch(raw.map((r) => r.value)).catch(() => undefined); // unknown ids then fail per record → DLQ
   for (const r of raw) {
     try {
@@ -134,6 +127,12 @@ export async function runFetched(
           partition,
           offset: String(r.offset),
         });
+      if (sizeOf(r) > maxBytes)
+        throw new ThermostatError(
+          'RECORD_TOO_LARGE',
+          `record of ${sizeOf(r)} bytes (key + value) is above kafka.maxRecordBytes (${maxBytes})`,
+          { topic, partition, offset: String(r.offset) },
+        );
       const value = r.decoded !== undefined ? r.decoded : serde.decode(topic, r.value);
       decoded.push({
         topic,
@@ -143,6 +142,7 @@ export async function runFetched(
         value,
         timestamp: r.timestamp,
         raw: r.value,
+        headers: r.headers,
       });
     } catch (e) {
       const rec: RawRecord = {
@@ -159,12 +159,111 @@ export async function runFetched(
     }
   }
   metrics?.recordsIn.inc({ topic, stage }, raw.length);
-  if (decoded.length > 0) {
-    if (task.keysFor && owned.caches.length > 0) {
-      const keys = task.keysFor(decoded);
-      if (keys.length > 0) for (const c of owned.caches) await c.ensureLoaded(keys);
-    }
-    task.process(decoded, makeCollector(serde, sink, metrics, stage));
-  }
-  task.consumed(topic, partition, raw[raw.length - 1].offset + 1);
+  await feed(
+    owned,
+    { topic, partition, records: decoded, next: raw[raw.length - 1].offset + 1 },
+    serde,
+    sink,
+    metrics,
+  );
 }
+
+/**
+ * Gives a decoded batch to its task. Normally: load its keys (one round trip), process. While the
+ * checkpoint store cannot load (`StateGate`): a task that parks processes now with the keys in
+ * memory; any other task processes the batch if every key it needs is in memory, else holds it
+ * (and every later batch, for order) until a load succeeds.
+ */
+async function feed(
+  owned: OwnedTask,
+  batch: HeldBatch,
+  serde: RecordSerde,
+  sink: OutputSink,
+  metrics: Metrics | undefined,
+): Promise<void> {
+  const { task, gate } = owned;
+  if (gate.held.length > 0) {
+    gate.held.push(batch);
+    await resumeHeld(owned, serde, sink, metrics);
+    return;
+  }
+  const out = makeCollector(serde, sink, metrics, task.id.stage);
+  const done = (): void => task.consumed(batch.topic, batch.partition, batch.next);
+  if (!task.keysFor || owned.caches.length === 0) {
+    if (batch.records.length > 0) task.process(batch.records, out);
+    return done();
+  }
+  if (batch.records.length === 0 && (task.parked?.() ?? 0) === 0) return done();
+  const keys = task.keysFor(batch.records);
+  if (!gate.failing) {
+    try {
+      if (keys.length > 0) for (const c of owned.caches) await c.ensureLoaded(keys);
+      task.process(batch.records, out);
+      return done();
+    } catch (e) {
+      if (!(e instanceof ThermostatError && e.retriable)) throw e;
+      gate.failed();
+    }
+  }
+  const resident = (k: string): boolean => owned.caches.every((c) => c.isResident(k));
+  gate.probe(() => loadAll(owned, keys));
+  if (task.processDegraded) {
+    task.processDegraded(batch.records, out, resident);
+    return done();
+  }
+  if (keys.every(resident)) {
+    task.process(batch.records, out);
+    return done();
+  }
+  gate.held.push(batch);
+}
+
+async function loadAll(owned: OwnedTask, keys: readonly string[]): Promise<void> {
+  if (keys.length > 0) for (const c of owned.caches) await c.ensureLoaded(keys);
+}
+
+/**
+ * Applies parked records and held batches once state loads again (the runtime calls it while a
+ * task has parked work and no new records arrive). Stops at the first load that fails.
+ */
+export async function resumeHeld(
+  owned: OwnedTask,
+  serde: RecordSerde,
+  sink: OutputSink,
+  metrics?: Metrics,
+): Promise<void> {
+  const { task, gate } = owned;
+  const out = makeCollector(serde, sink, metrics, task.id.stage);
+  const nothingHeld = gate.held.length === 0;
+  const keys = task.keysFor?.(nothingHeld ? [] : gate.held[0].records) ?? [];
+  if (gate.failing) {
+    gate.probe(() => loadAll(owned, keys));
+    return;
+  }
+  if (nothingHeld) {
+    if ((task.parked?.() ?? 0) === 0) return;
+    try {
+      await loadAll(owned, keys);
+    } catch (e) {
+      if (!(e instanceof ThermostatError && e.retriable)) throw e;
+      return gate.failed();
+    }
+    return task.process([], out);
+  }
+  while (gate.held.length > 0) {
+    const b = gate.held[0];
+    try {
+      await loadAll(owned, task.keysFor?.(b.records) ?? []);
+    } catch (e) {
+      if (!(e instanceof ThermostatError && e.retriable)) throw e;
+      return gate.failed();
+    }
+    gate.held.shift();
+    if (b.records.length > 0) task.process(b.records, out);
+    task.consumed(b.topic, b.partition, b.next);
+  }
+}
+
+/** Records a task holds back while state cannot load (parked records and held batches). */
+export const parkedRecords = (owned: OwnedTask): number =>
+  (owned.task.parked?.() ?? 0) + owned.gate.heldRecords();
