@@ -85,13 +85,6 @@ function applyMarker(s: SourceInfo, m: NonNullable<ContentEvent['marker']>): voi
   if (m.first_event_time != null)
     s.first = s.first === null ? m.first_event_time : Math.min(s.first, m.first_event_time);
 }
-/**
- * A re-key partition that never sent a marker has never had a record: idle (it only carries
- * interactions re-routed from other partitions, which hold the content stage themselves).
- */
-const UNHEARD_REKEY: SourceInfo = { wm: NO_WATERMARK, idle: true, first: null };
-const isRekey = (src: string): boolean => sourceTopicIndex(Number(src)) === SOURCE_TOPIC.rekey;
-
 /** Sources whose records are interactions (their watermarks set the idle frontier). */
 const carriesInteractions = (source: number): boolean => sourceTopicIndex(source) !== SOURCE_TOPIC.published;
 
@@ -315,7 +308,7 @@ export class ContentTask implements StreamTask {
     let frontier = NO_WM;
     let origin = Infinity;
     for (const src of this.expectedSources) {
-      const s = sources[src] ?? (isRekey(src) ? UNHEARD_REKEY : undefined);
+      const s = sources[src];
       if (!s) return null;
       if (s.first !== null && s.first < origin) origin = s.first;
       if (s.wm > frontier && carriesInteractions(Number(src))) frontier = s.wm;
@@ -324,7 +317,7 @@ export class ContentTask implements StreamTask {
     const idleFloor = frontier === NO_WM ? NO_WM : frontier - this.timing.idleMaxLagMs;
     let w = Infinity;
     for (const src of this.expectedSources) {
-      const s = sources[src] ?? UNHEARD_REKEY;
+      const s = sources[src];
       const effective = s.idle ? Math.max(s.wm, idleFloor) : s.wm;
       if (effective < w) w = effective;
     }

@@ -9,6 +9,7 @@ import type { SchemaName } from '../schemas/types.js';
 import type { OwnedTask } from './task-factory.js';
 import type { Collector, InRecord, OutRecord } from './task.js';
 import type { HeldBatch } from './state-gate.js';
+import { REKEY_MARKER_HEADERS } from './topology.js';
 
 export interface RawRecord {
   topic: string;
@@ -67,7 +68,7 @@ export function makeCollector(
 ): Collector {
   return {
     send(record: OutRecord): void {
-      sink.send(record, serde.encode(record.schema, record.value));
+      sink.send(record, record.bytes ?? serde.encode(record.schema, record.value));
       metrics?.recordsOut.inc({ topic: record.topic, stage });
     },
     late(record: InRecord, reason: string): void {
@@ -121,6 +122,19 @@ export async function runFetched(
   if (serde.prefetch) await serde.prefetch(raw.map((r) => r.value)).catch(() => undefined); // unknown ids then fail per record → DLQ
   for (const r of raw) {
     try {
+      if (r.headers?.[REKEY_MARKER_HEADERS.watermark] !== undefined) {
+        // A header-only watermark marker (re-key topic): no value to decode.
+        decoded.push({
+          topic,
+          partition,
+          offset: r.offset,
+          key: r.key,
+          value: null,
+          timestamp: r.timestamp,
+          headers: r.headers,
+        });
+        continue;
+      }
       if (r.value === null)
         throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', {
           topic,

@@ -35,6 +35,8 @@ export interface OutRecord {
   /** Explicit partition (markers, single-partition topics); otherwise murmur2(key). */
   partition?: number;
   headers?: Record<string, string>;
+  /** The value's bytes as they are (header-only records: empty), instead of encoding `value`. */
+  bytes?: Buffer;
 }
 
 export interface Collector {

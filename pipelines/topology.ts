@@ -118,6 +118,17 @@ export const ORIGIN_HEADERS = {
   offset: 'thermostat.origin.offset',
 } as const;
 
+/**
+ * A watermark marker on the re-key topic: header-only (empty value), from origin partition
+ * `ORIGIN_HEADERS.partition`. Every user task sends one to every re-key partition with each of
+ * its interaction markers, so the owner of a re-routed record knows how far its origin got.
+ */
+export const REKEY_MARKER_HEADERS = {
+  watermark: 'thermostat.marker.watermark',
+  idle: 'thermostat.marker.idle',
+  first: 'thermostat.marker.first',
+} as const;
+
 /** Watermark of a source that has seen no record yet (Avro longs stop short of MIN_SAFE_INTEGER). */
 export const NO_WATERMARK = -(2 ** 52);
 

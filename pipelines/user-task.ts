@@ -21,6 +21,7 @@ import {
   fastPartition,
   NO_WATERMARK,
   ORIGIN_HEADERS,
+  REKEY_MARKER_HEADERS,
   SOURCE_TOPIC,
   sourceId,
   type TopologyNames,
@@ -61,6 +62,13 @@ export function resolveTiming(t: StageTiming): ResolvedTiming {
 /** What the user stage does with an interaction in a partition its user_id does not hash to. */
 export type PartitionMismatchPolicy = 'reroute' | 'dlq';
 
+/** An origin partition's progress, as its markers on the re-key partition said. */
+interface SourceInfo {
+  wm: number;
+  idle: boolean;
+  first: number | null;
+}
+
 /** Per-source watermark bookkeeping of a stage-1 input partition. */
 interface SourceClock {
   next: number; // next offset to read
@@ -72,8 +80,13 @@ interface SourceClock {
 interface UserTaskMeta {
   ui: SourceClock;
   cp: SourceClock;
-  /** The re-key partition (absent in snapshots of older versions). */
+  /**
+   * The re-key partition (absent in snapshots of older versions). Its watermark is not its own:
+   * the min over origin partitions of what their markers on it said (`rkFrom`).
+   */
   rk?: SourceClock;
+  /** Per origin partition: its interaction watermark, idleness and first event time, as its re-key markers said. */
+  rkFrom?: Record<string, SourceInfo>;
   /** Re-keyed interactions applied so far (user versions are ui.next + rkApplied: see `version`). */
   rkApplied?: number;
   /** Per origin partition, the last origin offset applied (replays of an origin are dropped). */
@@ -85,7 +98,9 @@ interface UserTaskMeta {
   pendingAudience: TickAudience[];
 }
 
-const freshClock = (idle = false): SourceClock => ({ next: 0, maxT: -Infinity, first: null, idle });
+const EMPTY = Buffer.alloc(0);
+
+const freshClock = (): SourceClock => ({ next: 0, maxT: -Infinity, first: null, idle: false });
 
 /**
  * One output position held while records are parked (see `processDegraded`): an output as
@@ -111,7 +126,12 @@ export interface UserTaskOptions {
 
 export class UserTask implements StreamTask {
   readonly id: TaskId;
-  private meta: UserTaskMeta & { rk: SourceClock; rkApplied: number; rkOrigins: Record<string, number> };
+  private meta: UserTaskMeta & {
+    rk: SourceClock;
+    rkApplied: number;
+    rkOrigins: Record<string, number>;
+    rkFrom: Record<string, SourceInfo>;
+  };
   private readonly uiSource: number;
   private readonly cpSource: number;
   private readonly rkSource: number;
@@ -145,13 +165,12 @@ export class UserTask implements StreamTask {
     const m: UserTaskMeta = restoredMeta
       ? reviveMeta(JSON.parse(restoredMeta))
       : { ui: freshClock(), cp: freshClock(), aTick: -1, audience: emptyAudience(), pendingAudience: [] };
-    // The re-key partition starts idle: the content stage counts a re-key source it never heard
-    // of as idle too, so an empty one never holds it back.
     this.meta = {
       ...m,
-      rk: m.rk ?? freshClock(true),
+      rk: m.rk ?? freshClock(),
       rkApplied: m.rkApplied ?? 0,
       rkOrigins: m.rkOrigins ?? {},
+      rkFrom: m.rkFrom ?? {},
     };
   }
 
@@ -180,7 +199,7 @@ export class UserTask implements StreamTask {
   keysFor(batch: readonly InRecord[]): string[] {
     const keys = new Set<string>(this.parkedKeys);
     if (batch.length > 0 && batch[0].topic !== this.names.published)
-      for (const r of batch) keys.add((r.value as UserInteraction).user_id);
+      for (const r of batch) if (r.value !== null) keys.add((r.value as UserInteraction).user_id);
     return [...keys];
   }
 
@@ -264,53 +283,118 @@ export class UserTask implements StreamTask {
     out: Collector,
     resident: ((key: string) => boolean) | null,
   ): void {
-    const rekeyed = batch[0].topic === this.names.userRekey;
-    const clock = rekeyed ? this.meta.rk : this.meta.ui;
-    const source = rekeyed ? this.rkSource : this.uiSource;
+    if (batch[0].topic === this.names.userRekey) return this.processRekeyed(batch, out, resident);
+    const clock = this.meta.ui;
     const { tickMs } = this.timing;
-    const partitions = this.contentPartitions;
     clock.idle = false;
     // Learned explore policy: the batch's states are kept here and stored once, after the batched call.
     const touched = this.explore ? new Map<string, { state: UserAgentState; version: number }>() : null;
     for (const rec of batch) {
       clock.next = rec.offset + 1;
       let ev = rec.value;
-      if (rekeyed) {
-        if (!this.acceptRekeyed(rec)) continue;
-      } else {
-        const t = this.boundedTime(rec, ev.event_time, 'event_time', clock, out);
-        if (t === null) continue;
-        if (t !== ev.event_time) ev = { ...ev, event_time: t };
+      const t = this.boundedTime(rec, ev.event_time, 'event_time', clock, out);
+      if (t === null) continue;
+      if (t !== ev.event_time) ev = { ...ev, event_time: t };
+      if (this.isLate(rec, t, clock, out)) continue;
+      if (clock.first === null) clock.first = t;
+      if (t > clock.maxT) {
+        clock.maxT = t;
+        this.rollAudience(Math.floor(this.watermark(clock) / tickMs));
       }
-      if (this.isLate(rec, ev.event_time, clock, out)) continue;
-      if (clock.first === null) clock.first = ev.event_time;
-      if (ev.event_time > clock.maxT) {
-        clock.maxT = ev.event_time;
-        if (!rekeyed) this.rollAudience(Math.floor(this.watermark(clock) / tickMs));
-      }
-      if (!rekeyed && fastPartition(ev.user_id, partitions) !== this.id.partition) {
+      if (fastPartition(ev.user_id, this.contentPartitions) !== this.id.partition) {
         this.misrouted(rec, ev, out);
         continue;
       }
-      const version = this.nextVersion(rekeyed);
-      if (this.parkedKeys.has(ev.user_id) || (resident !== null && !resident(ev.user_id))) {
-        // Its state needs a load that cannot happen now: parked, and every output from here on
-        // held in order behind it, so what leaves this task is the undisturbed sequence.
-        this.parkedKeys.add(ev.user_id);
-        (this.held ??= []).push({
-          kind: 'parked',
-          rec: { ...rec, value: ev },
-          version,
-          aTick: this.meta.aTick,
-          source,
-        });
-        continue;
-      }
-      const forward = this.applyInteraction(ev, version, this.meta.aTick, source, rec.offset, touched);
-      if (forward) this.emit(out, forward);
+      this.applyOrPark({ ...rec, value: ev }, this.nextVersion(false), this.uiSource, out, resident, touched);
     }
     if (touched && touched.size > 0) this.applyExplore(touched);
-    this.sendMarker(source, clock, out, !rekeyed);
+    this.sendMarker(this.uiSource, clock, out, true);
+  }
+
+  /**
+   * Interactions re-routed here from other partitions, and their origins' markers. Event time and
+   * lateness of a re-routed record were decided at its origin, in its order; it is applied here in
+   * the order it arrives. The re-key partition's watermark is the min over origins of their
+   * interaction watermarks (idle ones held at most idleMaxLagMs behind the highest): a re-routed
+   * record arrives behind its origin's marker that covered it, so the content stage, which counts
+   * this partition like any source, never passes it before it is forwarded.
+   */
+  private processRekeyed(
+    batch: readonly InRecord<UserInteraction | null>[],
+    out: Collector,
+    resident: ((key: string) => boolean) | null,
+  ): void {
+    const rk = this.meta.rk;
+    const touched = this.explore ? new Map<string, { state: UserAgentState; version: number }>() : null;
+    for (const rec of batch) {
+      rk.next = rec.offset + 1;
+      if (rec.value === null) this.onOriginMarker(rec.headers ?? {});
+      else if (this.acceptRekeyed(rec))
+        this.applyOrPark(
+          rec as InRecord<UserInteraction>,
+          this.nextVersion(true),
+          this.rkSource,
+          out,
+          resident,
+          touched,
+        );
+    }
+    if (touched && touched.size > 0) this.applyExplore(touched);
+    this.sendRekeyMarker(out);
+  }
+
+  private onOriginMarker(h: Record<string, string>): void {
+    const origin = h[ORIGIN_HEADERS.partition];
+    const wm = Number(h[REKEY_MARKER_HEADERS.watermark]);
+    const first = h[REKEY_MARKER_HEADERS.first] ? Number(h[REKEY_MARKER_HEADERS.first]) : null;
+    const s = (this.meta.rkFrom[origin] ??= { wm: NO_WATERMARK, idle: false, first: null });
+    if (wm > s.wm) s.wm = wm; // never back
+    s.idle = h[REKEY_MARKER_HEADERS.idle] === '1';
+    if (first !== null) s.first = s.first === null ? first : Math.min(s.first, first);
+  }
+
+  /** The re-key partition's watermark and first event time from its origins' markers; none until every origin reported. */
+  private sendRekeyMarker(out: Collector): void {
+    const from = this.meta.rkFrom;
+    let frontier = NO_WATERMARK;
+    let first: number | null = null;
+    for (let q = 0; q < this.contentPartitions; q++) {
+      const s = from[q];
+      if (s === undefined) return;
+      if (s.wm > frontier) frontier = s.wm;
+      if (s.first !== null && (first === null || s.first < first)) first = s.first;
+    }
+    let wm = Infinity;
+    for (let q = 0; q < this.contentPartitions; q++) {
+      const s = from[q];
+      const effective = s.idle ? Math.max(s.wm, frontier - this.timing.idleMaxLagMs) : s.wm;
+      if (effective < wm) wm = effective;
+    }
+    const rk = this.meta.rk;
+    rk.maxT = wm <= NO_WATERMARK ? -Infinity : wm + this.timing.outOfOrdernessMs;
+    rk.first = first;
+    this.sendMarker(this.rkSource, rk, out, false);
+  }
+
+  /** Applies an interaction now, or parks it when its user needs a state load that cannot happen now. */
+  private applyOrPark(
+    rec: InRecord<UserInteraction>,
+    version: number,
+    source: number,
+    out: Collector,
+    resident: ((key: string) => boolean) | null,
+    touched: Map<string, { state: UserAgentState; version: number }> | null,
+  ): void {
+    const user = rec.value.user_id;
+    if (this.parkedKeys.has(user) || (resident !== null && !resident(user))) {
+      // Parked, and every output from here on held in order behind it, so what leaves this task
+      // is the undisturbed sequence.
+      this.parkedKeys.add(user);
+      (this.held ??= []).push({ kind: 'parked', rec, version, aTick: this.meta.aTick, source });
+      return;
+    }
+    const forward = this.applyInteraction(rec.value, version, this.meta.aTick, source, rec.offset, touched);
+    if (forward) this.emit(out, forward);
   }
 
   /**
@@ -502,7 +586,6 @@ export class UserTask implements StreamTask {
     const pairs: [SourceClock, number, boolean][] = [
       [this.meta.ui, this.uiSource, true],
       [this.meta.cp, this.cpSource, false],
-      [this.meta.rk, this.rkSource, false],
     ];
     for (const [clock, source, isUi] of pairs) {
       if (this.watermark(clock) >= target) continue;
@@ -510,16 +593,21 @@ export class UserTask implements StreamTask {
       if (isUi) this.rollAudience(Math.floor(this.watermark(clock) / this.timing.tickMs));
       this.sendMarker(source, clock, out, isUi);
     }
+    // Every origin makes the same promise (every user task gets the heartbeat).
+    for (let q = 0; q < this.contentPartitions; q++) {
+      const s = (this.meta.rkFrom[q] ??= { wm: NO_WATERMARK, idle: false, first: null });
+      if (s.wm < target) s.wm = target;
+    }
+    this.sendRekeyMarker(out);
   }
 
   setIdle(topic: string, partition: number, idle: boolean, out: Collector): void {
-    if (partition !== this.id.partition) return;
-    const clock = this.clockOf(topic);
+    if (partition !== this.id.partition || topic === this.names.userRekey) return; // no watermark there
+    const isUi = topic === this.names.interactions;
+    const clock = isUi ? this.meta.ui : this.meta.cp;
     if (clock.idle === idle) return;
     clock.idle = idle;
-    const source =
-      clock === this.meta.ui ? this.uiSource : clock === this.meta.cp ? this.cpSource : this.rkSource;
-    this.sendMarker(source, clock, out, clock === this.meta.ui);
+    this.sendMarker(isUi ? this.uiSource : this.cpSource, clock, out, isUi);
   }
 
   private sendMarker(source: number, clock: SourceClock, out: Collector, withAudience: boolean): void {
@@ -561,6 +649,24 @@ export class UserTask implements StreamTask {
         partition: p,
       });
     }
+    if (source !== this.uiSource) return;
+    // The same progress, to every re-key partition: after any record this task re-routed there.
+    const headers = {
+      [ORIGIN_HEADERS.partition]: String(this.id.partition),
+      [REKEY_MARKER_HEADERS.watermark]: String(watermark),
+      [REKEY_MARKER_HEADERS.idle]: clock.idle ? '1' : '0',
+      [REKEY_MARKER_HEADERS.first]: clock.first === null ? '' : String(clock.first),
+    };
+    for (let p = 0; p < this.contentPartitions; p++)
+      out.send({
+        topic: this.names.userRekey,
+        schema: 'UserInteraction',
+        key: null,
+        value: null,
+        partition: p,
+        headers,
+        bytes: EMPTY,
+      });
   }
 
   /**

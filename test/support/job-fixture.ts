@@ -5,8 +5,9 @@
 import assert from 'node:assert/strict';
 import { Redis as IORedis, type Redis } from 'ioredis';
 import { Rng } from '../../core/rng.js';
-import rdkafka from '@confluentinc/kafka-javascript';
-import { KafkaSink } from '../../io/kafka.js';
+import { Registry } from 'prom-client';
+import { createMetrics } from '../../core/metrics.js';
+import { Serde } from '../../io/serde.js';
 import { ensureTopics } from '../../io/topics.js';
 import type { InProcessGraph } from '../../pipelines/in-process.js';
 import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
@@ -21,6 +22,7 @@ import type {
 } from '../../schemas/types.js';
 import { contentStateCodec, userMindCodec } from '../../state/codecs.js';
 import { uniqueName } from './kafka.js';
+import { produceRaw, readRaw } from './raw-records.js';
 import { TestRedis } from './redis.js';
 import { contentStateKey, userMindKey } from '../../state/keys.js';
 
@@ -90,23 +92,54 @@ export function makeInput(o: InputOptions): JobInput {
   return { published, interactions };
 }
 
-/** Creates the job's topics and produces the whole input (murmur2 partitioning, like any producer). */
-export async function produceInput(brokers: string, names: TopologyNames, input: JobInput): Promise<void> {
+/** One input record as a producer sends it: its topic (by role), key, bytes, and optionally partition and timestamp. */
+export interface InputRecord {
+  topic: 'interactions' | 'published';
+  key: string | null;
+  value: Buffer;
+  /** Explicit partition (a producer with another partitioner); default murmur2(key). */
+  partition?: number;
+  /** Producer timestamp (ms); default: the produce time on Kafka, unknown in the reference run. */
+  timestamp?: number;
+}
+
+const serdeForInput = Serde.local();
+
+/** An interaction as produced by a Java-default producer (key user_id), unless overridden. */
+export const interactionRecord = (r: UserInteraction, o: Partial<InputRecord> = {}): InputRecord => ({
+  topic: 'interactions',
+  key: r.user_id,
+  value: serdeForInput.encode('UserInteraction', r),
+  ...o,
+});
+
+export const publicationRecord = (p: ContentPublished, o: Partial<InputRecord> = {}): InputRecord => ({
+  topic: 'published',
+  key: p.content_id,
+  value: serdeForInput.encode('ContentPublished', p),
+  ...o,
+});
+
+/** The input as records in produce order: publications, then interactions. */
+export const inputRecords = (input: JobInput): InputRecord[] => [
+  ...input.published.map((p) => publicationRecord(p)),
+  ...input.interactions.map((r) => interactionRecord(r)),
+];
+
+const recordsOf = (input: JobInput | readonly InputRecord[]): readonly InputRecord[] =>
+  Array.isArray(input) ? input : inputRecords(input as JobInput);
+
+/** Creates the job's topics and produces the input, in order (murmur2 partitioning unless a record says otherwise). */
+export async function produceInput(
+  brokers: string,
+  names: TopologyNames,
+  input: JobInput | readonly InputRecord[],
+): Promise<void> {
   await ensureTopics(topicSpecs(names, PARTITIONS), { brokers });
-  const serde = wireSerde(names);
-  const sink = new KafkaSink({ brokers, clientId: 'it-input' });
-  await sink.connect();
-  try {
-    const sends: Promise<unknown>[] = [];
-    for (const p of input.published)
-      sends.push(sink.send(names.published, p.content_id, serde.encode('ContentPublished', p)));
-    for (const r of input.interactions)
-      sends.push(sink.send(names.interactions, r.user_id, serde.encode('UserInteraction', r)));
-    await Promise.all(sends);
-    await sink.flush();
-  } finally {
-    await sink.disconnect();
-  }
+  await produceRaw(
+    brokers,
+    recordsOf(input).map((r) => ({ ...r, topic: names[r.topic] })),
+  );
 }
 
 export interface FinalState {
@@ -117,6 +150,8 @@ export interface FinalState {
   contentsInternal: Map<string, unknown>;
   allocationIds: Set<string>;
   allocations: number;
+  /** Input records found in a partition their id does not hash to (re-routed or refused). */
+  misrouted: number;
 }
 
 export interface Timing {
@@ -135,15 +170,22 @@ export const DEFAULT_TIMING: Timing = {
 };
 
 /** The uninterrupted run: the same graph in memory, all input appended before anything runs. */
-export async function referenceRun(input: JobInput, timing: Timing = DEFAULT_TIMING): Promise<FinalState> {
+export async function referenceRun(
+  input: JobInput | readonly InputRecord[],
+  timing: Timing = DEFAULT_TIMING,
+): Promise<FinalState> {
   const names = topologyNames('thermostat');
   const serde = wireSerde(names);
-  const d = await ThermostatTestDriver.create({ serde, partitions: PARTITIONS, ...timing, idleTimeoutMs: 0 });
+  const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+  const d = await ThermostatTestDriver.create({
+    serde,
+    partitions: PARTITIONS,
+    ...timing,
+    idleTimeoutMs: 0,
+    metrics,
+  });
   const graph = (d as unknown as { graph: InProcessGraph }).graph;
-  for (const p of input.published)
-    graph.append(names.published, p.content_id, serde.encode('ContentPublished', p));
-  for (const r of input.interactions)
-    graph.append(names.interactions, r.user_id, serde.encode('UserInteraction', r));
+  for (const r of recordsOf(input)) graph.append(names[r.topic], r.key, r.value, r.partition, r.timestamp);
   await graph.runUntilIdle();
   const allocations = d.readOutput<HeatingAllocation>(names.allocations);
   const usersInternal = new Map<string, unknown>();
@@ -165,6 +207,7 @@ export async function referenceRun(input: JobInput, timing: Timing = DEFAULT_TIM
     contentsInternal,
     allocationIds: new Set(allocations.map((a) => a.allocation_id)),
     allocations: allocations.length,
+    misrouted: (await metrics.misroutedRecords.get()).values.reduce((a, v) => a + v.value, 0),
   };
 }
 
@@ -226,41 +269,10 @@ export async function readTopic<T>(
   group: string,
 ): Promise<{ key: string | null; value: T }[]> {
   const serde = wireSerde(names);
-  const consumer = new rdkafka.KafkaConsumer(
-    { 'bootstrap.servers': brokers, 'group.id': group, 'enable.auto.commit': false, log_level: 3 } as never,
-    { 'auto.offset.reset': 'earliest' },
-  );
-  await new Promise<void>((res, rej) => consumer.connect({ timeout: 30_000 }, (e) => (e ? rej(e) : res())));
-  const out: { key: string | null; value: T }[] = [];
-  try {
-    const highs: number[] = [];
-    for (let p = 0; p < PARTITIONS; p++) {
-      highs.push(
-        await new Promise<number>((res, rej) =>
-          consumer.queryWatermarkOffsets(topic, p, 10_000, (e, w) => (e ? rej(e) : res(w.highOffset))),
-        ),
-      );
-    }
-    const next = highs.map(() => 0);
-    consumer.assign(highs.map((_h, partition) => ({ topic, partition, offset: 0 })));
-    const deadline = Date.now() + 120_000;
-    while (next.some((n, p) => n < highs[p])) {
-      assert.ok(Date.now() < deadline, `reading ${topic} timed out`);
-      const msgs = await new Promise<rdkafka.Message[]>((res, rej) =>
-        consumer.consume(10_000, (e, m) => (e ? rej(e) : res(m))),
-      );
-      for (const m of msgs) {
-        next[m.partition] = m.offset + 1;
-        out.push({
-          key: m.key === null || m.key === undefined ? null : m.key.toString(),
-          value: serde.decode(topic, m.value!) as T,
-        });
-      }
-    }
-  } finally {
-    await new Promise<void>((res) => consumer.disconnect(() => res()));
-  }
-  return out;
+  return (await readRaw(brokers, topic, PARTITIONS, group)).map((r) => ({
+    key: r.key,
+    value: serde.decode(topic, r.value!) as T,
+  }));
 }
 
 /** Latest record per key of a changelog topic. */
@@ -388,6 +400,20 @@ export function verifyClient(port: number): Redis {
   return c;
 }
 
+/** An isolated app id + topic prefix, and a private Redis (and a client on it) disposed when the test ends. */
+async function isolatedRun(
+  t: { after(fn: () => unknown): void },
+  name: string,
+): Promise<{ appId: string; names: TopologyNames; redis: TestRedis; client: Redis }> {
+  const appId = uniqueName(name);
+  const names = topologyNames(appId, `${appId}.`);
+  const redis = await TestRedis.start();
+  t.after(() => redis.dispose());
+  const client = verifyClient(redis.port);
+  t.after(() => client.disconnect());
+  return { appId, names, redis, client };
+}
+
 /**
  * Everything a job-level test starts from: seeded input, its uninterrupted reference run, an
  * isolated app id + topic prefix with the input produced, and a private Redis (and a client on
@@ -410,15 +436,23 @@ export async function setupJobRun(
 }> {
   const input = makeInput(inputOptions);
   const ref = await referenceRun(input);
-  const appId = uniqueName(name);
-  const names = topologyNames(appId, `${appId}.`);
-  await produceInput(brokers, names, {
+  const run = await isolatedRun(t, name);
+  await produceInput(brokers, run.names, {
     published: input.published,
     interactions: input.interactions.slice(0, upfront),
   });
-  const redis = await TestRedis.start();
-  t.after(() => redis.dispose());
-  const client = verifyClient(redis.port);
-  t.after(() => client.disconnect());
-  return { input, ref, appId, names, redis, client };
+  return { input, ref, ...run };
+}
+
+/** As setupJobRun, for a hand-made input log (hostile records mixed in): produced whole, in order. */
+export async function setupJobLog(
+  t: { after(fn: () => unknown): void },
+  name: string,
+  brokers: string,
+  records: readonly InputRecord[],
+): Promise<{ ref: FinalState; appId: string; names: TopologyNames; redis: TestRedis; client: Redis }> {
+  const ref = await referenceRun(records);
+  const run = await isolatedRun(t, name);
+  await produceInput(brokers, run.names, records);
+  return { ref, ...run };
 }

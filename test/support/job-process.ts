@@ -214,3 +214,12 @@ export async function waitQuiescent(
   }
   throw new Error(`job did not become quiescent:\n${job.outputTail}`);
 }
+
+/** Runs a spawned job until it is quiescent, then stops it (SIGTERM, exit 0 required); returns its last metrics. */
+export async function runToCompletion(job: JobProcess): Promise<Map<string, number>> {
+  await job.waitStarted();
+  const m = await waitQuiescent(job);
+  const exit = await job.terminate();
+  if (exit.code !== 0) throw new Error(`graceful stop failed (exit ${exit.code}):\n${job.outputTail}`);
+  return m;
+}
