@@ -126,6 +126,11 @@ export const inputRecords = (input: JobInput): InputRecord[] => [
   ...input.interactions.map((r) => interactionRecord(r)),
 ];
 
+/** A heartbeat in a reference log: every source's watermark moves to `heartbeat` (advanceEventTime). */
+export interface Heartbeat {
+  heartbeat: number;
+}
+
 const recordsOf = (input: JobInput | readonly InputRecord[]): readonly InputRecord[] =>
   Array.isArray(input) ? input : inputRecords(input as JobInput);
 
@@ -152,6 +157,8 @@ export interface FinalState {
   allocations: number;
   /** Input records found in a partition their id does not hash to (re-routed or refused). */
   misrouted: number;
+  /** Records sent to the late side output (every stage). */
+  late: number;
 }
 
 export interface Timing {
@@ -171,7 +178,7 @@ export const DEFAULT_TIMING: Timing = {
 
 /** The uninterrupted run: the same graph in memory, all input appended before anything runs. */
 export async function referenceRun(
-  input: JobInput | readonly InputRecord[],
+  input: JobInput | readonly (InputRecord | Heartbeat)[],
   timing: Timing = DEFAULT_TIMING,
 ): Promise<FinalState> {
   const names = topologyNames('thermostat');
@@ -185,7 +192,15 @@ export async function referenceRun(
     metrics,
   });
   const graph = (d as unknown as { graph: InProcessGraph }).graph;
-  for (const r of recordsOf(input)) graph.append(names[r.topic], r.key, r.value, r.partition, r.timestamp);
+  const steps: readonly (InputRecord | Heartbeat)[] = Array.isArray(input)
+    ? input
+    : inputRecords(input as JobInput);
+  for (const r of steps) {
+    if ('heartbeat' in r) {
+      await graph.runUntilIdle();
+      await graph.advanceEventTime(r.heartbeat);
+    } else graph.append(names[r.topic], r.key, r.value, r.partition, r.timestamp);
+  }
   await graph.runUntilIdle();
   const allocations = d.readOutput<HeatingAllocation>(names.allocations);
   const usersInternal = new Map<string, unknown>();
@@ -208,6 +223,7 @@ export async function referenceRun(
     allocationIds: new Set(allocations.map((a) => a.allocation_id)),
     allocations: allocations.length,
     misrouted: (await metrics.misroutedRecords.get()).values.reduce((a, v) => a + v.value, 0),
+    late: (await metrics.lateRecords.get()).values.reduce((a, v) => a + v.value, 0),
   };
 }
 
@@ -444,14 +460,18 @@ export async function setupJobRun(
   return { input, ref, ...run };
 }
 
-/** As setupJobRun, for a hand-made input log (hostile records mixed in): produced whole, in order. */
+/**
+ * As setupJobRun, for a hand-made input log (hostile records mixed in): produced whole, in order.
+ * The reference runs over `reference` (default: the same log).
+ */
 export async function setupJobLog(
   t: { after(fn: () => unknown): void },
   name: string,
   brokers: string,
   records: readonly InputRecord[],
+  reference: readonly InputRecord[] = records,
 ): Promise<{ ref: FinalState; appId: string; names: TopologyNames; redis: TestRedis; client: Redis }> {
-  const ref = await referenceRun(records);
+  const ref = await referenceRun(reference);
   const run = await isolatedRun(t, name);
   await produceInput(brokers, run.names, records);
   return { ref, ...run };

@@ -15,6 +15,17 @@ export interface RawInput {
 
 /** Produces records in order (one producer), accepting records up to the broker's 1 MiB default. */
 export async function produceRaw(brokers: string, records: readonly RawInput[]): Promise<void> {
+  await produceScheduled(brokers, [{ atMs: 0, records }]);
+}
+
+/**
+ * Produces slices of records at given times (ms after the start) through one producer, so each
+ * partition keeps the order of the slices whatever the timing.
+ */
+export async function produceScheduled(
+  brokers: string,
+  slices: readonly { atMs: number; records: readonly RawInput[] }[],
+): Promise<void> {
   const sink = new KafkaSink({
     brokers,
     clientId: 'it-raw-input',
@@ -22,11 +33,15 @@ export async function produceRaw(brokers: string, records: readonly RawInput[]):
   });
   await sink.connect();
   try {
-    await Promise.all(
-      records.map((r) =>
-        sink.send(r.topic, r.key, r.value, { partition: r.partition, timestamp: r.timestamp }),
-      ),
-    );
+    const sends: Promise<unknown>[] = [];
+    const start = Date.now();
+    for (const slice of [...slices].sort((a, b) => a.atMs - b.atMs)) {
+      const wait = start + slice.atMs - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      for (const r of slice.records)
+        sends.push(sink.send(r.topic, r.key, r.value, { partition: r.partition, timestamp: r.timestamp }));
+    }
+    await Promise.all(sends);
     await sink.flush();
   } finally {
     await sink.disconnect();
