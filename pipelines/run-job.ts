@@ -22,6 +22,7 @@ import type { RawRecord } from './task-runner.js';
 import { topicSpecs, topologyNames } from './topology.js';
 import { prepareWriters, wireSerde } from './wire-serde.js';
 import { DegradedReadiness } from './readiness.js';
+import { LoadHealth } from './state-gate.js';
 
 export interface JobOptions {
   config: RuntimeConfig;
@@ -181,6 +182,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     partitionMismatch: cfg.kafka.partitionMismatch,
     onMisrouted: (topic) => metrics.misroutedRecords.inc({ topic, action: cfg.kafka.partitionMismatch }),
     clock,
+    loadHealth: new LoadHealth(clock),
     seed: cfg.seed,
     cacheMaxEntries: 2_000_000,
     scorer: jobScorer.scorer,

@@ -13,7 +13,7 @@ import { VersionedCache, type TaskCache } from '../state/versioned-cache.js';
 import { AllocatorTask, type TickReport } from './allocator-task.js';
 import { ContentTask } from './content-task.js';
 import { contentAgentCodec, userStateCodec } from './state-codecs.js';
-import { StateGate } from './state-gate.js';
+import { LoadHealth, StateGate } from './state-gate.js';
 import type { StreamTask, TaskId } from './task.js';
 import { inputTopics, type TopologyNames } from './topology.js';
 import { UserTask, type PartitionMismatchPolicy, type StageTiming } from './user-task.js';
@@ -44,6 +44,8 @@ export interface GraphSettings {
   onMisrouted?: (topic: string) => void;
   /** Wall clock for load-retry pacing only (default: the system clock). */
   clock?: Clock;
+  /** Load health of the checkpoint store, shared by every task (default: one per task). */
+  loadHealth?: LoadHealth;
 }
 
 export interface OwnedTask {
@@ -72,7 +74,7 @@ export async function createTask(
   const restored = meta === null ? null : meta.toString('utf8');
   const authoritative = meta === null;
   const runtime = {
-    gate: new StateGate(g.clock ?? systemClock),
+    gate: new StateGate(g.loadHealth ?? new LoadHealth(g.clock ?? systemClock)),
     limits: {
       inputTopics: new Set(inputTopics(g.names)),
       maxRecordBytes: g.maxRecordBytes ?? INPUT_BOUNDS.maxRecordBytes,

@@ -209,18 +209,19 @@ async function feed(
   }
   if (batch.records.length === 0 && (task.parked?.() ?? 0) === 0) return done();
   const keys = task.keysFor(batch.records);
-  if (!gate.failing) {
+  const health = gate.health;
+  if (!health.failing) {
     try {
       if (keys.length > 0) for (const c of owned.caches) await c.ensureLoaded(keys);
       task.process(batch.records, out);
       return done();
     } catch (e) {
       if (!(e instanceof ThermostatError && e.retriable)) throw e;
-      gate.failed();
+      health.failed();
     }
   }
   const resident = (k: string): boolean => owned.caches.every((c) => c.isResident(k));
-  gate.probe(() => loadAll(owned, keys));
+  probe(owned, keys);
   if (task.processDegraded) {
     task.processDegraded(batch.records, out, resident);
     return done();
@@ -234,6 +235,12 @@ async function feed(
 
 async function loadAll(owned: OwnedTask, keys: readonly string[]): Promise<void> {
   if (keys.length > 0) for (const c of owned.caches) await c.ensureLoaded(keys);
+}
+
+/** A background load of the keys not in memory (none: nothing to learn about the store from). */
+function probe(owned: OwnedTask, keys: readonly string[]): void {
+  const missing = keys.filter((k) => !owned.caches.every((c) => c.isResident(k)));
+  if (missing.length > 0) owned.gate.health.probe(() => loadAll(owned, missing));
 }
 
 /**
@@ -250,17 +257,14 @@ export async function resumeHeld(
   const out = makeCollector(serde, sink, metrics, task.id.stage);
   const nothingHeld = gate.held.length === 0;
   const keys = task.keysFor?.(nothingHeld ? [] : gate.held[0].records) ?? [];
-  if (gate.failing) {
-    gate.probe(() => loadAll(owned, keys));
-    return;
-  }
+  if (gate.health.failing) return probe(owned, keys);
   if (nothingHeld) {
     if ((task.parked?.() ?? 0) === 0) return;
     try {
       await loadAll(owned, keys);
     } catch (e) {
       if (!(e instanceof ThermostatError && e.retriable)) throw e;
-      return gate.failed();
+      return gate.health.failed();
     }
     return task.process([], out);
   }
@@ -270,7 +274,7 @@ export async function resumeHeld(
       await loadAll(owned, task.keysFor?.(b.records) ?? []);
     } catch (e) {
       if (!(e instanceof ThermostatError && e.retriable)) throw e;
-      return gate.failed();
+      return gate.health.failed();
     }
     gate.held.shift();
     if (b.records.length > 0) task.process(b.records, out);

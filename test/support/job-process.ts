@@ -223,3 +223,40 @@ export async function runToCompletion(job: JobProcess): Promise<Map<string, numb
   if (exit.code !== 0) throw new Error(`graceful stop failed (exit ${exit.code}):\n${job.outputTail}`);
   return m;
 }
+
+/** What a job did while a dependency was away: consumption, /readyz over time, the degraded and parked gauges. */
+export interface OutageObservation {
+  /** Records consumed meanwhile, by stage. */
+  consumed: Record<string, number>;
+  /** Distinct "<status> <body>" answers of /readyz, in the order first seen, with when (ms into the outage). */
+  readyz: { atMs: number; answer: string }[];
+  degradedGauge: boolean;
+  maxParked: number;
+}
+
+/** Polls the job for `ms` (every 200 ms) while a dependency is away. */
+export async function observeOutage(job: JobProcess, ms: number): Promise<OutageObservation> {
+  const byStage = (m: Map<string, number> | null) =>
+    Object.fromEntries(
+      ['user', 'content', 'allocator'].map((s) => [
+        s,
+        m ? sumMetric(m, 'thermostat_records_in_total', `stage="${s}"`) : 0,
+      ]),
+    );
+  const before = byStage(await job.metrics());
+  const o: OutageObservation = { consumed: {}, readyz: [], degradedGauge: false, maxParked: 0 };
+  const start = Date.now();
+  let last = before;
+  for (const end = start + ms; Date.now() < end; await sleep(200)) {
+    const r = await job.readyz();
+    const answer = r ? `${r.status} ${r.body.trim()}` : 'no answer';
+    if (!o.readyz.some((x) => x.answer === answer)) o.readyz.push({ atMs: Date.now() - start, answer });
+    const m = await job.metrics();
+    if (!m) continue;
+    last = byStage(m);
+    if (sumMetric(m, 'thermostat_degraded') === 1) o.degradedGauge = true;
+    o.maxParked = Math.max(o.maxParked, sumMetric(m, 'thermostat_parked_records'));
+  }
+  o.consumed = Object.fromEntries(Object.keys(before).map((s) => [s, last[s] - before[s]]));
+  return o;
+}
