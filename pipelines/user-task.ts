@@ -87,8 +87,6 @@ interface UserTaskMeta {
   rk?: SourceClock;
   /** Per origin partition: its interaction watermark, idleness and first event time, as its re-key markers said. */
   rkFrom?: Record<string, SourceInfo>;
-  /** Re-keyed interactions applied so far (user versions are ui.next + rkApplied: see `version`). */
-  rkApplied?: number;
   /** Per origin partition, the last origin offset applied (replays of an origin are dropped). */
   rkOrigins?: Record<string, number>;
   /** Tick whose audience is being accumulated (tick of ui's watermark), and its counts. */
@@ -99,6 +97,8 @@ interface UserTaskMeta {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** Version base of a re-routed interaction: the next version of its user's state. */
+const REKEYED_BASE = -1;
 
 const freshClock = (): SourceClock => ({ next: 0, maxT: -Infinity, first: null, idle: false });
 
@@ -109,7 +109,7 @@ const freshClock = (): SourceClock => ({ next: 0, maxT: -Infinity, first: null, 
  */
 type Held =
   | { kind: 'send'; record: OutRecord }
-  | { kind: 'parked'; rec: InRecord<UserInteraction>; version: number; aTick: number; source: number }
+  | { kind: 'parked'; rec: InRecord<UserInteraction>; base: number; aTick: number; source: number }
   | { kind: 'marker'; source: number; clock: SourceClock; audience: HeldAudience[] };
 
 /** A tick's audience aggregate rolled while holding: still open to parked records of that tick. */
@@ -128,7 +128,6 @@ export class UserTask implements StreamTask {
   readonly id: TaskId;
   private meta: UserTaskMeta & {
     rk: SourceClock;
-    rkApplied: number;
     rkOrigins: Record<string, number>;
     rkFrom: Record<string, SourceInfo>;
   };
@@ -168,7 +167,6 @@ export class UserTask implements StreamTask {
     this.meta = {
       ...m,
       rk: m.rk ?? freshClock(),
-      rkApplied: m.rkApplied ?? 0,
       rkOrigins: m.rkOrigins ?? {},
       rkFrom: m.rkFrom ?? {},
     };
@@ -305,7 +303,7 @@ export class UserTask implements StreamTask {
         this.misrouted(rec, ev, out);
         continue;
       }
-      this.applyOrPark({ ...rec, value: ev }, this.nextVersion(false), this.uiSource, out, resident, touched);
+      this.applyOrPark({ ...rec, value: ev }, rec.offset, this.uiSource, out, resident, touched);
     }
     if (touched && touched.size > 0) this.applyExplore(touched);
     this.sendMarker(this.uiSource, clock, out, true);
@@ -332,7 +330,7 @@ export class UserTask implements StreamTask {
       else if (this.acceptRekeyed(rec))
         this.applyOrPark(
           rec as InRecord<UserInteraction>,
-          this.nextVersion(true),
+          REKEYED_BASE,
           this.rkSource,
           out,
           resident,
@@ -379,7 +377,7 @@ export class UserTask implements StreamTask {
   /** Applies an interaction now, or parks it when its user needs a state load that cannot happen now. */
   private applyOrPark(
     rec: InRecord<UserInteraction>,
-    version: number,
+    base: number,
     source: number,
     out: Collector,
     resident: ((key: string) => boolean) | null,
@@ -390,21 +388,11 @@ export class UserTask implements StreamTask {
       // Parked, and every output from here on held in order behind it, so what leaves this task
       // is the undisturbed sequence.
       this.parkedKeys.add(user);
-      (this.held ??= []).push({ kind: 'parked', rec, version, aTick: this.meta.aTick, source });
+      (this.held ??= []).push({ kind: 'parked', rec, base, aTick: this.meta.aTick, source });
       return;
     }
-    const forward = this.applyInteraction(rec.value, version, this.meta.aTick, source, rec.offset, touched);
+    const forward = this.applyInteraction(rec.value, base, this.meta.aTick, source, rec.offset, touched);
     if (forward) this.emit(out, forward);
-  }
-
-  /**
-   * The record's position in this task's input, its user state version: ui.next + rkApplied,
-   * strictly increasing over the interactions and re-keyed interactions in the order this task
-   * applies them, and equal to the interaction's offset while nothing was re-routed here.
-   */
-  private nextVersion(rekeyed: boolean): number {
-    if (!rekeyed) return this.meta.ui.next - 1 + this.meta.rkApplied;
-    return this.meta.ui.next + this.meta.rkApplied++;
   }
 
   /** A re-keyed copy: accepted once per origin record (an origin's replays arrive again after its restart). */
@@ -438,10 +426,16 @@ export class UserTask implements StreamTask {
     });
   }
 
-  /** Applies one interaction to its user's state; returns the content event to forward (null: not applied). */
+  /**
+   * Applies one interaction to its user's state; returns the content event to forward (null: not
+   * applied). The new version is `base` (the interaction's offset; REKEYED_BASE for a re-routed
+   * one) or, if the state already holds that much, the next one: strictly increasing per user,
+   * equal to the offset for a user whose records all come from its own partition, and a function
+   * of the user's own records only for one whose records are all re-routed.
+   */
   private applyInteraction(
     ev: UserInteraction,
-    version: number,
+    base: number,
     aTick: number,
     source: number,
     sourceOffset: number,
@@ -449,6 +443,7 @@ export class UserTask implements StreamTask {
   ): OutRecord | null {
     let state = touched?.get(ev.user_id)?.state ?? this.users.get(ev.user_id);
     if (state === undefined) state = newUserState(ev.user_id, this.cfg);
+    const version = Math.max(base, state.version + 1);
     const outcome = applyUserInteraction(state, ev, version, this.cfg);
     if (!outcome.applied) return null;
     // Audience marks are part of the state: counted before put (the store keeps a copy).
@@ -670,7 +665,7 @@ export class UserTask implements StreamTask {
   }
 
   /**
-   * Every parked user is loaded now: applies the parked records in their order (with the version
+   * Every parked user is loaded now: applies the parked records in their order (with the version base
    * and audience tick each got on arrival), then sends the held outputs in order. The output is
    * the sequence an undisturbed run sends, and the user states are the same.
    */
@@ -682,10 +677,7 @@ export class UserTask implements StreamTask {
     const forwards = new Map<Held, OutRecord | null>();
     for (const h of held)
       if (h.kind === 'parked')
-        forwards.set(
-          h,
-          this.applyInteraction(h.rec.value, h.version, h.aTick, h.source, h.rec.offset, touched),
-        );
+        forwards.set(h, this.applyInteraction(h.rec.value, h.base, h.aTick, h.source, h.rec.offset, touched));
     if (touched && touched.size > 0) this.applyExplore(touched);
     for (const h of held) {
       if (h.kind === 'send') out.send(h.record);

@@ -198,12 +198,18 @@ test(
       { users: clean.users.size, contents: clean.contents.size },
       'one state per user and content, no second copy under another partition',
     );
-    // Each user's records reach its own task in their order: its state is the clean run's.
-    // Versions are positions in the owning task's input, which the re-routed records join.
+    // Each user's records reach its own task in their order: its state is the clean run's. A
+    // re-routed user's versions count its own updates (not offsets of its owner's partition):
+    // exactly the in-memory run's over the same log.
     const st = await readRedisState(run.client, run.appId, clean);
     const noVersion = <T extends { version?: number }>(m: Map<string, T>) =>
       new Map([...m].map(([k, v]) => [k, { ...v, version: 0 }]));
     assertSameState(noVersion(st.users), noVersion(clean.users), 'user mind state (versions aside)');
+    assertSameState(
+      st.users,
+      run.ref.users,
+      'user mind state, versions included (in-memory run of the same log)',
+    );
     assert.ok(run.ref.misrouted > 500, `${run.ref.misrouted} misrouted records`);
     assert.equal(sumMetric(m, 'thermostat_misrouted_records_total', 'action="reroute"'), run.ref.misrouted);
     const log = await readTopic<{ user_id: string }>(
