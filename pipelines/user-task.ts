@@ -446,14 +446,17 @@ export class UserTask implements StreamTask {
     const version = Math.max(base, state.version + 1);
     const outcome = applyUserInteraction(state, ev, version, this.cfg);
     if (!outcome.applied) return null;
-    // Audience marks are part of the state: counted before put (the store keeps a copy).
-    countAudience(
-      state,
-      this.audienceOf(aTick),
-      ev.category,
-      aTick,
-      state.curiosity >= this.cfg.user.highCuriosity,
-    );
+    // Audience marks are part of the state: counted before put (the store keeps a copy). A
+    // re-routed interaction is not counted: the tick it would count in here depends on when it
+    // arrives relative to this partition's own records, which is not a function of the logs.
+    if (source !== this.rkSource)
+      countAudience(
+        state,
+        this.audienceOf(aTick),
+        ev.category,
+        aTick,
+        state.curiosity >= this.cfg.user.highCuriosity,
+      );
     if (touched) touched.set(ev.user_id, { state, version });
     else this.users.put(ev.user_id, state, version);
     this.changed.add(ev.user_id);

@@ -7,13 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DLQ_HEADERS } from '../../io/dlq.js';
-import {
-  dlqTopic,
-  fastPartition,
-  SOURCE_TOPIC,
-  sourceId,
-  type TopologyNames,
-} from '../../pipelines/topology.js';
+import { dlqTopic, fastPartition, SOURCE_TOPIC, sourceId } from '../../pipelines/topology.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';
 import type { ContentEvent, UserInteraction } from '../../schemas/types.js';
 import {

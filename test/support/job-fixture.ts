@@ -2,7 +2,6 @@
 // fencing), the reference state of an uninterrupted run over it (ThermostatTestDriver: the same
 // graph in memory, all input upfront), and readers for what the Kafka job left behind: Redis state
 // (serving layout), changelog topics (latest record per key) and allocation ids.
-import assert from 'node:assert/strict';
 import { Redis as IORedis, type Redis } from 'ioredis';
 import { Rng } from '../../core/rng.js';
 import { Registry } from 'prom-client';
@@ -11,7 +10,8 @@ import { Serde } from '../../io/serde.js';
 import { ensureTopics } from '../../io/topics.js';
 import type { InProcessGraph } from '../../pipelines/in-process.js';
 import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
-import { topicSpecs, topologyNames, type TopologyNames } from '../../pipelines/topology.js';
+import { dlqTopic, topicSpecs, topologyNames, type TopologyNames } from '../../pipelines/topology.js';
+import { DLQ_HEADERS } from '../../io/dlq.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';
 import type {
   ContentPublished,
@@ -101,6 +101,8 @@ export interface InputRecord {
   partition?: number;
   /** Producer timestamp (ms); default: the produce time on Kafka, unknown in the reference run. */
   timestamp?: number;
+  /** Produced with a null value (`value` is then empty: what the reference run reads). */
+  tombstone?: boolean;
 }
 
 const serdeForInput = Serde.local();
@@ -143,7 +145,7 @@ export async function produceInput(
   await ensureTopics(topicSpecs(names, PARTITIONS), { brokers });
   await produceRaw(
     brokers,
-    recordsOf(input).map((r) => ({ ...r, topic: names[r.topic] })),
+    recordsOf(input).map((r) => ({ ...r, topic: names[r.topic], value: r.tombstone ? null : r.value })),
   );
 }
 
@@ -159,6 +161,8 @@ export interface FinalState {
   misrouted: number;
   /** Records sent to the late side output (every stage). */
   late: number;
+  /** Input records sent to a DLQ: `<interactions|published>/<partition>/<offset> <reason>`. */
+  dlq: Set<string>;
 }
 
 export interface Timing {
@@ -224,8 +228,17 @@ export async function referenceRun(
     allocations: allocations.length,
     misrouted: (await metrics.misroutedRecords.get()).values.reduce((a, v) => a + v.value, 0),
     late: (await metrics.lateRecords.get()).values.reduce((a, v) => a + v.value, 0),
+    dlq: new Set(
+      (['interactions', 'published'] as const).flatMap((role) =>
+        graph.broker.all(dlqTopic(names[role])).map((r) => dlqEntry(role, r.headers ?? {})),
+      ),
+    ),
   };
 }
+
+/** A DLQ record as `<role>/<partition>/<offset> <reason>` (its source coordinates, whatever the topic prefix). */
+export const dlqEntry = (role: string, h: Record<string, string>): string =>
+  `${role}/${h[DLQ_HEADERS.partition]}/${h[DLQ_HEADERS.offset]} ${h[DLQ_HEADERS.reason]}`;
 
 /** Every user / content state the job left in Redis (serving layout, one HGETALL per key). */
 export async function readRedisState(
@@ -316,90 +329,8 @@ export function highestVersionByKey<T extends { version: number }>(
   return { state, staleAfterNewer };
 }
 
-/** Field-for-field, version-for-version equality of two keyed state maps, with a readable first difference. */
-export function assertSameState<T>(actual: Map<string, T>, expected: Map<string, T>, what: string): void {
-  const missing = [...expected.keys()].filter((k) => !actual.has(k));
-  const extra = [...actual.keys()].filter((k) => !expected.has(k));
-  assert.deepEqual(
-    { missing: missing.slice(0, 5), extra: extra.slice(0, 5) },
-    { missing: [], extra: [] },
-    `${what}: keys (${missing.length} missing, ${extra.length} extra)`,
-  );
-  let diffs = 0;
-  let first: string | undefined;
-  for (const [k, v] of expected) {
-    try {
-      assert.deepStrictEqual(actual.get(k), v);
-    } catch {
-      diffs++;
-      first ??= `${k}: actual ${JSON.stringify(actual.get(k))}\n expected ${JSON.stringify(v)}`;
-    }
-  }
-  assert.equal(diffs, 0, `${what}: ${diffs} of ${expected.size} keys differ; first: ${first}`);
-}
-
-/**
- * What the job left behind equals the uninterrupted run: every user and content state in Redis
- * (public fields, version, and the internal agent state), the latest changelog record per key,
- * and the set of distinct allocation ids on heating-allocations. Returns counts for reporting.
- */
-export async function assertMatchesReference(o: {
-  brokers: string;
-  names: TopologyNames;
-  appId: string;
-  redis: Redis;
-  ref: FinalState;
-  /**
-   * How the changelogs are compared: `latest` (default) — the last record per key by offset, true
-   * whenever no zombie wrote; `highest-version` — the consumer contract, for runs with a zombie,
-   * whose unfenced Kafka writes may land after the new owner's (docs/STATE.md).
-   */
-  changelog?: 'latest' | 'highest-version';
-}): Promise<{ allocationRecords: number; changelogRecords: number; staleAfterNewer: number }> {
-  const { brokers, names, appId, redis, ref } = o;
-  const st = await readRedisState(redis, appId, ref);
-  assertSameState(st.users, ref.users, 'Redis user mind state');
-  assertSameState(st.contents, ref.contents, 'Redis content state');
-  assertSameState(st.usersInternal, ref.usersInternal, 'Redis internal user state');
-  assertSameState(st.contentsInternal, ref.contentsInternal, 'Redis internal content state');
-  assert.deepEqual(
-    await countStateKeys(redis, appId),
-    { users: ref.users.size, contents: ref.contents.size },
-    'no state key beyond the reference',
-  );
-  const userLog = await readTopic<UserMindState>(brokers, names, names.userChangelog, `${appId}-verify`);
-  const contentLog = await readTopic<ContentState>(brokers, names, names.contentChangelog, `${appId}-verify`);
-  let staleAfterNewer = 0;
-  if (o.changelog === 'highest-version') {
-    const users = highestVersionByKey(userLog);
-    const contents = highestVersionByKey(contentLog);
-    staleAfterNewer = users.staleAfterNewer + contents.staleAfterNewer;
-    assertSameState(users.state, ref.users, 'user-mind-state changelog (highest version per key)');
-    assertSameState(contents.state, ref.contents, 'content-state changelog (highest version per key)');
-  } else {
-    assertSameState(latestByKey(userLog), ref.users, 'user-mind-state changelog (latest per key)');
-    assertSameState(latestByKey(contentLog), ref.contents, 'content-state changelog (latest per key)');
-  }
-  const allocations = await readTopic<HeatingAllocation>(
-    brokers,
-    names,
-    names.allocations,
-    `${appId}-verify`,
-  );
-  const ids = new Set(allocations.map((a) => a.value.allocation_id));
-  const missing = [...ref.allocationIds].filter((i) => !ids.has(i));
-  const extra = [...ids].filter((i) => !ref.allocationIds.has(i));
-  assert.deepEqual(
-    { missing, extra },
-    { missing: [], extra: [] },
-    `allocation ids (${ids.size} distinct vs ${ref.allocationIds.size})`,
-  );
-  return {
-    allocationRecords: allocations.length,
-    changelogRecords: userLog.length + contentLog.length,
-    staleAfterNewer,
-  };
-}
+// The comparisons live in verifier.ts (one implementation for tests and the fault-injection suite).
+export { assertMatchesReference, assertSameState } from './verifier.js';
 
 /** Calls per command from INFO commandstats (Redis 7: commands run inside Lua scripts count too). */
 export async function commandStats(redis: Redis): Promise<Map<string, number>> {

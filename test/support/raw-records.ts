@@ -7,7 +7,7 @@ import { KafkaSink } from '../../io/kafka.js';
 export interface RawInput {
   topic: string;
   key: string | null;
-  value: Buffer;
+  value: Buffer | null;
   /** Explicit partition (a producer with another partitioner); default murmur2(key). */
   partition?: number;
   timestamp?: number;
