@@ -28,7 +28,7 @@ import { produceScheduled } from '../support/raw-records.js';
 import { freePort } from '../support/redis.js';
 import { ensureStack } from '../support/stack.js';
 
-const INPUT = { interactions: 6000, users: 600, contents: 60, stepMs: 100 };
+const INPUT = { interactions: 4500, users: 500, contents: 50, stepMs: 130 };
 const JOB_ENV = { THERMOSTAT_COMMIT_INTERVAL_MS: '500', THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '200' };
 
 test(
@@ -72,7 +72,7 @@ test(
 );
 
 test(
-  'partitions arriving skewed (half of them 30 s of event time behind, idle in between) change nothing',
+  'partitions arriving skewed (half of them ~40 s of event time behind, idle in between) change nothing',
   { timeout: 180_000 },
   async (t) => {
     const { brokers } = ensureStack();
@@ -87,7 +87,7 @@ test(
     });
     t.after(() => job.dispose());
     await job.waitStarted();
-    // Slices of 20 s of event time every 400 ms; partitions 3-5 get theirs 600 ms later (30 s of
+    // Slices of 26 s of event time every 400 ms; partitions 3-5 get theirs 600 ms later (39 s of
     // event time behind, within watermark.idleMaxLagMs), each partition idle between its slices.
     const slice = 200;
     const late = (r: UserInteraction) => fastPartition(r.user_id, PARTITIONS) >= PARTITIONS / 2;

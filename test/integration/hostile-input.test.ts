@@ -35,7 +35,7 @@ import { readRaw } from '../support/raw-records.js';
 import { freePort, type TestRedis } from '../support/redis.js';
 import { ensureStack } from '../support/stack.js';
 
-const INPUT: Omit<InputOptions, 'seed'> = { interactions: 4000, users: 500, contents: 40, stepMs: 100 };
+const INPUT: Omit<InputOptions, 'seed'> = { interactions: 3000, users: 400, contents: 40, stepMs: 130 };
 
 async function spawnJob(
   brokers: string,
@@ -82,7 +82,7 @@ test(
 
     const job = await spawnJob(brokers, run.appId, run.redis);
     t.after(() => job.dispose());
-    const m = await runToCompletion(job);
+    const m = await runToCompletion(job, 1500);
 
     const dlq = await readRaw(brokers, dlqTopic(run.names.interactions), 1, `${run.appId}-dlq`);
     const bySize = (n: number) => dlq.find((d) => d.headers[DLQ_HEADERS.size] === String(n));
@@ -136,7 +136,7 @@ test(
 
     const job = await spawnJob(brokers, run.appId, run.redis);
     t.after(() => job.dispose());
-    await runToCompletion(job);
+    await runToCompletion(job, 1500);
 
     await assertMatchesReference({
       brokers,
@@ -185,7 +185,7 @@ test(
 
     const job = await spawnJob(brokers, run.appId, run.redis);
     t.after(() => job.dispose());
-    const m = await runToCompletion(job);
+    const m = await runToCompletion(job, 1500);
 
     assert.deepEqual(
       await countStateKeys(run.client, run.appId),
@@ -237,7 +237,7 @@ test(
     const { brokers } = ensureStack();
     // Traffic on partitions 0-4 only for 300 s of event time; partition 5 then gets records from
     // 10 s: behind the content stage's watermark, so late there (stage 1 has seen nothing earlier).
-    const base = makeInput({ seed: 104, ...INPUT, interactions: 3000 });
+    const base = makeInput({ seed: 104, ...INPUT, stepMs: 100 });
     const onLast = (u: string) => fastPartition(u, PARTITIONS) === PARTITIONS - 1;
     // The same contents, all published at T0 (no interactions: the job's input is produced here).
     const run = await setupJobRun(t, 'late-output', brokers, { seed: 104, ...INPUT, interactions: 0 });
@@ -251,7 +251,7 @@ test(
     const job = await spawnJob(brokers, run.appId, run.redis);
     t.after(() => job.dispose());
     await job.waitStarted();
-    await waitQuiescent(job);
+    await waitQuiescent(job, { quietMs: 1500 });
 
     // Five records of partition-5 users, all for contents of one content partition (one batch there).
     const target = fastPartition(published[0].content_id, PARTITIONS);
@@ -270,7 +270,7 @@ test(
       names,
       late.map((r) => interactionRecord(r)),
     );
-    const m = await waitQuiescent(job);
+    const m = await waitQuiescent(job, { quietMs: 1500 });
     assert.equal((await job.terminate()).code, 0);
 
     assert.equal(sumMetric(m, 'thermostat_late_records_total', 'stage="content"'), late.length);

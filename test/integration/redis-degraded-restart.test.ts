@@ -13,9 +13,9 @@ import { ensureStack } from '../support/stack.js';
 
 const UPFRONT = 20_000;
 const RATE_PER_SEC = 2000;
-const PAUSE_MS = 8000;
-const DOWN_MS = 3000;
-const READY_LIMIT_MS = 4000;
+const PAUSE_MS = 6000;
+const DOWN_MS = 2000;
+const READY_LIMIT_MS = 3000;
 // Paced records last through both outages and a margin.
 const INTERACTIONS = UPFRONT + Math.round((RATE_PER_SEC * (PAUSE_MS + DOWN_MS + 12_000)) / 1000);
 

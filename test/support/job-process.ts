@@ -216,9 +216,9 @@ export async function waitQuiescent(
 }
 
 /** Runs a spawned job until it is quiescent, then stops it (SIGTERM, exit 0 required); returns its last metrics. */
-export async function runToCompletion(job: JobProcess): Promise<Map<string, number>> {
+export async function runToCompletion(job: JobProcess, quietMs?: number): Promise<Map<string, number>> {
   await job.waitStarted();
-  const m = await waitQuiescent(job);
+  const m = await waitQuiescent(job, { quietMs });
   const exit = await job.terminate();
   if (exit.code !== 0) throw new Error(`graceful stop failed (exit ${exit.code}):\n${job.outputTail}`);
   return m;

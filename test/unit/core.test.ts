@@ -78,12 +78,26 @@ test('hostile-input bounds and the HTTP bind address come from the environment, 
     ['127.0.0.1', 65_536, 'dlq', 'clamp'],
   );
   assert.deepEqual(
-    [c.watermark.maxAheadMs, c.watermark.idleMaxLagMs, c.redis.maxParkedRecords, c.redis.degradedReadyLimitMs],
+    [
+      c.watermark.maxAheadMs,
+      c.watermark.idleMaxLagMs,
+      c.redis.maxParkedRecords,
+      c.redis.degradedReadyLimitMs,
+    ],
     [60_000, 30_000, 1000, 10_000],
   );
-  assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_PARTITION_MISMATCH: 'drop' } }), /kafka\.partitionMismatch/);
-  assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_MAX_RECORD_BYTES: '2000000' } }), /kafka\.maxRecordBytes/);
-  assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_WATERMARK_AHEAD_POLICY: 'x' } }), /watermark\.aheadPolicy/);
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_PARTITION_MISMATCH: 'drop' } }),
+    /kafka\.partitionMismatch/,
+  );
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_MAX_RECORD_BYTES: '2000000' } }),
+    /kafka\.maxRecordBytes/,
+  );
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_WATERMARK_AHEAD_POLICY: 'x' } }),
+    /watermark\.aheadPolicy/,
+  );
 });
 
 test('agent rules come from the config file and a bad one names its key', async () => {

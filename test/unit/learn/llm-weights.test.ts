@@ -183,7 +183,11 @@ test('a hanging endpoint times out (AbortController) and the last good weights s
 });
 
 test('a huge response body is given up while it streams in, at maxBodyBytes, declared or not', async () => {
-  const { p, rejectedMetric } = provider({ maxBodyBytes: 64 * 1024, timeoutMs: 10_000, failureThreshold: 10 });
+  const { p, rejectedMetric } = provider({
+    maxBodyBytes: 64 * 1024,
+    timeoutMs: 10_000,
+    failureThreshold: 10,
+  });
   const total = 200 * 1024 * 1024;
   for (const declared of [false, true]) {
     reply = { stream: total, declared };
