@@ -133,7 +133,15 @@ export class ThermostatTestDriver {
   }
 
   /** Encodes records with the real serde, appends them to `topic`, and runs the graph until idle. */
-  async pipeInput(topic: string, records: readonly object[]): Promise<void> {
+  async pipeInput(
+    topic: string,
+    records: readonly object[],
+    /**
+     * As a producer may: a Kafka timestamp (processing time, which bounds how far ahead an event
+     * time may be; default none) and an explicit partition (another partitioner).
+     */
+    opts: { timestamp?: number; partition?: number } = {},
+  ): Promise<void> {
     const schema = this.schemaOf[topic];
     if (!schema) throw new Error(`unknown input topic ${topic}`);
     for (const r of records)
@@ -141,6 +149,8 @@ export class ThermostatTestDriver {
         topic,
         this.keyOf(topic, r as Record<string, unknown>),
         this.serde.encode(schema as never, r),
+        opts.partition,
+        opts.timestamp,
       );
     await this.graph.runUntilIdle();
   }
