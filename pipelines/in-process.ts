@@ -2,15 +2,14 @@
 // order until no task can make progress. Deterministic by construction (no timers, no threads):
 // the test driver, the simulator and the in-process benchmark all run the real tasks through it.
 import { ManualClock } from '../core/clock.js';
-import type { ThermostatError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore } from '../state/store.js';
 import { MemoryBroker } from './memory-broker.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
-import { sideOutputRecord } from '../io/dlq.js';
 import {
   makeCollector,
   runFetched,
+  sideOutputs,
   type OutputSink,
   type RawRecord,
   type RecordSerde,
@@ -83,25 +82,11 @@ export class InProcessGraph {
     const broker = this.broker;
     const clock = this.clock;
     const schemaOf = topicSchemas(this.settings.names);
-    const maxPayloadBytes = this.settings.maxRecordBytes;
     /** Side outputs keep real bytes: a handed-over record is encoded when it goes late. */
     const bytesOf = (r: RawRecord): Buffer | null =>
       r.value === HANDED_OVER && r.decoded !== undefined
         ? opts.serde.encode(schemaOf[r.topic], r.decoded)
         : r.value;
-    const sideOutput = (
-      topic: string,
-      r: RawRecord,
-      reason: string,
-      message: string,
-      field?: string,
-    ): void => {
-      const o = sideOutputRecord({ ...r, value: bytesOf(r) }, reason, message, clock.now(), {
-        field,
-        maxPayloadBytes,
-      });
-      broker.append(topic, o.key, o.value, clock.now(), 0, o.headers);
-    };
     this.sink = {
       send: (r: OutRecord, bytes: Buffer) =>
         broker.append(
@@ -113,8 +98,13 @@ export class InProcessGraph {
           r.headers,
           bytes === HANDED_OVER ? r.value : undefined,
         ),
-      dlq: (r: RawRecord, e: ThermostatError) => sideOutput(dlqTopic(r.topic), r, e.reason, e.message, e.key),
-      late: (r: RawRecord, reason: string) => sideOutput(this.settings.names.late, r, 'LATE_RECORD', reason),
+      ...sideOutputs({
+        lateTopic: this.settings.names.late,
+        maxPayloadBytes: this.settings.maxRecordBytes,
+        now: () => clock.now(),
+        bytesOf,
+        write: (topic, key, value, headers) => broker.append(topic, key, value, clock.now(), 0, headers),
+      }),
     };
   }
 

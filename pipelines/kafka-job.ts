@@ -16,19 +16,19 @@ import { LOG_EVENTS, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore, SourceOffset } from '../state/store.js';
 import type { WriteBehind } from '../state/write-behind.js';
-import { sideOutputRecord } from '../io/dlq.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
 import {
   makeCollector,
   parkedRecords,
   resumeHeld,
   runBatch,
+  sideOutputs,
   type OutputSink,
   type RawRecord,
   type RecordSerde,
 } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
-import { consumerGroup, dlqTopic, type StageName } from './topology.js';
+import { consumerGroup, type StageName } from './topology.js';
 import { UserTask } from './user-task.js';
 
 export interface TopicPartitionOffset {
@@ -178,25 +178,15 @@ export class KafkaJob {
 
   constructor(private readonly deps: KafkaJobDeps) {
     const { sink } = deps;
-    // Side outputs carry at most kafka.maxRecordBytes of payload: they always fit the producer.
-    const sideOutput = (
-      topic: string,
-      r: RawRecord,
-      reason: string,
-      message: string,
-      field?: string,
-    ): void => {
-      const o = sideOutputRecord(r, reason, message, deps.clock.now(), {
-        field,
-        maxPayloadBytes: deps.settings.maxRecordBytes,
-      });
-      sink.send(topic, o.key, o.value, { headers: o.headers });
-    };
     this.sinkPort = {
       send: (r: OutRecord, bytes: Buffer) =>
         sink.send(r.topic, r.key, bytes, { partition: r.partition, headers: r.headers }),
-      dlq: (r: RawRecord, e: ThermostatError) => sideOutput(dlqTopic(r.topic), r, e.reason, e.message, e.key),
-      late: (r: RawRecord, reason: string) => sideOutput(deps.settings.names.late, r, 'LATE_RECORD', reason),
+      ...sideOutputs({
+        lateTopic: deps.settings.names.late,
+        maxPayloadBytes: deps.settings.maxRecordBytes,
+        now: () => deps.clock.now(),
+        write: (topic, key, value, headers) => sink.send(topic, key, value, { headers }),
+      }),
     };
   }
 

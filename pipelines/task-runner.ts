@@ -9,7 +9,8 @@ import type { SchemaName } from '../schemas/types.js';
 import type { OwnedTask } from './task-factory.js';
 import type { Collector, InRecord, OutRecord } from './task.js';
 import type { HeldBatch } from './state-gate.js';
-import { REKEY_MARKER_HEADERS } from './topology.js';
+import { sideOutputRecord } from '../io/dlq.js';
+import { dlqTopic, REKEY_MARKER_HEADERS } from './topology.js';
 
 export interface RawRecord {
   topic: string;
@@ -37,6 +38,32 @@ export interface OutputSink {
   send(record: OutRecord, bytes: Buffer): void;
   dlq(record: RawRecord, error: ThermostatError): void;
   late(record: RawRecord, reason: string): void;
+}
+
+/**
+ * The DLQ and late side outputs of a runtime's sink: each record with its headers (reason, size,
+ * source coordinates) and its payload cut to `maxPayloadBytes` (kafka.maxRecordBytes), so it always
+ * fits the producer. `bytesOf` gives a record's bytes (default its value).
+ */
+export function sideOutputs(o: {
+  lateTopic: string;
+  maxPayloadBytes?: number;
+  now: () => number;
+  bytesOf?: (r: RawRecord) => Buffer | null;
+  write: (topic: string, key: string | null, value: Buffer, headers: Record<string, string>) => void;
+}): Pick<OutputSink, 'dlq' | 'late'> {
+  const emit = (topic: string, r: RawRecord, reason: string, message: string, field?: string): void => {
+    const value = o.bytesOf ? o.bytesOf(r) : r.value;
+    const s = sideOutputRecord({ ...r, value }, reason, message, o.now(), {
+      field,
+      maxPayloadBytes: o.maxPayloadBytes,
+    });
+    o.write(topic, s.key, s.value, s.headers);
+  };
+  return {
+    dlq: (r, e) => emit(dlqTopic(r.topic), r, e.reason, e.message, e.key),
+    late: (r, reason) => emit(o.lateTopic, r, 'LATE_RECORD', reason),
+  };
 }
 
 export function asThermostatError(e: unknown, r: RawRecord): ThermostatError {

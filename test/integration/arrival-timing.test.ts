@@ -12,7 +12,6 @@ import { startJob } from '../../pipelines/run-job.js';
 import { fastPartition } from '../../pipelines/topology.js';
 import type { UserInteraction } from '../../schemas/types.js';
 import {
-  assertMatchesReference,
   inputRecords,
   interactionRecord,
   makeInput,
@@ -25,8 +24,8 @@ import {
 } from '../support/job-fixture.js';
 import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
 import { produceScheduled } from '../support/raw-records.js';
-import { freePort } from '../support/redis.js';
 import { ensureStack } from '../support/stack.js';
+import { assertRunMatchesReference } from '../support/verifier.js';
 
 const INPUT = { interactions: 4500, users: 500, contents: 50, stepMs: 130 };
 const JOB_ENV = { THERMOSTAT_COMMIT_INTERVAL_MS: '500', THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '200' };
@@ -39,14 +38,7 @@ test(
     const half = INPUT.interactions / 2;
     // Publications all upfront: their watermark runs ahead of the interactions'.
     const run = await setupJobRun(t, 'gap', brokers, { seed: 201, ...INPUT }, half);
-    const job = JobProcess.spawn({
-      brokers,
-      appId: run.appId,
-      topicPrefix: `${run.appId}.`,
-      redisUrl: run.redis.url,
-      httpPort: await freePort(),
-      env: JOB_ENV,
-    });
+    const job = await JobProcess.forRun(run, brokers, JOB_ENV);
     t.after(() => job.dispose());
     await job.waitStarted();
     // The first half consumed, then nothing arrives for a while: every partition goes idle.
@@ -58,13 +50,7 @@ test(
     const m = await waitQuiescent(job);
     assert.equal((await job.terminate()).code, 0, job.outputTail);
     assert.equal(sumMetric(m, 'thermostat_late_records_total', 'stage="content"'), 0);
-    const counts = await assertMatchesReference({
-      brokers,
-      names: run.names,
-      appId: run.appId,
-      redis: run.client,
-      ref: run.ref,
-    });
+    const counts = await assertRunMatchesReference(brokers, run);
     t.diagnostic(
       `gap after ${half} records: ${run.ref.users.size} users, ${run.ref.contents.size} contents, ${run.ref.allocationIds.size} allocation ids equal (${counts.allocationRecords} allocation records)`,
     );
@@ -77,14 +63,7 @@ test(
   async (t) => {
     const { brokers } = ensureStack();
     const run = await setupJobRun(t, 'skew', brokers, { seed: 202, ...INPUT }, 0);
-    const job = JobProcess.spawn({
-      brokers,
-      appId: run.appId,
-      topicPrefix: `${run.appId}.`,
-      redisUrl: run.redis.url,
-      httpPort: await freePort(),
-      env: JOB_ENV,
-    });
+    const job = await JobProcess.forRun(run, brokers, JOB_ENV);
     t.after(() => job.dispose());
     await job.waitStarted();
     // Slices of 26 s of event time every 400 ms; partitions 3-5 get theirs 600 ms later (39 s of
@@ -103,13 +82,7 @@ test(
     const m = await waitQuiescent(job);
     assert.equal((await job.terminate()).code, 0, job.outputTail);
     assert.equal(sumMetric(m, 'thermostat_late_records_total', 'stage="content"'), 0);
-    await assertMatchesReference({
-      brokers,
-      names: run.names,
-      appId: run.appId,
-      redis: run.client,
-      ref: run.ref,
-    });
+    await assertRunMatchesReference(brokers, run);
   },
 );
 

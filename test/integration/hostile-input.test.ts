@@ -11,7 +11,6 @@ import { dlqTopic, fastPartition, SOURCE_TOPIC, sourceId } from '../../pipelines
 import { wireSerde } from '../../pipelines/wire-serde.js';
 import type { ContentEvent, UserInteraction } from '../../schemas/types.js';
 import {
-  assertMatchesReference,
   assertSameState,
   countStateKeys,
   inputRecords,
@@ -32,26 +31,22 @@ import {
 } from '../support/job-fixture.js';
 import { JobProcess, runToCompletion, sumMetric, waitQuiescent } from '../support/job-process.js';
 import { readRaw } from '../support/raw-records.js';
-import { freePort, type TestRedis } from '../support/redis.js';
+import type { TestRedis } from '../support/redis.js';
 import { ensureStack } from '../support/stack.js';
+import { assertRunMatchesReference } from '../support/verifier.js';
 
 const INPUT: Omit<InputOptions, 'seed'> = { interactions: 3000, users: 400, contents: 40, stepMs: 130 };
 
-async function spawnJob(
+const spawnJob = (
   brokers: string,
-  appId: string,
-  redis: TestRedis,
+  run: { appId: string; redis: TestRedis },
   env: Record<string, string> = {},
-): Promise<JobProcess> {
-  return JobProcess.spawn({
-    brokers,
-    appId,
-    topicPrefix: `${appId}.`,
-    redisUrl: redis.url,
-    httpPort: await freePort(),
-    env: { THERMOSTAT_COMMIT_INTERVAL_MS: '500', THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500', ...env },
+) =>
+  JobProcess.forRun(run, brokers, {
+    THERMOSTAT_COMMIT_INTERVAL_MS: '500',
+    THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
+    ...env,
   });
-}
 
 /** The seeded input as records, with `hostile` records inserted halfway through the interactions. */
 function withHostile(
@@ -80,7 +75,7 @@ test(
     const big = records.filter((r) => r.value.length > 1_000_000);
     const run = await setupJobLog(t, 'oversize', brokers, records);
 
-    const job = await spawnJob(brokers, run.appId, run.redis);
+    const job = await spawnJob(brokers, run);
     t.after(() => job.dispose());
     const m = await runToCompletion(job, 1500);
 
@@ -99,13 +94,7 @@ test(
     }
     assert.equal(dlq.length, 2);
     assert.equal(sumMetric(m, 'thermostat_dlq_records_total', 'reason="RECORD_TOO_LARGE"'), 2);
-    await assertMatchesReference({
-      brokers,
-      names: run.names,
-      appId: run.appId,
-      redis: run.client,
-      ref: run.ref,
-    });
+    await assertRunMatchesReference(brokers, run);
   },
 );
 
@@ -134,17 +123,11 @@ test(
     );
     const run = await setupJobLog(t, 'future', brokers, records, refused);
 
-    const job = await spawnJob(brokers, run.appId, run.redis);
+    const job = await spawnJob(brokers, run);
     t.after(() => job.dispose());
     await runToCompletion(job, 1500);
 
-    await assertMatchesReference({
-      brokers,
-      names: run.names,
-      appId: run.appId,
-      redis: run.client,
-      ref: run.ref,
-    });
+    await assertRunMatchesReference(brokers, run);
     for (const [topic, field] of [
       [run.names.interactions, 'event_time'],
       [run.names.published, 'published_at'],
@@ -183,7 +166,7 @@ test(
     const clean = await referenceRun(input);
     const run = await setupJobLog(t, 'misrouted', brokers, records);
 
-    const job = await spawnJob(brokers, run.appId, run.redis);
+    const job = await spawnJob(brokers, run);
     t.after(() => job.dispose());
     const m = await runToCompletion(job, 1500);
 
@@ -248,7 +231,7 @@ test(
       names,
       base.interactions.filter((r) => !onLast(r.user_id)).map((r) => interactionRecord(r)),
     );
-    const job = await spawnJob(brokers, run.appId, run.redis);
+    const job = await spawnJob(brokers, run);
     t.after(() => job.dispose());
     await job.waitStarted();
     await waitQuiescent(job, { quietMs: 1500 });

@@ -34,27 +34,25 @@ test(
     );
     const port = await freePort();
     const spawn = () =>
-      JobProcess.spawn({
+      JobProcess.forRun(
+        { appId, redis },
         brokers,
-        appId,
-        topicPrefix: `${appId}.`,
-        redisUrl: redis.url,
-        httpPort: port,
-        env: {
+        {
           THERMOSTAT_COMMIT_INTERVAL_MS: '1000',
           THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '2000',
           THERMOSTAT_BATCH_SIZE: '100',
           THERMOSTAT_DEGRADED_READY_LIMIT_MS: String(READY_LIMIT_MS),
         },
-      });
+        port,
+      );
     // First life: some state checkpointed, then a clean restart.
-    let job = spawn();
+    let job = await spawn();
     t.after(() => job.dispose());
     await job.waitStarted();
     for (const end = Date.now() + 60_000; (await job.recordsIn()) < 5000 && Date.now() < end;)
       await sleep(50);
     assert.equal((await job.terminate()).code, 0, job.outputTail);
-    job = spawn();
+    job = await spawn();
     await job.waitStarted();
     for (const end = Date.now() + 60_000; (await job.readyz())?.status !== 200 && Date.now() < end;)
       await sleep(50);

@@ -210,7 +210,7 @@ export async function runFaultPlan(
   let redisFaults = plan.redisFaults;
   let brokerRestarts = plan.brokerRestarts;
   for (let k = 0; k < plan.kills; k++) {
-    job = spawn();
+    job = await spawn();
     if (k % 4 === 3)
       await sleep(200 + rng.int(1500)); // anywhere in start-up
     else {
@@ -242,7 +242,7 @@ export async function runFaultPlan(
     events.push(`life ${k + 1}: SIGKILL after ${consumed} records`);
     log(events[events.length - 1]);
   }
-  job = spawn();
+  job = await spawn();
   await job.waitStarted();
   await (producing ??= produceScheduled(brokers, slices));
   await waitQuiescent(job);

@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './redis.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const live = new Set<ChildProcess>();
@@ -74,6 +75,23 @@ export class JobProcess {
 
   static spawn(opts: JobProcessOptions): JobProcess {
     return new JobProcess(opts);
+  }
+
+  /** The job of an isolated test run: its app id (also the topic prefix) and private Redis. */
+  static async forRun(
+    run: { appId: string; redis: { url: string } },
+    brokers: string,
+    env: Record<string, string> = {},
+    httpPort?: number,
+  ): Promise<JobProcess> {
+    return new JobProcess({
+      brokers,
+      appId: run.appId,
+      topicPrefix: `${run.appId}.`,
+      redisUrl: run.redis.url,
+      httpPort: httpPort ?? (await freePort()),
+      env,
+    });
   }
 
   get url(): string {

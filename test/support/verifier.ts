@@ -179,3 +179,9 @@ export async function assertMatchesReference(
     staleAfterNewer: r.staleAfterNewer,
   };
 }
+
+/** assertMatchesReference for a run set up by job-fixture's setupJobRun / setupJobLog. */
+export const assertRunMatchesReference = (
+  brokers: string,
+  run: { names: TopologyNames; appId: string; client: Redis; ref: FinalState },
+) => assertMatchesReference({ brokers, names: run.names, appId: run.appId, redis: run.client, ref: run.ref });
