@@ -4,6 +4,7 @@
 import { parseAgentConfig, type AgentConfig } from '../agents/config.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { RuntimeConfig } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { startOpsServer, type OpsServer } from '../io/http.js';
@@ -40,6 +41,23 @@ export interface RunningJob {
   ops: OpsServer;
   /** Graceful stop: drain, final checkpoint, commit, disconnect. */
   stop(): Promise<void>;
+}
+
+/** Room left in a producer message for what the job adds to an input-sized payload (headers, envelope). */
+const OUTPUT_OVERHEAD_BYTES = 65_536;
+
+/**
+ * Every record the job writes because of an input record (forward, DLQ copy) is at most about
+ * kafka.maxRecordBytes: a producer limit set below that would turn such a record into a lost
+ * output (exit 70, the same on every restart). Refused at start, naming both settings.
+ */
+export function assertOutputsFit(cfg: RuntimeConfig): void {
+  const limit = Number(cfg.kafka.rdkafka['message.max.bytes'] ?? 1_000_000);
+  if (cfg.kafka.maxRecordBytes + OUTPUT_OVERHEAD_BYTES > limit)
+    throw new ConfigError(
+      'kafka.maxRecordBytes',
+      `${cfg.kafka.maxRecordBytes} leaves less than ${OUTPUT_OVERHEAD_BYTES} bytes below the producer's message.max.bytes (${limit}, kafka.rdkafka): lower it or raise message.max.bytes`,
+    );
 }
 
 /** A KafkaSource as the job's SourcePort. */
@@ -118,6 +136,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
   const agents = opts.agents ?? parseAgentConfig(cfg.agents);
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
   const partitions = cfg.kafka.inputPartitions;
+  assertOutputsFit(cfg);
 
   // Topics first: every topic of the graph, plus the late side output and internal DLQs.
   await ensureTopics(topicSpecs(names, partitions), {

@@ -4,8 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
+import { loadRuntimeConfig } from '../../../core/config.js';
 import { createMetrics } from '../../../core/metrics.js';
 import { DLQ_HEADERS } from '../../../io/dlq.js';
+import { assertOutputsFit } from '../../../pipelines/run-job.js';
 import { fastPartition } from '../../../pipelines/topology.js';
 import type { ContentEvent } from '../../../schemas/types.js';
 import { createDriver, interaction, publication, testSerde } from '../../support/driver.js';
@@ -127,4 +129,10 @@ test('the content stage writes each late record itself to the late output, not t
     events.map((e) => e?.event_id),
     ['late-0', 'late-1', 'late-2'],
   );
+});
+
+test('a producer limit below kafka.maxRecordBytes (plus room for headers) is refused at start, naming the key', () => {
+  assert.doesNotThrow(() => assertOutputsFit(loadRuntimeConfig({ env: {} })));
+  const tight = loadRuntimeConfig({ env: { THERMOSTAT_KAFKA_RDKAFKA: '{"message.max.bytes": 300000}' } });
+  assert.throws(() => assertOutputsFit(tight), /kafka\.maxRecordBytes.*message\.max\.bytes/);
 });
