@@ -17,15 +17,8 @@ import { INPUT_BOUNDS } from '../core/config.js';
 import { ThermostatError } from '../core/errors.js';
 import type { ContentEvent, ContentPublished, TickAudience, UserInteraction } from '../schemas/types.js';
 import type { TaskCache } from '../state/versioned-cache.js';
-import {
-  fastPartition,
-  NO_WATERMARK,
-  ORIGIN_HEADERS,
-  REKEY_MARKER_HEADERS,
-  SOURCE_TOPIC,
-  sourceId,
-  type TopologyNames,
-} from './topology.js';
+import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } from './rekey.js';
+import { fastPartition, NO_WATERMARK, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
 import type {
   Collector,
   InRecord,
@@ -62,13 +55,6 @@ export function resolveTiming(t: StageTiming): ResolvedTiming {
 /** What the user stage does with an interaction in a partition its user_id does not hash to. */
 export type PartitionMismatchPolicy = 'reroute' | 'dlq';
 
-/** An origin partition's progress, as its markers on the re-key partition said. */
-interface SourceInfo {
-  wm: number;
-  idle: boolean;
-  first: number | null;
-}
-
 /** Per-source watermark bookkeeping of a stage-1 input partition. */
 interface SourceClock {
   next: number; // next offset to read
@@ -86,7 +72,7 @@ interface UserTaskMeta {
    */
   rk?: SourceClock;
   /** Per origin partition: its interaction watermark, idleness and first event time, as its re-key markers said. */
-  rkFrom?: Record<string, SourceInfo>;
+  rkFrom?: Record<string, OriginProgress>;
   /** Per origin partition, the last origin offset applied (replays of an origin are dropped). */
   rkOrigins?: Record<string, number>;
   /** Tick whose audience is being accumulated (tick of ui's watermark), and its counts. */
@@ -129,8 +115,9 @@ export class UserTask implements StreamTask {
   private meta: UserTaskMeta & {
     rk: SourceClock;
     rkOrigins: Record<string, number>;
-    rkFrom: Record<string, SourceInfo>;
+    rkFrom: Record<string, OriginProgress>;
   };
+  private readonly rekey: RekeyInbox;
   private readonly uiSource: number;
   private readonly cpSource: number;
   private readonly rkSource: number;
@@ -170,6 +157,12 @@ export class UserTask implements StreamTask {
       rkOrigins: m.rkOrigins ?? {},
       rkFrom: m.rkFrom ?? {},
     };
+    this.rekey = new RekeyInbox(
+      this.meta.rkOrigins,
+      this.meta.rkFrom,
+      contentPartitions,
+      this.timing.idleMaxLagMs,
+    );
   }
 
   positions(): SourcePosition[] {
@@ -326,8 +319,8 @@ export class UserTask implements StreamTask {
     const touched = this.explore ? new Map<string, { state: UserAgentState; version: number }>() : null;
     for (const rec of batch) {
       rk.next = rec.offset + 1;
-      if (rec.value === null) this.onOriginMarker(rec.headers ?? {});
-      else if (this.acceptRekeyed(rec))
+      if (rec.value === null) this.rekey.onMarker(rec.headers ?? {});
+      else if (this.rekey.accept(rec))
         this.applyOrPark(
           rec as InRecord<UserInteraction>,
           REKEYED_BASE,
@@ -341,36 +334,13 @@ export class UserTask implements StreamTask {
     this.sendRekeyMarker(out);
   }
 
-  private onOriginMarker(h: Record<string, string>): void {
-    const origin = h[ORIGIN_HEADERS.partition];
-    const wm = Number(h[REKEY_MARKER_HEADERS.watermark]);
-    const first = h[REKEY_MARKER_HEADERS.first] ? Number(h[REKEY_MARKER_HEADERS.first]) : null;
-    const s = (this.meta.rkFrom[origin] ??= { wm: NO_WATERMARK, idle: false, first: null });
-    if (wm > s.wm) s.wm = wm; // never back
-    s.idle = h[REKEY_MARKER_HEADERS.idle] === '1';
-    if (first !== null) s.first = s.first === null ? first : Math.min(s.first, first);
-  }
-
-  /** The re-key partition's watermark and first event time from its origins' markers; none until every origin reported. */
+  /** The re-key partition's marker, from its origins' markers (none until every origin reported). */
   private sendRekeyMarker(out: Collector): void {
-    const from = this.meta.rkFrom;
-    let frontier = NO_WATERMARK;
-    let first: number | null = null;
-    for (let q = 0; q < this.contentPartitions; q++) {
-      const s = from[q];
-      if (s === undefined) return;
-      if (s.wm > frontier) frontier = s.wm;
-      if (s.first !== null && (first === null || s.first < first)) first = s.first;
-    }
-    let wm = Infinity;
-    for (let q = 0; q < this.contentPartitions; q++) {
-      const s = from[q];
-      const effective = s.idle ? Math.max(s.wm, frontier - this.timing.idleMaxLagMs) : s.wm;
-      if (effective < wm) wm = effective;
-    }
+    const w = this.rekey.watermark();
+    if (w === null) return;
     const rk = this.meta.rk;
-    rk.maxT = wm <= NO_WATERMARK ? -Infinity : wm + this.timing.outOfOrdernessMs;
-    rk.first = first;
+    rk.maxT = w.wm <= NO_WATERMARK ? -Infinity : w.wm + this.timing.outOfOrdernessMs;
+    rk.first = w.first;
     this.sendMarker(this.rkSource, rk, out, false);
   }
 
@@ -395,17 +365,6 @@ export class UserTask implements StreamTask {
     if (forward) this.emit(out, forward);
   }
 
-  /** A re-keyed copy: accepted once per origin record (an origin's replays arrive again after its restart). */
-  private acceptRekeyed(rec: InRecord): boolean {
-    const origin = rec.headers?.[ORIGIN_HEADERS.partition];
-    const offset = Number(rec.headers?.[ORIGIN_HEADERS.offset]);
-    if (origin === undefined || !Number.isSafeInteger(offset)) return true;
-    const last = this.meta.rkOrigins[origin];
-    if (last !== undefined && offset <= last) return false;
-    this.meta.rkOrigins[origin] = offset;
-    return true;
-  }
-
   /** An interaction of a user another task owns: to that task through the re-key topic, or to the DLQ. */
   private misrouted(rec: InRecord, ev: UserInteraction, out: Collector): void {
     this.opts.onMisrouted?.(rec.topic);
@@ -419,10 +378,7 @@ export class UserTask implements StreamTask {
       key: ev.user_id,
       value: ev,
       partition: fastPartition(ev.user_id, this.contentPartitions),
-      headers: {
-        [ORIGIN_HEADERS.partition]: String(rec.partition),
-        [ORIGIN_HEADERS.offset]: String(rec.offset),
-      },
+      headers: originHeaders(rec.partition, rec.offset),
     });
   }
 
@@ -592,10 +548,7 @@ export class UserTask implements StreamTask {
       this.sendMarker(source, clock, out, isUi);
     }
     // Every origin makes the same promise (every user task gets the heartbeat).
-    for (let q = 0; q < this.contentPartitions; q++) {
-      const s = (this.meta.rkFrom[q] ??= { wm: NO_WATERMARK, idle: false, first: null });
-      if (s.wm < target) s.wm = target;
-    }
+    this.rekey.advance(target);
     this.sendRekeyMarker(out);
   }
 
@@ -649,12 +602,7 @@ export class UserTask implements StreamTask {
     }
     if (source !== this.uiSource) return;
     // The same progress, to every re-key partition: after any record this task re-routed there.
-    const headers = {
-      [ORIGIN_HEADERS.partition]: String(this.id.partition),
-      [REKEY_MARKER_HEADERS.watermark]: String(watermark),
-      [REKEY_MARKER_HEADERS.idle]: clock.idle ? '1' : '0',
-      [REKEY_MARKER_HEADERS.first]: clock.first === null ? '' : String(clock.first),
-    };
+    const headers = rekeyMarkerHeaders(this.id.partition, watermark, clock.idle, clock.first);
     for (let p = 0; p < this.contentPartitions; p++)
       out.send({
         topic: this.names.userRekey,
