@@ -104,6 +104,8 @@ export interface TickMetrics {
   approved: number;
   rejected: number;
   grantedImpressions: number;
+  /** The heating cap in force (business-objectives, else config). */
+  heatingCap: number;
   /** Impressions the cap still allowed this tick. */
   capCapacity: number;
   /** Impressions the pool (paced) allowed this tick. */
@@ -339,6 +341,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       approved: allocations.length,
       rejected: requests.length - allocations.length,
       grantedImpressions: used,
+      heatingCap: cap,
       capCapacity,
       poolAvailable,
       poolRemaining: s.poolRemaining,

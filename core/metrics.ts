@@ -1,12 +1,26 @@
 // Every Prometheus metric the job exports, declared once. Naming: `thermostat_` prefix, base units
 // (seconds, bytes), `_total` for counters. Labels are bounded (topic, stage, reason, backend...):
-// never a user or content id (SPEC §6). The Grafana dashboard in helm/ queries these names.
+// never a user or content id (SPEC §6). The Grafana dashboard in helm/ queries these names;
+// docs/METRICS.md is generated from this file (npm run gen:metrics-doc).
+// prom-client's default Node.js process metrics (process_*, nodejs_*) keep their stock names,
+// without the prefix, so the usual Node.js dashboards and alerts work on them unchanged.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { buildInfo, type BuildInfo } from './build-info.js';
 
-export function createMetrics(register = new Registry(), opts: { defaultMetrics?: boolean } = {}) {
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register, prefix: 'thermostat_' });
+export function createMetrics(
+  register = new Registry(),
+  opts: { defaultMetrics?: boolean; build?: BuildInfo } = {},
+) {
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register });
+  const build = opts.build ?? buildInfo();
   const m = {
     register,
+    buildInfo: new Gauge({
+      name: 'thermostat_build_info',
+      help: 'Always 1; the labels name the running build (package version, source revision, Node.js version).',
+      labelNames: ['version', 'revision', 'node_version'],
+      registers: [register],
+    }),
     recordsIn: new Counter({
       name: 'thermostat_records_in_total',
       help: 'Records consumed, per topic and stage.',
@@ -43,12 +57,6 @@ export function createMetrics(register = new Registry(), opts: { defaultMetrics?
       labelNames: ['stage'],
       registers: [register],
     }),
-    duplicateRecords: new Counter({
-      name: 'thermostat_duplicate_records_total',
-      help: 'Records dropped as duplicates (same event id or replayed source offset).',
-      labelNames: ['stage'],
-      registers: [register],
-    }),
     processingLatency: new Histogram({
       name: 'thermostat_processing_latency_seconds',
       help: 'Wall time from a record being fetched to its batch being processed, per stage.',
@@ -69,12 +77,6 @@ export function createMetrics(register = new Registry(), opts: { defaultMetrics?
       labelNames: ['stage'],
       registers: [register],
     }),
-    watermarkLag: new Gauge({
-      name: 'thermostat_watermark_lag_seconds',
-      help: 'Event-time watermark behind wall time, per stage.',
-      labelNames: ['stage'],
-      registers: [register],
-    }),
     heatedShare: new Gauge({
       name: 'thermostat_heated_share_ratio',
       help: 'Heated impressions / all impressions in the rolling window.',
@@ -82,7 +84,12 @@ export function createMetrics(register = new Registry(), opts: { defaultMetrics?
     }),
     heatingCap: new Gauge({
       name: 'thermostat_heating_cap_ratio',
-      help: 'Configured cap on the heated share.',
+      help: 'Cap on the heated share in force: business-objectives heating_cap_ratio, else the configured agents.system.heatingCap.',
+      registers: [register],
+    }),
+    heatingCapBinding: new Gauge({
+      name: 'thermostat_heating_cap_binding',
+      help: '1 when the last allocation tick wanted more heated impressions than the cap allowed (demand above cap capacity, the pool not the limit); 0 otherwise.',
       registers: [register],
     }),
     budgetPoolRemaining: new Gauge({
@@ -124,11 +131,6 @@ export function createMetrics(register = new Registry(), opts: { defaultMetrics?
     newContentCtr: new Gauge({
       name: 'thermostat_new_content_ctr_ratio',
       help: 'CTR of new content over the last tick.',
-      registers: [register],
-    }),
-    exposureGini: new Gauge({
-      name: 'thermostat_exposure_gini_ratio',
-      help: 'Gini coefficient of exposure across contents in the window. Not computed by the job yet (needs a cross-partition exposure aggregate): stays 0.',
       registers: [register],
     }),
     checkpoints: new Counter({
@@ -186,7 +188,7 @@ export function createMetrics(register = new Registry(), opts: { defaultMetrics?
     }),
     backend: new Gauge({
       name: 'thermostat_tfjs_backend_info',
-      help: 'TensorFlow.js backend in use (value 1 on the active backend label).',
+      help: 'TensorFlow.js backend of the learned allocation scorer (1 on the active backend label); no series with the rule scorer (the default).',
       labelNames: ['backend'],
       registers: [register],
     }),
@@ -198,15 +200,16 @@ export function createMetrics(register = new Registry(), opts: { defaultMetrics?
     }),
     modelVersion: new Gauge({
       name: 'thermostat_model_version',
-      help: 'Version of the allocation model weights in use.',
+      help: 'Version (seq) of the learned allocation model in use; 0 with the rule scorer (the default).',
       registers: [register],
     }),
     trainingSteps: new Counter({
       name: 'thermostat_training_steps_total',
-      help: 'PPO update steps run.',
+      help: 'PPO update steps run by the trainer (learn/trainer.ts). The Kafka job scores with a trained model and does not train: 0 there.',
       registers: [register],
     }),
   };
+  m.buildInfo.set({ version: build.version, revision: build.revision, node_version: build.nodeVersion }, 1);
   return m;
 }
 

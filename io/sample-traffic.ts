@@ -2,9 +2,9 @@
 // objectives record, plus optional corrupt records (each kind of failure the DLQ must catch).
 // Deterministic: the same options give the same records, byte for byte.
 import { Rng } from '../core/rng.js';
+import { PUBLIC_TOPICS, type TopologyNames } from '../pipelines/topology.js';
 import type { BusinessObjectives, ContentPublished, UserInteraction } from '../schemas/types.js';
 import type { Serde } from './serde.js';
-import { TOPICS } from './topics.js';
 
 export const CATEGORIES = [
   'tech',
@@ -27,6 +27,14 @@ export interface SampleOptions {
   startTime: number;
   /** Event-time spacing between interactions (ms). */
   stepMs?: number;
+  /**
+   * A new content is published after every this many interactions, at the current event time
+   * (default 0: the whole catalogue is published once, at the start). A live platform publishes
+   * all the time, and the job's watermark follows content-published too.
+   */
+  publishEvery?: number;
+  /** Input topics to write to (with the job's topicPrefix); default the contract's names. */
+  topics?: Pick<TopologyNames, 'interactions' | 'published' | 'objectives'>;
 }
 
 export interface SampleRecord {
@@ -47,37 +55,58 @@ export type Corruption = (typeof CORRUPTIONS)[number];
 export class SampleTraffic {
   private readonly rng: Rng;
   private n = 0;
+  private sincePublish = 0;
   private readonly contentCategory: string[];
+  private readonly creators: Rng;
+  private readonly newCategories: Rng;
+  private readonly topics: Pick<TopologyNames, 'interactions' | 'published' | 'objectives'>;
 
   constructor(
     private readonly serde: Serde,
     private readonly o: SampleOptions,
   ) {
     this.rng = new Rng(o.seed);
+    this.topics = o.topics ?? PUBLIC_TOPICS;
     const catRng = this.rng.fork('categories');
     this.contentCategory = Array.from(
       { length: o.contents },
       () => CATEGORIES[catRng.int(CATEGORIES.length)],
     );
+    this.creators = this.rng.fork('contents');
+    this.newCategories = this.rng.fork('new-contents');
   }
 
+  /** The initial catalogue, published at the start time. */
   contentRecords(): SampleRecord[] {
-    const r = this.rng.fork('contents');
-    return this.contentCategory.map((category, i) => {
-      const v: ContentPublished = {
-        content_id: `c${i}`,
-        creator_id: `cr${r.int(Math.max(1, Math.floor(this.o.contents / 5)))}`,
-        category,
-        quality_score: Math.fround(r.next()),
-        published_at: this.o.startTime,
-        creator_followers: r.int(100_000),
-      };
-      return {
-        topic: TOPICS.contentPublished,
-        key: v.content_id,
-        value: this.serde.encode('ContentPublished', v),
-      };
-    });
+    return this.contentCategory.map((category, i) => this.publication(i, category, this.o.startTime));
+  }
+
+  private publication(index: number, category: string, publishedAt: number): SampleRecord {
+    const r = this.creators;
+    const v: ContentPublished = {
+      content_id: `c${index}`,
+      creator_id: `cr${r.int(Math.max(1, Math.floor(this.o.contents / 5)))}`,
+      category,
+      quality_score: Math.fround(r.next()),
+      published_at: publishedAt,
+      creator_followers: r.int(100_000),
+    };
+    return {
+      topic: this.topics.published,
+      key: v.content_id,
+      value: this.serde.encode('ContentPublished', v),
+    };
+  }
+
+  /** A content new to the catalogue, published now (in event time). */
+  private newContentRecord(): SampleRecord {
+    const category = CATEGORIES[this.newCategories.int(CATEGORIES.length)];
+    this.contentCategory.push(category);
+    return this.publication(this.contentCategory.length - 1, category, this.eventTime(this.n));
+  }
+
+  private eventTime(i: number): number {
+    return this.o.startTime + i * (this.o.stepMs ?? 10);
   }
 
   objectivesRecord(): SampleRecord {
@@ -91,26 +120,27 @@ export class SampleTraffic {
       heating_cap_ratio: 0.2,
       weights: { user_satisfaction: 0.4, platform_revenue: 0.3, long_term: 0.3 },
     };
-    return { topic: TOPICS.businessObjectives, key: null, value: this.serde.encode('BusinessObjectives', v) };
+    return { topic: this.topics.objectives, key: null, value: this.serde.encode('BusinessObjectives', v) };
   }
 
   /** The next interaction value (not encoded). */
   nextInteraction(): UserInteraction {
     const i = this.n++;
     const r = this.rng;
-    const contentIdx = r.int(this.o.contents);
+    const contentIdx = r.int(this.contentCategory.length);
     const click = r.next() < 0.08;
     return {
-      event_id: `ev-${this.o.seed}-${i}`,
+      // The start time too: a rerun of the demo (same seed, later start) is new traffic, not duplicates.
+      event_id: `ev-${this.o.seed}-${this.o.startTime}-${i}`,
       user_id: `u${r.int(this.o.users)}`,
       content_id: `c${contentIdx}`,
       category: this.contentCategory[contentIdx],
-      event_time: this.o.startTime + i * (this.o.stepMs ?? 10),
+      event_time: this.eventTime(i),
       click,
       dwell_ms: click ? 1000 + r.int(60_000) : r.int(2000),
       completion: Math.fround(click ? r.next() : r.next() * 0.1),
       shared: click && r.next() < 0.1,
-      is_new_content: contentIdx % 3 === 0,
+      is_new_content: contentIdx % 3 === 0 || contentIdx >= this.o.contents,
       heated: false,
       allocation_id: null,
       user_registered_at: this.o.startTime - r.int(30) * 86_400_000,
@@ -119,7 +149,11 @@ export class SampleTraffic {
 
   interactionRecord(): SampleRecord {
     const v = this.nextInteraction();
-    return { topic: TOPICS.userInteractions, key: v.user_id, value: this.serde.encode('UserInteraction', v) };
+    return {
+      topic: this.topics.interactions,
+      key: v.user_id,
+      value: this.serde.encode('UserInteraction', v),
+    };
   }
 
   /** A corrupt interaction record of the given kind (what a buggy producer might send). */
@@ -148,7 +182,7 @@ export class SampleTraffic {
         value = good({ ...v, dwell_ms: -250 });
         break;
     }
-    return { topic: TOPICS.userInteractions, key: v.user_id, value };
+    return { topic: this.topics.interactions, key: v.user_id, value };
   }
 
   /** A deterministic choice among the corruption kinds. */
@@ -156,8 +190,12 @@ export class SampleTraffic {
     return CORRUPTIONS[this.rng.int(CORRUPTIONS.length)];
   }
 
-  /** Next record: an interaction, corrupt with probability `corruptFraction`. */
+  /** Next record: an interaction (corrupt with probability `corruptFraction`) or a new content. */
   next(corruptFraction = 0): SampleRecord {
+    if (this.o.publishEvery && ++this.sincePublish > this.o.publishEvery) {
+      this.sincePublish = 0;
+      return this.newContentRecord();
+    }
     return corruptFraction > 0 && this.rng.next() < corruptFraction
       ? this.corruptInteraction(this.pickCorruption())
       : this.interactionRecord();

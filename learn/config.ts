@@ -18,6 +18,7 @@ export const learnConfigSchema = z.strictObject({
    * warning and thermostat_scorer_fallback_total.
    */
   scorer: z.enum(['rule', 'learned']).default('rule'),
+  /** Model version to load for the learned scorer; unset: the latest in the model store. */
   modelSeq: z.number().int().positive().optional(),
   /**
    * Threads that score one allocation batch with the learned scorer on wasm / cpu, this thread
@@ -27,6 +28,7 @@ export const learnConfigSchema = z.strictObject({
   scorerWorkers: z.number().int().min(1).max(64).optional(),
   /** Initialisation and minibatch seed (deterministic mode). */
   seed: z.number().int().default(42),
+  /** PPO learner (clipped objective, value baseline, entropy bonus): clip ε, value and entropy coefficients, Adam learning rate, epochs and minibatch size per update, gradient-norm clip. */
   ppo: z
     .strictObject({
       clipEpsilon: pos.max(1).default(0.2),
@@ -41,6 +43,7 @@ export const learnConfigSchema = z.strictObject({
       resetOptimizerEachUpdate: z.boolean().default(true),
     })
     .prefault({}),
+  /** Training turns off the hot path: experiences per update (min/max batch), updates per turn. */
   trainer: z
     .strictObject({
       minBatch: posInt.default(512),
@@ -48,6 +51,7 @@ export const learnConfigSchema = z.strictObject({
       stepsPerTurn: z.number().int().nonnegative().default(1),
     })
     .prefault({}),
+  /** Delayed rewards joined to allocations by allocation_id: normalisation ceilings (CTR, share, cost), cost weight, how long outcomes are awaited (graceMs), bounds on pending and ready experiences. */
   reward: z
     .strictObject({
       ctrCeiling: pos.default(0.1),
@@ -63,6 +67,7 @@ export const learnConfigSchema = z.strictObject({
       maxReady: posInt.default(50_000),
     })
     .prefault({}),
+  /** Optional LLM provider of reward weights (OpenAI-compatible endpoint; output parsed as bounded JSON, never evaluated), behind a circuit breaker: failures before it opens, time before it retries. */
   llm: z
     .strictObject({
       enabled: z.boolean().default(false),

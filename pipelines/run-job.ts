@@ -149,7 +149,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
   await prepareWriters(names, serde);
   const recordSerde = wireSerde(names, serde);
 
-  const redis = await connectStateRedis(cfg.redis.url, undefined, (err) =>
+  const redis = await connectStateRedis(cfg.redis, undefined, (err) =>
     log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'),
   );
   const store = new RedisCheckpointStore({ redis, appId: cfg.appId, metrics });
@@ -211,6 +211,8 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
       metrics.heatedShare.set(r.metrics.heatedShare);
       metrics.budgetPoolRemaining.set(r.metrics.poolRemaining);
       metrics.clearingPrice.set(r.metrics.clearingScore);
+      metrics.heatingCap.set(r.metrics.heatingCap);
+      metrics.heatingCapBinding.set(r.metrics.capBinding ? 1 : 0);
       metrics.allocatedImpressions.inc(r.metrics.grantedImpressions);
       metrics.heatingRequests.inc(r.metrics.requests);
       if (r.totals.new_content_impressions > 0)

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Offline CI checks of the Helm chart (helm/thermostat). Idempotent; tools come from
-# scripts/helm-tools.sh (helm from the Go module proxy, kubernetes-validate from PyPI).
+# scripts/helm-tools.sh (helm, promtool and the Prometheus Operator CRDs from the Go module proxy,
+# kubernetes-validate and hadolint from PyPI).
 #   1. helm lint --strict, with the default values and with every helm/thermostat/ci/*-values.yaml
 #   2. helm template for each of those cases and each Kubernetes version in KUBE_VERSIONS, every
 #      rendered manifest validated in strict mode (helm/thermostat/ci/validate_manifests.py:
-#      Kubernetes schemas from kubernetes-validate, CRD schemas from helm/thermostat/ci/crd-schemas)
+#      Kubernetes schemas from kubernetes-validate; ServiceMonitor and PrometheusRule against the
+#      upstream Prometheus Operator CRDs, KEDA kinds against helm/thermostat/ci/crd-schemas)
 #   3. negative checks: bad values must be rejected (values.schema.json or a template check),
 #      with an error naming the wrong value
 #   4. self-checks: the validator rejects manifests with an unknown field
 #   5. NOTES.txt renders for every case (helm only renders it at install, against a cluster)
 #   6. hadolint on the Dockerfile (the image itself is not built here: no container engine)
+#   7. promtool: `check rules` on the rendered alert rules and on the dashboard's queries,
+#      `test rules` with helm/thermostat/ci/alerts-test.yaml
 # Prints one "RESULT <check> PASS|FAIL [detail]" line per check (test/integration/helm-chart.test.ts
 # reads them) and exits non-zero if any check failed.
 #   CHART_OUT_DIR   where rendered manifests (<case>.yaml, <case>.json) go; default .stack/chart-out
@@ -17,9 +21,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-eval "$(bash scripts/helm-tools.sh)" # sets HELM, PYTHON and HADOLINT
+eval "$(bash scripts/helm-tools.sh)" # sets HELM, PYTHON, HADOLINT, PROMTOOL, PROMETHEUS_OPERATOR_CRDS
 chart=helm/thermostat
 crd_dir=$chart/ci/crd-schemas
+crd_yaml=(--crd-yaml "$PROMETHEUS_OPERATOR_CRDS/monitoring.coreos.com_servicemonitors.yaml"
+  --crd-yaml "$PROMETHEUS_OPERATOR_CRDS/monitoring.coreos.com_prometheusrules.yaml")
 out=${CHART_OUT_DIR:-.stack/chart-out}
 kube_versions=${KUBE_VERSIONS:-"1.27.0 1.37.0"}
 rm -rf "$out"
@@ -61,7 +67,7 @@ for c in "${cases[@]}"; do
     fi
     result "template:$c@$kv" PASS
     if log=$("$PYTHON" "$chart/ci/validate_manifests.py" --kube-version "$kv" --crd-dir "$crd_dir" \
-      --json-out "$out/$c.json" "$manifest" 2>&1); then
+      "${crd_yaml[@]}" --json-out "$out/$c.json" "$manifest" 2>&1); then
       result "validate:$c@$kv" PASS "$(echo "$log" | tail -n 1)"
     else
       result "validate:$c@$kv" FAIL "$(echo "$log" | grep -v '^ok ' | oneline)"
@@ -94,9 +100,18 @@ reject sasl-without-secret "/kafka/sasl/existingSecret" --set kafka.sasl.enabled
 reject redis-bad-scheme "/redis/url" --set redis.url=http://redis:6379
 reject redis-password-without-secret "/redis/auth" --set redis.auth.passwordKey=password
 reject redis-tls-plain-url "requires redis.url to start with rediss://" --set redis.tls.enabled=true
+reject redis-sentinel-password-plain-url "sentinelPasswordKey requires a redis\+sentinel:// URL" --set redis.auth.existingSecret=r --set redis.auth.sentinelPasswordKey=p
+reject registry-auth-without-secret "/schemaRegistry/auth" --set kafka.schemaRegistryUrl=https://sr --set schemaRegistry.auth.bearerTokenKey=t
+reject registry-auth-without-url "schemaRegistry.auth needs kafka.schemaRegistryUrl" --set schemaRegistry.auth.existingSecret=s --set schemaRegistry.auth.bearerTokenKey=t
+reject registry-basic-and-bearer "either usernameKey/passwordKey or bearerTokenKey" --set kafka.schemaRegistryUrl=https://sr --set schemaRegistry.auth.existingSecret=s --set schemaRegistry.auth.usernameKey=u --set schemaRegistry.auth.passwordKey=p --set schemaRegistry.auth.bearerTokenKey=t
 reject min-replicas-above-partitions "exceeds the replica cap" --set autoscaling.mode=keda --set autoscaling.minReplicas=8
 reject gpu-count-zero "/gpu/count.*minimum" --set gpu.enabled=true --set gpu.count=0
 reject bad-scrape-interval "/serviceMonitor/interval" --set serviceMonitor.interval=30sec
+reject rules-without-runbook "prometheusRule.runbookUrl" --set prometheusRule.enabled=true
+reject rules-bad-for "/prometheusRule/alerts/jobDown/for" --set prometheusRule.alerts.jobDown.for=5min
+reject unknown-gpu-backend "/gpu/backend.*one of" --set gpu.enabled=true --set gpu.backend=cuda
+reject netpol-bad-protocol "/networkPolicy/egress/kafka/ports/0/protocol" --set networkPolicy.enabled=true \
+  --set 'networkPolicy.egress.kafka.ports[0].port=9092' --set 'networkPolicy.egress.kafka.ports[0].protocol=HTTP'
 if log=$("$HELM" lint --strict "$chart" --set replicaCount=three 2>&1); then
   result "reject:lint-replicaCount-string" FAIL "helm lint accepted replicaCount=three"
 elif echo "$log" | grep -q "/replicaCount"; then
@@ -114,7 +129,8 @@ selfcheck() { # name file sed-expression expected-regex
     return
   fi
   sed "$expr" "$src" >"$out/selfcheck-$name.yaml"
-  if log=$("$PYTHON" "$chart/ci/validate_manifests.py" --kube-version "$first_kv" --crd-dir "$crd_dir" "$out/selfcheck-$name.yaml" 2>&1); then
+  if log=$("$PYTHON" "$chart/ci/validate_manifests.py" --kube-version "$first_kv" --crd-dir "$crd_dir" \
+    "${crd_yaml[@]}" "$out/selfcheck-$name.yaml" 2>&1); then
     result "selfcheck:$name" FAIL "validator accepted a broken manifest"
   elif echo "$log" | grep -Eq -- "$expect"; then
     result "selfcheck:$name" PASS
@@ -128,6 +144,8 @@ selfcheck scaledobject-int-metadata "$out/keda@$first_kv.yaml" \
   's/lagThreshold: "\([0-9]*\)"/lagThreshold: \1/' "ScaledObject/.*lagThreshold.*not of type 'string'"
 selfcheck servicemonitor-unknown-field "$out/servicemonitor@$first_kv.yaml" \
   's/^      path: \/metrics$/      path: \/metrics\n      intervall: 1m/' "ServiceMonitor/.*'intervall' was unexpected"
+selfcheck prometheusrule-unknown-field "$out/servicemonitor@$first_kv.yaml" \
+  's/^          for: 5m$/          for: 5m\n          forr: 5m/' "PrometheusRule/.*'forr' was unexpected"
 
 # 5. NOTES.txt: render it through a copy of the chart where a ConfigMap template carries it -------
 notes_chart="$out/notes-chart/thermostat"
@@ -158,6 +176,46 @@ if log=$("$HADOLINT" --no-color Dockerfile 2>&1); then
   result "lint:dockerfile" PASS
 else
   result "lint:dockerfile" FAIL "$(echo "$log" | oneline)"
+fi
+
+# 7. promtool --------------------------------------------------------------------------------------
+# The alert rules as Prometheus loads them: the rendered PrometheusRule's spec (rules case).
+rules_case=servicemonitor
+"$PYTHON" - "$out/$rules_case.json" "$out/alerts.rules.yaml" <<'EOF'
+import json, sys, yaml
+rules = [d for d in json.load(open(sys.argv[1])) if d["kind"] == "PrometheusRule"]
+yaml.safe_dump(rules[0]["spec"] if rules else {"groups": []}, open(sys.argv[2], "w"), sort_keys=False)
+EOF
+if log=$("$PROMTOOL" check rules "$out/alerts.rules.yaml" 2>&1); then
+  result "promtool:check-rules" PASS "$(echo "$log" | grep -Eo 'SUCCESS: [0-9]+ rules found')"
+else
+  result "promtool:check-rules" FAIL "$(echo "$log" | oneline)"
+fi
+cp "$chart/ci/alerts-test.yaml" "$out/alerts-test.yaml"
+if log=$(cd "$out" && "$PROMTOOL" test rules alerts-test.yaml 2>&1); then
+  result "promtool:test-rules" PASS
+else
+  result "promtool:test-rules" FAIL "$(echo "$log" | oneline)"
+fi
+# The dashboard's queries, parsed by Prometheus itself: each becomes a recording rule, with
+# Grafana's variables replaced by values of the same kind.
+"$PYTHON" - "$chart/dashboards/thermostat.json" "$out/dashboard.rules.yaml" <<'EOF'
+import json, re, sys, yaml
+grafana = {"__rate_interval": "1m", "__interval": "1m", "__range": "1h"}
+def promql(expr):
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: grafana.get(m.group(1), ".*"), expr)
+def panels(ps):
+    for p in ps:
+        yield p
+        yield from panels(p.get("panels", []))
+rules = [{"record": f"dashboard:panel{p['id']}:{t['refId']}", "expr": promql(t["expr"])}
+         for p in panels(json.load(open(sys.argv[1]))["panels"]) for t in p.get("targets", [])]
+yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, open(sys.argv[2], "w"), sort_keys=False)
+EOF
+if log=$("$PROMTOOL" check rules "$out/dashboard.rules.yaml" 2>&1); then
+  result "promtool:dashboard" PASS "$(echo "$log" | grep -Eo 'SUCCESS: [0-9]+ rules found')"
+else
+  result "promtool:dashboard" FAIL "$(echo "$log" | oneline)"
 fi
 
 total=$(grep -c . <<<"$(printf '%s\n' "${cases[@]}")")

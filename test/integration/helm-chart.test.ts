@@ -34,16 +34,32 @@ const REJECTS = [
   'redis-bad-scheme',
   'redis-password-without-secret',
   'redis-tls-plain-url',
+  'redis-sentinel-password-plain-url',
+  'registry-auth-without-secret',
+  'registry-auth-without-url',
+  'registry-basic-and-bearer',
   'min-replicas-above-partitions',
   'gpu-count-zero',
   'bad-scrape-interval',
+  'rules-without-runbook',
+  'rules-bad-for',
+  'unknown-gpu-backend',
+  'netpol-bad-protocol',
   'lint-replicaCount-string',
 ];
-const SELFCHECKS = ['deployment-unknown-field', 'scaledobject-int-metadata', 'servicemonitor-unknown-field'];
+const SELFCHECKS = [
+  'deployment-unknown-field',
+  'scaledobject-int-metadata',
+  'servicemonitor-unknown-field',
+  'prometheusrule-unknown-field',
+];
 // Environment variables the job reads besides core/config.ts ENV_KEYS: learn/config.ts (backend,
-// LLM provider), the config file path (core/config.ts loadRuntimeConfig) and Node's extra CAs.
+// scorer, LLM provider), the config file path (core/config.ts loadRuntimeConfig), the HTTP bind
+// address and Node's extra CAs.
 const OTHER_ENV = new Set([
   'THERMOSTAT_TF_BACKEND',
+  'THERMOSTAT_SCORER',
+  'THERMOSTAT_HTTP_HOST',
   'THERMOSTAT_LLM_ENABLED',
   'THERMOSTAT_LLM_URL',
   'THERMOSTAT_LLM_MODEL',
@@ -127,6 +143,13 @@ describe('scripts/validate-chart.sh', () => {
     );
     assert.match(notes('default'), /Scaling: fixed, 2 replicas\./);
     assert.match(notes('drain'), /terminationGracePeriodSeconds 76\./);
+    assert.match(
+      notes('gpu'),
+      /learned allocation scorer on webgpu \(THERMOSTAT_TF_BACKEND=webgpu; .*WEBGPU=true/,
+    );
+    assert.match(notes('gpu-cuda'), /THERMOSTAT_TF_BACKEND=gpu; .*TFJS_GPU=true on a CUDA 11 base/);
+    assert.match(notes('servicemonitor'), /Alerts: PrometheusRule thermostat; .*docs\/RUNBOOK\.md/);
+    assert.match(notes('networkpolicy'), /egress only to DNS, Kafka, Redis, the Schema Registry\./);
   });
   test('bad values are rejected at install, naming the wrong value', () => {
     for (const r of REJECTS) expectPass(`reject:${r}`);
@@ -136,12 +159,19 @@ describe('scripts/validate-chart.sh', () => {
   test('the validator itself rejects unknown fields and wrongly typed CRD fields', () => {
     for (const s of SELFCHECKS) expectPass(`selfcheck:${s}`);
   });
+  test('promtool: the alert rules and every dashboard query parse; the alert unit tests pass', () => {
+    expectPass('promtool:check-rules');
+    assert.match(results.get('promtool:check-rules')!.detail, /SUCCESS: 10 rules found/);
+    expectPass('promtool:test-rules');
+    expectPass('promtool:dashboard');
+    assert.match(results.get('promtool:dashboard')!.detail, /SUCCESS: \d+ rules found/);
+  });
   test('the Dockerfile passes hadolint', () => {
     expectPass('lint:dockerfile');
   });
 });
 
-describe('README.md (Helm values table)', () => {
+describe('docs/DEPLOY.md (Helm values table)', () => {
   test('the values table documents every value the schema accepts', () => {
     const schema = JSON.parse(readFileSync(join(root, 'helm/thermostat/values.schema.json'), 'utf8'));
     const leaves = (s: K8s, prefix: string): string[] =>
@@ -150,12 +180,12 @@ describe('README.md (Helm values table)', () => {
         : [prefix];
     const paths = leaves(schema, '');
     assert.ok(paths.length > 100, `schema leaves: ${paths.length}`);
-    const doc = readFileSync(join(root, 'README.md'), 'utf8');
+    const doc = readFileSync(join(root, 'docs/DEPLOY.md'), 'utf8');
     const rows = new Set([...doc.matchAll(/^\| `([^`]+)`\s*\|/gm)].map((m) => m[1]));
     assert.deepEqual(
       paths.filter((p) => !rows.has(p)),
       [],
-      'values missing from the README values table',
+      'values missing from the docs/DEPLOY.md values table',
     );
   });
 });
@@ -199,6 +229,43 @@ describe('Dockerfile', () => {
     assert.match(runtime, /THERMOSTAT_USE_DIST=1/);
     assert.match(runtime, /ENTRYPOINT \["node", "bin\/thermostat\.mjs"\]\s+CMD \["run"\]/);
     assert.match(runtime, /EXPOSE 9464/);
+  });
+
+  test('Node.js 22 LTS base pinned by digest, the same major as package.json engines', () => {
+    const base = /^ARG NODE_IMAGE=(node:(\d+)[\w.-]*-bookworm-slim)@sha256:([0-9a-f]{64})$/m.exec(text);
+    assert.ok(base, 'NODE_IMAGE is a node:<version>-bookworm-slim tag pinned by a sha256 digest');
+    assert.equal(base[2], '22');
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    assert.equal(pkg.engines.node, `>=${base[2]}`);
+    for (const s of stages) assert.match(s, /^\$\{NODE_IMAGE\} AS /, 'every stage builds on the pinned base');
+  });
+
+  test('runtime stage: OCI labels, the revision for thermostat_build_info, a HEALTHCHECK on /healthz', () => {
+    for (const label of [
+      'title',
+      'description',
+      'licenses',
+      'version',
+      'revision',
+      'created',
+      'source',
+      'base.name',
+    ])
+      assert.match(
+        runtime,
+        new RegExp(`org\\.opencontainers\\.image\\.${label.replace('.', '\\.')}=`),
+        label,
+      );
+    assert.match(runtime, /org\.opencontainers\.image\.revision="\$\{REVISION\}"/);
+    assert.match(runtime, /THERMOSTAT_REVISION=\$\{REVISION\}/);
+    const hc = /^HEALTHCHECK [^\n]*(?:\\\n[^\n]*)*?CMD (\[.*\])$/m.exec(runtime);
+    assert.ok(hc, 'HEALTHCHECK present');
+    const [cmd, flag, script] = JSON.parse(hc[1]) as string[];
+    assert.deepEqual([cmd, flag], ['node', '-e']);
+    assert.match(script, /process\.env\.THERMOSTAT_HTTP_PORT \|\| 9464\) \+ '\/healthz'/);
+    // WebGPU: Dawn's packages after the prune, the Vulkan loader in the runtime stage.
+    assert.match(stages[0], /npm prune[\s\S]*WEBGPU[\s\S]*scripts\/webgpu\.sh/);
+    assert.match(runtime, /WEBGPU" = true \]; then vulkan=libvulkan1/);
   });
 });
 
@@ -247,6 +314,10 @@ describe('rendered manifests', () => {
     none('default', 'HorizontalPodAutoscaler');
     none('default', 'ScaledObject');
     none('default', 'ServiceMonitor');
+    none('default', 'PrometheusRule');
+    none('default', 'NetworkPolicy');
+    assert.equal(configMap('default').THERMOSTAT_HTTP_HOST, '0.0.0.0');
+    assert.equal(configMap('default').THERMOSTAT_SCORER, undefined, 'the rule scorer by default');
   });
 
   test('default: Service, PDB and every object carry the standard labels and select the pods', () => {
@@ -359,15 +430,102 @@ describe('rendered manifests', () => {
     assert.equal(cpu.spec.metrics[0].resource.target.averageUtilization, 75);
   });
 
-  test('gpu: nvidia.com/gpu limit, GPU node selector and tolerations, GPU backend selected', () => {
+  test('gpu: nvidia.com/gpu limit, GPU node selector and tolerations, the learned scorer on WebGPU', () => {
     const pod = one('gpu', 'Deployment').spec.template.spec;
     assert.equal(container('gpu').resources.limits['nvidia.com/gpu'], 1);
     assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/arch': 'amd64', 'nvidia.com/gpu.present': 'true' });
     assert.deepEqual(pod.tolerations.map((t: K8s) => t.key).sort(), ['dedicated', 'nvidia.com/gpu']);
     assert.equal(pod.runtimeClassName, 'nvidia');
-    assert.equal(configMap('gpu').THERMOSTAT_TF_BACKEND, 'gpu');
+    assert.equal(configMap('gpu').THERMOSTAT_TF_BACKEND, 'webgpu');
+    assert.equal(configMap('gpu').THERMOSTAT_SCORER, 'learned');
+    // Dawn needs the Vulkan ICD, which the NVIDIA runtime mounts only with "graphics".
+    assert.deepEqual(envVar('gpu', 'NVIDIA_DRIVER_CAPABILITIES'), {
+      name: 'NVIDIA_DRIVER_CAPABILITIES',
+      value: 'compute,utility,graphics',
+    });
     assert.equal(configMap('default').THERMOSTAT_TF_BACKEND, 'auto');
     assert.equal(container('default').resources.limits['nvidia.com/gpu'], undefined);
+    assert.equal(envVar('default', 'NVIDIA_DRIVER_CAPABILITIES'), undefined);
+  });
+
+  test('gpu-cuda: gpu.backend tfjs-node-gpu selects the CUDA backend, two GPUs, no Vulkan capability', () => {
+    assert.equal(configMap('gpu-cuda').THERMOSTAT_TF_BACKEND, 'gpu');
+    assert.equal(configMap('gpu-cuda').THERMOSTAT_SCORER, 'learned');
+    assert.equal(container('gpu-cuda').resources.limits['nvidia.com/gpu'], 2);
+    assert.equal(envVar('gpu-cuda', 'NVIDIA_DRIVER_CAPABILITIES'), undefined);
+    assert.equal(one('gpu-cuda', 'Deployment').spec.template.spec.runtimeClassName, undefined);
+  });
+
+  test('servicemonitor: PrometheusRule with every alert, on the release series, each with its runbook entry', () => {
+    const pr = one('servicemonitor', 'PrometheusRule');
+    assert.equal(pr.metadata.labels.release, 'kube-prometheus-stack');
+    const rules = pr.spec.groups.flatMap((g: K8s) => g.rules);
+    assert.deepEqual(
+      rules.map((r: K8s) => r.alert),
+      [
+        'ThermostatJobDown',
+        'ThermostatInstanceDown',
+        'ThermostatConsumerLagGrowing',
+        'ThermostatConsumerGroupLagGrowing',
+        'ThermostatDeadLetterRateHigh',
+        'ThermostatCheckpointsFailing',
+        'ThermostatCheckpointStale',
+        'ThermostatRedisDegraded',
+        'ThermostatAllocatorStalled',
+        'ThermostatHeatingCapBinding',
+      ],
+    );
+    const runbook = readFileSync(join(root, 'docs/RUNBOOK.md'), 'utf8');
+    const base = 'https://git.example.com/platform/thermostat/blob/main/docs/RUNBOOK.md#';
+    for (const r of rules) {
+      assert.equal(r.labels.team, 'streaming', `${r.alert}: alertLabels`);
+      assert.ok(['critical', 'warning', 'info'].includes(r.labels.severity), r.alert);
+      assert.ok(r.annotations.runbook_url.startsWith(base), r.alert);
+      const anchor = r.annotations.runbook_url.slice(base.length);
+      assert.ok(
+        [...runbook.matchAll(/^## (\w+)$/gm)].some((m) => m[1].toLowerCase() === anchor),
+        `${r.alert}: no RUNBOOK.md section for #${anchor}`,
+      );
+      const expr = String(r.expr);
+      if (r.alert === 'ThermostatConsumerGroupLagGrowing')
+        assert.match(
+          expr,
+          /kafka_consumergroup_lag\{consumergroup=~"thermostat-\(user\|content\|allocator\)", cluster="prod"\}/,
+        );
+      else
+        for (const sel of expr.match(/\b(up|thermostat_\w+)\{[^}]*\}/g) ?? [])
+          assert.match(sel, /\{job="thermostat", namespace="streaming"/, `${r.alert}: ${sel}`);
+    }
+    // Job down reads up, not the job's own metrics, and carries the release's labels itself.
+    const down = rules.find((r: K8s) => r.alert === 'ThermostatJobDown');
+    assert.equal(down.expr, 'absent(up{job="thermostat", namespace="streaming"} == 1)');
+    assert.deepEqual([down.labels.namespace, down.labels.job], ['streaming', 'thermostat']);
+    // 10 ticks of config.tickMs (60 s) = 600 s.
+    assert.match(rules.find((r: K8s) => r.alert === 'ThermostatAllocatorStalled').expr, /\[600s\]/);
+  });
+
+  test('networkpolicy: ingress only to the metrics port from Prometheus; egress only to DNS, Kafka, Redis, registry', () => {
+    const np = one('networkpolicy', 'NetworkPolicy');
+    assert.deepEqual(
+      np.spec.podSelector.matchLabels,
+      one('networkpolicy', 'Deployment').spec.selector.matchLabels,
+    );
+    assert.deepEqual(np.spec.policyTypes, ['Ingress', 'Egress']);
+    assert.equal(np.spec.ingress.length, 1);
+    assert.deepEqual(np.spec.ingress[0].ports, [{ port: 'metrics', protocol: 'TCP' }]);
+    assert.deepEqual(np.spec.ingress[0].from[0].namespaceSelector.matchLabels, {
+      'kubernetes.io/metadata.name': 'monitoring',
+    });
+    const ports = np.spec.egress.map((e: K8s) =>
+      e.ports.map((p: K8s) => `${p.port}/${p.protocol}`).join(','),
+    );
+    assert.deepEqual(
+      ports,
+      ['53/UDP,53/TCP', '9093/TCP', '6379/TCP,26379/TCP', '8081/TCP'],
+      'no LLM rule: llm is off',
+    );
+    for (const e of np.spec.egress) assert.ok(e.to?.length > 0, 'every egress rule names its destinations');
+    assert.equal(configMap('networkpolicy').THERMOSTAT_HTTP_HOST, '::');
   });
 
   test('servicemonitor: scrapes /metrics on the Service port, dashboard in the Grafana namespace', () => {
@@ -389,7 +547,8 @@ describe('rendered manifests', () => {
   test('external-secrets: credentials only through Secret references, wired into the job config', () => {
     const cm = configMap('external-secrets');
     const text = JSON.stringify(docs('external-secrets'));
-    assert.equal(cm.REDIS_URL, undefined, 'REDIS_URL is composed in the pod, not stored in the ConfigMap');
+    assert.equal(cm.REDIS_URL, 'rediss://redis.internal:6380/0', 'the URL carries no credentials');
+    assert.equal(cm.REDIS_USERNAME, 'thermostat');
     assert.equal(cm.THERMOSTAT_KAFKA_RDKAFKA, undefined, 'SASL config is composed in the pod');
     assert.doesNotMatch(JSON.stringify(cm), /password|sasl\.username/i);
     assert.equal(
@@ -409,10 +568,10 @@ describe('rendered manifests', () => {
     assert.equal(fromSecret('THERMOSTAT_LLM_API_KEY'), 'thermostat-llm/token');
     // $(VAR) expands only from variables defined earlier in the list.
     assert.ok(names.indexOf('KAFKA_SASL_PASSWORD') < names.indexOf('THERMOSTAT_KAFKA_RDKAFKA'));
-    assert.ok(names.indexOf('REDIS_PASSWORD') < names.indexOf('REDIS_URL'));
     assert.equal(
-      envVar('external-secrets', 'REDIS_URL').value,
-      'rediss://thermostat:$(REDIS_PASSWORD)@redis.internal:6380/0',
+      envVar('external-secrets', 'REDIS_URL'),
+      undefined,
+      'REDIS_PASSWORD is read by the job itself',
     );
     const rd = JSON.parse(
       envVar('external-secrets', 'THERMOSTAT_KAFKA_RDKAFKA')
@@ -446,6 +605,47 @@ describe('rendered manifests', () => {
     assert.equal(cm.SCHEMA_REGISTRY_URL, 'https://schema-registry.internal:8081');
     assert.equal(cm.THERMOSTAT_LLM_URL, 'https://llm.internal/v1');
     assert.doesNotMatch(text, /"(token|pass|redis-password)":/, 'no secret value is inlined');
+  });
+
+  test('redis-sentinel / redis-cluster: the topology in REDIS_URL, passwords and registry credentials from Secrets', () => {
+    const fromSecret = (c: string, n: string): string => {
+      const ref = envVar(c, n).valueFrom.secretKeyRef;
+      return `${ref.name}/${ref.key}`;
+    };
+    const sentinel = configMap('redis-sentinel');
+    assert.match(sentinel.REDIS_URL, /^redis\+sentinel:\/\/redis-sentinel-0\.redis:26379,.*\/thermostat$/);
+    assert.equal(fromSecret('redis-sentinel', 'REDIS_PASSWORD'), 'thermostat-redis/redis-password');
+    assert.equal(
+      fromSecret('redis-sentinel', 'REDIS_SENTINEL_PASSWORD'),
+      'thermostat-redis/sentinel-password',
+    );
+    assert.equal(sentinel.SCHEMA_REGISTRY_MODE, 'lookup');
+    assert.equal(
+      fromSecret('redis-sentinel', 'SCHEMA_REGISTRY_USERNAME'),
+      'thermostat-schema-registry/api-key',
+    );
+    assert.equal(
+      fromSecret('redis-sentinel', 'SCHEMA_REGISTRY_PASSWORD'),
+      'thermostat-schema-registry/api-secret',
+    );
+    assert.equal(envVar('redis-sentinel', 'SCHEMA_REGISTRY_BEARER_TOKEN'), undefined);
+
+    const cluster = configMap('redis-cluster');
+    assert.match(cluster.REDIS_URL, /^rediss\+cluster:\/\//);
+    assert.equal(cluster.REDIS_USERNAME, 'thermostat');
+    assert.equal(cluster.SCHEMA_REGISTRY_MODE, 'register');
+    assert.deepEqual(
+      [cluster.SCHEMA_REGISTRY_LOGICAL_CLUSTER, cluster.SCHEMA_REGISTRY_IDENTITY_POOL_ID],
+      ['lsrc-abc123', 'pool-xyz'],
+    );
+    assert.equal(
+      fromSecret('redis-cluster', 'SCHEMA_REGISTRY_BEARER_TOKEN'),
+      'thermostat-schema-registry-token/token',
+    );
+    assert.equal(envVar('redis-cluster', 'SCHEMA_REGISTRY_USERNAME'), undefined);
+    // The default renders no registry credentials at all.
+    assert.equal(envVar('default', 'SCHEMA_REGISTRY_USERNAME'), undefined);
+    assert.equal(configMap('default').SCHEMA_REGISTRY_MODE, undefined);
   });
 
   test('redis-url-secret: REDIS_URL straight from a Secret; KEDA without auth on the user stage only', () => {

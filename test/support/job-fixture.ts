@@ -2,7 +2,7 @@
 // fencing), the reference state of an uninterrupted run over it (ThermostatTestDriver: the same
 // graph in memory, all input upfront), and readers for what the Kafka job left behind: Redis state
 // (serving layout), changelog topics (latest record per key) and allocation ids.
-import { Redis as IORedis, type Redis } from 'ioredis';
+import { Cluster, Redis as IORedis, type Redis } from 'ioredis';
 import { Rng } from '../../core/rng.js';
 import { Registry } from 'prom-client';
 import { createMetrics } from '../../core/metrics.js';
@@ -242,7 +242,7 @@ export const dlqEntry = (role: string, h: Record<string, string>): string =>
 
 /** Every user / content state the job left in Redis (serving layout, one HGETALL per key). */
 export async function readRedisState(
-  redis: Redis,
+  redis: Redis | Cluster,
   appId: string,
   ref: FinalState,
 ): Promise<Pick<FinalState, 'users' | 'contents' | 'usersInternal' | 'contentsInternal'>> {
@@ -271,17 +271,21 @@ export async function readRedisState(
 
 /** Number of user / content state keys the app has in Redis (no key beyond the reference's). */
 export async function countStateKeys(
-  redis: Redis,
+  redis: Redis | Cluster,
   appId: string,
 ): Promise<{ users: number; contents: number }> {
+  // SCAN is per node: on a Cluster every master is scanned.
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
   const count = async (pattern: string) => {
     let n = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
-      cursor = next;
-      n += keys.length;
-    } while (cursor !== '0');
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
+        cursor = next;
+        n += keys.length;
+      } while (cursor !== '0');
+    }
     return n;
   };
   return {

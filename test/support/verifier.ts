@@ -3,7 +3,7 @@
 // agent state), the changelogs, every allocation id, and where poison records went — compared key
 // by key with the uninterrupted run over the same input, with the counts printed.
 import assert from 'node:assert/strict';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { TopologyNames } from '../../pipelines/topology.js';
 import type { ContentState, HeatingAllocation, UserMindState } from '../../schemas/types.js';
 import {
@@ -78,7 +78,7 @@ export interface VerifyOptions {
   brokers: string;
   names: TopologyNames;
   appId: string;
-  redis: Redis;
+  redis: Redis | Cluster;
   ref: FinalState;
   /**
    * How the changelogs are compared: `latest` (default) — the last record per key by offset, true
@@ -183,5 +183,5 @@ export async function assertMatchesReference(
 /** assertMatchesReference for a run set up by job-fixture's setupJobRun / setupJobLog. */
 export const assertRunMatchesReference = (
   brokers: string,
-  run: { names: TopologyNames; appId: string; client: Redis; ref: FinalState },
+  run: { names: TopologyNames; appId: string; client: Redis | Cluster; ref: FinalState },
 ) => assertMatchesReference({ brokers, names: run.names, appId: run.appId, redis: run.client, ref: run.ref });

@@ -81,6 +81,28 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* THERMOSTAT_TF_BACKEND: gpu.backend when gpu.enabled, else config.tfBackend. */}}
+{{- define "thermostat.tfBackend" -}}
+{{- if .Values.gpu.enabled }}
+{{- get (dict "webgpu" "webgpu" "tfjs-node-gpu" "gpu") .Values.gpu.backend }}
+{{- else }}
+{{- .Values.config.tfBackend }}
+{{- end }}
+{{- end }}
+
+{{/* Matchers that select this release's scraped series (the ServiceMonitor's job and namespace). */}}
+{{- define "thermostat.seriesSelector" -}}
+{{- .Values.prometheusRule.selector | default (printf "job=%q, namespace=%q" (include "thermostat.fullname" .) .Release.Namespace) }}
+{{- end }}
+
+{{/* An alert's labels: its severity, then prometheusRule.alertLabels. Args: alert, labels. */}}
+{{- define "thermostat.alertLabels" -}}
+severity: {{ .alert.severity }}
+{{- with .labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{- define "thermostat.kafkaTlsDir" -}}/etc/thermostat/kafka-tls{{- end }}
 {{- define "thermostat.redisCaDir" -}}/etc/thermostat/redis-ca{{- end }}
 {{- define "thermostat.configDir" -}}/etc/thermostat/config{{- end }}
@@ -117,14 +139,34 @@ $(VAR) references to env vars from the Secret, so they never appear in the Confi
 
 {{/* Cross-field checks that JSON Schema cannot express; fail the render with a clear message. */}}
 {{- define "thermostat.validate" -}}
-{{- if and .Values.redis.tls.enabled (not .Values.redis.auth.urlKey) (not (hasPrefix "rediss://" .Values.redis.url)) }}
-{{- fail "redis.tls.enabled requires redis.url to start with rediss://" }}
+{{- if and .Values.redis.tls.enabled (not .Values.redis.auth.urlKey) (not (hasPrefix "rediss" .Values.redis.url)) }}
+{{- fail "redis.tls.enabled requires redis.url to start with rediss://, rediss+sentinel:// or rediss+cluster://" }}
 {{- end }}
-{{- if and .Values.redis.auth.passwordKey (not (regexMatch "^rediss?://[^@/]+(/[0-9]+)?$" .Values.redis.url)) }}
-{{- fail "redis.auth.passwordKey requires redis.url of the form redis[s]://host:port[/db] without credentials" }}
+{{- if and .Values.redis.auth.passwordKey (contains "@" .Values.redis.url) }}
+{{- fail "redis.auth.passwordKey: redis.url must not carry credentials too" }}
+{{- end }}
+{{- if and .Values.redis.auth.sentinelPasswordKey (not .Values.redis.auth.urlKey) (not (regexMatch "^rediss?\\+sentinel://" .Values.redis.url)) }}
+{{- fail "redis.auth.sentinelPasswordKey requires a redis+sentinel:// URL" }}
+{{- end }}
+{{- with .Values.schemaRegistry.auth }}
+{{- if and (or .usernameKey .passwordKey .bearerTokenKey) (not $.Values.kafka.schemaRegistryUrl) }}
+{{- fail "schemaRegistry.auth needs kafka.schemaRegistryUrl" }}
+{{- end }}
+{{- if ne (empty .usernameKey) (empty .passwordKey) }}
+{{- fail "schemaRegistry.auth: set usernameKey and passwordKey together" }}
+{{- end }}
+{{- if and .usernameKey .bearerTokenKey }}
+{{- fail "schemaRegistry.auth: set either usernameKey/passwordKey or bearerTokenKey, not both" }}
+{{- end }}
+{{- if and (or .logicalCluster .identityPoolId) (not .bearerTokenKey) }}
+{{- fail "schemaRegistry.auth.logicalCluster and identityPoolId need bearerTokenKey" }}
+{{- end }}
 {{- end }}
 {{- if and .Values.podDisruptionBudget.enabled (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable) (kindIs "invalid" .Values.podDisruptionBudget.minAvailable) }}
 {{- fail "podDisruptionBudget: set one of maxUnavailable and minAvailable" }}
+{{- end }}
+{{- if and .Values.prometheusRule.enabled (not .Values.prometheusRule.runbookUrl) }}
+{{- fail "prometheusRule.enabled requires prometheusRule.runbookUrl (where docs/RUNBOOK.md is served)" }}
 {{- end }}
 {{- if and (ne .Values.autoscaling.mode "none") (gt (int64 .Values.autoscaling.minReplicas) (int64 (include "thermostat.maxReplicas" .))) }}
 {{- fail (printf "autoscaling.minReplicas (%v) exceeds the replica cap min(autoscaling.maxReplicas, config.inputPartitions) = %s" .Values.autoscaling.minReplicas (include "thermostat.maxReplicas" .)) }}
