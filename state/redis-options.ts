@@ -207,7 +207,8 @@ export async function connectStateRedis(
   try {
     await new Promise<void>((resolve, reject) => {
       onStartError = (e: Error) => {
-        last = e;
+        // The generic "Connection is closed." follows the error that says why (ECONNREFUSED…).
+        if (!last || !/^Connection is closed/.test(e.message)) last = e;
         const refused = refusal(e, c);
         if (refused) reject(refused);
       };
@@ -237,8 +238,7 @@ const UNKNOWN_MASTER = /No such master with that name/;
 
 /** The configuration error behind a start-up failure, or null when a retry may still succeed. */
 function refusal(e: Error, c: RedisConnection): ConfigError | null {
-  const cause = (e as { lastNodeError?: Error }).lastNodeError ?? e;
-  const msg = oneLine(cause.message);
+  const msg = describe(e);
   const at = redactUrl(c.url);
   // ioredis reports what the sentinels answered as "All sentinels are unreachable… Last error: …".
   const fromSentinels = /sentinels/i.test(msg);
@@ -255,13 +255,18 @@ function refusal(e: Error, c: RedisConnection): ConfigError | null {
 }
 
 function unreachable(url: string, timeoutMs: number, last: Error | undefined): ThermostatError {
-  const cause = (last as { lastNodeError?: Error } | undefined)?.lastNodeError ?? last;
   return new ThermostatError(
     'DEPENDENCY',
     `cannot reach Redis at ${redactUrl(url)} within ${timeoutMs / 1000} s` +
-      (cause ? ` (${oneLine(cause.message)})` : ''),
+      (last ? ` (${describe(last)})` : ''),
     { retriable: true, cause: last },
   );
+}
+
+/** An error's message on one line; a Cluster's names the last node error too. */
+function describe(e: Error): string {
+  const node = (e as { lastNodeError?: Error }).lastNodeError;
+  return oneLine(node ? `${e.message} ${node.message}` : e.message);
 }
 
 /** One line, without ioredis' "Retrying from scratch…" (the start does not retry). */
