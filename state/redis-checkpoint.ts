@@ -88,7 +88,7 @@ interface StoreCommands {
 interface StorePipeline extends StoreCommands {
   hmget(key: string, ...fields: string[]): unknown;
   hincrby(key: string, field: string, by: number): unknown;
-  role(): unknown;
+  persist(key: string): unknown;
   wait(numReplicas: number, timeoutMs: number): unknown;
   exec(): Promise<[Error | null, unknown][] | null>;
 }
@@ -255,24 +255,27 @@ export class RedisCheckpointStore implements CheckpointStore {
   /**
    * Redis answered that the task is behind what this store confirmed. Believed only from a
    * master: during a failover the old master, turned replica, still answers the scripts' reads
-   * (and so does a lagging replica). So the task's position is read again with ROLE behind it, on
-   * the same connection (the task's node on a Cluster); from a replica the call is retried.
+   * (and so does a lagging replica). So the task's position is read again behind a write command
+   * that changes nothing (PERSIST: the task hash has no TTL) but that a replica refuses (READONLY:
+   * retried, and the client moves to the master), on the same connection (the task's node on a
+   * Cluster).
    */
   private async lost(task: TaskId): Promise<never> {
     const tk = taskKey(this.appId, task);
     const c = this.confirmed.get(tk)!;
     let stored: Confirmed;
-    let role: string;
     try {
       const p = this.redis.pipeline() as unknown as StorePipeline;
+      p.persist(tk);
       p.hmget(tk, 'epoch', 'seq');
-      p.role();
       this.metrics?.redisCommands.inc(2);
-      const [[posErr, pos], [roleErr, roleReply]] = ((await p.exec()) ?? []) as [Error | null, unknown[]][];
-      if (posErr ?? roleErr) throw posErr ?? roleErr;
+      const replies = (await p.exec()) ?? [];
+      const failed = replies.find(([err]) => err)?.[0];
+      if (failed) throw failed;
+      const pos = replies[1][1] as (string | null)[];
       stored = { epoch: Number(pos[0] ?? 0), seq: Number(pos[1] ?? 0) };
-      role = String(roleReply[0]);
     } catch (e) {
+      this.metrics?.redisErrors.inc();
       throw new ThermostatError(
         'DEPENDENCY',
         `redis check of ${taskLabel(task)} failed: ${(e as Error).message}`,
@@ -282,11 +285,13 @@ export class RedisCheckpointStore implements CheckpointStore {
         },
       );
     }
-    if (role !== 'master' || !behind(stored, c))
+    if (!behind(stored, c))
       throw new ThermostatError(
         'DEPENDENCY',
-        `redis ${taskLabel(task)} read behind its confirmed checkpoint from a ${role}: retried`,
-        { retriable: true },
+        `redis ${taskLabel(task)} read behind its confirmed checkpoint: retried`,
+        {
+          retriable: true,
+        },
       );
     throw new CheckpointLostError(this.lostMessage(task, stored, c), { partition: task.partition });
   }
