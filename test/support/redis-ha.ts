@@ -70,7 +70,8 @@ export class RedisHa {
 
   /**
    * Cluster: starts one more node, a replica of the master on `masterPort` (its pid file in the
-   * topology's directory, so `stop` ends it too); resolves once the master counts it connected.
+   * topology's directory, so `stop` ends it too); resolves once the master counts it connected
+   * and it sees the whole cluster (cluster_state:ok).
    */
   async addClusterReplica(masterPort: number): Promise<number> {
     const port = await clusterPort();
@@ -98,7 +99,8 @@ export class RedisHa {
           await replica.call('CLUSTER', 'REPLICATE', masterId).catch(() => undefined);
         if (
           /connected_slaves:1/.test(await master.info('replication')) &&
-          /master_link_status:up/.test(await replica.info('replication'))
+          /master_link_status:up/.test(await replica.info('replication')) &&
+          /cluster_state:ok/.test(String(await replica.call('CLUSTER', 'INFO')))
         )
           return port;
       }
