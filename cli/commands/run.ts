@@ -118,7 +118,6 @@ function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => bool
     lag: 0,
     allocations: 0,
     heatedShare: 0,
-    poolRemaining: 0,
   };
   const timer = setInterval(() => {
     void Promise.all([
@@ -128,8 +127,10 @@ function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => bool
       metrics.heatedShare.get().then((g) => g.values[0]?.value ?? 0),
       sumOf(metrics.consumerLag),
       sumOf(metrics.budgetPoolRemaining),
-    ]).then(([recordsIn, dlq, allocations, heatedShare, lag, poolRemaining]) => {
-      latest = { recordsIn, dlq, allocations, heatedShare, lag, poolRemaining };
+      sumOf(metrics.allocationTicks),
+    ]).then(([recordsIn, dlq, allocations, heatedShare, lag, pool, ticks]) => {
+      // The pool is known once the allocator ran a tick (the gauge reads 0 before).
+      latest = { recordsIn, dlq, allocations, heatedShare, lag, poolRemaining: ticks > 0 ? pool : undefined };
     });
   }, 500);
   timer.unref();
