@@ -99,7 +99,8 @@ local function apply(args, a)
         if e.mode == 'd' then t[5] = 'deleted'; t[6] = '1' end
         for j = e.first, e.first + 2 * e.nf - 1 do t[#t + 1] = args[j] end
         if e.mode ~= 'm' or tomb then redis.call('DEL', e.key) end
-        redis.call('HSET', e.key, unpack(t))
+        -- A wide hash (the allocator's active allocations) in slices: unpack stops near 8000 values.
+        for f = 1, #t, 2 * STEP do redis.call('HSET', e.key, unpack(t, f, math.min(f + 2 * STEP - 1, #t))) end
         vs[#vs + 1] = names[i - c + 1]
         vs[#vs + 1] = e.mode == 'd' and (e.ver .. 'd') or e.ver
         written = written + 1
