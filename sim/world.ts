@@ -89,6 +89,9 @@ export interface Outcome {
   discovered: boolean;
 }
 
+/** What a user model draws for a user: interests, and the fatigue a user starts with. */
+type UserInterests = Pick<SimUser, 'aff' | 'lin' | 'strong' | 'latent' | 'interests' | 'fatigue'>;
+
 /** A user's day, as the world's satisfaction and return model reads it. */
 export interface DayStat {
   imps: number;
@@ -219,103 +222,90 @@ export class World {
         [perm[i], perm[j]] = [perm[j], perm[i]];
       }
       this.topicQuality = topicQualityMeans(perm, cfg.recsim);
-      this.makeRecsimUsers();
-    } else this.makeUsers();
+      this.makeUsers((r) => this.recsimInterests(r));
+    } else this.makeUsers((r) => this.affinityInterests(r));
     this.makeCreators();
     this.makeInitialCatalog();
     this.makeCheaters();
   }
 
-  private makeUsers(): void {
-    const { cfg } = this;
-    const C = CATEGORIES.length;
-    for (let i = 0; i < cfg.users; i++) {
+  /** Users, each from their own keyed stream: interests by `interests`, then the rest (addUser). */
+  private makeUsers(interests: (r: Rng) => UserInterests): void {
+    for (let i = 0; i < this.cfg.users; i++) {
       const id = `u${String(i).padStart(6, '0')}`;
-      const r = keyedRng(cfg.seed, `user:${id}`);
-      const aff = new Float64Array(C);
-      for (let c = 0; c < C; c++) aff[c] = 0.02 + 0.1 * r.next();
-      const taken = new Set<number>();
-      const strong: number[] = [];
-      const nStrong = cfg.strongInterests[0] + r.int(cfg.strongInterests[1] - cfg.strongInterests[0] + 1);
-      for (let k = 0; k < nStrong; k++) {
-        const c = pickWeighted(r, this.catWeights, taken);
-        taken.add(c);
-        strong.push(c);
-        aff[c] = 0.6 + 0.4 * r.next();
-      }
-      const latent: number[] = [];
-      const nLatent = cfg.latentInterests[0] + r.int(cfg.latentInterests[1] - cfg.latentInterests[0] + 1);
-      for (let k = 0; k < nLatent; k++) {
-        let c = -1;
-        if (r.next() < cfg.latentAdjacentProb) {
-          const opts = strong.flatMap((s) => this.adj[s]).filter((a) => !taken.has(a));
-          if (opts.length) c = opts[r.int(opts.length)];
-        }
-        if (c < 0) c = pickWeighted(r, this.catWeights, taken);
-        taken.add(c);
-        latent.push(c);
-        aff[c] = 0.5 + 0.4 * r.next();
-      }
-      const isNew = r.next() < cfg.newUserShare;
-      const registeredAt = isNew
-        ? cfg.startMs + Math.floor(r.next() * cfg.days * DAY_MS)
-        : cfg.startMs - Math.floor((1 + 364 * r.next()) * DAY_MS);
-      this.users.push({
-        idx: i,
-        id,
-        registeredAt,
-        aff,
-        strong,
-        latent,
-        discovered: new Set(),
-        interests: new Set([...strong, ...latent]),
-        curiosity: 0.1 + 0.8 * ((r.next() + r.next()) / 2),
-        activity: 0.45 + 0.5 * r.next(),
-        satisfaction: 0.5,
-        fatigue: 0.1,
-        group: -1,
-        lastCat: -1,
-        prevCat: -1,
-      });
-      this.userIndex.set(id, i);
+      const r = keyedRng(this.cfg.seed, `user:${id}`);
+      this.addUser(i, id, r, interests(r));
     }
   }
 
-  /** RecSim users: interests U(−1, 1) per topic; the strongest three seed the ranker's profile. */
-  private makeRecsimUsers(): void {
+  /** Affinity users: a low affinity everywhere, a few strong interests, a few latent ones (discovered by exposure). */
+  private affinityInterests(r: Rng): UserInterests {
     const { cfg } = this;
     const C = CATEGORIES.length;
-    for (let i = 0; i < cfg.users; i++) {
-      const id = `u${String(i).padStart(6, '0')}`;
-      const r = keyedRng(cfg.seed, `user:${id}`);
-      const aff = new Float64Array(C);
-      for (let c = 0; c < C; c++) aff[c] = 2 * r.next() - 1;
-      const lin = aff.map((x) => unsquash(x, cfg.recsim));
-      const order = CATEGORIES.map((_, c) => c).sort((a, b) => aff[b] - aff[a] || a - b);
-      const isNew = r.next() < cfg.newUserShare;
-      const registeredAt = isNew
-        ? cfg.startMs + Math.floor(r.next() * cfg.days * DAY_MS)
-        : cfg.startMs - Math.floor((1 + 364 * r.next()) * DAY_MS);
-      this.users.push({
-        idx: i,
-        id,
-        registeredAt,
-        aff,
-        lin,
-        strong: order.slice(0, 3),
-        latent: [],
-        discovered: new Set(),
-        interests: new Set(order.filter((c) => aff[c] > 0)),
-        curiosity: 0.1 + 0.8 * ((r.next() + r.next()) / 2),
-        activity: 0.45 + 0.5 * r.next(),
-        satisfaction: 0.5,
-        fatigue: 0,
-        group: -1,
-        lastCat: -1,
-        prevCat: -1,
-      });
-      this.userIndex.set(id, i);
+    const aff = new Float64Array(C);
+    for (let c = 0; c < C; c++) aff[c] = 0.02 + 0.1 * r.next();
+    const taken = new Set<number>();
+    const strong: number[] = [];
+    const nStrong = cfg.strongInterests[0] + r.int(cfg.strongInterests[1] - cfg.strongInterests[0] + 1);
+    for (let k = 0; k < nStrong; k++) {
+      const c = pickWeighted(r, this.catWeights, taken);
+      taken.add(c);
+      strong.push(c);
+      aff[c] = 0.6 + 0.4 * r.next();
     }
+    const latent: number[] = [];
+    const nLatent = cfg.latentInterests[0] + r.int(cfg.latentInterests[1] - cfg.latentInterests[0] + 1);
+    for (let k = 0; k < nLatent; k++) {
+      let c = -1;
+      if (r.next() < cfg.latentAdjacentProb) {
+        const opts = strong.flatMap((s) => this.adj[s]).filter((a) => !taken.has(a));
+        if (opts.length) c = opts[r.int(opts.length)];
+      }
+      if (c < 0) c = pickWeighted(r, this.catWeights, taken);
+      taken.add(c);
+      latent.push(c);
+      aff[c] = 0.5 + 0.4 * r.next();
+    }
+    return { aff, strong, latent, interests: new Set([...strong, ...latent]), fatigue: 0.1 };
+  }
+
+  /** Registers a user: registration time, curiosity and activity are drawn from `r` after the interests. */
+  private addUser(idx: number, id: string, r: Rng, own: UserInterests): void {
+    const { cfg } = this;
+    const isNew = r.next() < cfg.newUserShare;
+    const registeredAt = isNew
+      ? cfg.startMs + Math.floor(r.next() * cfg.days * DAY_MS)
+      : cfg.startMs - Math.floor((1 + 364 * r.next()) * DAY_MS);
+    this.users.push({
+      idx,
+      id,
+      registeredAt,
+      ...own,
+      discovered: new Set(),
+      curiosity: 0.1 + 0.8 * ((r.next() + r.next()) / 2),
+      activity: 0.45 + 0.5 * r.next(),
+      satisfaction: 0.5,
+      group: -1,
+      lastCat: -1,
+      prevCat: -1,
+    });
+    this.userIndex.set(id, idx);
+  }
+
+  /** RecSim users: interests U(−1, 1) per topic; the strongest three seed the ranker's profile. */
+  private recsimInterests(r: Rng): UserInterests {
+    const aff = new Float64Array(CATEGORIES.length);
+    for (let c = 0; c < aff.length; c++) aff[c] = 2 * r.next() - 1;
+    const lin = aff.map((x) => unsquash(x, this.cfg.recsim));
+    const order = CATEGORIES.map((_, c) => c).sort((a, b) => aff[b] - aff[a] || a - b);
+    return {
+      aff,
+      lin,
+      strong: order.slice(0, 3),
+      latent: [],
+      interests: new Set(order.filter((c) => aff[c] > 0)),
+      fatigue: 0,
+    };
   }
 
   private makeCreators(): void {
