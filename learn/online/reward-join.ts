@@ -38,6 +38,8 @@ export interface TickDecisions {
   approvals: number;
   /** Σ Bernoulli entropy (nats) over the rows (LEARNED). */
   entropy: number;
+  /** Denials recorded as experiences (reward 0), after the keyed subsample. */
+  recordedDenials: number;
 }
 
 /** A granted allocation settled with its reward. */
@@ -83,6 +85,7 @@ export class RewardJoin {
       rows: batch.rows,
       approvals: 0,
       entropy: 0,
+      recordedDenials: 0,
     };
     const learned = batch.policy === 'LEARNED' && batch.actions && batch.logProbs;
     let denials = 0;
@@ -105,6 +108,7 @@ export class RewardJoin {
         // An approval the cap / pool / demand overrode has no observable outcome: not recorded.
         if (a) this.open(a.allocation_id, batch, { obs, action: 1, logProb, train: true }, a);
       } else if (keyedUniform(this.cfg.seed, 'deny', id, r.tick) < keep) {
+        out.recordedDenials++;
         this.buffer.record({
           allocationId: `deny:${id}@${r.tick}`,
           obs,
