@@ -43,7 +43,14 @@ export const DEFAULT_LLM_WEIGHTS_CONFIG: Omit<LlmWeightsConfig, 'url' | 'model'>
 };
 
 export type LlmRefreshResult =
-  { ok: true; weights: RewardWeights } | { ok: false; reason: string; shortCircuited: boolean };
+  | { ok: true; weights: RewardWeights }
+  | {
+      ok: false;
+      reason: string;
+      shortCircuited: boolean;
+      /** rejected: the endpoint answered but not with valid weights; failed: HTTP error, timeout, network. */
+      kind?: 'rejected' | 'failed';
+    };
 
 const envelopeSchema = z.object({
   choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }) })).min(1),
@@ -163,7 +170,8 @@ export class LlmRewardWeightsProvider {
       );
       if (++this.consecutiveFailures >= this.cfg.failureThreshold && !this.breaker.opened)
         this.breaker.open();
-      return { ok: false, reason, shortCircuited: false };
+      const kind = e instanceof ThermostatError && e.reason === 'LLM_OUTPUT' ? 'rejected' : 'failed';
+      return { ok: false, reason, shortCircuited: false, kind };
     }
   }
 

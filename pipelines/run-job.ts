@@ -16,9 +16,11 @@ import { ensureTopics } from '../io/topics.js';
 import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
 import { connectStateRedis } from '../state/redis-options.js';
 import { WriteBehind } from '../state/write-behind.js';
+import { startJobLearning } from './job-learning.js';
 import { KafkaJob, type SinkPort, type SourceOptions, type SourcePort } from './kafka-job.js';
 import type { GraphSettings } from './task-factory.js';
 import type { RawRecord } from './task-runner.js';
+import type { HeatingAllocation } from '../schemas/types.js';
 import { topicSpecs, topologyNames } from './topology.js';
 import { prepareWriters, wireSerde } from './wire-serde.js';
 
@@ -30,6 +32,8 @@ export interface JobOptions {
   clock?: Clock;
   /** The learn section (scorer choice, model version, backend); default: THERMOSTAT_* env. */
   learn?: LearnConfig;
+  /** Allocations of each tick run here (the dev job's sample traffic serves them). */
+  onAllocations?: (allocations: readonly HeatingAllocation[]) => void;
 }
 
 export interface RunningJob {
@@ -124,9 +128,21 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'),
   );
   const store = new RedisCheckpointStore({ redis, appId: cfg.appId, metrics });
+  const learn = opts.learn ?? loadLearnConfig(process.env, { seed: cfg.seed, ...cfg.learn });
+  // Online learning / LLM reward weights: control records on the allocator's input log.
+  const learning = await startJobLearning({
+    config: cfg,
+    learn,
+    agents,
+    names,
+    serde: recordSerde,
+    redis,
+    log,
+    metrics,
+  });
   // Allocation scorer: rule, or the learned network from the model store (rule + warning when absent).
   const jobScorer = await createJobScorer({
-    config: opts.learn ?? loadLearnConfig(process.env, { seed: cfg.seed, ...cfg.learn }),
+    config: learning?.models ? { ...learn, scorer: 'rule' } : learn,
     store: new RedisModelStore(redis, cfg.appId),
     logger: log,
     metrics,
@@ -168,6 +184,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     seed: cfg.seed,
     cacheMaxEntries: 2_000_000,
     scorer: jobScorer.scorer,
+    models: learning?.models,
     onFlagged: () => metrics.flaggedContent.inc(),
     onTick: (r) => {
       metrics.allocationTicks.inc();
@@ -181,6 +198,8 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
       if (r.totals.new_content_impressions > 0)
         metrics.newContentCtr.set(r.totals.new_content_clicks / r.totals.new_content_impressions);
       for (const a of r.allocations) metrics.allocations.inc({ policy: a.policy });
+      learning?.onTick(r);
+      if (r.allocations.length > 0) opts.onAllocations?.(r.allocations);
     },
   };
   metrics.heatingCap.set(agents.system.heatingCap);
@@ -226,6 +245,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     async stop() {
       await running.stop();
       writeBehind.close();
+      await learning?.stop();
       await jobScorer.dispose();
       await ops.close();
       redis.disconnect();

@@ -8,6 +8,7 @@ import { createLogger, LOG_EVENTS } from '../../core/log.js';
 import { createMetrics } from '../../core/metrics.js';
 import { KafkaSink } from '../../io/kafka.js';
 import { startSampleProducer, type SampleProducer } from '../../io/sample-producer.js';
+import { HeatedServing } from '../../io/sample-serving.js';
 import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
 import { startJob } from '../../pipelines/run-job.js';
@@ -20,6 +21,7 @@ interface RunOptions {
   sampleTraffic?: boolean;
   rate: number;
   corruptFraction: number;
+  eventStepMs: number;
 }
 
 const sumOf = async (
@@ -34,7 +36,10 @@ async function run(o: RunOptions): Promise<void> {
   if (!external && runStackScript('up') !== 0)
     throw new Error('the local stack did not start (see .stack/kafka/server.log)');
   const metrics = createMetrics();
-  const running = await startJob({ config: cfg, log, metrics });
+  // The sample traffic's heated slot serves the allocations the job emits (a ranker's part), so
+  // heated impressions and their outcomes flow back: what online learning learns from.
+  const serving = new HeatedServing();
+  const running = await startJob({ config: cfg, log, metrics, onAllocations: (a) => serving.add(a) });
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
 
   // Sample traffic only on the embedded stack: never write test data into someone's cluster.
@@ -54,6 +59,9 @@ async function run(o: RunOptions): Promise<void> {
       users: 5000,
       contents: 1000,
       startTime: Date.now(),
+      stepMs: o.eventStepMs,
+      serving: { slots: serving, share: 0.1 },
+      topics: names,
     });
     producer = await startSampleProducer(sampleSink, traffic, {
       ratePerSec: o.rate,
@@ -61,7 +69,7 @@ async function run(o: RunOptions): Promise<void> {
     });
   }
 
-  let sample = { recordsIn: 0, dlq: 0, lag: 0, allocations: 0, heated: 0 };
+  let sample = { recordsIn: 0, dlq: 0, lag: 0, allocations: 0, heated: 0, model: 0, learned: 0 };
   const refresh = setInterval(() => {
     void Promise.all([
       sumOf(metrics.recordsIn, (l) => l.stage === 'user' && l.topic === names.interactions),
@@ -69,8 +77,11 @@ async function run(o: RunOptions): Promise<void> {
       sumOf(metrics.allocations),
       metrics.heatedShare.get().then((g) => g.values[0]?.value ?? 0),
       sumOf(metrics.consumerLag),
+      sumOf(metrics.modelVersion),
+      sumOf(metrics.allocations, (l) => l.policy === 'LEARNED'),
     ]).then(
-      ([recordsIn, dlq, allocations, heated, lag]) => (sample = { recordsIn, dlq, allocations, heated, lag }),
+      ([recordsIn, dlq, allocations, heated, lag, model, learned]) =>
+        (sample = { recordsIn, dlq, allocations, heated, lag, model, learned }),
     );
   }, 500);
   refresh.unref();
@@ -79,7 +90,9 @@ async function run(o: RunOptions): Promise<void> {
     dlq: sample.dlq,
     lag: sample.lag,
     produced: producer?.produced(),
-    extra: `allocations ${sample.allocations}  heated share ${(sample.heated * 100).toFixed(1)}%  ready ${running.job.ready}`,
+    extra:
+      `allocations ${sample.allocations} (learned ${sample.learned})  heated share ${(sample.heated * 100).toFixed(1)}%` +
+      `  model ${sample.model > 0 ? `allocation@${sample.model}` : 'rule'}  ready ${running.job.ready}`,
   }));
 
   log.info(
@@ -121,6 +134,12 @@ export function register(program: Command): void {
     .option('--sample-traffic', 'produce seeded sample traffic in-process (default: only on the local stack)')
     .option('--no-sample-traffic', 'do not produce sample traffic')
     .option('--rate <n>', 'sample interactions per second', (v) => Number(v), 2000)
+    .option(
+      '--event-step-ms <ms>',
+      'event time between sample interactions (50 at 2,000/s: a one-minute tick every 0.6 s)',
+      (v) => Number(v),
+      50,
+    )
     .option(
       '--corrupt-fraction <f>',
       'share of corrupt sample records (shows the DLQ at work)',

@@ -15,7 +15,12 @@ import type { AllocatorControl } from '../../schemas/types.js';
 import { ALLOCATION_MODEL_NAME, allocationNet, type LearnedAllocationScorer } from '../allocation-model.js';
 import { loadLatestWeights, type ModelStore } from '../model-store.js';
 import { deserializeWeights, versionOf, type ModelHandle, type WeightSet } from '../network.js';
-import { RecordingRuleScorer, SampledAllocationScorer, type RecordingScorer, type ScoredBatch } from './scorers.js';
+import {
+  RecordingRuleScorer,
+  SampledAllocationScorer,
+  type RecordingScorer,
+  type ScoredBatch,
+} from './scorers.js';
 
 export interface AllocatorModelsOptions {
   /** The learned scorer over `handle` (in-thread or sharded over scoring threads). */

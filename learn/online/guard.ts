@@ -33,9 +33,7 @@ export type RejectReason = 'not_finite' | 'approval_low' | 'approval_high';
 export type RollbackReason = 'approval_collapse' | 'reward_below_rule';
 
 export type Verdict =
-  | { kind: 'watching' }
-  | { kind: 'good' }
-  | { kind: 'rollback'; reason: RollbackReason; detail: string };
+  { kind: 'watching' } | { kind: 'good' } | { kind: 'rollback'; reason: RollbackReason; detail: string };
 
 /** Mean and standard error of a sample (Welford). */
 export class RunningMean {

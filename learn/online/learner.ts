@@ -46,7 +46,7 @@ export interface OnlineLearnerConfig {
   /** Train once this many settled experiences wait; at most maxBatch per update. */
   minBatch: number;
   maxBatch: number;
-  join: Omit<RewardJoinConfig, 'seed'>;
+  join: Omit<RewardJoinConfig, 'seed' | 'threshold'>;
   guard: GuardConfig;
   /** Rollbacks in a row after which learning stops (the rule decides). */
   maxRollbacks: number;
@@ -136,7 +136,7 @@ export class OnlineLearner {
     private readonly deps: OnlineLearnerDeps,
     readonly cfg: OnlineLearnerConfig,
   ) {
-    this.join = new RewardJoin({ ...cfg.join, seed: cfg.seed });
+    this.join = new RewardJoin({ ...cfg.join, seed: cfg.seed, threshold: cfg.threshold });
     this.guard = new ModelGuard(cfg.guard);
     this.log = deps.log ?? silentLogger;
     this.now = deps.now ?? Date.now;
@@ -274,7 +274,14 @@ export class OnlineLearner {
     const thr = this.cfg.threshold;
     const targets = Float32Array.from(this.warmScores, (s) => 1 / (1 + Math.exp(-(s - thr) / tau)));
     const base = this.liveWeights ?? initAllocationWeights(this.cfg.seed);
-    return { kind: 'imitate', base: weightData(base), obs, targets, seq: this.nextSeq++, seed: this.cfg.seed };
+    return {
+      kind: 'imitate',
+      base: weightData(base),
+      obs,
+      targets,
+      seq: this.nextSeq++,
+      seed: this.cfg.seed,
+    };
   }
 
   private train(tick: number, job: TrainJob, reason: PublishReason): void {
@@ -318,7 +325,11 @@ export class OnlineLearner {
     return this.guard.checkCandidate(jsScore(packMlp3(w), obs, rows));
   }
 
-  private reject(tick: number, reason: RejectReason | 'publish_failed' | 'train_failed', detail: string): void {
+  private reject(
+    tick: number,
+    reason: RejectReason | 'publish_failed' | 'train_failed',
+    detail: string,
+  ): void {
     this.deps.metrics?.modelsRejected.inc({ reason });
     this.log.warn({ event: LOG_EVENTS.modelRejected, reason, detail }, `model version refused (${reason})`);
     this.deps.onEvent?.({ type: 'rejected', tick, reason });
@@ -375,7 +386,8 @@ export class OnlineLearner {
     this.deps.metrics?.modelRollbacks.inc({ reason });
     this.join.buffer.drain();
     const stop = ++this.rollbacksInARow > this.cfg.maxRollbacks;
-    const target = stop || !this.lastGood ? null : makeWeights(this.lastGood, this.nextSeq++, this.lastGood.arrays);
+    const target =
+      stop || !this.lastGood ? null : makeWeights(this.lastGood, this.nextSeq++, this.lastGood.arrays);
     const to = target ? `${versionOf(target)} (= ${versionOf(this.lastGood!)})` : 'the rule';
     this.log.warn(
       { event: LOG_EVENTS.modelRollback, version: from, reason, detail, to, stopped: stop },

@@ -14,12 +14,7 @@ import { keyedUniform } from '../../core/rng.js';
 import { ALLOCATION_FEATURE_COUNT } from '../../agents/scorer.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
 import { MarginalCredit } from '../credit.js';
-import {
-  ExperienceBuffer,
-  computeReward,
-  type ExperienceBufferConfig,
-  type Pending,
-} from '../experience.js';
+import { ExperienceBuffer, computeReward, type ExperienceBufferConfig, type Pending } from '../experience.js';
 import type { ScoredBatch } from './scorers.js';
 
 export interface RewardJoinConfig {
@@ -27,6 +22,8 @@ export interface RewardJoinConfig {
   credit: 'marginal' | 'bandit';
   maxDenialsPerTick: number;
   seed: number;
+  /** agents.system.scoreThreshold: a rule score at or above it is the rule's approval. */
+  threshold: number;
 }
 
 /** What one tick's scorer decided, for the guard and the gauges. */
@@ -35,6 +32,7 @@ export interface TickDecisions {
   policy: 'RULE' | 'LEARNED';
   version: string;
   rows: number;
+  /** LEARNED: sampled approvals; RULE: scores at or above the threshold (before cap and pool). */
   approvals: number;
   /** Σ Bernoulli entropy (nats) over the rows (LEARNED). */
   entropy: number;
@@ -96,7 +94,7 @@ export class RewardJoin {
       const a = granted.get(id);
       const obs = batch.features.subarray(i * W, (i + 1) * W);
       if (!learned) {
-        if (a) out.approvals++;
+        if (batch.scores[i] >= this.cfg.threshold) out.approvals++;
         if (!a) continue;
         this.open(a.allocation_id, batch, { obs, action: 1, logProb: 0, train: false }, a);
         continue;

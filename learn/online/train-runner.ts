@@ -6,7 +6,13 @@ import { ThermostatError } from '../../core/errors.js';
 import type { BackendLoaders } from '../backend.js';
 import type { PpoConfig, PpoStats } from '../ppo.js';
 import { workerEntry } from '../worker-entry.js';
-import { TrainWork, fromWeightData, type TrainJob, type TrainOutcome, type WeightData } from './train-work.js';
+import {
+  TrainWork,
+  fromWeightData,
+  type TrainJob,
+  type TrainOutcome,
+  type WeightData,
+} from './train-work.js';
 
 export interface TrainRunner {
   /** true: `runNow` is available and the learner publishes inside the tick that triggered it. */
@@ -86,7 +92,10 @@ export class TrainerThreadError extends ThermostatError {
 export class WorkerTrainRunner implements TrainRunner {
   readonly synchronous = false;
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (o: TrainOutcome) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (o: TrainOutcome) => void; reject: (e: Error) => void }
+  >();
   private dead: string | null = null;
 
   private constructor(private readonly worker: Worker) {

@@ -16,7 +16,13 @@ try {
     let reply: FromTrainer;
     try {
       const r = work.run(msg.job);
-      reply = { type: 'done', id: msg.id, weights: weightData(r.weights), ppo: r.ppo, imitation: r.imitation };
+      reply = {
+        type: 'done',
+        id: msg.id,
+        weights: weightData(r.weights),
+        ppo: r.ppo,
+        imitation: r.imitation,
+      };
     } catch (e) {
       reply = { type: 'failed', id: msg.id, error: (e as Error).message };
     }
