@@ -1,18 +1,25 @@
 // The online learner's guard against a bad model:
 //  - before publication (`checkCandidate`): non-finite weights, or a mean P(approve) over the
 //    recently scored requests below `minApproval` / above `maxApproval` (a collapsed policy);
-//  - after adoption (`verdict`, per tick): the live version's sampled approval rate over at least
-//    `minRows` scored rows outside [minApproval, maxApproval], or the mean reward of its settled
-//    grants below the rule's (the grants of rule-decided ticks, a running baseline) by more than
-//    `rewardZ` standard errors of the difference once it has `minGrants` of them. A version that
-//    passes with `goodGrants` settled grants becomes the last good version, the rollback target.
+//  - while learned versions decide (`verdict`, per tick), over a sliding window of the learned
+//    policy's recent decisions, whatever version made them (a grant settles after its validity
+//    window, often under a later version): the sampled approval rate over at least `minRows`
+//    scored rows outside [minApproval, maxApproval], or the mean reward of the last settled grants
+//    (at least `minGrants`) below the rule's by more than `rewardZ` standard errors of the
+//    difference. The rule's reward is a running baseline: the grants of rule-decided ticks (the
+//    warm-up and the rule hold-out ticks).
+//  - a version whose own settled grants reach `goodGrants` without falling below the rule that way
+//    is good: the rollback target.
 import type { SettledGrant, TickDecisions } from './reward-join.js';
 
 export interface GuardConfig {
   minApproval: number;
   maxApproval: number;
+  /** Learned rows in the approval window, and the least before it is judged. */
   minRows: number;
+  /** Learned grants in the reward window, and the least before it is judged. */
   minGrants: number;
+  /** Settled grants of one version before it counts as good. */
   goodGrants: number;
   rewardZ: number;
   /** Rule grants kept as the baseline (the most recent). */
@@ -24,7 +31,7 @@ export const DEFAULT_GUARD_CONFIG: GuardConfig = {
   maxApproval: 0.99,
   minRows: 500,
   minGrants: 50,
-  goodGrants: 200,
+  goodGrants: 100,
   rewardZ: 2.5,
   baselineWindow: 2000,
 };
@@ -33,9 +40,11 @@ export type RejectReason = 'not_finite' | 'approval_low' | 'approval_high';
 export type RollbackReason = 'approval_collapse' | 'reward_below_rule';
 
 export type Verdict =
-  { kind: 'watching' } | { kind: 'good' } | { kind: 'rollback'; reason: RollbackReason; detail: string };
+  | { kind: 'watching' }
+  | { kind: 'good'; version: string }
+  | { kind: 'rollback'; reason: RollbackReason; detail: string };
 
-/** Mean and standard error of a sample (Welford). */
+/** Mean and variance of a sample (Welford). */
 export class RunningMean {
   n = 0;
   mean = 0;
@@ -53,13 +62,16 @@ export class RunningMean {
   }
 }
 
-/** Mean and variance of the last `size` values. */
+/** The last `size` values. */
 class Window {
-  private readonly xs: number[] = [];
+  private xs: number[] = [];
   constructor(private readonly size: number) {}
   add(x: number): void {
     this.xs.push(x);
     if (this.xs.length > this.size) this.xs.shift();
+  }
+  clear(): void {
+    this.xs = [];
   }
   stats(): RunningMean {
     const r = new RunningMean();
@@ -68,16 +80,47 @@ class Window {
   }
 }
 
+/** Rows and approvals of the last ticks, about `size` rows. */
+class RowWindow {
+  private ticks: { rows: number; approvals: number }[] = [];
+  rows = 0;
+  approvals = 0;
+  constructor(private readonly size: number) {}
+  add(rows: number, approvals: number): void {
+    this.ticks.push({ rows, approvals });
+    this.rows += rows;
+    this.approvals += approvals;
+    while (this.ticks.length > 1 && this.rows - this.ticks[0].rows >= this.size) {
+      const t = this.ticks.shift()!;
+      this.rows -= t.rows;
+      this.approvals -= t.approvals;
+    }
+  }
+  clear(): void {
+    this.ticks = [];
+    this.rows = 0;
+    this.approvals = 0;
+  }
+}
+
+/** a is below b by more than z standard errors of the difference. */
+const below = (a: RunningMean, b: RunningMean, z: number): boolean =>
+  b.mean - a.mean > z * Math.sqrt(a.variance / Math.max(1, a.n) + b.variance / Math.max(1, b.n));
+
+const RECENT_VERSIONS = 16;
+
 export class ModelGuard {
-  private watched: string | null = null;
-  private rows = 0;
-  private approvals = 0;
-  private rewards = new RunningMean();
-  private good = false;
   private readonly baseline: Window;
+  private readonly learned: Window;
+  private readonly rows: RowWindow;
+  /** Settled grants per recent version (insertion order: oldest first). */
+  private readonly versions = new Map<string, RunningMean>();
+  private readonly judged = new Set<string>();
 
   constructor(readonly cfg: GuardConfig = DEFAULT_GUARD_CONFIG) {
     this.baseline = new Window(cfg.baselineWindow);
+    this.learned = new Window(cfg.minGrants);
+    this.rows = new RowWindow(cfg.minRows);
   }
 
   /** A mean P(approve) over recent rows outside the bounds, or non-finite probabilities. */
@@ -94,30 +137,23 @@ export class ModelGuard {
     return null;
   }
 
-  /** Starts judging `version` (null: nothing learned is live). */
-  watch(version: string | null): void {
-    if (version === this.watched) return;
-    this.watched = version;
-    this.rows = 0;
-    this.approvals = 0;
-    this.rewards = new RunningMean();
-    this.good = false;
-  }
-
-  get watching(): string | null {
-    return this.watched;
-  }
-
   onDecisions(d: TickDecisions): void {
-    if (d.policy !== 'LEARNED' || d.version !== this.watched) return;
-    this.rows += d.rows;
-    this.approvals += d.approvals;
+    if (d.policy === 'LEARNED') this.rows.add(d.rows, d.approvals);
   }
 
   onSettled(grants: readonly SettledGrant[]): void {
     for (const g of grants) {
-      if (g.policy === 'RULE') this.baseline.add(g.reward);
-      else if (g.version === this.watched) this.rewards.add(g.reward);
+      if (g.policy === 'RULE') {
+        this.baseline.add(g.reward);
+        continue;
+      }
+      this.learned.add(g.reward);
+      let v = this.versions.get(g.version);
+      if (!v) {
+        this.versions.set(g.version, (v = new RunningMean()));
+        if (this.versions.size > RECENT_VERSIONS) this.versions.delete(this.versions.keys().next().value!);
+      }
+      v.add(g.reward);
     }
   }
 
@@ -126,32 +162,38 @@ export class ModelGuard {
     return this.baseline.stats();
   }
 
+  /** After a rollback: what the rolled-back versions decided no longer counts. */
+  reset(): void {
+    this.learned.clear();
+    this.rows.clear();
+  }
+
   verdict(): Verdict {
-    if (this.watched === null || this.good) return { kind: 'watching' };
     const c = this.cfg;
-    if (this.rows >= c.minRows) {
-      const rate = this.approvals / this.rows;
+    if (this.rows.rows >= c.minRows) {
+      const rate = this.rows.approvals / this.rows.rows;
       if (rate < c.minApproval || rate > c.maxApproval)
         return {
           kind: 'rollback',
           reason: 'approval_collapse',
-          detail: `approval rate ${rate.toFixed(4)} over ${this.rows} rows`,
+          detail: `approval rate ${rate.toFixed(4)} over the last ${this.rows.rows} rows`,
         };
     }
     const base = this.baseline.stats();
-    const r = this.rewards;
-    if (r.n >= c.minGrants && base.n >= c.minGrants) {
-      const se = Math.sqrt(r.variance / r.n + base.variance / base.n);
-      if (base.mean - r.mean > c.rewardZ * se)
-        return {
-          kind: 'rollback',
-          reason: 'reward_below_rule',
-          detail: `mean reward ${r.mean.toFixed(4)} (${r.n} grants) vs rule ${base.mean.toFixed(4)} (${base.n}), se ${se.toFixed(4)}`,
-        };
-    }
-    if (r.n >= c.goodGrants && this.rows >= c.minRows) {
-      this.good = true;
-      return { kind: 'good' };
+    const recent = this.learned.stats();
+    if (recent.n >= c.minGrants && base.n >= c.minGrants && below(recent, base, c.rewardZ))
+      return {
+        kind: 'rollback',
+        reason: 'reward_below_rule',
+        detail: `mean reward ${recent.mean.toFixed(4)} over the last ${recent.n} grants vs the rule's ${base.mean.toFixed(4)} (${base.n})`,
+      };
+    // Good only while the approval window is judged (and healthy, else it returned above).
+    if (this.rows.rows < c.minRows) return { kind: 'watching' };
+    for (const [version, v] of this.versions) {
+      if (this.judged.has(version) || v.n < c.goodGrants) continue;
+      if (base.n >= c.minGrants && below(v, base, c.rewardZ)) continue;
+      this.judged.add(version);
+      return { kind: 'good', version };
     }
     return { kind: 'watching' };
   }

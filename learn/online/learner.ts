@@ -63,7 +63,8 @@ export type LearnerEvent =
   | { type: 'rollback'; tick: number; version: string; reason: RollbackReason; to: string };
 
 export interface OnlineLearnerDeps {
-  models: OnlineAllocatorModels;
+  /** What the learner needs of the allocator's models: each tick's batch, and live-model changes. */
+  models: Pick<OnlineAllocatorModels, 'takeBatch' | 'onLive'>;
   runner: TrainRunner;
   control: AllocatorControlSink;
   store?: ModelStore;
@@ -117,6 +118,7 @@ export class OnlineLearner {
   private live: LiveModel | null = null;
   private liveWeights: WeightSet | null = null;
   private lastGood: WeightSet | null = null;
+  private readonly known = new Map<string, WeightSet>();
   /** Issued and not yet seen live. */
   private issued: { seq: number; weights: WeightSet | null } | null = null;
   private nextSeq = 1;
@@ -170,11 +172,14 @@ export class OnlineLearner {
     if (this.issued && live?.seq === this.issued.seq) this.issued = null;
     if (live?.policy === 'LEARNED' && weights) {
       if (this.phase === 'warmup') this.phase = 'learning';
-      this.guard.watch(live.version);
-    } else {
-      this.guard.watch(null);
-      if (this.phase === 'learning') this.restartWarmup();
-    }
+      this.remember(weights);
+    } else if (this.phase === 'learning') this.restartWarmup();
+  }
+
+  /** Weights of the recent versions (a version judged good later becomes the rollback target). */
+  private remember(w: WeightSet): void {
+    this.known.set(versionOf(w), w);
+    if (this.known.size > 16) this.known.delete(this.known.keys().next().value!);
   }
 
   private restartWarmup(): void {
@@ -247,8 +252,9 @@ export class OnlineLearner {
     if (this.phase === 'learning' && this.live?.policy === 'LEARNED') {
       const v = this.guard.verdict();
       if (v.kind === 'rollback') return this.rollback(tick, v.reason, v.detail);
-      if (v.kind === 'good' && this.liveWeights) {
-        this.lastGood = this.liveWeights;
+      const good = v.kind === 'good' ? this.known.get(v.version) : undefined;
+      if (good && (!this.lastGood || good.seq > this.lastGood.seq)) {
+        this.lastGood = good;
         this.rollbacksInARow = 0;
       }
       if (this.join.buffer.readyCount >= this.cfg.minBatch) {
@@ -385,10 +391,12 @@ export class OnlineLearner {
     const from = this.live?.version ?? '?';
     this.deps.metrics?.modelRollbacks.inc({ reason });
     this.join.buffer.drain();
+    this.guard.reset();
     const stop = ++this.rollbacksInARow > this.cfg.maxRollbacks;
-    const target =
-      stop || !this.lastGood ? null : makeWeights(this.lastGood, this.nextSeq++, this.lastGood.arrays);
-    const to = target ? `${versionOf(target)} (= ${versionOf(this.lastGood!)})` : 'the rule';
+    // The last good version, unless it is the one failing now.
+    const good = this.lastGood && versionOf(this.lastGood) !== from ? this.lastGood : null;
+    const target = stop || !good ? null : makeWeights(good, this.nextSeq++, good.arrays);
+    const to = target ? `${versionOf(target)} (= ${versionOf(good!)})` : 'the rule';
     this.log.warn(
       { event: LOG_EVENTS.modelRollback, version: from, reason, detail, to, stopped: stop },
       `model ${from} rolled back to ${to} (${reason}: ${detail})${stop ? '; learning stops' : ''}`,
@@ -401,7 +409,6 @@ export class OnlineLearner {
     }
     const seq = this.nextSeq++;
     this.issued = { seq, weights: null };
-    this.guard.watch(null);
     void this.deps.control.send(this.modelControl(seq, null, `rollback:${reason}`)).catch((e: unknown) => {
       this.issued = null;
       this.reject(tick, 'publish_failed', (e as Error).message);
