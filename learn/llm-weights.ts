@@ -223,7 +223,7 @@ export class LlmRewardWeightsProvider {
     const content = env.data.choices[0].message.content ?? '';
     if (content.length > this.cfg.maxContentChars)
       throw new ThermostatError('LLM_OUTPUT', `LLM content too long (${content.length} chars)`);
-    const parsed = parseRewardWeightsFromText(content);
+    const parsed = parseRewardWeightsFromText(content, true);
     if (!parsed.ok) throw new ThermostatError('LLM_OUTPUT', `LLM weights rejected: ${parsed.reason}`);
     return parsed.weights;
   }

@@ -40,6 +40,7 @@ export class LlmWeightsDriver {
   private objectives: BusinessObjectives | null = null;
   private inForce: RewardWeights | null = null;
   private timer: unknown = null;
+  private inFlight: Promise<LlmRefreshResult | null> | null = null;
   private readonly log: Logger;
   /** Control records written (accepted answers that changed the weights). */
   sent = 0;
@@ -70,8 +71,15 @@ export class LlmWeightsDriver {
     this.provider.stop();
   }
 
-  /** One request (nothing before the allocator reported objectives); never throws. */
-  async refresh(): Promise<LlmRefreshResult | null> {
+  /** One request (nothing before the allocator reported objectives); a call in flight is shared. */
+  refresh(): Promise<LlmRefreshResult | null> {
+    this.inFlight ??= this.ask().finally(() => {
+      this.inFlight = null;
+    });
+    return this.inFlight;
+  }
+
+  private async ask(): Promise<LlmRefreshResult | null> {
     const objectives = this.objectives;
     if (!objectives) return null;
     const r = await this.provider.refresh(objectives);
