@@ -224,6 +224,7 @@ export async function readTopic<T>(
   names: TopologyNames,
   topic: string,
   group: string,
+  partitions = PARTITIONS,
 ): Promise<{ key: string | null; value: T }[]> {
   const serde = wireSerde(names);
   const consumer = new rdkafka.KafkaConsumer(
@@ -234,7 +235,7 @@ export async function readTopic<T>(
   const out: { key: string | null; value: T }[] = [];
   try {
     const highs: number[] = [];
-    for (let p = 0; p < PARTITIONS; p++) {
+    for (let p = 0; p < partitions; p++) {
       highs.push(
         await new Promise<number>((res, rej) =>
           consumer.queryWatermarkOffsets(topic, p, 10_000, (e, w) => (e ? rej(e) : res(w.highOffset))),
