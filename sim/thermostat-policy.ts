@@ -285,6 +285,8 @@ interface DayAcc {
   approvedSum: number;
   approvedN: number;
   updates: number;
+  rollbacks: number;
+  rejected: number;
   modelVersion: string | null;
 }
 
@@ -392,6 +394,8 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
         approvedSum: 0,
         approvedN: 0,
         updates: 0,
+        rollbacks: 0,
+        rejected: 0,
         modelVersion: null,
       };
       this.days.set(d, a);
@@ -423,6 +427,8 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
     }
     this.events.push(e);
     if (e.type === 'published' && e.reason === 'ppo_update') this.day(e.tick).updates++;
+    if (e.type === 'rollback') this.day(e.tick).rollbacks++;
+    if (e.type === 'rejected') this.day(e.tick).rejected++;
   }
 
   private exploreDay(t: number): ExploreDayAcc {
@@ -503,6 +509,8 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
         approvalRate: a.rows > 0 ? a.approvals / a.rows : 0,
         updates: a.updates,
         modelVersion: version,
+        rollbacks: a.rollbacks,
+        rejected: a.rejected,
         explore: this.exploreCurve(d),
       });
     }
