@@ -90,7 +90,7 @@ export const learnConfigSchema = z.strictObject({
           maxApproval: z.number().min(0).max(1).default(0.99),
           minRows: posInt.default(500),
           minGrants: posInt.default(50),
-          goodGrants: posInt.default(200),
+          goodGrants: posInt.default(20),
           rewardZ: pos.default(2.5),
           baselineWindow: posInt.default(2000),
         })

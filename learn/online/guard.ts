@@ -8,8 +8,8 @@
 //    (at least `minGrants`) below the rule's by more than `rewardZ` standard errors of the
 //    difference. The rule's reward is a running baseline: the grants of rule-decided ticks (the
 //    warm-up and the rule hold-out ticks).
-//  - a version whose own settled grants reach `goodGrants` without falling below the rule that way
-//    is good: the rollback target.
+//  - a version is good, the rollback target, once it decided at least `minRows` rows and
+//    `goodGrants` of its own grants settled while both windows are full and healthy.
 import type { SettledGrant, TickDecisions } from './reward-join.js';
 
 export interface GuardConfig {
@@ -19,7 +19,7 @@ export interface GuardConfig {
   minRows: number;
   /** Learned grants in the reward window, and the least before it is judged. */
   minGrants: number;
-  /** Settled grants of one version before it counts as good. */
+  /** A version's own settled grants before it can be good. */
   goodGrants: number;
   rewardZ: number;
   /** Rule grants kept as the baseline (the most recent). */
@@ -31,7 +31,7 @@ export const DEFAULT_GUARD_CONFIG: GuardConfig = {
   maxApproval: 0.99,
   minRows: 500,
   minGrants: 50,
-  goodGrants: 100,
+  goodGrants: 20,
   rewardZ: 2.5,
   baselineWindow: 2000,
 };
@@ -81,12 +81,13 @@ class Window {
 }
 
 /** Rows and approvals of the last ticks, about `size` rows. */
-class RowWindow {
+export class RowWindow {
   private ticks: { rows: number; approvals: number }[] = [];
   rows = 0;
   approvals = 0;
   constructor(private readonly size: number) {}
-  add(rows: number, approvals: number): void {
+  /** Adds a tick; returns the approval rate over the window. */
+  add(rows: number, approvals: number): number {
     this.ticks.push({ rows, approvals });
     this.rows += rows;
     this.approvals += approvals;
@@ -95,6 +96,7 @@ class RowWindow {
       this.rows -= t.rows;
       this.approvals -= t.approvals;
     }
+    return this.rows > 0 ? this.approvals / this.rows : 0;
   }
   clear(): void {
     this.ticks = [];
@@ -107,15 +109,13 @@ class RowWindow {
 const below = (a: RunningMean, b: RunningMean, z: number): boolean =>
   b.mean - a.mean > z * Math.sqrt(a.variance / Math.max(1, a.n) + b.variance / Math.max(1, b.n));
 
-const RECENT_VERSIONS = 16;
-
 export class ModelGuard {
   private readonly baseline: Window;
   private readonly learned: Window;
   private readonly rows: RowWindow;
-  /** Settled grants per recent version (insertion order: oldest first). */
-  private readonly versions = new Map<string, RunningMean>();
-  private readonly judged = new Set<string>();
+  private lastGood: string | null = null;
+  /** Rows decided and grants settled per recent version (insertion order: oldest first). */
+  private readonly perVersion = new Map<string, { rows: number; grants: number }>();
 
   constructor(readonly cfg: GuardConfig = DEFAULT_GUARD_CONFIG) {
     this.baseline = new Window(cfg.baselineWindow);
@@ -137,8 +137,19 @@ export class ModelGuard {
     return null;
   }
 
+  private of(version: string): { rows: number; grants: number } {
+    let v = this.perVersion.get(version);
+    if (!v) {
+      this.perVersion.set(version, (v = { rows: 0, grants: 0 }));
+      if (this.perVersion.size > 32) this.perVersion.delete(this.perVersion.keys().next().value!);
+    }
+    return v;
+  }
+
   onDecisions(d: TickDecisions): void {
-    if (d.policy === 'LEARNED') this.rows.add(d.rows, d.approvals);
+    if (d.policy !== 'LEARNED') return;
+    this.rows.add(d.rows, d.approvals);
+    this.of(d.version).rows += d.rows;
   }
 
   onSettled(grants: readonly SettledGrant[]): void {
@@ -148,12 +159,7 @@ export class ModelGuard {
         continue;
       }
       this.learned.add(g.reward);
-      let v = this.versions.get(g.version);
-      if (!v) {
-        this.versions.set(g.version, (v = new RunningMean()));
-        if (this.versions.size > RECENT_VERSIONS) this.versions.delete(this.versions.keys().next().value!);
-      }
-      v.add(g.reward);
+      this.of(g.version).grants++;
     }
   }
 
@@ -168,7 +174,8 @@ export class ModelGuard {
     this.rows.clear();
   }
 
-  verdict(): Verdict {
+  /** The verdict on the learned policy, `live` being the version deciding now. */
+  verdict(live: string | null): Verdict {
     const c = this.cfg;
     if (this.rows.rows >= c.minRows) {
       const rate = this.rows.approvals / this.rows.rows;
@@ -187,14 +194,19 @@ export class ModelGuard {
         reason: 'reward_below_rule',
         detail: `mean reward ${recent.mean.toFixed(4)} over the last ${recent.n} grants vs the rule's ${base.mean.toFixed(4)} (${base.n})`,
       };
-    // Good only while the approval window is judged (and healthy, else it returned above).
-    if (this.rows.rows < c.minRows) return { kind: 'watching' };
-    for (const [version, v] of this.versions) {
-      if (this.judged.has(version) || v.n < c.goodGrants) continue;
-      if (base.n >= c.minGrants && below(v, base, c.rewardZ)) continue;
-      this.judged.add(version);
-      return { kind: 'good', version };
-    }
-    return { kind: 'watching' };
+    // Both windows full and healthy (else it returned above), and enough of the live version in them.
+    const own = live === null ? undefined : this.perVersion.get(live);
+    if (
+      live === null ||
+      live === this.lastGood ||
+      this.rows.rows < c.minRows ||
+      recent.n < c.minGrants ||
+      !own ||
+      own.rows < c.minRows ||
+      own.grants < c.goodGrants
+    )
+      return { kind: 'watching' };
+    this.lastGood = live;
+    return { kind: 'good', version: live };
   }
 }

@@ -28,7 +28,7 @@ import { makeWeights, serializeWeights, validateWeights, versionOf, type WeightS
 import { allocationNet } from '../allocation-model.js';
 import type { PpoStats } from '../ppo.js';
 import type { OnlineAllocatorModels } from './allocator-models.js';
-import { ModelGuard, type GuardConfig, type RejectReason, type RollbackReason } from './guard.js';
+import { ModelGuard, RowWindow, type GuardConfig, type RejectReason, type RollbackReason } from './guard.js';
 import { RewardJoin, type RewardJoinConfig, type SettledGrant, type TickDecisions } from './reward-join.js';
 import type { TrainRunner } from './train-runner.js';
 import { ppoJob, weightData, type TrainJob, type TrainOutcome } from './train-work.js';
@@ -87,25 +87,6 @@ export interface OnlineLearnerDeps {
 
 type Phase = 'warmup' | 'learning' | 'stopped';
 
-/** Rows and approvals over the last `size` scored rows, per policy (the approval-rate gauge). */
-class RecentRate {
-  private readonly ticks: { rows: number; approvals: number }[] = [];
-  private rows = 0;
-  private approvals = 0;
-  constructor(private readonly size: number) {}
-  add(rows: number, approvals: number): number {
-    this.ticks.push({ rows, approvals });
-    this.rows += rows;
-    this.approvals += approvals;
-    while (this.ticks.length > 1 && this.rows - this.ticks[0].rows >= this.size) {
-      const t = this.ticks.shift()!;
-      this.rows -= t.rows;
-      this.approvals -= t.approvals;
-    }
-    return this.rows > 0 ? this.approvals / this.rows : 0;
-  }
-}
-
 const HOLDOUT_ROWS = 1024;
 
 export class OnlineLearner {
@@ -127,7 +108,7 @@ export class OnlineLearner {
   private activeFrom = -Infinity;
   private rollbacksInARow = 0;
   private readonly recent: Float32Array[] = [];
-  private readonly rates = { RULE: new RecentRate(500), LEARNED: new RecentRate(500) };
+  private readonly rates = { RULE: new RowWindow(500), LEARNED: new RowWindow(500) };
   private readonly rewards = { RULE: [] as number[], LEARNED: [] as number[] };
   private readonly log: Logger;
   private readonly now: () => number;
@@ -250,7 +231,7 @@ export class OnlineLearner {
   private step(tick: number): void {
     if (this.phase === 'stopped' || this.busy || this.issued) return;
     if (this.phase === 'learning' && this.live?.policy === 'LEARNED') {
-      const v = this.guard.verdict();
+      const v = this.guard.verdict(this.live.version);
       if (v.kind === 'rollback') return this.rollback(tick, v.reason, v.detail);
       const good = v.kind === 'good' ? this.known.get(v.version) : undefined;
       if (good && (!this.lastGood || good.seq > this.lastGood.seq)) {

@@ -180,8 +180,8 @@ function harness(
       guard: {
         ...DEFAULT_GUARD_CONFIG,
         minGrants: 20,
-        goodGrants: 24,
-        minRows: 50,
+        goodGrants: 16,
+        minRows: 40,
         maxApproval: 1,
         ...o.guard,
       },
@@ -353,44 +353,30 @@ test('candidates with non-finite weights or a saturated approval are refused bef
   assert.equal(await value(high.metrics.modelsRejected, { reason: 'approval_high' }), 2);
 });
 
-test('ModelGuard: reward below the rule needs a margin of z standard errors; a good version is reported once', () => {
-  const g = new ModelGuard({ ...DEFAULT_GUARD_CONFIG, minGrants: 10, goodGrants: 30, minRows: 10 });
+test('ModelGuard: reward below the rule needs a margin of z standard errors; the live version is good once both windows are healthy', () => {
+  const g = new ModelGuard({ ...DEFAULT_GUARD_CONFIG, minGrants: 10, goodGrants: 10, minRows: 10 });
   const grants = (policy: 'RULE' | 'LEARNED', version: string, xs: number[]) =>
     xs.map((reward) => ({ policy, version, reward }));
   const noisy = (n: number, level: number) =>
     Array.from({ length: n }, (_, i) => level + (i % 2 ? 0.2 : -0.2));
+  const decided = (version: string, rows: number, approvals: number) =>
+    g.onDecisions({ tick: 0, policy: 'LEARNED', version, rows, approvals, entropy: 0, recordedDenials: 0 });
   g.onSettled(grants('RULE', 'rule-v1', noisy(40, 0.5)));
-  g.onDecisions({
-    tick: 0,
-    policy: 'LEARNED',
-    version: 'allocation@3',
-    rows: 100,
-    approvals: 50,
-    entropy: 60,
-    recordedDenials: 0,
-  });
-  // Slightly below the rule, within the noise: no verdict yet.
+  decided('allocation@3', 6, 3);
   g.onSettled(grants('LEARNED', 'allocation@3', noisy(12, 0.45)));
-  assert.equal(g.verdict().kind, 'watching');
-  g.onSettled(grants('LEARNED', 'allocation@3', noisy(20, 0.45)));
-  assert.deepEqual(g.verdict(), { kind: 'good', version: 'allocation@3' });
-  assert.equal(g.verdict().kind, 'watching', 'reported once');
+  assert.equal(g.verdict('allocation@3').kind, 'watching', 'the approval window is not full yet');
+  decided('allocation@3', 6, 3);
+  // Slightly below the rule, within the noise, and half approved: the live version is good.
+  assert.deepEqual(g.verdict('allocation@3'), { kind: 'good', version: 'allocation@3' });
+  assert.equal(g.verdict('allocation@3').kind, 'watching', 'reported once');
   // The recent window falls clearly below the rule, whatever version decided.
-  g.onSettled(grants('LEARNED', 'allocation@4', noisy(10, 0)));
-  const v = g.verdict();
+  g.onSettled(grants('LEARNED', 'allocation@3', noisy(10, 0)));
+  const v = g.verdict('allocation@4');
   assert.equal(v.kind === 'rollback' && v.reason, 'reward_below_rule');
   g.reset();
-  assert.equal(g.verdict().kind, 'watching', 'a rollback starts a new window');
-  g.onDecisions({
-    tick: 1,
-    policy: 'LEARNED',
-    version: 'allocation@5',
-    rows: 20,
-    approvals: 20,
-    entropy: 0,
-    recordedDenials: 0,
-  });
-  const c = g.verdict();
+  assert.equal(g.verdict('allocation@5').kind, 'watching', 'a rollback starts new windows');
+  decided('allocation@5', 20, 20);
+  const c = g.verdict('allocation@5');
   assert.equal(c.kind === 'rollback' && c.reason, 'approval_collapse');
   assert.equal(g.checkCandidate(Float32Array.of(0.5, NaN)), 'not_finite');
   assert.equal(g.checkCandidate(Float32Array.of(0.001, 0.002)), 'approval_low');
