@@ -4,7 +4,7 @@
 // and the learner behind them; the caller supplies where control records go.
 import type { AgentConfig } from '../../agents/config.js';
 import { ConfigError } from '../../core/errors.js';
-import { silentLogger, type Logger } from '../../core/log.js';
+import { LOG_EVENTS, silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { AllocatorControlSink } from '../../pipelines/allocator-control.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
@@ -124,7 +124,13 @@ async function jobRunner(cfg: LearnConfig, backend: BackendName, log: Logger): P
   const loader = LOADER_OF[backend];
   if (cfg.online.trainIn === 'thread' && loader) {
     try {
-      return await WorkerTrainRunner.create({ backend: loader, ppo: cfg.ppo, seed: cfg.seed });
+      const runner = await WorkerTrainRunner.create({ backend: loader, ppo: cfg.ppo, seed: cfg.seed });
+      runner.onDeath = (why) =>
+        log.error(
+          { event: LOG_EVENTS.learnerFailed, err: why },
+          'training thread died: training in the job thread between batches from now on',
+        );
+      return runner;
     } catch (e) {
       log.warn(
         { event: 'learner.thread_failed', err: (e as Error).message },

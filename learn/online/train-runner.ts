@@ -88,7 +88,10 @@ export class TrainerThreadError extends ThermostatError {
   }
 }
 
-/** One training thread; jobs run one at a time, in order. A thread that dies fails its jobs. */
+/**
+ * One training thread; jobs run one at a time, in order. A thread that dies fails the jobs it held;
+ * later jobs run in this thread between batches (`onDeath` is told why, once).
+ */
 export class WorkerTrainRunner implements TrainRunner {
   readonly synchronous = false;
   private nextId = 0;
@@ -97,8 +100,14 @@ export class WorkerTrainRunner implements TrainRunner {
     { resolve: (o: TrainOutcome) => void; reject: (e: Error) => void }
   >();
   private dead: string | null = null;
+  private fallback: InlineTrainRunner | null = null;
+  /** Called once when the thread died (not on close()). */
+  onDeath: ((why: string) => void) | null = null;
 
-  private constructor(private readonly worker: Worker) {
+  private constructor(
+    private readonly worker: Worker,
+    private readonly init: TrainerInit,
+  ) {
     worker.on('message', (m: FromTrainer) => {
       if (m.type !== 'done' && m.type !== 'failed') return;
       const w = this.waiting.get(m.id);
@@ -108,6 +117,7 @@ export class WorkerTrainRunner implements TrainRunner {
       else w.resolve({ weights: fromWeightData(m.weights), ppo: m.ppo, imitation: m.imitation });
     });
     const die = (why: string): void => {
+      if (this.dead === null) this.onDeath?.(why);
       this.dead = why;
       for (const w of this.waiting.values()) w.reject(new TrainerThreadError(why));
       this.waiting.clear();
@@ -138,11 +148,12 @@ export class WorkerTrainRunner implements TrainRunner {
       await worker.terminate();
       throw e;
     }
-    return new WorkerTrainRunner(worker);
+    return new WorkerTrainRunner(worker, init);
   }
 
   run(job: TrainJob): Promise<TrainOutcome> {
-    if (this.dead) return Promise.reject(new TrainerThreadError(this.dead));
+    if (this.dead)
+      return (this.fallback ??= new InlineTrainRunner(this.init.ppo, this.init.seed, false)).run(job);
     const id = this.nextId++;
     return new Promise<TrainOutcome>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -153,5 +164,6 @@ export class WorkerTrainRunner implements TrainRunner {
   async close(): Promise<void> {
     this.dead ??= 'closed';
     await this.worker.terminate();
+    await this.fallback?.close();
   }
 }
