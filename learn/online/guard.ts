@@ -1,10 +1,13 @@
 // The online learner's guard against a bad model:
 //  - before publication (`checkCandidate`): non-finite weights, or a mean P(approve) over the
 //    recently scored requests below `minApproval` / above `maxApproval` (a collapsed policy);
+//    saturation counts only where the rule's own approval rate is not saturated the same way (a
+//    rule that approves every request of a platform makes a clone that does too);
 //  - while learned versions decide (`verdict`, per tick), over a sliding window of the learned
 //    policy's recent decisions, whatever version made them (a grant settles after its validity
 //    window, often under a later version): the sampled approval rate over at least `minRows`
-//    scored rows outside [minApproval, maxApproval], or the mean reward of the last settled grants
+//    scored rows outside [minApproval, maxApproval] (where the rule's is not), or the mean reward
+//    of the last settled grants
 //    (at least `minGrants`) below the rule's by more than `rewardZ` standard errors of the
 //    difference. The rule's reward is a running baseline: the grants of rule-decided ticks (the
 //    warm-up and the rule hold-out ticks).
@@ -113,6 +116,8 @@ export class ModelGuard {
   private readonly baseline: Window;
   private readonly learned: Window;
   private readonly rows: RowWindow;
+  /** The rule's decisions (warm-up, hold-out ticks): its own approval rate. */
+  private readonly ruleRows: RowWindow;
   private lastGood: string | null = null;
   /** Rows decided and grants settled per recent version (insertion order: oldest first). */
   private readonly perVersion = new Map<string, { rows: number; grants: number }>();
@@ -121,6 +126,7 @@ export class ModelGuard {
     this.baseline = new Window(cfg.baselineWindow);
     this.learned = new Window(cfg.minGrants);
     this.rows = new RowWindow(cfg.minRows);
+    this.ruleRows = new RowWindow(cfg.baselineWindow);
   }
 
   /** A mean P(approve) over recent rows outside the bounds, or non-finite probabilities. */
@@ -132,9 +138,7 @@ export class ModelGuard {
       s += p;
     }
     const mean = s / probs.length;
-    if (mean < this.cfg.minApproval) return 'approval_low';
-    if (mean > this.cfg.maxApproval) return 'approval_high';
-    return null;
+    return this.saturated(mean);
   }
 
   private of(version: string): { rows: number; grants: number } {
@@ -146,7 +150,17 @@ export class ModelGuard {
     return v;
   }
 
+  /** An approval rate beyond the bounds where the rule's own (recent rows) is within them. */
+  private saturated(rate: number): 'approval_low' | 'approval_high' | null {
+    const c = this.cfg;
+    const rule = this.ruleRows.rows > 0 ? this.ruleRows.approvals / this.ruleRows.rows : 0.5;
+    if (rate < c.minApproval && rule >= c.minApproval) return 'approval_low';
+    if (rate > c.maxApproval && rule <= c.maxApproval) return 'approval_high';
+    return null;
+  }
+
   onDecisions(d: TickDecisions): void {
+    if (d.policy === 'RULE') this.ruleRows.add(d.rows, d.approvals);
     if (d.policy !== 'LEARNED') return;
     this.rows.add(d.rows, d.approvals);
     this.of(d.version).rows += d.rows;
@@ -179,7 +193,7 @@ export class ModelGuard {
     const c = this.cfg;
     if (this.rows.rows >= c.minRows) {
       const rate = this.rows.approvals / this.rows.rows;
-      if (rate < c.minApproval || rate > c.maxApproval)
+      if (this.saturated(rate))
         return {
           kind: 'rollback',
           reason: 'approval_collapse',

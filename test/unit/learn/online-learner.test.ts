@@ -232,7 +232,14 @@ function harness(
             actions: new Uint8Array(rows).fill(1),
             logProbs: new Float64Array(rows).fill(Math.log(0.5)),
           }
-        : { policy: 'RULE', version: 'rule-v1', rows, features, scores: new Float32Array(rows).fill(0.6) };
+        : {
+            policy: 'RULE',
+            version: 'rule-v1',
+            rows,
+            features,
+            // The rule approves half the requests (scores above / below its 0.3 threshold).
+            scores: Float32Array.from({ length: rows }, (_, i) => (i % 2 ? 0.6 : 0.1)),
+          };
       learner.onTick({
         tick: t,
         metrics: {} as TickMetrics,
@@ -382,6 +389,29 @@ test('ModelGuard: reward below the rule needs a margin of z standard errors; the
   assert.equal(g.checkCandidate(Float32Array.of(0.001, 0.002)), 'approval_low');
   assert.equal(g.checkCandidate(Float32Array.of(0.999, 0.998)), 'approval_high');
   assert.equal(g.checkCandidate(Float32Array.of(0.2, 0.9)), null);
+  // A rule that approves every request: a learned policy that does too is not a collapse.
+  const all = new ModelGuard({ ...DEFAULT_GUARD_CONFIG, minRows: 10 });
+  all.onDecisions({
+    tick: 0,
+    policy: 'RULE',
+    version: 'rule-v1',
+    rows: 50,
+    approvals: 50,
+    entropy: 0,
+    recordedDenials: 0,
+  });
+  all.onDecisions({
+    tick: 1,
+    policy: 'LEARNED',
+    version: 'allocation@1',
+    rows: 20,
+    approvals: 20,
+    entropy: 0,
+    recordedDenials: 0,
+  });
+  assert.equal(all.verdict('allocation@1').kind, 'watching');
+  assert.equal(all.checkCandidate(Float32Array.of(0.999, 0.998)), null);
+  assert.equal(all.checkCandidate(Float32Array.of(0.001, 0.002)), 'approval_low');
 });
 
 test('the learner numbers versions above every stored one (a restarted job never reuses a seq)', async () => {
