@@ -4,8 +4,8 @@
 // ranker: it follows heating-allocations and produces heated impressions with outcomes), publishes
 // model versions > 0 to the Redis model store, adopts them at ticks, and emits allocations with
 // policy LEARNED and the new model_version. It is SIGKILLed while learning and restarted; then:
-//  - every allocation re-emitted by the replay equals the first emission (policy, model_version,
-//    impressions, score);
+//  - the replay emits learned allocations again (checkpoints are 15 s apart), and every
+//    re-emitted allocation equals the first emission (policy, model_version, impressions, score);
 //  - replaying the allocator's input log (with its control records) through a fresh allocator gives
 //    exactly the set of allocations the job emitted, ids and model versions included: what was
 //    decided is a function of the log, not of when training finished.
@@ -110,7 +110,7 @@ const learnedVersion = (as: readonly HeatingAllocation[]): number =>
 
 test(
   'online learning in the job: versions in Redis, adopted at a tick, LEARNED allocations; a replay after kill -9 emits the same ids and versions',
-  { timeout: 240_000 },
+  { timeout: 420_000 },
   async (t) => {
     const { brokers } = ensureStack();
     const appId = uniqueName('learn');
@@ -128,9 +128,9 @@ test(
       JSON.stringify({
         learn: {
           backend: 'cpu',
-          trainer: { minBatch: 64, maxBatch: 256 },
+          trainer: { minBatch: 48, maxBatch: 256 },
           ppo: { epochs: 2, minibatchSize: 32 },
-          online: { enabled: true, warmupMs: 600_000, warmupMaxRows: 512 },
+          online: { enabled: true, warmupMs: 600_000, warmupMaxRows: 256 },
         },
       }),
     );
@@ -142,9 +142,12 @@ test(
         topicPrefix: `${appId}.`,
         redisUrl: redis.url,
         httpPort: port,
+        logFile: process.env.THERMOSTAT_TEST_LEARN_LOG,
         env: {
+          THERMOSTAT_LOG_LEVEL: process.env.THERMOSTAT_TEST_LEARN_LOG ? 'info' : 'warn',
           THERMOSTAT_CONFIG: configFile,
-          THERMOSTAT_COMMIT_INTERVAL_MS: '1000',
+          // Checkpoints 15 s apart: the kill leaves learned ticks for the replay to emit again.
+          THERMOSTAT_COMMIT_INTERVAL_MS: '15000',
           THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
           THERMOSTAT_TICK_MS: '60000',
           THERMOSTAT_KAFKA_RDKAFKA: JSON.stringify({ 'group.instance.id': `${appId}-0` }),
@@ -169,8 +172,10 @@ test(
     t.after(() => platform.stop());
 
     // Learning: the warm start, then PPO versions, adopted and allocating.
-    const deadline = Date.now() + 120_000;
+    const t0 = Date.now();
+    const deadline = t0 + 180_000;
     while (learnedVersion(platform.seen) < 2 && Date.now() < deadline) await sleep(250);
+    const learnedAfterMs = Date.now() - t0;
     assert.ok(learnedVersion(platform.seen) >= 2, `learned allocations by allocation@2: ${job.outputTail}`);
     await sleep(300 + Math.floor(Math.random() * 1200));
     const killedAt = learnedVersion(platform.seen);
@@ -178,7 +183,7 @@ test(
     job = spawn();
     await job.waitStarted();
     // Learning goes on after the restart: a version beyond the one live at the kill.
-    const deadline2 = Date.now() + 60_000;
+    const deadline2 = Date.now() + 90_000;
     while (learnedVersion(platform.seen) <= killedAt && Date.now() < deadline2) await sleep(250);
     await platform.stop();
     await waitQuiescent(job);
@@ -194,6 +199,7 @@ test(
     ).map((r) => r.value);
     const first = new Map<string, HeatingAllocation>();
     let reEmitted = 0;
+    let reEmittedLearned = 0;
     const same = (a: HeatingAllocation) =>
       `${a.policy} ${a.model_version} ${a.impressions} ${a.score} ${a.cost}`;
     for (const a of emitted) {
@@ -201,9 +207,11 @@ test(
       if (!f) first.set(a.allocation_id, a);
       else {
         reEmitted++;
+        if (a.policy === 'LEARNED') reEmittedLearned++;
         assert.equal(same(a), same(f), `re-emitted ${a.allocation_id}`);
       }
     }
+    assert.ok(reEmittedLearned > 0, `learned allocations emitted again by the replay (${reEmitted} in all)`);
     const learned = [...first.values()].filter((a) => a.policy === 'LEARNED');
     assert.ok(learned.length > 0 && learnedVersion(learned) > killedAt);
 
@@ -235,8 +243,8 @@ test(
     assert.deepEqual(replay.map(key).sort(), [...first.values()].map(key).sort());
     const controls = inputs.filter((i) => i.control).length;
     t.diagnostic(
-      `online learning: ${first.size} allocations (${learned.length} LEARNED, up to allocation@${learnedVersion(learned)}), ` +
-        `killed at allocation@${killedAt}, ${reEmitted} re-emitted by the replay and equal; ${controls} control records; ` +
+      `online learning: allocation@2 allocating ${(learnedAfterMs / 1000).toFixed(1)} s after traffic started; ${first.size} allocations (${learned.length} LEARNED, up to allocation@${learnedVersion(learned)}), ` +
+        `killed at allocation@${killedAt}, ${reEmitted} re-emitted by the replay (${reEmittedLearned} LEARNED) and equal; ${controls} control records; ` +
         `store at seq ${stored}; the log replayed gives the same ${replay.length} allocations`,
     );
   },
