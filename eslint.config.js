@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.stack/**', '.bootstrap/**', 'reports/**', 'helm/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      '.stack/**',
+      '.bootstrap/**',
+      'reports/**',
+      'helm/**',
+      '.venv-interop/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

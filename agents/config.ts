@@ -12,19 +12,27 @@ const DAY = 24 * HOUR;
 
 const userSchema = z
   .strictObject({
+    /** Satisfaction of a new user. */
     satisfactionStart: unit.default(0.6),
     /** EWMA: satisfaction ← keep·satisfaction + (1 − keep)·reward. */
     satisfactionKeep: unit.default(0.9),
+    /** Reward r of a click in the satisfaction EWMA. */
     clickReward: z.number().min(-1).max(1).default(1),
+    /** Reward r of an impression without a click. */
     noClickReward: z.number().min(-1).max(1).default(-0.5),
+    /** Curiosity of a new user, and where it relaxes back to. */
     curiosityStart: unit.default(0.5),
     /** Added when a new content is clicked. */
     curiosityStep: unit.default(0.1),
+    /** Curiosity never exceeds this. */
     curiosityCap: unit.default(1),
     /** Curiosity relaxes back toward curiosityStart with this half-life (the seed never lowers it). */
     curiosityHalfLifeMs: ms.default(3 * DAY),
+    /** Fatigue of a new user, and where it relaxes back to. */
     fatigueStart: unit.default(0.2),
+    /** Added when fatigueRunLength interactions in a row are in one category. */
     fatigueStep: unit.default(0.2),
+    /** Fatigue never exceeds this. */
     fatigueCap: unit.default(1),
     /** Interactions in a row in one category (this one included) that add fatigueStep. */
     fatigueRunLength: z.number().int().min(2).default(3),
@@ -32,8 +40,11 @@ const userSchema = z
     fatigueHalfLifeMs: ms.default(30 * 60_000),
     /** Fraction of the excess over fatigueStart removed when the category changes. */
     fatigueCategoryChangeDrop: unit.default(0.5),
+    /** Exploitation of a new user, and where it recovers to. */
     exploitationStart: unit.default(0.7),
+    /** Removed per interaction while satisfaction is below satisfactionLow. */
     exploitationStep: unit.default(0.1),
+    /** Exploitation never falls below this. */
     exploitationFloor: unit.default(0),
     /** Below this satisfaction exploitation falls by exploitationStep per interaction. */
     satisfactionLow: unit.default(0.5),
@@ -66,31 +77,45 @@ const userSchema = z
 
 const contentSchema = z
   .strictObject({
+    /** Heating budget of a new content. */
     initialBudget: nonNeg.default(100),
     /** Budget never exceeds this (the seed's budget only grows); maxRequest / impressionsPerBudgetUnit. */
     maxBudget: nonNeg.default(500),
+    /** Below this exposure a content is cold: it requests heating with coldRequestProbability. */
     coldExposure: nonNeg.default(1000),
+    /** Chance per tick that a cold content requests heating. */
     coldRequestProbability: unit.default(0.9),
+    /** Above this CTR a content requests heating with goodRequestProbability. */
     goodCtr: unit.default(0.05),
+    /** Chance per tick that a content with a good CTR requests heating. */
     goodRequestProbability: unit.default(0.7),
+    /** Chance per tick that any other content requests heating. */
     otherRequestProbability: unit.default(0.1),
+    /** Largest request, in heated impressions. */
     maxRequest: z.number().int().positive().default(5000),
     /** requested = min(maxRequest, budget × impressionsPerBudgetUnit); delivered heated impressions spend 1/that each. */
     impressionsPerBudgetUnit: z.number().positive().default(10),
     /** Smallest request worth sending (and smallest grant worth emitting). */
     minRequest: z.number().int().positive().default(50),
+    /** bid = quality · bidBase · (1 + expected_ctr · bidCtrMultiplier), per thousand heated impressions. */
     bidBase: nonNeg.default(10),
+    /** See bidBase. */
     bidCtrMultiplier: nonNeg.default(10),
+    /** Expected CTR of a content whose CTR is still unknown (below ctrMinExposure). */
     defaultExpectedCtr: unit.default(0.01),
     /** Below this exposure ctr is "unknown" and defaultExpectedCtr is used for the bid. */
     ctrMinExposure: z.number().int().min(0).default(100),
+    /** Budget added per feedback window while the window's CTR is above budgetGrowthCtr (and engagement backs it). */
     budgetGrowth: nonNeg.default(50),
+    /** See budgetGrowth. */
     budgetGrowthCtr: unit.default(0.03),
     /** Growth also needs the window's clicks backed by engagement (坑2/坑6). */
     budgetGrowthMinEngagedRate: unit.default(0.3),
     /** A window with fewer impressions than this says nothing (1 click in 10 views is not 10%). */
     feedbackMinExposure: z.number().int().min(0).default(100),
+    /** Length of the windows over which CTR and engagement are judged. */
     feedbackWindowMs: ms.default(HOUR),
+    /** Quality prior of a content published without a score. */
     defaultQuality: unit.default(0.5),
     /** Content older than this (since publication) no longer requests heating. */
     maxHeatingAgeMs: ms.default(7 * DAY),
@@ -130,7 +155,9 @@ const systemSchema = z
     scoreThreshold: unit.default(0.3),
     /** 坑3: heated impressions ≤ cap × all impressions in the rolling window. */
     heatingCap: unit.default(0.2),
+    /** Window of the heating cap (heated / all impressions). */
     rollingWindowMs: ms.default(HOUR),
+    /** Budget period: the pool is replenished at its start. */
     budgetPeriodMs: ms.default(DAY),
     /** Heating impressions per budget period unless business-objectives says otherwise. */
     budgetPool: nonNeg.default(100_000),
@@ -171,6 +198,7 @@ const systemSchema = z
     firstHeatingPriority: z.boolean().default(true),
     /** When the cap or pool binds, candidates are dropped from the bottom until each remaining one gets at least this share of its request. */
     minFill: unit.default(0.5),
+    /** How long an allocation may be served (valid_until − valid_from). */
     allocationValidityMs: ms.default(HOUR),
     /** Category → adjacent categories (audience match and target). */
     adjacency: z.record(z.string(), z.array(z.string())).default({
@@ -189,7 +217,9 @@ const systemSchema = z
     matchPriorWeight: nonNeg.default(20),
     /** Feature scaling ceilings (each column is normalised to [0,1]). */
     ctrCeiling: z.number().positive().max(1).default(0.2),
+    /** Pseudo-impressions of the CTR prior in the CTR feature. */
     ctrPriorImpressions: nonNeg.default(100),
+    /** Exposure that maps to 1 in the exposure feature. */
     exposureCeiling: z.number().positive().default(1_000_000),
     /** retention_boost = newness·wN + smallCreator·wS + underExposure·wU (weights sum to 1). */
     retention: z
@@ -203,6 +233,7 @@ const systemSchema = z
         (w) => Math.abs(w.newness + w.smallCreator + w.underExposure - 1) < 1e-6,
         'retention weights must sum to 1',
       ),
+    /** Reward weights until business-objectives (or the LLM provider) sets them. */
     defaultWeights: z
       .strictObject({
         user_satisfaction: unit.default(0.4),

@@ -6,6 +6,7 @@
 //   - write-through Redis: every state update is a HSET awaited before the event completes.
 // Redis is a private redis-server, so INFO commandstats deltas count only this pipeline.
 import type { Redis } from 'ioredis';
+import type { StateRedis } from '../state/redis-options.js';
 import { from, lastValueFrom, map, mergeMap, count } from 'rxjs';
 import { parseAgentConfig } from '../agents/config.js';
 import {
@@ -31,7 +32,7 @@ export interface NaiveResult {
 export async function runNaive(
   w: Workload,
   events: number,
-  redis: Redis,
+  redis: StateRedis,
   admin: Redis,
 ): Promise<NaiveResult> {
   const cfg = parseAgentConfig({});

@@ -87,7 +87,7 @@ async function ppoSteps(
 
 /**
  * `submitBatch`: kernels tfjs records before one queue submit (its WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE,
- * default 15); Dawn's submit is this thread's largest cost in a PPO step (profile, PERFORMANCE.md).
+ * default 15); Dawn's submit is this thread's largest cost in a PPO step (profile, docs/results/performance.md).
  */
 export async function benchWebGpu(quick: boolean, submitBatch?: number) {
   try {

@@ -6,10 +6,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const source = `${root}cli/main.ts`;
+let entry = `${root}dist/cli/main.js`;
 if (existsSync(source) && !process.env.THERMOSTAT_USE_DIST) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import(pathToFileURL(source).href);
-} else {
-  await import(pathToFileURL(`${root}dist/cli/main.js`).href);
+  entry = source;
 }
+const { main } = await import(pathToFileURL(entry).href);
+process.exitCode = await main(process.argv);

@@ -35,16 +35,69 @@ export const runtimeConfigSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9._-]{1,200}$/, 'letters, digits, . _ - only')
         .optional(),
+      /** Partitions of the input topics, the content stage and the outputs: the most useful instances. Part of the Redis key layout: changing it is a migration. */
       inputPartitions: positiveInt.default(6),
+      /** Replication factor of the topics the job creates. */
       replicationFactor: positiveInt.default(1),
       /** Records fetched per consume call (micro-batch size). */
       batchSize: positiveInt.default(2000),
     })
     .prefault({}),
+  /** Confluent-compatible Schema Registry; unset: the ids of schemas/registry.json. Credentials in the URL are used as basic auth. */
   schemaRegistryUrl: z.string().url().optional(),
+  schemaRegistry: z
+    .strictObject({
+      /** register: the job registers its contract schemas; lookup: it only looks up their ids (never registers). */
+      mode: z.enum(['register', 'lookup']).default('register'),
+      auth: z
+        .strictObject({
+          /** Basic auth user (Confluent Cloud: the API key); with `password`. */
+          username: z.string().min(1).optional(),
+          /** Basic auth password (Confluent Cloud: the API secret); with `username`. */
+          password: z.string().min(1).optional(),
+          /** Bearer auth: a static token (an OAuth access token, a proxy's token). */
+          bearerToken: z.string().min(1).optional(),
+          /** Confluent Cloud with a bearer token: the registry's logical cluster id (`lsrc-…`). */
+          logicalCluster: z.string().min(1).optional(),
+          /** Confluent Cloud with a bearer token: the identity pool id (`pool-…`). */
+          identityPoolId: z.string().min(1).optional(),
+        })
+        .prefault({})
+        .check((ctx) => {
+          const a = ctx.value;
+          const issue = (key: string, message: string) =>
+            ctx.issues.push({ code: 'custom', path: [key], message, input: a });
+          if ((a.username === undefined) !== (a.password === undefined))
+            issue(a.username === undefined ? 'username' : 'password', 'username and password go together');
+          if (a.bearerToken !== undefined && a.username !== undefined)
+            issue('bearerToken', 'set either bearerToken or username/password, not both');
+          if (a.bearerToken === undefined && (a.logicalCluster ?? a.identityPoolId) !== undefined)
+            issue(a.logicalCluster ? 'logicalCluster' : 'identityPoolId', 'needs bearerToken');
+        }),
+      /** Timeout of one registry request. */
+      timeoutMs: positiveInt.default(10_000),
+    })
+    .prefault({}),
   redis: z
     .strictObject({
-      url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      /**
+       * Redis of the checkpoints and the serving copies: redis[s]://[user:pass@]host:port[/db] (one
+       * server), redis[s]+sentinel://h:p,h:p/<master name>[/db] (Sentinel) or redis[s]+cluster://h:p,h:p
+       * (Cluster seed nodes); docs/STATE.md "Redis topologies".
+       */
+      url: z
+        .string()
+        .regex(
+          /^rediss?(\+sentinel|\+cluster)?:\/\/./,
+          'redis://, rediss://, redis+sentinel:// or redis+cluster://',
+        )
+        .default('redis://127.0.0.1:6379'),
+      /** ACL user of the data nodes (overrides the URL's). */
+      username: z.string().min(1).optional(),
+      /** Password of the data nodes (overrides the URL's; any characters, no URL encoding). */
+      password: z.string().min(1).optional(),
+      /** Password of the Sentinel processes, when they require one. */
+      sentinelPassword: z.string().min(1).optional(),
       /** Max state entries queued for Redis while it is down before the job applies backpressure. */
       maxQueuedEntries: positiveInt.default(2_000_000),
     })
@@ -60,7 +113,9 @@ export const runtimeConfigSchema = z.strictObject({
     .prefault({}),
   http: z
     .strictObject({
+      /** Port of /metrics, /healthz and /readyz (0: any free port). */
       port: z.number().int().min(0).max(65535).default(9464),
+      /** Address the HTTP endpoints listen on. */
       host: z.string().default('0.0.0.0'),
     })
     .prefault({}),
@@ -80,11 +135,13 @@ export const runtimeConfigSchema = z.strictObject({
     .prefault({}),
   /** Event-time length of one allocation tick. */
   tickMs: positiveInt.default(60_000),
+  /** Seed of every random draw (keyed by content and tick): same input and seed, same outputs. */
   seed: z.number().int().default(42),
   /** Agent rules (SPEC §3 constants); validated by agents/config.ts, which names a bad key. */
   agents: z.record(z.string(), z.unknown()).default({}),
   /** Learning (scorer choice, model version, backend, LLM); validated by learn/config.ts. */
   learn: z.record(z.string(), z.unknown()).default({}),
+  /** Level of the JSON logs (pino). */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -106,7 +163,16 @@ export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'j
   THERMOSTAT_INSTANCE_ID: { key: 'kafka.instanceId', type: 'string' },
   THERMOSTAT_REPLICATION_FACTOR: { key: 'kafka.replicationFactor', type: 'int' },
   SCHEMA_REGISTRY_URL: { key: 'schemaRegistryUrl', type: 'string' },
+  SCHEMA_REGISTRY_MODE: { key: 'schemaRegistry.mode', type: 'string' },
+  SCHEMA_REGISTRY_USERNAME: { key: 'schemaRegistry.auth.username', type: 'string' },
+  SCHEMA_REGISTRY_PASSWORD: { key: 'schemaRegistry.auth.password', type: 'string' },
+  SCHEMA_REGISTRY_BEARER_TOKEN: { key: 'schemaRegistry.auth.bearerToken', type: 'string' },
+  SCHEMA_REGISTRY_LOGICAL_CLUSTER: { key: 'schemaRegistry.auth.logicalCluster', type: 'string' },
+  SCHEMA_REGISTRY_IDENTITY_POOL_ID: { key: 'schemaRegistry.auth.identityPoolId', type: 'string' },
   REDIS_URL: { key: 'redis.url', type: 'string' },
+  REDIS_USERNAME: { key: 'redis.username', type: 'string' },
+  REDIS_PASSWORD: { key: 'redis.password', type: 'string' },
+  REDIS_SENTINEL_PASSWORD: { key: 'redis.sentinelPassword', type: 'string' },
   THERMOSTAT_HTTP_PORT: { key: 'http.port', type: 'int' },
   THERMOSTAT_COMMIT_INTERVAL_MS: { key: 'commitIntervalMs', type: 'int' },
   THERMOSTAT_SHUTDOWN_TIMEOUT_MS: { key: 'shutdownTimeoutMs', type: 'int' },

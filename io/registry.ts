@@ -15,6 +15,8 @@ export interface SchemaRegistry {
   byId(id: number): Promise<RegisteredSchema | undefined>;
   /** The id under which `schema` is written to `topic` (registered when the registry allows it). */
   idFor(topic: string, fullName: string, schema: object): Promise<number>;
+  /** True when ids are only looked up, never registered: subjects must exist before the job writes. */
+  readonly lookupOnly?: boolean;
 }
 
 /** Short record name: `thermostat.v1.UserInteraction` → `UserInteraction`. */

@@ -2,10 +2,10 @@
 // objectives record, plus optional corrupt records (each kind of failure the DLQ must catch).
 // Deterministic: the same options give the same records, byte for byte.
 import { Rng } from '../core/rng.js';
+import { PUBLIC_TOPICS, type TopologyNames } from '../pipelines/topology.js';
 import type { BusinessObjectives, ContentPublished, UserInteraction } from '../schemas/types.js';
 import type { HeatedServing } from './sample-serving.js';
 import type { Serde } from './serde.js';
-import { TOPICS } from './topics.js';
 
 export const CATEGORIES = [
   'tech',
@@ -29,14 +29,20 @@ export interface SampleOptions {
   /** Event-time spacing between interactions (ms). */
   stepMs?: number;
   /**
+   * A new content is published after every this many interactions, at the current event time
+   * (default 0: the whole catalogue is published once, at the start). A live platform publishes
+   * all the time, and the job's watermark follows content-published too.
+   */
+  publishEvery?: number;
+  /** Input topics to write to (with the job's topicPrefix); default the contract's names. */
+  topics?: Pick<TopologyNames, 'interactions' | 'published' | 'objectives'>;
+  /**
    * Heated impressions of the active allocations (a ranker's heated slot): this share of the
    * interactions shows an allocation's content while one is active, with clicks, completion and
    * shares drawn from the content's latent appeal (its quality score is a noisy signal of it), so
-   * the online learner has outcomes to learn from. Absent: no heated impressions (as before).
+   * the online learner has outcomes to learn from. Absent: no heated impressions.
    */
   serving?: { slots: HeatedServing; share: number };
-  /** Input topic names (the job's, with its topic prefix); default the public names. */
-  topics?: { interactions: string; published: string; objectives: string };
 }
 
 export interface SampleRecord {
@@ -57,10 +63,15 @@ export type Corruption = (typeof CORRUPTIONS)[number];
 export class SampleTraffic {
   private readonly rng: Rng;
   private n = 0;
+  private sincePublish = 0;
   private readonly contentCategory: string[];
-  private readonly contents: ContentPublished[];
+  private readonly creators: Rng;
+  private readonly newCategories: Rng;
+  private readonly topics: Pick<TopologyNames, 'interactions' | 'published' | 'objectives'>;
+  private initial: ContentPublished[] | null = null;
   /** Latent appeal per content in [0,1]: 0.6·quality_score + 0.4·hidden noise. */
-  private readonly appeal: Float64Array;
+  private readonly appeal: number[] = [];
+  private readonly hidden: Rng;
   private readonly servingRng: Rng;
 
   constructor(
@@ -68,51 +79,72 @@ export class SampleTraffic {
     private readonly o: SampleOptions,
   ) {
     this.rng = new Rng(o.seed);
+    this.topics = o.topics ?? PUBLIC_TOPICS;
     const catRng = this.rng.fork('categories');
     this.contentCategory = Array.from(
       { length: o.contents },
       () => CATEGORIES[catRng.int(CATEGORIES.length)],
     );
-    const r = this.rng.fork('contents');
-    this.contents = this.contentCategory.map((category, i) => ({
-      content_id: `c${i}`,
-      creator_id: `cr${r.int(Math.max(1, Math.floor(o.contents / 5)))}`,
-      category,
-      quality_score: Math.fround(r.next()),
-      published_at: o.startTime,
-      creator_followers: r.int(100_000),
-    }));
-    const hidden = this.rng.fork('appeal');
-    this.appeal = Float64Array.from(this.contents, (c) => 0.6 * c.quality_score + 0.4 * hidden.next());
+    this.creators = this.rng.fork('contents');
+    this.newCategories = this.rng.fork('new-contents');
+    this.hidden = this.rng.fork('appeal');
     this.servingRng = this.rng.fork('serving');
   }
 
-  private get interactionsTopic(): string {
-    return this.o.topics?.interactions ?? TOPICS.userInteractions;
-  }
-
+  /** The initial catalogue, published at the start time. */
   contentRecords(): SampleRecord[] {
-    return this.contents.map((v) => {
-      return {
-        topic: this.o.topics?.published ?? TOPICS.contentPublished,
-        key: v.content_id,
-        value: this.serde.encode('ContentPublished', v),
-      };
-    });
+    return this.catalogue().map((v) => this.publicationRecord(v));
   }
 
-  /** The publications (values) contentRecords() encodes. */
+  /** The initial catalogue's values (what contentRecords() encodes). */
   contentValues(): ContentPublished[] {
-    return this.contents.map((c) => ({ ...c }));
+    return this.catalogue().map((v) => ({ ...v }));
+  }
+
+  private catalogue(): ContentPublished[] {
+    return (this.initial ??= this.contentCategory
+      .slice(0, this.o.contents)
+      .map((category, i) => this.publication(i, category, this.o.startTime)));
+  }
+
+  private publication(index: number, category: string, publishedAt: number): ContentPublished {
+    const r = this.creators;
+    const v: ContentPublished = {
+      content_id: `c${index}`,
+      creator_id: `cr${r.int(Math.max(1, Math.floor(this.o.contents / 5)))}`,
+      category,
+      quality_score: Math.fround(r.next()),
+      published_at: publishedAt,
+      creator_followers: r.int(100_000),
+    };
+    this.appeal[index] = 0.6 * v.quality_score + 0.4 * this.hidden.next();
+    return v;
+  }
+
+  private publicationRecord(v: ContentPublished): SampleRecord {
+    return {
+      topic: this.topics.published,
+      key: v.content_id,
+      value: this.serde.encode('ContentPublished', v),
+    };
+  }
+
+  /** A content new to the catalogue, published now (in event time). */
+  private newContentRecord(): SampleRecord {
+    const category = CATEGORIES[this.newCategories.int(CATEGORIES.length)];
+    this.contentCategory.push(category);
+    return this.publicationRecord(
+      this.publication(this.contentCategory.length - 1, category, this.eventTime(this.n)),
+    );
+  }
+
+  private eventTime(i: number): number {
+    return this.o.startTime + i * (this.o.stepMs ?? 10);
   }
 
   objectivesRecord(): SampleRecord {
     const v = this.objectivesValue();
-    return {
-      topic: this.o.topics?.objectives ?? TOPICS.businessObjectives,
-      key: null,
-      value: this.serde.encode('BusinessObjectives', v),
-    };
+    return { topic: this.topics.objectives, key: null, value: this.serde.encode('BusinessObjectives', v) };
   }
 
   objectivesValue(): BusinessObjectives {
@@ -130,51 +162,51 @@ export class SampleTraffic {
 
   /** The next interaction value (not encoded). */
   nextInteraction(): UserInteraction {
-    const eventTime = this.o.startTime + this.n * (this.o.stepMs ?? 10);
     const s = this.o.serving;
     if (s && this.servingRng.next() < s.share) {
-      const a = s.slots.take(eventTime);
-      if (a) return this.heatedImpression(a.allocation_id, a.content_id, eventTime);
+      const a = s.slots.take(this.eventTime(this.n));
+      if (a) return this.heatedImpression(a.allocation_id, a.content_id);
     }
     const i = this.n++;
     const r = this.rng;
-    const contentIdx = r.int(this.o.contents);
+    const contentIdx = r.int(this.contentCategory.length);
     const click = r.next() < 0.08;
     return {
-      event_id: `ev-${this.o.seed}-${i}`,
+      // The start time too: a rerun of the demo (same seed, later start) is new traffic, not duplicates.
+      event_id: `ev-${this.o.seed}-${this.o.startTime}-${i}`,
       user_id: `u${r.int(this.o.users)}`,
       content_id: `c${contentIdx}`,
       category: this.contentCategory[contentIdx],
-      event_time: this.o.startTime + i * (this.o.stepMs ?? 10),
+      event_time: this.eventTime(i),
       click,
       dwell_ms: click ? 1000 + r.int(60_000) : r.int(2000),
       completion: Math.fround(click ? r.next() : r.next() * 0.1),
       shared: click && r.next() < 0.1,
-      is_new_content: contentIdx % 3 === 0,
+      is_new_content: contentIdx % 3 === 0 || contentIdx >= this.o.contents,
       heated: false,
       allocation_id: null,
       user_registered_at: this.o.startTime - r.int(30) * 86_400_000,
     };
   }
 
-  /** A heated impression of an allocation's content: outcome drawn from the content's appeal. */
-  private heatedImpression(allocationId: string, contentId: string, eventTime: number): UserInteraction {
+  /** A heated impression of an allocation's content: its outcome drawn from the content's appeal. */
+  private heatedImpression(allocationId: string, contentId: string): UserInteraction {
     const i = this.n++;
     const r = this.servingRng;
     const idx = Number(contentId.slice(1));
     const appeal = this.appeal[idx] ?? 0.5;
     const click = r.next() < 0.02 + 0.16 * appeal;
     return {
-      event_id: `ev-${this.o.seed}-${i}`,
+      event_id: `ev-${this.o.seed}-${this.o.startTime}-${i}`,
       user_id: `u${r.int(this.o.users)}`,
       content_id: contentId,
       category: this.contentCategory[idx] ?? CATEGORIES[0],
-      event_time: eventTime,
+      event_time: this.eventTime(i),
       click,
       dwell_ms: click ? 1000 + Math.floor(60_000 * appeal * r.next()) : r.int(2000),
       completion: Math.fround(click ? Math.min(1, appeal * (0.5 + r.next())) : r.next() * 0.1),
       shared: click && r.next() < 0.25 * appeal,
-      is_new_content: idx % 3 === 0,
+      is_new_content: idx % 3 === 0 || idx >= this.o.contents,
       heated: true,
       allocation_id: allocationId,
       user_registered_at: this.o.startTime - r.int(30) * 86_400_000,
@@ -183,7 +215,11 @@ export class SampleTraffic {
 
   interactionRecord(): SampleRecord {
     const v = this.nextInteraction();
-    return { topic: this.interactionsTopic, key: v.user_id, value: this.serde.encode('UserInteraction', v) };
+    return {
+      topic: this.topics.interactions,
+      key: v.user_id,
+      value: this.serde.encode('UserInteraction', v),
+    };
   }
 
   /** A corrupt interaction record of the given kind (what a buggy producer might send). */
@@ -212,7 +248,7 @@ export class SampleTraffic {
         value = good({ ...v, dwell_ms: -250 });
         break;
     }
-    return { topic: this.interactionsTopic, key: v.user_id, value };
+    return { topic: this.topics.interactions, key: v.user_id, value };
   }
 
   /** A deterministic choice among the corruption kinds. */
@@ -220,8 +256,12 @@ export class SampleTraffic {
     return CORRUPTIONS[this.rng.int(CORRUPTIONS.length)];
   }
 
-  /** Next record: an interaction, corrupt with probability `corruptFraction`. */
+  /** Next record: an interaction (corrupt with probability `corruptFraction`) or a new content. */
   next(corruptFraction = 0): SampleRecord {
+    if (this.o.publishEvery && ++this.sincePublish > this.o.publishEvery) {
+      this.sincePublish = 0;
+      return this.newContentRecord();
+    }
     return corruptFraction > 0 && this.rng.next() < corruptFraction
       ? this.corruptInteraction(this.pickCorruption())
       : this.interactionRecord();

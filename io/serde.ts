@@ -17,7 +17,7 @@ import type {
   UserInteraction,
   UserMindState,
 } from '../schemas/types.js';
-import { HttpSchemaRegistry } from './registry-http.js';
+import { httpRegistryFromConfig } from './registry-http.js';
 import { LocalSchemaRegistry } from './registry-local.js';
 import { fullNameOf, shortName, type SchemaRegistry } from './registry.js';
 
@@ -45,6 +45,12 @@ export type Decoded = { [K in SchemaName]: { schema: K; schemaId: number; value:
 interface Reader {
   schema: SchemaName;
   type: avro.Type;
+  /**
+   * The schema as published (the .avsc: docs, defaults, logical types). This is what is
+   * registered: avsc's `type.schema()` drops all three, so a client registering the .avsc would
+   * not match it.
+   */
+  contract: object;
 }
 interface DecoderEntry {
   schema: SchemaName;
@@ -73,6 +79,7 @@ export class Serde {
       const reader = {
         schema: shortName(s.fullName) as SchemaName,
         type: avro.Type.forSchema(s.schema as avro.Schema),
+        contract: s.schema,
       };
       this.readers.set(s.fullName, reader);
       this.readersByShortName.set(reader.schema, reader);
@@ -85,16 +92,23 @@ export class Serde {
     return new Serde(local, local);
   }
 
-  /** HTTP registry when `schemaRegistryUrl` is configured, otherwise the local one. */
-  static fromConfig(cfg: Pick<RuntimeConfig, 'schemaRegistryUrl'>): Serde {
-    return cfg.schemaRegistryUrl ? new Serde(new HttpSchemaRegistry(cfg.schemaRegistryUrl)) : Serde.local();
+  /** HTTP registry (URL, mode, credentials) when `schemaRegistryUrl` is configured, otherwise the local one. */
+  static fromConfig(cfg: Pick<RuntimeConfig, 'schemaRegistryUrl' | 'schemaRegistry'>): Serde {
+    return cfg.schemaRegistryUrl ? new Serde(httpRegistryFromConfig(cfg)) : Serde.local();
   }
 
-  /** Resolves (HTTP: registers under `<topic>-value`) the id `encode(name)` writes with. Call once at start. */
+  /** Writer ids are only looked up in the registry (lookup mode), never registered. */
+  get lookupOnly(): boolean {
+    return this.registry.lookupOnly ?? false;
+  }
+
+  /**
+   * Resolves the id `encode(name)` writes with: HTTP registry, the contract schema registered (or
+   * in lookup mode looked up) under `<topic>-value`. Call once at start.
+   */
   async prepareWriter(topic: string, name: SchemaName): Promise<number> {
-    const reader = this.readerByName(name);
-    const schema = reader.type.schema() as object;
-    const id = await this.registry.idFor(topic, fullNameOf(schema as never), schema);
+    const { contract } = this.readerByName(name);
+    const id = await this.registry.idFor(topic, fullNameOf(contract as never), contract);
     this.writerIds.set(name, id);
     return id;
   }

@@ -18,6 +18,7 @@ export const learnConfigSchema = z.strictObject({
    * warning and thermostat_scorer_fallback_total.
    */
   scorer: z.enum(['rule', 'learned']).default('rule'),
+  /** Model version to load for the learned scorer; unset: the latest in the model store. */
   modelSeq: z.number().int().positive().optional(),
   /**
    * Threads that score one allocation batch with the learned scorer on wasm / cpu, this thread
@@ -27,6 +28,7 @@ export const learnConfigSchema = z.strictObject({
   scorerWorkers: z.number().int().min(1).max(64).optional(),
   /** Initialisation and minibatch seed (deterministic mode). */
   seed: z.number().int().default(42),
+  /** PPO learner (clipped objective, value baseline, entropy bonus): clip ε, value and entropy coefficients, Adam learning rate, epochs and minibatch size per update, gradient-norm clip. */
   ppo: z
     .strictObject({
       clipEpsilon: pos.max(1).default(0.2),
@@ -41,6 +43,7 @@ export const learnConfigSchema = z.strictObject({
       resetOptimizerEachUpdate: z.boolean().default(true),
     })
     .prefault({}),
+  /** Training turns off the hot path: experiences per update (min/max batch), updates per turn. */
   trainer: z
     .strictObject({
       minBatch: posInt.default(512),
@@ -48,6 +51,7 @@ export const learnConfigSchema = z.strictObject({
       stepsPerTurn: z.number().int().nonnegative().default(1),
     })
     .prefault({}),
+  /** Delayed rewards joined to allocations by allocation_id: normalisation ceilings (CTR, share, cost), cost weight, how long outcomes are awaited (graceMs), bounds on pending and ready experiences. */
   reward: z
     .strictObject({
       ctrCeiling: pos.default(0.1),
@@ -72,11 +76,13 @@ export const learnConfigSchema = z.strictObject({
       enabled: z.boolean().default(false),
       /** Event time the rule decides (and is imitated) before the warm-start version. */
       warmupMs: posInt.default(2 * 3_600_000),
+      /** Rule rows (feature row and score) kept for the warm start, at most. */
       warmupMaxRows: posInt.default(8192),
       /** Warm start target sigmoid((rule score − threshold)/τ). */
       imitationTemperature: pos.default(0.03),
       /** Learned denials recorded per tick at most (keyed subsample; bounds training cost). */
       maxDenialsPerTick: posInt.default(48),
+      /** Reward of a settled grant: marginal (the value it delivered, summed) or bandit (per impression). */
       credit: z.enum(['marginal', 'bandit']).default('marginal'),
       /** Share of ticks the rule decides while a learned version is live (the guard's baseline). */
       ruleHoldout: z.number().min(0).max(0.5).default(0.05),
@@ -84,14 +90,22 @@ export const learnConfigSchema = z.strictObject({
       trainIn: z.enum(['thread', 'inline']).default('thread'),
       /** Rollbacks in a row after which learning stops and the rule decides. */
       maxRollbacks: posInt.default(3),
+      /** Guard against a bad model (docs/LEARNING.md "Guard"): refuse or roll back. */
       guard: z
         .strictObject({
+          /** Approval rate (candidate mean, live window) below it: collapsed (where the rule's is not). */
           minApproval: z.number().min(0).max(1).default(0.01),
+          /** Approval rate above it: collapsed (where the rule's is not). */
           maxApproval: z.number().min(0).max(1).default(0.99),
+          /** Learned rows in the approval window. */
           minRows: posInt.default(500),
+          /** Learned settled grants in the reward window. */
           minGrants: posInt.default(50),
+          /** A version's own settled grants before it can be good (the rollback target). */
           goodGrants: posInt.default(20),
+          /** The learned mean reward below the rule's by more than this many standard errors: roll back. */
           rewardZ: pos.default(2.5),
+          /** Rule grants kept as the reward baseline. */
           baselineWindow: posInt.default(2000),
         })
         .prefault({})
@@ -101,6 +115,7 @@ export const learnConfigSchema = z.strictObject({
         }),
     })
     .prefault({}),
+  /** Optional LLM provider of reward weights (OpenAI-compatible endpoint; output parsed as bounded JSON, never evaluated), behind a circuit breaker: failures before it opens, time before it retries. */
   llm: z
     .strictObject({
       enabled: z.boolean().default(false),

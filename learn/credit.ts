@@ -13,12 +13,12 @@
 // A grant then earns > 0 only when it beats what an average grant would have bought with the same
 // slots; a denial stays 0. The estimates use settled outcomes only (event-time driven), so a replay
 // computes the same rewards. `opportunityCost: false` drops the λ term (value + cold-start credit
-// only): in the simulator that measured better on cold start (docs/LEARNING.md), because grants to
+// only): in the simulator that measured better on cold start (docs/results/learning.md), because grants to
 // cold items deliver a smaller share of what they hold and λ penalised exactly those.
 // μ (`dissatisfactionPenalty`, default 0): value(agg) ≥ 0, so a grant whose heated impressions went
 // unclicked still earned a little, though in the simulator each disappointing heated impression
 // lowers that user's day (issue 7: satisfaction_std). μ charges every unclicked delivered impression.
-// Measured (docs/LEARNING.md): it cuts heating cost steeply and leaves satisfaction_std where it
+// Measured (docs/results/learning.md): it cuts heating cost steeply and leaves satisfaction_std where it
 // was, so the default stays 0.
 import type { RewardWeights } from '../schemas/types.js';
 import { computeReward, type EngagementAggregate, type RewardConfig } from './experience.js';

@@ -28,7 +28,7 @@ export interface ExploreRewardWeights {
 }
 
 // engagedRate / discovery / repeatRate mirror the simulator's daily satisfaction (6 / 0.15 / 0.4).
-// newEngaged 0.6: measured with the policy's own randomised noise (docs/LEARNING.md), +1σ of explore
+// newEngaged 0.6: measured with the policy's own randomised noise (docs/results/learning.md), +1σ of explore
 // logit lowers the engaged rate (≈ −0.0034, costing 6·0.0034) and the repetition rate (−0.0145,
 // gaining 0.4·0.0145) and adds ≈ 0.024 engaged new-content views; at 0.6 these cancel, so the
 // reward does not push the explore LEVEL down (which cost cold start) and PPO is left with the

@@ -6,7 +6,7 @@
 // only, four outputs per pass.
 //
 // On wasm / gpu the tfjs graph stays: fused matMul + bias + ReLU and sub-batching measured no
-// gain on the wasm backend (XNNPACK already runs at its GEMM rate; see docs/PERFORMANCE.md).
+// gain on the wasm backend (XNNPACK already runs at its GEMM rate; see docs/results/performance.md).
 // Only the actor is evaluated (the critic is never on the hot path).
 import * as tf from '@tensorflow/tfjs';
 import { checkBatch, type NamedArray, type Params, type WeightSet } from './network.js';

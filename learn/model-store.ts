@@ -1,16 +1,17 @@
 // Versioned model checkpoints (SPEC §3 "Learning": versioned, checkpointed, swapped atomically).
 //
 // Redis key layout, per model <name>:
-//   <appId>:model:<name>          hash: seq (integer, the version order), version ("<name>@<seq>"),
-//                                 blob (binary, learn/network.ts serializeWeights), created_at (ms)
-//                                 = the LATEST version
-//   <appId>:model:<name>:v:<seq>  hash with the same fields: the last `keepVersions` versions, so a
-//                                 restore can load the exact version an allocator checkpoint recorded
+//   {<appId>:model:<name>}          hash: seq (integer, the version order), version ("<name>@<seq>"),
+//                                   blob (binary, learn/network.ts serializeWeights), created_at (ms)
+//                                   = the LATEST version
+//   {<appId>:model:<name>}:v:<seq>  hash with the same fields: the last `keepVersions` versions, so a
+//                                   restore can load the exact version an allocator checkpoint recorded
 // One Lua script writes both only when the new seq is greater than the stored one and deletes the
 // version that falls out of the window, atomically: an older trainer (a zombie after a restart) can
-// never overwrite newer weights. (Keys of one model share no hash tag; on Redis Cluster use an appId
-// with braces, e.g. "{thermostat}", to keep them in one slot.)
-import type { Redis } from 'ioredis';
+// never overwrite newer weights. The braces are a Redis Cluster hash tag: a model's keys share one
+// slot, so the script is valid on a Cluster. Models saved under the untagged keys of earlier
+// releases (`<appId>:model:<name>[:v:<seq>]`) are still read when no tagged one exists.
+import type { StateRedis } from '../state/redis-options.js';
 import { ThermostatError } from '../core/errors.js';
 import {
   deserializeWeights,
@@ -72,7 +73,7 @@ redis.call('DEL', KEYS[3])
 return 1
 `;
 
-type RedisWithSave = Redis & {
+type RedisWithSave = StateRedis & {
   thermostatModelSave(
     latestKey: string,
     versionKey: string,
@@ -88,7 +89,7 @@ export class RedisModelStore implements ModelStore {
   private readonly redis: RedisWithSave;
 
   constructor(
-    redis: Redis,
+    redis: StateRedis,
     private readonly appId: string,
     private readonly keepVersions = DEFAULT_KEEP_VERSIONS,
   ) {
@@ -97,9 +98,15 @@ export class RedisModelStore implements ModelStore {
     this.redis = redis as unknown as RedisWithSave;
   }
 
-  /** `<appId>:model:<name>` (latest), or `<appId>:model:<name>:v:<seq>` (one kept version). */
+  /** `{<appId>:model:<name>}` (latest), or `{<appId>:model:<name>}:v:<seq>` (one kept version). */
   key(name: string, seq?: number): string {
-    return seq === undefined ? `${this.appId}:model:${name}` : `${this.appId}:model:${name}:v:${seq}`;
+    const tag = `{${this.appId}:model:${name}}`;
+    return seq === undefined ? tag : `${tag}:v:${seq}`;
+  }
+
+  /** The untagged key of earlier releases, read when the tagged one is absent. */
+  legacyKey(name: string, seq?: number): string {
+    return this.key(name, seq).replace(/^\{([^}]*)\}/, '$1');
   }
 
   async save(name: string, seq: number, blob: Uint8Array, createdAt: number): Promise<boolean> {
@@ -116,7 +123,10 @@ export class RedisModelStore implements ModelStore {
   }
 
   async load(name: string, seq?: number): Promise<StoredModel | undefined> {
-    const key = this.key(name, seq);
+    return (await this.loadKey(this.key(name, seq))) ?? this.loadKey(this.legacyKey(name, seq));
+  }
+
+  private async loadKey(key: string): Promise<StoredModel | undefined> {
     // One command: the four fields of one version, never a mix of two saves.
     const [seqB, versionB, blob, createdB] = await this.redis.hmgetBuffer(
       key,

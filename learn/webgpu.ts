@@ -43,7 +43,7 @@ interface TfjsWebGpuModule {
  * Limits asked of the device: what the tfjs backend asks for itself, plus the adapter's storage
  * buffers per shader stage. WebGPU's default is 8, and the gradient-norm clip sums 10 gradients
  * in one addN (11 buffers): under the default that pipeline is invalid and every PPO step fails
- * validation (measured on the H100, docs/PERFORMANCE.md).
+ * validation (measured on the H100, docs/results/performance.md).
  */
 const DEVICE_LIMITS = [
   'maxComputeWorkgroupStorageSize',

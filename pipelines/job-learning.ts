@@ -4,7 +4,7 @@
 // the allocator through its log, so a replay after a crash decides exactly as the first run did.
 // The learner runs where the allocator task runs (it learns from the allocator's tick reports); on
 // an instance without the allocator it only waits.
-import type { Redis } from 'ioredis';
+import type { StateRedis } from '../state/redis-options.js';
 import type { AgentConfig } from '../agents/config.js';
 import type { RuntimeConfig } from '../core/config.js';
 import type { Logger } from '../core/log.js';
@@ -34,7 +34,7 @@ export interface JobLearningOptions {
   agents: AgentConfig;
   names: TopologyNames;
   serde: RecordSerde;
-  redis: Redis;
+  redis: StateRedis;
   log: Logger;
   metrics: Metrics;
 }

@@ -124,7 +124,7 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
   await prepareWriters(names, serde);
   const recordSerde = wireSerde(names, serde);
 
-  const redis = await connectStateRedis(cfg.redis.url, undefined, (err) =>
+  const redis = await connectStateRedis(cfg.redis, undefined, (err) =>
     log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'),
   );
   const store = new RedisCheckpointStore({ redis, appId: cfg.appId, metrics });

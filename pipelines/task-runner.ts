@@ -125,7 +125,13 @@ export async function runFetched(
   const { task } = owned;
   const stage = task.id.stage;
   const decoded: InRecord[] = [];
-  if (serde.prefetch) await serde.prefetch(raw.map((r) => r.value)).catch(() => undefined); // unknown ids then fail per record → DLQ
+  // Writer schemas of new ids. Ids the registry does not know then fail per record (DLQ); a registry
+  // that cannot be asked (down, refusing the credentials) fails the batch before anything ran: it
+  // is retried, or ends the job, instead of sending good records to the DLQ as SCHEMA_UNKNOWN.
+  if (serde.prefetch)
+    await serde.prefetch(raw.map((r) => r.value)).catch((e: unknown) => {
+      if (e instanceof ThermostatError && e.reason === 'DEPENDENCY') throw e;
+    });
   for (const r of raw) {
     try {
       if (r.value === null)

@@ -11,7 +11,7 @@ import { toContentState, type ContentAgentState } from '../agents/content.js';
 import { toUserMindState, type UserAgentState } from '../agents/user.js';
 import { partitionForKey } from '../core/hash.js';
 import type { Metrics } from '../core/metrics.js';
-import type { ContentState, UserMindState } from '../schemas/types.js';
+import type { ContentState, HeatingAllocation, UserMindState } from '../schemas/types.js';
 import { MemoryCheckpointStore } from '../state/memory-checkpoint.js';
 import type { CacheStats } from '../state/versioned-cache.js';
 import type { CheckpointStore } from '../state/store.js';
@@ -171,6 +171,10 @@ export class ThermostatTestDriver {
   }
 
   /** Decoded records appended to `topic` since the previous call for that topic. */
+  readOutput(topic: 'heating-allocations'): HeatingAllocation[];
+  readOutput(topic: 'user-mind-state'): UserMindState[];
+  readOutput(topic: 'content-state'): ContentState[];
+  readOutput<T = unknown>(topic: string): T[];
   readOutput<T = unknown>(topic: string): T[] {
     // One cursor per partition. A single count over the whole topic sorted by (timestamp,
     // partition) re-read old records of later partitions and skipped new ones of earlier

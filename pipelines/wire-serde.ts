@@ -33,9 +33,13 @@ export function wireSerde(
   };
 }
 
-/** Registers (HTTP registry) or looks up the writer schema id of every topic the graph writes. */
+/**
+ * Resolves the writer schema id of every topic of the graph: registered under `<topic>-value`
+ * (so producers with auto-registration off find the contract's ids), or in lookup mode looked up
+ * for the topics the job writes only (the inputs' producers register theirs).
+ */
 export async function prepareWriters(names: TopologyNames, serde: Serde): Promise<void> {
-  const schemas = topicSchemas(names);
-  for (const [topic, schema] of Object.entries(schemas))
-    await serde.prepareWriter(topic, schema as SchemaName);
+  const inputs = new Set([names.interactions, names.published, names.objectives]);
+  for (const [topic, schema] of Object.entries(topicSchemas(names)))
+    if (!(serde.lookupOnly && inputs.has(topic))) await serde.prepareWriter(topic, schema as SchemaName);
 }

@@ -12,11 +12,15 @@ log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
 # 1. System packages -------------------------------------------------------------------------
 apt_pkgs=(libcurl4-openssl-dev libssl-dev libsasl2-dev zlib1g-dev libzstd-dev liblz4-dev redis-server redis-tools)
+# python3-venv: the Schema Registry interop test's Python client (scripts/interop-venv.sh).
+command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null || apt_pkgs+=(python3 python3-venv)
 # The local Kafka broker runs on a JVM from jars Maven resolves (scripts/stack.sh).
 if [ -z "${KAFKA_BROKERS:-}" ]; then
   command -v java >/dev/null || apt_pkgs+=(default-jre-headless)
   command -v mvn >/dev/null || apt_pkgs+=(maven)
 fi
+# `bootstrap.sh test` (npm test): headless Chromium renders the simulator's HTML report in a test.
+[ "${1:-}" = test ] && apt_pkgs+=(chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -101,6 +101,10 @@ reject sasl-without-secret "/kafka/sasl/existingSecret" --set kafka.sasl.enabled
 reject redis-bad-scheme "/redis/url" --set redis.url=http://redis:6379
 reject redis-password-without-secret "/redis/auth" --set redis.auth.passwordKey=password
 reject redis-tls-plain-url "requires redis.url to start with rediss://" --set redis.tls.enabled=true
+reject redis-sentinel-password-plain-url "sentinelPasswordKey requires a redis\+sentinel:// URL" --set redis.auth.existingSecret=r --set redis.auth.sentinelPasswordKey=p
+reject registry-auth-without-secret "/schemaRegistry/auth" --set kafka.schemaRegistryUrl=https://sr --set schemaRegistry.auth.bearerTokenKey=t
+reject registry-auth-without-url "schemaRegistry.auth needs kafka.schemaRegistryUrl" --set schemaRegistry.auth.existingSecret=s --set schemaRegistry.auth.bearerTokenKey=t
+reject registry-basic-and-bearer "either usernameKey/passwordKey or bearerTokenKey" --set kafka.schemaRegistryUrl=https://sr --set schemaRegistry.auth.existingSecret=s --set schemaRegistry.auth.usernameKey=u --set schemaRegistry.auth.passwordKey=p --set schemaRegistry.auth.bearerTokenKey=t
 reject min-replicas-above-partitions "exceeds the replica cap" --set autoscaling.mode=keda --set autoscaling.minReplicas=8
 reject gpu-count-zero "/gpu/count.*minimum" --set gpu.enabled=true --set gpu.count=0
 reject bad-scrape-interval "/serviceMonitor/interval" --set serviceMonitor.interval=30sec

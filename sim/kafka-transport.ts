@@ -23,12 +23,12 @@ import type {
   LibrdKafkaError,
   Message,
 } from '@confluentinc/kafka-javascript';
-import { Redis } from 'ioredis';
 import { parseAgentConfig, type AgentConfigInput } from '../agents/config.js';
 import { loadRuntimeConfig } from '../core/config.js';
 import { ThermostatError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/log.js';
 import { KafkaSink } from '../io/kafka.js';
+import { probeBroker } from '../io/probe.js';
 import { ensureTopics } from '../io/topics.js';
 import { startJob, type RunningJob } from '../pipelines/run-job.js';
 import {
@@ -41,6 +41,9 @@ import {
   type TopologyNames,
 } from '../pipelines/topology.js';
 import { wireSerde } from '../pipelines/wire-serde.js';
+import { createStateRedis } from '../state/redis-options.js';
+import { deleteMatching } from '../state/redis-scan.js';
+import { redactUrl } from '../state/redis-url.js';
 import type { RecordSerde } from '../pipelines/task-runner.js';
 import type { UserMindState } from '../schemas/types.js';
 import type { GraphTransport } from './transport.js';
@@ -81,50 +84,7 @@ export function simAppId(seed: number): string {
   return `sim-${seed}-${process.pid}-${Date.now().toString(36)}-${Math.floor(Math.random() * 0xffff).toString(36)}`;
 }
 
-/**
- * Fails fast with a clear message when the broker cannot be reached (before a run starts):
- * librdkafka otherwise retries forever in the background.
- */
-export async function probeBroker(brokers: string, timeoutMs = 5000): Promise<void> {
-  const admin: IAdminClient = AdminClient.create({ 'bootstrap.servers': brokers, log_level: 0 } as never);
-  try {
-    await cb<string[]>((done) => admin.listTopics({ timeout: timeoutMs }, done));
-  } catch (e) {
-    throw new ThermostatError(
-      'DEPENDENCY',
-      `cannot reach Kafka at ${brokers} (${(e as Error).message}); start it with 'bash scripts/stack.sh up' or pass --brokers`,
-      { retriable: true, cause: e },
-    );
-  } finally {
-    admin.disconnect();
-  }
-}
-
-/** Fails fast with a clear message when the checkpoint Redis cannot be reached. */
-export async function probeRedis(url: string, timeoutMs = 3000): Promise<void> {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    connectTimeout: timeoutMs,
-  });
-  redis.on('error', () => {});
-  try {
-    await redis.connect();
-    await redis.ping();
-  } catch (e) {
-    throw new ThermostatError(
-      'DEPENDENCY',
-      `cannot reach Redis at ${url} (${(e as Error).message}); start it with 'bash scripts/stack.sh up' or pass --redis`,
-      {
-        retriable: true,
-        cause: e,
-      },
-    );
-  } finally {
-    redis.disconnect();
-  }
-}
+export { probeBroker, probeRedis } from '../io/probe.js';
 
 export class KafkaGraphTransport implements GraphTransport {
   readonly names: TopologyNames;
@@ -389,17 +349,12 @@ export class KafkaGraphTransport implements GraphTransport {
       await cb<void>((done) => admin.deleteTopic(t, 10_000, (err) => done(err, undefined))).catch(
         () => undefined,
       );
-    const redis = new Redis(this.opts.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const redis = createStateRedis(this.opts.redisUrl);
     redis.on('error', () => {});
     try {
       await redis.connect();
-      // Every key of the job carries the tag {<appId>.<stage>.<partition>}.
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `*{${this.opts.appId}.*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
+      // Every key of the job carries the tag {<appId>.<stage>.<partition>} (models: {<appId>:model:…}).
+      await deleteMatching(redis, `{${this.opts.appId}[.:]*`);
     } finally {
       redis.disconnect();
     }

@@ -232,7 +232,7 @@ export const DEFAULT_LEARNED_OPTIONS: LearnedPolicyOptions = {
   maxBatch: 1024,
   maxCost: 0.5,
   // 0.5 rather than the bandit reward's 0.3: marginal credit sums value over a grant's impressions,
-  // so cost needs more weight to keep spending at or below the rule's (measured, docs/LEARNING.md).
+  // so cost needs more weight to keep spending at or below the rule's (measured, docs/results/learning.md).
   costWeight: 0.5,
   epochs: 4,
   minibatchSize: 128,

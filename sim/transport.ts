@@ -32,8 +32,3 @@ export interface TransportOptions {
   /** Redis for the job's checkpoints (kind 'kafka'); keys are prefixed by the run's app id. */
   redisUrl?: string;
 }
-
-export function parseTransportKind(v: string): TransportKind {
-  if ((TRANSPORT_KINDS as readonly string[]).includes(v)) return v as TransportKind;
-  throw new Error(`--transport must be one of ${TRANSPORT_KINDS.join(', ')}, got '${v}'`);
-}

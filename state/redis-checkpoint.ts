@@ -1,14 +1,17 @@
 // Redis CheckpointStore: one EVALSHA per checkpoint (Lua applies epoch fencing, seq dedupe and
 // per-key version skips atomically), one EVALSHA per batch load, one per acquire. A checkpoint's
 // entries travel packed in one argument (state/packed-entries.ts); their keys stay in KEYS.
-// Scripts are loaded with SCRIPT LOAD and reloaded on NOSCRIPT (after a Redis restart the script
-// cache is empty). Every command sent is counted in thermostat_redis_commands_total.
-import type { Redis } from 'ioredis';
+// Scripts run by SHA1 (EVALSHA) and fall back to EVAL on NOSCRIPT (after a restart or failover the
+// script cache is empty). Every command sent is counted in thermostat_redis_commands_total. Works
+// on one server, behind Sentinel and on Redis Cluster: each call's keys share the task's hash tag.
+import { createHash } from 'node:crypto';
 import { FencedError, ThermostatError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import { ACQUIRE_LUA, COMMIT_LUA, LOAD_LUA, STAGE_LUA } from './lua.js';
 import { assertName, stateKey, taskKey, taskTag, versionsKey } from './keys.js';
 import { packEntries } from './packed-entries.js';
+import type { StateRedis } from './redis-options.js';
+import { scanKeys } from './redis-scan.js';
 import {
   type AcquireResult,
   type CheckpointStore,
@@ -20,7 +23,8 @@ import {
 } from './store.js';
 
 export interface RedisCheckpointStoreOptions {
-  redis: Redis;
+  /** One server, a Sentinel-managed master or a Cluster (every call stays in one task's slot). */
+  redis: StateRedis;
   appId: string;
   metrics?: Metrics;
   /**
@@ -38,10 +42,11 @@ export interface RedisCheckpointStoreOptions {
   maxWritesInFlight?: number;
 }
 
-/** ioredis has evalshaBuffer at runtime but not in its typings (callBuffer breaks auto-pipelining). */
-interface EvalshaBuffer {
+/** ioredis has evalshaBuffer/evalBuffer at runtime but not in its typings (callBuffer breaks auto-pipelining). */
+interface EvalBuffer {
   /** ioredis flattens array arguments: one array avoids spreading 100k+ arguments onto the JS stack. */
   evalshaBuffer(sha: string, numKeys: number, keysThenArgs: (string | Buffer)[]): Promise<unknown>;
+  evalBuffer(script: string, numKeys: number, keysThenArgs: (string | Buffer)[]): Promise<unknown>;
 }
 
 type ScriptName = 'acquire' | 'load' | 'stage' | 'commit';
@@ -51,18 +56,20 @@ const SOURCES: Record<ScriptName, string> = {
   stage: STAGE_LUA,
   commit: COMMIT_LUA,
 };
+/** The SHA1 Redis files each script under (EVALSHA). */
+const SHAS = Object.fromEntries(
+  Object.entries(SOURCES).map(([name, src]) => [name, createHash('sha1').update(src).digest('hex')]),
+) as Record<ScriptName, string>;
 
 /** Reply errors a retry can fix (server loading, failover, busy script, memory pressure). */
 const TRANSIENT_REPLY = /^(LOADING|READONLY|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|OOM|NOSCRIPT)/;
 
 export class RedisCheckpointStore implements CheckpointStore {
-  private readonly redis: Redis;
+  private readonly redis: StateRedis;
   private readonly appId: string;
   private readonly metrics?: Metrics;
   private readonly maxEntriesPerCall: number;
   private readonly maxWritesInFlight: number;
-  /** SCRIPT LOAD in progress or done, shared by concurrent first calls. */
-  private readonly shas = new Map<ScriptName, Promise<string>>();
   private writesInFlight = 0;
   /** Writes waiting for a slot, first come first served. */
   private readonly writeWaiters: (() => void)[] = [];
@@ -137,17 +144,14 @@ export class RedisCheckpointStore implements CheckpointStore {
   }
 
   async deleteTask(task: TaskId): Promise<void> {
-    const pattern = `${taskTag(this.appId, task)}:*`;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    // All of a task's keys share its tag's slot: one DEL per SCAN batch is valid on a Cluster too.
+    for await (const { keys } of scanKeys(this.redis, `${taskTag(this.appId, task)}:*`)) {
       this.metrics?.redisCommands.inc();
-      cursor = next;
       if (keys.length > 0) {
         await this.redis.del(...keys);
         this.metrics?.redisCommands.inc();
       }
-    } while (cursor !== '0');
+    }
   }
 
   private fenced(task: TaskId, epoch: number, stored: number): never {
@@ -212,37 +216,32 @@ export class RedisCheckpointStore implements CheckpointStore {
     }
   }
 
-  /** EVALSHA with the script loaded on demand; one reload + retry on NOSCRIPT. */
+  /**
+   * EVALSHA of the script's SHA1 (computed here); on NOSCRIPT, EVAL with the source, which runs
+   * it and caches it on that server. No SCRIPT LOAD: on a Cluster it would reach one random node,
+   * while EVAL goes to the node owning the keys' slot (so does a promoted replica after a
+   * failover, or a restarted server, each with an empty script cache).
+   */
   private async run(name: ScriptName, keys: string[], args: (string | Buffer)[]): Promise<unknown> {
-    for (let attempt = 0; ; attempt++) {
+    const keysThenArgs = (keys as (string | Buffer)[]).concat(args);
+    const redis = this.redis as unknown as EvalBuffer;
+    try {
+      this.metrics?.redisCommands.inc();
       try {
-        let loading = this.shas.get(name);
-        if (loading === undefined) {
-          this.metrics?.redisCommands.inc();
-          loading = (this.redis.script('LOAD', SOURCES[name]) as Promise<unknown>).then(String);
-          loading.catch(() => this.shas.delete(name));
-          this.shas.set(name, loading);
-        }
-        const sha = await loading;
-        this.metrics?.redisCommands.inc();
-        return await (this.redis as unknown as EvalshaBuffer).evalshaBuffer(
-          sha,
-          keys.length,
-          (keys as (string | Buffer)[]).concat(args),
-        );
+        return await redis.evalshaBuffer(SHAS[name], keys.length, keysThenArgs);
       } catch (e) {
-        const msg = (e as Error).message ?? '';
-        if (attempt === 0 && msg.startsWith('NOSCRIPT')) {
-          this.shas.delete(name);
-          continue;
-        }
-        this.metrics?.redisErrors.inc();
-        const reply = (e as Error).name === 'ReplyError';
-        throw new ThermostatError('DEPENDENCY', `redis ${name} failed: ${msg}`, {
-          cause: e,
-          retriable: !reply || TRANSIENT_REPLY.test(msg),
-        });
+        if (!((e as Error).message ?? '').startsWith('NOSCRIPT')) throw e;
+        this.metrics?.redisCommands.inc();
+        return await redis.evalBuffer(SOURCES[name], keys.length, keysThenArgs);
       }
+    } catch (e) {
+      const msg = (e as Error).message ?? '';
+      this.metrics?.redisErrors.inc();
+      const reply = (e as Error).name === 'ReplyError';
+      throw new ThermostatError('DEPENDENCY', `redis ${name} failed: ${msg}`, {
+        cause: e,
+        retriable: !reply || TRANSIENT_REPLY.test(msg),
+      });
     }
   }
 }

@@ -1,22 +1,53 @@
-// `thermostat bench [--quick] [--json]`: the performance benchmark (bench/run.ts, docs/PERFORMANCE.md).
+// `thermostat bench [--quick] [--json]`: the performance benchmark (bench/run.ts, docs/results/performance.md).
 // Progress goes to stderr; with --json the last stdout line is one JSON object with the issue's keys.
+// bench/ is part of a checkout, not of the package: loaded only when the command runs.
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { runBench } from '../../bench/run.js';
+import { UsageError } from '../errors.js';
+import { assertWritable, nameList } from '../options.js';
+import { packageRoot } from '../package-info.js';
+
+/** The parts of bench/run.ts, in run order (a test checks the two lists agree). */
+export const BENCH_PARTS = [
+  'inprocess',
+  'naive',
+  'redis',
+  'memory',
+  'alloc',
+  'e2e',
+  'latency',
+  'recovery',
+] as const;
+
+/** bench/run.ts's entry, typed here so the build does not follow it. */
+export type RunBench = (o: {
+  quick: boolean;
+  only?: string[];
+  log: (m: string) => void;
+  onProgress: (result: unknown, details: unknown) => void;
+}) => Promise<{ result: { notes: string }; details: unknown }>;
+
+interface BenchOptions {
+  quick?: boolean;
+  json?: boolean;
+  details?: string;
+  only?: string[];
+}
 
 export function register(program: Command): void {
   program
     .command('bench')
     .description(
-      'Measure throughput, latency, Redis commands, memory, recovery and allocation scoring (docs/PERFORMANCE.md).',
+      'Measure throughput, latency, Redis commands, memory, recovery and allocation scoring (from a checkout).',
     )
     .option('--quick', 'small sizes, under 2 minutes')
     .option('--json', 'print one JSON object as the last line')
     .option('--details <file>', 'also write the detailed measurements (JSON) to this file')
-    .option(
-      '--only <parts>',
-      'comma-separated parts: inprocess,naive,redis,memory,alloc,e2e,latency,recovery',
-    )
-    .action(async (o: { quick?: boolean; json?: boolean; details?: string; only?: string }) => {
+    .option('--only <parts>', `comma-separated parts: ${BENCH_PARTS.join(',')}`, nameList(BENCH_PARTS))
+    .action(async (o: BenchOptions) => {
+      if (!existsSync(`${packageRoot}/bench/run.ts`))
+        throw new UsageError('bench runs from a source checkout (bench/ is not part of the package)');
+      assertWritable('--details', o.details);
       // The full run holds 1M users of state and millions of records: re-run in a child with a
       // larger heap than Node's default (which the full run exceeds).
       if (!process.env.THERMOSTAT_BENCH_CHILD) {
@@ -24,7 +55,7 @@ export function register(program: Command): void {
         const r = spawnSync(
           process.execPath,
           // A 64 MiB young generation: the graph's per-batch garbage dies young instead of being
-          // promoted (≈ +25 % events per CPU-second in-process, docs/PERFORMANCE.md).
+          // promoted (≈ +25 % events per CPU-second in-process, docs/results/performance.md).
           [
             ...process.execArgv,
             '--max-old-space-size=12288',
@@ -39,6 +70,9 @@ export function register(program: Command): void {
         );
         process.exit(r.status ?? 1);
       }
+      // A computed specifier: the package build must not follow it into bench/ (and test/).
+      const benchModule = '../../bench/run.js';
+      const { runBench } = (await import(benchModule)) as { runBench: RunBench };
       const t0 = Date.now();
       const { writeFileSync } = await import('node:fs');
       const save = (result: unknown, details: unknown) => {
@@ -46,7 +80,7 @@ export function register(program: Command): void {
       };
       const { result, details } = await runBench({
         quick: Boolean(o.quick),
-        only: o.only?.split(','),
+        only: o.only,
         log: (m) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0)}s] ${m}\n`),
         onProgress: save,
       });

@@ -3,9 +3,12 @@
 import type { Command } from 'commander';
 import { loadRuntimeConfig } from '../../core/config.js';
 import { KafkaSink } from '../../io/kafka.js';
+import { probeBroker } from '../../io/probe.js';
 import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
-import { ensureTopics, jobTopicSpecs, TOPICS } from '../../io/topics.js';
+import { ensureTopics } from '../../io/topics.js';
+import { topicSpecs, topologyNames } from '../../pipelines/topology.js';
+import { decimal, integer } from '../options.js';
 
 export interface ProduceSampleOptions {
   interactions: number;
@@ -24,15 +27,17 @@ export async function produceSample(
 ): Promise<{ interactions: number; contents: number }> {
   const cfg = loadRuntimeConfig();
   const brokers = cfg.kafka.brokers;
-  await ensureTopics(jobTopicSpecs(cfg.appId, cfg.kafka.inputPartitions), {
+  const names = topologyNames(cfg.appId, cfg.topicPrefix);
+  await probeBroker(brokers, { rdkafka: cfg.kafka.rdkafka });
+  await ensureTopics(topicSpecs(names, cfg.kafka.inputPartitions), {
     brokers,
     rdkafka: cfg.kafka.rdkafka,
     replicationFactor: cfg.kafka.replicationFactor,
   });
   const serde = Serde.fromConfig(cfg);
-  await serde.prepareWriter(TOPICS.userInteractions, 'UserInteraction');
-  await serde.prepareWriter(TOPICS.contentPublished, 'ContentPublished');
-  await serde.prepareWriter(TOPICS.businessObjectives, 'BusinessObjectives');
+  await serde.prepareWriter(names.interactions, 'UserInteraction');
+  await serde.prepareWriter(names.published, 'ContentPublished');
+  await serde.prepareWriter(names.objectives, 'BusinessObjectives');
   const sink = new KafkaSink({
     brokers,
     rdkafka: cfg.kafka.rdkafka,
@@ -45,6 +50,7 @@ export async function produceSample(
       users: o.users,
       contents: o.contents,
       startTime: o.startTime,
+      topics: names,
     });
     const first = [traffic.objectivesRecord(), ...traffic.contentRecords()];
     await Promise.all(first.map((r) => sink.send(r.topic, r.key, r.value)));
@@ -73,28 +79,17 @@ export async function produceSample(
   return { interactions: o.interactions, contents: o.contents };
 }
 
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got "${v}"`);
-  return n;
-};
-const fraction = (v: string) => {
-  const n = Number(v);
-  if (!(n >= 0 && n <= 1)) throw new Error(`expected a number in 0..1, got "${v}"`);
-  return n;
-};
-
 export function register(program: Command): void {
   program
     .command('produce-sample')
     .description('Produce seeded sample Avro records to the input topics (creates topics first)')
-    .option('--interactions <n>', 'user interactions to produce', int, 10_000)
-    .option('--contents <n>', 'contents to publish', int, 500)
-    .option('--users <n>', 'distinct users', int, 2000)
-    .option('--seed <n>', 'random seed (same seed, same records)', int, 42)
-    .option('--corrupt-fraction <f>', 'share of interactions that are corrupt (DLQ test)', fraction, 0)
-    .option('--rate <r>', 'interactions per second (0 = as fast as possible)', int, 0)
-    .option('--start-time <ms>', 'event time of the first record (epoch ms)', int, 1_700_000_000_000)
+    .option('--interactions <n>', 'user interactions to produce', integer(0), 10_000)
+    .option('--contents <n>', 'contents to publish', integer(1), 500)
+    .option('--users <n>', 'distinct users', integer(1), 2000)
+    .option('--seed <n>', 'random seed (same seed, same records)', integer(0), 42)
+    .option('--corrupt-fraction <f>', 'share of interactions that are corrupt (DLQ test)', decimal(0, 1), 0)
+    .option('--rate <r>', 'interactions per second (0 = as fast as possible)', integer(0), 0)
+    .option('--start-time <ms>', 'event time of the first record (epoch ms)', integer(0), 1_700_000_000_000)
     .action(async (o: ProduceSampleOptions) => {
       await produceSample(o);
     });

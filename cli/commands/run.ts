@@ -1,40 +1,126 @@
-// `thermostat run`: the main job. Brings up the local stack unless KAFKA_BROKERS is set, starts
-// the three-stage graph on Kafka (state checkpointed to Redis), feeds seeded sample traffic on
-// the local stack, prints live stats and the metrics URL, and stops gracefully on SIGTERM/SIGINT
-// (stop fetching, drain, final checkpoint, commit, disconnect) within shutdownTimeoutMs.
+// `thermostat run`: the main job. Brings up the local stack unless KAFKA_BROKERS is set, checks
+// the brokers answer, starts the three-stage graph on Kafka (state checkpointed to Redis), feeds
+// seeded sample traffic on the local stack, reports live stats, and stops gracefully on
+// SIGTERM/SIGINT (stop fetching, drain, final checkpoint, commit, disconnect) within
+// shutdownTimeoutMs.
 import type { Command } from 'commander';
-import { loadRuntimeConfig } from '../../core/config.js';
-import { createLogger, LOG_EVENTS } from '../../core/log.js';
-import { createMetrics } from '../../core/metrics.js';
+import { loadRuntimeConfig, type RuntimeConfig } from '../../core/config.js';
+import { ThermostatError } from '../../core/errors.js';
+import { createLogger, LOG_EVENTS, type Logger } from '../../core/log.js';
+import { createMetrics, type Metrics } from '../../core/metrics.js';
 import { KafkaSink } from '../../io/kafka.js';
-import { startSampleProducer, type SampleProducer } from '../../io/sample-producer.js';
+import { probeBroker } from '../../io/probe.js';
+import { latestEventTime, startSampleProducer, type SampleProducer } from '../../io/sample-producer.js';
 import { HeatedServing } from '../../io/sample-serving.js';
 import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
 import { startJob } from '../../pipelines/run-job.js';
-import { topologyNames } from '../../pipelines/topology.js';
+import { topologyNames, type TopologyNames } from '../../pipelines/topology.js';
 import { prepareWriters } from '../../pipelines/wire-serde.js';
-import { startLiveStats } from '../live-stats.js';
+import { formatStats, startLiveStats, type Stats, type StatsSample } from '../live-stats.js';
+import { decimal, integer } from '../options.js';
 import { runStackScript } from './stack.js';
 
 interface RunOptions {
   sampleTraffic?: boolean;
   rate: number;
   corruptFraction: number;
-  eventStepMs: number;
 }
+
+/**
+ * The demo's sample traffic: event time runs this many times faster than the wall clock (an
+ * allocation tick every 0.6 s; online learning's 2-hour warm-up passes in about 72 s).
+ */
+const DEMO_SPEEDUP = 100;
+/** Share of sample interactions that are heated impressions of the job's allocations. */
+const DEMO_HEATED_SHARE = 0.1;
+/** The demo publishes a new content after every this many interactions (a live catalogue). */
+const DEMO_PUBLISH_EVERY = 100;
+/** Users and contents of the demo's sample traffic. */
+const DEMO_USERS = 5000;
+const DEMO_CONTENTS = 1000;
+/** How long the start-up probe waits for the brokers. */
+const BROKER_PROBE_MS = 10_000;
 
 const sumOf = async (
   m: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> },
   filter: (l: Record<string, unknown>) => boolean = () => true,
 ) => (await m.get()).values.filter((v) => filter(v.labels)).reduce((a, v) => a + v.value, 0);
 
+/** Seeded sample traffic on the job's own input topics (topicPrefix included). */
+async function startSampleTraffic(
+  cfg: RuntimeConfig,
+  names: TopologyNames,
+  o: RunOptions,
+  serving: HeatedServing,
+) {
+  const serde = Serde.fromConfig(cfg);
+  await prepareWriters(names, serde);
+  const sink = new KafkaSink({
+    brokers: cfg.kafka.brokers,
+    rdkafka: cfg.kafka.rdkafka,
+    clientId: `${cfg.appId}-sample`,
+  });
+  await sink.connect();
+  // Event time DEMO_SPEEDUP× faster than the wall clock, so an allocation tick closes every few
+  // seconds; a rerun goes on from where the previous one left event time (else all late).
+  const stepMs = (DEMO_SPEEDUP * 1000) / o.rate;
+  const resumeAt = await latestEventTime({
+    brokers: cfg.kafka.brokers,
+    rdkafka: cfg.kafka.rdkafka,
+    topic: names.interactions,
+    serde,
+  });
+  const traffic = new SampleTraffic(serde, {
+    seed: cfg.seed,
+    users: DEMO_USERS,
+    contents: DEMO_CONTENTS,
+    startTime: Math.max(Date.now(), resumeAt + stepMs),
+    stepMs,
+    publishEvery: DEMO_PUBLISH_EVERY,
+    topics: names,
+    serving: { slots: serving, share: DEMO_HEATED_SHARE },
+  });
+  const producer = await startSampleProducer(sink, traffic, {
+    ratePerSec: o.rate,
+    corruptFraction: o.corruptFraction,
+  });
+  return { producer, sink };
+}
+
+/** Samples the job's metrics in the background, for the live stats. */
+function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => boolean) {
+  let latest: StatsSample = { recordsIn: 0, dlq: 0, lag: 0, allocations: 0, heatedShare: 0, model: 0 };
+  const timer = setInterval(() => {
+    void Promise.all([
+      sumOf(metrics.recordsIn, (l) => l.stage === 'user' && l.topic === names.interactions),
+      sumOf(metrics.dlqRecords),
+      sumOf(metrics.allocations),
+      metrics.heatedShare.get().then((g) => g.values[0]?.value ?? 0),
+      sumOf(metrics.consumerLag),
+      sumOf(metrics.modelVersion),
+    ]).then(([recordsIn, dlq, allocations, heatedShare, lag, model]) => {
+      latest = { recordsIn, dlq, allocations, heatedShare, lag, model };
+    });
+  }, 500);
+  timer.unref();
+  return { latest: () => ({ ...latest, ready: ready() }), stop: () => clearInterval(timer) };
+}
+
+/** A text line on a terminal; a JSON log line otherwise (never plain text in a JSON log). */
+function statsWriter(log: Logger): (s: Stats) => void {
+  return process.stdout.isTTY
+    ? (s) => process.stdout.write(`${formatStats(s)}\n`)
+    : (s) => log.info({ event: 'job.stats', ...s }, 'stats');
+}
+
 async function run(o: RunOptions): Promise<void> {
   const cfg = loadRuntimeConfig();
   const log = createLogger(cfg.logLevel);
   const external = Boolean(process.env.KAFKA_BROKERS);
   if (!external && runStackScript('up') !== 0)
-    throw new Error('the local stack did not start (see .stack/kafka/server.log)');
+    throw new ThermostatError('DEPENDENCY', 'the local stack did not start (see .stack/kafka/server.log)');
+  await probeBroker(cfg.kafka.brokers, { rdkafka: cfg.kafka.rdkafka, timeoutMs: BROKER_PROBE_MS });
   const metrics = createMetrics();
   // The sample traffic's heated slot serves the allocations the job emits (a ranker's part), so
   // heated impressions and their outcomes flow back: what online learning learns from.
@@ -43,65 +129,23 @@ async function run(o: RunOptions): Promise<void> {
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
 
   // Sample traffic only on the embedded stack: never write test data into someone's cluster.
-  let producer: SampleProducer | undefined;
-  let sampleSink: KafkaSink | undefined;
-  if (o.sampleTraffic ?? !external) {
-    const serde = Serde.fromConfig(cfg);
-    await prepareWriters(names, serde);
-    sampleSink = new KafkaSink({
-      brokers: cfg.kafka.brokers,
-      rdkafka: cfg.kafka.rdkafka,
-      clientId: `${cfg.appId}-sample`,
-    });
-    await sampleSink.connect();
-    const traffic = new SampleTraffic(serde, {
-      seed: cfg.seed,
-      users: 5000,
-      contents: 1000,
-      startTime: Date.now(),
-      stepMs: o.eventStepMs,
-      serving: { slots: serving, share: 0.1 },
-      topics: names,
-    });
-    producer = await startSampleProducer(sampleSink, traffic, {
-      ratePerSec: o.rate,
-      corruptFraction: o.corruptFraction,
-    });
-  }
-
-  let sample = { recordsIn: 0, dlq: 0, lag: 0, allocations: 0, heated: 0, model: 0, learned: 0 };
-  const refresh = setInterval(() => {
-    void Promise.all([
-      sumOf(metrics.recordsIn, (l) => l.stage === 'user' && l.topic === names.interactions),
-      sumOf(metrics.dlqRecords),
-      sumOf(metrics.allocations),
-      metrics.heatedShare.get().then((g) => g.values[0]?.value ?? 0),
-      sumOf(metrics.consumerLag),
-      sumOf(metrics.modelVersion),
-      sumOf(metrics.allocations, (l) => l.policy === 'LEARNED'),
-    ]).then(
-      ([recordsIn, dlq, allocations, heated, lag, model, learned]) =>
-        (sample = { recordsIn, dlq, allocations, heated, lag, model, learned }),
-    );
-  }, 500);
-  refresh.unref();
-  const stopStats = startLiveStats(() => ({
-    recordsIn: sample.recordsIn,
-    dlq: sample.dlq,
-    lag: sample.lag,
-    produced: producer?.produced(),
-    extra:
-      `allocations ${sample.allocations} (learned ${sample.learned})  heated share ${(sample.heated * 100).toFixed(1)}%` +
-      `  model ${sample.model > 0 ? `allocation@${sample.model}` : 'rule'}  ready ${running.job.ready}`,
-  }));
+  const sample =
+    (o.sampleTraffic ?? !external) ? await startSampleTraffic(cfg, names, o, serving) : undefined;
+  const producer: SampleProducer | undefined = sample?.producer;
+  const stats = sampleMetrics(metrics, names, () => running.job.ready);
+  const stopStats = startLiveStats(
+    () => ({ ...stats.latest(), produced: producer?.produced() }),
+    statsWriter(log),
+  );
 
   log.info(
     { event: LOG_EVENTS.started, brokers: cfg.kafka.brokers, metrics: `${running.ops.url}/metrics` },
     'thermostat running',
   );
-  console.log(
-    `thermostat: job running on ${cfg.kafka.brokers}; metrics at ${running.ops.url}/metrics, health at ${running.ops.url}/readyz (Ctrl-C to stop)`,
-  );
+  if (process.stdout.isTTY)
+    process.stdout.write(
+      `thermostat: job running on ${cfg.kafka.brokers}; metrics at ${running.ops.url}/metrics, health at ${running.ops.url}/readyz (Ctrl-C to stop)\n`,
+    );
 
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -117,9 +161,9 @@ async function run(o: RunOptions): Promise<void> {
   }, cfg.shutdownTimeoutMs);
   force.unref();
   stopStats();
-  clearInterval(refresh);
+  stats.stop();
   await producer?.stop();
-  await sampleSink?.disconnect();
+  await sample?.sink.disconnect();
   await running.stop();
   log.info({ event: LOG_EVENTS.stopped });
   process.exit(0);
@@ -133,17 +177,11 @@ export function register(program: Command): void {
     )
     .option('--sample-traffic', 'produce seeded sample traffic in-process (default: only on the local stack)')
     .option('--no-sample-traffic', 'do not produce sample traffic')
-    .option('--rate <n>', 'sample interactions per second', (v) => Number(v), 2000)
-    .option(
-      '--event-step-ms <ms>',
-      'event time between sample interactions (50 at 2,000/s: a one-minute tick every 0.6 s)',
-      (v) => Number(v),
-      50,
-    )
+    .option('--rate <n>', 'sample interactions per second', integer(1, 1_000_000), 2000)
     .option(
       '--corrupt-fraction <f>',
       'share of corrupt sample records (shows the DLQ at work)',
-      (v) => Number(v),
+      decimal(0, 1),
       0.01,
     )
     .action(async (o: RunOptions) => {

@@ -34,6 +34,10 @@ const REJECTS = [
   'redis-bad-scheme',
   'redis-password-without-secret',
   'redis-tls-plain-url',
+  'redis-sentinel-password-plain-url',
+  'registry-auth-without-secret',
+  'registry-auth-without-url',
+  'registry-basic-and-bearer',
   'min-replicas-above-partitions',
   'gpu-count-zero',
   'bad-scrape-interval',
@@ -553,7 +557,8 @@ describe('rendered manifests', () => {
   test('external-secrets: credentials only through Secret references, wired into the job config', () => {
     const cm = configMap('external-secrets');
     const text = JSON.stringify(docs('external-secrets'));
-    assert.equal(cm.REDIS_URL, undefined, 'REDIS_URL is composed in the pod, not stored in the ConfigMap');
+    assert.equal(cm.REDIS_URL, 'rediss://redis.internal:6380/0', 'the URL carries no credentials');
+    assert.equal(cm.REDIS_USERNAME, 'thermostat');
     assert.equal(cm.THERMOSTAT_KAFKA_RDKAFKA, undefined, 'SASL config is composed in the pod');
     assert.doesNotMatch(JSON.stringify(cm), /password|sasl\.username/i);
     assert.equal(
@@ -573,10 +578,10 @@ describe('rendered manifests', () => {
     assert.equal(fromSecret('THERMOSTAT_LLM_API_KEY'), 'thermostat-llm/token');
     // $(VAR) expands only from variables defined earlier in the list.
     assert.ok(names.indexOf('KAFKA_SASL_PASSWORD') < names.indexOf('THERMOSTAT_KAFKA_RDKAFKA'));
-    assert.ok(names.indexOf('REDIS_PASSWORD') < names.indexOf('REDIS_URL'));
     assert.equal(
-      envVar('external-secrets', 'REDIS_URL').value,
-      'rediss://thermostat:$(REDIS_PASSWORD)@redis.internal:6380/0',
+      envVar('external-secrets', 'REDIS_URL'),
+      undefined,
+      'REDIS_PASSWORD is read by the job itself',
     );
     const rd = JSON.parse(
       envVar('external-secrets', 'THERMOSTAT_KAFKA_RDKAFKA')
@@ -610,6 +615,47 @@ describe('rendered manifests', () => {
     assert.equal(cm.SCHEMA_REGISTRY_URL, 'https://schema-registry.internal:8081');
     assert.equal(cm.THERMOSTAT_LLM_URL, 'https://llm.internal/v1');
     assert.doesNotMatch(text, /"(token|pass|redis-password)":/, 'no secret value is inlined');
+  });
+
+  test('redis-sentinel / redis-cluster: the topology in REDIS_URL, passwords and registry credentials from Secrets', () => {
+    const fromSecret = (c: string, n: string): string => {
+      const ref = envVar(c, n).valueFrom.secretKeyRef;
+      return `${ref.name}/${ref.key}`;
+    };
+    const sentinel = configMap('redis-sentinel');
+    assert.match(sentinel.REDIS_URL, /^redis\+sentinel:\/\/redis-sentinel-0\.redis:26379,.*\/thermostat$/);
+    assert.equal(fromSecret('redis-sentinel', 'REDIS_PASSWORD'), 'thermostat-redis/redis-password');
+    assert.equal(
+      fromSecret('redis-sentinel', 'REDIS_SENTINEL_PASSWORD'),
+      'thermostat-redis/sentinel-password',
+    );
+    assert.equal(sentinel.SCHEMA_REGISTRY_MODE, 'lookup');
+    assert.equal(
+      fromSecret('redis-sentinel', 'SCHEMA_REGISTRY_USERNAME'),
+      'thermostat-schema-registry/api-key',
+    );
+    assert.equal(
+      fromSecret('redis-sentinel', 'SCHEMA_REGISTRY_PASSWORD'),
+      'thermostat-schema-registry/api-secret',
+    );
+    assert.equal(envVar('redis-sentinel', 'SCHEMA_REGISTRY_BEARER_TOKEN'), undefined);
+
+    const cluster = configMap('redis-cluster');
+    assert.match(cluster.REDIS_URL, /^rediss\+cluster:\/\//);
+    assert.equal(cluster.REDIS_USERNAME, 'thermostat');
+    assert.equal(cluster.SCHEMA_REGISTRY_MODE, 'register');
+    assert.deepEqual(
+      [cluster.SCHEMA_REGISTRY_LOGICAL_CLUSTER, cluster.SCHEMA_REGISTRY_IDENTITY_POOL_ID],
+      ['lsrc-abc123', 'pool-xyz'],
+    );
+    assert.equal(
+      fromSecret('redis-cluster', 'SCHEMA_REGISTRY_BEARER_TOKEN'),
+      'thermostat-schema-registry-token/token',
+    );
+    assert.equal(envVar('redis-cluster', 'SCHEMA_REGISTRY_USERNAME'), undefined);
+    // The default renders no registry credentials at all.
+    assert.equal(envVar('default', 'SCHEMA_REGISTRY_USERNAME'), undefined);
+    assert.equal(configMap('default').SCHEMA_REGISTRY_MODE, undefined);
   });
 
   test('redis-url-secret: REDIS_URL straight from a Secret; KEDA without auth on the user stage only', () => {

@@ -26,6 +26,7 @@ import {
   initAllocationWeights,
 } from '../../learn/allocation-model.js';
 import { selectBackend } from '../../learn/backend.js';
+import { RedisModelStore } from '../../learn/model-store.js';
 import { ModelHandle } from '../../learn/network.js';
 import { OnlineAllocatorModels } from '../../learn/online/allocator-models.js';
 import { topicSpecs, topologyNames } from '../../pipelines/topology.js';
@@ -190,7 +191,7 @@ test(
     assert.deepEqual((await job.terminate()).code, 0, job.outputTail);
 
     // Versions > 0 in the Redis model store.
-    const stored = Number(await client.hget(`${appId}:model:allocation`, 'seq'));
+    const stored = (await new RedisModelStore(client, appId).load('allocation'))?.seq ?? 0;
     assert.ok(stored >= 2, `stored seq ${stored}`);
 
     // Every allocation the job emitted, and the re-emissions of the replay after the kill.

@@ -76,7 +76,10 @@ test(
 );
 
 test('an unreachable broker fails fast with a clear message', { timeout: 30_000 }, async () => {
-  await assert.rejects(probeBroker('127.0.0.1:1', 1000), /cannot reach Kafka at 127\.0\.0\.1:1/);
+  await assert.rejects(
+    probeBroker('127.0.0.1:1', { timeoutMs: 1000 }),
+    /cannot reach Kafka at 127\.0\.0\.1:1/,
+  );
 });
 
 // The regression that the equality above surfaced (no broker needed): with several partitions and

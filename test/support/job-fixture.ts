@@ -3,7 +3,7 @@
 // graph in memory, all input upfront), and readers for what the Kafka job left behind: Redis state
 // (serving layout), changelog topics (latest record per key) and allocation ids.
 import assert from 'node:assert/strict';
-import { Redis as IORedis, type Redis } from 'ioredis';
+import { Cluster, Redis as IORedis, type Redis } from 'ioredis';
 import { Rng } from '../../core/rng.js';
 import rdkafka from '@confluentinc/kafka-javascript';
 import { KafkaSink } from '../../io/kafka.js';
@@ -170,7 +170,7 @@ export async function referenceRun(input: JobInput, timing: Timing = DEFAULT_TIM
 
 /** Every user / content state the job left in Redis (serving layout, one HGETALL per key). */
 export async function readRedisState(
-  redis: Redis,
+  redis: Redis | Cluster,
   appId: string,
   ref: FinalState,
 ): Promise<Pick<FinalState, 'users' | 'contents' | 'usersInternal' | 'contentsInternal'>> {
@@ -199,17 +199,21 @@ export async function readRedisState(
 
 /** Number of user / content state keys the app has in Redis (no key beyond the reference's). */
 export async function countStateKeys(
-  redis: Redis,
+  redis: Redis | Cluster,
   appId: string,
 ): Promise<{ users: number; contents: number }> {
+  // SCAN is per node: on a Cluster every master is scanned.
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
   const count = async (pattern: string) => {
     let n = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
-      cursor = next;
-      n += keys.length;
-    } while (cursor !== '0');
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 5000);
+        cursor = next;
+        n += keys.length;
+      } while (cursor !== '0');
+    }
     return n;
   };
   return {
@@ -320,7 +324,7 @@ export async function assertMatchesReference(o: {
   brokers: string;
   names: TopologyNames;
   appId: string;
-  redis: Redis;
+  redis: Redis | Cluster;
   ref: FinalState;
   /**
    * How the changelogs are compared: `latest` (default) — the last record per key by offset, true

@@ -139,11 +139,28 @@ $(VAR) references to env vars from the Secret, so they never appear in the Confi
 
 {{/* Cross-field checks that JSON Schema cannot express; fail the render with a clear message. */}}
 {{- define "thermostat.validate" -}}
-{{- if and .Values.redis.tls.enabled (not .Values.redis.auth.urlKey) (not (hasPrefix "rediss://" .Values.redis.url)) }}
-{{- fail "redis.tls.enabled requires redis.url to start with rediss://" }}
+{{- if and .Values.redis.tls.enabled (not .Values.redis.auth.urlKey) (not (hasPrefix "rediss" .Values.redis.url)) }}
+{{- fail "redis.tls.enabled requires redis.url to start with rediss://, rediss+sentinel:// or rediss+cluster://" }}
 {{- end }}
-{{- if and .Values.redis.auth.passwordKey (not (regexMatch "^rediss?://[^@/]+(/[0-9]+)?$" .Values.redis.url)) }}
-{{- fail "redis.auth.passwordKey requires redis.url of the form redis[s]://host:port[/db] without credentials" }}
+{{- if and .Values.redis.auth.passwordKey (contains "@" .Values.redis.url) }}
+{{- fail "redis.auth.passwordKey: redis.url must not carry credentials too" }}
+{{- end }}
+{{- if and .Values.redis.auth.sentinelPasswordKey (not .Values.redis.auth.urlKey) (not (regexMatch "^rediss?\\+sentinel://" .Values.redis.url)) }}
+{{- fail "redis.auth.sentinelPasswordKey requires a redis+sentinel:// URL" }}
+{{- end }}
+{{- with .Values.schemaRegistry.auth }}
+{{- if and (or .usernameKey .passwordKey .bearerTokenKey) (not $.Values.kafka.schemaRegistryUrl) }}
+{{- fail "schemaRegistry.auth needs kafka.schemaRegistryUrl" }}
+{{- end }}
+{{- if ne (empty .usernameKey) (empty .passwordKey) }}
+{{- fail "schemaRegistry.auth: set usernameKey and passwordKey together" }}
+{{- end }}
+{{- if and .usernameKey .bearerTokenKey }}
+{{- fail "schemaRegistry.auth: set either usernameKey/passwordKey or bearerTokenKey, not both" }}
+{{- end }}
+{{- if and (or .logicalCluster .identityPoolId) (not .bearerTokenKey) }}
+{{- fail "schemaRegistry.auth.logicalCluster and identityPoolId need bearerTokenKey" }}
+{{- end }}
 {{- end }}
 {{- if and .Values.podDisruptionBudget.enabled (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable) (kindIs "invalid" .Values.podDisruptionBudget.minAvailable) }}
 {{- fail "podDisruptionBudget: set one of maxUnavailable and minAvailable" }}

@@ -1,7 +1,6 @@
-import { test, mock } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dlqTopic, internalTopics, jobTopicSpecs, TOPICS } from '../../../io/topics.js';
-import { startLiveStats } from '../../../cli/live-stats.js';
 
 test('topic names follow SPEC §2; internal topics carry the app id; partition counts as designed', () => {
   assert.equal(dlqTopic(TOPICS.userInteractions), 'user-interactions.dlq');
@@ -17,31 +16,4 @@ test('topic names follow SPEC §2; internal topics carry the app id; partition c
   assert.equal(specs.get('user-mind-state')?.config?.['cleanup.policy'], 'compact');
   assert.equal(specs.get('content-state')?.config?.['cleanup.policy'], 'compact');
   assert.ok(specs.has('user-interactions.dlq') && specs.has('content-published.dlq'));
-});
-
-test('live stats print the rate over the interval, DLQ total and lag', () => {
-  mock.timers.enable({ apis: ['setInterval'] });
-  try {
-    let t = 0;
-    let n = 0;
-    const lines: string[] = [];
-    const stop = startLiveStats(() => ({ recordsIn: n, dlq: 3, lag: 7 }), {
-      intervalMs: 2000,
-      write: (l) => lines.push(l),
-      now: () => t,
-    });
-    n = 5000;
-    t = 2000;
-    mock.timers.tick(2000);
-    n = 5000;
-    t = 4000;
-    mock.timers.tick(2000);
-    stop();
-    assert.deepEqual(lines, [
-      '[stats] in 2500 rec/s (total 5000)  dlq 3  lag 7',
-      '[stats] in 0 rec/s (total 5000)  dlq 3  lag 7',
-    ]);
-  } finally {
-    mock.timers.reset();
-  }
 });

@@ -112,7 +112,7 @@ after(async () => {
   redis?.disconnect();
 });
 
-test('weights survive a restart through real Redis (key <appId>:model:<name>, write-if-newer)', async (t) => {
+test('weights survive a restart through real Redis (key {<appId>:model:<name>}, write-if-newer)', async (t) => {
   const r = new Redis('redis://127.0.0.1:6379', {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
@@ -131,14 +131,14 @@ test('weights survive a restart through real Redis (key <appId>:model:<name>, wr
   redis = r;
   const appId = `thermostat-learn-test-${process.pid}`;
   const store = new RedisModelStore(r, appId);
-  assert.equal(store.key('allocation'), `${appId}:model:allocation`);
+  assert.equal(store.key('allocation'), `{${appId}:model:allocation}`);
   try {
     await restartRoundTrip(store);
-    const h = await r.hgetall(`${appId}:model:allocation`);
+    const h = await r.hgetall(`{${appId}:model:allocation}`);
     assert.equal(h.seq, '2');
     assert.equal(h.version, 'allocation@2');
     assert.equal(h.created_at, '1700000000000');
-    assert.equal(await r.hget(`${appId}:model:allocation:v:1`, 'version'), 'allocation@1');
+    assert.equal(await r.hget(`{${appId}:model:allocation}:v:1`, 'version'), 'allocation@1');
     // the window keeps the last N versions only
     const small = new RedisModelStore(r, `${appId}-w`, 2);
     for (const seq of [1, 2, 3]) assert.equal(await small.save('m', seq, Uint8Array.of(seq), seq), true);
@@ -146,7 +146,7 @@ test('weights survive a restart through real Redis (key <appId>:model:<name>, wr
     assert.deepEqual(Array.from((await small.load('m', 2))!.blob), [2]);
     assert.equal((await small.load('m'))?.seq, 3);
   } finally {
-    const keys = [...(await r.keys(`${appId}:model:*`)), ...(await r.keys(`${appId}-w:model:*`))];
+    const keys = [...(await r.keys(`{${appId}:model:*`)), ...(await r.keys(`{${appId}-w:model:*`))];
     if (keys.length) await r.del(...keys);
   }
 });

@@ -1,0 +1,62 @@
+// Start-up probes: fail fast, naming the address, when Kafka or Redis does not answer within a
+// bound, instead of librdkafka / ioredis retrying in the background while nothing happens.
+import rdkafka from '@confluentinc/kafka-javascript';
+import type { IAdminClient } from '@confluentinc/kafka-javascript';
+import { ThermostatError } from '../core/errors.js';
+import { createStateRedis } from '../state/redis-options.js';
+import { redactUrl } from '../state/redis-url.js';
+
+export interface ProbeOptions {
+  timeoutMs?: number;
+  /** librdkafka properties (SASL/SSL...) the job itself would use. */
+  rdkafka?: Record<string, string | number | boolean>;
+}
+
+/** Resolves once the brokers answer a metadata request; a DEPENDENCY error naming them otherwise. */
+export async function probeBroker(brokers: string, o: ProbeOptions = {}): Promise<void> {
+  const timeoutMs = o.timeoutMs ?? 10_000;
+  const admin: IAdminClient = rdkafka.AdminClient.create({
+    'bootstrap.servers': brokers,
+    log_level: 0,
+    ...o.rdkafka,
+  } as never);
+  try {
+    await new Promise<void>((resolve, reject) =>
+      admin.listTopics({ timeout: timeoutMs }, (err) => (err ? reject(err) : resolve())),
+    );
+  } catch (e) {
+    throw new ThermostatError(
+      'DEPENDENCY',
+      `cannot reach Kafka at ${brokers} within ${timeoutMs / 1000} s (${(e as Error).message})`,
+      { retriable: true, cause: e },
+    );
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** Resolves once Redis answers PING (any topology of state/redis-url.ts); a DEPENDENCY error naming the URL otherwise. */
+export async function probeRedis(url: string, o: Pick<ProbeOptions, 'timeoutMs'> = {}): Promise<void> {
+  const timeoutMs = o.timeoutMs ?? 3000;
+  // The job's own client, given up after timeoutMs (it would otherwise reconnect forever).
+  const redis = createStateRedis(url, { connectTimeoutMs: timeoutMs });
+  redis.on('error', () => {});
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      redis.connect().then(() => redis.ping()),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('no answer')), timeoutMs);
+      }),
+    ]);
+  } catch (e) {
+    throw new ThermostatError(
+      'DEPENDENCY',
+      `cannot reach Redis at ${redactUrl(url)} within ${timeoutMs / 1000} s (${(e as Error).message})`,
+      { retriable: true, cause: e },
+    );
+  } finally {
+    clearTimeout(timer);
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,82 @@
+// `thermostat run --sample-traffic` as a process, the way `npm start` runs it, on the local broker
+// with its own app id and THERMOSTAT_TOPIC_PREFIX and a private Redis: the sample traffic lands on
+// the prefixed topics, allocations come out, stdout (not a terminal) carries only JSON log lines,
+// stats included, and SIGTERM stops it cleanly. A second run goes on from the event time the first
+// reached.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { latestEventTime } from '../../io/sample-producer.js';
+import { Serde } from '../../io/serde.js';
+import { uniqueName } from '../support/kafka.js';
+import { TestRedis } from '../support/redis.js';
+
+const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+const BIN = fileURLToPath(new URL('../../bin/thermostat.mjs', import.meta.url));
+
+interface Stats {
+  event: string;
+  recordsIn: number;
+  allocations: number;
+  dlq: number;
+}
+
+test('run --sample-traffic honours the topic prefix, emits allocations and JSON stats, stops on SIGTERM', async () => {
+  const redis = await TestRedis.start();
+  const prefix = `${uniqueName('run')}.`;
+  const appId = uniqueName('run-app');
+  const started = Date.now();
+  const job = spawn(process.execPath, [BIN, 'run', '--sample-traffic'], {
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: BROKERS,
+      REDIS_URL: redis.url,
+      THERMOSTAT_APP_ID: appId,
+      THERMOSTAT_TOPIC_PREFIX: prefix,
+      THERMOSTAT_HTTP_PORT: '0',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  job.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => job.on('exit', (code) => resolve(code)));
+  const lines: string[] = [];
+  let last: Stats | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const deadline = setTimeout(
+        () => reject(new Error(`no allocations within 90 s; stderr: ${stderr}`)),
+        90_000,
+      );
+      void exited.then((code) => reject(new Error(`the job exited (${code}): ${stderr}`)));
+      createInterface({ input: job.stdout }).on('line', (line) => {
+        lines.push(line);
+        const rec = JSON.parse(line) as Stats;
+        if (rec.event !== 'job.stats') return;
+        last = rec;
+        if (rec.allocations > 0) {
+          clearTimeout(deadline);
+          resolve();
+        }
+      });
+    });
+  } finally {
+    job.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, stderr);
+  await redis.dispose();
+
+  assert.ok(lines.length > 0 && lines.every((l) => l.startsWith('{')), 'only JSON lines on stdout');
+  assert.ok(last && last.recordsIn > 0, 'the job consumed the prefixed interactions topic');
+  assert.ok(last.dlq > 0, 'the corrupt share of the sample traffic reached the DLQ');
+
+  // What a second run would start from: the event time the first one reached, ahead of the clock.
+  const reached = await latestEventTime({
+    brokers: BROKERS,
+    topic: `${prefix}user-interactions`,
+    serde: Serde.local(),
+  });
+  assert.ok(reached > started, `event time ${reached} runs ahead of the start ${started}`);
+});
