@@ -228,7 +228,7 @@ export function createMetrics(
     }),
     learnerMeanReward: new Gauge({
       name: 'thermostat_learner_mean_reward',
-      help: 'Mean reward of the last settled granted allocations (up to 200), per deciding policy (RULE: the baseline).',
+      help: 'Mean value (engagement per delivered heated impression minus the cost term) of the last settled granted allocations (up to 200), per deciding policy (RULE: the baseline the guard compares with).',
       labelNames: ['policy'],
       registers: [register],
     }),

@@ -106,7 +106,7 @@ export const learnConfigSchema = z.strictObject({
           /** The learned mean reward below the rule's by more than this many standard errors: roll back. */
           rewardZ: pos.default(2.5),
           /** Rule grants kept as the reward baseline. */
-          baselineWindow: posInt.default(2000),
+          baselineWindow: posInt.default(500),
         })
         .prefault({})
         .refine((g) => g.minApproval < g.maxApproval, {

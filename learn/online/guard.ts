@@ -6,8 +6,8 @@
 //  - while learned versions decide (`verdict`, per tick), over a sliding window of the learned
 //    policy's recent decisions, whatever version made them (a grant settles after its validity
 //    window, often under a later version): the sampled approval rate over at least `minRows`
-//    scored rows outside [minApproval, maxApproval] (where the rule's is not), or the mean reward
-//    of the last settled grants
+//    scored rows outside [minApproval, maxApproval] (where the rule's is not), or the mean value
+//    (engagement per delivered impression minus cost) of the last settled grants
 //    (at least `minGrants`) below the rule's by more than `rewardZ` standard errors of the
 //    difference. The rule's reward is a running baseline: the grants of rule-decided ticks (the
 //    warm-up and the rule hold-out ticks).
@@ -36,7 +36,7 @@ export const DEFAULT_GUARD_CONFIG: GuardConfig = {
   minGrants: 50,
   goodGrants: 20,
   rewardZ: 2.5,
-  baselineWindow: 2000,
+  baselineWindow: 500,
 };
 
 export type RejectReason = 'not_finite' | 'approval_low' | 'approval_high';
@@ -169,10 +169,10 @@ export class ModelGuard {
   onSettled(grants: readonly SettledGrant[]): void {
     for (const g of grants) {
       if (g.policy === 'RULE') {
-        this.baseline.add(g.reward);
+        this.baseline.add(g.value);
         continue;
       }
-      this.learned.add(g.reward);
+      this.learned.add(g.value);
       this.of(g.version).grants++;
     }
   }
@@ -206,7 +206,7 @@ export class ModelGuard {
       return {
         kind: 'rollback',
         reason: 'reward_below_rule',
-        detail: `mean reward ${recent.mean.toFixed(4)} over the last ${recent.n} grants vs the rule's ${base.mean.toFixed(4)} (${base.n})`,
+        detail: `mean value ${recent.mean.toFixed(4)} over the last ${recent.n} grants vs the rule's ${base.mean.toFixed(4)} (${base.n})`,
       };
     // Both windows full and healthy (else it returned above), and enough of the live version in them.
     const own = live === null ? undefined : this.perVersion.get(live);

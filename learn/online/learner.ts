@@ -201,7 +201,7 @@ export class OnlineLearner {
     this.guard.onSettled(grants);
     for (const g of grants) {
       const xs = this.rewards[g.policy];
-      xs.push(g.reward);
+      xs.push(g.value);
       if (xs.length > 200) xs.shift();
     }
     for (const p of ['RULE', 'LEARNED'] as const) {

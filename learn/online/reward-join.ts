@@ -44,7 +44,14 @@ export interface TickDecisions {
 export interface SettledGrant {
   policy: 'RULE' | 'LEARNED';
   version: string;
+  /** The training reward (credit rule). */
   reward: number;
+  /**
+   * What the guard compares: engagement value per delivered impression minus the cost term (the
+   * bandit reward). Unlike the marginal credit it depends on no running estimate (ḡ), so grants
+   * settled hours apart are comparable.
+   */
+  value: number;
 }
 
 /** Bernoulli entropy in nats. */
@@ -167,7 +174,8 @@ export class RewardJoin {
     this.buffer.advance(tick, rewardsOf, (p, reward) => {
       const who = this.deciders.get(p.d.allocationId);
       this.deciders.delete(p.d.allocationId);
-      if (who) settled.push({ ...who, reward });
+      if (who)
+        settled.push({ ...who, reward, value: computeReward(p.agg, p.d.weights, p.d.cost, this.buffer.cfg) });
     });
     // Decisions evicted from the buffer (capacity) never settle: forget who made them.
     if (this.deciders.size > this.buffer.stats().pending) this.pruneDeciders();

@@ -363,7 +363,7 @@ test('candidates with non-finite weights or a saturated approval are refused bef
 test('ModelGuard: reward below the rule needs a margin of z standard errors; the live version is good once both windows are healthy', () => {
   const g = new ModelGuard({ ...DEFAULT_GUARD_CONFIG, minGrants: 10, goodGrants: 10, minRows: 10 });
   const grants = (policy: 'RULE' | 'LEARNED', version: string, xs: number[]) =>
-    xs.map((reward) => ({ policy, version, reward }));
+    xs.map((value) => ({ policy, version, reward: value, value }));
   const noisy = (n: number, level: number) =>
     Array.from({ length: n }, (_, i) => level + (i % 2 ? 0.2 : -0.2));
   const decided = (version: string, rows: number, approvals: number) =>
