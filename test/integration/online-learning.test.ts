@@ -26,6 +26,7 @@ import {
   initAllocationWeights,
 } from '../../learn/allocation-model.js';
 import { selectBackend } from '../../learn/backend.js';
+import { loadLearnConfig } from '../../learn/config.js';
 import { RedisModelStore } from '../../learn/model-store.js';
 import { ModelHandle } from '../../learn/network.js';
 import { OnlineAllocatorModels } from '../../learn/online/allocator-models.js';
@@ -123,18 +124,15 @@ test(
     t.after(() => client.disconnect());
     // Learning switched on, sized for a short test: a 10-minute warm-up, small PPO batches, and the
     // cpu backend (the test's own replay scores bit for bit as the job does).
+    const learnSection = {
+      backend: 'cpu',
+      trainer: { minBatch: 48, maxBatch: 256 },
+      ppo: { epochs: 2, minibatchSize: 32 },
+      online: { enabled: true, warmupMs: 600_000, warmupMaxRows: 256 },
+    };
+    const learn = loadLearnConfig({}, learnSection); // what the job reads (seed, hold-out share)
     const configFile = join(mkdtempSync(join(tmpdir(), 'thermostat-learn-')), 'config.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        learn: {
-          backend: 'cpu',
-          trainer: { minBatch: 48, maxBatch: 256 },
-          ppo: { epochs: 2, minibatchSize: 32 },
-          online: { enabled: true, warmupMs: 600_000, warmupMaxRows: 256 },
-        },
-      }),
-    );
+    writeFileSync(configFile, JSON.stringify({ learn: learnSection }));
     const port = await freePort();
     const spawn = () =>
       JobProcess.spawn({
@@ -222,13 +220,13 @@ test(
     ).map((r) => r.value);
     await selectBackend({ requested: 'cpu' });
     const agents = parseAgentConfig({});
-    const handle = new ModelHandle(allocationNet, initAllocationWeights(42));
+    const handle = new ModelHandle(allocationNet, initAllocationWeights(learn.seed));
     const models = new OnlineAllocatorModels({
       learned: new LearnedAllocationScorer(handle),
       handle,
       threshold: agents.system.scoreThreshold,
-      seed: 42,
-      ruleHoldout: 0.05,
+      seed: learn.seed,
+      ruleHoldout: learn.online.ruleHoldout,
     });
     const replay = await replayAllocatorLog({
       names,
