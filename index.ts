@@ -32,3 +32,10 @@ export {
 } from './ranker/redis-reads.js';
 
 // Serving: which heated item, if any, to show a user now (serving/).
+export {
+  HeatingServer,
+  DEFAULT_SERVING_CONFIG,
+  type ServingConfig,
+  type HeatRequest,
+  type HeatPick,
+} from './serving/heating-server.js';

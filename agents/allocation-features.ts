@@ -14,6 +14,10 @@ export interface FeatureContext {
   weights: RewardWeights;
   /** (heated in window + outstanding) / (cap × total in window); 1 when the window is empty. */
   capPressure: number;
+  /** Per request (same order): engaged-quality draw / platform baseline (agents/evidence.ts); absent = 1. */
+  ratios?: readonly number[];
+  /** Per request: in its fair trial; absent = false. */
+  trial?: readonly boolean[];
 }
 
 export const isSmallCreator = (r: HeatingRequest, cfg: AgentConfig): boolean =>
@@ -66,6 +70,9 @@ export function buildFeatures(
     out[o + featureIndex('w_user')] = clamp01(ctx.weights.user_satisfaction);
     out[o + featureIndex('w_revenue')] = clamp01(ctx.weights.platform_revenue);
     out[o + featureIndex('w_long_term')] = clamp01(ctx.weights.long_term);
+    const ratio = Math.max(0, ctx.ratios?.[i] ?? 1);
+    out[o + featureIndex('engaged_quality')] = Number.isFinite(ratio) ? ratio / (1 + ratio) : 1;
+    out[o + featureIndex('trial')] = ctx.trial?.[i] ? 1 : 0;
   }
   return out;
 }

@@ -14,15 +14,17 @@ const userSchema = z
   .strictObject({
     /** Satisfaction of a new user. */
     satisfactionStart: unit.default(0.6),
-    /** EWMA: satisfaction ← keep·satisfaction + (1 − keep)·reward. */
+    /** EWMA: satisfaction ← keep·satisfaction + (1 − keep)·(satisfactionStart + reward). */
     satisfactionKeep: unit.default(0.9),
-    /** Reward r of a click in the satisfaction EWMA. */
-    clickReward: z.number().min(-1).max(1).default(1),
-    /** Reward r of an impression without a click. */
-    noClickReward: z.number().min(-1).max(1).default(-0.5),
+    /** Reward r of a click at the reference rate −noClick/(click − noClick) (1/3); rescaled to the user's own click rate. */
+    clickReward: z.number().positive().max(1).default(1),
+    /** Reward r of an impression without a click at the reference rate; rescaled like clickReward. */
+    noClickReward: z.number().min(-1).max(0).lt(0).default(-0.5),
+    /** The user's click rate (behaviour sequence) is shrunk toward the reference rate with this many pseudo-impressions. */
+    baselinePriorWeight: z.number().positive().default(1),
     /** Curiosity of a new user, and where it relaxes back to. */
     curiosityStart: unit.default(0.5),
-    /** Added when a new content is clicked. */
+    /** On a new-content impression curiosity moves this share of the way to curiosityStart + reward. */
     curiosityStep: unit.default(0.1),
     /** Curiosity never exceeds this. */
     curiosityCap: unit.default(1),
@@ -30,7 +32,7 @@ const userSchema = z
     curiosityHalfLifeMs: ms.default(3 * DAY),
     /** Fatigue of a new user, and where it relaxes back to. */
     fatigueStart: unit.default(0.2),
-    /** Added when fatigueRunLength interactions in a row are in one category. */
+    /** In a same-category run fatigue moves this share of the way to fatigueStart − reward. */
     fatigueStep: unit.default(0.2),
     /** Fatigue never exceeds this. */
     fatigueCap: unit.default(1),
@@ -42,11 +44,11 @@ const userSchema = z
     fatigueCategoryChangeDrop: unit.default(0.5),
     /** Exploitation of a new user, and where it recovers to. */
     exploitationStart: unit.default(0.7),
-    /** Removed per interaction while satisfaction is below satisfactionLow. */
+    /** Per interaction exploitation moves this share of the way to its floor (dissatisfied) or start (satisfied). */
     exploitationStep: unit.default(0.1),
     /** Exploitation never falls below this. */
     exploitationFloor: unit.default(0),
-    /** Below this satisfaction exploitation falls by exploitationStep per interaction. */
+    /** Below this satisfaction the user is dissatisfied. */
     satisfactionLow: unit.default(0.5),
     /** While satisfied, exploitation relaxes back toward its start with this half-life. */
     exploitationRecoveryHalfLifeMs: ms.default(6 * HOUR),
@@ -60,6 +62,8 @@ const userSchema = z
     engagedCompletion: unit.default(0.5),
     /** Audience aggregates count a user as "high curiosity" at or above this. */
     highCuriosity: unit.default(0.6),
+    /** Heated impressions skipped in a row that are free; each one beyond halves the served explore probability. */
+    heatSkipFree: z.number().int().min(0).default(2),
     /** Rule explore policy: p = wE·(1 − exploitation) + wC·curiosity + wF·fatigue (weights sum ≤ 1). */
     explore: z
       .strictObject({
@@ -117,6 +121,13 @@ const contentSchema = z
     feedbackWindowMs: ms.default(HOUR),
     /** Quality prior of a content published without a score. */
     defaultQuality: unit.default(0.5),
+    /**
+     * 坑7 fair trial: a new item requests heating at every tick until it has this many impressions
+     * (organic ones count), within trialWindowMs of publication; the allocator serves trials first.
+     */
+    trialImpressions: z.number().int().min(0).default(25),
+    /** A new item is in its trial only this long after publication. */
+    trialWindowMs: ms.default(DAY),
     /** Content older than this (since publication) no longer requests heating. */
     maxHeatingAgeMs: ms.default(7 * DAY),
   })
@@ -147,8 +158,6 @@ const antiCheatSchema = z
   })
   .prefault({});
 
-const tierSchema = z.strictObject({ name: z.string().min(1), minQuality: unit, share: unit });
-
 const systemSchema = z
   .strictObject({
     /** Approval threshold on the normalised score (seed: 0.7 on raw bids — meaningless). */
@@ -162,41 +171,60 @@ const systemSchema = z
     /** Heating impressions per budget period unless business-objectives says otherwise. */
     budgetPool: nonNeg.default(100_000),
     /**
-     * Targeting: an allocation targets high-curiosity users (min_curiosity = user.highCuriosity)
-     * when the tick's curious audience in its target categories can absorb it at this many heated
-     * impressions per curious user; otherwise it targets every user in those categories
-     * (min_curiosity = user.curiosityStart), so granted impressions can actually be delivered.
+     * Targeting when reach sizing is off: an allocation targets high-curiosity users
+     * (min_curiosity = user.highCuriosity) when the tick's curious audience in its target categories
+     * can absorb it at this many heated impressions per curious user; otherwise every user in those
+     * categories (min_curiosity 0). With reach sizing on, reachPerActiveUser is the rate.
      */
     impressionsPerCuriousUser: z.number().positive().default(5),
     /**
      * Reach sizing: a grant never exceeds this many impressions per user of the tick's audience in
      * its target categories (Σ active, from the stage-1 aggregates). A ranker shows an item at most
      * once per user, so a grant larger than its reachable audience is never delivered and its
-     * outstanding impressions only hold the cap. 0 = off (grants sized by the request alone).
+     * outstanding impressions only hold the cap and the pool. 0 = off.
      */
-    reachPerActiveUser: nonNeg.default(0),
-    /** Smallest grant made; null = content.minRequest. Small worlds need grants below minRequest. */
-    minGrant: z.number().int().positive().nullable().default(null),
-    /** A tick may spend at most pacingBurst × (remaining pool / ticks left in the period). 0 = no pacing. */
+    reachPerActiveUser: nonNeg.default(0.25),
+    /** Smallest grant made (a trial can be a few impressions); null = content.minRequest. */
+    minGrant: z.number().int().positive().nullable().default(5),
+    /** A tick may spend at most pacingBurst × its traffic-curve share of the remaining pool. 0 = no pacing. */
     pacingBurst: nonNeg.default(2),
-    /** 坑7: pool split by quality tier (highest minQuality first wins); shares sum to 1. */
-    tiers: z
-      .array(tierSchema)
-      .min(1)
-      .default([
-        { name: 'high', minQuality: 0.7, share: 0.45 },
-        { name: 'mid', minQuality: 0.4, share: 0.35 },
-        { name: 'low', minQuality: 0, share: 0.2 },
-      ])
-      .refine((t) => Math.abs(t.reduce((s, x) => s + x.share, 0) - 1) < 1e-6, 'tier shares must sum to 1')
-      .refine((t) => t.some((x) => x.minQuality === 0), 'one tier must have minQuality 0'),
-    /** Within each tier this share is reserved for small creators. */
-    smallCreatorShare: unit.default(0.5),
-    /** Creators below this many followers (or unknown) are small. */
+    /**
+     * The cap counts outstanding and new grants at the measured share of granted impressions that
+     * allocations deliver before they expire (EWMA weight of the past per tick with expiries), never
+     * below minDeliveryRatio: a ranker cannot deliver every grant, and undelivered grants must not
+     * hold the cap.
+     */
+    deliveryRatioKeep: unit.default(0.8),
+    /** The delivery ratio the cap assumes is never below this. */
+    minDeliveryRatio: z.number().positive().max(1).default(0.2),
+    /** Traffic curve: per time slot of the period, EWMA over periods of the slot's impressions (weight of the past). */
+    trafficCurveKeep: unit.default(0.5),
+    /** 坑7: trials are served first, from up to this share of a tick's budget (1: all of it); what either kind leaves goes to the other. */
+    trialShare: unit.default(1),
+    /** Heating by evidence of engaged quality after the trial (agents/evidence.ts). */
+    evidence: z
+      .strictObject({
+        /** Pseudo-impressions of the prior (the published quality score only shapes this prior). */
+        priorImpressions: z.number().positive().default(20),
+        /** Prior mean = baseline × (quality / mean quality)^exponent, bounded by range× either way. */
+        qualityExponent: nonNeg.default(1),
+        qualityRange: z.number().min(1).default(2),
+        /** A share counts as this much completion. */
+        shareWeight: nonNeg.default(0.5),
+        /** Heat continues only while the Thompson draw is at least this × the platform baseline. */
+        minRatio: nonNeg.default(1),
+        /** Grant per evidence allocation = impressions × min(draw / baseline, maxRatio). */
+        impressions: z.number().int().positive().default(40),
+        maxRatio: z.number().min(1).default(3),
+        /** Baseline (mean value per impression of items past their trial) and mean quality: EWMA weight of the past per tick. */
+        baselineKeep: unit.default(0.9),
+        /** Baseline before any item finished its trial. */
+        baselinePrior: z.number().positive().max(1).default(0.05),
+      })
+      .prefault({}),
+    /** Creators below this many followers (or unknown) are small (retention_boost). */
     smallCreatorFollowers: z.number().int().min(0).default(10_000),
-    /** 坑7: within each bucket, content never heated (and with nothing outstanding) is served before repeats. */
-    firstHeatingPriority: z.boolean().default(true),
-    /** When the cap or pool binds, candidates are dropped from the bottom until each remaining one gets at least this share of its request. */
+    /** When the cap or pool binds, evidence candidates are dropped from the bottom until each remaining one gets at least this share of its demand. */
     minFill: unit.default(0.5),
     /** How long an allocation may be served (valid_until − valid_from). */
     allocationValidityMs: ms.default(HOUR),

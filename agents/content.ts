@@ -213,22 +213,31 @@ export interface HeatingRequest {
   exposure: number;
   engaged_rate: number;
   budget: number;
-  /** Heated impressions delivered so far (0 = never heated: first-heating priority, 坑7). */
+  /** Heated impressions delivered so far (0 = never heated). */
   heated_impressions: number;
+  /** Σ completion over clicks and the number of shares: the engaged-quality evidence (never raw clicks). */
+  completion_sum: number;
+  shares: number;
   published_at: number;
   creator_followers: number | null;
 }
 
-/** Probability of requesting heating this tick (the seed's rule; HeatingRequestPolicy seam). */
+/** Probability of requesting heating this tick (the seed's rule, and always during the trial; HeatingRequestPolicy seam). */
 export interface HeatingRequestPolicy {
   readonly policy: 'RULE' | 'LEARNED';
-  requestProbability(s: ContentAgentState, cfg: AgentConfig): number;
+  requestProbability(s: ContentAgentState, cfg: AgentConfig, tick: number): number;
+}
+
+/** 坑7: a new item still short of its trial (within trialWindowMs of publication). */
+export function inTrial(exposure: number, publishedAt: number, tick: number, cfg: AgentConfig): boolean {
+  return exposure < cfg.content.trialImpressions && tick - publishedAt < cfg.content.trialWindowMs;
 }
 
 export const ruleRequestPolicy: HeatingRequestPolicy = {
   policy: 'RULE',
-  requestProbability(s, cfg) {
+  requestProbability(s, cfg, tick) {
     const c = cfg.content;
+    if (s.publishedAt !== null && inTrial(s.exposure, s.publishedAt, tick, cfg)) return 1;
     if (s.exposure < c.coldExposure) return c.coldRequestProbability;
     if (ctrOf(s) > c.goodCtr) return c.goodRequestProbability;
     return c.otherRequestProbability;
@@ -261,7 +270,7 @@ export function decideHeatingRequest(
   if (tick - s.publishedAt > cfg.content.maxHeatingAgeMs) return null;
   const requested = requestedImpressions(s, cfg);
   if (requested < cfg.content.minRequest) return null;
-  if (keyedUniform(seed, s.id, tick) >= policy.requestProbability(s, cfg)) return null;
+  if (keyedUniform(seed, s.id, tick) >= policy.requestProbability(s, cfg, tick)) return null;
   return {
     content_id: s.id,
     creator_id: s.creator,
@@ -275,6 +284,8 @@ export function decideHeatingRequest(
     engaged_rate: engagedRateOf(s),
     budget: s.budget,
     heated_impressions: s.heatedImpressions,
+    completion_sum: s.completionSum,
+    shares: s.shares,
     published_at: s.publishedAt,
     creator_followers: s.followers,
   };

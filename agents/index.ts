@@ -8,5 +8,6 @@ export * from './content.js';
 export * from './anticheat.js';
 export * from './allocation-features.js';
 export * from './rule-scorer.js';
+export * from './evidence.js';
 export * from './system.js';
 export * from './reward-weights.js';

@@ -17,6 +17,8 @@ export const ALLOCATION_FEATURES = [
   'w_user', // reward weight: user satisfaction
   'w_revenue', // reward weight: platform revenue
   'w_long_term', // reward weight: long term
+  'engaged_quality', // Thompson draw of engaged value per impression / platform baseline, r/(1+r): 0.5 = average
+  'trial', // 1 while the item is in its fair trial (坑7)
 ] as const;
 export const ALLOCATION_FEATURE_COUNT = ALLOCATION_FEATURES.length;
 export type AllocationFeature = (typeof ALLOCATION_FEATURES)[number];

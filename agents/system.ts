@@ -1,23 +1,33 @@
 // System agent (SPEC §3): once per tick, turns the tick's heating requests into HeatingAllocation
-// records under four constraints, in this order:
-//   1. approval: normalised score ≥ scoreThreshold (scores from an AllocationScorer);
-//   2. heating cap (坑3): heated impressions in the rolling window + outstanding impressions of
+// records under three limits, in this order:
+//   1. heating cap (坑3): heated impressions in the rolling window + outstanding impressions of
 //      active allocations + new grants ≤ cap × all impressions in the rolling window;
-//   3. budget pool: impressions per budget period, replenished (not carried over) at each period,
-//      paced over the period's remaining ticks; never negative, never overspent;
-//   4. fair split (坑7): the tick's budget is split by quality tier × creator size, then what a
-//      bucket leaves unused is offered to every unmet candidate by score.
-// Within a bucket, content never heated is served before repeats (firstHeatingPriority).
-// When the available impressions cannot cover the candidates, the lowest-scored are dropped until
-// each remaining one gets at least minFill of its demand and the rest shrink proportionally: the
-// clearing score rises and allocations shrink. Units: impressions for pool, cap and grants;
-// cost = bid_price × impressions / costPerImpressions traffic coins (bid is a price per mille).
+//   2. budget pool: impressions per budget period, replenished (not carried over) at each period and
+//      paced on the traffic curve (each tick gets the remaining pool in proportion to its expected
+//      share of the period's remaining traffic, learned per time slot); impressions an allocation
+//      did not deliver before it expired return to the pool, so nothing is left unspent while
+//      items wait; never negative, never overspent;
+//   3. reach: a grant never exceeds what its target audience can take this tick.
+// Then two kinds of grants (坑7):
+//   - fair trial: every new item short of its trial (content.trialImpressions within
+//     content.trialWindowMs) gets a small targeted trial, from up to trialShare of the tick's
+//     budget, whatever its score or quality score; when the budget is short, creators whose content
+//     had no trial for the longest go first (creator keep-alive), then the oldest items;
+//   - evidence: after the trial, heat follows a Thompson draw from the posterior of the item's
+//     engaged quality (agents/evidence.ts: completion and shares per impression, never raw clicks;
+//     the published quality score is only the prior). Items drawn below the platform baseline
+//     stop; the others are scored (AllocationScorer), approved at ≥ scoreThreshold and cleared
+//     by score, sized by how far above the baseline they are.
+// Units: impressions for pool, cap and grants; cost = bid_price × impressions / costPerImpressions
+// traffic coins (bid is a price per mille).
 import { hash64Hex } from '../core/hash.js';
+import { keyedUniform } from '../core/rng.js';
 import type { HeatingAllocation, RewardWeights } from '../schemas/types.js';
-import { buildFeatures, isSmallCreator } from './allocation-features.js';
+import { buildFeatures } from './allocation-features.js';
 import { targetCategories, type AudienceAggregate } from './audience.js';
 import type { AgentConfig } from './config.js';
-import type { HeatingRequest } from './content.js';
+import { inTrial, type HeatingRequest } from './content.js';
+import { observedValue, posterior, thompson, type EvidencePrior } from './evidence.js';
 import type { AllocationScorer } from './scorer.js';
 
 export interface ActiveAllocation {
@@ -26,6 +36,8 @@ export interface ActiveAllocation {
   valid_until: number;
   granted: number;
   delivered: number;
+  /** Budget period the grant was taken from (its undelivered rest returns to that period's pool). */
+  period?: number;
 }
 
 /** Plain, checkpointable allocator state (stage 3 is its single writer). */
@@ -40,6 +52,18 @@ export interface AllocatorState {
   active: ActiveAllocation[];
   /** Counts allocation ticks applied. */
   version: number;
+  /** Traffic curve: impressions per tick-slot of the budget period (EWMA over periods; null = not seen yet). */
+  profile?: (number | null)[];
+  /** Last tick whose totals were folded into the profile. */
+  profiledTick?: number;
+  /** Platform baseline of engaged value per impression (EWMA over ticks; null before any evidence). */
+  baseline?: number | null;
+  /** Mean published quality of the requests (EWMA over ticks; null before any request). */
+  qualityMean?: number | null;
+  /** Share of granted impressions delivered before expiry (EWMA over ticks with expiries; null before any). */
+  deliveryRatio?: number | null;
+  /** Creator → tick of their last trial grant (creator keep-alive; entries older than a period are dropped). */
+  creatorTrials?: Record<string, number>;
 }
 
 export function newAllocatorState(cfg: AgentConfig): AllocatorState {
@@ -50,6 +74,10 @@ export function newAllocatorState(cfg: AgentConfig): AllocatorState {
     window: [],
     active: [],
     version: 0,
+    profile: [],
+    profiledTick: -1,
+    baseline: null,
+    qualityMean: null,
   };
 }
 
@@ -99,25 +127,34 @@ export interface AllocateInput {
 export interface TickMetrics {
   tick: number;
   requests: number;
-  /** Score at or above the threshold, with demand left after outstanding impressions. */
+  /** Trial candidates plus evidence candidates at or above the threshold, with demand left after outstanding impressions. */
   eligible: number;
   approved: number;
   rejected: number;
   grantedImpressions: number;
   /** The heating cap in force (business-objectives, else config). */
   heatingCap: number;
+  /** Trial allocations and their impressions (坑7). */
+  trials: number;
+  trialImpressions: number;
   /** Impressions the cap still allowed this tick. */
   capCapacity: number;
   /** Impressions the pool (paced) allowed this tick. */
   poolAvailable: number;
   poolRemaining: number;
+  /** Undelivered impressions of expired allocations returned to the pool this tick. */
+  poolRefunded: number;
+  /** At a new budget period: impressions still outstanding from grants of the last one, charged to this one. */
+  poolCarried: number;
   /** Heated / all impressions in the rolling window, before this tick's grants. */
   heatedShare: number;
-  /** (heated in window + outstanding + granted) / all in window. */
+  /** (heated in window + (outstanding + granted) × delivery ratio) / all in window. */
   projectedHeatedShare: number;
-  /** Lowest approved score; 1 when candidates existed but none could be approved; the threshold when none existed. */
+  /** Lowest approved evidence score; 1 when evidence candidates existed but none could be approved; the threshold when none existed. */
   clearingScore: number;
   capBinding: boolean;
+  /** Engaged value per impression of an average item (the evidence baseline), 0 before any. */
+  baseline: number;
 }
 
 export interface AllocateResult {
@@ -131,14 +168,16 @@ interface Candidate {
   score: number;
   demand: number;
   granted: number;
-  bucket: number;
-  /** Never heated and nothing outstanding. */
-  first: boolean;
+  trial: boolean;
+  publishedAt: number;
 }
 
 /** Scores desc, then content id asc: a total, replay-stable order. */
 const byScore = (a: Candidate, b: Candidate): number =>
   b.score - a.score || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** Oldest first (the first-day deadline comes first), then content id. */
+const byAge = (a: Candidate, b: Candidate): number =>
+  a.publishedAt - b.publishedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
  * Grants from `budget` to `cands` (sorted by byScore) for their residual demand: drops the lowest
@@ -167,36 +206,128 @@ function clear(cands: Candidate[], budget: number, minFill: number, minGrant: nu
   return used;
 }
 
-/** Tier index of a quality score: the tier with the highest minQuality not above it. */
-function tierOf(quality: number, tiers: AgentConfig['system']['tiers']): number {
-  let best = -1;
-  for (let t = 0; t < tiers.length; t++)
-    if (quality >= tiers[t].minQuality && (best < 0 || tiers[t].minQuality > tiers[best].minQuality))
-      best = t;
-  return best < 0 ? 0 : best;
+/** Fills `cands` in order, each up to its residual demand, until `budget` is used (the last one may get part). */
+function fillInOrder(cands: Candidate[], budget: number, minGrant: number): number {
+  let used = 0;
+  for (const c of cands) {
+    const g = Math.min(c.demand - c.granted, budget - used);
+    if (g < minGrant) continue;
+    c.granted += g;
+    used += g;
+  }
+  return used;
 }
 
-/** Target categories and the curiosity floor the curious audience can actually serve (see impressionsPerCuriousUser). */
+/** Target categories and the curiosity floor the curious audience can actually serve over validityTicks ticks (see reachPerActiveUser). */
 export function targetFor(
   category: string,
   impressions: number,
   audience: AudienceAggregate,
   cfg: AgentConfig,
+  validityTicks = 1,
 ): HeatingAllocation['target'] {
   const categories = targetCategories(category, cfg.system.adjacency);
   let curious = 0;
   for (const c of categories) curious += audience.curious[c] ?? 0;
-  // With reach sizing on, the curious audience must be able to take the grant at the same rate.
-  if (cfg.system.reachPerActiveUser > 0) {
-    const enough = curious * cfg.system.reachPerActiveUser >= impressions;
-    return { categories, min_curiosity: enough ? cfg.user.highCuriosity : cfg.user.curiosityStart };
-  }
-  const enough = curious * cfg.system.impressionsPerCuriousUser >= impressions;
-  return { categories, min_curiosity: enough ? cfg.user.highCuriosity : cfg.user.curiosityStart };
+  const perUser =
+    cfg.system.reachPerActiveUser > 0 ? cfg.system.reachPerActiveUser : cfg.system.impressionsPerCuriousUser;
+  const enough = curious * perUser * validityTicks >= impressions;
+  return { categories, min_curiosity: enough ? cfg.user.highCuriosity : 0 };
 }
 
 export function allocationId(contentId: string, tick: number): string {
   return hash64Hex(`${contentId}@${tick}`);
+}
+
+/** Time slot of `t` within its budget period. */
+const slotOf = (t: number, tickMs: number, periodMs: number): number =>
+  Math.floor((((t % periodMs) + periodMs) % periodMs) / tickMs);
+
+/**
+ * Folds the totals of the tick that ended at T (the window entry for T, the impressions of
+ * [T − tickMs, T)) into the traffic curve, once per tick.
+ */
+function learnTrafficCurve(s: AllocatorState, T: number, tickMs: number, cfg: AgentConfig): void {
+  const slots = Math.max(1, Math.round(cfg.system.budgetPeriodMs / tickMs));
+  const profile = (s.profile ??= []);
+  if (profile.length !== slots) profile.splice(0, profile.length, ...new Array<null>(slots).fill(null));
+  if ((s.profiledTick ?? -1) >= T) return;
+  const entry = s.window.find((w) => w.tick === T);
+  if (!entry) return;
+  s.profiledTick = T;
+  const slot = slotOf(T - tickMs, tickMs, cfg.system.budgetPeriodMs);
+  const prev = profile[slot];
+  const keep = cfg.system.trafficCurveKeep;
+  profile[slot] = prev === null || prev === undefined ? entry.total : keep * prev + (1 - keep) * entry.total;
+}
+
+/**
+ * The pool this tick may spend: the remaining pool × (expected traffic of this tick / expected
+ * traffic of the period's remaining ticks), times pacingBurst so a tick can catch up. Slots not
+ * seen yet are expected at the mean of those seen (even pacing before any traffic).
+ */
+function pacedPool(s: AllocatorState, T: number, tickMs: number, cfg: AgentConfig): number {
+  const sys = cfg.system;
+  if (!(sys.pacingBurst > 0)) return s.poolRemaining;
+  const profile = s.profile ?? [];
+  let seen = 0;
+  let sum = 0;
+  for (const v of profile)
+    if (v !== null && v !== undefined) {
+      seen++;
+      sum += v;
+    }
+  const fallback = seen > 0 ? sum / seen : 1;
+  const expected = (slot: number): number => {
+    const v = profile[slot];
+    return v === null || v === undefined ? fallback : v;
+  };
+  const periodEnd = (Math.floor(T / sys.budgetPeriodMs) + 1) * sys.budgetPeriodMs;
+  const ticksLeft = Math.max(1, Math.ceil((periodEnd - T) / tickMs));
+  let rest = 0;
+  for (let k = 0; k < ticksLeft; k++) rest += expected(slotOf(T + k * tickMs, tickMs, sys.budgetPeriodMs));
+  const share = rest > 0 ? expected(slotOf(T, tickMs, sys.budgetPeriodMs)) / rest : 1 / ticksLeft;
+  return Math.min(s.poolRemaining, Math.ceil(sys.pacingBurst * s.poolRemaining * share));
+}
+
+/** Updates the platform baseline and quality mean from the tick's requests; returns the evidence prior. */
+function evidencePrior(
+  s: AllocatorState,
+  requests: readonly HeatingRequest[],
+  cfg: AgentConfig,
+): EvidencePrior {
+  const ev = cfg.system.evidence;
+  let rates = 0;
+  let n = 0;
+  let qualities = 0;
+  for (const r of requests) {
+    qualities += r.quality;
+    // Items with a completed trial are the sample of "an average item on this platform".
+    if (r.exposure < Math.max(1, cfg.content.trialImpressions)) continue;
+    rates +=
+      observedValue(
+        { exposure: r.exposure, completionSum: r.completion_sum ?? 0, shares: r.shares ?? 0 },
+        ev.shareWeight,
+      ) / r.exposure;
+    n++;
+  }
+  const keep = ev.baselineKeep;
+  if (n > 0) {
+    const b = rates / n;
+    s.baseline = s.baseline == null ? b : keep * s.baseline + (1 - keep) * b;
+  }
+  if (requests.length > 0) {
+    const q = qualities / requests.length;
+    s.qualityMean = s.qualityMean == null ? q : keep * s.qualityMean + (1 - keep) * q;
+  }
+  return {
+    baseline: Math.max(1e-4, s.baseline ?? ev.baselinePrior),
+    qualityMean: Math.max(1e-3, s.qualityMean ?? cfg.content.defaultQuality),
+    priorImpressions: ev.priorImpressions,
+    qualityExponent: ev.qualityExponent,
+    qualityRange: ev.qualityRange,
+    shareWeight: ev.shareWeight,
+  };
 }
 
 /** Runs one allocation tick in place on `s`. Requests may come in any order (sorted by content_id here). */
@@ -205,14 +336,45 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
   const T = input.tick;
   const cap = input.heatingCap ?? sys.heatingCap;
 
-  // Budget period: replenish (no carry-over) when T enters a new period.
+  // Budget period: replenish (no carry-over of unspent budget) when T enters a new period. Grants
+  // still running into the new period are its commitments: their undelivered impressions are
+  // charged to it, and return to it if they expire undelivered. So what the old period granted
+  // late is neither lost nor paid twice, and deliveries within a period never exceed its pool.
   const period = Math.floor(T / sys.budgetPeriodMs);
+  let carried = 0;
   if (period > s.periodIndex) {
     s.periodIndex = period;
-    s.poolRemaining = s.poolSize;
+    for (const a of s.active) {
+      if (a.valid_until <= T) continue;
+      carried += Math.max(0, a.granted - a.delivered);
+      a.period = period;
+    }
+    carried = Math.min(carried, s.poolSize);
+    s.poolRemaining = s.poolSize - carried;
+    const trials = s.creatorTrials ?? {};
+    for (const c of Object.keys(trials)) if (trials[c] <= T - sys.budgetPeriodMs) delete trials[c];
   }
-  // Expired allocations and window entries leave; outstanding = granted − delivered of the rest.
+  // Expired allocations leave; what they did not deliver returns to their period's pool, and
+  // their delivery ratio updates the expected share of outstanding impressions that will be delivered.
+  let refunded = 0;
+  let expiredGranted = 0;
+  let expiredDelivered = 0;
+  for (const a of s.active) {
+    if (a.valid_until > T) continue;
+    expiredGranted += a.granted;
+    expiredDelivered += Math.min(a.granted, a.delivered);
+    if (a.period === period) refunded += Math.max(0, a.granted - a.delivered);
+  }
+  if (expiredGranted > 0) {
+    const r = expiredDelivered / expiredGranted;
+    const keep = sys.deliveryRatioKeep;
+    s.deliveryRatio = s.deliveryRatio == null ? r : keep * s.deliveryRatio + (1 - keep) * r;
+  }
+  const delivery = Math.min(1, Math.max(sys.minDeliveryRatio, s.deliveryRatio ?? 1));
+  refunded = Math.min(refunded, s.poolSize - s.poolRemaining);
+  s.poolRemaining += refunded;
   s.active = s.active.filter((a) => a.valid_until > T);
+  learnTrafficCurve(s, T, input.tickMs, cfg);
   s.window = s.window.filter((w) => w.tick > T - sys.rollingWindowMs && w.tick <= T);
   let total = 0;
   let heated = 0;
@@ -227,81 +389,116 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
     outstanding += o;
     outstandingBy.set(a.content_id, (outstandingBy.get(a.content_id) ?? 0) + o);
   }
-  const capCapacity = Math.max(0, Math.floor(cap * total - heated - outstanding));
-  const periodEnd = (period + 1) * sys.budgetPeriodMs;
-  const ticksLeft = Math.max(1, Math.ceil((periodEnd - T) / input.tickMs));
-  const paced =
-    sys.pacingBurst > 0 ? Math.ceil((sys.pacingBurst * s.poolRemaining) / ticksLeft) : s.poolRemaining;
-  const poolAvailable = Math.max(0, Math.min(s.poolRemaining, paced));
+  // The cap holds what will be delivered: outstanding impressions count at the delivery ratio, and
+  // so do new grants (capacity is in granted impressions).
+  const capCapacity = Math.max(0, Math.floor((cap * total - heated - outstanding * delivery) / delivery));
+  const poolAvailable = Math.max(0, pacedPool(s, T, input.tickMs, cfg));
   const available = Math.min(capCapacity, poolAvailable);
 
   const requests = [...input.requests].sort((a, b) =>
     a.content_id < b.content_id ? -1 : a.content_id > b.content_id ? 1 : 0,
   );
+  const prior = evidencePrior(s, requests, cfg);
+  // Engaged quality relative to the platform baseline: a Thompson draw per item and tick (keyed, so replays agree).
+  const ratios = requests.map((r) => {
+    const post = posterior(
+      { exposure: r.exposure, completionSum: r.completion_sum ?? 0, shares: r.shares ?? 0 },
+      r.quality,
+      prior,
+    );
+    return thompson(post, keyedUniform(0x7e57, r.content_id, T)) / prior.baseline;
+  });
+  const trial = requests.map((r) => inTrial(r.exposure, r.published_at, T, cfg));
   const capPressure = total > 0 && cap > 0 ? (heated + outstanding) / (cap * total) : 1;
   const features = buildFeatures(
     requests,
-    { tick: T, audience: input.audience, weights: input.weights, capPressure },
+    { tick: T, audience: input.audience, weights: input.weights, capPressure, ratios, trial },
     cfg,
   );
   const scores = requests.length > 0 ? input.scorer.score(features, requests.length) : new Float32Array(0);
 
   const minGrant = sys.minGrant ?? cfg.content.minRequest;
-  /** Impressions the target audience can absorb (Infinity when reach sizing is off). */
+  /**
+   * Impressions the target audience can absorb over the allocation's validity: the tick's active
+   * users in the target categories, per tick of validity, at reachPerActiveUser each (Infinity when off).
+   */
+  const validityTicks = Math.max(1, sys.allocationValidityMs / input.tickMs);
   const reachOf = (category: string): number => {
     if (!(sys.reachPerActiveUser > 0)) return Infinity;
     let active = 0;
     for (const c of targetCategories(category, sys.adjacency)) active += input.audience.active[c] ?? 0;
-    return Math.floor(active * sys.reachPerActiveUser);
+    return Math.floor(active * validityTicks * sys.reachPerActiveUser);
   };
-  const tiers = sys.tiers;
-  const candidates: Candidate[] = [];
+  const trials: Candidate[] = [];
+  const evidence: Candidate[] = [];
   for (let i = 0; i < requests.length; i++) {
     const r = requests[i];
     const score = scores[i];
-    // Not double-allocated: an active allocation's undelivered impressions count against the request.
-    const demand =
-      Math.min(cfg.content.maxRequest, r.requested_impressions, reachOf(r.category)) -
-      (outstandingBy.get(r.content_id) ?? 0);
-    if (!(score >= sys.scoreThreshold) || demand < minGrant) continue;
-    const bucket = tierOf(r.quality, tiers) * 2 + (isSmallCreator(r, cfg) ? 0 : 1);
-    const first = (r.heated_impressions ?? 0) === 0 && !outstandingBy.has(r.content_id);
-    candidates.push({ i, id: r.content_id, score, demand, granted: 0, bucket, first });
-  }
-  candidates.sort(byScore);
-
-  // Pass 1: each quality tier × creator-size bucket clears within its share of the tick's budget,
-  // first-time content first (the 坑7 goal is that most new content gets at least one heating).
-  let used = 0;
-  for (let t = 0; t < tiers.length; t++) {
-    for (const small of [true, false]) {
-      const b = t * 2 + (small ? 0 : 1);
-      const budget = Math.floor(
-        available * tiers[t].share * (small ? sys.smallCreatorShare : 1 - sys.smallCreatorShare),
-      );
-      const inBucket = candidates.filter((c) => c.bucket === b);
-      let bucketUsed = sys.firstHeatingPriority
-        ? clear(
-            inBucket.filter((c) => c.first),
-            budget,
-            sys.minFill,
-            minGrant,
-          )
-        : 0;
-      bucketUsed += clear(inBucket, budget - bucketUsed, sys.minFill, minGrant);
-      used += bucketUsed;
+    const outstandingNow = outstandingBy.get(r.content_id) ?? 0;
+    const reach = reachOf(r.category);
+    if (trial[i]) {
+      // Not double-allocated: an active allocation's undelivered impressions count against the trial.
+      // Reach-sized like any grant, but never below minGrant: a thin audience must not keep an item
+      // from its trial, it only takes it longer.
+      const demand =
+        Math.min(cfg.content.trialImpressions - r.exposure, Math.max(minGrant, reach)) - outstandingNow;
+      if (demand >= minGrant)
+        trials.push({
+          i,
+          id: r.content_id,
+          score,
+          demand,
+          granted: 0,
+          trial: true,
+          publishedAt: r.published_at,
+        });
+      continue;
     }
+    // Evidence heat is for items still short of organic exposure (content.coldExposure): an item
+    // the platform already shows widely does not need it.
+    const ratio = ratios[i];
+    if (r.exposure >= cfg.content.coldExposure) continue;
+    if (!(ratio >= sys.evidence.minRatio) || !(score >= sys.scoreThreshold)) continue;
+    const sized = Math.ceil(sys.evidence.impressions * Math.min(ratio, sys.evidence.maxRatio));
+    const demand = Math.min(cfg.content.maxRequest, r.requested_impressions, reach, sized) - outstandingNow;
+    if (demand >= minGrant)
+      evidence.push({
+        i,
+        id: r.content_id,
+        score,
+        demand,
+        granted: 0,
+        trial: false,
+        publishedAt: r.published_at,
+      });
   }
-  // Pass 2: what buckets left unused goes to every candidate with demand left, by score.
-  used += clear(candidates, available - used, sys.minFill, minGrant);
+  // Creator keep-alive: under a scarce budget, trials go first to creators whose content has not
+  // had a trial for the longest (never first), then oldest item first.
+  const lastTrial = (s.creatorTrials ??= {});
+  const since = (c: Candidate): number => lastTrial[requests[c.i].creator_id] ?? -Infinity;
+  trials.sort((a, b) => since(a) - since(b) || byAge(a, b));
+  evidence.sort(byScore);
+
+  // Trials first, from up to trialShare of the budget; evidence from the rest; then whatever is
+  // left goes to the trials and evidence still short.
+  let used = fillInOrder(trials, Math.floor(available * sys.trialShare), minGrant);
+  used += clear(evidence, available - used, sys.minFill, minGrant);
+  used += fillInOrder(trials, available - used, minGrant);
+  used += clear(evidence, available - used, sys.minFill, minGrant);
 
   const allocations: HeatingAllocation[] = [];
   let clearing = 1;
-  for (const c of candidates) {
+  let trialCount = 0;
+  let trialImps = 0;
+  for (const c of [...trials, ...evidence]) {
     if (c.granted <= 0) continue;
     const r = requests[c.i];
     const id = allocationId(r.content_id, T);
-    clearing = Math.min(clearing, c.score);
+    if (c.trial) {
+      trialCount++;
+      trialImps += c.granted;
+      lastTrial[r.creator_id] = T;
+    } else clearing = Math.min(clearing, c.score);
     allocations.push({
       allocation_id: id,
       content_id: r.content_id,
@@ -313,7 +510,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       bid_price: r.bid_price,
       cost: (r.bid_price * c.granted) / sys.costPerImpressions,
       score: c.score,
-      target: targetFor(r.category, c.granted, input.audience, cfg),
+      target: targetFor(r.category, c.granted, input.audience, cfg, validityTicks),
       policy: input.scorer.policy,
       model_version: input.scorer.modelVersion,
       reward_weights: { ...input.weights },
@@ -325,30 +522,37 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       valid_until: T + sys.allocationValidityMs,
       granted: c.granted,
       delivered: 0,
+      period,
     });
   }
   allocations.sort((a, b) => (a.content_id < b.content_id ? -1 : a.content_id > b.content_id ? 1 : 0));
   s.poolRemaining -= used;
   s.version += 1;
 
-  const demandTotal = candidates.reduce((acc, c) => acc + c.demand, 0);
+  const evidenceApproved = allocations.length - trialCount;
+  const demandTotal = [...trials, ...evidence].reduce((acc, c) => acc + c.demand, 0);
   return {
     allocations,
     metrics: {
       tick: T,
       requests: requests.length,
-      eligible: candidates.length,
+      eligible: trials.length + evidence.length,
       approved: allocations.length,
       rejected: requests.length - allocations.length,
       grantedImpressions: used,
       heatingCap: cap,
+      trials: trialCount,
+      trialImpressions: trialImps,
       capCapacity,
       poolAvailable,
       poolRemaining: s.poolRemaining,
+      poolRefunded: refunded,
+      poolCarried: carried,
       heatedShare: total > 0 ? heated / total : 0,
-      projectedHeatedShare: total > 0 ? (heated + outstanding + used) / total : 0,
-      clearingScore: allocations.length > 0 ? clearing : candidates.length > 0 ? 1 : sys.scoreThreshold,
+      projectedHeatedShare: total > 0 ? (heated + (outstanding + used) * delivery) / total : 0,
+      clearingScore: evidenceApproved > 0 ? clearing : evidence.length > 0 ? 1 : sys.scoreThreshold,
       capBinding: demandTotal > capCapacity && capCapacity <= poolAvailable,
+      baseline: s.baseline ?? 0,
     },
   };
 }

@@ -115,6 +115,46 @@ export function isEngaged(
   return ev.click && (ev.completion >= u.engagedCompletion || ev.shared);
 }
 
+/**
+ * The user's usual click rate: clicks over the behaviour sequence (before the current
+ * interaction), shrunk toward the seed's reference rate with baselinePriorWeight pseudo-impressions,
+ * so a user with no history is judged at the rate the seed's rewards were written for.
+ */
+export function baselineClickRate(state: Pick<UserAgentState, 'seq'>, u: UserConfig): number {
+  let clicks = 0;
+  for (const step of state.seq) if ((step & 0x10000) !== 0) clicks++;
+  const b = (clicks + u.baselinePriorWeight * referenceRate(u)) / (state.seq.length + u.baselinePriorWeight);
+  return b < 0.001 ? 0.001 : b > 0.999 ? 0.999 : b;
+}
+
+/** The click rate at which the seed's rewards average 0: −noClick / (click − noClick) (1/3 for +1 / −0.5). */
+export function referenceRate(u: UserConfig): number {
+  return -u.noClickReward / (u.clickReward - u.noClickReward);
+}
+
+/**
+ * The seed's rewards (+clickReward on a click, noClickReward otherwise) rescaled to a baseline
+ * click rate b: at b = referenceRate they are the seed's values; at any b they average 0 for a
+ * user clicking at b and keep the seed's spread (the reward is a scaled z-score of the click).
+ */
+export function relativeReward(click: boolean, b: number, u: UserConfig): number {
+  const ref = referenceRate(u);
+  const scale = Math.sqrt((ref * (1 - b)) / ((1 - ref) * b));
+  return click ? u.clickReward * scale : u.noClickReward / scale;
+}
+
+/** Heated impressions in a row, most recent first, that the user did not click (from the behaviour sequence). */
+export function heatedSkipStreak(state: Pick<UserAgentState, 'seq'>): number {
+  let n = 0;
+  for (let i = state.seq.length - 1; i >= 0; i--) {
+    const step = state.seq[i];
+    if ((step & 0x40000) === 0) continue;
+    if ((step & 0x10000) !== 0) break;
+    n++;
+  }
+  return n;
+}
+
 export type UserUpdateOutcome =
   /** Applied; suspectClicker is the anti-cheat bit to forward with the interaction. */
   | { applied: true; suspectClicker: boolean }
@@ -152,13 +192,19 @@ export function applyUserInteraction(
     );
   }
 
-  // Seed rules, in the seed's order.
+  // Seed rules, in the seed's order, with the click rewards taken relative to the user's own
+  // click rate (the behaviour sequence before this interaction), so they stay informative at
+  // any platform CTR: each signal moves toward its start plus the relative reward, which
+  // averages 0 at the user's usual rate.
+  const r = relativeReward(ev.click, baselineClickRate(state, u), u);
   state.satisfaction = clamp01(
-    u.satisfactionKeep * state.satisfaction +
-      (1 - u.satisfactionKeep) * (ev.click ? u.clickReward : u.noClickReward),
+    u.satisfactionKeep * state.satisfaction + (1 - u.satisfactionKeep) * (u.satisfactionStart + r),
   );
-  if (ev.click && ev.is_new_content)
-    state.curiosity = Math.min(u.curiosityCap, state.curiosity + u.curiosityStep);
+  if (ev.is_new_content)
+    state.curiosity = Math.min(
+      u.curiosityCap,
+      clamp01(state.curiosity + u.curiosityStep * (u.curiosityStart + r - state.curiosity)),
+    );
   const cat = fnv1a32(ev.category) | 0;
   if (!first && cat === state.lastCat) {
     state.run += 1;
@@ -168,9 +214,19 @@ export function applyUserInteraction(
     state.run = 1;
   }
   state.lastCat = cat;
-  if (state.run >= u.fatigueRunLength) state.fatigue = Math.min(u.fatigueCap, state.fatigue + u.fatigueStep);
-  if (state.satisfaction < u.satisfactionLow)
-    state.exploitation = Math.max(u.exploitationFloor, state.exploitation - u.exploitationStep);
+  // In a same-category run, fatigue moves a step toward its start minus the reward: skipping more
+  // than usual while the category repeats tires, clicking rests (a user at their usual rate stays
+  // at the start however repetitive the feed is).
+  if (state.run >= u.fatigueRunLength)
+    state.fatigue = Math.min(
+      u.fatigueCap,
+      clamp01(state.fatigue + u.fatigueStep * (u.fatigueStart - r - state.fatigue)),
+    );
+  // Exploitation moves a step toward its floor while the user is dissatisfied, toward its start
+  // while satisfied: a level that reflects how often the user has been satisfied lately.
+  const exploitationTarget =
+    state.satisfaction < u.satisfactionLow ? u.exploitationFloor : u.exploitationStart;
+  state.exploitation += u.exploitationStep * (exploitationTarget - state.exploitation);
 
   // Protection clock (坑5): registration time when the record carries it, else first seen.
   if (ev.user_registered_at != null) {
@@ -210,9 +266,15 @@ export function isProtected(state: UserAgentState, cfg: AgentConfig, now = state
   return state.version < 0 || now - state.since < cfg.user.protectionMs;
 }
 
-/** Explore probability served to the ranker: 0 while protected, else the policy's output. */
+/**
+ * Explore probability served to the ranker: 0 while protected, else the policy's output, halved
+ * for every heated impression the user skipped in a row beyond heatSkipFree (a user who keeps
+ * skipping heated items stops being shown them; the streak leaves the behaviour sequence with time).
+ */
 export function exploreProbability(state: UserAgentState, cfg: AgentConfig, now = state.t): number {
-  return isProtected(state, cfg, now) ? 0 : state.explore;
+  if (isProtected(state, cfg, now)) return 0;
+  const excess = heatedSkipStreak(state) - cfg.user.heatSkipFree;
+  return excess > 0 ? state.explore * Math.pow(0.5, excess) : state.explore;
 }
 
 /** Distinct categories engaged within the breadth window ending at `now`. */

@@ -269,6 +269,8 @@ export class AllocatorTask implements StreamTask {
             engaged_rate: q.engaged_rate,
             budget: q.heating_budget,
             heated_impressions: q.heated_impressions ?? 0,
+            completion_sum: q.completion_sum ?? 0,
+            shares: q.shares ?? 0,
             published_at: q.published_at,
             creator_followers: q.creator_followers ?? null,
           });

@@ -444,6 +444,8 @@ export class ContentTask implements StreamTask {
           requested_impressions: q.requested_impressions,
           bid_price: q.bid_price,
           heated_impressions: q.heated_impressions,
+          completion_sum: q.completion_sum,
+          shares: q.shares,
         });
       }
       if (s.flagged || s.publishedAt === null || boundary - s.publishedAt > this.cfg.content.maxHeatingAgeMs)

@@ -134,6 +134,10 @@ export interface HeatingRequest {
   bid_price: number;
   /** Heated impressions delivered so far (0: never heated). */
   heated_impressions?: number;
+  /** Sum of completion over the content's clicks (engaged-quality evidence). */
+  completion_sum?: number;
+  /** Shares of the content so far. */
+  shares?: number;
 }
 
 /** thermostat.v1.internal.TickTotals */

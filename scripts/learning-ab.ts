@@ -4,16 +4,16 @@
 // stability per seed and over time (approval rate, entropy, reward, rollbacks per day).
 //
 //   npx tsx scripts/learning-ab.ts --seeds 1-8 --users 2000 --days 3 \
-//     [--worlds '[{}, {"someWorldOption": "value"}]'] [--out docs/results/online-learning.md] [--json f]
+//     [--worlds today,today-noscore,engagement,engagement-noscore] [--out f.md] [--json f.json]
 //
-// A world is a partial WorldConfig (sim/config.ts) merged over the defaults, so the same command
-// runs every world the simulator offers. Checks (docs/LEARNING.md, "Learning must earn its place"):
+// --worlds takes world names (sim/config.ts WORLD_NAMES) or a JSON list of partial WorldConfigs
+// merged over the defaults. Checks (docs/LEARNING.md, "Learning must earn its place"):
 // watch time (engagement) +3% or more with the 95% CI above 0; heating cost not higher (mean
 // difference ≤ 0); cold-start success not lower (CI upper bound ≥ 0); stable training (no seed
 // with a day whose approval rate is ≤ 1% or ≥ 99%, no rollback).
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { defaultWorldConfig, type WorldConfig } from '../sim/config.js';
+import { defaultWorldConfig, parseWorldName, type WorldConfig } from '../sim/config.js';
 import type { LearnedDayPoint, RunResult } from '../sim/metrics.js';
 import { runPolicy } from '../sim/run.js';
 
@@ -40,10 +40,16 @@ function parseArgs(argv: string[]): Args {
     seeds: range(get('seeds') ?? '1-8'),
     users: Number(get('users') ?? 2000),
     days: Number(get('days') ?? 3),
-    worlds: JSON.parse(get('worlds') ?? '[{}]') as Partial<WorldConfig>[],
+    worlds: worldsArg(get('worlds') ?? '[{}]'),
     out: get('out'),
     json: get('json'),
   };
+}
+
+/** A JSON list of partial WorldConfigs, or world names (sim/config.ts WORLD_NAMES), comma-separated. */
+function worldsArg(s: string): Partial<WorldConfig>[] {
+  if (s.trim().startsWith('[')) return JSON.parse(s) as Partial<WorldConfig>[];
+  return s.split(',').map((w) => ({ world: parseWorldName(w.trim()) }));
 }
 
 /** Two-sided 95% Student t quantile for n − 1 degrees of freedom. */

@@ -81,8 +81,12 @@ export interface WorldConfig {
   latentInterests: [number, number];
   /** Probability that a latent interest is adjacent to a strong one. */
   latentAdjacentProb: number;
-  /** Click model: p = ctrScale · appeal · (qualityFloor + (1-qualityFloor)·q) · (1 - fatigueClickPenalty·fatigue). */
+  /** Named world (worldPreset): which family member this config came from. */
+  world: WorldName;
+  /** Click model: p = ctrScale · appeal · (qualityFloor + (1-qualityFloor)·q) · (1 - fatigueClickPenalty·fatigue);
+   * without clickQuality the quality factor is 1 (clicks carry no quality information). */
   ctrScale: number;
+  clickQuality: boolean;
   qualityFloor: number;
   fatigueClickPenalty: number;
   /** An undiscovered latent interest appeals with affinity · (latentBase + (1-latentBase)·curiosity). */
@@ -98,6 +102,19 @@ export interface WorldConfig {
   continueFatiguePenalty: number;
   maxImpressionsPerSession: number;
   maxSessionsPerDay: number;
+  /**
+   * Time-budget sessions (null: sessions end with the continue probability). A session starts
+   * with sessionBudgetMs × (0.5 + activity) × U(0.5, 1.5); every impression spends its dwell and
+   * scroll time; a click gives back timeBonus × (quality − 0.5) × duration, so good content extends
+   * a session and poor content drains it; the session ends when the budget is spent.
+   */
+  sessionBudgetMs: number | null;
+  timeBonus: number;
+  /** Interests drift with what users watch: an engaged view moves the category's affinity this share
+   * toward 1, a click abandoned below 0.3 completion this share toward 0. */
+  interestDrift: number;
+  /** Publish the (noisy) quality score; false: every item is published with quality_score 0.5. */
+  publishQualityScore: boolean;
   /** Day satisfaction = clamp(satBase + satEngaged·engagedRate + satDiscovery·discoveries − satFatigue·meanFatigue). */
   satBase: number;
   satEngaged: number;
@@ -118,6 +135,8 @@ export interface WorldConfig {
   /** Cold-start success: within newContentAgeMs, ≥ coldStartImpressions impressions and ≥ coldStartEngaged engaged views. */
   coldStartImpressions: number;
   coldStartEngaged: number;
+  /** trial_share: a new item got a trial when it had this many impressions within a day of publication. */
+  trialImpressions: number;
   /** A small creator whose content of the last days stayed under this many impressions may leave. */
   creatorUnseenImpressions: number;
   creatorLeaveProb: number;
@@ -136,10 +155,48 @@ export interface WorldConfig {
   heatedShareMinImpressions: number;
 }
 
+/**
+ * The family of worlds. 'today': clicks depend on quality and sessions end with a continue
+ * probability. 'engagement': clicks carry no quality information (interest only); quality shows
+ * only in completion, shares and session length (users have a time budget that good content
+ * extends and poor content drains), and interests drift with what users watch. '-noscore': the
+ * same world without a platform quality score (every item published with 0.5).
+ */
+export const WORLD_NAMES = ['today', 'today-noscore', 'engagement', 'engagement-noscore'] as const;
+export type WorldName = (typeof WORLD_NAMES)[number];
+
+export function worldPreset(name: WorldName, users: number): Partial<WorldConfig> {
+  const engagement: Partial<WorldConfig> = {
+    clickQuality: false,
+    sessionBudgetMs: 5 * 60_000,
+    timeBonus: 2.5,
+    interestDrift: 0.02,
+    maxImpressionsPerSession: 200,
+    // Users watch ~10× more than in 'today': a catalog that lasts them the run.
+    initialItems: Math.max(3000, 5 * users),
+  };
+  switch (name) {
+    case 'today':
+      return { world: name };
+    case 'today-noscore':
+      return { world: name, publishQualityScore: false };
+    case 'engagement':
+      return { world: name, ...engagement };
+    case 'engagement-noscore':
+      return { world: name, ...engagement, publishQualityScore: false };
+  }
+}
+
+export function parseWorldName(v: string): WorldName {
+  if ((WORLD_NAMES as readonly string[]).includes(v)) return v as WorldName;
+  throw new Error(`unknown world '${v}' (known: ${WORLD_NAMES.join(', ')})`);
+}
+
 /** Defaults scaled to the population so that a 1k-user test and a 10k-user run look alike. */
 export function defaultWorldConfig(over: Partial<WorldConfig> & { users?: number } = {}): WorldConfig {
   const users = over.users ?? 2000;
   const base: WorldConfig = {
+    world: 'today',
     seed: 1,
     users,
     days: 7,
@@ -150,6 +207,7 @@ export function defaultWorldConfig(over: Partial<WorldConfig> & { users?: number
     latentInterests: [1, 2],
     latentAdjacentProb: 0.75,
     ctrScale: 0.15,
+    clickQuality: true,
     qualityFloor: 0.3,
     fatigueClickPenalty: 0.7,
     latentBase: 0.3,
@@ -162,6 +220,10 @@ export function defaultWorldConfig(over: Partial<WorldConfig> & { users?: number
     continueFatiguePenalty: 0.35,
     maxImpressionsPerSession: 40,
     maxSessionsPerDay: 4,
+    sessionBudgetMs: null,
+    timeBonus: 0,
+    interestDrift: 0,
+    publishQualityScore: true,
     satBase: 0.25,
     satEngaged: 6,
     satDiscovery: 0.15,
@@ -176,6 +238,7 @@ export function defaultWorldConfig(over: Partial<WorldConfig> & { users?: number
     newContentAgeMs: 3 * DAY_MS,
     coldStartImpressions: Math.max(20, Math.round(users * 0.01)),
     coldStartEngaged: 2,
+    trialImpressions: 20,
     creatorUnseenImpressions: Math.max(5, Math.round(users * 0.002)),
     creatorLeaveProb: 0.1,
     cheatShare: 0.02,
@@ -188,5 +251,5 @@ export function defaultWorldConfig(over: Partial<WorldConfig> & { users?: number
     heatedShareWindowMs: HOUR_MS,
     heatedShareMinImpressions: 100,
   };
-  return { ...base, ...over, users };
+  return { ...base, ...(over.world ? worldPreset(over.world, users) : {}), ...over, users };
 }

@@ -32,6 +32,8 @@ interface Session {
   no: number;
   slot: number;
   rng: Rng;
+  /** Time budget left (ms; Infinity without time budgets). */
+  budget: number;
 }
 
 /** Binary min-heap of sessions by next page time (ties: user, then session number). */
@@ -88,6 +90,7 @@ export function catalogOf(world: World): RankerCatalog {
     adj: world.adj,
     categories: world.categories,
     creatorFollowers: (it: SimItem) => world.creators[it.creator].followers,
+    publishedScore: (it: SimItem) => world.publishedScore(it),
   };
 }
 
@@ -103,7 +106,10 @@ export function makeArm(
   name: string,
   rankerCfg?: Partial<RankerConfig>,
 ): Arm {
-  const ranker = new Ranker(catalogOf(world), stats, policy, rankerCfg);
+  const cfg = policy.serving
+    ? { ...rankerCfg, serving: { ...rankerCfg?.serving, ...policy.serving } }
+    : rankerCfg;
+  const ranker = new Ranker(catalogOf(world), stats, policy, cfg, policy.slotHeater ?? null);
   // Pre-existing users have a click history in their strong interests.
   for (const u of world.users)
     if (u.registeredAt < world.cfg.startMs)
@@ -205,7 +211,9 @@ export async function simulate(
     }
     const page = arm.ranker.rankPage(s.user, u.id, t, s.rng);
     let goOn = page.length > 0;
+    let viewed = 0;
     for (const slot of page) {
+      viewed++;
       const it = world.items[slot.item];
       const o = world.respond(u, it, s.rng);
       const isNew = world.isNew(it, t);
@@ -227,12 +235,16 @@ export async function simulate(
       if (o.engaged) ds.engaged++;
       if (o.discovered) ds.discoveries++;
       s.slot++;
-      t += o.dwellMs + 1000 + s.rng.int(2000);
-      if (s.slot >= cfg.maxImpressionsPerSession || s.rng.next() >= world.continueProb(u, o)) {
+      const elapsed = o.dwellMs + 1000 + s.rng.int(2000);
+      t += elapsed;
+      s.budget = world.spend(s.budget, it, o, elapsed);
+      const ends = s.budget === Infinity ? s.rng.next() >= world.continueProb(u, o) : s.budget <= 0;
+      if (s.slot >= cfg.maxImpressionsPerSession || ends) {
         goOn = false;
         break;
       }
     }
+    arm.ranker.unshown(u.id, page.slice(viewed));
     if (goOn) {
       s.t = t;
       heap.push(s);
@@ -259,16 +271,10 @@ export async function simulate(
         starts.push(at);
       }
       starts.sort((a, b) => a - b);
-      starts.forEach((at, no) =>
-        heap.push({
-          t: at,
-          user: u.idx,
-          day,
-          no,
-          slot: 0,
-          rng: keyedRng(cfg.seed, `session:${u.id}:${day}:${no}`),
-        }),
-      );
+      starts.forEach((at, no) => {
+        const rng = keyedRng(cfg.seed, `session:${u.id}:${day}:${no}`);
+        heap.push({ t: at, user: u.idx, day, no, slot: 0, rng, budget: world.sessionBudget(u, rng) });
+      });
     }
     const bots = botItems();
     for (let k = 0; k < ticksPerDay; k++) {
@@ -345,16 +351,27 @@ export async function simulate(
     dayStats = new Map();
     world.creatorsEndDay(day, (i) => arms.reduce((s, a) => s + (a.rec.exposure[i] ?? 0), 0));
   }
-  // Flush what is left so the policy saw every interaction.
+  // Flush what is left so the policy saw every interaction of the run. Impressions of a page that
+  // ran past the end are outside it: no event time ever releases them downstream (the real job
+  // would hold them, uncommitted, waiting for a watermark that never comes).
+  const end = cfg.startMs + cfg.days * DAY_MS;
   for (const a of arms) {
-    if (a.pending.length) await a.policy.onInteractions(a.pending.splice(0));
-    await a.policy.advanceTo(cfg.startMs + cfg.days * DAY_MS);
+    const rest = a.pending.splice(0).filter((r) => r.event_time < end);
+    if (rest.length) await a.policy.onInteractions(rest);
+    await a.policy.advanceTo(end);
   }
   const creatorsLeft = world.creators.filter((c) => !c.active).length;
   const results: RunResult[] = [];
   for (const a of arms) {
     const flagged = await a.policy.flaggedContent();
-    const res = a.rec.finalize(world.users as SimUser[], world.items, world.cheaters, flagged, creatorsLeft);
+    const res = a.rec.finalize(
+      world.users as SimUser[],
+      world.items,
+      world.cheaters,
+      flagged,
+      creatorsLeft,
+      world.creators.length,
+    );
     const curve = a.policy.learningCurve?.();
     if (curve) res.learning = curve;
     results.push(res);

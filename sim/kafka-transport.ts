@@ -43,7 +43,6 @@ import {
 import { wireSerde } from '../pipelines/wire-serde.js';
 import { createStateRedis } from '../state/redis-options.js';
 import { deleteMatching } from '../state/redis-scan.js';
-import { redactUrl } from '../state/redis-url.js';
 import type { RecordSerde } from '../pipelines/task-runner.js';
 import type { UserMindState } from '../schemas/types.js';
 import type { GraphTransport } from './transport.js';
@@ -176,13 +175,16 @@ export class KafkaGraphTransport implements GraphTransport {
     await this.until(async () => this.job!.job.ready, 'the job to get its partitions assigned');
   }
 
-  private async until(cond: () => Promise<boolean>, what: string): Promise<void> {
+  /** `what` is read when the wait times out, so it can say how far the wait got. */
+  private async until(cond: () => Promise<boolean>, what: string | (() => string)): Promise<void> {
     const deadline = Date.now() + (this.opts.stepTimeoutMs ?? 60_000);
     while (!(await cond())) {
       if (Date.now() > deadline)
-        throw new ThermostatError('DEPENDENCY', `kafka transport: timed out waiting for ${what}`, {
-          retriable: true,
-        });
+        throw new ThermostatError(
+          'DEPENDENCY',
+          `kafka transport: timed out waiting for ${typeof what === 'string' ? what : what()}`,
+          { retriable: true },
+        );
       await sleep(5);
     }
   }
@@ -273,7 +275,7 @@ export class KafkaGraphTransport implements GraphTransport {
         behind = lagging.map(([k, end]) => `${k} ${committed.get(k) ?? 0}/${end}`).join(', ');
         return lagging.length === 0;
       },
-      `the ${stage} stage to commit its input (${groupId}: ${behind || 'no answer'})`,
+      () => `the ${stage} stage to commit its input (${groupId}: ${behind || 'no answer'})`,
     );
   }
 

@@ -52,6 +52,14 @@ export function mean(xs: readonly number[]): number {
   return xs.length === 0 ? 0 : xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
+/** Median (mean of the middle two for an even count; 0 when empty). */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return 0;
+  const v = [...xs].sort((a, b) => a - b);
+  const m = v.length >> 1;
+  return v.length % 2 === 1 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+
 /** Population standard deviation (0 for fewer than 2 values). */
 export function std(xs: readonly number[]): number {
   if (xs.length < 2) return 0;
@@ -121,6 +129,16 @@ export interface Metrics {
   /** Share of real-user impressions that went to ground-truth cheating content. */
   cheat_impression_share: number;
   creators_left: number;
+  /** Share of creators still publishing at the end of the run. */
+  creator_retention: number;
+  /** 坑7: share of new honest items with ≥ trialImpressions impressions within a day of publication. */
+  trial_share: number;
+  /** cold_start_success among new items whose true quality is above the median of those items. */
+  cold_start_success_top: number;
+  /** Distinct items that got at least one heated impression. */
+  heated_items: number;
+  /** Σ dwell minutes / (users × days). */
+  watch_minutes_per_user_day: number;
 }
 
 export interface Series {
@@ -186,6 +204,9 @@ export class Recorder {
   /** Impressions / engaged views within the cold-start window of each item. */
   csImps: number[] = [];
   csEngaged: number[] = [];
+  /** Impressions within a day of publication (trial) and heated impressions, per item. */
+  dayOneImps: number[] = [];
+  heatedByItem: number[] = [];
   tickAll: number[] = [];
   tickHeated: number[] = [];
   dayNewImps: number[] = [];
@@ -258,8 +279,12 @@ export class Recorder {
       this.exposure.push(0);
       this.csImps.push(0);
       this.csEngaged.push(0);
+      this.dayOneImps.push(0);
+      this.heatedByItem.push(0);
     }
     this.exposure[item.idx]++;
+    if (heated) this.heatedByItem[item.idx]++;
+    if (!item.initial && t - item.publishedAt < DAY_MS) this.dayOneImps[item.idx]++;
     if (!item.initial && t - item.publishedAt < this.coldStartWindowMs) {
       this.csImps[item.idx]++;
       if (o.engaged) this.csEngaged[item.idx]++;
@@ -291,6 +316,7 @@ export class Recorder {
     cheaters: ReadonlySet<string>,
     flagged: ReadonlySet<string>,
     creatorsLeft: number,
+    creators: number,
   ): RunResult {
     const { cfg } = this;
     const endMs = cfg.startMs + cfg.days * DAY_MS;
@@ -335,23 +361,20 @@ export class Recorder {
     // Exposure over every item that existed during the run (zeros included), real-user impressions.
     const exposure = items.filter((it) => it.publishedAt < endMs).map((it) => this.exposure[it.idx] ?? 0);
     // Cold start: non-cheating content published in the run with a full window before the end.
-    let csDen = 0,
-      csNum = 0;
-    for (const it of items) {
-      if (
-        it.initial ||
-        it.cheat ||
-        it.publishedAt < cfg.startMs ||
-        it.publishedAt + this.coldStartWindowMs > endMs
-      )
-        continue;
-      csDen++;
-      if (
-        (this.csImps[it.idx] ?? 0) >= cfg.coldStartImpressions &&
-        (this.csEngaged[it.idx] ?? 0) >= cfg.coldStartEngaged
-      )
-        csNum++;
-    }
+    const newHonest = (window: number): SimItem[] =>
+      items.filter(
+        (it) => !it.initial && !it.cheat && it.publishedAt >= cfg.startMs && it.publishedAt + window <= endMs,
+      );
+    const coldStarted = (it: SimItem): boolean =>
+      (this.csImps[it.idx] ?? 0) >= cfg.coldStartImpressions &&
+      (this.csEngaged[it.idx] ?? 0) >= cfg.coldStartEngaged;
+    const csItems = newHonest(this.coldStartWindowMs);
+    const csNum = csItems.filter(coldStarted).length;
+    const csDen = csItems.length;
+    const medianQ = median(csItems.map((it) => it.quality));
+    const top = csItems.filter((it) => it.quality > medianQ);
+    const trialItems = newHonest(DAY_MS);
+    const trials = trialItems.filter((it) => (this.dayOneImps[it.idx] ?? 0) >= cfg.trialImpressions).length;
     const w = Math.max(1, Math.round(cfg.heatedShareWindowMs / cfg.tickMs));
     const pr = precisionRecall(flagged, cheaters);
     const days = Array.from({ length: cfg.days }, (_, d) => d);
@@ -378,6 +401,11 @@ export class Recorder {
       new_content_impression_share: imps === 0 ? 0 : newImps / imps,
       cheat_impression_share: imps === 0 ? 0 : cheatImps / imps,
       creators_left: creatorsLeft,
+      creator_retention: creators === 0 ? 1 : 1 - creatorsLeft / creators,
+      trial_share: trialItems.length === 0 ? 0 : trials / trialItems.length,
+      cold_start_success_top: top.length === 0 ? 0 : top.filter(coldStarted).length / top.length,
+      heated_items: this.heatedByItem.filter((h) => h > 0).length,
+      watch_minutes_per_user_day: dwell / 60_000 / Math.max(1, cfg.users * cfg.days),
     };
     const ticksPerDay = Math.round(DAY_MS / cfg.tickMs);
     const series: Series = {

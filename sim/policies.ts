@@ -8,9 +8,11 @@ import {
   ThermostatGraphPolicy,
   type LearnedPolicyOptions,
 } from './thermostat-policy.js';
+import type { SlotHeater } from './ranker.js';
 import {
   ManualHeatingPolicy,
   PopularityPolicy,
+  SlotHeaterPolicy,
   defaultManualOptions,
   type ManualHeatingOptions,
   type PolicyContext,
@@ -20,6 +22,12 @@ import {
 /** Thermostat with the rule scorer, on the real graph (in-process, real serde and state). */
 function thermostatPolicy(ctx: PolicyContext, name: string): Promise<RegulationPolicy> {
   return ThermostatGraphPolicy.create(ctx, { name, serde: wireSerde(topologyNames('thermostat')) });
+}
+
+/** A slot heater's share and k: ctx.options[name] ({ share?, k? }) over the defaults. */
+function slotHeater(ctx: PolicyContext, name: string, share: number, k: number): SlotHeater {
+  const o = (ctx.options[name] ?? {}) as Partial<SlotHeater>;
+  return { share: o.share ?? share, k: o.k ?? k };
 }
 
 export type PolicyFactory = (ctx: PolicyContext) => RegulationPolicy | Promise<RegulationPolicy>;
@@ -43,12 +51,15 @@ export class UnknownPolicyError extends Error {
 
 const registry = new Map<string, PolicyFactory>([
   ['popularity', () => new PopularityPolicy()],
+  ['manual', (ctx) => new SlotHeaterPolicy('manual', slotHeater(ctx, 'manual', 0.1, 1))],
+  ['uniform', (ctx) => new SlotHeaterPolicy('uniform', slotHeater(ctx, 'uniform', 0.04, 1))],
+  ['greedy', (ctx) => new SlotHeaterPolicy('greedy', slotHeater(ctx, 'greedy', 0.04, 5))],
   [
-    'manual',
+    'manual-items',
     (ctx) =>
       new ManualHeatingPolicy(ctx.seed, {
         ...defaultManualOptions(ctx.world),
-        ...((ctx.options.manual ?? {}) as Partial<ManualHeatingOptions>),
+        ...((ctx.options['manual-items'] ?? {}) as Partial<ManualHeatingOptions>),
       }),
   ],
   ['thermostat', (ctx) => thermostatPolicy(ctx, 'thermostat')],

@@ -22,6 +22,8 @@ import { keyedUniform } from '../core/rng.js';
 import { hash64Hex } from '../core/hash.js';
 import { DEFAULT_AGENT_CONFIG } from '../agents/config.js';
 import type { WorldConfig } from './config.js';
+import type { SlotHeater } from './ranker.js';
+import type { ServingConfig } from '../serving/heating-server.js';
 
 export interface RegulationPolicy {
   readonly name: string;
@@ -39,6 +41,10 @@ export interface RegulationPolicy {
   close?(): void | Promise<void>;
   /** Learning curves (learned policies only): one point per simulated day. */
   learningCurve?(): LearningPoint[];
+  /** Baseline heaters without allocations: the ranker fills slots with fresh items itself. */
+  readonly slotHeater?: SlotHeater;
+  /** Serving-helper settings of this policy's ranker (a policy without mind states serves heat to everyone). */
+  readonly serving?: Partial<ServingConfig>;
 }
 
 /** One day of a learned policy's training (HTML report, JSON `learning.<policy>`). */
@@ -71,9 +77,9 @@ export interface PolicyContext {
   options: Readonly<Record<string, unknown>>;
 }
 
-/** Popularity ranking only: no heating, no mind state (explore probability 0), no anti-cheat. */
-export class PopularityPolicy implements RegulationPolicy {
-  readonly name = 'popularity';
+/** A policy that regulates nothing through the graph: no allocations, no mind state, nothing flagged. */
+abstract class PassivePolicy implements RegulationPolicy {
+  abstract readonly name: string;
   onPublished(): void {}
   onInteractions(): void {}
   advanceTo(): void {}
@@ -85,6 +91,26 @@ export class PopularityPolicy implements RegulationPolicy {
   }
   flaggedContent(): ReadonlySet<string> {
     return new Set();
+  }
+}
+
+/** Popularity ranking only: no heating, no mind state (no heated slot is ever shown), no anti-cheat. */
+export class PopularityPolicy extends PassivePolicy {
+  readonly name = 'popularity';
+}
+
+/**
+ * A heater a platform could write in an afternoon (SPEC §7): no allocations, no mind state, no
+ * anti-cheat; the ranker puts a fresh item (published less than a day ago) in each slot with
+ * probability `share`: picked at random (k = 1: operators' manual heating, the uniform heater) or
+ * the best published quality score of k random fresh items (the quality-greedy heater).
+ */
+export class SlotHeaterPolicy extends PassivePolicy {
+  constructor(
+    readonly name: string,
+    readonly slotHeater: SlotHeater,
+  ) {
+    super();
   }
 }
 
@@ -114,12 +140,18 @@ export function defaultManualOptions(cfg: WorldConfig): ManualHeatingOptions {
 }
 
 /**
- * The seed's "ItemCF + 人工加热" row: at every tick, operators pick a fixed share of the content
+ * Manual heating by allocations ('manual-items'): at every tick, operators pick a fixed share of the content
  * published since the last tick, at random and without looking at quality or audience, and heat
  * each with a fixed impression budget for everyone (empty target). No mind state, no anti-cheat.
  */
 export class ManualHeatingPolicy implements RegulationPolicy {
-  readonly name = 'manual';
+  readonly name = 'manual-items';
+  /** No mind states: every request may get heat, without a per-user cap or pacing. */
+  readonly serving: Partial<ServingConfig> = {
+    defaultExploreProbability: 1,
+    perUserCap: Number.MAX_SAFE_INTEGER,
+    paceAhead: 1,
+  };
   private queue: ContentPublished[] = [];
   private out: HeatingAllocation[] = [];
   constructor(

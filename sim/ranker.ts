@@ -3,17 +3,20 @@
 //      and a sample of the new-content pool;
 //   2. a popularity/CTR base score (smoothed CTR × log popularity × category affinity) — the
 //      engine of the Matthew effect;
-//   3. heated slots: items of active HeatingAllocation records (valid_from ≤ t < valid_until,
-//      impressions left) for users matching the target (profile categories ∩ target.categories,
-//      mind-state curiosity ≥ min_curiosity);
-//   4. explore vs exploit per remaining slot with the user's explore_probability: an explore slot
-//      takes new/under-exposed content of the user's categories or adjacent ones.
+//   3. heated slots, filled by the package's serving helper (serving/heating-server.ts) exactly as
+//      docs/SERVING.md tells a platform to: the active HeatingAllocation records, the user's profile
+//      categories and mind state (explore_probability gates the slot; curiosity ≥ min_curiosity),
+//      delivery pacing and a per-user frequency cap;
+//   4. or, for the baseline heaters, a slot heater: each slot is, with a fixed probability, a fresh
+//      item picked at random or best-of-k by published quality score (no allocations).
 // It sees only what a ranker sees: its own impression/click counters (shared across A/B arms, as a
 // production feature store is), its own per-user click profile, the public taxonomy, the mind
 // state through MindStateReader and allocations pushed to it. Never the world's ground truth.
 import type { HeatingAllocation, UserMindState } from '../schemas/types.js';
 import type { Rng } from '../core/rng.js';
 import type { SimItem } from './world.js';
+import { HeatingServer, type HeatPick, type ServingConfig } from '../serving/heating-server.js';
+import { DEFAULT_AGENT_CONFIG } from '../agents/config.js';
 
 export interface MindStateReader {
   mindState(userId: string): UserMindState | undefined;
@@ -41,6 +44,20 @@ export interface RankerConfig {
   underExposedImpressions: number;
   /** Content younger than this is in the new pool. */
   newAgeMs: number;
+  /** Serving helper settings (per-user cap, pacing). */
+  serving: Partial<ServingConfig>;
+  /** Content younger than this is "fresh" for the slot heaters. */
+  freshAgeMs: number;
+}
+
+/**
+ * A baseline heater without allocations: every slot is, with probability `share`, a fresh item
+ * (published less than freshAgeMs ago, not seen by the user): a random one (k = 1) or the best
+ * published quality score of k random ones.
+ */
+export interface SlotHeater {
+  share: number;
+  k: number;
 }
 
 export const DEFAULT_RANKER: RankerConfig = {
@@ -57,6 +74,8 @@ export const DEFAULT_RANKER: RankerConfig = {
   maxProfileCats: 4,
   underExposedImpressions: 50,
   newAgeMs: 3 * 86_400_000,
+  serving: {},
+  freshAgeMs: 86_400_000,
 };
 
 /** Impression/click counters of the feature store (prior history + everything logged in the run). */
@@ -81,14 +100,8 @@ export interface Slot {
   allocationId: string | null;
   /** Cost of this heated impression (allocation cost / impressions), 0 if not heated. */
   cost: number;
-  explore: boolean;
-}
-
-interface BookEntry {
-  a: HeatingAllocation;
-  item: number;
-  left: number;
-  costPerImp: number;
+  /** The serving helper's pick behind a heated slot (returned if the user never reaches it). */
+  pick?: HeatPick;
 }
 
 export interface RankerCatalog {
@@ -98,6 +111,8 @@ export interface RankerCatalog {
   readonly adj: readonly (readonly number[])[];
   readonly categories: readonly string[];
   creatorFollowers(item: SimItem): number;
+  /** The item's published quality_score (what the platform knows, not the latent quality). */
+  publishedScore(item: SimItem): number;
 }
 
 export class Ranker {
@@ -108,18 +123,19 @@ export class Ranker {
   private freshByCat: number[][] = [];
   private profiles = new Map<number, Float64Array>();
   private seen = new Map<number, Set<number>>();
-  private byCat = new Map<number, BookEntry[]>();
-  private anyCat: BookEntry[] = [];
-  /** Heated impressions served per allocation id. */
-  readonly served = new Map<string, number>();
+  /** Items published less than freshAgeMs ago (slot heaters). */
+  private fresh: number[] = [];
+  readonly server: HeatingServer;
 
   constructor(
     private readonly catalog: RankerCatalog,
     readonly stats: ContentStats,
     private readonly mind: MindStateReader,
     cfg: Partial<RankerConfig> = {},
+    private readonly slotHeater: SlotHeater | null = null,
   ) {
     this.cfg = { ...DEFAULT_RANKER, ...cfg };
+    this.server = new HeatingServer(this.cfg.serving);
   }
 
   /** Seeds a user's click profile from history (pre-existing users). */
@@ -172,12 +188,14 @@ export class Ranker {
     this.score = new Float64Array(items.length);
     const byCat: number[][] = Array.from({ length: C }, () => []);
     const fresh: number[][] = Array.from({ length: C }, () => []);
+    this.fresh = [];
     for (let i = 0; i < items.length; i++) {
       this.score[i] = this.baseScore(i);
       byCat[items[i].cat].push(i);
       const age = t - items[i].publishedAt;
       if (age < this.cfg.newAgeMs || this.stats.imps[i] < this.cfg.underExposedImpressions)
         fresh[items[i].cat].push(i);
+      if (!items[i].initial && age < this.cfg.freshAgeMs) this.fresh.push(i);
     }
     const sc = this.score;
     const desc = (a: number, b: number): number => sc[b] - sc[a] || a - b;
@@ -188,27 +206,11 @@ export class Ranker {
       .sort(desc)
       .slice(0, this.cfg.popularDepth);
     this.freshByCat = fresh;
-    const alive = (e: BookEntry): boolean => e.left > 0 && e.a.valid_until > t;
-    for (const [c, l] of this.byCat) this.byCat.set(c, l.filter(alive));
-    this.anyCat = this.anyCat.filter(alive);
   }
 
-  /** Consumes allocations from the `heating-allocations` stream. Unknown content is ignored. */
+  /** Consumes allocations from the `heating-allocations` stream (the serving helper keeps them). */
   ingest(allocs: readonly HeatingAllocation[]): void {
-    for (const a of allocs) {
-      const item = this.catalog.itemIndex.get(a.content_id);
-      if (item === undefined || a.impressions <= 0) continue;
-      const e: BookEntry = { a, item, left: a.impressions, costPerImp: a.cost / a.impressions };
-      if (a.target.categories.length === 0) this.anyCat.push(e);
-      else
-        for (const name of a.target.categories) {
-          const c = this.catalog.catIndex.get(name);
-          if (c === undefined) continue;
-          let l = this.byCat.get(c);
-          if (!l) this.byCat.set(c, (l = []));
-          l.push(e);
-        }
-    }
+    this.server.ingest(allocs);
   }
 
   private seenSet(userIdx: number): Set<number> {
@@ -218,29 +220,33 @@ export class Ranker {
     return s;
   }
 
-  private pickHeated(
-    userIdx: number,
-    cats: number[],
-    curiosity: number,
-    t: number,
-    taken: Set<number>,
-    seen: Set<number>,
-  ): BookEntry | null {
-    let best: BookEntry | null = null;
-    const consider = (e: BookEntry): void => {
-      if (e.left <= 0 || t < e.a.valid_from || t >= e.a.valid_until) return;
-      if (curiosity < e.a.target.min_curiosity) return;
-      if (taken.has(e.item) || seen.has(e.item)) return;
-      if (this.catalog.items[e.item].publishedAt > t) return;
-      if (
-        !best ||
-        e.a.score > best.a.score ||
-        (e.a.score === best.a.score && e.a.allocation_id < best.a.allocation_id)
-      )
-        best = e;
-    };
-    for (const c of cats) for (const e of this.byCat.get(c) ?? []) consider(e);
-    for (const e of this.anyCat) consider(e);
+  /** Heated picks of a page that the user left before reaching go back to the serving helper. */
+  unshown(userId: string, slots: readonly Slot[]): void {
+    for (const s of slots) if (s.pick) this.server.cancel(s.pick, userId);
+  }
+
+  /** A slot heater's price per impression: the content agent's bid per mille for a new content (no ctr yet), as manual heat is priced. */
+  private slotCost(it: SimItem): number {
+    const a = DEFAULT_AGENT_CONFIG;
+    const bid =
+      this.catalog.publishedScore(it) *
+      a.content.bidBase *
+      (1 + a.content.defaultExpectedCtr * a.content.bidCtrMultiplier);
+    return bid / a.system.costPerImpressions;
+  }
+
+  /** A slot heater's fresh item for this user (the best score of k eligible random draws, at most 4k tries), or -1. */
+  private slotHeat(h: SlotHeater, t: number, taken: Set<number>, seen: Set<number>, rng: Rng): number {
+    const items = this.catalog.items;
+    let best = -1;
+    let eligible = 0;
+    for (let tries = 0; eligible < h.k && tries < 4 * h.k && this.fresh.length > 0; tries++) {
+      const i = this.fresh[rng.int(this.fresh.length)];
+      if (taken.has(i) || seen.has(i) || items[i].publishedAt > t) continue;
+      eligible++;
+      if (best < 0 || this.catalog.publishedScore(items[i]) > this.catalog.publishedScore(items[best]))
+        best = i;
+    }
     return best;
   }
 
@@ -281,55 +287,48 @@ export class Ranker {
       .sort((a, b) => b.s - a.s || a.i - b.i)
       .map((x) => x.i);
 
-    const mind = this.mind.mindState(userId);
-    const exploreP = mind ? mind.explore_probability : 0;
-    const curiosity = mind ? mind.curiosity : 0;
-    const exploreCats = cats.length
-      ? [...new Set([...cats, ...cats.flatMap((c) => this.catalog.adj[c])])]
-      : [];
+    const mind = this.slotHeater ? undefined : this.mind.mindState(userId);
+    const catNames = cats.map((c) => this.catalog.categories[c]);
+    const itemIndex = this.catalog.itemIndex;
 
     const page: Slot[] = [];
     const taken = new Set<number>();
     let ei = 0;
     for (let pos = 0; pos < cfg.pageSize; pos++) {
-      // 3. heated slot
-      if (cfg.heatedSlots.includes(pos)) {
-        const e = this.pickHeated(userIdx, cats, curiosity, t, taken, seen);
-        if (e) {
-          e.left--;
-          this.served.set(e.a.allocation_id, (this.served.get(e.a.allocation_id) ?? 0) + 1);
-          taken.add(e.item);
-          page.push({
-            item: e.item,
-            heated: true,
-            allocationId: e.a.allocation_id,
-            cost: e.costPerImp,
-            explore: false,
-          });
+      // 3. heated slot: the serving helper, as a platform would call it
+      if (!this.slotHeater && cfg.heatedSlots.includes(pos)) {
+        const pick = this.server.pick({
+          userId,
+          now: t,
+          categories: catNames,
+          mind,
+          draw: rng.next(),
+          exclude: (contentId) => {
+            const i = itemIndex.get(contentId);
+            return i === undefined || taken.has(i) || seen.has(i) || items[i].publishedAt > t;
+          },
+        });
+        if (pick) {
+          const item = itemIndex.get(pick.contentId)!;
+          taken.add(item);
+          page.push({ item, heated: true, allocationId: pick.allocationId, cost: pick.cost, pick });
           continue;
         }
       }
-      // 4. explore vs exploit
-      if (exploreP > 0 && rng.next() < exploreP) {
-        const pool = exploreCats.length
-          ? exploreCats.flatMap((c) => this.freshByCat[c])
-          : this.freshByCat.flat();
-        let best = -1;
-        for (let k = 0; k < 5 && pool.length; k++) {
-          const i = pool[rng.int(pool.length)];
-          if (taken.has(i) || seen.has(i) || items[i].publishedAt > t) continue;
-          if (best < 0 || items[i].qualityScore > items[best].qualityScore) best = i;
-        }
-        if (best >= 0) {
-          taken.add(best);
-          page.push({ item: best, heated: false, allocationId: null, cost: 0, explore: true });
+      // 4. baseline heaters: a fresh item in this slot with a fixed probability
+      if (this.slotHeater && rng.next() < this.slotHeater.share) {
+        const item = this.slotHeat(this.slotHeater, t, taken, seen, rng);
+        if (item >= 0) {
+          taken.add(item);
+          const it = items[item];
+          page.push({ item, heated: true, allocationId: null, cost: this.slotCost(it) });
           continue;
         }
       }
       while (ei < exploit.length && taken.has(exploit[ei])) ei++;
       if (ei >= exploit.length) break;
       taken.add(exploit[ei]);
-      page.push({ item: exploit[ei++], heated: false, allocationId: null, cost: 0, explore: false });
+      page.push({ item: exploit[ei++], heated: false, allocationId: null, cost: 0 });
     }
     for (const s of page) seen.add(s.item);
     return page;

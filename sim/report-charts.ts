@@ -32,6 +32,8 @@ export const METRICS: { metric: keyof Metrics; kind: Kind; better: Direction }[]
   { metric: 'new_content_ctr', kind: 'pct', better: 'higher' },
   { metric: 'interest_diversity', kind: 'pct', better: 'higher' },
   { metric: 'cold_start_success', kind: 'pct', better: 'higher' },
+  { metric: 'cold_start_success_top', kind: 'pct', better: 'higher' },
+  { metric: 'trial_share', kind: 'pct', better: 'higher' },
   { metric: 'top100_share', kind: 'pct', better: 'lower' },
   { metric: 'exposure_gini', kind: 'num', better: 'lower' },
   { metric: 'retention', kind: 'pct', better: 'higher' },
@@ -39,6 +41,7 @@ export const METRICS: { metric: keyof Metrics; kind: Kind; better: Direction }[]
   { metric: 'heated_impressions', kind: 'int', better: 'neither' },
   { metric: 'engagement', kind: 'int', better: 'higher' },
   { metric: 'watch_minutes_per_active_user', kind: 'num', better: 'higher' },
+  { metric: 'watch_minutes_per_user_day', kind: 'num', better: 'higher' },
   { metric: 'satisfaction_std', kind: 'num', better: 'lower' },
   { metric: 'cheat_precision', kind: 'pct', better: 'higher' },
   { metric: 'cheat_recall', kind: 'pct', better: 'higher' },
@@ -51,6 +54,8 @@ export const METRICS: { metric: keyof Metrics; kind: Kind; better: Direction }[]
   { metric: 'new_content_impression_share', kind: 'pct', better: 'higher' },
   { metric: 'cheat_impression_share', kind: 'pct', better: 'lower' },
   { metric: 'creators_left', kind: 'int', better: 'lower' },
+  { metric: 'creator_retention', kind: 'pct', better: 'higher' },
+  { metric: 'heated_items', kind: 'int', better: 'neither' },
 ];
 
 export const directionOf = (metric: string): Direction =>

@@ -38,23 +38,6 @@ function transportOf(ctx: PolicyContext): TransportOptions {
   return (ctx.options.transport as TransportOptions | undefined) ?? { kind: 'inprocess' };
 }
 
-/**
- * Agent tuning used by the Thermostat policies in the simulator (documented in docs/SIMULATOR.md):
- * grants sized to the reachable audience (a ranker shows an item once per user, so a grant larger
- * than its audience is never delivered and only holds the cap), grants as small as 3 impressions
- * (a 1,000-user world has ~30 users per category per hour), and a heating pool of
- * `poolPerUser` heated impressions per user per day (the job's default, 100,000/day, never binds
- * in a small world). Overridable with ctx.options.agents (AgentConfigInput).
- */
-export const SIM_POOL_PER_USER_PER_DAY = 0.3;
-export function simSystemTuning(users: number): Record<string, number> {
-  return {
-    reachPerActiveUser: 0.25,
-    minGrant: 3,
-    budgetPool: Math.max(1, Math.round(SIM_POOL_PER_USER_PER_DAY * users)),
-  };
-}
-
 export interface ThermostatPolicyOptions {
   name: string;
   serde: RecordSerde;
@@ -79,17 +62,13 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
     this.name = name;
   }
 
-  /** The agents config of a simulator run: sim tuning < ctx.options.agents < opts.agents. */
+  /**
+   * The agents config of a simulator run: the job's shipped defaults, overridden only by
+   * ctx.options.agents (a budget, in the benchmarks) and then opts.agents. No simulator tuning.
+   */
   static agentsFor(ctx: PolicyContext, opts: ThermostatPolicyOptions): AgentConfigInput {
-    const adjacency: Record<string, string[]> = {};
-    for (const [c, adj] of ctx.adjacency) adjacency[c] = [...adj];
     const fromCtx = (ctx.options.agents ?? {}) as Record<string, unknown>;
-    const system = {
-      adjacency,
-      ...simSystemTuning(ctx.users),
-      ...((fromCtx.system as object) ?? {}),
-      ...((opts.agents?.system as object) ?? {}),
-    };
+    const system = { ...((fromCtx.system as object) ?? {}), ...((opts.agents?.system as object) ?? {}) };
     return { ...fromCtx, ...(opts.agents ?? {}), system } as AgentConfigInput;
   }
 

@@ -378,10 +378,15 @@ export class World {
       content_id: it.id,
       creator_id: this.creators[it.creator].id,
       category: CATEGORIES[it.cat],
-      quality_score: it.qualityScore,
+      quality_score: this.publishedScore(it),
       published_at: it.publishedAt,
       creator_followers: this.creators[it.creator].followers,
     };
+  }
+
+  /** The quality_score the platform publishes: the noisy estimate, or 0.5 in worlds without a score. */
+  publishedScore(it: SimItem): number {
+    return this.cfg.publishQualityScore ? it.qualityScore : 0.5;
   }
 
   isNew(it: SimItem, t: number): boolean {
@@ -405,11 +410,9 @@ export class World {
     const isLatent = u.latent.includes(cat) && !u.discovered.has(cat);
     const appeal = isLatent ? u.aff[cat] * (cfg.latentBase + (1 - cfg.latentBase) * u.curiosity) : u.aff[cat];
     const q = it.quality;
+    const qualityFactor = cfg.clickQuality ? cfg.qualityFloor + (1 - cfg.qualityFloor) * q : 1;
     const p = clamp(
-      cfg.ctrScale *
-        appeal *
-        (cfg.qualityFloor + (1 - cfg.qualityFloor) * q) *
-        (1 - cfg.fatigueClickPenalty * u.fatigue),
+      cfg.ctrScale * appeal * qualityFactor * (1 - cfg.fatigueClickPenalty * u.fatigue),
       0,
       0.95,
     );
@@ -433,6 +436,9 @@ export class World {
       u.curiosity = Math.min(1, u.curiosity + 0.05);
       discovered = true;
     }
+    // Interests drift with what the user watches.
+    if (engaged) u.aff[cat] += cfg.interestDrift * (1 - u.aff[cat]);
+    else if (completion < 0.3) u.aff[cat] -= cfg.interestDrift * u.aff[cat];
     return {
       click,
       completion,
@@ -441,6 +447,19 @@ export class World {
       engaged,
       discovered,
     };
+  }
+
+  /** Time budget of a new session (ms); Infinity in worlds whose sessions end by probability. */
+  sessionBudget(u: SimUser, r: Rng): number {
+    const b = this.cfg.sessionBudgetMs;
+    return b === null ? Infinity : b * (0.5 + u.activity) * (0.5 + r.next());
+  }
+
+  /** Budget left after an impression that took `elapsedMs`: a click gives back time for good content. */
+  spend(budget: number, it: SimItem, o: Outcome, elapsedMs: number): number {
+    if (budget === Infinity) return budget;
+    const bonus = o.click ? this.cfg.timeBonus * (it.quality - 0.5) * it.durationMs : 0;
+    return budget - elapsedMs + bonus;
   }
 
   /** Continue the session after an impression? */

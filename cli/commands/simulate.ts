@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { runAb, type AbResult } from '../../sim/ab.js';
 import { summarize } from '../../sim/aggregate.js';
-import { defaultWorldConfig, type WorldConfig } from '../../sim/config.js';
+import { WORLD_NAMES, defaultWorldConfig, type WorldConfig, type WorldName } from '../../sim/config.js';
 import type { RunResult } from '../../sim/metrics.js';
 import { checkPolicies, policyNames } from '../../sim/policies.js';
 import { abTextTable, htmlReport, textSummaryTable, textTable, type Provenance } from '../../sim/report.js';
@@ -22,6 +22,8 @@ interface SimulateOptions {
   users: number;
   days: number;
   seed: number;
+  world: WorldName;
+  budget?: number;
   seeds?: number[];
   json?: string;
   html?: string;
@@ -63,10 +65,15 @@ async function preflight(o: SimulateOptions, cfg: WorldConfig, transport: Transp
 
 async function simulate(o: SimulateOptions, argv: readonly string[]): Promise<void> {
   const seeds = o.seeds ?? [o.seed];
-  const worldOf = (seed: number) => defaultWorldConfig({ users: o.users, days: o.days, seed });
+  const worldOf = (seed: number) =>
+    defaultWorldConfig({ users: o.users, days: o.days, seed, world: o.world });
   const cfg = worldOf(seeds[0]);
   const transport: TransportOptions = { kind: o.transport, brokers: o.brokers, redisUrl: o.redis };
-  const options = { transport };
+  // Thermostat's only setting a run may change: its heating pool (impressions per day).
+  const options = {
+    transport,
+    ...(o.budget !== undefined ? { agents: { system: { budgetPool: o.budget } } } : {}),
+  };
   await preflight(o, cfg, transport);
 
   const bar = o.progress
@@ -155,6 +162,12 @@ export function register(program: Command): void {
     .option('--days <n>', 'simulated days', integer(1, 365), 7)
     .option('--seed <n>', 'seed (same seed, same numbers)', integer(0), 1)
     .option('--seeds <list>', 'several seeds, e.g. 1-5 or 1,3,7: mean and 95% CI across them', seedList)
+    .addOption(
+      new Option('--world <name>', 'simulated world (docs/SIMULATOR.md §2)')
+        .choices(WORLD_NAMES)
+        .default('today'),
+    )
+    .option('--budget <n>', "Thermostat's heating pool, impressions per day (default: the job's)", integer(0))
     .option(
       '--json <file>',
       'write { policies: { name: { metric: number } }, config, seeds, series, lorenz, learning, perSeed?, summary?, ab? }',

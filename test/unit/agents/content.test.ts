@@ -122,13 +122,19 @@ test('bid = quality·10·(1 + expected_ctr·10), expected ctr 0.01 while unknown
   close(bidPrice(s, cfg), 12);
 });
 
-test('request probability is 0.9 while exposure < 1000, 0.7 when ctr > 5%, else 0.1, drawn per content and tick', () => {
+test('a new item short of its trial requests at every tick of its first day (坑7)', () => {
+  const s = content();
+  for (let k = 0; k < 24 * 60; k += 7) assert.ok(decideHeatingRequest(s, start + k * 60_000, 42, cfg));
+});
+
+test('after the trial, request probability is 0.9 while exposure < 1000, 0.7 when ctr > 5%, else 0.1, drawn per content and tick', () => {
   const rate = (s: ContentAgentState) => {
     let n = 0;
     for (let k = 0; k < 4000; k++) if (decideHeatingRequest(s, start + k * 60_000, 42, cfg)) n++;
     return n / 4000;
   };
   const cold = content();
+  impressions(cold, cfg.content.trialImpressions, 0, 0, start + 1);
   const hot = content();
   impressions(hot, 1000, 60, 60, start + 1);
   const cool = content();

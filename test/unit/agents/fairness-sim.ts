@@ -1,6 +1,7 @@
 // A one-day heating scenario for 坑7 (not a test file itself): contents published through the day,
 // most by small creators, run through the real content agent (requests, budgets) and system agent
-// (tiers, pool, cap). Reports the share of new content heated at least once.
+// (trials, evidence, pool, cap). Reports the share of new content heated at least once and the
+// share that had a trial (≥ 20 impressions, organic or heated, within a day of publication).
 import { Rng } from '../../../core/rng.js';
 import type { AgentConfig } from '../../../agents/config.js';
 import {
@@ -24,6 +25,9 @@ export interface FairnessReport {
   heatedShare: number;
   smallHeatedShare: number;
   lowQualityHeatedShare: number;
+  /** Share of contents with ≥ 20 impressions within a day of publication (all, small creators). */
+  trialShare: number;
+  smallTrialShare: number;
   allocations: number;
   ids: string[];
   maxProjectedShare: number;
@@ -77,6 +81,10 @@ export function runFairnessDay(cfg: AgentConfig, seed = 3, contents = 200): Fair
     allocation_id: allocationId,
     user_registered_at: null,
   });
+  const dayOne = new Map<string, number>();
+  const countDayOne = (s: ContentAgentState, t: number): void => {
+    if (s.publishedAt !== null && t - s.publishedAt < day) dayOne.set(s.id, (dayOne.get(s.id) ?? 0) + 1);
+  };
   for (let T = t0 + tickMs; T <= t0 + 2 * day; T += tickMs) {
     let total = 50_000;
     let heatedImp = 0;
@@ -94,14 +102,17 @@ export function runFairnessDay(cfg: AgentConfig, seed = 3, contents = 200): Fair
           false,
           cfg,
         );
+        countDayOne(s, T - 1);
       }
     }
     // Heated delivery: each active allocation delivers 1/6 of its grant per tick.
     for (const a of active.filter((x) => x.valid_until >= T)) {
       const s = states.get(a.content_id)!;
       const n = Math.floor(a.impressions / 6);
-      for (let k = 0; k < n; k++)
+      for (let k = 0; k < n; k++) {
         applyContentInteraction(s, ev(s, T - 1, rng.next() < 0.05, false, a.allocation_id), false, cfg);
+        countDayOne(s, T - 1);
+      }
       heatedImp += n;
       total += 0;
     }
@@ -129,11 +140,17 @@ export function runFairnessDay(cfg: AgentConfig, seed = 3, contents = 200): Fair
     const sel = pubs.filter(f);
     return sel.filter((p) => heated.has(p.content_id)).length / Math.max(1, sel.length);
   };
+  const trialShare = (f: (p: (typeof pubs)[number]) => boolean) => {
+    const sel = pubs.filter(f);
+    return sel.filter((p) => (dayOne.get(p.content_id) ?? 0) >= 20).length / Math.max(1, sel.length);
+  };
   return {
     contents,
     heatedShare: share(() => true),
     smallHeatedShare: share((p) => p.creator_followers < 10_000),
     lowQualityHeatedShare: share((p) => p.quality_score < 0.4),
+    trialShare: trialShare(() => true),
+    smallTrialShare: trialShare((p) => p.creator_followers < 10_000),
     allocations: ids.length,
     ids,
     maxProjectedShare,

@@ -143,6 +143,7 @@ const requestArb = fc.record({
   bid: fc.double({ min: 0, max: 100, noNaN: true }),
   quality: fc.double({ min: 0, max: 1, noNaN: true }),
   exposure: fc.integer({ min: 0, max: 100_000 }),
+  watched: fc.double({ min: 0, max: 0.5, noNaN: true }),
   followers: fc.option(fc.integer({ min: 0, max: 1_000_000 }), { nil: null }),
   cat: fc.constantFrom(...CATS, 'other'),
 });
@@ -193,6 +194,8 @@ function runAllocator(
         engaged_rate: 0.5,
         budget: r.req / 10,
         heated_impressions: r.exposure % 3 === 0 ? 0 : 100,
+        completion_sum: r.watched * r.exposure,
+        shares: 0,
         published_at: T - HOUR,
         creator_followers: r.followers,
       }));
@@ -212,18 +215,24 @@ function runAllocator(
     assert.ok(s.poolRemaining >= 0, 'pool never negative');
     assert.equal(
       s.poolRemaining,
-      (newPeriod ? s.poolSize : poolBefore) - granted,
-      'pool spent exactly by grants',
+      (newPeriod ? s.poolSize - res.metrics.poolCarried : poolBefore) + res.metrics.poolRefunded - granted,
+      'pool spent exactly by grants, less what expired allocations did not deliver',
     );
+    assert.ok(s.poolRemaining <= s.poolSize, 'never more than the pool');
     assert.ok(granted <= res.metrics.capCapacity && granted <= res.metrics.poolAvailable);
     if (granted > 0)
       assert.ok(
         res.metrics.projectedHeatedShare <= c.system.heatingCap + 1e-9,
         'heated share within the cap',
       );
+    const exposureOf = new Map(requests.map((r) => [r.content_id, r.exposure]));
     for (const a of res.allocations) {
-      assert.ok(a.impressions >= c.content.minRequest && Number.isInteger(a.impressions));
-      assert.ok(a.score >= c.system.scoreThreshold && a.score <= 1);
+      assert.ok(
+        a.impressions >= (c.system.minGrant ?? c.content.minRequest) && Number.isInteger(a.impressions),
+      );
+      // Trials (坑7) are granted whatever their score; evidence grants need the threshold.
+      if (exposureOf.get(a.content_id)! >= c.content.trialImpressions)
+        assert.ok(a.score >= c.system.scoreThreshold && a.score <= 1);
       assert.ok(a.cost >= 0);
     }
     out.push(...res.allocations.map((a) => `${a.allocation_id}:${a.impressions}`));

@@ -27,8 +27,18 @@ import { hash64Hex } from '../../../core/hash.js';
 import { DAY, HOUR, close } from './helpers.js';
 
 const TICK = 60_000;
-// Most tests look at one tick: no pacing, a pool that does not bind (pacing has its own test).
-const C = parseAgentConfig({ system: { pacingBurst: 0, budgetPool: 10_000_000 } });
+// Most tests look at one tick of evidence grants sized by the request alone: no pacing, a pool that
+// does not bind, no reach sizing, no trials, every evidence draw eligible and not sized down
+// (pacing, trials, evidence and reach have their own tests below).
+const C = parseAgentConfig({
+  system: {
+    pacingBurst: 0,
+    budgetPool: 10_000_000,
+    reachPerActiveUser: 0,
+    evidence: { minRatio: 0, impressions: 1_000_000, maxRatio: 1 },
+  },
+  content: { trialImpressions: 0 },
+});
 const T = 1000 * DAY; // a budget-period boundary
 const scorer = new RuleScorer();
 const weights = cfg.system.defaultWeights;
@@ -43,10 +53,13 @@ function req(id: string, over: Partial<HeatingRequest> = {}): HeatingRequest {
     bid_price: 8.8,
     quality: 0.8,
     ctr: 0,
-    exposure: 0,
+    // Past the trial with an average engaged value (5% watched per impression) unless a test says otherwise.
+    exposure: 400,
     engaged_rate: 0,
     budget: 100,
     heated_impressions: 0,
+    completion_sum: 20,
+    shares: 0,
     published_at: T - HOUR,
     creator_followers: 500,
     ...over,
@@ -57,9 +70,9 @@ function audience(active: Record<string, number>, curious: Record<string, number
 }
 const AUD = audience({ tech: 100, science: 50, food: 80 }, { tech: 60, science: 40, food: 10 });
 
-function state(total = 100_000, heated = 0, c: AgentConfig = C): AllocatorState {
+function state(total = 100_000, heated = 0, c: AgentConfig = C, tick = T): AllocatorState {
   const s = newAllocatorState(c);
-  recordTickTotals(s, T, total, heated);
+  recordTickTotals(s, tick, total, heated);
   return s;
 }
 const run = (s: AllocatorState, requests: HeatingRequest[], c: AgentConfig = C, tick = T, aud = AUD) =>
@@ -78,13 +91,15 @@ test('every feature column is normalised to [0,1], whatever the raw bid or expos
   assert.equal(f[featureIndex('cap_pressure')], 1);
 });
 
-test('rule score = w_user·match + w_revenue·bid_norm + w_long_term·retention_boost', () => {
+test('rule score = w_user·match + w_revenue·engaged_quality + w_long_term·retention_boost (never the click-priced bid)', () => {
   const r = req('a');
   const f = buildFeatures(
     [r, req('b', { bid_price: 4.4 })],
-    { tick: T, audience: AUD, weights, capPressure: 0 },
+    { tick: T, audience: AUD, weights, capPressure: 0, ratios: [Infinity, 1] },
     cfg,
   );
+  assert.equal(f[featureIndex('engaged_quality')], 1);
+  assert.equal(f[ALLOCATION_FEATURE_COUNT + featureIndex('engaged_quality')], 0.5);
   const s = scorer.score(f, 2);
   const match = audienceMatch(
     AUD,
@@ -94,6 +109,7 @@ test('rule score = w_user·match + w_revenue·bid_norm + w_long_term·retention_
   const boost = retentionBoost(r, T, cfg);
   close(s[0], 0.4 * match + 0.4 * 1 + 0.2 * boost, 1e-6);
   close(s[1], 0.4 * match + 0.4 * 0.5 + 0.2 * boost, 1e-6);
+  assert.equal(scorer.modelVersion, 'rule-v2');
 });
 
 test('audience match is the share of active users with high curiosity in the target and adjacent categories', () => {
@@ -127,8 +143,11 @@ test('the seed case: a food video targeted at high-curiosity tech fans matches b
   assert.ok(food > beauty, `${food} > ${beauty}`);
 });
 
-test('requests below the approval threshold are rejected', () => {
-  const c = parseAgentConfig({ system: { scoreThreshold: 0.9 } });
+test('requests past their trial and below the approval threshold are rejected', () => {
+  const c = parseAgentConfig({
+    system: { ...C.system, scoreThreshold: 0.9 },
+    content: { trialImpressions: 0 },
+  });
   const r = run(state(100_000, 0, c), [req('a'), req('b')], c);
   assert.equal(r.allocations.length, 0);
   assert.equal(r.metrics.rejected, 2);
@@ -151,25 +170,22 @@ test('an allocation record carries a deterministic id, target, cost and the scor
   assert.equal(a.valid_from, T);
   assert.equal(a.valid_until, T + cfg.system.allocationValidityMs);
   assert.equal(a.policy, 'RULE');
-  assert.equal(a.model_version, 'rule-v1');
+  assert.equal(a.model_version, 'rule-v2');
   assert.deepEqual(a.reward_weights, weights);
   assert.ok(a.score >= cfg.system.scoreThreshold && a.score <= 1);
 });
 
-test('an allocation targets high-curiosity users only when they can absorb it', () => {
+test('an allocation targets high-curiosity users only when they can absorb it over its validity, else everyone in its categories', () => {
   const cats = targetCategories('tech', cfg.system.adjacency);
   const many = audience({ tech: 1000 }, { tech: 1000 });
   const few = audience({ tech: 1000 }, { tech: 10 });
-  const per = cfg.system.impressionsPerCuriousUser;
+  const per = cfg.system.reachPerActiveUser;
   assert.deepEqual(targetFor('tech', 1000 * per, many, cfg), {
     categories: cats,
     min_curiosity: cfg.user.highCuriosity,
   });
-  assert.deepEqual(targetFor('tech', 10 * per + 1, few, cfg), {
-    categories: cats,
-    min_curiosity: cfg.user.curiosityStart,
-  });
-  assert.deepEqual(targetFor('tech', 10 * per, few, cfg), {
+  assert.deepEqual(targetFor('tech', 10 * per * 4 + 1, few, cfg, 4), { categories: cats, min_curiosity: 0 });
+  assert.deepEqual(targetFor('tech', 10 * per * 4, few, cfg, 4), {
     categories: cats,
     min_curiosity: cfg.user.highCuriosity,
   });
@@ -240,15 +256,65 @@ test('budget pool is never overspent and replenishes each budget period', () => 
   assert.ok(s.poolRemaining <= 100);
 });
 
-test('the pool is paced over the period: one tick gets at most pacingBurst × remaining / ticks left', () => {
-  const s = state(10_000_000, 0, cfg);
+test('before any traffic is seen the pool is paced evenly: one tick gets at most pacingBurst × remaining / ticks left', () => {
+  const c = parseAgentConfig({ system: { ...C.system, pacingBurst: 2 }, content: { trialImpressions: 0 } });
+  const s = newAllocatorState(c);
   const r = run(
     s,
     Array.from({ length: 50 }, (_, i) => req(`c${i}`)),
-    cfg,
+    c,
   );
-  assert.equal(r.metrics.poolAvailable, Math.ceil((2 * 100_000) / (DAY / TICK)));
-  assert.ok(r.metrics.grantedImpressions <= r.metrics.poolAvailable);
+  assert.equal(r.metrics.poolAvailable, Math.ceil((2 * 10_000_000) / (DAY / TICK)));
+});
+
+test('the pool is paced on the traffic curve: a peak tick of the last period gets more than a trough tick', () => {
+  const tick = HOUR;
+  const c = parseAgentConfig({
+    system: { budgetPool: 24_000, pacingBurst: 1 },
+    content: { trialImpressions: 0 },
+  });
+  const s = newAllocatorState(c);
+  const curve = (h: number): number => (h >= 18 && h < 22 ? 4000 : h < 6 ? 250 : 1000);
+  // One period of traffic: 4 peak hours carry 16 000 of 33 500 impressions.
+  for (let h = 1; h <= 24; h++) {
+    recordTickTotals(s, T + h * tick, curve(h - 1), 0);
+    allocateTick(s, { tick: T + h * tick, tickMs: tick, requests: [], audience: AUD, weights, scorer }, c);
+  }
+  // Next period: the pool is 24 000; the 03:00 tick gets its small share, the 19:00 tick a large one.
+  const at = (h: number): number => {
+    const copy: AllocatorState = JSON.parse(JSON.stringify(s));
+    copy.periodIndex = -1;
+    return allocateTick(
+      copy,
+      { tick: T + DAY + h * tick, tickMs: tick, requests: [], audience: AUD, weights, scorer },
+      c,
+    ).metrics.poolAvailable;
+  };
+  const rest = (h: number): number => {
+    let x = 0;
+    for (let k = h; k < 24; k++) x += curve(k);
+    return x;
+  };
+  assert.equal(at(3), Math.ceil((24_000 * 250) / rest(3)));
+  assert.equal(at(19), Math.ceil((24_000 * 4000) / rest(19)));
+  assert.ok(at(19) > 10 * at(3));
+});
+
+test('impressions an allocation did not deliver return to the pool when it expires, and the delivery ratio is learned', () => {
+  const c = parseAgentConfig({
+    system: { ...C.system, budgetPool: 1_000 },
+    content: { trialImpressions: 0 },
+  });
+  const s = state(1_000_000, 0, c);
+  const r1 = run(s, [req('a', { requested_impressions: 600 })], c);
+  assert.equal(s.poolRemaining, 400);
+  recordDelivered(s, [{ allocation_id: r1.allocations[0].allocation_id, impressions: 150 }]);
+  const later = T + c.system.allocationValidityMs;
+  recordTickTotals(s, later, 1_000_000, 0);
+  const r2 = allocateTick(s, { tick: later, tickMs: TICK, requests: [], audience: AUD, weights, scorer }, c);
+  assert.equal(r2.metrics.poolRefunded, 450);
+  assert.equal(s.poolRemaining, 850, 'only the 150 delivered impressions were spent');
+  assert.equal(s.deliveryRatio, 0.25);
 });
 
 test('a content with an active allocation is not double-allocated: its request is reduced by outstanding impressions', () => {
@@ -269,4 +335,179 @@ test('a content with an active allocation is not double-allocated: its request i
     T + cfg.system.allocationValidityMs + 3 * TICK,
   );
   assert.equal(later.allocations[0].impressions, 1000);
+});
+
+// Trials and evidence with the shipped defaults (reach sizing on, trials of 25 impressions).
+const D = parseAgentConfig({ system: { pacingBurst: 0, budgetPool: 10_000_000 } });
+
+test('坑7 fair trial: every new item short of its trial gets one, whatever its quality score or score', () => {
+  const fresh = { exposure: 0, completion_sum: 0 };
+  const rs = [
+    req('good', { ...fresh, quality: 0.95 }),
+    req('poor', { ...fresh, quality: 0.05, bid_price: 0.1 }),
+    req('half', { ...fresh, quality: 0.5, exposure: 15 }),
+    req('done', { ...fresh, quality: 0.5, exposure: 25, published_at: T - 2 * HOUR }),
+    req('old', { ...fresh, quality: 0.9, exposure: 3, published_at: T - 2 * DAY }),
+  ];
+  const c = parseAgentConfig({ system: { ...D.system, scoreThreshold: 1 } }); // no evidence grant passes
+  const r = run(state(1_000_000, 0, c), rs, c);
+  const by = new Map(r.allocations.map((a) => [a.content_id, a.impressions]));
+  assert.deepEqual([...by.keys()].sort(), ['good', 'half', 'poor']);
+  assert.equal(by.get('good'), 25);
+  assert.equal(by.get('poor'), 25);
+  assert.equal(by.get('half'), 10, 'organic impressions count toward the trial');
+  assert.equal(r.metrics.trials, 3);
+  assert.equal(r.metrics.trialImpressions, 60);
+});
+
+test('when the budget is short, trials go oldest first (the first-day deadline), from up to trialShare of it', () => {
+  const rs = [
+    ...Array.from({ length: 6 }, (_, i) =>
+      req(`n${i}`, { exposure: 0, completion_sum: 0, published_at: T - (i + 1) * HOUR }),
+    ),
+    req('seen', { published_at: T - 2 * DAY }),
+  ];
+  const c = parseAgentConfig({
+    system: { ...D.system, budgetPool: 100, trialShare: 0.8, evidence: { minRatio: 0 } },
+  });
+  const r = run(state(1_000_000, 0, c), rs, c);
+  // 80 impressions for trials: n5 (oldest), n4, n3 get 25 each, n2 the last 5; the evidence item the other 20.
+  assert.deepEqual(
+    r.allocations.map((a) => [a.content_id, a.impressions]),
+    [
+      ['n2', 5],
+      ['n3', 25],
+      ['n4', 25],
+      ['n5', 25],
+      ['seen', 20],
+    ],
+  );
+});
+
+/** A request past its trial with `exposure` impressions and `completion` watched per impression. */
+const seen = (id: string, exposure: number, completion: number, over: Partial<HeatingRequest> = {}) =>
+  req(id, {
+    exposure,
+    completion_sum: completion * exposure,
+    clicks: 0,
+    published_at: T - 2 * DAY,
+    ...over,
+  } as never);
+
+test('after the trial, heat follows the posterior of engaged quality: good items scale up, poor ones stop', () => {
+  const pool = [
+    ...Array.from({ length: 20 }, (_, i) => seen(`avg${i}`, 400, 0.05)),
+    seen('great', 400, 0.2),
+    seen('poor', 400, 0.005),
+  ];
+  let great = 0;
+  let poor = 0;
+  for (let k = 0; k < 20; k++) {
+    const r = run(state(1_000_000, 0, D, T + k * DAY), pool, D, T + k * DAY);
+    great += r.allocations.find((a) => a.content_id === 'great')?.impressions ?? 0;
+    poor += r.allocations.find((a) => a.content_id === 'poor')?.impressions ?? 0;
+  }
+  assert.equal(poor, 0, 'a poor item is never heated after its trial');
+  assert.ok(great >= 20 * D.system.evidence.impressions, `great got ${great}`);
+});
+
+test('raw clicks never buy heat: an item with many clicks and no watching is not heated after its trial', () => {
+  const pool = [
+    ...Array.from({ length: 20 }, (_, i) => seen(`avg${i}`, 400, 0.05)),
+    seen('clickbait', 400, 0.002, { ctr: 0.3, engaged_rate: 0 }),
+  ];
+  for (let k = 0; k < 10; k++) {
+    const r = run(state(1_000_000, 0, D, T + k * DAY), pool, D, T + k * DAY);
+    assert.equal(
+      r.allocations.find((a) => a.content_id === 'clickbait'),
+      undefined,
+    );
+  }
+});
+
+test('a constant quality score still works: the evidence alone decides; a good score only shapes the prior', () => {
+  const flat = [
+    ...Array.from({ length: 20 }, (_, i) => seen(`avg${i}`, 400, 0.05, { quality: 0.5 })),
+    seen('great', 400, 0.2, { quality: 0.5 }),
+  ];
+  const r = run(state(1_000_000, 0, D), flat, D);
+  assert.ok(r.allocations.some((a) => a.content_id === 'great'));
+  // Without evidence (no impressions yet, past its trial window) a higher score draws higher on average.
+  let hi = 0;
+  let lo = 0;
+  for (let k = 0; k < 40; k++) {
+    const rs = [seen('hi', 0, 0, { quality: 0.9 }), seen('lo', 0, 0, { quality: 0.1 }), ...flat.slice(0, 20)];
+    const x = run(state(1_000_000, 0, D, T + k * DAY), rs, D, T + k * DAY);
+    if (x.allocations.some((a) => a.content_id === 'hi')) hi++;
+    if (x.allocations.some((a) => a.content_id === 'lo')) lo++;
+  }
+  assert.ok(hi > lo, `hi ${hi} lo ${lo}`);
+});
+
+test('grants never exceed what the target audience can take over the validity; a trial still gets minGrant', () => {
+  const pool = [...Array.from({ length: 20 }, (_, i) => seen(`avg${i}`, 400, 0.05)), seen('great', 400, 0.3)];
+  const small = audience({ tech: 2 }, { tech: 0 });
+  const r = run(state(1_000_000, 0, D), pool, D, T, small);
+  // 2 active users × 60 ticks of validity × 0.25 = 30 < the 120 its draw asks for
+  assert.equal(r.allocations.find((a) => a.content_id === 'great')?.impressions, 30);
+  const tiny = audience({ tech: 1 }, { tech: 0 });
+  const c = parseAgentConfig({ system: { ...D.system, allocationValidityMs: 10 * TICK } });
+  const r2 = run(
+    state(1_000_000, 0, c),
+    [...pool, req('new', { exposure: 0, completion_sum: 0 })],
+    c,
+    T,
+    tiny,
+  );
+  assert.deepEqual(
+    r2.allocations.map((a) => [a.content_id, a.impressions]),
+    [['new', 5]],
+    'reach 1 × 10 × 0.25 = 2 < minGrant 5: no evidence grant; the trial gets minGrant now, the rest later',
+  );
+});
+
+test('creator keep-alive: with a short budget, a creator whose content just had a trial waits behind those who had none', () => {
+  const c = parseAgentConfig({ system: { ...D.system, budgetPool: 50 } });
+  const s = state(1_000_000, 0, c);
+  const fresh = (id: string, creator: string, age: number) =>
+    req(id, { creator_id: creator, exposure: 0, completion_sum: 0, published_at: T - age * HOUR });
+  const first = run(s, [fresh('a1', 'busy', 3)], c);
+  assert.deepEqual(
+    first.allocations.map((a) => a.content_id),
+    ['a1'],
+  );
+  recordTickTotals(s, T + TICK, 1_000_000, 0);
+  const next = run(
+    s,
+    [fresh('a2', 'busy', 5), fresh('b1', 'quiet', 1), fresh('c1', 'other', 2)],
+    c,
+    T + TICK,
+  );
+  // 25 impressions left in the paced pool of 50: 'busy' had a trial a tick ago, so the others go first.
+  assert.deepEqual(next.allocations.map((a) => a.content_id).sort(), ['c1']);
+});
+
+test('grants running into a new budget period are charged to it and return to it: nothing granted late is lost', () => {
+  const c = parseAgentConfig({
+    system: { ...C.system, budgetPool: 1_000 },
+    content: { trialImpressions: 0 },
+  });
+  const late = T + DAY - 15 * TICK; // 15 minutes before the period ends
+  const s = state(1_000_000, 0, c, late);
+  const r1 = run(s, [req('a', { requested_impressions: 400 })], c, late);
+  recordDelivered(s, [{ allocation_id: r1.allocations[0].allocation_id, impressions: 100 }]);
+  recordTickTotals(s, T + DAY, 1_000_000, 0);
+  const r2 = allocateTick(
+    s,
+    { tick: T + DAY, tickMs: TICK, requests: [], audience: AUD, weights, scorer },
+    c,
+  );
+  assert.equal(r2.metrics.poolCarried, 300, 'the 300 still undelivered are the new period’s commitment');
+  assert.equal(s.poolRemaining, 700);
+  recordDelivered(s, [{ allocation_id: r1.allocations[0].allocation_id, impressions: 50 }]);
+  const expiry = late + c.system.allocationValidityMs;
+  recordTickTotals(s, expiry, 1_000_000, 0);
+  const r3 = allocateTick(s, { tick: expiry, tickMs: TICK, requests: [], audience: AUD, weights, scorer }, c);
+  assert.equal(r3.metrics.poolRefunded, 250, 'what it did not deliver returns to the new period');
+  assert.equal(s.poolRemaining, 950, 'the new period spent exactly the 50 delivered in it');
 });

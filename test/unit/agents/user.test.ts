@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { DEFAULT_AGENT_CONFIG as cfg, parseAgentConfig } from '../../../agents/config.js';
 import {
   applyUserInteraction,
+  baselineClickRate,
   behaviourFeatures,
+  heatedSkipStreak,
+  referenceRate,
+  relativeReward,
   exploreProbability,
   interestBreadth,
   isProtected,
@@ -51,45 +55,73 @@ test('config: every agent constant has the seed default and a bad value names it
     (e: unknown) => e instanceof ConfigError && e.key === 'system.heatingCap',
   );
   assert.throws(
-    () => parseAgentConfig({ system: { tiers: [{ name: 'a', minQuality: 0, share: 0.5 }] } }),
-    ConfigError,
+    () => parseAgentConfig({ user: { noClickReward: 0.5 } }),
+    (e: unknown) => e instanceof ConfigError && e.key === 'user.noClickReward',
   );
 });
 
-test('satisfaction is an EWMA of +1 on click and −0.5 otherwise, from 0.6', () => {
-  const s = fresh();
-  feed(s, [{ click: true }]);
-  close(s.satisfaction, 0.64);
-  feed(s, [{ click: false }]);
-  close(s.satisfaction, 0.9 * 0.64 - 0.05);
+test('rewards: the seed’s +1 / −0.5 at its reference rate 1/3, rescaled to the user’s click rate so they average 0 there', () => {
+  const u = cfg.user;
+  close(referenceRate(u), 1 / 3);
+  close(relativeReward(true, 1 / 3, u), 1);
+  close(relativeReward(false, 1 / 3, u), -0.5);
+  for (const b of [0.01, 0.05, 0.13, 0.4, 0.8]) {
+    const mean = b * relativeReward(true, b, u) + (1 - b) * relativeReward(false, b, u);
+    close(mean, 0, 1e-12);
+    const variance = b * relativeReward(true, b, u) ** 2 + (1 - b) * relativeReward(false, b, u) ** 2;
+    close(variance, 0.5, 1e-12); // the seed's spread at any rate
+  }
+  // The user's rate: clicks over the behaviour sequence, with one pseudo-impression at 1/3.
+  close(baselineClickRate(fresh(), u), 1 / 3);
+  const s = feed(fresh(), [{ click: true }, { click: false }, { click: false }, { click: false }]);
+  close(baselineClickRate(s, u), (1 + 1 / 3) / 5);
 });
 
-test('curiosity rises by 0.1 only on a clicked new content, capped at 1', () => {
+test('satisfaction is an EWMA of start + reward from 0.6: a click lifts it, a skip lowers it', () => {
   const s = fresh();
-  feed(s, [
-    { click: false, is_new_content: true },
-    { click: true, is_new_content: false },
-  ]);
+  feed(s, [{ click: true }]); // first interaction: rate 1/3, reward +1
+  close(s.satisfaction, 0.9 * 0.6 + 0.1 * 1.6);
+  const before = s.satisfaction;
+  const b = baselineClickRate(s, cfg.user);
+  feed(s, [{ click: false }]);
+  close(s.satisfaction, 0.9 * before + 0.1 * (0.6 + relativeReward(false, b, cfg.user)));
+});
+
+test('curiosity moves only on new content: toward start + reward, by curiosityStep', () => {
+  const s = fresh();
+  feed(s, [{ click: true, is_new_content: false }]);
   close(s.curiosity, 0.5);
+  feed(s, [{ click: false, is_new_content: true }]);
+  assert.ok(s.curiosity < 0.5, 'skipping new content lowers it');
+  const c = s.curiosity;
+  const b = baselineClickRate(s, cfg.user);
   feed(s, [{ click: true, is_new_content: true }]);
-  close(s.curiosity, 0.6);
+  close(s.curiosity, c + 0.1 * (0.5 + relativeReward(true, b, cfg.user) - c));
+  // Clicking new content while skipping the rest: curious, relative to the user's own rate.
   feed(
     s,
-    Array.from({ length: 10 }, () => ({ click: true, is_new_content: true })),
+    Array.from({ length: 40 }, (_, i) => ({ click: i % 2 === 0, is_new_content: i % 2 === 0 })),
   );
-  assert.equal(s.curiosity, 1);
+  assert.ok(s.curiosity <= 1 && s.curiosity > 0.8, String(s.curiosity));
+  // Clicking everything: new content is no more attractive to this user than the rest.
+  feed(
+    s,
+    Array.from({ length: 60 }, () => ({ click: true, is_new_content: true })),
+  );
+  assert.ok(s.curiosity > 0.5 && s.curiosity < 0.7, String(s.curiosity));
 });
 
 test('curiosity decays back toward its start with its half-life, exactly however the gap is split', () => {
   const h = cfg.user.curiosityHalfLifeMs;
+  const first = feed(fresh(), [{ click: true, is_new_content: true, event_time: T0 }]).curiosity;
   const a = feed(fresh(), [{ click: true, is_new_content: true, event_time: T0 }, { event_time: T0 + h }]);
-  close(a.curiosity, 0.55);
+  close(a.curiosity, 0.5 + (first - 0.5) / 2);
   const b = feed(fresh(), [
     { click: true, is_new_content: true, event_time: T0 },
     { event_time: T0 + h / 2 },
     { event_time: T0 + h },
   ]);
-  close(b.curiosity, 0.55, 1e-12);
+  close(b.curiosity, a.curiosity, 1e-12);
   const c = feed(fresh(), [
     { click: true, is_new_content: true, event_time: T0 },
     { event_time: T0 + 40 * h },
@@ -97,42 +129,69 @@ test('curiosity decays back toward its start with its half-life, exactly however
   close(c.curiosity, 0.5, 1e-9);
 });
 
-test('fatigue rises by 0.2 on the third same-category interaction in a row and drops on a category change', () => {
+test('fatigue rises in a same-category run the user skips, rests when they click, drops on a category change', () => {
   const s = feed(fresh(), [{ category: 'tech' }, { category: 'tech' }]);
   close(s.fatigue, 0.2);
   feed(s, [{ category: 'tech' }]);
-  close(s.fatigue, 0.4);
+  assert.ok(s.fatigue > 0.2, 'third skip in a row tires');
+  const tired = s.fatigue;
   feed(s, [{ category: 'tech' }]);
-  close(s.fatigue, 0.6);
+  assert.ok(s.fatigue > tired);
+  const before = s.fatigue;
+  feed(s, [{ category: 'tech', click: true }]);
+  assert.ok(s.fatigue < before, 'a click in the run rests');
+  const f = s.fatigue;
   feed(s, [{ category: 'food' }]);
-  close(s.fatigue, 0.2 + 0.4 * 0.5);
+  close(s.fatigue, f - (f - 0.2) * 0.5);
 });
 
 test('fatigue decays toward its start with a short half-life', () => {
   const s = feed(fresh(), [{ category: 'a' }, { category: 'a' }, { category: 'a' }]);
-  close(s.fatigue, 0.4);
+  const f = s.fatigue;
+  const b = baselineClickRate(s, cfg.user);
   feed(s, [{ category: 'a', event_time: T0 + cfg.user.fatigueHalfLifeMs }]);
-  // decayed to 0.3 first, then the 4th same-category interaction adds 0.2
-  close(s.fatigue, 0.5);
+  const decayed = 0.2 + (f - 0.2) / 2;
+  close(s.fatigue, decayed + 0.2 * (0.2 - relativeReward(false, b, cfg.user) - decayed));
 });
 
-test('exploitation falls by 0.1 per interaction while satisfaction < 0.5, never below 0', () => {
-  const s = feed(fresh(), [{ click: false }]);
-  close(s.satisfaction, 0.49);
-  close(s.exploitation, 0.6);
-  feed(
-    s,
-    Array.from({ length: 12 }, () => ({ click: false })),
-  );
-  assert.equal(s.exploitation, 0);
+test('exploitation moves a step toward 0 while satisfaction < 0.5 and toward 0.7 while satisfied', () => {
+  // A user who usually clicks every other item, then skips: below their own rate, dissatisfied.
+  const s = feed(fresh(), [
+    ...Array.from({ length: 10 }, (_, i) => ({ click: i % 2 === 0 })),
+    ...Array.from({ length: 4 }, () => ({ click: false })),
+  ]);
+  assert.ok(s.satisfaction < 0.5, String(s.satisfaction));
+  const e = s.exploitation;
+  feed(s, [{ click: false }]);
+  close(s.exploitation, 0.9 * e);
+  const t = feed(fresh(), [{ click: true }]);
+  assert.ok(t.satisfaction >= 0.5);
+  close(t.exploitation, 0.7);
+  t.exploitation = 0.3;
+  feed(t, [{ click: true }]);
+  close(t.exploitation, 0.3 + 0.1 * (0.7 - 0.3));
 });
 
-test('exploitation recovers toward its start while the user is satisfied', () => {
-  const s = feed(fresh(), [{ click: false }, ...Array.from({ length: 3 }, () => ({ click: true }))]);
-  assert.ok(s.satisfaction >= 0.5);
-  close(s.exploitation, 0.6);
+test('exploitation recovers toward its start while the user is satisfied (during the gap)', () => {
+  const s = feed(fresh(), [{ click: true }]);
+  s.exploitation = 0.3;
   feed(s, [{ click: true, event_time: T0 + cfg.user.exploitationRecoveryHalfLifeMs }]);
-  close(s.exploitation, 0.65);
+  close(s.exploitation, 0.5 + 0.1 * (0.7 - 0.5));
+});
+
+test('a user who keeps skipping heated items is served a lower explore probability (halved per skip beyond 2)', () => {
+  const s = feed(fresh(), [{ event_time: T0 + 4 * DAY, user_registered_at: T0 }]);
+  const p = exploreProbability(s, cfg);
+  assert.ok(p > 0);
+  feed(s, [{ heated: true }, { heated: true }]);
+  assert.equal(heatedSkipStreak(s), 2);
+  close(exploreProbability(s, cfg), s.explore);
+  feed(s, [{ heated: true }, { heated: false }, { heated: true }]);
+  assert.equal(heatedSkipStreak(s), 4);
+  close(exploreProbability(s, cfg), s.explore / 4);
+  feed(s, [{ heated: true, click: true }]);
+  assert.equal(heatedSkipStreak(s), 0);
+  close(exploreProbability(s, cfg), s.explore);
 });
 
 test('a user in day 2 is never explored; in day 4 the policy decides', () => {
@@ -181,7 +240,7 @@ test('out-of-order and equal timestamps give no negative gap, no NaN, and never 
   assert.equal(s.t, T0 + HOUR);
   for (const v of [s.curiosity, s.fatigue, s.exploitation, s.satisfaction, s.explore])
     assert.ok(Number.isFinite(v) && v >= 0 && v <= 1);
-  close(s.curiosity, 0.6); // zero gaps: no decay at all
+  close(s.curiosity, 0.5 + 0.1 * 1); // zero gaps: no decay at all (first click at the reference rate: reward 1)
 });
 
 test('the behaviour sequence keeps only the last 20 interactions (坑1) and feeds the encoder layout', () => {

@@ -1,0 +1,210 @@
+// Ranker-side serving helper (SPEC §1): answers "which heated item, if any, for this user now?"
+// from the active heating allocations and the user's mind state, so a platform does not write
+// that glue itself. Pure in-memory logic: no I/O, no clock, no randomness of its own — the caller
+// passes the time and a uniform draw, so the same calls give the same answers (docs/SERVING.md).
+//
+// One decision, in this order:
+//   1. explore gate: heat is shown with the user's explore_probability (0 while the user is in
+//      exploration protection, 坑5, and lowered for users who keep skipping heated items);
+//   2. per-user frequency cap: at most perUserCap heated impressions per capWindowMs;
+//   3. eligible allocations: valid now, impressions left for this instance, delivery paced over the
+//      validity (never more than paceAhead ahead of an even schedule), target categories
+//      intersecting the user's categories (an empty target matches everyone), curiosity ≥
+//      target.min_curiosity, content not excluded by the caller (seen, already on the page);
+//   4. the best match: an allocation in one of the user's own categories before one that only
+//      matches an adjacent category, then the one furthest behind its delivery schedule (as a share
+//      of its impressions), then id.
+// A pick is counted as served (allocation and user) when it is returned; cancel() returns a pick the
+// user never reached.
+import type { HeatingAllocation, UserMindState } from '../schemas/types.js';
+
+export interface ServingConfig {
+  /** Heated impressions a user may get per capWindowMs. */
+  perUserCap: number;
+  capWindowMs: number;
+  /** An allocation may run this share of its impressions ahead of an even delivery over its validity. */
+  paceAhead: number;
+  /** Explore probability of a user without a mind state (unknown users: exploration protection applies). */
+  defaultExploreProbability: number;
+  /**
+   * This instance's share of the platform's requests (1 when one server sees all traffic). With N
+   * ranker instances each serving 1/N of the traffic, each delivers ceil(impressions × share) per
+   * allocation, so together they deliver what was granted.
+   */
+  trafficShare: number;
+}
+
+export const DEFAULT_SERVING_CONFIG: Readonly<ServingConfig> = Object.freeze({
+  perUserCap: 4,
+  capWindowMs: 3_600_000,
+  paceAhead: 0.5,
+  defaultExploreProbability: 0,
+  trafficShare: 1,
+});
+
+/** One request for a heated slot. */
+export interface HeatRequest {
+  userId: string;
+  /** Event time of the request (ms). */
+  now: number;
+  /** The user's categories of interest, strongest first (for example the top clicked categories). */
+  categories: readonly string[];
+  /** The user's mind state (Redis / user-mind-state), if known. */
+  mind?: UserMindState;
+  /** A uniform draw in [0,1) from the caller's RNG: the explore decision. */
+  draw: number;
+  /** True for content the user must not get (already seen, already on the page). */
+  exclude?: (contentId: string) => boolean;
+}
+
+export interface HeatPick {
+  allocation: HeatingAllocation;
+  contentId: string;
+  allocationId: string;
+  /** Price of this impression in traffic coins (allocation cost / impressions). */
+  cost: number;
+}
+
+interface Entry {
+  a: HeatingAllocation;
+  /** Impressions this instance may deliver. */
+  quota: number;
+  served: number;
+}
+
+export class HeatingServer {
+  readonly cfg: ServingConfig;
+  private readonly byId = new Map<string, Entry>();
+  /** Target category → entries; entries with an empty target are in `anyCategory`. */
+  private readonly byCategory = new Map<string, Set<Entry>>();
+  private readonly anyCategory = new Set<Entry>();
+  /** User → times of their recent heated impressions (within capWindowMs). */
+  private readonly recent = new Map<string, number[]>();
+  private lastPrune = -Infinity;
+
+  constructor(cfg: Partial<ServingConfig> = {}) {
+    this.cfg = { ...DEFAULT_SERVING_CONFIG, ...cfg };
+    if (!(this.cfg.trafficShare > 0 && this.cfg.trafficShare <= 1))
+      throw new RangeError('trafficShare must be in (0, 1]');
+  }
+
+  /** Adds allocations from the heating-allocations stream (a replayed id replaces its entry, keeping what was served). */
+  ingest(allocations: Iterable<HeatingAllocation>): void {
+    for (const a of allocations) {
+      if (!(a.impressions > 0)) continue;
+      const old = this.byId.get(a.allocation_id);
+      if (old) this.remove(old);
+      const e: Entry = {
+        a,
+        quota: Math.ceil(a.impressions * this.cfg.trafficShare),
+        served: old?.served ?? 0,
+      };
+      this.byId.set(a.allocation_id, e);
+      if (a.target.categories.length === 0) this.anyCategory.add(e);
+      for (const c of a.target.categories) {
+        let set = this.byCategory.get(c);
+        if (!set) this.byCategory.set(c, (set = new Set()));
+        set.add(e);
+      }
+    }
+  }
+
+  /** Active allocations (valid at `now` with impressions left for this instance). */
+  activeCount(now: number): number {
+    let n = 0;
+    for (const e of this.byId.values()) if (this.live(e, now)) n++;
+    return n;
+  }
+
+  /** Heated impressions this instance served for an allocation. */
+  served(allocationId: string): number {
+    return this.byId.get(allocationId)?.served ?? 0;
+  }
+
+  /** The heated item for this user now, or null; a pick counts as served. */
+  pick(req: HeatRequest): HeatPick | null {
+    const { now, mind } = req;
+    this.prune(now);
+    const p = mind ? mind.explore_probability : this.cfg.defaultExploreProbability;
+    if (!(req.draw < p)) return null;
+    const times = this.recent.get(req.userId);
+    const since = now - this.cfg.capWindowMs;
+    const recentCount = times ? times.filter((t) => t > since).length : 0;
+    if (recentCount >= this.cfg.perUserCap) return null;
+    const curiosity = mind ? mind.curiosity : 0;
+
+    let best: Entry | null = null;
+    let bestOwn = false;
+    let bestLag = -Infinity;
+    const consider = (e: Entry, own: boolean): void => {
+      if (!this.live(e, now) || curiosity < e.a.target.min_curiosity) return;
+      const span = Math.max(1, e.a.valid_until - e.a.valid_from);
+      const due = e.quota * Math.min(1, (now - e.a.valid_from) / span + this.cfg.paceAhead);
+      if (e.served >= due) return;
+      if (req.exclude?.(e.a.content_id)) return;
+      // Behind schedule as a share of the allocation, so small ones (trials) are not starved by big ones.
+      const lag = (due - e.served) / e.quota;
+      if (
+        best === null ||
+        (own && !bestOwn) ||
+        (own === bestOwn && (lag > bestLag || (lag === bestLag && e.a.allocation_id < best.a.allocation_id)))
+      ) {
+        best = e;
+        bestOwn = own;
+        bestLag = lag;
+      }
+    };
+    const seen = new Set<Entry>();
+    for (const c of req.categories)
+      for (const e of this.byCategory.get(c) ?? []) {
+        if (seen.has(e)) continue;
+        seen.add(e);
+        consider(e, req.categories.includes(e.a.category));
+      }
+    for (const e of this.anyCategory) consider(e, req.categories.includes(e.a.category));
+    if (best === null) return null;
+    const chosen: Entry = best;
+    chosen.served++;
+    const kept = times ? times.filter((t) => t > since) : [];
+    kept.push(now);
+    this.recent.set(req.userId, kept);
+    return {
+      allocation: chosen.a,
+      contentId: chosen.a.content_id,
+      allocationId: chosen.a.allocation_id,
+      cost: chosen.a.cost / chosen.a.impressions,
+    };
+  }
+
+  /**
+   * A pick that was not shown after all (the user left before reaching its slot): the impression
+   * goes back to the allocation and off the user's frequency count.
+   */
+  cancel(pick: HeatPick, userId: string): void {
+    const e = this.byId.get(pick.allocationId);
+    if (e && e.served > 0) e.served--;
+    const times = this.recent.get(userId);
+    if (times && times.length > 0) times.pop();
+  }
+
+  private live(e: Entry, now: number): boolean {
+    return e.served < e.quota && e.a.valid_from <= now && now < e.a.valid_until;
+  }
+
+  private remove(e: Entry): void {
+    this.byId.delete(e.a.allocation_id);
+    this.anyCategory.delete(e);
+    for (const c of e.a.target.categories) this.byCategory.get(c)?.delete(e);
+  }
+
+  /** Drops expired allocations and users without recent heat (bounded memory); at most once per minute of event time. */
+  private prune(now: number): void {
+    if (now - this.lastPrune < 60_000) return;
+    this.lastPrune = now;
+    // Exhausted allocations stay until they expire: ingesting them again (a replay, or the whole
+    // active view re-synced) must not reset what was served.
+    for (const e of [...this.byId.values()]) if (e.a.valid_until <= now) this.remove(e);
+    const since = now - this.cfg.capWindowMs;
+    for (const [u, times] of this.recent) if (times[times.length - 1] <= since) this.recent.delete(u);
+  }
+}
