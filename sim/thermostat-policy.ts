@@ -11,6 +11,7 @@
 import { parseAgentConfig, type AgentConfigInput } from '../agents/config.js';
 import type { AllocationScorer, ExplorePolicy } from '../agents/scorer.js';
 import { RuleExplorePolicy } from '../agents/rule-explore.js';
+import { RuleScorer } from '../agents/rule-scorer.js';
 import { isEngaged } from '../agents/user.js';
 import { loadLearnConfig } from '../learn/config.js';
 import type { ExploreRewardWeights } from '../learn/explore-experience.js';
@@ -476,7 +477,7 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
 
   learningCurve(): LearnedDayPoint[] {
     const out: LearnedDayPoint[] = [];
-    let version = 'rule-v1';
+    let version = new RuleScorer().modelVersion;
     for (const [d, a] of [...this.days].sort((x, y) => x[0] - y[0])) {
       version = a.modelVersion ?? version;
       if (d < 0 || d >= this.ctx.days) continue;

@@ -15,6 +15,7 @@
 //             `maxRollbacks` rollbacks in a row the learner stops and the rule decides.
 // Determinism: what the allocator uses at a tick is decided by the control records' positions in
 // its input log (pipelines/allocator-control.ts), never by when training finishes.
+import { RuleScorer } from '../../agents/rule-scorer.js';
 import { LOG_EVENTS, silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import { ALLOCATION_FEATURE_COUNT } from '../../agents/scorer.js';
@@ -88,6 +89,7 @@ export interface OnlineLearnerDeps {
 type Phase = 'warmup' | 'learning' | 'stopped';
 
 const HOLDOUT_ROWS = 1024;
+const RULE_VERSION = new RuleScorer().modelVersion;
 
 export class OnlineLearner {
   readonly join: RewardJoin;
@@ -359,7 +361,7 @@ export class OnlineLearner {
       kind: 'MODEL',
       seq,
       policy: w ? 'LEARNED' : 'RULE',
-      model_version: w ? versionOf(w) : 'rule-v1',
+      model_version: w ? versionOf(w) : RULE_VERSION,
       model_blob: w ? Buffer.from(serializeWeights(w)) : null,
       reward_weights: null,
       reason,

