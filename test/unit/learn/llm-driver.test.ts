@@ -72,7 +72,7 @@ async function setup(o: { failureThreshold?: number } = {}) {
     {
       url,
       model: 'test-model',
-      timeoutMs: 300,
+      timeoutMs: 2000, // generous: a busy box delays the answer; the hanging reply still times out
       failureThreshold: o.failureThreshold ?? 100,
       resetTimeoutMs: 60_000,
     },
@@ -109,11 +109,11 @@ async function setup(o: { failureThreshold?: number } = {}) {
 }
 
 test('good, malformed, out-of-bounds, slow and prompt-injected answers: only the good one reaches the allocator', async () => {
+  reply = { content: JSON.stringify(DEFAULT) }; // before any tick reaches the driver
   const s = await setup();
-  reply = { content: JSON.stringify(DEFAULT) };
   await s.loop.run(2); // objectives in force: the driver asks once (first objectives seen)
   const first = await s.driver.refresh(); // the call in flight, or a new one
-  assert.equal(first?.ok, true, 'the objectives in force reached the driver');
+  assert.equal(first?.ok, true, `the objectives in force reached the driver: ${JSON.stringify(first)}`);
   // The weights in force echoed back: accepted, but no record (nothing changes).
   const acceptedBefore = await s.calls('accepted');
   assert.ok(acceptedBefore >= 1);
@@ -162,8 +162,8 @@ test('good, malformed, out-of-bounds, slow and prompt-injected answers: only the
 });
 
 test('called on the schedule and when the business objectives change; an open breaker short-circuits', async () => {
-  const s = await setup({ failureThreshold: 2 });
   reply = { content: JSON.stringify(DEFAULT) };
+  const s = await setup({ failureThreshold: 2 });
   await s.loop.run(1);
   await s.driver.refresh();
   const before = requests;
