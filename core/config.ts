@@ -8,6 +8,15 @@ import { ConfigError } from './errors.js';
 const positiveInt = z.number().int().positive();
 const ms = z.number().int().nonnegative();
 
+/** Defaults of the hostile-input bounds, shared with the graph's own defaults (pipelines/). */
+export const INPUT_BOUNDS = {
+  maxRecordBytes: 262_144,
+  partitionMismatch: 'reroute',
+  idleMaxLagMs: 60_000,
+  maxAheadMs: 300_000,
+  aheadPolicy: 'dlq',
+} as const;
+
 // Strict: an unknown key (a typo in the config file) fails at start, named, instead of being ignored.
 export const runtimeConfigSchema = z.strictObject({
   /** Application id: consumer-group prefix, internal-topic prefix and Redis key prefix. */
@@ -41,6 +50,18 @@ export const runtimeConfigSchema = z.strictObject({
       replicationFactor: positiveInt.default(1),
       /** Records fetched per consume call (micro-batch size). */
       batchSize: positiveInt.default(2000),
+      /**
+       * Input records larger than this go to the DLQ (RECORD_TOO_LARGE) undecoded, and DLQ and
+       * late side-output payloads are truncated to it: every record the job writes because of an
+       * input record then fits the producer's message.max.bytes (1,000,000 by default).
+       */
+      maxRecordBytes: z.number().int().min(1024).max(900_000).default(INPUT_BOUNDS.maxRecordBytes),
+      /**
+       * A record in a partition its id does not hash to (murmur2, Kafka's Java default; or a null
+       * key): `reroute` sends it to the task that owns the id through the internal re-key topic,
+       * `dlq` sends it to the DLQ (PARTITION_MISMATCH). Counted either way.
+       */
+      partitionMismatch: z.enum(['reroute', 'dlq']).default(INPUT_BOUNDS.partitionMismatch),
     })
     .prefault({}),
   /** Confluent-compatible Schema Registry; unset: the ids of schemas/registry.json. Credentials in the URL are used as basic auth. */
@@ -100,6 +121,28 @@ export const runtimeConfigSchema = z.strictObject({
       sentinelPassword: z.string().min(1).optional(),
       /** Max state entries queued for Redis while it is down before the job applies backpressure. */
       maxQueuedEntries: positiveInt.default(2_000_000),
+      /**
+       * While Redis cannot load state, records whose key is not in memory are parked (and the
+       * outputs after them held, in order) so the other keys keep moving. Above this many parked
+       * or held records in one task, its stage stops fetching until Redis is back.
+       */
+      maxParkedRecords: positiveInt.default(50_000),
+      /**
+       * /readyz stays 200 ("ready (degraded: ...)") while Redis is unreachable or records are
+       * parked, and answers 503 once the degradation has lasted longer than this.
+       */
+      degradedReadyLimitMs: ms.default(300_000),
+      /**
+       * Replicas that must acknowledge a checkpoint (Redis WAIT) before it counts as durable and its
+       * Kafka offsets are committed; fewer within replicaAckTimeoutMs fail it, and it is retried (the
+       * job degrades, loses nothing). Unset: 1 with Sentinel, 0 (no WAIT) on one server or a Cluster;
+       * docs/STATE.md "Durability with replicas".
+       */
+      minReplicaAcks: z.number().int().min(0).max(100).optional(),
+      /** How long a checkpoint waits for those acknowledgements (below the 2 s Redis command timeout). */
+      replicaAckTimeoutMs: z.number().int().min(10).max(1500).default(500),
+      /** At start, how long the job waits for Redis before it exits naming the address (exit 1; refused credentials: exit 2 at once). */
+      connectTimeoutMs: positiveInt.default(10_000),
     })
     .prefault({}),
   state: z
@@ -115,8 +158,8 @@ export const runtimeConfigSchema = z.strictObject({
     .strictObject({
       /** Port of /metrics, /healthz and /readyz (0: any free port). */
       port: z.number().int().min(0).max(65535).default(9464),
-      /** Address the HTTP endpoints listen on. */
-      host: z.string().default('0.0.0.0'),
+      /** Bind address of /metrics, /healthz and /readyz (e.g. 127.0.0.1, or :: for IPv6). */
+      host: z.string().min(1).default('0.0.0.0'),
     })
     .prefault({}),
   /** Wall-clock interval between checkpoints / commits / changelog flushes. */
@@ -129,8 +172,24 @@ export const runtimeConfigSchema = z.strictObject({
       outOfOrdernessMs: ms.default(5_000),
       /** Extra lateness still accepted after the watermark; beyond it a record goes to the late side output. */
       allowedLatenessMs: ms.default(5_000),
-      /** A source partition at end-of-partition this long is idle and left out of the min watermark. */
+      /**
+       * A source partition at its end (confirmed with the broker's end offset) this long is idle:
+       * its watermark may then be advanced, up to `idleMaxLagMs` behind the interaction sources.
+       */
       idleTimeoutMs: ms.default(2_000),
+      /**
+       * How far an idle source may hold the content stage back, behind the highest interaction
+       * watermark. A record appended later to an idle partition is late only if it is further
+       * behind than this (plus allowed lateness); with every source idle nothing advances.
+       */
+      idleMaxLagMs: ms.default(INPUT_BOUNDS.idleMaxLagMs),
+      /**
+       * No record may move its partition's watermark more than this ahead of the later of the
+       * partition's highest event time and the record's Kafka timestamp (processing time).
+       */
+      maxAheadMs: ms.default(INPUT_BOUNDS.maxAheadMs),
+      /** A record beyond `maxAheadMs`: `dlq` (EVENT_TIME_AHEAD) or `clamp` (event time set to the bound). */
+      aheadPolicy: z.enum(['dlq', 'clamp']).default(INPUT_BOUNDS.aheadPolicy),
     })
     .prefault({}),
   /** Event-time length of one allocation tick. */
@@ -156,6 +215,13 @@ export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'j
   THERMOSTAT_WATERMARK_OUT_OF_ORDERNESS_MS: { key: 'watermark.outOfOrdernessMs', type: 'int' },
   THERMOSTAT_WATERMARK_ALLOWED_LATENESS_MS: { key: 'watermark.allowedLatenessMs', type: 'int' },
   THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: { key: 'watermark.idleTimeoutMs', type: 'int' },
+  THERMOSTAT_WATERMARK_IDLE_MAX_LAG_MS: { key: 'watermark.idleMaxLagMs', type: 'int' },
+  THERMOSTAT_WATERMARK_MAX_AHEAD_MS: { key: 'watermark.maxAheadMs', type: 'int' },
+  THERMOSTAT_WATERMARK_AHEAD_POLICY: { key: 'watermark.aheadPolicy', type: 'string' },
+  THERMOSTAT_MAX_RECORD_BYTES: { key: 'kafka.maxRecordBytes', type: 'int' },
+  THERMOSTAT_PARTITION_MISMATCH: { key: 'kafka.partitionMismatch', type: 'string' },
+  THERMOSTAT_MAX_PARKED_RECORDS: { key: 'redis.maxParkedRecords', type: 'int' },
+  THERMOSTAT_DEGRADED_READY_LIMIT_MS: { key: 'redis.degradedReadyLimitMs', type: 'int' },
   THERMOSTAT_MAX_QUEUED_ENTRIES: { key: 'redis.maxQueuedEntries', type: 'int' },
   THERMOSTAT_MAX_DIRTY_BEFORE_CHECKPOINT: { key: 'state.maxDirtyBeforeCheckpoint', type: 'int' },
   THERMOSTAT_KAFKA_RDKAFKA: { key: 'kafka.rdkafka', type: 'json' },
@@ -173,7 +239,11 @@ export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'j
   REDIS_USERNAME: { key: 'redis.username', type: 'string' },
   REDIS_PASSWORD: { key: 'redis.password', type: 'string' },
   REDIS_SENTINEL_PASSWORD: { key: 'redis.sentinelPassword', type: 'string' },
+  REDIS_MIN_REPLICA_ACKS: { key: 'redis.minReplicaAcks', type: 'int' },
+  REDIS_REPLICA_ACK_TIMEOUT_MS: { key: 'redis.replicaAckTimeoutMs', type: 'int' },
+  REDIS_CONNECT_TIMEOUT_MS: { key: 'redis.connectTimeoutMs', type: 'int' },
   THERMOSTAT_HTTP_PORT: { key: 'http.port', type: 'int' },
+  THERMOSTAT_HTTP_HOST: { key: 'http.host', type: 'string' },
   THERMOSTAT_COMMIT_INTERVAL_MS: { key: 'commitIntervalMs', type: 'int' },
   THERMOSTAT_SHUTDOWN_TIMEOUT_MS: { key: 'shutdownTimeoutMs', type: 'int' },
   THERMOSTAT_TICK_MS: { key: 'tickMs', type: 'int' },

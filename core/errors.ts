@@ -8,6 +8,9 @@ export const ERROR_REASONS = [
   'SCHEMA_INCOMPATIBLE', // writer schema cannot be resolved to the reader schema
   'VALIDATION', // decoded, but a value is out of range (completion 7, negative dwell)
   'LATE_RECORD', // event time behind the watermark beyond allowed lateness
+  'RECORD_TOO_LARGE', // input record above kafka.maxRecordBytes (its DLQ payload is truncated)
+  'EVENT_TIME_AHEAD', // event time beyond watermark.maxAheadMs ahead of its partition / processing time
+  'PARTITION_MISMATCH', // record in a partition its id does not hash to (kafka.partitionMismatch=dlq)
   'STATE_FENCED', // a write carried a stale epoch or version
   'CONFIG', // invalid configuration
   'DEPENDENCY', // Kafka/Redis/HTTP dependency failed

@@ -39,6 +39,18 @@ export function createMetrics(
       labelNames: ['topic', 'reason'],
       registers: [register],
     }),
+    misroutedRecords: new Counter({
+      name: 'thermostat_misrouted_records_total',
+      help: 'Input records in a partition their id does not hash to (murmur2, the Java default partitioner): re-routed to the owning task, or sent to the DLQ (kafka.partitionMismatch).',
+      labelNames: ['topic', 'action'],
+      registers: [register],
+    }),
+    parkedRecords: new Gauge({
+      name: 'thermostat_parked_records',
+      help: 'Records held back while Redis cannot load the state they need (other keys keep moving), per stage.',
+      labelNames: ['stage'],
+      registers: [register],
+    }),
     lateRecords: new Counter({
       name: 'thermostat_late_records_total',
       help: 'Records behind the watermark beyond allowed lateness (sent to the late side output).',

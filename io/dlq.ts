@@ -1,6 +1,9 @@
 // Poison records never stop the job: decodeBatch splits a batch into decoded records and failures,
-// and DlqWriter sends each failure to `<topic>.dlq` with the ORIGINAL key and value bytes plus
-// headers saying why and where it came from. Header names are a public contract.
+// and DlqWriter sends each failure to `<topic>.dlq` with the original key and value bytes plus
+// headers saying why and where it came from. Header names are a public contract. A payload larger
+// than the bound (kafka.maxRecordBytes) is truncated so the DLQ record always fits a producer's
+// message size limit; its headers then carry the original size.
+import { INPUT_BOUNDS } from '../core/config.js';
 import { ThermostatError, isThermostatError, type ErrorReason } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Clock } from '../core/clock.js';
@@ -20,7 +23,56 @@ export const DLQ_HEADERS = {
   field: 'thermostat.dlq.field',
   /** Failure time, epoch milliseconds as a decimal string. */
   failedAt: 'thermostat.dlq.failed_at',
+  /** Size of the original value in bytes (decimal). */
+  size: 'thermostat.dlq.size',
+  /** `true` when the payload (or the key) is a truncated prefix of the original. */
+  truncated: 'thermostat.dlq.truncated',
 } as const;
+
+/** Longest key kept on a side-output record (characters); longer keys are cut. */
+const MAX_SIDE_OUTPUT_KEY_CHARS = 1024;
+
+/** Where a side-output record came from, and its original key and value. */
+export interface SideOutputSource {
+  topic: string;
+  partition: number;
+  offset: number | string;
+  key: string | null;
+  value: Buffer | null;
+}
+
+/**
+ * A DLQ or late side-output record: the original key and value, cut to fit (`maxPayloadBytes`,
+ * default kafka.maxRecordBytes), and headers naming the reason, the original size and the
+ * source coordinates.
+ */
+export function sideOutputRecord(
+  src: SideOutputSource,
+  reason: string,
+  message: string,
+  failedAt: number,
+  opts: { field?: string; maxPayloadBytes?: number } = {},
+): { key: string | null; value: Buffer; headers: Record<string, string> } {
+  const max = opts.maxPayloadBytes ?? INPUT_BOUNDS.maxRecordBytes;
+  const original = src.value ?? Buffer.alloc(0);
+  const value = original.length > max ? original.subarray(0, max) : original;
+  const key =
+    src.key !== null && src.key.length > MAX_SIDE_OUTPUT_KEY_CHARS
+      ? src.key.slice(0, MAX_SIDE_OUTPUT_KEY_CHARS)
+      : src.key;
+  const headers: Record<string, string> = {
+    [DLQ_HEADERS.reason]: reason,
+    [DLQ_HEADERS.message]: message.slice(0, 1000),
+    [DLQ_HEADERS.topic]: src.topic,
+    [DLQ_HEADERS.partition]: String(src.partition),
+    [DLQ_HEADERS.offset]: String(src.offset),
+    [DLQ_HEADERS.failedAt]: String(failedAt),
+    [DLQ_HEADERS.size]: String(original.length),
+  };
+  if (opts.field) headers[DLQ_HEADERS.field] = opts.field.slice(0, 200);
+  if (value !== original || key !== src.key) headers[DLQ_HEADERS.truncated] = 'true';
+  return { key, value, headers };
+}
 
 export type GoodRecord = Decoded & { record: SourceRecord };
 export interface BadRecord {
@@ -67,19 +119,16 @@ export function decodeBatch(
   return { good, bad };
 }
 
-/** Headers of a DLQ record: why it failed and where it came from. */
-export function dlqHeaders(bad: BadRecord, failedAt: number): Record<string, string> {
+/** A DLQ record of a bad record: its (possibly truncated) value and headers saying why and where from. */
+export function dlqRecord(
+  bad: BadRecord,
+  failedAt: number,
+): { value: Buffer; headers: Record<string, string> } {
   const { record, error } = bad;
-  const h: Record<string, string> = {
-    [DLQ_HEADERS.reason]: error.reason,
-    [DLQ_HEADERS.message]: error.message.slice(0, 1000),
-    [DLQ_HEADERS.topic]: record.topic,
-    [DLQ_HEADERS.partition]: String(record.partition),
-    [DLQ_HEADERS.offset]: String(record.offset),
-    [DLQ_HEADERS.failedAt]: String(failedAt),
-  };
-  if (error.reason === 'VALIDATION' && error.key) h[DLQ_HEADERS.field] = error.key;
-  return h;
+  const r = sideOutputRecord({ ...record, key: null }, error.reason, error.message, failedAt, {
+    field: error.reason === 'VALIDATION' ? error.key : undefined,
+  });
+  return { value: r.value, headers: r.headers };
 }
 
 /** What the DLQ writer needs from a producer (KafkaSink fits; tests can pass a fake). */
@@ -106,9 +155,8 @@ export class DlqWriter {
     await Promise.all(
       bad.map((b) => {
         this.metrics?.dlqRecords.inc({ topic: b.record.topic, reason: b.error.reason as ErrorReason });
-        return this.producer.send(dlqTopic(b.record.topic), b.record.key, b.record.value, {
-          headers: dlqHeaders(b, now),
-        });
+        const { value, headers } = dlqRecord(b, now);
+        return this.producer.send(dlqTopic(b.record.topic), b.record.key, value, { headers });
       }),
     );
   }

@@ -1,5 +1,9 @@
 // Range checks Avro cannot express (completion 7 decodes fine but is nonsense). A failing record
 // is a VALIDATION error naming the field, so the DLQ says exactly what was wrong.
+//
+// Ids and categories are bounded (MAX_ID_BYTES): they are Redis keys, changelog keys and ride in
+// every record the job derives from them (an allocator-input chunk carries up to 1000 requests
+// with three of them), so an unbounded id could make an output too large to send.
 import { ThermostatError } from '../core/errors.js';
 import type { Decoded } from './serde.js';
 
@@ -12,12 +16,17 @@ type Check = (v: Record<string, unknown>) => ValidationIssue | null;
 
 const issue = (field: string, message: string): ValidationIssue => ({ field, message });
 
+/** Longest id or category accepted, in UTF-8 bytes. */
+export const MAX_ID_BYTES = 128;
+
 const nonEmpty =
   (field: string): Check =>
-  (v) =>
-    typeof v[field] === 'string' && (v[field] as string).length > 0
-      ? null
-      : issue(field, 'must be a non-empty string');
+  (v) => {
+    const x = v[field];
+    if (typeof x !== 'string' || x.length === 0) return issue(field, 'must be a non-empty string');
+    const bytes = Buffer.byteLength(x);
+    return bytes > MAX_ID_BYTES ? issue(field, `is ${bytes} bytes, more than ${MAX_ID_BYTES}`) : null;
+  };
 
 const finite =
   (

@@ -32,6 +32,8 @@ export interface LlmWeightsConfig {
   resetTimeoutMs: number;
   /** Longest accepted message content, characters. */
   maxContentChars: number;
+  /** Longest accepted response body, bytes: read as it streams in, the request aborted past it. */
+  maxBodyBytes: number;
 }
 
 export const DEFAULT_LLM_WEIGHTS_CONFIG: Omit<LlmWeightsConfig, 'url' | 'model'> = {
@@ -40,6 +42,7 @@ export const DEFAULT_LLM_WEIGHTS_CONFIG: Omit<LlmWeightsConfig, 'url' | 'model'>
   failureThreshold: 3,
   resetTimeoutMs: 60_000,
   maxContentChars: 16_384,
+  maxBodyBytes: 262_144,
 };
 
 export type LlmRefreshResult =
@@ -58,6 +61,36 @@ const envelopeSchema = z.object({
 
 export function chatCompletionsUrl(url: string): string {
   return /\/chat\/completions\/?$/.test(url) ? url : url.replace(/\/+$/, '') + '/chat/completions';
+}
+
+/**
+ * The response body as text, read chunk by chunk and given up (request aborted) as soon as it
+ * passes `max` bytes, so an endpoint answering with an endless or huge body costs at most `max`.
+ */
+async function readBodyLimited(res: Response, max: number, ac: AbortController): Promise<string> {
+  const tooLarge = (n: number | string) =>
+    new ThermostatError('LLM_OUTPUT', `LLM response body too large (${n} bytes > ${max})`);
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > max) {
+    ac.abort();
+    throw tooLarge(declared);
+  }
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      ac.abort();
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(`over ${size - value.byteLength}`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The prompt: the objectives as data, and the one JSON shape we accept back. */
@@ -194,8 +227,9 @@ export class LlmRewardWeightsProvider {
         signal: ac.signal,
       });
       status = res.status;
-      text = await res.text();
+      text = await readBodyLimited(res, this.cfg.maxBodyBytes, ac);
     } catch (e) {
+      if (e instanceof ThermostatError) throw e;
       if (ac.signal.aborted)
         throw new ThermostatError('DEPENDENCY', `LLM request timed out after ${this.cfg.timeoutMs} ms`, {
           retriable: true,

@@ -31,9 +31,9 @@ import type {
   UserInteraction,
 } from '../schemas/types.js';
 import type { VersionedCache } from '../state/versioned-cache.js';
-import { NO_WATERMARK, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
+import { NO_WATERMARK, SOURCE_TOPIC, sourceId, sourceTopicIndex, type TopologyNames } from './topology.js';
 import type { Collector, InRecord, SourcePosition, StreamTask, TaskId, TaskSnapshot } from './task.js';
-import type { StageTiming } from './user-task.js';
+import { resolveTiming, type ResolvedTiming, type StageTiming } from './user-task.js';
 
 /** A buffered data record: the content event plus its event time. */
 interface Pending {
@@ -85,6 +85,9 @@ function applyMarker(s: SourceInfo, m: NonNullable<ContentEvent['marker']>): voi
   if (m.first_event_time != null)
     s.first = s.first === null ? m.first_event_time : Math.min(s.first, m.first_event_time);
 }
+/** Sources whose records are interactions (their watermarks set the idle frontier). */
+const carriesInteractions = (source: number): boolean => sourceTopicIndex(source) !== SOURCE_TOPIC.published;
+
 const emptyTotals = (): TickTotals => ({
   impressions: 0,
   heated_impressions: 0,
@@ -107,6 +110,7 @@ export class ContentTask implements StreamTask {
   /** Restored `pending` offsets not re-read yet; positions() returns `readPos` until it is empty. */
   private readonly toReplay = new Set<number>();
   private readPos: number;
+  private readonly timing: ResolvedTiming;
 
   constructor(
     partition: number,
@@ -114,7 +118,7 @@ export class ContentTask implements StreamTask {
     inputPartitions: number,
     private readonly contents: VersionedCache<ContentAgentState>,
     private readonly cfg: AgentConfig,
-    private readonly timing: StageTiming,
+    timing: StageTiming,
     private readonly seed: number,
     restoredMeta: string | null,
     private readonly requestPolicy?: HeatingRequestPolicy,
@@ -122,11 +126,13 @@ export class ContentTask implements StreamTask {
     private readonly onFlagged?: () => void,
   ) {
     this.id = { stage: 'content', partition };
+    this.timing = resolveTiming(timing);
     this.expectedSources = [];
     for (let p = 0; p < inputPartitions; p++) {
       this.expectedSources.push(
         String(sourceId(SOURCE_TOPIC.interactions, p)),
         String(sourceId(SOURCE_TOPIC.published, p)),
+        String(sourceId(SOURCE_TOPIC.rekey, p)),
       );
     }
     const bufferOptions = {
@@ -231,7 +237,7 @@ export class ContentTask implements StreamTask {
     if (lim === null) return false;
     const tickMs = this.timing.tickMs;
     const closed = this.meta.closed ?? Math.floor(lim.origin / tickMs) * tickMs;
-    return closed + tickMs <= lim.ticks;
+    return closed + tickMs <= lim.w;
   }
 
   process(batch: readonly InRecord[], out: Collector): void {
@@ -260,8 +266,9 @@ export class ContentTask implements StreamTask {
         this.apply(late, out); // catalogue updates are never dropped
       else {
         this.meta.late++;
+        // The late record itself, as read (its content-events coordinates; the source ones are in the value).
         out.late(
-          batch[0],
+          batch.find((r) => r.offset === late.ceo)!,
           `content stage: event_time ${late.t} behind applied watermark ${this.buffer.watermark}`,
         );
       }
@@ -283,29 +290,39 @@ export class ContentTask implements StreamTask {
     }
   }
 
-  /** Release and tick limits from the markers; null until every upstream source reported. */
+  /**
+   * The release limit W from the markers (null until every upstream source reported and some has
+   * data): ticks close at boundaries <= W, records with event_time < W are applied.
+   *
+   * W = min over sources of their effective watermark, minus allowed lateness. An active source
+   * counts with its own watermark. An idle one (its partition confirmed at the broker's end) with
+   * at most `idleMaxLagMs` behind the highest interaction watermark M, never below its own: a
+   * quiet partition does not hold the content stage back more than that, and with every source
+   * idle nothing moves past what each source itself promised (no wall-clock jump past buffered
+   * data). So for input in order within each partition whose records arrive no further behind M
+   * than the lag, idleness never changes the result: see docs/ARCHITECTURE.md "Idleness".
+   */
   private limits(
     sources: Record<string, SourceInfo> = this.meta.sources,
-  ): { release: number; ticks: number; origin: number } | null {
-    let minActive = Infinity;
-    let maxAny = NO_WM;
+  ): { w: number; origin: number } | null {
+    let frontier = NO_WM;
     let origin = Infinity;
     for (const src of this.expectedSources) {
       const s = sources[src];
       if (!s) return null;
       if (s.first !== null && s.first < origin) origin = s.first;
-      if (s.wm > maxAny) maxAny = s.wm;
-      if (!s.idle && s.wm < minActive) minActive = s.wm;
+      if (s.wm > frontier && carriesInteractions(Number(src))) frontier = s.wm;
     }
     if (origin === Infinity) return null; // no source has data yet
-    const { allowedLatenessMs, outOfOrdernessMs } = this.timing;
-    if (minActive === Infinity) {
-      // Every source idle: everything seen so far is complete (Flink's withIdleness trade-off).
-      const maxSeen = maxAny + outOfOrdernessMs;
-      return { release: maxSeen + 1, ticks: maxSeen, origin };
+    const idleFloor = frontier === NO_WM ? NO_WM : frontier - this.timing.idleMaxLagMs;
+    let w = Infinity;
+    for (const src of this.expectedSources) {
+      const s = sources[src];
+      const effective = s.idle ? Math.max(s.wm, idleFloor) : s.wm;
+      if (effective < w) w = effective;
     }
-    const w = minActive - allowedLatenessMs;
-    return { release: w, ticks: w, origin };
+    if (w <= NO_WM) return null;
+    return { w: w - this.timing.allowedLatenessMs, origin };
   }
 
   private advance(out: Collector): void {
@@ -314,15 +331,15 @@ export class ContentTask implements StreamTask {
     const tickMs = this.timing.tickMs;
     let closed = this.meta.closed ?? Math.floor(lim.origin / tickMs) * tickMs;
     let skipped = false;
-    while (closed + tickMs <= lim.ticks) {
+    while (closed + tickMs <= lim.w) {
       let boundary: number = closed + tickMs;
       if (this.quiet()) {
         // Empty ticks (nothing to apply, request, drain or forward) are skipped in one step, so an
         // event-time jump costs O(1), not one closeTick per minute in between. Which ticks are empty
         // depends only on the data, so the skipped set is the same for any batching or restart.
         boundary = this.nextBusyBoundary(boundary);
-        if (boundary > lim.ticks) {
-          closed = Math.floor(lim.ticks / tickMs) * tickMs;
+        if (boundary > lim.w) {
+          closed = Math.floor(lim.w / tickMs) * tickMs;
           skipped = true;
           break;
         }
@@ -342,7 +359,7 @@ export class ContentTask implements StreamTask {
         value: this.progressRecord(closed),
         partition: 0,
       });
-    for (const p of this.buffer.release(lim.release)) this.apply(p, out);
+    for (const p of this.buffer.release(lim.w)) this.apply(p, out);
   }
 
   /** No state that a tick close reads: no live content, no outcomes to drain, no applied impressions. */

@@ -2,8 +2,6 @@
 // order until no task can make progress. Deterministic by construction (no timers, no threads):
 // the test driver, the simulator and the in-process benchmark all run the real tasks through it.
 import { ManualClock } from '../core/clock.js';
-import { murmur2, partitionForKey } from '../core/hash.js';
-import type { ThermostatError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore } from '../state/store.js';
 import { MemoryBroker } from './memory-broker.js';
@@ -11,13 +9,13 @@ import { createTask, type GraphSettings, type OwnedTask } from './task-factory.j
 import {
   makeCollector,
   runFetched,
-  sideOutputHeaders,
+  sideOutputs,
   type OutputSink,
   type RawRecord,
   type RecordSerde,
 } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
-import { dlqTopic, topicSchemas } from './topology.js';
+import { dlqTopic, fastPartition, topicSchemas } from './topology.js';
 import { UserTask } from './user-task.js';
 
 export interface InProcessOptions {
@@ -85,10 +83,10 @@ export class InProcessGraph {
     const clock = this.clock;
     const schemaOf = topicSchemas(this.settings.names);
     /** Side outputs keep real bytes: a handed-over record is encoded when it goes late. */
-    const bytesOf = (r: RawRecord): Buffer =>
+    const bytesOf = (r: RawRecord): Buffer | null =>
       r.value === HANDED_OVER && r.decoded !== undefined
         ? opts.serde.encode(schemaOf[r.topic], r.decoded)
-        : (r.value ?? Buffer.alloc(0));
+        : r.value;
     this.sink = {
       send: (r: OutRecord, bytes: Buffer) =>
         broker.append(
@@ -97,27 +95,16 @@ export class InProcessGraph {
           bytes,
           clock.now(),
           r.partition ?? (r.key === null ? undefined : fastPartition(r.key, broker.partitions(r.topic))),
-          undefined,
+          r.headers,
           bytes === HANDED_OVER ? r.value : undefined,
         ),
-      dlq: (r: RawRecord, e: ThermostatError) =>
-        broker.append(
-          dlqTopic(r.topic),
-          r.key,
-          r.value ?? Buffer.alloc(0),
-          clock.now(),
-          0,
-          sideOutputHeaders(r, e.reason, e.message, clock.now(), e.key),
-        ),
-      late: (r: RawRecord, reason: string) =>
-        broker.append(
-          this.settings.names.late,
-          r.key,
-          bytesOf(r),
-          clock.now(),
-          0,
-          sideOutputHeaders(r, 'LATE_RECORD', reason, clock.now()),
-        ),
+      ...sideOutputs({
+        lateTopic: this.settings.names.late,
+        maxPayloadBytes: this.settings.maxRecordBytes,
+        now: () => clock.now(),
+        bytesOf,
+        write: (topic, key, value, headers) => broker.append(topic, key, value, clock.now(), 0, headers),
+      }),
     };
   }
 
@@ -138,11 +125,19 @@ export class InProcessGraph {
       n.allocations,
       n.userChangelog,
       n.contentChangelog,
+      n.userRekey,
     ])
       this.broker.createTopic(t, p);
     this.broker.createTopic(n.objectives, this.settings.objectivesPartitions);
     this.broker.createTopic(n.allocatorInput, 1);
-    for (const t of [n.interactions, n.published, n.objectives, n.contentEvents, n.allocatorInput])
+    for (const t of [
+      n.interactions,
+      n.published,
+      n.objectives,
+      n.contentEvents,
+      n.allocatorInput,
+      n.userRekey,
+    ])
       this.broker.createTopic(dlqTopic(t), 1);
     this.broker.createTopic(n.late, 1);
   }
@@ -171,9 +166,12 @@ export class InProcessGraph {
     return this.tasks;
   }
 
-  /** Appends already-encoded input. */
-  append(topic: string, key: string | null, bytes: Buffer, partition?: number): void {
-    this.broker.append(topic, key, bytes, this.clock.now(), partition);
+  /**
+   * Appends already-encoded input. Its timestamp (processing time, which bounds how far ahead an
+   * event time may be) is unknown unless given: the manual clock here is not wall time.
+   */
+  append(topic: string, key: string | null, bytes: Buffer, partition?: number, timestamp = -1): void {
+    this.broker.append(topic, key, bytes, timestamp, partition);
   }
 
   /** Runs every task until none can make progress, then flushes changelogs. */
@@ -277,19 +275,4 @@ export class InProcessGraph {
   }
 }
 
-const scratch = new Uint8Array(256);
-
-/**
- * partitionForKey (Kafka's murmur2 over UTF-8) without allocating: ASCII keys (every id the graph
- * writes) are hashed from their char codes; anything else takes the general path. Same result.
- */
-export function fastPartition(key: string, partitions: number): number {
-  const length = key.length;
-  if (length > scratch.length) return partitionForKey(key, partitions);
-  for (let i = 0; i < length; i++) {
-    const c = key.charCodeAt(i);
-    if (c >= 0x80) return partitionForKey(key, partitions);
-    scratch[i] = c;
-  }
-  return (murmur2(scratch, length) & 0x7fffffff) % partitions;
-}
+export { fastPartition } from './topology.js';

@@ -19,15 +19,17 @@ import type { WriteBehind } from '../state/write-behind.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
 import {
   makeCollector,
+  parkedRecords,
+  resumeHeld,
   runBatch,
-  sideOutputHeaders,
+  sideOutputs,
   type OutputSink,
   type RawRecord,
   type RecordSerde,
 } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
-import { consumerGroup, dlqTopic, type StageName } from './topology.js';
-import type { UserTask } from './user-task.js';
+import { consumerGroup, type StageName } from './topology.js';
+import { UserTask } from './user-task.js';
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -106,6 +108,11 @@ export interface KafkaJobDeps {
    */
   maxDirtyBeforeCheckpoint?: number;
   /**
+   * Config redis.maxParkedRecords: a task holding more records than this back while Redis cannot
+   * load state pauses its stage's fetching (default 50 000).
+   */
+  maxParkedRecords?: number;
+  /**
    * An output was lost (the producer gave up on a record): the in-memory state is past outputs
    * that will never be written, so this process must not checkpoint again. The only safe way on
    * is a restart from the last durable checkpoint, whose replay re-emits the same records with
@@ -116,6 +123,8 @@ export interface KafkaJobDeps {
 
 /** Default of `maxDirtyBeforeCheckpoint` (core/config.ts state.maxDirtyBeforeCheckpoint). */
 export const DEFAULT_MAX_DIRTY_BEFORE_CHECKPOINT = 20_000;
+/** Default of `maxParkedRecords` (core/config.ts redis.maxParkedRecords). */
+export const DEFAULT_MAX_PARKED_RECORDS = 50_000;
 
 /**
  * Whether a checkpoint round should start now, before the commit interval ends: some task has more
@@ -170,15 +179,14 @@ export class KafkaJob {
   constructor(private readonly deps: KafkaJobDeps) {
     const { sink } = deps;
     this.sinkPort = {
-      send: (r: OutRecord, bytes: Buffer) => sink.send(r.topic, r.key, bytes, { partition: r.partition }),
-      dlq: (r: RawRecord, e: ThermostatError) =>
-        sink.send(dlqTopic(r.topic), r.key, r.value ?? Buffer.alloc(0), {
-          headers: sideOutputHeaders(r, e.reason, e.message, deps.clock.now(), e.key),
-        }),
-      late: (r: RawRecord, reason: string) =>
-        sink.send(deps.settings.names.late, r.key, r.value ?? Buffer.alloc(0), {
-          headers: sideOutputHeaders(r, 'LATE_RECORD', reason, deps.clock.now()),
-        }),
+      send: (r: OutRecord, bytes: Buffer) =>
+        sink.send(r.topic, r.key, bytes, { partition: r.partition, headers: r.headers }),
+      ...sideOutputs({
+        lateTopic: deps.settings.names.late,
+        maxPayloadBytes: deps.settings.maxRecordBytes,
+        now: () => deps.clock.now(),
+        write: (topic, key, value, headers) => sink.send(topic, key, value, { headers }),
+      }),
     };
   }
 
@@ -194,7 +202,7 @@ export class KafkaJob {
   async start(): Promise<void> {
     const n = this.deps.settings.names;
     const stages: { stage: StageName; topics: string[] }[] = [
-      { stage: 'user', topics: [n.interactions, n.published] },
+      { stage: 'user', topics: [n.interactions, n.published, n.userRekey] },
       { stage: 'content', topics: [n.contentEvents] },
       { stage: 'allocator', topics: [n.allocatorInput, n.objectives] },
     ];
@@ -272,6 +280,7 @@ export class KafkaJob {
   private *dirtyPerTask(): Generator<number> {
     for (const w of this.workers)
       for (const t of w.tasks.values()) {
+        if (parkedRecords(t) > 0) continue; // no cut until its parked records are applied
         let n = 0;
         for (const c of t.caches) n += c.stats().dirty;
         yield n;
@@ -364,6 +373,7 @@ export class KafkaJob {
       }
       if (!this.running) break;
       if (records.length === 0) {
+        await this.resumeParked(worker);
         await this.markIdle(worker);
         if (worker.paused) await sleep(50);
         continue;
@@ -414,6 +424,7 @@ export class KafkaJob {
       };
       if (byTask.size === 1) await runTask(byTask.values().next().value!);
       else await Promise.all([...byTask.values()].map(runTask));
+      await this.resumeParked(worker, byTask);
       metrics.processingLatency.observe({ stage: worker.stage }, (performance.now() - started) / 1000);
     }
   }
@@ -454,7 +465,7 @@ export class KafkaJob {
    * partitions assigned meanwhile are paused too.
    */
   private applyBackpressure(worker: StageWorker): void {
-    const want = this.deps.writeBehind.backpressure() || this.outputStalled;
+    const want = this.deps.writeBehind.backpressure() || this.outputStalled || this.overParked(worker);
     if (!want && !worker.paused) return;
     const tps = [...worker.tasks.values()].flatMap((t) =>
       t.task.positions().map((p) => ({ topic: p.topic, partition: p.partition })),
@@ -475,6 +486,41 @@ export class KafkaJob {
       { stage: worker.stage, paused: want },
       want ? 'checkpoint queue full: pausing consumption' : 'checkpoint queue drained: resuming',
     );
+  }
+
+  /** Some task of the stage holds more records back than redis.maxParkedRecords (Redis cannot load state). */
+  private overParked(worker: StageWorker): boolean {
+    const max = this.deps.maxParkedRecords ?? DEFAULT_MAX_PARKED_RECORDS;
+    let total = 0;
+    let over = false;
+    for (const t of worker.tasks.values()) {
+      const n = parkedRecords(t);
+      total += n;
+      if (n > max) over = true;
+    }
+    this.deps.metrics.parkedRecords.set({ stage: worker.stage }, total);
+    return over;
+  }
+
+  /** Records held back by tasks of every stage while Redis cannot load state. */
+  parkedRecords(): number {
+    let n = 0;
+    for (const w of this.workers) for (const t of w.tasks.values()) n += parkedRecords(t);
+    return n;
+  }
+
+  /**
+   * Retries the parked work of tasks that got no batch this round (`skip`: the tasks that did;
+   * feeding them already retried): applied as soon as a state load succeeds.
+   */
+  private async resumeParked(worker: StageWorker, skip?: ReadonlyMap<number, unknown>): Promise<void> {
+    const { serde, metrics } = this.deps;
+    for (const [p, owned] of worker.tasks) {
+      if (skip?.has(p) || parkedRecords(owned) === 0) continue;
+      await resumeHeld(owned, serde, this.sinkPort, metrics).catch((e) =>
+        this.deps.log.warn({ err: e, stage: worker.stage, partition: p }, 'resuming parked records failed'),
+      );
+    }
   }
 
   /**
@@ -515,17 +561,19 @@ export class KafkaJob {
   /**
    * A heartbeat from the embedding process (the simulator's clock, as ThermostatTestDriver's
    * advanceEventTime): no input record with event time below `t` follows, so every stage-1 task
-   * of this instance moves its watermark to `t` and sends its markers (audience included) down
-   * content-events; resolves once they are in Kafka. The input contract has no heartbeat record,
-   * and idleness is wall-clock driven, so this is how a closed-loop caller closes ticks
-   * deterministically. Call it only once stage 1 has consumed its input (committed offsets at
-   * the ends): a record below `t` still unread would then be late.
+   * of this instance moves its watermark to `t` (records at exactly `t` are still applied by
+   * every stage) and sends its markers (audience included) down content-events; resolves once
+   * they are in Kafka. The input contract has no heartbeat record, and idleness never releases
+   * past what the sources promised, so this is how a closed-loop caller closes the last ticks.
+   * Call it only once stage 1 has consumed its input (committed offsets at the ends): a record
+   * below `t` still unread would then be late.
    */
   async advanceEventTime(t: number): Promise<void> {
     for (const w of this.workers) {
       if (w.stage !== 'user') continue;
       const out = makeCollector(this.deps.serde, this.sinkPort, this.deps.metrics, 'user');
-      for (const owned of w.tasks.values()) (owned.task as UserTask).advanceWatermark(t, out);
+      for (const owned of w.tasks.values())
+        if (owned.task instanceof UserTask) owned.task.advanceWatermark(t, out);
     }
     await this.deps.sink.flush();
   }
@@ -546,7 +594,11 @@ export class KafkaJob {
     return this.checkpointing;
   }
 
-  private async checkpointTasks(tasks: OwnedTask[]): Promise<void> {
+  private async checkpointTasks(all: OwnedTask[]): Promise<void> {
+    // A task with parked records is past outputs it has not sent: no cut until they are applied
+    // (Redis, which parked them, could not take the checkpoint anyway). A revoked one is dropped
+    // without; its next owner replays from the last checkpoint.
+    const tasks = all.filter((t) => parkedRecords(t) === 0);
     if (tasks.length === 0) return;
     const { serde, metrics, sink, writeBehind } = this.deps;
     // 1. Cut: changelogs and snapshots in one synchronous section.

@@ -4,6 +4,7 @@
 import { parseAgentConfig, type AgentConfig } from '../agents/config.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { RuntimeConfig } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { startOpsServer, type OpsServer } from '../io/http.js';
@@ -13,16 +14,17 @@ import { RedisModelStore } from '../learn/model-store.js';
 import { KafkaSink, KafkaSource } from '../io/kafka.js';
 import { Serde } from '../io/serde.js';
 import { ensureTopics } from '../io/topics.js';
-import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
-import { connectStateRedis } from '../state/redis-options.js';
+import { CheckpointLostError, RedisCheckpointStore } from '../state/redis-checkpoint.js';
+import { connectStateRedis, defaultMinReplicaAcks, type StateRedis } from '../state/redis-options.js';
 import { WriteBehind } from '../state/write-behind.js';
 import { startJobLearning } from './job-learning.js';
 import { KafkaJob, type SinkPort, type SourceOptions, type SourcePort } from './kafka-job.js';
 import type { GraphSettings } from './task-factory.js';
 import type { RawRecord } from './task-runner.js';
-import type { HeatingAllocation } from '../schemas/types.js';
 import { topicSpecs, topologyNames } from './topology.js';
 import { prepareWriters, wireSerde } from './wire-serde.js';
+import { DegradedReadiness } from './readiness.js';
+import { LoadHealth } from './state-gate.js';
 
 export interface JobOptions {
   config: RuntimeConfig;
@@ -32,8 +34,6 @@ export interface JobOptions {
   clock?: Clock;
   /** The learn section (scorer choice, model version, backend); default: THERMOSTAT_* env. */
   learn?: LearnConfig;
-  /** Allocations of each tick run here (the dev job's sample traffic serves them). */
-  onAllocations?: (allocations: readonly HeatingAllocation[]) => void;
 }
 
 export interface RunningJob {
@@ -42,6 +42,23 @@ export interface RunningJob {
   ops: OpsServer;
   /** Graceful stop: drain, final checkpoint, commit, disconnect. */
   stop(): Promise<void>;
+}
+
+/** Room left in a producer message for what the job adds to an input-sized payload (headers, envelope). */
+const OUTPUT_OVERHEAD_BYTES = 65_536;
+
+/**
+ * Every record the job writes because of an input record (forward, DLQ copy) is at most about
+ * kafka.maxRecordBytes: a producer limit set below that would turn such a record into a lost
+ * output (exit 70, the same on every restart). Refused at start, naming both settings.
+ */
+export function assertOutputsFit(cfg: RuntimeConfig): void {
+  const limit = Number(cfg.kafka.rdkafka['message.max.bytes'] ?? 1_000_000);
+  if (cfg.kafka.maxRecordBytes + OUTPUT_OVERHEAD_BYTES > limit)
+    throw new ConfigError(
+      'kafka.maxRecordBytes',
+      `${cfg.kafka.maxRecordBytes} leaves less than ${OUTPUT_OVERHEAD_BYTES} bytes below the producer's message.max.bytes (${limit}, kafka.rdkafka): lower it or raise message.max.bytes`,
+    );
 }
 
 /** A KafkaSource as the job's SourcePort. */
@@ -72,6 +89,7 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
         key: r.key === null ? null : r.key.toString('utf8'),
         value: r.value,
         timestamp: r.timestamp,
+        headers: headerStrings(r.headers),
       })),
     commit: (offsets) =>
       source.commit(offsets.map((o2) => ({ topic: o2.topic, partition: o2.partition, offset: o2.offset }))),
@@ -81,6 +99,13 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
     resume: (tps) => source.resume([...tps]),
     disconnect: () => source.disconnect(),
   };
+}
+
+/** Record headers as strings (the job reads only its own ASCII headers); none: undefined. */
+function headerStrings(h: Record<string, Buffer>): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(h)) (out ??= {})[k] = v.toString('utf8');
+  return out;
 }
 
 /**
@@ -107,11 +132,27 @@ function sinkPort(sink: KafkaSink, log: Logger): SinkPort {
 
 export async function startJob(opts: JobOptions): Promise<RunningJob> {
   const { config: cfg, log } = opts;
+  // Redis first: one the job cannot use (unreachable within redis.connectTimeoutMs, refused
+  // credentials) ends the start with a one-line error before anything is created.
+  const redis = await connectStateRedis(cfg.redis, { connectTimeoutMs: cfg.redis.connectTimeoutMs }, (err) =>
+    log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'),
+  );
+  try {
+    return await assembleJob(opts, redis);
+  } catch (e) {
+    redis.disconnect(); // a client left connected would keep the failed process alive
+    throw e;
+  }
+}
+
+async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<RunningJob> {
+  const { config: cfg, log } = opts;
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? createMetrics();
   const agents = opts.agents ?? parseAgentConfig(cfg.agents);
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
   const partitions = cfg.kafka.inputPartitions;
+  assertOutputsFit(cfg);
 
   // Topics first: every topic of the graph, plus the late side output and internal DLQs.
   await ensureTopics(topicSpecs(names, partitions), {
@@ -124,10 +165,13 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
   await prepareWriters(names, serde);
   const recordSerde = wireSerde(names, serde);
 
-  const redis = await connectStateRedis(cfg.redis, undefined, (err) =>
-    log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'),
-  );
-  const store = new RedisCheckpointStore({ redis, appId: cfg.appId, metrics });
+  const store = new RedisCheckpointStore({
+    redis,
+    appId: cfg.appId,
+    metrics,
+    minReplicaAcks: cfg.redis.minReplicaAcks ?? defaultMinReplicaAcks(cfg.redis.url),
+    replicaAckTimeoutMs: cfg.redis.replicaAckTimeoutMs,
+  });
   const learn = opts.learn ?? loadLearnConfig(process.env, { seed: cfg.seed, ...cfg.learn });
   // Online learning / LLM reward weights: control records on the allocator's input log.
   const learning = await startJobLearning({
@@ -156,6 +200,15 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     log,
     onDurable: (task, offsets) => void job?.onDurable(task, offsets),
     onFenced: (task, err) => {
+      // Redis lost checkpoints it had confirmed: this process is past what Redis holds. As after
+      // a lost output, only a restart from Redis' state (restore, replay from its offsets) is safe.
+      if (err instanceof CheckpointLostError) {
+        log.fatal(
+          { err, task },
+          'Redis lost confirmed checkpoints: exiting to restart from the state it holds',
+        );
+        process.exit(70);
+      }
       log.warn({ err, task, event: LOG_EVENTS.checkpointFenced }, 'task fenced by a newer owner');
       job?.onFenced(task);
     },
@@ -180,7 +233,15 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
       tickMs: cfg.tickMs,
       outOfOrdernessMs: cfg.watermark.outOfOrdernessMs,
       allowedLatenessMs: cfg.watermark.allowedLatenessMs,
+      idleMaxLagMs: cfg.watermark.idleMaxLagMs,
+      maxAheadMs: cfg.watermark.maxAheadMs,
+      aheadPolicy: cfg.watermark.aheadPolicy,
     },
+    maxRecordBytes: cfg.kafka.maxRecordBytes,
+    partitionMismatch: cfg.kafka.partitionMismatch,
+    onMisrouted: (topic) => metrics.misroutedRecords.inc({ topic, action: cfg.kafka.partitionMismatch }),
+    clock,
+    loadHealth: new LoadHealth(clock),
     seed: cfg.seed,
     cacheMaxEntries: 2_000_000,
     scorer: jobScorer.scorer,
@@ -199,7 +260,6 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
         metrics.newContentCtr.set(r.totals.new_content_clicks / r.totals.new_content_impressions);
       for (const a of r.allocations) metrics.allocations.inc({ policy: a.policy });
       learning?.onTick(r);
-      if (r.allocations.length > 0) opts.onAllocations?.(r.allocations);
     },
   };
   metrics.heatingCap.set(agents.system.heatingCap);
@@ -219,20 +279,25 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     batchSize: cfg.kafka.batchSize,
     commitIntervalMs: cfg.commitIntervalMs,
     maxDirtyBeforeCheckpoint: cfg.state.maxDirtyBeforeCheckpoint,
+    maxParkedRecords: cfg.redis.maxParkedRecords,
     idleTimeoutMs: cfg.watermark.idleTimeoutMs,
   });
   const running = job;
 
+  const readiness = new DegradedReadiness(clock, cfg.redis.degradedReadyLimitMs);
   const ops = await startOpsServer({
     port: cfg.http.port,
     host: cfg.http.host,
     register: metrics.register,
     readiness: () => {
-      const h = writeBehind.health();
-      const ready = running.ready && h.ready;
-      metrics.ready.set(ready ? 1 : 0);
-      metrics.degraded.set(h.degraded ? 1 : 0);
-      return { ready, reason: running.ready ? h.reason : 'partitions not yet assigned and restored' };
+      const r = readiness.check({
+        started: running.ready,
+        health: writeBehind.health(),
+        parked: running.parkedRecords(),
+      });
+      metrics.ready.set(r.ready ? 1 : 0);
+      metrics.degraded.set(r.degraded ? 1 : 0);
+      return r;
     },
   });
 

@@ -2,6 +2,8 @@
 // (fencing any older owner), restores its metadata, and wires a versioned cache that loads keys
 // from the store on demand. Used by every transport (in-memory driver, Kafka).
 import type { AgentConfig } from '../agents/config.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { INPUT_BOUNDS } from '../core/config.js';
 import type { HeatingRequestPolicy } from '../agents/content.js';
 import type { AllocationScorer, ExplorePolicy } from '../agents/scorer.js';
 import { STORE_CONTENT, STORE_USER_MIND } from '../state/keys.js';
@@ -12,9 +14,10 @@ import { liveModelOf, type AllocatorModelPort } from './allocator-control.js';
 import { AllocatorTask, type TickReport } from './allocator-task.js';
 import { ContentTask } from './content-task.js';
 import { contentAgentCodec, userStateCodec } from './state-codecs.js';
+import { LoadHealth, StateGate } from './state-gate.js';
 import type { StreamTask, TaskId } from './task.js';
-import type { TopologyNames } from './topology.js';
-import { UserTask, type StageTiming } from './user-task.js';
+import { inputTopics, type TopologyNames } from './topology.js';
+import { UserTask, type PartitionMismatchPolicy, type StageTiming } from './user-task.js';
 
 export interface GraphSettings {
   names: TopologyNames;
@@ -36,6 +39,16 @@ export interface GraphSettings {
   models?: AllocatorModelPort;
   /** A content was flagged by anti-cheat (metric hook; replays after a restart call it again). */
   onFlagged?: () => void;
+  /** Config kafka.maxRecordBytes (default INPUT_BOUNDS). */
+  maxRecordBytes?: number;
+  /** Config kafka.partitionMismatch (default INPUT_BOUNDS). */
+  partitionMismatch?: PartitionMismatchPolicy;
+  /** A record was found in a partition its id does not hash to (metric hook). */
+  onMisrouted?: (topic: string) => void;
+  /** Wall clock for load-retry pacing only (default: the system clock). */
+  clock?: Clock;
+  /** Load health of the checkpoint store, shared by every task (default: one per task). */
+  loadHealth?: LoadHealth;
 }
 
 export interface OwnedTask {
@@ -44,6 +57,10 @@ export interface OwnedTask {
   /** Next checkpoint sequence number within the epoch. */
   seq: number;
   caches: TaskCache<unknown>[];
+  /** Whether state can be loaded now, and the batches held while it cannot. */
+  gate: StateGate;
+  /** Input topics of the task and the size bound on their records. */
+  limits: { inputTopics: ReadonlySet<string>; maxRecordBytes: number };
 }
 
 /**
@@ -59,6 +76,13 @@ export async function createTask(
   const { epoch, meta } = await acquire(id);
   const restored = meta === null ? null : meta.toString('utf8');
   const authoritative = meta === null;
+  const runtime = {
+    gate: new StateGate(g.loadHealth ?? new LoadHealth(g.clock ?? systemClock)),
+    limits: {
+      inputTopics: new Set(inputTopics(g.names)),
+      maxRecordBytes: g.maxRecordBytes ?? INPUT_BOUNDS.maxRecordBytes,
+    },
+  };
   switch (id.stage) {
     case 'user': {
       // Struct-of-arrays user state, same semantics (one-interaction user ≈ 170 B instead of ≈ 970 B).
@@ -79,8 +103,12 @@ export async function createTask(
         g.timing,
         restored,
         g.explore,
+        {
+          partitionMismatch: g.partitionMismatch ?? INPUT_BOUNDS.partitionMismatch,
+          onMisrouted: g.onMisrouted,
+        },
       );
-      return { task, epoch, seq: 1, caches: [users as TaskCache<unknown>] };
+      return { task, epoch, seq: 1, caches: [users as TaskCache<unknown>], ...runtime };
     }
     case 'content': {
       const contents = new VersionedCache({
@@ -103,7 +131,7 @@ export async function createTask(
         g.requestPolicy,
         g.onFlagged,
       );
-      return { task, epoch, seq: 1, caches: [contents as TaskCache<unknown>] };
+      return { task, epoch, seq: 1, caches: [contents as TaskCache<unknown>], ...runtime };
     }
     case 'allocator': {
       // The model the checkpoint names is loaded before the task processes anything.
@@ -119,7 +147,7 @@ export async function createTask(
         g.onTick,
         g.models,
       );
-      return { task, epoch, seq: 1, caches: [] };
+      return { task, epoch, seq: 1, caches: [], ...runtime };
     }
   }
 }

@@ -1,12 +1,16 @@
-// Feeds one fetched batch of raw records to a task: decode (poison → DLQ, never a crash), load
-// the batch's keys into the task's cache in one round trip, process, and move the resume position
-// past every record of the batch. Shared by the in-memory driver and the Kafka runtime.
+// Feeds one fetched batch of raw records to a task: decode (poison or oversized → DLQ, never a
+// crash), load the batch's keys into the task's cache in one round trip, process, and move the
+// resume position past every record of the batch. While the checkpoint store cannot load state
+// the task keeps serving what is in memory (state-gate.ts). Shared by the in-memory driver and
+// the Kafka runtime.
 import { ThermostatError } from '../core/errors.js';
-import { DLQ_HEADERS } from '../io/dlq.js';
 import type { Metrics } from '../core/metrics.js';
 import type { SchemaName } from '../schemas/types.js';
 import type { OwnedTask } from './task-factory.js';
-import type { InRecord, OutRecord } from './task.js';
+import type { Collector, InRecord, OutRecord } from './task.js';
+import type { HeldBatch } from './state-gate.js';
+import { sideOutputRecord } from '../io/dlq.js';
+import { dlqTopic, REKEY_MARKER_HEADERS } from './topology.js';
 
 export interface RawRecord {
   topic: string;
@@ -15,6 +19,7 @@ export interface RawRecord {
   key: string | null;
   value: Buffer | null;
   timestamp: number;
+  headers?: Record<string, string>;
   /** Already decoded (in-process hand-over between stages): used instead of decoding `value`. */
   decoded?: unknown;
 }
@@ -35,24 +40,30 @@ export interface OutputSink {
   late(record: RawRecord, reason: string): void;
 }
 
-/** Headers of a DLQ or late side-output record (io/dlq's public header names). */
-export function sideOutputHeaders(
-  r: RawRecord,
-  reason: string,
-  message: string,
-  failedAt: number,
-  field?: string,
-): Record<string, string> {
-  const h: Record<string, string> = {
-    [DLQ_HEADERS.reason]: reason,
-    [DLQ_HEADERS.message]: message,
-    [DLQ_HEADERS.topic]: r.topic,
-    [DLQ_HEADERS.partition]: String(r.partition),
-    [DLQ_HEADERS.offset]: String(r.offset),
-    [DLQ_HEADERS.failedAt]: String(failedAt),
+/**
+ * The DLQ and late side outputs of a runtime's sink: each record with its headers (reason, size,
+ * source coordinates) and its payload cut to `maxPayloadBytes` (kafka.maxRecordBytes), so it always
+ * fits the producer. `bytesOf` gives a record's bytes (default its value).
+ */
+export function sideOutputs(o: {
+  lateTopic: string;
+  maxPayloadBytes?: number;
+  now: () => number;
+  bytesOf?: (r: RawRecord) => Buffer | null;
+  write: (topic: string, key: string | null, value: Buffer, headers: Record<string, string>) => void;
+}): Pick<OutputSink, 'dlq' | 'late'> {
+  const emit = (topic: string, r: RawRecord, reason: string, message: string, field?: string): void => {
+    const value = o.bytesOf ? o.bytesOf(r) : r.value;
+    const s = sideOutputRecord({ ...r, value }, reason, message, o.now(), {
+      field,
+      maxPayloadBytes: o.maxPayloadBytes,
+    });
+    o.write(topic, s.key, s.value, s.headers);
   };
-  if (field) h[DLQ_HEADERS.field] = field;
-  return h;
+  return {
+    dlq: (r, e) => emit(dlqTopic(r.topic), r, e.reason, e.message, e.key),
+    late: (r, reason) => emit(o.lateTopic, r, 'LATE_RECORD', reason),
+  };
 }
 
 export function asThermostatError(e: unknown, r: RawRecord): ThermostatError {
@@ -65,31 +76,35 @@ export function asThermostatError(e: unknown, r: RawRecord): ThermostatError {
   });
 }
 
+const rawOf = (record: InRecord): RawRecord => ({
+  topic: record.topic,
+  partition: record.partition,
+  offset: record.offset,
+  key: record.key,
+  value: record.raw ?? null,
+  timestamp: record.timestamp,
+  headers: record.headers,
+  decoded: record.value,
+});
+
 export function makeCollector(
   serde: RecordSerde,
   sink: OutputSink,
   metrics: Metrics | undefined,
   stage: string,
-) {
+): Collector {
   return {
     send(record: OutRecord): void {
-      sink.send(record, serde.encode(record.schema, record.value));
+      sink.send(record, record.bytes ?? serde.encode(record.schema, record.value));
       metrics?.recordsOut.inc({ topic: record.topic, stage });
     },
     late(record: InRecord, reason: string): void {
-      sink.late(
-        {
-          topic: record.topic,
-          partition: record.partition,
-          offset: record.offset,
-          key: record.key,
-          value: record.raw ?? null,
-          timestamp: record.timestamp,
-          decoded: record.value,
-        },
-        reason,
-      );
+      sink.late(rawOf(record), reason);
       metrics?.lateRecords.inc({ stage });
+    },
+    dlq(record: InRecord, error: ThermostatError): void {
+      sink.dlq(rawOf(record), error);
+      metrics?.dlqRecords.inc({ topic: record.topic, reason: error.reason });
     },
   };
 }
@@ -108,6 +123,10 @@ export async function runBatch(
   await runFetched(owned, raw[0].topic, raw[0].partition, raw, serde, sink, metrics);
 }
 
+/** Key + value bytes of a record as fetched. */
+const sizeOf = (r: FetchedRecord): number =>
+  (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key));
+
 /**
  * runBatch for records fetched from one topic partition, without a per-record RawRecord copy (the
  * in-process transport passes its stored records as they are); a RawRecord is built only for the DLQ.
@@ -122,9 +141,11 @@ export async function runFetched(
   metrics?: Metrics,
 ): Promise<void> {
   if (raw.length === 0) return;
-  const { task } = owned;
-  const stage = task.id.stage;
+  const stage = owned.task.id.stage;
   const decoded: InRecord[] = [];
+  // Input records above the bound are refused before decoding: everything the job would write
+  // because of them (forwards, DLQ, late output) must fit the producer's message size.
+  const maxBytes = owned.limits.inputTopics.has(topic) ? owned.limits.maxRecordBytes : Infinity;
   // Writer schemas of new ids. Ids the registry does not know then fail per record (DLQ); a registry
   // that cannot be asked (down, refusing the credentials) fails the batch before anything ran: it
   // is retried, or ends the job, instead of sending good records to the DLQ as SCHEMA_UNKNOWN.
@@ -134,12 +155,31 @@ export async function runFetched(
     });
   for (const r of raw) {
     try {
+      if (r.headers?.[REKEY_MARKER_HEADERS.watermark] !== undefined) {
+        // A header-only watermark marker (re-key topic): no value to decode.
+        decoded.push({
+          topic,
+          partition,
+          offset: r.offset,
+          key: r.key,
+          value: null,
+          timestamp: r.timestamp,
+          headers: r.headers,
+        });
+        continue;
+      }
       if (r.value === null)
         throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', {
           topic,
           partition,
           offset: String(r.offset),
         });
+      if (sizeOf(r) > maxBytes)
+        throw new ThermostatError(
+          'RECORD_TOO_LARGE',
+          `record of ${sizeOf(r)} bytes (key + value) is above kafka.maxRecordBytes (${maxBytes})`,
+          { topic, partition, offset: String(r.offset) },
+        );
       const value = r.decoded !== undefined ? r.decoded : serde.decode(topic, r.value);
       decoded.push({
         topic,
@@ -149,6 +189,7 @@ export async function runFetched(
         value,
         timestamp: r.timestamp,
         raw: r.value,
+        headers: r.headers,
       });
     } catch (e) {
       const rec: RawRecord = {
@@ -165,12 +206,115 @@ export async function runFetched(
     }
   }
   metrics?.recordsIn.inc({ topic, stage }, raw.length);
-  if (decoded.length > 0) {
-    if (task.keysFor && owned.caches.length > 0) {
-      const keys = task.keysFor(decoded);
-      if (keys.length > 0) for (const c of owned.caches) await c.ensureLoaded(keys);
-    }
-    task.process(decoded, makeCollector(serde, sink, metrics, stage));
-  }
-  task.consumed(topic, partition, raw[raw.length - 1].offset + 1);
+  await feed(
+    owned,
+    { topic, partition, records: decoded, next: raw[raw.length - 1].offset + 1 },
+    serde,
+    sink,
+    metrics,
+  );
 }
+
+/**
+ * Gives a decoded batch to its task. Normally: load its keys (one round trip), process. While the
+ * checkpoint store cannot load (`StateGate`): a task that parks processes now with the keys in
+ * memory; any other task processes the batch if every key it needs is in memory, else holds it
+ * (and every later batch, for order) until a load succeeds.
+ */
+async function feed(
+  owned: OwnedTask,
+  batch: HeldBatch,
+  serde: RecordSerde,
+  sink: OutputSink,
+  metrics: Metrics | undefined,
+): Promise<void> {
+  const { task, gate } = owned;
+  if (gate.held.length > 0) {
+    gate.held.push(batch);
+    await resumeHeld(owned, serde, sink, metrics);
+    return;
+  }
+  const out = makeCollector(serde, sink, metrics, task.id.stage);
+  const done = (): void => task.consumed(batch.topic, batch.partition, batch.next);
+  if (!task.keysFor || owned.caches.length === 0) {
+    if (batch.records.length > 0) task.process(batch.records, out);
+    return done();
+  }
+  if (batch.records.length === 0 && (task.parked?.() ?? 0) === 0) return done();
+  const keys = task.keysFor(batch.records);
+  const health = gate.health;
+  if (!health.failing) {
+    try {
+      if (keys.length > 0) for (const c of owned.caches) await c.ensureLoaded(keys);
+      task.process(batch.records, out);
+      return done();
+    } catch (e) {
+      if (!(e instanceof ThermostatError && e.retriable)) throw e;
+      health.failed();
+    }
+  }
+  const resident = (k: string): boolean => owned.caches.every((c) => c.isResident(k));
+  probe(owned, keys);
+  if (task.processDegraded) {
+    task.processDegraded(batch.records, out, resident);
+    return done();
+  }
+  if (keys.every(resident)) {
+    task.process(batch.records, out);
+    return done();
+  }
+  gate.held.push(batch);
+}
+
+async function loadAll(owned: OwnedTask, keys: readonly string[]): Promise<void> {
+  if (keys.length > 0) for (const c of owned.caches) await c.ensureLoaded(keys);
+}
+
+/** A background load of the keys not in memory (none: nothing to learn about the store from). */
+function probe(owned: OwnedTask, keys: readonly string[]): void {
+  const missing = keys.filter((k) => !owned.caches.every((c) => c.isResident(k)));
+  if (missing.length > 0) owned.gate.health.probe(() => loadAll(owned, missing));
+}
+
+/**
+ * Applies parked records and held batches once state loads again (the runtime calls it while a
+ * task has parked work and no new records arrive). Stops at the first load that fails.
+ */
+export async function resumeHeld(
+  owned: OwnedTask,
+  serde: RecordSerde,
+  sink: OutputSink,
+  metrics?: Metrics,
+): Promise<void> {
+  const { task, gate } = owned;
+  const out = makeCollector(serde, sink, metrics, task.id.stage);
+  const nothingHeld = gate.held.length === 0;
+  const keys = task.keysFor?.(nothingHeld ? [] : gate.held[0].records) ?? [];
+  if (gate.health.failing) return probe(owned, keys);
+  if (nothingHeld) {
+    if ((task.parked?.() ?? 0) === 0) return;
+    try {
+      await loadAll(owned, keys);
+    } catch (e) {
+      if (!(e instanceof ThermostatError && e.retriable)) throw e;
+      return gate.health.failed();
+    }
+    return task.process([], out);
+  }
+  while (gate.held.length > 0) {
+    const b = gate.held[0];
+    try {
+      await loadAll(owned, task.keysFor?.(b.records) ?? []);
+    } catch (e) {
+      if (!(e instanceof ThermostatError && e.retriable)) throw e;
+      return gate.health.failed();
+    }
+    gate.held.shift();
+    if (b.records.length > 0) task.process(b.records, out);
+    task.consumed(b.topic, b.partition, b.next);
+  }
+}
+
+/** Records a task holds back while state cannot load (parked records and held batches). */
+export const parkedRecords = (owned: OwnedTask): number =>
+  (owned.task.parked?.() ?? 0) + owned.gate.heldRecords();

@@ -2,6 +2,7 @@
 // A task is fed decoded micro-batches in offset order, emits through a Collector, and can be cut
 // into a snapshot (state entries + metadata) at any batch boundary. Transports (in-memory test
 // driver, Kafka) only move bytes and call these methods; all semantics live in the tasks.
+import type { ThermostatError } from '../core/errors.js';
 import type { SchemaName } from '../schemas/types.js';
 import type { StageName } from './topology.js';
 import type { CheckpointEntry } from '../state/store.js';
@@ -23,6 +24,7 @@ export interface InRecord<V = unknown> {
   timestamp: number;
   /** The original bytes (for the DLQ and late side outputs). */
   raw?: Buffer;
+  headers?: Record<string, string>;
 }
 
 export interface OutRecord {
@@ -32,12 +34,17 @@ export interface OutRecord {
   value: unknown;
   /** Explicit partition (markers, single-partition topics); otherwise murmur2(key). */
   partition?: number;
+  headers?: Record<string, string>;
+  /** The value's bytes as they are (header-only records: empty), instead of encoding `value`. */
+  bytes?: Buffer;
 }
 
 export interface Collector {
   send(record: OutRecord): void;
   /** Side output for records behind the watermark beyond allowed lateness. */
   late(record: InRecord, reason: string): void;
+  /** A decoded record the task refuses (event time too far ahead, wrong partition): to the DLQ. */
+  dlq(record: InRecord, error: ThermostatError): void;
 }
 
 export interface SourcePosition {
@@ -64,6 +71,14 @@ export interface StreamTask {
   keysFor?(batch: readonly InRecord[]): string[];
   /** Processes one micro-batch from one input partition, in offset order. */
   process(batch: readonly InRecord[], out: Collector): void;
+  /**
+   * `process` while the checkpoint store cannot load state: records of keys not in memory
+   * (`resident` false) are parked and the task's outputs held, in order, until a later `process`
+   * (every key loaded) applies them. Tasks without it have their batches held whole by the runner.
+   */
+  processDegraded?(batch: readonly InRecord[], out: Collector, resident: (key: string) => boolean): void;
+  /** Records parked or outputs held (0: none). While > 0 no snapshot may be cut. */
+  parked?(): number;
   /**
    * The runtime consumed `topic/partition` up to `next` (exclusive), including records that never
    * reached `process` (sent to the DLQ): the resume position moves past them.

@@ -32,6 +32,13 @@ export interface TestDriverOptions {
   allowedLatenessMs?: number;
   /** Wall time a drained input partition waits before it counts as idle (default 0). */
   idleTimeoutMs?: number;
+  /** Config watermark.idleMaxLagMs, maxAheadMs, aheadPolicy (defaults: core/config.ts). */
+  idleMaxLagMs?: number;
+  maxAheadMs?: number;
+  aheadPolicy?: 'dlq' | 'clamp';
+  /** Config kafka.maxRecordBytes and kafka.partitionMismatch (defaults: core/config.ts). */
+  maxRecordBytes?: number;
+  partitionMismatch?: 'reroute' | 'dlq';
   seed?: number;
   agents?: AgentConfigInput;
   scorer?: AllocationScorer | (() => AllocationScorer);
@@ -86,7 +93,16 @@ export class ThermostatTestDriver {
         tickMs: opts.tickMs ?? 60_000,
         outOfOrdernessMs: opts.outOfOrdernessMs ?? 0,
         allowedLatenessMs: opts.allowedLatenessMs ?? 0,
+        ...(opts.idleMaxLagMs === undefined ? {} : { idleMaxLagMs: opts.idleMaxLagMs }),
+        ...(opts.maxAheadMs === undefined ? {} : { maxAheadMs: opts.maxAheadMs }),
+        ...(opts.aheadPolicy === undefined ? {} : { aheadPolicy: opts.aheadPolicy }),
       },
+      maxRecordBytes: opts.maxRecordBytes,
+      partitionMismatch: opts.partitionMismatch,
+      onMisrouted:
+        opts.metrics &&
+        ((topic) =>
+          opts.metrics!.misroutedRecords.inc({ topic, action: opts.partitionMismatch ?? 'reroute' })),
       seed: opts.seed ?? 42,
       cacheMaxEntries: opts.cacheMaxEntries ?? 1_000_000,
       scorer,
@@ -121,7 +137,15 @@ export class ThermostatTestDriver {
   }
 
   /** Encodes records with the real serde, appends them to `topic`, and runs the graph until idle. */
-  async pipeInput(topic: string, records: readonly object[]): Promise<void> {
+  async pipeInput(
+    topic: string,
+    records: readonly object[],
+    /**
+     * As a producer may: a Kafka timestamp (processing time, which bounds how far ahead an event
+     * time may be; default none) and an explicit partition (another partitioner).
+     */
+    opts: { timestamp?: number; partition?: number } = {},
+  ): Promise<void> {
     const schema = this.schemaOf[topic];
     if (!schema) throw new Error(`unknown input topic ${topic}`);
     for (const r of records)
@@ -129,6 +153,8 @@ export class ThermostatTestDriver {
         topic,
         this.keyOf(topic, r as Record<string, unknown>),
         this.serde.encode(schema as never, r),
+        opts.partition,
+        opts.timestamp,
       );
     await this.graph.runUntilIdle();
   }

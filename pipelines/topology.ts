@@ -1,6 +1,7 @@
 // Stable names of the dataflow: stages, topics, consumer groups, stores. Renaming any of these is a
 // migration (consumer offsets, Redis keys and changelogs are keyed by them), like Kafka Streams'
 // named processors.
+import { murmur2, partitionForKey } from '../core/hash.js';
 
 export const STAGES = ['user', 'content', 'allocator'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -28,6 +29,11 @@ export interface TopologyNames {
   contentEvents: string;
   /** Internal, one partition: the allocator is the single writer of the budget pool. */
   allocatorInput: string;
+  /**
+   * Internal, by user_id, same partition count as the inputs: interactions found in a partition
+   * their user_id does not hash to, on their way to the user task that owns the user.
+   */
+  userRekey: string;
   /** Late records (beyond allowed lateness) — a side output, never silently dropped. */
   late: string;
 }
@@ -44,6 +50,7 @@ export function topologyNames(appId: string, topicPrefix = ''): TopologyNames {
     ...pub,
     contentEvents: `${appId}-content-events`,
     allocatorInput: `${appId}-allocator-input`,
+    userRekey: `${appId}-user-rekey`,
     late: `${appId}-late-records`,
   };
 }
@@ -63,18 +70,21 @@ export function topicSpecs(
     { name: n.contentChangelog, partitions, config: compact },
     { name: n.contentEvents, partitions },
     { name: n.allocatorInput, partitions: 1 },
+    { name: n.userRekey, partitions },
     { name: n.late, partitions: 1 },
-    ...[n.interactions, n.published, n.objectives, n.contentEvents, n.allocatorInput].map((t) => ({
-      name: dlqTopic(t),
-      partitions: 1,
-    })),
+    ...[n.interactions, n.published, n.objectives, n.contentEvents, n.allocatorInput, n.userRekey].map(
+      (t) => ({
+        name: dlqTopic(t),
+        partitions: 1,
+      }),
+    ),
   ];
 }
 
 export const consumerGroup = (appId: string, stage: StageName): string => `${appId}-${stage}`;
 
 /** Upstream source ids carried on content events: which input topic and partition a record came from. */
-export const SOURCE_TOPIC = { interactions: 0, published: 1 } as const;
+export const SOURCE_TOPIC = { interactions: 0, published: 1, rekey: 2 } as const;
 export const sourceId = (topicIndex: number, partition: number): number => (topicIndex << 16) | partition;
 export const sourceTopicIndex = (source: number): number => source >>> 16;
 export const sourcePartition = (source: number): number => source & 0xffff;
@@ -90,8 +100,52 @@ export function topicSchemas(n: TopologyNames): Record<string, import('../schema
     [n.contentChangelog]: 'ContentState',
     [n.contentEvents]: 'ContentEvent',
     [n.allocatorInput]: 'AllocatorInput',
+    [n.userRekey]: 'UserInteraction',
   };
 }
 
+/** Topics the outside world writes (the input size bound applies to them; re-keyed copies included). */
+export const inputTopics = (n: TopologyNames): string[] => [
+  n.interactions,
+  n.published,
+  n.objectives,
+  n.userRekey,
+];
+
+/** Headers of a re-keyed interaction: where it was read (replays of that partition are dropped by them). */
+export const ORIGIN_HEADERS = {
+  partition: 'thermostat.origin.partition',
+  offset: 'thermostat.origin.offset',
+} as const;
+
+/**
+ * A watermark marker on the re-key topic: header-only (empty value), from origin partition
+ * `ORIGIN_HEADERS.partition`. Every user task sends one to every re-key partition with each of
+ * its interaction markers, so the owner of a re-routed record knows how far its origin got.
+ */
+export const REKEY_MARKER_HEADERS = {
+  watermark: 'thermostat.marker.watermark',
+  idle: 'thermostat.marker.idle',
+  first: 'thermostat.marker.first',
+} as const;
+
 /** Watermark of a source that has seen no record yet (Avro longs stop short of MIN_SAFE_INTEGER). */
 export const NO_WATERMARK = -(2 ** 52);
+
+const scratch = new Uint8Array(256);
+
+/**
+ * The partition Kafka's Java default partitioner gives `key` (murmur2 over UTF-8, core/hash.ts
+ * partitionForKey), without allocating: ASCII keys (every id the graph writes) are hashed from
+ * their char codes; anything else takes the general path. Same result.
+ */
+export function fastPartition(key: string, partitions: number): number {
+  const length = key.length;
+  if (length > scratch.length) return partitionForKey(key, partitions);
+  for (let i = 0; i < length; i++) {
+    const c = key.charCodeAt(i);
+    if (c >= 0x80) return partitionForKey(key, partitions);
+    scratch[i] = c;
+  }
+  return (murmur2(scratch, length) & 0x7fffffff) % partitions;
+}

@@ -47,6 +47,8 @@ export interface CacheStats {
  */
 export interface TaskCache<V> extends KeyValueStore<string, V> {
   ensureLoaded(keys: Iterable<string>): Promise<void>;
+  /** Readable without a load: in memory, or known absent (pipelines park records of other keys while loads fail). */
+  isResident(key: string): boolean;
   drainDirty(): CheckpointEntry[];
   markDurable(entries: readonly CheckpointEntry[]): void;
   stats(): CacheStats;
@@ -125,6 +127,11 @@ export abstract class CacheCore<V, H> implements TaskCache<V> {
 
   has(key: string): boolean {
     return this.get(key) !== undefined;
+  }
+
+  isResident(key: string): boolean {
+    this.assertOpen();
+    return this.authoritative || this.lookup(key) !== undefined;
   }
 
   version(key: string): number | undefined {

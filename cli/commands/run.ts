@@ -1,6 +1,8 @@
 // `thermostat run`: the main job. Brings up the local stack unless KAFKA_BROKERS is set, checks
 // the brokers answer, starts the three-stage graph on Kafka (state checkpointed to Redis), feeds
-// seeded sample traffic on the local stack, reports live stats, and stops gracefully on
+// seeded sample traffic on the local stack (served by a sample ranker that follows the job's
+// allocations, so heated impressions and their outcomes flow back), reports live stats, and stops
+// gracefully on
 // SIGTERM/SIGINT (stop fetching, drain, final checkpoint, commit, disconnect) within
 // shutdownTimeoutMs.
 import type { Command } from 'commander';
@@ -8,10 +10,11 @@ import { loadRuntimeConfig, type RuntimeConfig } from '../../core/config.js';
 import { ThermostatError } from '../../core/errors.js';
 import { createLogger, LOG_EVENTS, type Logger } from '../../core/log.js';
 import { createMetrics, type Metrics } from '../../core/metrics.js';
+import { loadLearnConfig } from '../../learn/config.js';
 import { KafkaSink } from '../../io/kafka.js';
 import { probeBroker } from '../../io/probe.js';
-import { latestEventTime, startSampleProducer, type SampleProducer } from '../../io/sample-producer.js';
-import { HeatedServing } from '../../io/sample-serving.js';
+import { latestEventTime, startSampleProducer } from '../../io/sample-producer.js';
+import { startSampleRanker } from '../../io/sample-ranker.js';
 import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
 import { startJob } from '../../pipelines/run-job.js';
@@ -27,17 +30,23 @@ interface RunOptions {
   corruptFraction: number;
 }
 
+/** The demo's sample traffic: event time runs this many times faster than the wall clock. */
+const DEMO_SPEEDUP = 20;
+/** With online learning on, 100×: its 2-hour event-time warm-up passes in about 72 s. */
+const DEMO_LEARNING_SPEEDUP = 100;
 /**
- * The demo's sample traffic: event time runs this many times faster than the wall clock (an
- * allocation tick every 0.6 s; online learning's 2-hour warm-up passes in about 72 s).
+ * The demo publishes a new content after every this many interactions (a live catalogue): each
+ * new item gets a trial of about 25 impressions, so trials take under a tenth of the traffic and
+ * leave room in the pool for heat that follows evidence.
  */
-const DEMO_SPEEDUP = 100;
-/** Share of sample interactions that are heated impressions of the job's allocations. */
-const DEMO_HEATED_SHARE = 0.1;
-/** The demo publishes a new content after every this many interactions (a live catalogue). */
-const DEMO_PUBLISH_EVERY = 100;
-/** Users and contents of the demo's sample traffic. */
-const DEMO_USERS = 5000;
+const DEMO_PUBLISH_EVERY = 300;
+/**
+ * Users and contents of the demo's sample traffic. At the default rate and DEMO_SPEEDUP a user makes
+ * about 18 requests per hour of event time, so the serving helper's per-user cap (4 heated an hour)
+ * leaves room for the job's heating cap (20%) to be the limit, as on a platform. A faster demo has
+ * proportionally fewer users, so that stays true.
+ */
+const DEMO_USERS = 20_000;
 const DEMO_CONTENTS = 1000;
 /** How long the start-up probe waits for the brokers. */
 const BROKER_PROBE_MS = 10_000;
@@ -47,12 +56,15 @@ const sumOf = async (
   filter: (l: Record<string, unknown>) => boolean = () => true,
 ) => (await m.get()).values.filter((v) => filter(v.labels)).reduce((a, v) => a + v.value, 0);
 
-/** Seeded sample traffic on the job's own input topics (topicPrefix included). */
+/**
+ * Seeded sample traffic on the job's own input topics (topicPrefix included), its page requests
+ * served by a ranker that follows the job's allocations and reads mind states from Redis.
+ */
 async function startSampleTraffic(
   cfg: RuntimeConfig,
   names: TopologyNames,
-  o: RunOptions,
-  serving: HeatedServing,
+  o: RunOptions & { speedup: number },
+  log: Logger,
 ) {
   const serde = Serde.fromConfig(cfg);
   await prepareWriters(names, serde);
@@ -62,9 +74,9 @@ async function startSampleTraffic(
     clientId: `${cfg.appId}-sample`,
   });
   await sink.connect();
-  // Event time DEMO_SPEEDUP× faster than the wall clock, so an allocation tick closes every few
+  // Event time `speedup`× faster than the wall clock, so an allocation tick closes every few
   // seconds; a rerun goes on from where the previous one left event time (else all late).
-  const stepMs = (DEMO_SPEEDUP * 1000) / o.rate;
+  const stepMs = (o.speedup * 1000) / o.rate;
   const resumeAt = await latestEventTime({
     brokers: cfg.kafka.brokers,
     rdkafka: cfg.kafka.rdkafka,
@@ -73,24 +85,50 @@ async function startSampleTraffic(
   });
   const traffic = new SampleTraffic(serde, {
     seed: cfg.seed,
-    users: DEMO_USERS,
+    users: Math.round((DEMO_USERS * DEMO_SPEEDUP) / o.speedup),
     contents: DEMO_CONTENTS,
     startTime: Math.max(Date.now(), resumeAt + stepMs),
     stepMs,
     publishEvery: DEMO_PUBLISH_EVERY,
     topics: names,
-    serving: { slots: serving, share: DEMO_HEATED_SHARE },
+  });
+  const ranker = await startSampleRanker({
+    brokers: cfg.kafka.brokers,
+    rdkafka: cfg.kafka.rdkafka,
+    allocationsTopic: names.allocations,
+    serde,
+    redis: cfg.redis,
+    appId: cfg.appId,
+    partitions: cfg.kafka.inputPartitions,
+    now: () => traffic.now(),
+    onError: (err) => log.warn({ err }, 'sample ranker'),
   });
   const producer = await startSampleProducer(sink, traffic, {
     ratePerSec: o.rate,
     corruptFraction: o.corruptFraction,
+    ranker: ranker.ranker,
   });
-  return { producer, sink };
+  return {
+    producer,
+    activeAllocations: () => ranker.ranker.activeCount(traffic.now()),
+    async stop() {
+      await producer.stop();
+      await ranker.stop();
+      await sink.disconnect();
+    },
+  };
 }
 
 /** Samples the job's metrics in the background, for the live stats. */
 function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => boolean) {
-  let latest: StatsSample = { recordsIn: 0, dlq: 0, lag: 0, allocations: 0, heatedShare: 0, model: 0 };
+  let latest: StatsSample = {
+    recordsIn: 0,
+    dlq: 0,
+    lag: 0,
+    allocations: 0,
+    heatedShare: 0,
+    model: 0,
+  };
   const timer = setInterval(() => {
     void Promise.all([
       sumOf(metrics.recordsIn, (l) => l.stage === 'user' && l.topic === names.interactions),
@@ -98,9 +136,13 @@ function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => bool
       sumOf(metrics.allocations),
       metrics.heatedShare.get().then((g) => g.values[0]?.value ?? 0),
       sumOf(metrics.consumerLag),
+      sumOf(metrics.budgetPoolRemaining),
+      sumOf(metrics.allocationTicks),
       sumOf(metrics.modelVersion),
-    ]).then(([recordsIn, dlq, allocations, heatedShare, lag, model]) => {
-      latest = { recordsIn, dlq, allocations, heatedShare, lag, model };
+    ]).then(([recordsIn, dlq, allocations, heatedShare, lag, pool, ticks, model]) => {
+      // The pool is known once the allocator ran a tick (the gauge reads 0 before).
+      const poolRemaining = ticks > 0 ? pool : undefined;
+      latest = { recordsIn, dlq, allocations, heatedShare, lag, poolRemaining, model };
     });
   }, 500);
   timer.unref();
@@ -122,19 +164,24 @@ async function run(o: RunOptions): Promise<void> {
     throw new ThermostatError('DEPENDENCY', 'the local stack did not start (see .stack/kafka/server.log)');
   await probeBroker(cfg.kafka.brokers, { rdkafka: cfg.kafka.rdkafka, timeoutMs: BROKER_PROBE_MS });
   const metrics = createMetrics();
-  // The sample traffic's heated slot serves the allocations the job emits (a ranker's part), so
-  // heated impressions and their outcomes flow back: what online learning learns from.
-  const serving = new HeatedServing();
-  const running = await startJob({ config: cfg, log, metrics, onAllocations: (a) => serving.add(a) });
+  const learn = loadLearnConfig(process.env, { seed: cfg.seed, ...cfg.learn });
+  const running = await startJob({ config: cfg, log, metrics, learn });
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
 
   // Sample traffic only on the embedded stack: never write test data into someone's cluster.
+  const speedup = learn.online.enabled ? DEMO_LEARNING_SPEEDUP : DEMO_SPEEDUP;
   const sample =
-    (o.sampleTraffic ?? !external) ? await startSampleTraffic(cfg, names, o, serving) : undefined;
-  const producer: SampleProducer | undefined = sample?.producer;
+    (o.sampleTraffic ?? !external) ? await startSampleTraffic(cfg, names, { ...o, speedup }, log) : undefined;
   const stats = sampleMetrics(metrics, names, () => running.job.ready);
   const stopStats = startLiveStats(
-    () => ({ ...stats.latest(), produced: producer?.produced() }),
+    () => ({
+      ...stats.latest(),
+      ...(sample && {
+        produced: sample.producer.produced(),
+        served: sample.producer.served(),
+        allocationsActive: sample.activeAllocations(),
+      }),
+    }),
     statsWriter(log),
   );
 
@@ -162,8 +209,7 @@ async function run(o: RunOptions): Promise<void> {
   force.unref();
   stopStats();
   stats.stop();
-  await producer?.stop();
-  await sample?.sink.disconnect();
+  await sample?.stop();
   await running.stop();
   log.info({ event: LOG_EVENTS.stopped });
   process.exit(0);

@@ -1,7 +1,8 @@
 // Online learning in the running job, against the real local Kafka and a private redis-server: the
 // job (`thermostat run`, a child process) started with learning on trains on a live stream of
-// interactions whose heated impressions serve its own allocations (the test plays the platform's
-// ranker: it follows heating-allocations and produces heated impressions with outcomes), publishes
+// interactions whose heated impressions serve its own allocations (the test plays the platform: the
+// demo's ranker, io/sample-ranker.ts, follows heating-allocations and reads mind states from Redis;
+// the test produces the served page requests with their outcomes), publishes
 // model versions > 0 to the Redis model store, adopts them at ticks, and emits allocations with
 // policy LEARNED and the new model_version. It is SIGKILLed while learning and restarted; then:
 //  - the replay emits learned allocations again (checkpoints are 15 s apart), and every
@@ -16,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAgentConfig } from '../../agents/config.js';
 import { KafkaSink, KafkaSource } from '../../io/kafka.js';
-import { HeatedServing } from '../../io/sample-serving.js';
+import { startSampleRanker, type RunningSampleRanker } from '../../io/sample-ranker.js';
 import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
 import { ensureTopics } from '../../io/topics.js';
@@ -31,7 +32,7 @@ import { RedisModelStore } from '../../learn/model-store.js';
 import { ModelHandle } from '../../learn/network.js';
 import { OnlineAllocatorModels } from '../../learn/online/allocator-models.js';
 import { topicSpecs, topologyNames } from '../../pipelines/topology.js';
-import { wireSerde } from '../../pipelines/wire-serde.js';
+import { prepareWriters, wireSerde } from '../../pipelines/wire-serde.js';
 import type { AllocatorInput, HeatingAllocation } from '../../schemas/types.js';
 import { replayAllocatorLog } from '../support/allocator-replay.js';
 import { PARTITIONS, T0, readTopic, verifyClient } from '../support/job-fixture.js';
@@ -43,7 +44,7 @@ import { ensureStack } from '../support/stack.js';
 const RATE = 2000; // interactions per second
 const STEP_MS = 30; // event time between interactions: one 1-minute tick per wall second
 
-/** The platform side: sample interactions whose heated slot serves the job's allocations. */
+/** The platform side: sample page requests served by the demo's ranker over the job's allocations. */
 class Platform {
   readonly seen: HeatingAllocation[] = [];
   private running = true;
@@ -53,7 +54,7 @@ class Platform {
     private readonly brokers: string,
     private readonly names: ReturnType<typeof topologyNames>,
     private readonly traffic: SampleTraffic,
-    private readonly serving: HeatedServing,
+    private readonly ranker: RunningSampleRanker,
   ) {}
 
   start(): void {
@@ -61,11 +62,13 @@ class Platform {
   }
 
   async stop(): Promise<void> {
+    if (!this.running) return;
     this.running = false;
     await Promise.all(this.done);
+    await this.ranker.stop();
   }
 
-  /** Reads heating-allocations as a ranker would (every record, duplicates included). */
+  /** Every record of heating-allocations, duplicates included (what the test checks). */
   private async follow(): Promise<void> {
     const serde = wireSerde(this.names);
     const source = new KafkaSource({
@@ -79,7 +82,6 @@ class Platform {
         const batch = (await source.poll(1000, 100)).map(
           (r) => serde.decode(this.names.allocations, r.value!) as HeatingAllocation,
         );
-        this.serving.add(batch);
         this.seen.push(...batch);
       }
     } finally {
@@ -94,10 +96,13 @@ class Platform {
       for (const r of this.traffic.contentRecords()) await sink.send(r.topic, r.key, r.value);
       const perSlice = RATE / 20;
       while (this.running) {
-        for (let i = 0; i < perSlice; i++) {
-          const r = this.traffic.interactionRecord();
+        const requests = Array.from({ length: perSlice }, () => this.traffic.nextRequest());
+        // A ranker failure serves the organic items, as the demo's producer does.
+        const picks = await this.ranker.ranker.serve(requests).catch(() => []);
+        requests.forEach((req, i) => {
+          const r = this.traffic.interactionRecord(this.traffic.interaction(req, picks[i]));
           void sink.send(r.topic, r.key, r.value);
-        }
+        });
         await sleep(50);
       }
       await sink.flush();
@@ -156,17 +161,26 @@ test(
     t.after(() => job.dispose());
     await job.waitStarted();
 
-    const serving = new HeatedServing();
-    const traffic = new SampleTraffic(Serde.local(), {
+    const serde = Serde.local();
+    await prepareWriters(names, serde);
+    const traffic = new SampleTraffic(serde, {
       seed: 11,
       users: 2000,
       contents: 300,
       startTime: T0,
       stepMs: STEP_MS,
       topics: names,
-      serving: { slots: serving, share: 0.15 },
     });
-    const platform = new Platform(brokers, names, traffic, serving);
+    const ranker = await startSampleRanker({
+      brokers,
+      allocationsTopic: names.allocations,
+      serde,
+      redis: { url: redis.url },
+      appId,
+      partitions: PARTITIONS,
+      now: () => traffic.now(),
+    });
+    const platform = new Platform(brokers, names, traffic, ranker);
     platform.start();
     t.after(() => platform.stop());
 

@@ -40,7 +40,9 @@ export async function replayAllocatorLog(o: AllocatorReplay): Promise<HeatingAll
     send: (r) => {
       if (r.topic === o.names.allocations) out.push(r.value as HeatingAllocation);
     },
+    // What the job set aside (late, refused) it also decided nothing on.
     late: () => {},
+    dlq: () => {},
   };
   const rec = (topic: string, offset: number, value: unknown): InRecord => ({
     topic,

@@ -1,20 +1,24 @@
-// A closed loop on the in-memory graph for learning tests: seeded sample traffic whose heated slot
-// serves the allocations the graph emits (io/sample-serving.ts), so heated impressions and their
-// outcomes flow back, tick by tick, as they do from a platform's ranker.
-import { HeatedServing } from '../../io/sample-serving.js';
+// A closed loop on the in-memory graph for learning tests: seeded sample traffic whose page
+// requests are served by the demo's ranker (io/sample-ranker.ts: the public serving helper over the
+// allocations the graph emits and the users' mind states), so heated impressions and their outcomes
+// flow back, tick by tick, as they do from a platform's ranker.
+import { SampleRanker } from '../../io/sample-ranker.js';
 import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
 import type { AllocatorModelPort } from '../../pipelines/allocator-control.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
 import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
-import { wireSerde } from '../../pipelines/wire-serde.js';
+import { prepareWriters, wireSerde } from '../../pipelines/wire-serde.js';
 import { topologyNames } from '../../pipelines/topology.js';
-import type { HeatingAllocation } from '../../schemas/types.js';
+import { ActiveAllocationsView } from '../../ranker/allocations-view.js';
+import type { HeatingAllocation, UserInteraction } from '../../schemas/types.js';
 import type { CheckpointStore } from '../../state/store.js';
 
 export const TICK_MS = 60_000;
 /** Tick-aligned start of event time. */
 export const LOOP_T0 = 29_000_000 * TICK_MS;
+/** Page requests the ranker serves at once (as the demo's producer does per slice). */
+const SLICE = 100;
 
 export interface LoopOptions {
   seed?: number;
@@ -35,23 +39,25 @@ export class ClosedLoop {
   private constructor(
     readonly driver: ThermostatTestDriver,
     private readonly traffic: SampleTraffic,
-    readonly serving: HeatedServing,
+    private readonly view: ActiveAllocationsView,
+    readonly ranker: SampleRanker,
     private readonly perTick: number,
   ) {}
 
   static async create(o: LoopOptions = {}): Promise<ClosedLoop> {
     const perTick = o.perTick ?? 300;
-    const serving = new HeatedServing();
-    const traffic = new SampleTraffic(Serde.local(), {
+    const names = topologyNames('thermostat');
+    const serde = Serde.local();
+    await prepareWriters(names, serde);
+    const traffic = new SampleTraffic(serde, {
       seed: o.seed ?? 7,
       users: o.users ?? 400,
       contents: o.contents ?? 120,
       startTime: LOOP_T0,
       stepMs: TICK_MS / perTick,
-      serving: { slots: serving, share: 0.15 },
     });
     const driver = await ThermostatTestDriver.create({
-      serde: wireSerde(topologyNames('thermostat')),
+      serde: wireSerde(names),
       partitions: 2,
       tickMs: TICK_MS,
       models: o.models,
@@ -59,10 +65,13 @@ export class ClosedLoop {
       checkpoints: o.checkpoints,
       batchSize: o.batchSize,
     });
-    const loop = new ClosedLoop(driver, traffic, serving, perTick);
-    await driver.pipeInput(driver.names.objectives, [traffic.objectivesValue()]);
-    await driver.pipeInput(driver.names.published, traffic.contentValues());
-    return loop;
+    // The ranker reads mind states where the job keeps them (here: the driver's user stage).
+    const view = new ActiveAllocationsView();
+    const ranker = new SampleRanker(view, async (users) => users.map((u) => driver.userState(u)));
+    const decoded = (r: { value: Buffer }) => serde.decode(r.value).value as object;
+    await driver.pipeInput(names.objectives, [decoded(traffic.objectivesRecord())]);
+    await driver.pipeInput(names.published, traffic.contentRecords().map(decoded));
+    return new ClosedLoop(driver, traffic, view, ranker, perTick);
   }
 
   /** Event time at the end of the last tick run. */
@@ -70,17 +79,23 @@ export class ClosedLoop {
     return LOOP_T0 + this.tick * TICK_MS;
   }
 
-  /** Runs `ticks` one-minute ticks: the tick's interactions, then its boundary; serves what it allocated. */
+  /** Runs `ticks` one-minute ticks: the tick's served requests, then its boundary; follows what it allocated. */
   async run(ticks: number): Promise<HeatingAllocation[]> {
     const out: HeatingAllocation[] = [];
     for (let k = 0; k < ticks; k++) {
-      const recs = [];
-      for (let i = 0; i < this.perTick; i++) recs.push(this.traffic.nextInteraction());
+      const recs: UserInteraction[] = [];
+      for (let done = 0; done < this.perTick; done += SLICE) {
+        const reqs = Array.from({ length: Math.min(SLICE, this.perTick - done) }, () =>
+          this.traffic.nextRequest(),
+        );
+        const picks = await this.ranker.serve(reqs);
+        reqs.forEach((req, i) => recs.push(this.traffic.interaction(req, picks[i])));
+      }
       await this.driver.pipeInput(this.driver.names.interactions, recs);
       this.tick++;
       await this.driver.advanceEventTime(this.now);
       const fresh = this.driver.readOutput<HeatingAllocation>(this.driver.names.allocations);
-      this.serving.add(fresh);
+      for (const a of fresh) this.view.apply(a, this.now);
       out.push(...fresh);
     }
     this.allocations.push(...out);

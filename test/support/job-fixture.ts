@@ -2,15 +2,16 @@
 // fencing), the reference state of an uninterrupted run over it (ThermostatTestDriver: the same
 // graph in memory, all input upfront), and readers for what the Kafka job left behind: Redis state
 // (serving layout), changelog topics (latest record per key) and allocation ids.
-import assert from 'node:assert/strict';
 import { Cluster, Redis as IORedis, type Redis } from 'ioredis';
 import { Rng } from '../../core/rng.js';
-import rdkafka from '@confluentinc/kafka-javascript';
-import { KafkaSink } from '../../io/kafka.js';
+import { Registry } from 'prom-client';
+import { createMetrics } from '../../core/metrics.js';
+import { Serde } from '../../io/serde.js';
 import { ensureTopics } from '../../io/topics.js';
 import type { InProcessGraph } from '../../pipelines/in-process.js';
 import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
-import { topicSpecs, topologyNames, type TopologyNames } from '../../pipelines/topology.js';
+import { dlqTopic, topicSpecs, topologyNames, type TopologyNames } from '../../pipelines/topology.js';
+import { DLQ_HEADERS } from '../../io/dlq.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';
 import type {
   ContentPublished,
@@ -21,6 +22,7 @@ import type {
 } from '../../schemas/types.js';
 import { contentStateCodec, userMindCodec } from '../../state/codecs.js';
 import { uniqueName } from './kafka.js';
+import { produceRaw, readRaw } from './raw-records.js';
 import { TestRedis } from './redis.js';
 import { contentStateKey, userMindKey } from '../../state/keys.js';
 
@@ -90,23 +92,61 @@ export function makeInput(o: InputOptions): JobInput {
   return { published, interactions };
 }
 
-/** Creates the job's topics and produces the whole input (murmur2 partitioning, like any producer). */
-export async function produceInput(brokers: string, names: TopologyNames, input: JobInput): Promise<void> {
+/** One input record as a producer sends it: its topic (by role), key, bytes, and optionally partition and timestamp. */
+export interface InputRecord {
+  topic: 'interactions' | 'published';
+  key: string | null;
+  value: Buffer;
+  /** Explicit partition (a producer with another partitioner); default murmur2(key). */
+  partition?: number;
+  /** Producer timestamp (ms); default: the produce time on Kafka, unknown in the reference run. */
+  timestamp?: number;
+  /** Produced with a null value (`value` is then empty: what the reference run reads). */
+  tombstone?: boolean;
+}
+
+const serdeForInput = Serde.local();
+
+/** An interaction as produced by a Java-default producer (key user_id), unless overridden. */
+export const interactionRecord = (r: UserInteraction, o: Partial<InputRecord> = {}): InputRecord => ({
+  topic: 'interactions',
+  key: r.user_id,
+  value: serdeForInput.encode('UserInteraction', r),
+  ...o,
+});
+
+export const publicationRecord = (p: ContentPublished, o: Partial<InputRecord> = {}): InputRecord => ({
+  topic: 'published',
+  key: p.content_id,
+  value: serdeForInput.encode('ContentPublished', p),
+  ...o,
+});
+
+/** The input as records in produce order: publications, then interactions. */
+export const inputRecords = (input: JobInput): InputRecord[] => [
+  ...input.published.map((p) => publicationRecord(p)),
+  ...input.interactions.map((r) => interactionRecord(r)),
+];
+
+/** A heartbeat in a reference log: every source's watermark moves to `heartbeat` (advanceEventTime). */
+export interface Heartbeat {
+  heartbeat: number;
+}
+
+const recordsOf = (input: JobInput | readonly InputRecord[]): readonly InputRecord[] =>
+  Array.isArray(input) ? input : inputRecords(input as JobInput);
+
+/** Creates the job's topics and produces the input, in order (murmur2 partitioning unless a record says otherwise). */
+export async function produceInput(
+  brokers: string,
+  names: TopologyNames,
+  input: JobInput | readonly InputRecord[],
+): Promise<void> {
   await ensureTopics(topicSpecs(names, PARTITIONS), { brokers });
-  const serde = wireSerde(names);
-  const sink = new KafkaSink({ brokers, clientId: 'it-input' });
-  await sink.connect();
-  try {
-    const sends: Promise<unknown>[] = [];
-    for (const p of input.published)
-      sends.push(sink.send(names.published, p.content_id, serde.encode('ContentPublished', p)));
-    for (const r of input.interactions)
-      sends.push(sink.send(names.interactions, r.user_id, serde.encode('UserInteraction', r)));
-    await Promise.all(sends);
-    await sink.flush();
-  } finally {
-    await sink.disconnect();
-  }
+  await produceRaw(
+    brokers,
+    recordsOf(input).map((r) => ({ ...r, topic: names[r.topic], value: r.tombstone ? null : r.value })),
+  );
 }
 
 export interface FinalState {
@@ -117,6 +157,12 @@ export interface FinalState {
   contentsInternal: Map<string, unknown>;
   allocationIds: Set<string>;
   allocations: number;
+  /** Input records found in a partition their id does not hash to (re-routed or refused). */
+  misrouted: number;
+  /** Records sent to the late side output (every stage). */
+  late: number;
+  /** Input records sent to a DLQ: `<interactions|published>/<partition>/<offset> <reason>`. */
+  dlq: Set<string>;
 }
 
 export interface Timing {
@@ -135,15 +181,30 @@ export const DEFAULT_TIMING: Timing = {
 };
 
 /** The uninterrupted run: the same graph in memory, all input appended before anything runs. */
-export async function referenceRun(input: JobInput, timing: Timing = DEFAULT_TIMING): Promise<FinalState> {
+export async function referenceRun(
+  input: JobInput | readonly (InputRecord | Heartbeat)[],
+  timing: Timing = DEFAULT_TIMING,
+): Promise<FinalState> {
   const names = topologyNames('thermostat');
   const serde = wireSerde(names);
-  const d = await ThermostatTestDriver.create({ serde, partitions: PARTITIONS, ...timing, idleTimeoutMs: 0 });
+  const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+  const d = await ThermostatTestDriver.create({
+    serde,
+    partitions: PARTITIONS,
+    ...timing,
+    idleTimeoutMs: 0,
+    metrics,
+  });
   const graph = (d as unknown as { graph: InProcessGraph }).graph;
-  for (const p of input.published)
-    graph.append(names.published, p.content_id, serde.encode('ContentPublished', p));
-  for (const r of input.interactions)
-    graph.append(names.interactions, r.user_id, serde.encode('UserInteraction', r));
+  const steps: readonly (InputRecord | Heartbeat)[] = Array.isArray(input)
+    ? input
+    : inputRecords(input as JobInput);
+  for (const r of steps) {
+    if ('heartbeat' in r) {
+      await graph.runUntilIdle();
+      await graph.advanceEventTime(r.heartbeat);
+    } else graph.append(names[r.topic], r.key, r.value, r.partition, r.timestamp);
+  }
   await graph.runUntilIdle();
   const allocations = d.readOutput<HeatingAllocation>(names.allocations);
   const usersInternal = new Map<string, unknown>();
@@ -165,8 +226,19 @@ export async function referenceRun(input: JobInput, timing: Timing = DEFAULT_TIM
     contentsInternal,
     allocationIds: new Set(allocations.map((a) => a.allocation_id)),
     allocations: allocations.length,
+    misrouted: (await metrics.misroutedRecords.get()).values.reduce((a, v) => a + v.value, 0),
+    late: (await metrics.lateRecords.get()).values.reduce((a, v) => a + v.value, 0),
+    dlq: new Set(
+      (['interactions', 'published'] as const).flatMap((role) =>
+        graph.broker.all(dlqTopic(names[role])).map((r) => dlqEntry(role, r.headers ?? {})),
+      ),
+    ),
   };
 }
+
+/** A DLQ record as `<role>/<partition>/<offset> <reason>` (its source coordinates, whatever the topic prefix). */
+export const dlqEntry = (role: string, h: Record<string, string>): string =>
+  `${role}/${h[DLQ_HEADERS.partition]}/${h[DLQ_HEADERS.offset]} ${h[DLQ_HEADERS.reason]}`;
 
 /** Every user / content state the job left in Redis (serving layout, one HGETALL per key). */
 export async function readRedisState(
@@ -231,41 +303,10 @@ export async function readTopic<T>(
   partitions = PARTITIONS,
 ): Promise<{ key: string | null; value: T }[]> {
   const serde = wireSerde(names);
-  const consumer = new rdkafka.KafkaConsumer(
-    { 'bootstrap.servers': brokers, 'group.id': group, 'enable.auto.commit': false, log_level: 3 } as never,
-    { 'auto.offset.reset': 'earliest' },
-  );
-  await new Promise<void>((res, rej) => consumer.connect({ timeout: 30_000 }, (e) => (e ? rej(e) : res())));
-  const out: { key: string | null; value: T }[] = [];
-  try {
-    const highs: number[] = [];
-    for (let p = 0; p < partitions; p++) {
-      highs.push(
-        await new Promise<number>((res, rej) =>
-          consumer.queryWatermarkOffsets(topic, p, 10_000, (e, w) => (e ? rej(e) : res(w.highOffset))),
-        ),
-      );
-    }
-    const next = highs.map(() => 0);
-    consumer.assign(highs.map((_h, partition) => ({ topic, partition, offset: 0 })));
-    const deadline = Date.now() + 120_000;
-    while (next.some((n, p) => n < highs[p])) {
-      assert.ok(Date.now() < deadline, `reading ${topic} timed out`);
-      const msgs = await new Promise<rdkafka.Message[]>((res, rej) =>
-        consumer.consume(10_000, (e, m) => (e ? rej(e) : res(m))),
-      );
-      for (const m of msgs) {
-        next[m.partition] = m.offset + 1;
-        out.push({
-          key: m.key === null || m.key === undefined ? null : m.key.toString(),
-          value: serde.decode(topic, m.value!) as T,
-        });
-      }
-    }
-  } finally {
-    await new Promise<void>((res) => consumer.disconnect(() => res()));
-  }
-  return out;
+  return (await readRaw(brokers, topic, partitions, group)).map((r) => ({
+    key: r.key,
+    value: serde.decode(topic, r.value!) as T,
+  }));
 }
 
 /** Latest record per key of a changelog topic. */
@@ -293,90 +334,8 @@ export function highestVersionByKey<T extends { version: number }>(
   return { state, staleAfterNewer };
 }
 
-/** Field-for-field, version-for-version equality of two keyed state maps, with a readable first difference. */
-export function assertSameState<T>(actual: Map<string, T>, expected: Map<string, T>, what: string): void {
-  const missing = [...expected.keys()].filter((k) => !actual.has(k));
-  const extra = [...actual.keys()].filter((k) => !expected.has(k));
-  assert.deepEqual(
-    { missing: missing.slice(0, 5), extra: extra.slice(0, 5) },
-    { missing: [], extra: [] },
-    `${what}: keys (${missing.length} missing, ${extra.length} extra)`,
-  );
-  let diffs = 0;
-  let first: string | undefined;
-  for (const [k, v] of expected) {
-    try {
-      assert.deepStrictEqual(actual.get(k), v);
-    } catch {
-      diffs++;
-      first ??= `${k}: actual ${JSON.stringify(actual.get(k))}\n expected ${JSON.stringify(v)}`;
-    }
-  }
-  assert.equal(diffs, 0, `${what}: ${diffs} of ${expected.size} keys differ; first: ${first}`);
-}
-
-/**
- * What the job left behind equals the uninterrupted run: every user and content state in Redis
- * (public fields, version, and the internal agent state), the latest changelog record per key,
- * and the set of distinct allocation ids on heating-allocations. Returns counts for reporting.
- */
-export async function assertMatchesReference(o: {
-  brokers: string;
-  names: TopologyNames;
-  appId: string;
-  redis: Redis | Cluster;
-  ref: FinalState;
-  /**
-   * How the changelogs are compared: `latest` (default) — the last record per key by offset, true
-   * whenever no zombie wrote; `highest-version` — the consumer contract, for runs with a zombie,
-   * whose unfenced Kafka writes may land after the new owner's (docs/STATE.md).
-   */
-  changelog?: 'latest' | 'highest-version';
-}): Promise<{ allocationRecords: number; changelogRecords: number; staleAfterNewer: number }> {
-  const { brokers, names, appId, redis, ref } = o;
-  const st = await readRedisState(redis, appId, ref);
-  assertSameState(st.users, ref.users, 'Redis user mind state');
-  assertSameState(st.contents, ref.contents, 'Redis content state');
-  assertSameState(st.usersInternal, ref.usersInternal, 'Redis internal user state');
-  assertSameState(st.contentsInternal, ref.contentsInternal, 'Redis internal content state');
-  assert.deepEqual(
-    await countStateKeys(redis, appId),
-    { users: ref.users.size, contents: ref.contents.size },
-    'no state key beyond the reference',
-  );
-  const userLog = await readTopic<UserMindState>(brokers, names, names.userChangelog, `${appId}-verify`);
-  const contentLog = await readTopic<ContentState>(brokers, names, names.contentChangelog, `${appId}-verify`);
-  let staleAfterNewer = 0;
-  if (o.changelog === 'highest-version') {
-    const users = highestVersionByKey(userLog);
-    const contents = highestVersionByKey(contentLog);
-    staleAfterNewer = users.staleAfterNewer + contents.staleAfterNewer;
-    assertSameState(users.state, ref.users, 'user-mind-state changelog (highest version per key)');
-    assertSameState(contents.state, ref.contents, 'content-state changelog (highest version per key)');
-  } else {
-    assertSameState(latestByKey(userLog), ref.users, 'user-mind-state changelog (latest per key)');
-    assertSameState(latestByKey(contentLog), ref.contents, 'content-state changelog (latest per key)');
-  }
-  const allocations = await readTopic<HeatingAllocation>(
-    brokers,
-    names,
-    names.allocations,
-    `${appId}-verify`,
-  );
-  const ids = new Set(allocations.map((a) => a.value.allocation_id));
-  const missing = [...ref.allocationIds].filter((i) => !ids.has(i));
-  const extra = [...ids].filter((i) => !ref.allocationIds.has(i));
-  assert.deepEqual(
-    { missing, extra },
-    { missing: [], extra: [] },
-    `allocation ids (${ids.size} distinct vs ${ref.allocationIds.size})`,
-  );
-  return {
-    allocationRecords: allocations.length,
-    changelogRecords: userLog.length + contentLog.length,
-    staleAfterNewer,
-  };
-}
+// The comparisons live in verifier.ts (one implementation for tests and the fault-injection suite).
+export { assertMatchesReference, assertSameState } from './verifier.js';
 
 /** Calls per command from INFO commandstats (Redis 7: commands run inside Lua scripts count too). */
 export async function commandStats(redis: Redis): Promise<Map<string, number>> {
@@ -391,6 +350,20 @@ export function verifyClient(port: number): Redis {
   const c = new IORedis(port, '127.0.0.1', { maxRetriesPerRequest: 50 });
   c.on('error', () => {});
   return c;
+}
+
+/** An isolated app id + topic prefix, and a private Redis (and a client on it) disposed when the test ends. */
+async function isolatedRun(
+  t: { after(fn: () => unknown): void },
+  name: string,
+): Promise<{ appId: string; names: TopologyNames; redis: TestRedis; client: Redis }> {
+  const appId = uniqueName(name);
+  const names = topologyNames(appId, `${appId}.`);
+  const redis = await TestRedis.start();
+  t.after(() => redis.dispose());
+  const client = verifyClient(redis.port);
+  t.after(() => client.disconnect());
+  return { appId, names, redis, client };
 }
 
 /**
@@ -415,15 +388,27 @@ export async function setupJobRun(
 }> {
   const input = makeInput(inputOptions);
   const ref = await referenceRun(input);
-  const appId = uniqueName(name);
-  const names = topologyNames(appId, `${appId}.`);
-  await produceInput(brokers, names, {
+  const run = await isolatedRun(t, name);
+  await produceInput(brokers, run.names, {
     published: input.published,
     interactions: input.interactions.slice(0, upfront),
   });
-  const redis = await TestRedis.start();
-  t.after(() => redis.dispose());
-  const client = verifyClient(redis.port);
-  t.after(() => client.disconnect());
-  return { input, ref, appId, names, redis, client };
+  return { input, ref, ...run };
+}
+
+/**
+ * As setupJobRun, for a hand-made input log (hostile records mixed in): produced whole, in order.
+ * The reference runs over `reference` (default: the same log).
+ */
+export async function setupJobLog(
+  t: { after(fn: () => unknown): void },
+  name: string,
+  brokers: string,
+  records: readonly InputRecord[],
+  reference: readonly InputRecord[] = records,
+): Promise<{ ref: FinalState; appId: string; names: TopologyNames; redis: TestRedis; client: Redis }> {
+  const ref = await referenceRun(reference);
+  const run = await isolatedRun(t, name);
+  await produceInput(brokers, run.names, records);
+  return { ref, ...run };
 }

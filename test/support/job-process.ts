@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './redis.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const live = new Set<ChildProcess>();
@@ -74,6 +75,23 @@ export class JobProcess {
 
   static spawn(opts: JobProcessOptions): JobProcess {
     return new JobProcess(opts);
+  }
+
+  /** The job of an isolated test run: its app id (also the topic prefix) and private Redis. */
+  static async forRun(
+    run: { appId: string; redis: { url: string } },
+    brokers: string,
+    env: Record<string, string> = {},
+    httpPort?: number,
+  ): Promise<JobProcess> {
+    return new JobProcess({
+      brokers,
+      appId: run.appId,
+      topicPrefix: `${run.appId}.`,
+      redisUrl: run.redis.url,
+      httpPort: httpPort ?? (await freePort()),
+      env,
+    });
   }
 
   get url(): string {
@@ -213,4 +231,50 @@ export async function waitQuiescent(
     await sleep(250);
   }
   throw new Error(`job did not become quiescent:\n${job.outputTail}`);
+}
+
+/** Runs a spawned job until it is quiescent, then stops it (SIGTERM, exit 0 required); returns its last metrics. */
+export async function runToCompletion(job: JobProcess, quietMs?: number): Promise<Map<string, number>> {
+  await job.waitStarted();
+  const m = await waitQuiescent(job, { quietMs });
+  const exit = await job.terminate();
+  if (exit.code !== 0) throw new Error(`graceful stop failed (exit ${exit.code}):\n${job.outputTail}`);
+  return m;
+}
+
+/** What a job did while a dependency was away: consumption, /readyz over time, the degraded and parked gauges. */
+export interface OutageObservation {
+  /** Records consumed meanwhile, by stage. */
+  consumed: Record<string, number>;
+  /** Distinct "<status> <body>" answers of /readyz, in the order first seen, with when (ms into the outage). */
+  readyz: { atMs: number; answer: string }[];
+  degradedGauge: boolean;
+  maxParked: number;
+}
+
+/** Polls the job for `ms` (every 200 ms) while a dependency is away. */
+export async function observeOutage(job: JobProcess, ms: number): Promise<OutageObservation> {
+  const byStage = (m: Map<string, number> | null) =>
+    Object.fromEntries(
+      ['user', 'content', 'allocator'].map((s) => [
+        s,
+        m ? sumMetric(m, 'thermostat_records_in_total', `stage="${s}"`) : 0,
+      ]),
+    );
+  const before = byStage(await job.metrics());
+  const o: OutageObservation = { consumed: {}, readyz: [], degradedGauge: false, maxParked: 0 };
+  const start = Date.now();
+  let last = before;
+  for (const end = start + ms; Date.now() < end; await sleep(200)) {
+    const r = await job.readyz();
+    const answer = r ? `${r.status} ${r.body.trim()}` : 'no answer';
+    if (!o.readyz.some((x) => x.answer === answer)) o.readyz.push({ atMs: Date.now() - start, answer });
+    const m = await job.metrics();
+    if (!m) continue;
+    last = byStage(m);
+    if (sumMetric(m, 'thermostat_degraded') === 1) o.degradedGauge = true;
+    o.maxParked = Math.max(o.maxParked, sumMetric(m, 'thermostat_parked_records'));
+  }
+  o.consumed = Object.fromEntries(Object.keys(before).map((s) => [s, last[s] - before[s]]));
+  return o;
 }

@@ -53,6 +53,53 @@ test('config fails fast naming the offending key', () => {
   assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_INSTANCE_ID: 'a b' } }), /kafka\.instanceId/);
 });
 
+test('hostile-input bounds and the HTTP bind address come from the environment, validated by key', () => {
+  const d = loadRuntimeConfig({ env: {} });
+  assert.deepEqual(
+    [d.http.host, d.kafka.maxRecordBytes, d.kafka.partitionMismatch, d.watermark.maxAheadMs],
+    ['0.0.0.0', 262_144, 'reroute', 300_000],
+  );
+  assert.deepEqual([d.watermark.aheadPolicy, d.watermark.idleMaxLagMs], ['dlq', 60_000]);
+  assert.deepEqual([d.redis.maxParkedRecords, d.redis.degradedReadyLimitMs], [50_000, 300_000]);
+  const c = loadRuntimeConfig({
+    env: {
+      THERMOSTAT_HTTP_HOST: '127.0.0.1',
+      THERMOSTAT_MAX_RECORD_BYTES: '65536',
+      THERMOSTAT_PARTITION_MISMATCH: 'dlq',
+      THERMOSTAT_WATERMARK_AHEAD_POLICY: 'clamp',
+      THERMOSTAT_WATERMARK_MAX_AHEAD_MS: '60000',
+      THERMOSTAT_WATERMARK_IDLE_MAX_LAG_MS: '30000',
+      THERMOSTAT_MAX_PARKED_RECORDS: '1000',
+      THERMOSTAT_DEGRADED_READY_LIMIT_MS: '10000',
+    },
+  });
+  assert.deepEqual(
+    [c.http.host, c.kafka.maxRecordBytes, c.kafka.partitionMismatch, c.watermark.aheadPolicy],
+    ['127.0.0.1', 65_536, 'dlq', 'clamp'],
+  );
+  assert.deepEqual(
+    [
+      c.watermark.maxAheadMs,
+      c.watermark.idleMaxLagMs,
+      c.redis.maxParkedRecords,
+      c.redis.degradedReadyLimitMs,
+    ],
+    [60_000, 30_000, 1000, 10_000],
+  );
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_PARTITION_MISMATCH: 'drop' } }),
+    /kafka\.partitionMismatch/,
+  );
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_MAX_RECORD_BYTES: '2000000' } }),
+    /kafka\.maxRecordBytes/,
+  );
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_WATERMARK_AHEAD_POLICY: 'x' } }),
+    /watermark\.aheadPolicy/,
+  );
+});
+
 test('agent rules come from the config file and a bad one names its key', async () => {
   const { writeFileSync, mkdtempSync } = await import('node:fs');
   const { join } = await import('node:path');

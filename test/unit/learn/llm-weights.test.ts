@@ -21,7 +21,13 @@ const INITIAL = { user_satisfaction: 0.4, platform_revenue: 0.3, long_term: 0.3 
 const PWNED_FILE = `/tmp/thermostat-llm-pwned-${process.pid}`;
 
 // What the fake endpoint answers with: message content, or 'hang', or a raw HTTP body/status.
-type Reply = { content: string } | { hang: true } | { status: number; body: string };
+type Reply =
+  | { content: string }
+  | { hang: true }
+  | { status: number; body: string }
+  | { stream: number; declared: boolean };
+/** Bytes the streaming reply managed to write before the client went away. */
+let streamed = 0;
 let reply: Reply = { content: '{}' };
 const requests: { auth?: string; body: { model: string; messages: { role: string; content: string }[] } }[] =
   [];
@@ -37,6 +43,24 @@ before(async () => {
       requests.push({ auth: req.headers.authorization, body: JSON.parse(data) });
       if ('hang' in reply) {
         hanging.push(res);
+        return;
+      }
+      if ('stream' in reply) {
+        const total = reply.stream;
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          ...(reply.declared ? { 'content-length': String(total) } : {}),
+        });
+        streamed = 0;
+        const chunk = Buffer.alloc(64 * 1024, 0x20);
+        const pump = (): void => {
+          while (streamed < total && !res.destroyed) {
+            streamed += chunk.length;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          if (!res.destroyed) res.end();
+        };
+        pump();
         return;
       }
       if ('status' in reply) {
@@ -155,6 +179,26 @@ test('a hanging endpoint times out (AbortController) and the last good weights s
   assert.match((r as { reason: string }).reason, /timed out after 150 ms/);
   assert.deepEqual(p.weights, INITIAL);
   assert.equal(await rejectedMetric(), 1);
+  p.stop();
+});
+
+test('a huge response body is given up while it streams in, at maxBodyBytes, declared or not', async () => {
+  const { p, rejectedMetric } = provider({
+    maxBodyBytes: 64 * 1024,
+    timeoutMs: 10_000,
+    failureThreshold: 10,
+  });
+  const total = 200 * 1024 * 1024;
+  for (const declared of [false, true]) {
+    reply = { stream: total, declared };
+    const r = await p.refresh(OBJECTIVES);
+    assert.equal(r.ok, false);
+    assert.match((r as { reason: string }).reason, /body too large/);
+    await new Promise((res) => setTimeout(res, 50));
+    assert.ok(streamed < 32 * 1024 * 1024, `stopped reading early (${streamed} of ${total} bytes served)`);
+  }
+  assert.deepEqual(p.weights, INITIAL);
+  assert.equal(await rejectedMetric(), 2);
   p.stop();
 });
 

@@ -30,6 +30,8 @@ async function run(batchSize: number, crashAt?: number) {
     await d.restart();
     await d.pipeInput('user-interactions', interactions.slice(crashAt + 500));
   }
+  // A heartbeat past the input: the last ticks close and every buffered record is applied.
+  await d.advanceEventTime(Math.max(...interactions.map((i) => i.event_time)) + MIN);
   const allocations = d.readOutput<HeatingAllocation>('heating-allocations');
   const users = d.allUserStates().sort((a, b) => a.user_id.localeCompare(b.user_id));
   const content = d.allContentStates().sort((a, b) => a.content_id.localeCompare(b.content_id));

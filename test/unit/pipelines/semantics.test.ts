@@ -14,6 +14,7 @@ test('a record behind the watermark beyond allowed lateness goes to the late sid
     interaction({ user_id: 'u1', content_id: 'c1', event_time: 100_000 }), // within lateness: kept
     interaction({ user_id: 'u1', content_id: 'c1', event_time: 80_000 }), // 40 s behind: late
   ]);
+  await d.advanceEventTime(200_000); // a heartbeat past the input: everything kept is applied
   const late = d.lateRecords();
   assert.equal(late.length, 1);
   assert.equal(late[0].reason, 'LATE_RECORD');
@@ -31,6 +32,7 @@ test('a duplicate event id is applied once', async () => {
     { ...e },
     interaction({ user_id: 'u1', content_id: 'c1', event_time: 11_000 }),
   ]);
+  await d.advanceEventTime(60_000);
   assert.equal(d.contentState('c1')?.exposure, 2);
   assert.equal(d.userState('u1')?.version, 2);
 });
@@ -44,13 +46,14 @@ test('ticks close exactly at tick boundaries, once each, after every earlier rec
       interaction({ user_id: 'u1', content_id: 'c1', event_time: t }),
     ),
   );
+  // The idle publication source holds the content stage idleMaxLagMs (60 s) behind the
+  // interactions (190 s): ticks close up to 130 s.
   const ticks = d.readOutput<AllocatorInput>(d.names.allocatorInput);
   assert.deepEqual(
     ticks.map((t) => [t.tick, t.totals.impressions]),
     [
       [60_000, 1],
       [120_000, 1],
-      [180_000, 1],
     ],
   );
   await d.pipeInput('user-interactions', [
@@ -58,22 +61,35 @@ test('ticks close exactly at tick boundaries, once each, after every earlier rec
   ]);
   assert.deepEqual(
     d.readOutput<AllocatorInput>(d.names.allocatorInput).map((t) => [t.tick, t.totals.impressions]),
-    [[240_000, 1]],
+    [[180_000, 1]],
+  );
+  await d.advanceEventTime(300_000);
+  assert.deepEqual(
+    d.readOutput<AllocatorInput>(d.names.allocatorInput).map((t) => [t.tick, t.totals.impressions]),
+    [
+      [240_000, 1],
+      [300_000, 1],
+    ],
   );
 });
 
-test('the content stage waits for the slowest source until it is idle (watermark progress)', async () => {
+test('an idle source holds the content stage at most idleMaxLagMs behind; with every source idle nothing moves', async () => {
   const d = await createDriver({ partitions: 2, tickMs: TICK, idleTimeoutMs: 1000 });
   await d.pipeInput('content-published', [publication({ content_id: 'c1' })]);
   await d.pipeInput(
     'user-interactions',
-    [1, 2, 3].map((i) => interaction({ user_id: 'u1', content_id: 'c1', event_time: i * 1000 })),
+    [1, 2, 90, 100].map((i) => interaction({ user_id: 'u1', content_id: 'c1', event_time: i * 1000 })),
   );
   assert.equal(d.contentState('c1'), undefined, 'other partitions have not reported: nothing applied yet');
   await d.advanceTime(999);
   assert.equal(d.contentState('c1'), undefined);
+  // Idle now: the sources without data count 60 s behind the highest interaction watermark (100 s).
   await d.advanceTime(1);
-  assert.equal(d.contentState('c1')?.exposure, 3);
+  assert.equal(d.contentState('c1')?.exposure, 2, 'the records below 40 s are applied, not those after');
+  await d.advanceTime(3_600_000);
+  assert.equal(d.contentState('c1')?.exposure, 2, "no wall-clock jump past the sources' promises");
+  await d.advanceEventTime(100_001);
+  assert.equal(d.contentState('c1')?.exposure, 4, 'a heartbeat releases the rest');
 });
 
 test('the changelog carries only the latest version of each changed key per flush', async () => {

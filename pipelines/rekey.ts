@@ -1,0 +1,100 @@
+// The user re-key topic (<app>-user-rekey, by user_id): interactions found in a partition their
+// user_id does not hash to travel there to the task owning the user. Each copy carries where it was
+// read (origin partition and offset), so an origin's replays after its restart are dropped. Every
+// user task also sends each re-key partition a header-only marker with its own interaction
+// watermark, after any record it re-routed there; the re-key partition's watermark is the min over
+// origins (idle ones at most idleMaxLagMs behind the highest), so the content stage never passes a
+// re-routed record before its owner forwarded it.
+import type { InRecord } from './task.js';
+import { NO_WATERMARK, ORIGIN_HEADERS, REKEY_MARKER_HEADERS } from './topology.js';
+
+/** An origin partition's progress, as its markers said. */
+export interface OriginProgress {
+  wm: number;
+  idle: boolean;
+  first: number | null;
+}
+
+/** Headers of a re-key marker from `partition`. */
+export const rekeyMarkerHeaders = (
+  partition: number,
+  watermark: number,
+  idle: boolean,
+  first: number | null,
+): Record<string, string> => ({
+  [ORIGIN_HEADERS.partition]: String(partition),
+  [REKEY_MARKER_HEADERS.watermark]: String(watermark),
+  [REKEY_MARKER_HEADERS.idle]: idle ? '1' : '0',
+  [REKEY_MARKER_HEADERS.first]: first === null ? '' : String(first),
+});
+
+/** Headers of a re-routed interaction read at `partition`/`offset`. */
+export const originHeaders = (partition: number, offset: number): Record<string, string> => ({
+  [ORIGIN_HEADERS.partition]: String(partition),
+  [ORIGIN_HEADERS.offset]: String(offset),
+});
+
+/**
+ * What a re-key partition's owner knows about the origins: the last origin offset applied and each
+ * origin's progress. Both maps belong to the task's checkpointed metadata and are updated in place.
+ */
+export class RekeyInbox {
+  constructor(
+    private readonly lastOffsets: Record<string, number>,
+    private readonly origins: Record<string, OriginProgress>,
+    private readonly partitions: number,
+    private readonly idleMaxLagMs: number,
+  ) {}
+
+  /** A re-routed copy: accepted once per origin record (an origin's replays arrive again after its restart). */
+  accept(rec: InRecord): boolean {
+    const origin = rec.headers?.[ORIGIN_HEADERS.partition];
+    const offset = Number(rec.headers?.[ORIGIN_HEADERS.offset]);
+    if (origin === undefined || !Number.isSafeInteger(offset)) return true;
+    const last = this.lastOffsets[origin];
+    if (last !== undefined && offset <= last) return false;
+    this.lastOffsets[origin] = offset;
+    return true;
+  }
+
+  /** An origin's marker: its watermark never moves back. */
+  onMarker(h: Record<string, string>): void {
+    const wm = Number(h[REKEY_MARKER_HEADERS.watermark]);
+    const first = h[REKEY_MARKER_HEADERS.first] ? Number(h[REKEY_MARKER_HEADERS.first]) : null;
+    const s = this.progressOf(h[ORIGIN_HEADERS.partition]);
+    if (wm > s.wm) s.wm = wm;
+    s.idle = h[REKEY_MARKER_HEADERS.idle] === '1';
+    if (first !== null) s.first = s.first === null ? first : Math.min(s.first, first);
+  }
+
+  /** A heartbeat: every origin promises nothing below `watermark` follows. */
+  advance(watermark: number): void {
+    for (let q = 0; q < this.partitions; q++) {
+      const s = this.progressOf(String(q));
+      if (s.wm < watermark) s.wm = watermark;
+    }
+  }
+
+  /** The re-key partition's watermark and first event time; null until every origin reported. */
+  watermark(): { wm: number; first: number | null } | null {
+    let frontier = NO_WATERMARK;
+    let first: number | null = null;
+    for (let q = 0; q < this.partitions; q++) {
+      const s = this.origins[q];
+      if (s === undefined) return null;
+      if (s.wm > frontier) frontier = s.wm;
+      if (s.first !== null && (first === null || s.first < first)) first = s.first;
+    }
+    let wm = Infinity;
+    for (let q = 0; q < this.partitions; q++) {
+      const s = this.origins[q];
+      const effective = s.idle ? Math.max(s.wm, frontier - this.idleMaxLagMs) : s.wm;
+      if (effective < wm) wm = effective;
+    }
+    return { wm, first };
+  }
+
+  private progressOf(origin: string): OriginProgress {
+    return (this.origins[origin] ??= { wm: NO_WATERMARK, idle: false, first: null });
+  }
+}
