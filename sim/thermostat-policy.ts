@@ -48,6 +48,7 @@ import { RuleExplorePolicy } from '../agents/rule-explore.js';
 import type { TickReport } from '../pipelines/allocator-task.js';
 import type { RecordSerde } from '../pipelines/task-runner.js';
 import { ThermostatTestDriver } from '../pipelines/test-driver.js';
+import { PUBLIC_TOPICS } from '../pipelines/topology.js';
 import type {
   ContentPublished,
   HeatingAllocation,
@@ -77,9 +78,16 @@ export interface ThermostatPolicyOptions {
   onTick?: (report: TickReport) => void;
 }
 
+/**
+ * Event time between the in-memory graph's checkpoints: what it has consumed is then dropped from
+ * its topics. Each checkpoint costs a pass over the dirty state, so not every 15-minute tick.
+ */
+const CHECKPOINT_EVERY_MS = 6 * 3_600_000;
+
 export class ThermostatGraphPolicy implements RegulationPolicy {
   readonly name: string;
   private flagged = new Set<string>();
+  private checkpointedAt = -Infinity;
 
   protected constructor(
     protected readonly driver: GraphTransport,
@@ -114,6 +122,7 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
       scorer: opts.scorer,
       explore: opts.explore,
       onTick: opts.onTick,
+      reads: [PUBLIC_TOPICS.allocations, PUBLIC_TOPICS.contentChangelog],
     });
   }
 
@@ -164,6 +173,10 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
       'content-state',
     )) {
       if (c.flagged_cheating) this.flagged.add(c.content_id);
+    }
+    if (eventTimeMs - this.checkpointedAt >= CHECKPOINT_EVERY_MS) {
+      this.checkpointedAt = eventTimeMs;
+      await this.driver.checkpoint?.();
     }
   }
 
