@@ -122,7 +122,11 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
       scorer: opts.scorer,
       explore: opts.explore,
       onTick: opts.onTick,
+      // What the simulator reads; every other record goes once its stage has checkpointed past it.
       reads: [PUBLIC_TOPICS.allocations, PUBLIC_TOPICS.contentChangelog],
+      // Internal records by reference, as a job running every stage in one process can: the same
+      // outputs as the Avro hop (test/unit/pipelines/local-hop), less CPU and no transient bytes.
+      localHop: true,
     });
   }
 
