@@ -110,10 +110,12 @@ async function startJobs(env: JobEnv, shape: JobShape, timeoutMs: number): Promi
     // The job's /readyz asks for a task of every stage, so an instance without the allocator's
     // single partition never reports ready: wait until the group spread every partition instead.
     const ready = await Promise.all(jobs.map(async (j) => (await j.readyz())?.status === 200));
-    const total = (k: 'userPartitions' | 'allocatorPartitions') => ms.reduce((s, m) => s + (m?.[k] ?? 0), 0);
+    const total = (k: 'userPartitions' | 'contentPartitions' | 'allocatorPartitions') =>
+      ms.reduce((s, m) => s + (m?.[k] ?? 0), 0);
     const spread =
-      ms.every((m) => m !== null && m.userPartitions > 0) &&
+      ms.every((m) => m !== null && m.userPartitions > 0 && m.contentPartitions > 0) &&
       total('userPartitions') === (shape.partitions ?? total('userPartitions')) &&
+      total('contentPartitions') === total('userPartitions') &&
       total('allocatorPartitions') === 1;
     if (spread && ready.some((r) => r)) return jobs;
     if (Date.now() > end)
@@ -146,6 +148,7 @@ async function metricsOf(job: JobProcess) {
     queued: sumMetric(m, 'thermostat_checkpoint_queued_entries'),
     ready: sumMetric(m, 'thermostat_ready'),
     userPartitions: sumMetric(m, 'thermostat_assigned_partitions', 'stage="user"'),
+    contentPartitions: sumMetric(m, 'thermostat_assigned_partitions', 'stage="content"'),
     allocatorPartitions: sumMetric(m, 'thermostat_assigned_partitions', 'stage="allocator"'),
   };
 }
