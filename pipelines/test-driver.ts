@@ -15,12 +15,13 @@ import type { ContentState, HeatingAllocation, UserMindState } from '../schemas/
 import { MemoryCheckpointStore } from '../state/memory-checkpoint.js';
 import type { CacheStats } from '../state/versioned-cache.js';
 import type { CheckpointStore } from '../state/store.js';
+import { controlInput, type AllocatorControlSink, type AllocatorModelPort } from './allocator-control.js';
 import type { TickReport } from './allocator-task.js';
 import { DLQ_HEADERS } from '../io/dlq.js';
 import { InProcessGraph } from './in-process.js';
 import type { GraphSettings } from './task-factory.js';
 import type { RecordSerde } from './task-runner.js';
-import { topicSchemas, topologyNames, type TopologyNames } from './topology.js';
+import { topicSchemas, topicSpecs, topologyNames, type TopologyNames } from './topology.js';
 
 export interface TestDriverOptions {
   appId?: string;
@@ -49,10 +50,21 @@ export interface TestDriverOptions {
   serde: RecordSerde;
   metrics?: Metrics;
   onTick?: (report: TickReport) => void;
+  /** Online learning: the allocator's models (GraphSettings.models). */
+  models?: AllocatorModelPort;
   onFlagged?: () => void;
   /** Hand decoded records between stages instead of Avro bytes (InProcessOptions.localHop). */
   localHop?: boolean;
+  /**
+   * Topics the caller reads with readOutput. Their records stay until read; every other topic is
+   * kept only for the graph's own consumers (and compacted, for changelogs), so a long run's
+   * memory follows its state. Default: every topic, all kept until read.
+   */
+  reads?: readonly string[];
 }
+
+/** The consumer group of readOutput: what the caller has read is committed. */
+const READER_GROUP = 'test-driver';
 
 export interface DeadLetter {
   key: string | null;
@@ -66,15 +78,19 @@ export class ThermostatTestDriver {
   readonly agents: AgentConfig;
   private readonly cursors = new Map<string, number>();
   private readonly schemaOf: Record<string, string>;
+  private readonly reads: ReadonlySet<string>;
 
   private constructor(
     private graph: InProcessGraph,
     private readonly serde: RecordSerde,
     private readonly checkpoints: CheckpointStore,
+    reads: readonly string[] | undefined,
   ) {
     this.names = graph.settings.names;
     this.agents = graph.settings.agents;
     this.schemaOf = topicSchemas(this.names);
+    this.reads = new Set(reads ?? topicSpecs(this.names, 1).map((t) => t.name));
+    for (const t of this.reads) graph.broker.subscribe(READER_GROUP, t);
   }
 
   static async create(opts: TestDriverOptions): Promise<ThermostatTestDriver> {
@@ -105,6 +121,7 @@ export class ThermostatTestDriver {
       scorer,
       explore: opts.explore,
       onTick: opts.onTick,
+      models: opts.models,
       onFlagged: opts.onFlagged,
     };
     const checkpoints = opts.checkpoints ?? new MemoryCheckpointStore(opts.metrics);
@@ -117,7 +134,7 @@ export class ThermostatTestDriver {
       metrics: opts.metrics,
       localHop: opts.localHop,
     });
-    return new ThermostatTestDriver(graph, graph.recordSerde, checkpoints);
+    return new ThermostatTestDriver(graph, graph.recordSerde, checkpoints, opts.reads);
   }
 
   private keyOf(topic: string, value: Record<string, unknown>): string | null {
@@ -162,6 +179,24 @@ export class ThermostatTestDriver {
   }
 
   /**
+   * Control records (model versions, reward weights) appended to the allocator's input topic, as
+   * the job's learner produces them; they apply when the graph next runs (the next pipeInput /
+   * advance, or at once when sent from inside a tick report, as the allocator is still reading).
+   */
+  controlSink(): AllocatorControlSink {
+    return {
+      send: async (control) => {
+        const value = controlInput(control);
+        const bytes = this.serde.encode('AllocatorInput', value);
+        // With localHop an internal record travels decoded (its bytes are empty).
+        const decoded = bytes.length === 0 ? value : undefined;
+        const { broker, clock } = this.graph;
+        broker.append(this.names.allocatorInput, null, bytes, clock.now(), 0, undefined, decoded);
+      },
+    };
+  }
+
+  /**
    * Advances event time: no record with an event time below `t` will follow, so watermarks move to
    * `t` and every tick boundary up to `t` closes (allocations for it are emitted).
    */
@@ -183,6 +218,8 @@ export class ThermostatTestDriver {
     // One cursor per partition. A single count over the whole topic sorted by (timestamp,
     // partition) re-read old records of later partitions and skipped new ones of earlier
     // partitions whenever timestamps tie (the simulator never moves wall time).
+    if (!this.reads.has(topic))
+      throw new Error(`readOutput(${topic}): not among the topics this driver reads (option reads)`);
     const broker = this.graph.broker;
     const fresh: {
       timestamp: number;
@@ -197,6 +234,7 @@ export class ThermostatTestDriver {
       const end = broker.end(topic, p);
       for (const r of broker.read(topic, p, from, end - from)) fresh.push({ ...r, partition: p });
       this.cursors.set(cursor, end);
+      broker.commit(READER_GROUP, topic, p, end);
     }
     fresh.sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || a.offset - b.offset);
     return fresh.map((r) => (r.decoded !== undefined ? r.decoded : this.serde.decode(topic, r.value)) as T);

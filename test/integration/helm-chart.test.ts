@@ -44,6 +44,7 @@ const REJECTS = [
   'rules-without-runbook',
   'rules-bad-for',
   'unknown-gpu-backend',
+  'learning-on-webgpu',
   'netpol-bad-protocol',
   'lint-replicaCount-string',
 ];
@@ -60,6 +61,7 @@ const OTHER_ENV = new Set([
   'THERMOSTAT_TF_BACKEND',
   'THERMOSTAT_SCORER',
   'THERMOSTAT_HTTP_HOST',
+  'THERMOSTAT_LEARN_ONLINE',
   'THERMOSTAT_LLM_ENABLED',
   'THERMOSTAT_LLM_URL',
   'THERMOSTAT_LLM_MODEL',
@@ -318,6 +320,14 @@ describe('rendered manifests', () => {
     none('default', 'NetworkPolicy');
     assert.equal(configMap('default').THERMOSTAT_HTTP_HOST, '0.0.0.0');
     assert.equal(configMap('default').THERMOSTAT_SCORER, undefined, 'the rule scorer by default');
+    assert.equal(configMap('default').THERMOSTAT_LEARN_ONLINE, undefined, 'no online learning by default');
+  });
+
+  test('learning: online learning and LLM reward weights switched on through the ConfigMap', () => {
+    const cm = configMap('learning');
+    assert.equal(cm.THERMOSTAT_LEARN_ONLINE, 'true');
+    assert.equal(cm.THERMOSTAT_LLM_ENABLED, 'true');
+    assert.equal(cm.THERMOSTAT_LLM_URL, 'https://llm.internal/v1');
   });
 
   test('default: Service, PDB and every object carry the standard labels and select the pods', () => {
