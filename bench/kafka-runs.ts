@@ -13,8 +13,8 @@ import { KafkaSink, KafkaSource } from '../io/kafka.js';
 import { Serde } from '../io/serde.js';
 import { consumerGroup, topicSpecs, topologyNames, type TopologyNames } from '../pipelines/topology.js';
 import type { ContentEvent, UserInteraction } from '../schemas/types.js';
-import { JobProcess, sleep, sumMetric } from '../test/support/job-process.js';
-import { freePort, TestRedis } from '../test/support/redis.js';
+import { JobProcess, sleep, sumMetric } from './support/job-process.js';
+import { freePort, TestRedis } from './support/redis-server.js';
 import { BENCH_START, type Workload } from './workload.js';
 
 export const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { latestEventTime } from '../../io/sample-producer.js';
 import { Serde } from '../../io/serde.js';
 import { uniqueName } from '../support/kafka.js';
-import { TestRedis } from '../support/redis.js';
+import { TestRedis } from '../../bench/support/redis-server.js';
 
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const BIN = fileURLToPath(new URL('../../bin/thermostat.mjs', import.meta.url));

@@ -12,7 +12,7 @@ import { connectStateRedis, type StateRedis } from '../../../state/redis-options
 import { stateKey } from '../../../state/keys.js';
 import type { CheckpointEntry, CommitRequest, TaskId } from '../../../state/store.js';
 import { RedisHa } from '../../support/redis-ha.js';
-import { sleep } from '../../support/job-process.js';
+import { sleep } from '../../../bench/support/job-process.js';
 
 let ha: RedisHa;
 let redis: StateRedis;
