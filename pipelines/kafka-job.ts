@@ -15,6 +15,7 @@ import { ThermostatError } from '../core/errors.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore, SourceOffset } from '../state/store.js';
+import { recordCacheGauges } from '../state/versioned-cache.js';
 import type { WriteBehind } from '../state/write-behind.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
 import {
@@ -586,6 +587,10 @@ export class KafkaJob {
   /** One checkpoint round over every task (at most one round at a time). */
   async checkpointAll(): Promise<void> {
     for (const w of this.workers) this.deps.metrics.consumerLag.set({ stage: w.stage }, w.source.lag());
+    recordCacheGauges(
+      this.deps.metrics,
+      this.workers.flatMap((w) => [...w.tasks.values()].flatMap((t) => t.caches)),
+    );
     if (this.checkpointing) return this.checkpointing;
     const tasks = this.workers.flatMap((w) => [...w.tasks.values()]);
     this.checkpointing = this.checkpointTasks(tasks).finally(() => {

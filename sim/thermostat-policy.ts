@@ -11,6 +11,7 @@
 import { parseAgentConfig, type AgentConfigInput } from '../agents/config.js';
 import type { AllocationScorer, ExplorePolicy } from '../agents/scorer.js';
 import { ALLOCATION_FEATURE_COUNT } from '../agents/scorer.js';
+import { loadRuntimeConfig } from '../core/config.js';
 import { keyedUniform } from '../core/rng.js';
 import { RuleScorer } from '../agents/rule-scorer.js';
 import {
@@ -18,7 +19,6 @@ import {
   computeReward,
   createLearning,
   imitate,
-  loadLearnConfig,
   sampleBernoulli,
   type EngagementAggregate,
   type Learning,
@@ -130,9 +130,10 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
         `policy '${opts.name}' supports only --transport inprocess (custom scorer / tick reports)`,
       );
     const { KafkaGraphTransport, simAppId } = await import('./kafka-transport.js');
+    const job = transport.brokers && transport.redisUrl ? undefined : loadRuntimeConfig();
     return new KafkaGraphTransport({
-      brokers: transport.brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-      redisUrl: transport.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      brokers: transport.brokers ?? job!.kafka.brokers,
+      redisUrl: transport.redisUrl ?? job!.redis.url,
       appId: simAppId(ctx.seed),
       partitions: opts.partitions ?? 2,
       tickMs: ctx.tickMs,
@@ -541,7 +542,8 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
     over: Partial<LearnedPolicyOptions> = {},
   ): Promise<LearnedThermostatPolicy> {
     const opts = { ...DEFAULT_LEARNED_OPTIONS, ...over };
-    const cfg = loadLearnConfig(process.env, {
+    // The simulator's learner settings, under the configuration file and environment (as the job's).
+    const base = {
       seed: ctx.seed,
       trainer: { minBatch: opts.minBatch, maxBatch: opts.maxBatch, stepsPerTurn: 0 },
       ppo: {
@@ -551,7 +553,8 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
         entropyCoef: opts.entropyCoef,
       },
       reward: { maxCost: opts.maxCost, costWeight: opts.costWeight },
-    });
+    };
+    const cfg = loadRuntimeConfig({ base: { learn: base } }).learn;
     const learning = await createLearning({ config: cfg });
     const agentCfg = parseAgentConfig({});
     const scorer = new SampledAllocationScorer(
