@@ -137,6 +137,17 @@ export const runtimeConfigSchema = z.strictObject({
        * parked, and answers 503 once the degradation has lasted longer than this.
        */
       degradedReadyLimitMs: ms.default(300_000),
+      /**
+       * Replicas that must acknowledge a checkpoint (Redis WAIT) before it counts as durable and its
+       * Kafka offsets are committed; fewer within replicaAckTimeoutMs fail it, and it is retried (the
+       * job degrades, loses nothing). Unset: 1 with Sentinel, 0 (no WAIT) on one server or a Cluster;
+       * docs/STATE.md "Durability with replicas".
+       */
+      minReplicaAcks: z.number().int().min(0).max(100).optional(),
+      /** How long a checkpoint waits for those acknowledgements (below the 2 s Redis command timeout). */
+      replicaAckTimeoutMs: z.number().int().min(10).max(1500).default(500),
+      /** At start, how long the job waits for Redis before it exits naming the address (exit 1; refused credentials: exit 2 at once). */
+      connectTimeoutMs: positiveInt.default(10_000),
     })
     .prefault({}),
   state: z
@@ -247,6 +258,9 @@ export const ENV_KEYS: Record<
   REDIS_USERNAME: { key: 'redis.username', type: 'string' },
   REDIS_PASSWORD: { key: 'redis.password', type: 'string' },
   REDIS_SENTINEL_PASSWORD: { key: 'redis.sentinelPassword', type: 'string' },
+  REDIS_MIN_REPLICA_ACKS: { key: 'redis.minReplicaAcks', type: 'int' },
+  REDIS_REPLICA_ACK_TIMEOUT_MS: { key: 'redis.replicaAckTimeoutMs', type: 'int' },
+  REDIS_CONNECT_TIMEOUT_MS: { key: 'redis.connectTimeoutMs', type: 'int' },
   THERMOSTAT_HTTP_PORT: { key: 'http.port', type: 'int' },
   THERMOSTAT_HTTP_HOST: { key: 'http.host', type: 'string' },
   THERMOSTAT_COMMIT_INTERVAL_MS: { key: 'commitIntervalMs', type: 'int' },

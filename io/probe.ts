@@ -3,8 +3,7 @@
 import rdkafka from '@confluentinc/kafka-javascript';
 import type { IAdminClient } from '@confluentinc/kafka-javascript';
 import { ThermostatError } from '../core/errors.js';
-import { createStateRedis } from '../state/redis-options.js';
-import { redactUrl } from '../state/redis-url.js';
+import { connectStateRedis, type RedisConnection } from '../state/redis-options.js';
 
 export interface ProbeOptions {
   timeoutMs?: number;
@@ -35,28 +34,20 @@ export async function probeBroker(brokers: string, o: ProbeOptions = {}): Promis
   }
 }
 
-/** Resolves once Redis answers PING (any topology of state/redis-url.ts); a DEPENDENCY error naming the URL otherwise. */
-export async function probeRedis(url: string, o: Pick<ProbeOptions, 'timeoutMs'> = {}): Promise<void> {
-  const timeoutMs = o.timeoutMs ?? 3000;
-  // The job's own client, given up after timeoutMs (it would otherwise reconnect forever).
-  const redis = createStateRedis(url, { connectTimeoutMs: timeoutMs });
-  redis.on('error', () => {});
-  let timer: NodeJS.Timeout | undefined;
+/**
+ * Resolves once Redis answers PING (any topology of state/redis-url.ts). Otherwise rejects as the
+ * job's own start does (state/redis-options.ts `connectStateRedis`): a DEPENDENCY error naming the
+ * address when it does not answer within the bound, a ConfigError naming the key when it refuses
+ * the credentials.
+ */
+export async function probeRedis(
+  conn: RedisConnection | string,
+  o: Pick<ProbeOptions, 'timeoutMs'> = {},
+): Promise<void> {
+  const redis = await connectStateRedis(conn, { connectTimeoutMs: o.timeoutMs ?? 3000 });
   try {
-    await Promise.race([
-      redis.connect().then(() => redis.ping()),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('no answer')), timeoutMs);
-      }),
-    ]);
-  } catch (e) {
-    throw new ThermostatError(
-      'DEPENDENCY',
-      `cannot reach Redis at ${redactUrl(url)} within ${timeoutMs / 1000} s (${(e as Error).message})`,
-      { retriable: true, cause: e },
-    );
+    await redis.ping();
   } finally {
-    clearTimeout(timer);
     redis.disconnect();
   }
 }

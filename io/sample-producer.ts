@@ -1,43 +1,105 @@
 // Feeds seeded sample traffic into Kafka at a steady rate, in-process (the dev job's stand-in for
 // a real event pipeline). Produces in small slices per timer tick so the event loop stays free.
+// With a ranker, each slice's page requests are served first (heated items in place of organic
+// ones), so the records carry what the ranker showed, as a platform reports its impressions.
 import rdkafka from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
+import type { UserInteraction } from '../schemas/types.js';
 import type { KafkaSink } from './kafka.js';
-import type { SampleTraffic } from './sample-traffic.js';
+import type { SampleRanker } from './sample-ranker.js';
+import type { HeatedItem, SampleTraffic } from './sample-traffic.js';
 import type { Serde } from './serde.js';
+
+/** Impressions and clicks delivered to Kafka, heated and organic apart. */
+export interface ServedTally {
+  heatedImpressions: number;
+  heatedClicks: number;
+  organicImpressions: number;
+  organicClicks: number;
+}
 
 export interface SampleProducer {
   produced(): number;
+  served(): ServedTally;
   stop(): Promise<void>;
 }
 
 export async function startSampleProducer(
   sink: KafkaSink,
   traffic: SampleTraffic,
-  opts: { ratePerSec: number; corruptFraction?: number; tickMs?: number },
+  opts: { ratePerSec: number; corruptFraction?: number; tickMs?: number; ranker?: SampleRanker },
 ): Promise<SampleProducer> {
   await Promise.all(
     [traffic.objectivesRecord(), ...traffic.contentRecords()].map((r) => sink.send(r.topic, r.key, r.value)),
   );
   const tickMs = opts.tickMs ?? 50;
   const perTick = Math.max(1, Math.round((opts.ratePerSec * tickMs) / 1000));
+  const tally: ServedTally = {
+    heatedImpressions: 0,
+    heatedClicks: 0,
+    organicImpressions: 0,
+    organicClicks: 0,
+  };
   let count = 0;
   let failed = 0;
-  const timer = setInterval(() => {
-    // Backpressure: skip a tick while the broker is behind on acknowledgements.
-    if (sink.inFlight() > perTick * 20) return;
-    for (let i = 0; i < perTick; i++) {
-      const r = traffic.next(opts.corruptFraction ?? 0);
-      sink.send(r.topic, r.key, r.value).then(
-        () => count++,
-        () => failed++,
-      );
+  const send = (topic: string, key: string | null, value: Buffer, v?: UserInteraction) =>
+    sink.send(topic, key, value).then(
+      () => {
+        count++;
+        if (!v) return;
+        if (v.heated) {
+          tally.heatedImpressions++;
+          if (v.click) tally.heatedClicks++;
+        } else {
+          tally.organicImpressions++;
+          if (v.click) tally.organicClicks++;
+        }
+      },
+      () => failed++,
+    );
+
+  const slice = async () => {
+    const events = Array.from({ length: perTick }, () => traffic.nextEvent(opts.corruptFraction ?? 0));
+    const requests = events.flatMap((e) => (e.request ? [e.request] : []));
+    // A ranker failure serves the organic items (the page still renders).
+    const picks: (HeatedItem | null)[] =
+      opts.ranker && requests.length > 0 ? await opts.ranker.serve(requests).catch(() => []) : [];
+    let k = 0;
+    for (const e of events) {
+      if (e.record) {
+        void send(e.record.topic, e.record.key, e.record.value);
+        continue;
+      }
+      const v = traffic.interaction(e.request, picks[k++]);
+      const r = traffic.interactionRecord(v);
+      void send(r.topic, r.key, r.value, v);
     }
-  }, tickMs);
+  };
+
+  // One slice at a time (serving awaits Redis), every tickMs.
+  let stopping = false;
+  let wake = () => {};
+  const loop = (async () => {
+    while (!stopping) {
+      const started = Date.now();
+      // Backpressure: skip a tick while the broker is behind on acknowledgements.
+      if (sink.inFlight() <= perTick * 20) await slice();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, tickMs - (Date.now() - started)));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  })();
   return {
     produced: () => count,
+    served: () => ({ ...tally }),
     async stop() {
-      clearInterval(timer);
+      stopping = true;
+      wake();
+      await loop;
       await sink.flush().catch(() => {});
     },
   };

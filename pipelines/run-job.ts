@@ -13,8 +13,8 @@ import { RedisModelStore } from '../learn/model-store.js';
 import { KafkaSink, KafkaSource } from '../io/kafka.js';
 import { Serde } from '../io/serde.js';
 import { ensureTopics } from '../io/topics.js';
-import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
-import { connectStateRedis } from '../state/redis-options.js';
+import { CheckpointLostError, RedisCheckpointStore } from '../state/redis-checkpoint.js';
+import { connectStateRedis, defaultMinReplicaAcks, type StateRedis } from '../state/redis-options.js';
 import { WriteBehind } from '../state/write-behind.js';
 import { KafkaJob, type SinkPort, type SourceOptions, type SourcePort } from './kafka-job.js';
 import type { GraphSettings } from './task-factory.js';
@@ -115,6 +115,21 @@ function sinkPort(sink: KafkaSink, log: Logger): SinkPort {
 
 export async function startJob(opts: JobOptions): Promise<RunningJob> {
   const { config: cfg, log } = opts;
+  // Redis first: one the job cannot use (unreachable within redis.connectTimeoutMs, refused
+  // credentials) ends the start with a one-line error before anything is created.
+  const redis = await connectStateRedis(cfg.redis, { connectTimeoutMs: cfg.redis.connectTimeoutMs }, (err) =>
+    log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'),
+  );
+  try {
+    return await assembleJob(opts, redis);
+  } catch (e) {
+    redis.disconnect(); // a client left connected would keep the failed process alive
+    throw e;
+  }
+}
+
+async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<RunningJob> {
+  const { config: cfg, log } = opts;
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? createMetrics();
   const agents = opts.agents ?? cfg.agents;
@@ -132,10 +147,13 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
   await prepareWriters(names, serde);
   const recordSerde = wireSerde(names, serde);
 
-  const redis = await connectStateRedis(cfg.redis, undefined, (err) =>
-    log.warn({ err, event: LOG_EVENTS.redisDown }, 'redis error'),
-  );
-  const store = new RedisCheckpointStore({ redis, appId: cfg.appId, metrics });
+  const store = new RedisCheckpointStore({
+    redis,
+    appId: cfg.appId,
+    metrics,
+    minReplicaAcks: cfg.redis.minReplicaAcks ?? defaultMinReplicaAcks(cfg.redis.url),
+    replicaAckTimeoutMs: cfg.redis.replicaAckTimeoutMs,
+  });
   // Allocation scorer: rule, or the learned network from the model store (rule + warning when absent).
   const jobScorer = await createJobScorer({
     config: opts.learn ?? cfg.learn,
@@ -152,6 +170,15 @@ export async function startJob(opts: JobOptions): Promise<RunningJob> {
     log,
     onDurable: (task, offsets) => void job?.onDurable(task, offsets),
     onFenced: (task, err) => {
+      // Redis lost checkpoints it had confirmed: this process is past what Redis holds. As after
+      // a lost output, only a restart from Redis' state (restore, replay from its offsets) is safe.
+      if (err instanceof CheckpointLostError) {
+        log.fatal(
+          { err, task },
+          'Redis lost confirmed checkpoints: exiting to restart from the state it holds',
+        );
+        process.exit(70);
+      }
       log.warn({ err, task, event: LOG_EVENTS.checkpointFenced }, 'task fenced by a newer owner');
       job?.onFenced(task);
     },

@@ -40,7 +40,9 @@ taken=" "
 free_port() {
   local bus=$1 p
   for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 20000))
+    # Below Linux's ephemeral range (32768+), where any outgoing connection may take a port
+    # between this check and the server's bind; a cluster bus port (p+10000) stays below it too.
+    if [ "$bus" = 1 ]; then p=$((20000 + RANDOM % 2700)); else p=$((20000 + RANDOM % 12700)); fi
     [[ $taken == *" $p "* ]] && continue
     port_open "$p" && continue
     if [ "$bus" = 1 ] && port_open $((p + 10000)); then continue; fi
@@ -63,7 +65,8 @@ start_server() { # start_server NAME PORT [extra args...]
   local name=$1 port=$2
   shift 2
   redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --dir "$dir" \
-    --pidfile "$dir/$name.pid" --logfile "$dir/$name.log" --save '' --appendonly no "$@" >/dev/null 9>&-
+    --pidfile "$dir/$name.pid" --logfile "$dir/$name.log" --save '' --appendonly no \
+    --repl-diskless-sync-delay 0 "$@" >/dev/null 9>&-
   wait_for 10 "$name on $port" bash -c "[ \"\$(redis-cli -h 127.0.0.1 -p $port ping)\" = PONG ]"
 }
 
@@ -96,7 +99,10 @@ up_sentinel() {
   echo "$master $replica ${sentinels[*]}" >"$dir/ports"
   start_server "master-$master" "$master"
   start_server "replica-$replica" "$replica" --replicaof 127.0.0.1 "$master"
-  wait_for 20 "the replica to sync" bash -c "redis-cli -h 127.0.0.1 -p $replica info replication | grep -q master_link_status:up"
+  # Synced once it acknowledges a write (WAIT on the writing connection; one that wrote nothing
+  # counts every online replica, even one that acknowledges nothing yet).
+  wait_for 20 "the replica to sync" bash -c \
+    "[ \"\$(printf 'SET redis-ha:synced 1\nWAIT 1 100\nDEL redis-ha:synced\n' | redis-cli -h 127.0.0.1 -p $master | sed -n 2p)\" = 1 ]"
   for s in "${sentinels[@]}"; do
     cat >"$dir/sentinel-$s.conf" <<EOF
 port $s

@@ -12,11 +12,16 @@ redis.call('HSET', KEYS[1], 'seq', '0')
 return {e, redis.call('HGET', KEYS[1], 'meta')}
 `;
 
-/** load: KEYS = state keys. Returns one HGETALL array per key (empty when absent). */
+/**
+ * load: KEYS[1] task hash, KEYS[2..] state keys. Returns {epoch, seq, rows}: the task's stored
+ * epoch and seq (0 when absent), so the caller can tell whether Redis still holds what it
+ * confirmed, and one HGETALL array per state key (empty when absent).
+ */
 export const LOAD_LUA = `
+local cur = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
 local out = {}
-for i = 1, #KEYS do out[i] = redis.call('HGETALL', KEYS[i]) end
-return out
+for i = 2, #KEYS do out[i - 1] = redis.call('HGETALL', KEYS[i]) end
+return {tonumber(cur[1]) or 0, tonumber(cur[2]) or 0, out}
 `;
 
 /**
@@ -36,7 +41,9 @@ return {0, ce}
 /**
  * commit: KEYS[1] task hash, KEYS[2] staging list, KEYS[3] versions hash, KEYS[4..] state keys
  * (staged entries first, then inline ones, in entry order). ARGV[1] epoch, ARGV[2] seq,
- * ARGV[3] meta, ARGV[4] '1' when chunks were staged, ARGV[5] the inline entries packed as one
+ * ARGV[3] meta, ARGV[4] '1' when chunks were staged, ARGV[6] the last seq of this epoch the
+ * writer saw confirmed (a stored seq below it: Redis lost confirmed checkpoints, e.g. a failover
+ * to a replica that lacked them; nothing is written), ARGV[5] the inline entries packed as one
  * MessagePack array of strings (state/packed-entries.ts) which unpacks to, per entry: version,
  * mode, then for modes 'm' (merge: HSET over the stored fields, for fixed-shape records) and 'r'
  * (replace: the hash is rewritten) the field count and field/value pairs; mode 'd' = tombstone.
@@ -44,7 +51,8 @@ return {0, ce}
  * The versions hash (field = "<store>:<key>", value = version, suffixed "d" for a tombstone)
  * mirrors each key's `version` field so the stale check is one HMGET per chunk of keys, not one
  * read per key: per written key Redis runs a single HSET (plus DEL on replace/tombstone).
- * Returns {written, skipped} | {-1, storedEpoch} (fenced) | {-2, storedSeq} (duplicate seq).
+ * Returns {written, skipped} | {-1, storedEpoch} (fenced, or lost when below ARGV[1]) |
+ * {-2, storedSeq} (duplicate seq) | {-3, storedSeq} (Redis is behind ARGV[6]).
  */
 export const COMMIT_LUA = `
 local epoch = tonumber(ARGV[1])
@@ -53,6 +61,7 @@ local ce = tonumber(cur[1]) or 0
 if epoch ~= ce then return {-1, ce} end
 local cs = tonumber(cur[2]) or 0
 if tonumber(ARGV[2]) <= cs then return {-2, cs} end
+if cs < (tonumber(ARGV[6]) or 0) then return {-3, cs} end
 local VK = KEYS[3]
 local from = #KEYS[1] - 3 -- KEYS[1] is '{tag}:task': the '<store>:<key>' suffix starts here
 local written, skipped, k = 0, 0, 4
@@ -90,7 +99,8 @@ local function apply(args, a)
         if e.mode == 'd' then t[5] = 'deleted'; t[6] = '1' end
         for j = e.first, e.first + 2 * e.nf - 1 do t[#t + 1] = args[j] end
         if e.mode ~= 'm' or tomb then redis.call('DEL', e.key) end
-        redis.call('HSET', e.key, unpack(t))
+        -- A wide hash (the allocator's active allocations) in slices: unpack stops near 8000 values.
+        for f = 1, #t, 2 * STEP do redis.call('HSET', e.key, unpack(t, f, math.min(f + 2 * STEP - 1, #t))) end
         vs[#vs + 1] = names[i - c + 1]
         vs[#vs + 1] = e.mode == 'd' and (e.ver .. 'd') or e.ver
         written = written + 1

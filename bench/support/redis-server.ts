@@ -85,7 +85,12 @@ export class TestRedis {
     proc.on('exit', () => {
       if (this.proc === proc) this.proc = null;
     });
-    await this.waitReady();
+    try {
+      await this.waitReady();
+    } catch (e) {
+      proc.kill('SIGKILL'); // a server left running would keep the test process alive
+      throw e;
+    }
   }
 
   private async waitReady(): Promise<void> {

@@ -1,7 +1,9 @@
 // `thermostat run`: the main job. Validates the whole configuration first (before any I/O), brings
 // up the local stack unless kafka.brokers is set (KAFKA_BROKERS or the config file), checks
 // the brokers answer, starts the three-stage graph on Kafka (state checkpointed to Redis), feeds
-// seeded sample traffic on the local stack, reports live stats, and stops gracefully on
+// seeded sample traffic on the local stack (served by a sample ranker that follows the job's
+// allocations, so heated impressions and their outcomes flow back), reports live stats, and stops
+// gracefully on
 // SIGTERM/SIGINT (stop fetching, drain, final checkpoint, commit, disconnect) within
 // shutdownTimeoutMs.
 import type { Command } from 'commander';
@@ -12,7 +14,8 @@ import { createLogger, LOG_EVENTS, type Logger } from '../../core/log.js';
 import { createMetrics, type Metrics } from '../../core/metrics.js';
 import { KafkaSink } from '../../io/kafka.js';
 import { probeBroker } from '../../io/probe.js';
-import { latestEventTime, startSampleProducer, type SampleProducer } from '../../io/sample-producer.js';
+import { latestEventTime, startSampleProducer } from '../../io/sample-producer.js';
+import { startSampleRanker } from '../../io/sample-ranker.js';
 import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
 import { startJob } from '../../pipelines/run-job.js';
@@ -30,10 +33,18 @@ interface RunOptions {
 
 /** The demo's sample traffic: event time runs this many times faster than the wall clock. */
 const DEMO_SPEEDUP = 20;
-/** The demo publishes a new content after every this many interactions (a live catalogue). */
-const DEMO_PUBLISH_EVERY = 100;
-/** Users and contents of the demo's sample traffic. */
-const DEMO_USERS = 5000;
+/**
+ * The demo publishes a new content after every this many interactions (a live catalogue): each
+ * new item gets a trial of about 25 impressions, so trials take under a tenth of the traffic and
+ * leave room in the pool for heat that follows evidence.
+ */
+const DEMO_PUBLISH_EVERY = 300;
+/**
+ * Users and contents of the demo's sample traffic. At the default rate a user makes about 18
+ * requests per hour of event time, so the serving helper's per-user cap (4 heated an hour) leaves
+ * room for the job's heating cap (20%) to be the limit, as on a platform.
+ */
+const DEMO_USERS = 20_000;
 const DEMO_CONTENTS = 1000;
 /** How long the start-up probe waits for the brokers. */
 const BROKER_PROBE_MS = 10_000;
@@ -43,8 +54,11 @@ const sumOf = async (
   filter: (l: Record<string, unknown>) => boolean = () => true,
 ) => (await m.get()).values.filter((v) => filter(v.labels)).reduce((a, v) => a + v.value, 0);
 
-/** Seeded sample traffic on the job's own input topics (topicPrefix included). */
-async function startSampleTraffic(cfg: RuntimeConfig, names: TopologyNames, o: RunOptions) {
+/**
+ * Seeded sample traffic on the job's own input topics (topicPrefix included), its page requests
+ * served by a ranker that follows the job's allocations and reads mind states from Redis.
+ */
+async function startSampleTraffic(cfg: RuntimeConfig, names: TopologyNames, o: RunOptions, log: Logger) {
   const serde = Serde.fromConfig(cfg);
   await prepareWriters(names, serde);
   const sink = new KafkaSink({
@@ -71,16 +85,42 @@ async function startSampleTraffic(cfg: RuntimeConfig, names: TopologyNames, o: R
     publishEvery: DEMO_PUBLISH_EVERY,
     topics: names,
   });
+  const ranker = await startSampleRanker({
+    brokers: cfg.kafka.brokers,
+    rdkafka: cfg.kafka.rdkafka,
+    allocationsTopic: names.allocations,
+    serde,
+    redis: cfg.redis,
+    appId: cfg.appId,
+    partitions: cfg.kafka.inputPartitions,
+    now: () => traffic.now(),
+    onError: (err) => log.warn({ err }, 'sample ranker'),
+  });
   const producer = await startSampleProducer(sink, traffic, {
     ratePerSec: o.rate,
     corruptFraction: o.corruptFraction,
+    ranker: ranker.ranker,
   });
-  return { producer, sink };
+  return {
+    producer,
+    activeAllocations: () => ranker.ranker.activeCount(traffic.now()),
+    async stop() {
+      await producer.stop();
+      await ranker.stop();
+      await sink.disconnect();
+    },
+  };
 }
 
 /** Samples the job's metrics in the background, for the live stats. */
 function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => boolean) {
-  let latest: StatsSample = { recordsIn: 0, dlq: 0, lag: 0, allocations: 0, heatedShare: 0 };
+  let latest: StatsSample = {
+    recordsIn: 0,
+    dlq: 0,
+    lag: 0,
+    allocations: 0,
+    heatedShare: 0,
+  };
   const timer = setInterval(() => {
     void Promise.all([
       sumOf(metrics.recordsIn, (l) => l.stage === 'user' && l.topic === names.interactions),
@@ -88,8 +128,11 @@ function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => bool
       sumOf(metrics.allocations),
       metrics.heatedShare.get().then((g) => g.values[0]?.value ?? 0),
       sumOf(metrics.consumerLag),
-    ]).then(([recordsIn, dlq, allocations, heatedShare, lag]) => {
-      latest = { recordsIn, dlq, allocations, heatedShare, lag };
+      sumOf(metrics.budgetPoolRemaining),
+      sumOf(metrics.allocationTicks),
+    ]).then(([recordsIn, dlq, allocations, heatedShare, lag, pool, ticks]) => {
+      // The pool is known once the allocator ran a tick (the gauge reads 0 before).
+      latest = { recordsIn, dlq, allocations, heatedShare, lag, poolRemaining: ticks > 0 ? pool : undefined };
     });
   }, 500);
   timer.unref();
@@ -117,11 +160,17 @@ async function run(o: RunOptions): Promise<void> {
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
 
   // Sample traffic only on the embedded stack: never write test data into someone's cluster.
-  const sample = (o.sampleTraffic ?? !external) ? await startSampleTraffic(cfg, names, o) : undefined;
-  const producer: SampleProducer | undefined = sample?.producer;
+  const sample = (o.sampleTraffic ?? !external) ? await startSampleTraffic(cfg, names, o, log) : undefined;
   const stats = sampleMetrics(metrics, names, () => running.job.ready);
   const stopStats = startLiveStats(
-    () => ({ ...stats.latest(), produced: producer?.produced() }),
+    () => ({
+      ...stats.latest(),
+      ...(sample && {
+        produced: sample.producer.produced(),
+        served: sample.producer.served(),
+        allocationsActive: sample.activeAllocations(),
+      }),
+    }),
     statsWriter(log),
   );
 
@@ -149,8 +198,7 @@ async function run(o: RunOptions): Promise<void> {
   force.unref();
   stopStats();
   stats.stop();
-  await producer?.stop();
-  await sample?.sink.disconnect();
+  await sample?.stop();
   await running.stop();
   log.info({ event: LOG_EVENTS.stopped });
   process.exit(0);

@@ -19,7 +19,7 @@ import {
 import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { uniqueName } from '../support/kafka.js';
 import { freePort } from '../../bench/support/redis-server.js';
-import { RedisHa } from '../support/redis-ha.js';
+import { RedisHa } from '../../bench/support/redis-ha.js';
 import { ensureStack } from '../support/stack.js';
 import { topologyNames } from '../../pipelines/topology.js';
 

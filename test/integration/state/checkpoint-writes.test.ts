@@ -1,9 +1,12 @@
 // How the Redis checkpoint store sends its writes, against a private redis-server: entries packed
 // in one argument land byte for byte as separate arguments did; writes of many tasks wait for each
 // other in the client, so none times out behind the others; a commit that outlasts the command
-// timeout but runs is confirmed, not failed and re-sent.
+// timeout but runs is confirmed, not failed and re-sent. Timeouts are sized from a measured commit
+// and Redis is resumed on events, not after fixed sleeps, so a loaded machine changes nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Registry } from 'prom-client';
+import { createMetrics, type Metrics } from '../../../core/metrics.js';
 import { useFileRedis } from '../../support/redis.js';
 import { RedisCheckpointStore } from '../../../state/redis-checkpoint.js';
 import { connectStateRedis } from '../../../state/redis-options.js';
@@ -15,11 +18,25 @@ const fileRedis = useFileRedis();
 async function storeWith(
   appId: string,
   commandTimeoutMs: number,
-  opts: { maxEntriesPerCall?: number; maxWritesInFlight?: number } = {},
+  opts: { maxEntriesPerCall?: number; maxWritesInFlight?: number; metrics?: Metrics } = {},
 ): Promise<RedisCheckpointStore> {
   const redis = await connectStateRedis(fileRedis.server.url, { commandTimeoutMs, reconnectMaxMs: 100 });
   fileRedis.track(redis);
   return new RedisCheckpointStore({ redis, appId, ...opts });
+}
+
+/** Commands the store sent so far (thermostat_redis_commands_total). */
+const commandsSent = async (m: Metrics): Promise<number> =>
+  (await m.redisCommands.get()).values[0]?.value ?? 0;
+
+/** Resolves once the store has sent `n` commands: polled, as a test would scrape the metric. */
+async function sent(m: Metrics, n: number): Promise<void> {
+  for (
+    const end = Date.now() + 30_000;
+    (await commandsSent(m)) < n;
+    await new Promise((r) => setTimeout(r, 5))
+  )
+    assert.ok(Date.now() < end, `the store sent ${await commandsSent(m)} of ${n} commands in 30 s`);
 }
 
 /** A user-sized entry: ten short fields and a JSON blob, as the user stage writes them. */
@@ -66,13 +83,26 @@ test('non-ASCII, binary and long values are stored byte for byte, inline and sta
 });
 
 test('commits of many tasks at once each get the command timeout to themselves', async () => {
-  // 12 tasks x 5000 user-sized entries: far more Redis time together than the 300 ms timeout,
-  // each one well under it. Sent all at once they would queue in Redis behind each other.
-  const store = await storeWith('many', 300);
+  // 12 tasks x 5000 user-sized entries. The command timeout is sized from one such commit
+  // measured here (x4, at least 300 ms): well above each commit, yet the 12 sent at once would
+  // queue in Redis for about 3 timeouts, so the last ones would time out without the write slots.
+  const entries = Array.from({ length: 5000 }, (_, k) => userEntry(`u${k}`, 1));
+  const probe = await storeWith('many-probe', 30_000);
+  let single = 0;
+  for (let p = 0; p < 2; p++) {
+    const t: TaskId = { stage: 'user', partition: p };
+    const { epoch } = await probe.acquire(t); // scripts loaded by the first round
+    const started = performance.now();
+    await probe.commit(t, { epoch, seq: 1, entries, meta: Buffer.from('p') });
+    single = Math.max(single, performance.now() - started);
+  }
+  const timeoutMs = Math.max(300, Math.ceil(4 * single));
+  assert.ok(12 * single > 2 * timeoutMs, `12 commits of ${single.toFixed(0)} ms outlast ${timeoutMs} ms`);
+
+  const store = await storeWith('many', timeoutMs);
   const tasks: TaskId[] = Array.from({ length: 12 }, (_, p) => ({ stage: 'user', partition: p }));
   const epochs = await Promise.all(tasks.map((t) => store.acquire(t)));
-  // Scripts loaded and entries built first: the client's timer also runs while the event loop
-  // is busy, and this test is about Redis time only.
+  // Scripts loaded first: this test is about Redis time only.
   const warm: TaskId = { stage: 'user', partition: 99 };
   await store.commit(warm, {
     epoch: (await store.acquire(warm)).epoch,
@@ -80,7 +110,6 @@ test('commits of many tasks at once each get the command timeout to themselves',
     entries: [],
     meta: Buffer.from('w'),
   });
-  const entries = Array.from({ length: 5000 }, (_, k) => userEntry(`u${k}`, 1));
   const results = await Promise.all(
     tasks.map((t, i) =>
       store.commit(t, { epoch: epochs[i].epoch, seq: 1, entries, meta: Buffer.from(`m${i}`) }),
@@ -91,16 +120,25 @@ test('commits of many tasks at once each get the command timeout to themselves',
 });
 
 test('a commit that outlasts the command timeout but runs is confirmed, not failed', async () => {
-  const store = await storeWith('late', 400);
+  const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+  const store = await storeWith('late', 1000, { metrics });
   const task: TaskId = { stage: 'user', partition: 3 };
   const { epoch } = await store.acquire(task);
   await store.commit(task, { epoch, seq: 1, entries: [userEntry('u0', 1)], meta: Buffer.from('m0') }); // scripts loaded
   const entries = Array.from({ length: 50 }, (_, k) => userEntry(`u${k}`, 5));
-  // Redis frozen for 600 ms: the commit times out at 400 ms, the probe sent behind it is answered
-  // once Redis resumes (before its own 400 ms run out), after the commit ran.
-  const resumed = fileRedis.server.pauseFor(600);
-  const r = await store.commit(task, { epoch, seq: 2, entries, meta: Buffer.from('m1') });
-  await resumed;
+  // Redis frozen: the commit times out, then the probe goes out behind it (one more command).
+  // Resumed only then, Redis runs the commit and answers the probe: the commit is confirmed.
+  const before = await commandsSent(metrics);
+  fileRedis.server.pause();
+  let r;
+  try {
+    const commit = store.commit(task, { epoch, seq: 2, entries, meta: Buffer.from('m1') });
+    await sent(metrics, before + 2);
+    fileRedis.server.resume();
+    r = await commit;
+  } finally {
+    fileRedis.server.resume();
+  }
   assert.equal(r.duplicate, false);
   assert.equal(r.written, 50);
   assert.equal(await fileRedis.raw.hget(taskKey('late', task), 'meta'), 'm1');
@@ -120,12 +158,16 @@ test('a commit still not run when the probe gives up fails as before (retriable)
   const task: TaskId = { stage: 'user', partition: 4 };
   const { epoch } = await store.acquire(task);
   await store.commit(task, { epoch, seq: 1, entries: [userEntry('u9', 1)], meta: Buffer.from('m0') }); // scripts loaded
-  const resumed = fileRedis.server.pauseFor(1000);
-  await assert.rejects(
-    store.commit(task, { epoch, seq: 2, entries: [userEntry('u0', 1)], meta: Buffer.from('m') }),
-    (e: Error & { retriable?: boolean }) => /timed out/.test(e.message) && e.retriable === true,
-  );
-  await resumed;
+  // Frozen until both the commit and its probe timed out.
+  fileRedis.server.pause();
+  try {
+    await assert.rejects(
+      store.commit(task, { epoch, seq: 2, entries: [userEntry('u0', 1)], meta: Buffer.from('m') }),
+      (e: Error & { retriable?: boolean }) => /timed out/.test(e.message) && e.retriable === true,
+    );
+  } finally {
+    fileRedis.server.resume();
+  }
   // It ran late; the retry (next seq) is applied over it, its entry skipped as stale.
   const r = await store.commit(task, {
     epoch,

@@ -20,7 +20,8 @@ test('password and ACL user from the settings reach a server that requires them'
   const overridden = await connectStateRedis({ url: u.toString(), password });
   t.after(() => overridden.disconnect());
   assert.equal(await overridden.get('k'), 'v');
-  // Wrong credentials: the client reports the refusal (the job logs it) and keeps retrying.
+  // Wrong credentials on a client that is running (a rotated password): it reports the refusal
+  // (the job logs it) and keeps retrying. At start the job fails at once (redis-start.test.ts).
   const errors: string[] = [];
   const refused = createStateRedis({ url: server.url, username: 'app', password: 'wrong' });
   refused.on('error', (e: Error) => errors.push(e.message));

@@ -381,6 +381,34 @@ test('variable-shape values are rewritten (allocations drop out); fixed-shape on
   });
 });
 
+test('a serving hash wider than Lua can unpack at once (10,000 active allocations) is written whole', async () => {
+  const { store } = await newStore('wide');
+  const task: TaskId = { stage: STAGE_ALLOCATOR, partition: 0 };
+  const { epoch } = await store.acquire(task);
+  const active = new Map<string, ActiveAllocation>(
+    Array.from({ length: 10_000 }, (_, i) => [
+      `a${i}`,
+      { content_id: `c${i}`, remaining: i, valid_until: 1 },
+    ]),
+  );
+  const r = await store.commit(task, {
+    epoch,
+    seq: 1,
+    entries: [
+      {
+        store: STORE_ALLOCATIONS,
+        key: ACTIVE_ALLOCATIONS_KEY,
+        version: 1,
+        fields: activeAllocationsCodec.encode(active),
+        replace: true,
+      },
+    ],
+    meta: Buffer.from('1'),
+  });
+  assert.equal(r.written, 1);
+  assert.deepEqual(parseActiveAllocations(await raw.hgetall(activeAllocationsKey('wide'))), active);
+});
+
 test('scripts are reloaded after SCRIPT FLUSH (as after a Redis restart)', async () => {
   const { store, metrics } = await newStore('noscript');
   const task: TaskId = { stage: 'user', partition: 0 };

@@ -1,7 +1,9 @@
 // The Redis checkpoint store and model store on a real three-master Redis Cluster
 // (scripts/redis-ha.sh): every call stays in one slot (a cross-slot call would fail with
 // CROSSSLOT), tasks spread over the masters, fencing, staged commits, script-cache misses on the
-// node that owns the slot, per-node SCAN in deleteTask, and the hash-tagged model keys.
+// node that owns the slot, per-node SCAN in deleteTask, the hash-tagged model keys, replica
+// acknowledgements asked of the node owning the task's slot, and a start that fails at once on
+// refused credentials.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
@@ -13,7 +15,7 @@ import { stateKey, taskKey, taskTag } from '../../../state/keys.js';
 import { RedisCheckpointStore } from '../../../state/redis-checkpoint.js';
 import { connectStateRedis, type StateRedis } from '../../../state/redis-options.js';
 import type { CheckpointEntry, TaskId } from '../../../state/store.js';
-import { RedisHa } from '../../support/redis-ha.js';
+import { RedisHa } from '../../../bench/support/redis-ha.js';
 
 let ha: RedisHa;
 let redis: StateRedis;
@@ -196,4 +198,80 @@ test('model store on a Cluster: tagged keys in one slot, write-if-newer, version
   // A model saved by an earlier release under the untagged key.
   await redis.hset('clm:model:old', { seq: '4', version: 'old@4', blob: Buffer.from([4]), created_at: '7' });
   assert.deepEqual((await store.load('old'))?.version, 'old@4');
+});
+
+test('replica acknowledgements on a Cluster: WAIT goes to the node owning the task slot', async () => {
+  // Where each task lives, from a store that asks for no acknowledgement.
+  const { store: plain } = newStore('clw');
+  const tasks: TaskId[] = Array.from({ length: 12 }, (_, p) => ({ stage: 'user', partition: p }));
+  const home = new Map<number, number>();
+  for (const task of tasks) {
+    // A commit as well: the scripts are in each master's cache (an earlier test flushed them).
+    const { epoch } = await plain.acquire(task);
+    await plain.commit(task, { epoch, seq: 1, entries: [], meta: Buffer.from('m') });
+    const counts = await keysPerMaster(`${taskTag('clw', task)}:*`);
+    home.set(
+      task.partition,
+      counts.findIndex((n) => n > 0),
+    );
+  }
+  const onFirst = tasks.find((t) => home.get(t.partition) === 0)!;
+  const elsewhere = tasks.find((t) => home.get(t.partition) !== 0)!;
+  assert.ok(onFirst && elsewhere, `tasks on several masters: ${[...home.values()]}`);
+
+  // The first master gets a replica; the others have none.
+  const replicaPort = await ha.addClusterReplica(ha.ports[0]);
+  for (const m of masters) await m.config('RESETSTAT');
+  const store = new RedisCheckpointStore({
+    redis,
+    appId: 'clw',
+    minReplicaAcks: 1,
+    replicaAckTimeoutMs: 200,
+  });
+  const { epoch } = await store.acquire(onFirst);
+  await store.commit(onFirst, { epoch, seq: 1, entries: [entry('a', 1, 'acked')], meta: Buffer.from('m') });
+  await assert.rejects(store.acquire(elsewhere), /acquire of user\/\d+ not durable: 0 of 1 replica\(s\)/);
+
+  const waits = await Promise.all(
+    masters.map(async (m) => Number(/cmdstat_wait:calls=(\d+)/.exec(await m.info('commandstats'))?.[1] ?? 0)),
+  );
+  const expected = [2, 0, 0];
+  expected[home.get(elsewhere.partition)!] = 1;
+  assert.deepEqual(
+    waits,
+    expected,
+    'WAIT calls per master: acquire + commit on the first, one acquire on the other',
+  );
+  const replica = ha.node(replicaPort);
+  try {
+    await replica.call('READONLY');
+    assert.equal(await replica.hget(stateKey('clw', onFirst, 's', 'a'), 'v'), 'acked', 'on the replica');
+  } finally {
+    replica.disconnect();
+  }
+});
+
+test('start: refused credentials fail at once naming the key; no node up fails within the bound', async () => {
+  for (const m of masters) await m.config('SET', 'requirepass', 'right');
+  const started = Date.now();
+  try {
+    await assert.rejects(
+      connectStateRedis({ url: ha.url, password: 'wrong' }, { connectTimeoutMs: 20_000 }),
+      {
+        name: 'ConfigError',
+        message:
+          /^invalid configuration redis\.password: Redis at redis\+cluster:\/\/\S+ refused the credentials \(WRONGPASS/,
+      },
+    );
+    const ok = await connectStateRedis({ url: ha.url, password: 'right' });
+    ok.disconnect();
+  } finally {
+    for (const m of masters) await m.config('SET', 'requirepass', '');
+  }
+  assert.ok(Date.now() - started < 10_000, `refused in ${Date.now() - started} ms, not after the bound`);
+  const nowhere = 'redis+cluster://127.0.0.1:1,127.0.0.1:2';
+  await assert.rejects(connectStateRedis(nowhere, { connectTimeoutMs: 1000 }), {
+    name: 'ThermostatError',
+    message: /^cannot reach Redis at redis\+cluster:\/\/127\.0\.0\.1:1,127\.0\.0\.1:2 within 1 s \(/,
+  });
 });

@@ -32,6 +32,40 @@ test('live stats: the rate over each interval, with the counters sampled at its 
   }
 });
 
+test('heated and organic CTR are over the last few intervals, from the served tallies', () => {
+  mock.timers.enable({ apis: ['setInterval'] });
+  try {
+    let served = { heatedImpressions: 0, heatedClicks: 0, organicImpressions: 0, organicClicks: 0 };
+    const emitted: Stats[] = [];
+    const stop = startLiveStats(
+      () => ({ recordsIn: 0, dlq: 0, lag: 0, served }),
+      (s) => emitted.push(s),
+      { intervalMs: 1000, now: () => 0, ctrIntervals: 2 },
+    );
+    // Interval 1: nothing heated yet. 2: 100 heated, 20 clicked. 3: 100 more, none clicked.
+    const steps = [
+      { heatedImpressions: 0, heatedClicks: 0, organicImpressions: 1000, organicClicks: 50 },
+      { heatedImpressions: 100, heatedClicks: 20, organicImpressions: 1900, organicClicks: 95 },
+      { heatedImpressions: 200, heatedClicks: 20, organicImpressions: 2900, organicClicks: 195 },
+    ];
+    for (const s of steps) {
+      served = s;
+      mock.timers.tick(1000);
+    }
+    stop();
+    assert.deepEqual(
+      emitted.map((s) => [s.heatedCtr, s.organicCtr]),
+      [
+        [null, 0.05],
+        [0.2, 95 / 1900],
+        [0.1, 145 / 1900], // the window now starts after interval 1
+      ],
+    );
+  } finally {
+    mock.timers.reset();
+  }
+});
+
 test('the terminal line shows what was sampled, and only that', () => {
   assert.equal(
     formatStats({ recordsIn: 5000, dlq: 3, lag: 7, recordsPerSec: 2500 }),
@@ -45,9 +79,13 @@ test('the terminal line shows what was sampled, and only that', () => {
       recordsPerSec: 5,
       produced: 12,
       allocations: 4,
+      allocationsActive: 3,
       heatedShare: 0.0123,
+      heatedCtr: 0.1234,
+      organicCtr: null,
+      poolRemaining: 98765.4,
       ready: true,
     }),
-    '[stats] in 5 rec/s (total 10)  dlq 0  lag 0  produced 12  allocations 4  heated share 1.2%  ready true',
+    '[stats] in 5 rec/s (total 10)  dlq 0  lag 0  produced 12  allocations 4 (active 3)  heated share 1.2%  ctr heated 12.3% organic –  pool 98765  ready true',
   );
 });
