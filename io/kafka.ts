@@ -32,7 +32,8 @@ export interface SourceRecord {
   headers: Record<string, Buffer>;
 }
 
-export const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+export { tpKey } from '../pipelines/topology.js';
+import { tpKey } from '../pipelines/topology.js';
 
 const ERR_ASSIGN = -175;
 const ERR_REVOKE = -174;

@@ -3,10 +3,12 @@
 // per-record cost is a loop iteration, never an Observable emission or a closure.
 
 /**
- * The watermark before any source has reported one. A finite number (not -Infinity) so that every
- * snapshot stays JSON-serialisable: `JSON.stringify(-Infinity)` is `null`.
+ * The watermark before any source has reported one, everywhere in the job (operators, tasks,
+ * markers on the wire). A finite number (not -Infinity) so that every snapshot stays
+ * JSON-serialisable (`JSON.stringify(-Infinity)` is `null`), and one an Avro long carries
+ * exactly (longs decoded as doubles stop short of MIN_SAFE_INTEGER).
  */
-export const NO_WATERMARK = Number.MIN_SAFE_INTEGER;
+export const NO_WATERMARK = -(2 ** 52);
 
 /**
  * A batch of records together with the watermark that holds after it. Watermark convention used

@@ -11,26 +11,16 @@
 // the last checkpoint and re-emits the same outputs with the same ids.
 import type { AgentConfig } from '../agents/config.js';
 import type { Clock } from '../core/clock.js';
-import { ThermostatError } from '../core/errors.js';
+import { retry, sleep } from '../core/retry.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore, SourceOffset } from '../state/store.js';
 import { recordCacheGauges } from '../state/versioned-cache.js';
 import type { WriteBehind } from '../state/write-behind.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
-import {
-  makeCollector,
-  parkedRecords,
-  resumeHeld,
-  runBatch,
-  sideOutputs,
-  type OutputSink,
-  type RawRecord,
-  type RecordSerde,
-} from './task-runner.js';
+import { parkedRecords, sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
-import { consumerGroup, type StageName } from './topology.js';
-import { UserTask } from './user-task.js';
+import { consumerGroup, tpKey, type StageName } from './topology.js';
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -83,6 +73,13 @@ export interface SinkPort {
   flush(): Promise<void>;
   disconnect(): Promise<void>;
 }
+
+/** Backoff of a batch whose state load failed (Redis down, paused or slow). */
+const BATCH_BACKOFF = { initialMs: 100, maxMs: 2000 };
+/** Backoff of a producer flush that failed (broker unreachable): the same cut is retried. */
+const FLUSH_BACKOFF = { initialMs: 500, maxMs: 5000 };
+/** Wait after a failed poll. */
+const POLL_RETRY_MS = 200;
 
 /** A record the producer gave up on: the outputs of the current cut cannot all reach Kafka. */
 const isOutputLost = (e: unknown): boolean =>
@@ -154,7 +151,8 @@ interface StageWorker {
   paused: boolean;
 }
 
-const tpKey = (t: { topic: string; partition: number }): string => `${t.topic}/${t.partition}`;
+/** A topic partition's key in the maps below. */
+const tpOf = (t: { topic: string; partition: number }): string => tpKey(t.topic, t.partition);
 
 export class KafkaJob {
   private readonly workers: StageWorker[] = [];
@@ -162,7 +160,7 @@ export class KafkaJob {
   private loops: Promise<void>[] = [];
   private commitTimer: NodeJS.Timeout | null = null;
   private checkpointing: Promise<void> | null = null;
-  private readonly sinkPort: OutputSink;
+  private readonly runner: TaskRunner;
   private assignedCount = 0;
   private readonly offsetCommits = new Set<Promise<void>>();
   /** Durable offsets not yet committed, per stage consumer, and the consumers committing now. */
@@ -170,7 +168,7 @@ export class KafkaJob {
   private readonly committing = new Set<StageWorker>();
   private restoring = 0;
   /** Wall time of the last commit-timer round, and until when early rounds are held after a stall. */
-  private lastRoundAt = Date.now();
+  private lastRoundAt: number;
   private holdUntil = 0;
   private earlyRounds = 0;
   /** A producer flush failed and is being retried: consumption pauses until it succeeds. */
@@ -179,16 +177,21 @@ export class KafkaJob {
 
   constructor(private readonly deps: KafkaJobDeps) {
     const { sink } = deps;
-    this.sinkPort = {
-      send: (r: OutRecord, bytes: Buffer) =>
-        sink.send(r.topic, r.key, bytes, { partition: r.partition, headers: r.headers }),
-      ...sideOutputs({
-        lateTopic: deps.settings.names.late,
-        maxPayloadBytes: deps.settings.maxRecordBytes,
-        now: () => deps.clock.now(),
-        write: (topic, key, value, headers) => sink.send(topic, key, value, { headers }),
-      }),
-    };
+    this.lastRoundAt = deps.clock.now();
+    this.runner = new TaskRunner(
+      deps.serde,
+      {
+        send: (r: OutRecord, bytes: Buffer) =>
+          sink.send(r.topic, r.key, bytes, { partition: r.partition, headers: r.headers }),
+        ...sideOutputs({
+          lateTopic: deps.settings.names.late,
+          maxPayloadBytes: deps.settings.maxRecordBytes,
+          now: () => deps.clock.now(),
+          write: (topic, key, value, headers) => sink.send(topic, key, value, { headers }),
+        }),
+      },
+      deps.metrics,
+    );
   }
 
   /** Ready once every stage has partitions assigned and restored. */
@@ -222,21 +225,21 @@ export class KafkaJob {
         onAssign: (tps) => this.onAssign(worker, tps),
         onRevoke: (tps, lost) => this.onRevoke(worker, tps, lost ?? false),
         onEof: (tp, end) => {
-          const st = worker.eof.get(tpKey(tp));
+          const st = worker.eof.get(tpOf(tp));
           if (st) st.end = Math.max(st.end, end);
-          else worker.eof.set(tpKey(tp), { since: this.deps.clock.now(), idle: false, end });
+          else worker.eof.set(tpOf(tp), { since: this.deps.clock.now(), idle: false, end });
         },
       });
       this.workers.push(worker);
     }
     await Promise.all(this.workers.map((w) => w.source.connect()));
     this.loops = this.workers.map((w) => this.loop(w));
-    this.lastRoundAt = Date.now();
+    this.lastRoundAt = this.deps.clock.now();
     this.commitTimer = setInterval(() => {
       // A process frozen (SIGSTOP, VM pause, long GC) longer than a few intervals may have lost its
       // partitions meanwhile without knowing yet: skip one round so the consumers can learn it
       // (lost assignment → dropped tasks) before this instance writes changelogs or checkpoints.
-      const now = Date.now();
+      const now = this.deps.clock.now();
       const gap = now - this.lastRoundAt;
       this.lastRoundAt = now;
       if (gap > this.stallLimitMs) {
@@ -264,7 +267,7 @@ export class KafkaJob {
 
   /** After a batch: starts a checkpoint round at once if a task passed the dirty-entry bound. */
   private maybeCheckpointEarly(): void {
-    const now = Date.now();
+    const now = this.deps.clock.now();
     const due = earlyCheckpointDue({
       dirtyPerTask: this.dirtyPerTask(),
       max: this.deps.maxDirtyBeforeCheckpoint ?? DEFAULT_MAX_DIRTY_BEFORE_CHECKPOINT,
@@ -311,13 +314,13 @@ export class KafkaJob {
       this.assignedCount += tps.length;
       this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);
       this.deps.log.info(
-        { event: LOG_EVENTS.partitionsAssigned, stage: worker.stage, partitions: tps.map(tpKey) },
+        { event: LOG_EVENTS.partitionsAssigned, stage: worker.stage, partitions: tps.map(tpOf) },
         'partitions assigned',
       );
-      const wanted = new Set(tps.map(tpKey));
+      const wanted = new Set(tps.map(tpOf));
       const out: TopicPartitionOffset[] = [];
       for (const p of indices) {
-        for (const pos of worker.tasks.get(p)!.task.positions()) if (wanted.has(tpKey(pos))) out.push(pos);
+        for (const pos of worker.tasks.get(p)!.task.positions()) if (wanted.has(tpOf(pos))) out.push(pos);
       }
       return out;
     } finally {
@@ -342,24 +345,24 @@ export class KafkaJob {
       await Promise.all(revoked.map((t) => this.deps.writeBehind.flush(t.task.id).catch(() => undefined)));
     } else
       this.deps.log.warn(
-        { stage: worker.stage, partitions: tps.map(tpKey) },
+        { stage: worker.stage, partitions: tps.map(tpOf) },
         'partitions lost (session expired): dropped without checkpoint',
       );
     for (const t of revoked) {
       this.deps.writeBehind.release(t.task.id);
       worker.tasks.delete(t.task.id.partition);
     }
-    for (const tp of tps) worker.eof.delete(tpKey(tp));
+    for (const tp of tps) worker.eof.delete(tpOf(tp));
     this.assignedCount -= tps.length;
     this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);
     this.deps.log.info(
-      { event: LOG_EVENTS.partitionsRevoked, stage: worker.stage, partitions: tps.map(tpKey) },
+      { event: LOG_EVENTS.partitionsRevoked, stage: worker.stage, partitions: tps.map(tpOf) },
       'partitions revoked',
     );
   }
 
   private async loop(worker: StageWorker): Promise<void> {
-    const { serde, metrics, batchSize } = this.deps;
+    const { metrics, batchSize } = this.deps;
     while (this.running) {
       this.applyBackpressure(worker);
       let records: RawRecord[];
@@ -369,7 +372,7 @@ export class KafkaJob {
         records = await worker.source.poll(batchSize, 100);
       } catch (e) {
         this.deps.log.warn({ err: e, stage: worker.stage }, 'poll failed; retrying');
-        await sleep(200);
+        await sleep(POLL_RETRY_MS);
         continue;
       }
       if (!this.running) break;
@@ -383,7 +386,7 @@ export class KafkaJob {
       // Group by partition, keeping each partition's offset order.
       const groups = new Map<string, RawRecord[]>();
       for (const r of records) {
-        const k = tpKey(r);
+        const k = tpOf(r);
         let g = groups.get(k);
         if (!g) groups.set(k, (g = []));
         g.push(r);
@@ -406,20 +409,14 @@ export class KafkaJob {
           // The EOF event can come in the same poll as the partition's last records: the partition
           // stays "at its end" when this batch reaches that end, and wakes up (not idle) either way.
           const st = worker.eof.get(k);
-          if (st?.idle)
-            owned.task.setIdle(
-              batch[0].topic,
-              batch[0].partition,
-              false,
-              makeCollector(serde, this.sinkPort, metrics, worker.stage),
-            );
+          if (st?.idle) this.runner.setIdle(owned, batch[0].topic, batch[0].partition, false);
           if (st && batch[batch.length - 1].offset + 1 >= st.end) {
             st.idle = false;
             st.since = this.deps.clock.now();
           } else worker.eof.delete(k);
           if (!(await this.runBatchRetrying(worker, owned, batch))) continue;
           this.maybeCheckpointEarly();
-          const lag = Date.now() - batch[batch.length - 1].timestamp;
+          const lag = this.deps.clock.now() - batch[batch.length - 1].timestamp;
           if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);
         }
       };
@@ -443,21 +440,22 @@ export class KafkaJob {
     owned: OwnedTask,
     batch: RawRecord[],
   ): Promise<boolean> {
-    const { serde, metrics } = this.deps;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await runBatch(owned, batch, serde, this.sinkPort, metrics);
+    const done = await retry(
+      async () => {
+        await this.runner.run(owned, batch[0].topic, batch[0].partition, batch);
         return true;
-      } catch (e) {
-        if (!(e instanceof ThermostatError && e.retriable)) throw e;
-        this.deps.log.warn(
-          { err: e, stage: worker.stage, partition: owned.task.id.partition, attempt },
-          'batch failed (state load); retrying',
-        );
-        await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2000));
-        if (!this.running || worker.tasks.get(owned.task.id.partition) !== owned) return false;
-      }
-    }
+      },
+      {
+        backoff: BATCH_BACKOFF,
+        onRetry: (e, attempt) =>
+          this.deps.log.warn(
+            { err: e, stage: worker.stage, partition: owned.task.id.partition, attempt },
+            'batch failed (state load); retrying',
+          ),
+        stop: () => !this.running || worker.tasks.get(owned.task.id.partition) !== owned,
+      },
+    );
+    return done === true;
   }
 
   /**
@@ -515,12 +513,13 @@ export class KafkaJob {
    * feeding them already retried): applied as soon as a state load succeeds.
    */
   private async resumeParked(worker: StageWorker, skip?: ReadonlyMap<number, unknown>): Promise<void> {
-    const { serde, metrics } = this.deps;
     for (const [p, owned] of worker.tasks) {
       if (skip?.has(p) || parkedRecords(owned) === 0) continue;
-      await resumeHeld(owned, serde, this.sinkPort, metrics).catch((e) =>
-        this.deps.log.warn({ err: e, stage: worker.stage, partition: p }, 'resuming parked records failed'),
-      );
+      await this.runner
+        .resumeHeld(owned)
+        .catch((e) =>
+          this.deps.log.warn({ err: e, stage: worker.stage, partition: p }, 'resuming parked records failed'),
+        );
     }
   }
 
@@ -535,7 +534,7 @@ export class KafkaJob {
     const now = this.deps.clock.now();
     for (const [k, st] of [...worker.eof]) {
       if (st.idle || now - st.since < this.deps.idleTimeoutMs) continue;
-      const slash = k.lastIndexOf('/');
+      const slash = k.lastIndexOf(':');
       const topic = k.slice(0, slash);
       const partition = Number(k.slice(slash + 1));
       const owned = worker.tasks.get(partition);
@@ -550,12 +549,7 @@ export class KafkaJob {
         }
       }
       st.idle = true;
-      owned.task.setIdle(
-        topic,
-        partition,
-        true,
-        makeCollector(this.deps.serde, this.sinkPort, this.deps.metrics, worker.stage),
-      );
+      this.runner.setIdle(owned, topic, partition, true);
     }
   }
 
@@ -570,12 +564,7 @@ export class KafkaJob {
    * below `t` still unread would then be late.
    */
   async advanceEventTime(t: number): Promise<void> {
-    for (const w of this.workers) {
-      if (w.stage !== 'user') continue;
-      const out = makeCollector(this.deps.serde, this.sinkPort, this.deps.metrics, 'user');
-      for (const owned of w.tasks.values())
-        if (owned.task instanceof UserTask) owned.task.advanceWatermark(t, out);
-    }
+    for (const w of this.workers) for (const owned of w.tasks.values()) this.runner.punctuate(owned, t);
     await this.deps.sink.flush();
   }
 
@@ -605,10 +594,10 @@ export class KafkaJob {
     // without; its next owner replays from the last checkpoint.
     const tasks = all.filter((t) => parkedRecords(t) === 0);
     if (tasks.length === 0) return;
-    const { serde, metrics, sink, writeBehind } = this.deps;
+    const { sink, writeBehind } = this.deps;
     // 1. Cut: changelogs and snapshots in one synchronous section.
     const snaps = tasks.map((owned) => {
-      owned.task.flushChangelog(makeCollector(serde, this.sinkPort, metrics, owned.task.id.stage));
+      this.runner.flushChangelog(owned);
       return { owned, snap: owned.task.snapshot() };
     });
     // 2. Outputs of everything before the cut are durable in Kafka. The cut is already taken
@@ -616,26 +605,25 @@ export class KafkaJob {
     // every later checkpoint while the next cut's offsets cover them, so a flush that fails
     // because the broker is away is retried with the same cut until it succeeds. Meanwhile no
     // other round starts (this one is in flight) and consumption is paused (`applyBackpressure`).
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await sink.flush();
-        this.outputStalled = false;
-        break;
-      } catch (e) {
+    await retry(() => sink.flush(), {
+      backoff: FLUSH_BACKOFF,
+      retriable: (e, attempt) => {
         if (isOutputLost(e)) {
           this.fatal(e as Error);
-          throw e;
+          return false;
         }
         // Stopping: a few tries, then the process exits and the next owner replays the cut.
-        if (!this.running && attempt >= 2) throw e;
+        return this.running || attempt < 2;
+      },
+      onRetry: (e, attempt) => {
         this.outputStalled = true;
         this.deps.log.warn(
           { err: e, attempt },
           'producer flush failed (broker unreachable?); retrying the same checkpoint cut',
         );
-        await sleep(Math.min(500 * 2 ** attempt, 5000));
-      }
-    }
+      },
+    });
+    this.outputStalled = false;
     // 3. Hand over to write-behind: one atomic, fenced Redis call per task (not for a task
     // revoked or fenced while the flush waited: its new owner replays from its checkpoint).
     for (const { owned, snap } of snaps) {
@@ -681,7 +669,7 @@ export class KafkaJob {
     let pending = this.pendingCommits.get(worker);
     if (!pending) this.pendingCommits.set(worker, (pending = new Map()));
     for (const o of offsets)
-      pending.set(tpKey(o), { topic: o.topic, partition: o.partition, offset: Number(o.offset) });
+      pending.set(tpOf(o), { topic: o.topic, partition: o.partition, offset: Number(o.offset) });
     if (this.committing.has(worker)) return;
     this.committing.add(worker);
     const todo = pending;
@@ -737,5 +725,3 @@ export class KafkaJob {
     this.deps.log.info({ event: LOG_EVENTS.stopped }, 'thermostat job stopped');
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

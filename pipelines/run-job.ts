@@ -19,7 +19,7 @@ import { WriteBehind } from '../state/write-behind.js';
 import { KafkaJob, type SinkPort, type SourceOptions, type SourcePort } from './kafka-job.js';
 import type { GraphSettings } from './task-factory.js';
 import type { RawRecord } from './task-runner.js';
-import { topicSpecs, topologyNames } from './topology.js';
+import { topicSpecs, topologyNames, tpKey } from './topology.js';
 import { prepareWriters, wireSerde } from './wire-serde.js';
 import { DegradedReadiness } from './readiness.js';
 import { LoadHealth } from './state-gate.js';
@@ -56,7 +56,7 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
       : cfg.kafka.rdkafka,
     onAssign: async (tps) => {
       const start = await o.onAssign(tps);
-      return new Map(start.map((p) => [`${p.topic}:${p.partition}`, p.offset]));
+      return new Map(start.map((p) => [tpKey(p.topic, p.partition), p.offset]));
     },
     onRevoke: (tps, lost) => o.onRevoke(tps, lost),
     onEof: (tp, end) => o.onEof?.(tp, end),

@@ -5,12 +5,10 @@
 import type { ThermostatError } from '../core/errors.js';
 import type { SchemaName } from '../schemas/types.js';
 import type { StageName } from './topology.js';
-import type { CheckpointEntry } from '../state/store.js';
+import type { CheckpointEntry, TaskId as StoreTaskId } from '../state/store.js';
 
-export interface TaskId {
-  stage: StageName;
-  partition: number;
-}
+/** A task of this graph: one of its stages on one partition. */
+export type TaskId = StoreTaskId<StageName>;
 export const taskKey = (t: TaskId): string => `${t.stage}.${t.partition}`;
 
 /** A decoded input record. `offset` is the Kafka offset in its partition. */
@@ -84,6 +82,11 @@ export interface StreamTask {
    * reached `process` (sent to the DLQ): the resume position moves past them.
    */
   consumed(topic: string, partition: number, next: number): void;
+  /**
+   * An event-time heartbeat from the embedding process: no input record with event time below `t`
+   * follows on this task's sources, so its watermarks move to `t` (the stage-1 tasks; others ignore it).
+   */
+  punctuate?(t: number, out: Collector): void;
   /** An input partition reached its end / got data again (watermark idleness). */
   setIdle(topic: string, partition: number, idle: boolean, out: Collector): void;
   /** Emits changelog records for keys changed since the last call (latest version only). */

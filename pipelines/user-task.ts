@@ -18,7 +18,8 @@ import { ThermostatError } from '../core/errors.js';
 import type { ContentEvent, ContentPublished, TickAudience, UserInteraction } from '../schemas/types.js';
 import type { TaskCache } from '../state/versioned-cache.js';
 import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } from './rekey.js';
-import { fastPartition, NO_WATERMARK, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
+import { NO_WATERMARK } from '../operators/types.js';
+import { fastPartition, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
 import type {
   Collector,
   InRecord,
@@ -535,7 +536,7 @@ export class UserTask implements StreamTask {
    * applies a record at exactly `t` and treats anything below it as late, and the content stage
    * closes every tick boundary up to `t`.
    */
-  advanceWatermark(t: number, out: Collector): void {
+  punctuate(t: number, out: Collector): void {
     const target = t + this.timing.allowedLatenessMs;
     const pairs: [SourceClock, number, boolean][] = [
       [this.meta.ui, this.uiSource, true],
