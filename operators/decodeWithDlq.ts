@@ -30,6 +30,22 @@ export function decodeBatch<Raw extends SourceCoordinates, Out>(
   batch: readonly Raw[],
   decode: (raw: Raw) => Out,
   dlq: (entry: DlqEntry<Raw>) => void,
+): Out[];
+/**
+ * The same for records that do not carry their coordinates (a fetched batch of one topic
+ * partition): `at` gives them, for failures only, so a good record costs no extra object.
+ */
+export function decodeBatch<Raw, Out>(
+  batch: readonly Raw[],
+  decode: (raw: Raw) => Out,
+  dlq: (entry: DlqEntry<Raw>) => void,
+  at: (raw: Raw) => SourceCoordinates,
+): Out[];
+export function decodeBatch<Raw, Out>(
+  batch: readonly Raw[],
+  decode: (raw: Raw) => Out,
+  dlq: (entry: DlqEntry<Raw>) => void,
+  at: (raw: Raw) => SourceCoordinates = (raw) => raw as SourceCoordinates,
 ): Out[] {
   const out: Out[] = [];
   for (let i = 0; i < batch.length; i++) {
@@ -38,7 +54,7 @@ export function decodeBatch<Raw extends SourceCoordinates, Out>(
     try {
       value = decode(raw);
     } catch (error) {
-      dlq(toDlqEntry(raw, error));
+      dlq(toDlqEntry(raw, at(raw), error));
       continue;
     }
     out.push(value);
@@ -46,16 +62,16 @@ export function decodeBatch<Raw extends SourceCoordinates, Out>(
   return out;
 }
 
-function toDlqEntry<Raw extends SourceCoordinates>(raw: Raw, error: unknown): DlqEntry<Raw> {
+function toDlqEntry<Raw>(raw: Raw, at: SourceCoordinates, error: unknown): DlqEntry<Raw> {
   const reason: ErrorReason = isThermostatError(error) ? error.reason : 'INTERNAL';
   const message = error instanceof Error ? error.message : String(error);
   return {
     record: raw,
     reason,
     message,
-    topic: raw.topic,
-    partition: raw.partition,
-    offset: String(raw.offset),
+    topic: at.topic,
+    partition: at.partition,
+    offset: String(at.offset),
     error,
   };
 }

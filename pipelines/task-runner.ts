@@ -119,6 +119,71 @@ export type FetchedRecord = Omit<RawRecord, 'topic' | 'partition'>;
 const sizeOf = (r: FetchedRecord): number =>
   (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key));
 
+/**
+ * The job's decode → DLQ step (operators/decodeWithDlq) for records fetched from one topic
+ * partition: a header-only re-key marker passes without a value; a tombstone, a record above
+ * `maxBytes` (key + value) or one the serde refuses (wire format, schema, validation) goes to `dlq`
+ * with its reason. Good records come back in offset order.
+ */
+export function decodeFetched(
+  serde: RecordSerde,
+  topic: string,
+  partition: number,
+  raw: readonly FetchedRecord[],
+  maxBytes: number,
+  dlq: (record: RawRecord, error: ThermostatError) => void,
+): InRecord[] {
+  const at = (r: FetchedRecord) => ({ topic, partition, offset: r.offset });
+  const origin = (r: FetchedRecord) => ({ topic, partition, offset: String(r.offset) });
+  return decodeBatch(
+    raw,
+    (r): InRecord => {
+      if (r.headers?.[REKEY_MARKER_HEADERS.watermark] !== undefined)
+        // A header-only watermark marker (re-key topic): no value to decode.
+        return {
+          topic,
+          partition,
+          offset: r.offset,
+          key: r.key,
+          value: null,
+          timestamp: r.timestamp,
+          headers: r.headers,
+        };
+      if (r.value === null)
+        throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', origin(r));
+      if (sizeOf(r) > maxBytes)
+        throw new ThermostatError(
+          'RECORD_TOO_LARGE',
+          `record of ${sizeOf(r)} bytes (key + value) is above kafka.maxRecordBytes (${maxBytes})`,
+          origin(r),
+        );
+      const value = r.decoded !== undefined ? r.decoded : serde.decode(topic, r.value);
+      return {
+        topic,
+        partition,
+        offset: r.offset,
+        key: r.key,
+        value,
+        timestamp: r.timestamp,
+        raw: r.value,
+        headers: r.headers,
+      };
+    },
+    ({ record: r, error }) => {
+      const rec: RawRecord = {
+        topic,
+        partition,
+        offset: r.offset,
+        key: r.key,
+        value: r.value,
+        timestamp: r.timestamp,
+      };
+      dlq(rec, asThermostatError(error, rec));
+    },
+    at,
+  );
+}
+
 /** One micro-batch of one source partition on its way through a task's graph. */
 interface Envelope {
   topic: string;
@@ -208,60 +273,14 @@ export class TaskRunner {
 
   /** Decode → DLQ: every record decoded, or sent to the DLQ with its reason (never a crash). */
   private decode(owned: OwnedTask, e: Envelope): void {
-    const { topic, partition, raw } = e;
+    const { topic, raw } = e;
     // Input records above the bound are refused before decoding: everything the job would write
     // because of them (forwards, DLQ, late output) must fit the producer's message size.
     const maxBytes = owned.limits.inputTopics.has(topic) ? owned.limits.maxRecordBytes : Infinity;
-    const at = (r: FetchedRecord) => ({ topic, partition, offset: String(r.offset) });
-    const coordinates = raw.map((r) => ({ topic, partition, offset: r.offset, r }));
-    e.decoded = decodeBatch(
-      coordinates,
-      ({ r }): InRecord => {
-        if (r.headers?.[REKEY_MARKER_HEADERS.watermark] !== undefined)
-          // A header-only watermark marker (re-key topic): no value to decode.
-          return {
-            topic,
-            partition,
-            offset: r.offset,
-            key: r.key,
-            value: null,
-            timestamp: r.timestamp,
-            headers: r.headers,
-          };
-        if (r.value === null)
-          throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', at(r));
-        if (sizeOf(r) > maxBytes)
-          throw new ThermostatError(
-            'RECORD_TOO_LARGE',
-            `record of ${sizeOf(r)} bytes (key + value) is above kafka.maxRecordBytes (${maxBytes})`,
-            at(r),
-          );
-        const value = r.decoded !== undefined ? r.decoded : this.serde.decode(topic, r.value);
-        return {
-          topic,
-          partition,
-          offset: r.offset,
-          key: r.key,
-          value,
-          timestamp: r.timestamp,
-          raw: r.value,
-          headers: r.headers,
-        };
-      },
-      ({ record: { r }, error }) => {
-        const rec: RawRecord = {
-          topic,
-          partition,
-          offset: r.offset,
-          key: r.key,
-          value: r.value,
-          timestamp: r.timestamp,
-        };
-        const err = asThermostatError(error, rec);
-        this.sink.dlq(rec, err);
-        this.metrics?.dlqRecords.inc({ topic, reason: err.reason });
-      },
-    );
+    e.decoded = decodeFetched(this.serde, topic, e.partition, raw, maxBytes, (rec, err) => {
+      this.sink.dlq(rec, err);
+      this.metrics?.dlqRecords.inc({ topic, reason: err.reason });
+    });
     this.metrics?.recordsIn.inc({ topic, stage: owned.task.id.stage }, raw.length);
   }
 
