@@ -4,11 +4,12 @@
 import { ManualClock } from '../core/clock.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore } from '../state/store.js';
+import { IdleSources } from './idle-sources.js';
 import { MemoryBroker } from './memory-broker.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
 import { sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
-import { dlqTopic, fastPartition, topicSchemas, tpKey } from './topology.js';
+import { dlqTopic, fastPartition, topicSchemas } from './topology.js';
 
 export interface InProcessOptions {
   settings: GraphSettings;
@@ -55,11 +56,10 @@ export class InProcessGraph {
   private readonly serde: RecordSerde;
   private readonly store: CheckpointStore;
   private readonly batchSize: number;
-  private readonly idleTimeoutMs: number;
   private readonly metrics?: Metrics;
   private tasks: OwnedTask[] = [];
-  /** Per stage-1 source "topic/partition": wall time it was first seen drained, and idle flag. */
-  private readonly eof = new Map<string, { since: number; idle: boolean }>();
+  /** Stage-1 sources at their end, and which are declared idle. */
+  private readonly idle: IdleSources;
   private readonly runner: TaskRunner;
 
   private constructor(opts: InProcessOptions) {
@@ -69,7 +69,7 @@ export class InProcessGraph {
     this.broker = opts.broker ?? new MemoryBroker();
     this.clock = opts.clock ?? new ManualClock(0);
     this.batchSize = opts.batchSize ?? 2000;
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
+    this.idle = new IdleSources(this.clock, opts.idleTimeoutMs ?? 0);
     this.metrics = opts.metrics;
     const broker = this.broker;
     const clock = this.clock;
@@ -146,7 +146,7 @@ export class InProcessGraph {
     ids.push({ stage: 'allocator', partition: 0 });
     this.tasks = [];
     for (const id of ids) this.tasks.push(await createTask(id, this.settings, this.store));
-    this.eof.clear();
+    this.idle.clear();
   }
 
   /** The serde the tasks see (with localHop: internal records by reference). */
@@ -178,13 +178,11 @@ export class InProcessGraph {
       for (const owned of this.tasks) {
         for (const pos of owned.task.positions()) {
           const stored = this.broker.read(pos.topic, pos.partition, pos.offset, this.batchSize);
-          const src = tpKey(pos.topic, pos.partition);
           if (stored.length === 0) {
-            if (owned.task.id.stage === 'user' && !this.eof.has(src))
-              this.eof.set(src, { since: this.clock.now(), idle: false });
+            if (owned.task.id.stage === 'user') this.idle.reachedEnd(pos.topic, pos.partition);
             continue;
           }
-          this.eof.delete(src);
+          this.idle.forget(pos.topic, pos.partition);
           await this.runner.run(owned, pos.topic, pos.partition, stored);
           progress = true;
         }
@@ -204,10 +202,9 @@ export class InProcessGraph {
     for (const owned of this.tasks) {
       if (owned.task.id.stage !== 'user') continue;
       for (const pos of owned.task.positions()) {
-        const key = tpKey(pos.topic, pos.partition);
-        const st = this.eof.get(key);
+        const st = this.idle.get(pos.topic, pos.partition);
         if (!st || this.broker.end(pos.topic, pos.partition) <= pos.offset) continue;
-        this.eof.delete(key);
+        this.idle.forget(pos.topic, pos.partition);
         if (st.idle) this.runner.setIdle(owned, pos.topic, pos.partition, false);
       }
     }
@@ -219,8 +216,8 @@ export class InProcessGraph {
     for (const owned of this.tasks) {
       if (owned.task.id.stage !== 'user') continue;
       for (const pos of owned.task.positions()) {
-        const st = this.eof.get(tpKey(pos.topic, pos.partition));
-        if (!st || st.idle || this.clock.now() - st.since < this.idleTimeoutMs) continue;
+        const st = this.idle.get(pos.topic, pos.partition);
+        if (!st || !this.idle.due(st)) continue;
         st.idle = true;
         this.runner.setIdle(owned, pos.topic, pos.partition, true);
         changed = true;

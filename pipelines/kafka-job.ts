@@ -17,6 +17,7 @@ import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore, SourceOffset } from '../state/store.js';
 import { recordCacheGauges } from '../state/versioned-cache.js';
 import type { WriteBehind } from '../state/write-behind.js';
+import { IdleSources } from './idle-sources.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
 import { parkedRecords, sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
@@ -146,8 +147,8 @@ interface StageWorker {
   stage: StageName;
   source: SourcePort;
   tasks: Map<number, OwnedTask>;
-  /** "topic/partition" → wall time first seen at its end, and whether declared idle. */
-  eof: Map<string, { since: number; idle: boolean; end: number }>;
+  /** Partitions at their end, and which are declared idle. */
+  idle: IdleSources;
   paused: boolean;
 }
 
@@ -216,7 +217,7 @@ export class KafkaJob {
         stage,
         source: undefined as unknown as SourcePort,
         tasks: new Map(),
-        eof: new Map(),
+        idle: new IdleSources(this.deps.clock, this.deps.idleTimeoutMs),
         paused: false,
       };
       worker.source = this.deps.createSource({
@@ -224,11 +225,7 @@ export class KafkaJob {
         topics,
         onAssign: (tps) => this.onAssign(worker, tps),
         onRevoke: (tps, lost) => this.onRevoke(worker, tps, lost ?? false),
-        onEof: (tp, end) => {
-          const st = worker.eof.get(tpOf(tp));
-          if (st) st.end = Math.max(st.end, end);
-          else worker.eof.set(tpOf(tp), { since: this.deps.clock.now(), idle: false, end });
-        },
+        onEof: (tp, end) => worker.idle.reachedEnd(tp.topic, tp.partition, end),
       });
       this.workers.push(worker);
     }
@@ -352,7 +349,7 @@ export class KafkaJob {
       this.deps.writeBehind.release(t.task.id);
       worker.tasks.delete(t.task.id.partition);
     }
-    for (const tp of tps) worker.eof.delete(tpOf(tp));
+    for (const tp of tps) worker.idle.forget(tp.topic, tp.partition);
     this.assignedCount -= tps.length;
     this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);
     this.deps.log.info(
@@ -403,17 +400,12 @@ export class KafkaJob {
         list.push([k, batch]);
       }
       const runTask = async (list: [string, RawRecord[]][]): Promise<void> => {
-        for (const [k, batch] of list) {
+        for (const [, batch] of list) {
           const owned = worker.tasks.get(this.taskPartition(worker, batch[0]));
           if (!owned) continue; // revoked while the batch was in flight: the next owner reprocesses it
-          // The EOF event can come in the same poll as the partition's last records: the partition
-          // stays "at its end" when this batch reaches that end, and wakes up (not idle) either way.
-          const st = worker.eof.get(k);
-          if (st?.idle) this.runner.setIdle(owned, batch[0].topic, batch[0].partition, false);
-          if (st && batch[batch.length - 1].offset + 1 >= st.end) {
-            st.idle = false;
-            st.since = this.deps.clock.now();
-          } else worker.eof.delete(k);
+          const { topic, partition } = batch[0];
+          if (worker.idle.received(topic, partition, batch[batch.length - 1].offset + 1))
+            this.runner.setIdle(owned, topic, partition, false);
           if (!(await this.runBatchRetrying(worker, owned, batch))) continue;
           this.maybeCheckpointEarly();
           const lag = this.deps.clock.now() - batch[batch.length - 1].timestamp;
@@ -531,20 +523,17 @@ export class KafkaJob {
    */
   private async markIdle(worker: StageWorker): Promise<void> {
     if (worker.stage !== 'user') return;
-    const now = this.deps.clock.now();
-    for (const [k, st] of [...worker.eof]) {
-      if (st.idle || now - st.since < this.deps.idleTimeoutMs) continue;
-      const slash = k.lastIndexOf(':');
-      const topic = k.slice(0, slash);
-      const partition = Number(k.slice(slash + 1));
+    for (const st of worker.idle.entries()) {
+      if (!worker.idle.due(st)) continue;
+      const { topic, partition } = st;
       const owned = worker.tasks.get(partition);
       if (!owned) continue;
       if (worker.source.endOffset) {
         const end = await worker.source.endOffset({ topic, partition }).catch(() => null);
         // Revoked, woken up or moved on while the broker was asked: nothing to declare.
-        if (worker.eof.get(k) !== st || st.idle || worker.tasks.get(partition) !== owned) continue;
+        if (!worker.idle.current(st) || worker.tasks.get(partition) !== owned) continue;
         if (end === null || end > st.end) {
-          st.since = this.deps.clock.now(); // unreachable, or records are coming: not idle yet
+          worker.idle.restart(st); // unreachable, or records are coming: not idle yet
           continue;
         }
       }

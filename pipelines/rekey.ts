@@ -7,6 +7,7 @@
 // re-routed record before its owner forwarded it.
 import type { InRecord } from './task.js';
 import { applyMarker, combineProgress, type SourceProgress } from '../operators/combineWatermarkMarkers.js';
+import { SourceOffsetDedupe } from '../operators/dedupeBySourceOffset.js';
 import { NO_WATERMARK } from '../operators/types.js';
 import { ORIGIN_HEADERS, REKEY_MARKER_HEADERS } from './topology.js';
 
@@ -32,27 +33,38 @@ export const originHeaders = (partition: number, offset: number): Record<string,
   [ORIGIN_HEADERS.offset]: String(offset),
 });
 
+const originOf = (rec: InRecord): string | undefined => rec.headers?.[ORIGIN_HEADERS.partition];
+const originOffsetOf = (rec: InRecord): number => Number(rec.headers?.[ORIGIN_HEADERS.offset]);
+
 /**
- * What a re-key partition's owner knows about the origins: the last origin offset applied and each
- * origin's progress. Both maps belong to the task's checkpointed metadata and are updated in place.
+ * What a re-key partition's owner knows about the origins: the last origin offset applied (replays
+ * dropped by operators/dedupeBySourceOffset) and each origin's progress (`origins`, the task's
+ * checkpointed metadata, updated in place).
  */
 export class RekeyInbox {
+  private readonly replays: SourceOffsetDedupe<InRecord>;
+
   constructor(
-    private readonly lastOffsets: Record<string, number>,
+    lastOffsets: Readonly<Record<string, number>>,
     private readonly origins: Record<string, OriginProgress>,
     private readonly partitions: number,
     private readonly idleMaxLagMs: number,
-  ) {}
+  ) {
+    this.replays = SourceOffsetDedupe.restore(
+      { sourceOf: (rec) => originOf(rec)!, offsetOf: originOffsetOf },
+      { dropped: 0, offsets: Object.entries(lastOffsets) },
+    );
+  }
 
   /** A re-routed copy: accepted once per origin record (an origin's replays arrive again after its restart). */
   accept(rec: InRecord): boolean {
-    const origin = rec.headers?.[ORIGIN_HEADERS.partition];
-    const offset = Number(rec.headers?.[ORIGIN_HEADERS.offset]);
-    if (origin === undefined || !Number.isSafeInteger(offset)) return true;
-    const last = this.lastOffsets[origin];
-    if (last !== undefined && offset <= last) return false;
-    this.lastOffsets[origin] = offset;
-    return true;
+    if (originOf(rec) === undefined || !Number.isSafeInteger(originOffsetOf(rec))) return true;
+    return this.replays.accept(rec);
+  }
+
+  /** Per origin partition, the last origin offset applied (task metadata). */
+  lastOffsets(): Record<string, number> {
+    return Object.fromEntries(this.replays.snapshot().offsets);
   }
 
   /** An origin's marker: its watermark never moves back. */

@@ -19,6 +19,7 @@ import type { ContentEvent, ContentPublished, TickAudience, UserInteraction } fr
 import type { TaskCache } from '../state/versioned-cache.js';
 import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } from './rekey.js';
 import { NO_WATERMARK } from '../operators/types.js';
+import { isBehind, sourceWatermark } from '../operators/withWatermarks.js';
 import { fastPartition, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
 import type {
   Collector,
@@ -221,7 +222,7 @@ export class UserTask implements StreamTask {
   }
 
   private watermark(c: SourceClock): number {
-    return c.maxT - this.timing.outOfOrdernessMs;
+    return sourceWatermark(c.maxT, this.timing.outOfOrdernessMs);
   }
 
   /** Sends now, or holds in order behind a parked record. */
@@ -261,8 +262,7 @@ export class UserTask implements StreamTask {
 
   /** Lateness against the source's own watermark, deterministic in its offset order. */
   private isLate(rec: InRecord, t: number, clock: SourceClock, out: Collector): boolean {
-    const floor = this.watermark(clock) - this.timing.allowedLatenessMs;
-    if (t >= floor) return false;
+    if (!isBehind(t, this.watermark(clock), this.timing.allowedLatenessMs)) return false;
     out.late(
       rec,
       `event_time ${t} behind watermark ${this.watermark(clock)} beyond allowed lateness ${this.timing.allowedLatenessMs} ms`,
@@ -579,7 +579,7 @@ export class UserTask implements StreamTask {
     audience: TickAudience[],
     out: Collector,
   ): void {
-    const watermark = Number.isFinite(clock.maxT) ? this.watermark(clock) : NO_WATERMARK;
+    const watermark = this.watermark(clock);
     for (let p = 0; p < this.contentPartitions; p++) {
       const marker: ContentEvent = {
         source,
@@ -681,6 +681,7 @@ export class UserTask implements StreamTask {
   }
 
   snapshot(): TaskSnapshot {
+    this.meta.rkOrigins = this.rekey.lastOffsets();
     if (this.held !== null)
       throw new ThermostatError(
         'INTERNAL',
