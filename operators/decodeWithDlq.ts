@@ -1,6 +1,7 @@
 // Decode a batch of raw records; records that fail go to a dead-letter side output with their
 // reason and source coordinates. The stream never errors because of its input (SPEC §5).
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { batchOperator } from './internal/coreOperator.js';
 import { type ErrorReason, isThermostatError } from '../core/errors.js';
 import { type Sink, type SourceCoordinates, sinkFn } from './types.js';
 
@@ -92,21 +93,5 @@ export function decodeWithDlq<Raw extends SourceCoordinates, Out>(
   dlq: Sink<DlqEntry<Raw>>,
 ): OperatorFunction<readonly Raw[], Out[]> {
   const toDlq = sinkFn(dlq);
-  return (source) =>
-    new Observable<Out[]>((subscriber) =>
-      source.subscribe({
-        next(batch) {
-          let out: Out[];
-          try {
-            out = decodeBatch(batch, decode, toDlq);
-          } catch (e) {
-            subscriber.error(e);
-            return;
-          }
-          if (out.length > 0) subscriber.next(out);
-        },
-        error: (e) => subscriber.error(e),
-        complete: () => subscriber.complete(),
-      }),
-    );
+  return batchOperator(() => ({ step: (batch: readonly Raw[]) => decodeBatch(batch, decode, toDlq) }));
 }

@@ -34,7 +34,15 @@ import type {
 import type { VersionedCache } from '../state/versioned-cache.js';
 import { NO_WATERMARK } from '../operators/types.js';
 import { SOURCE_TOPIC, sourceId, sourceTopicIndex, type TopologyNames } from './topology.js';
-import type { Collector, InRecord, SourcePosition, StreamTask, TaskId, TaskSnapshot } from './task.js';
+import {
+  flushChanged,
+  type Collector,
+  type InRecord,
+  type SourcePosition,
+  type StreamTask,
+  type TaskId,
+  type TaskSnapshot,
+} from './task.js';
 import { resolveTiming, type ResolvedTiming, type StageTiming } from './user-task.js';
 
 /** A buffered data record: the content event plus its event time. */
@@ -520,17 +528,12 @@ export class ContentTask implements StreamTask {
   }
 
   flushChangelog(out: Collector): void {
-    for (const id of this.changed) {
-      const s = this.contents.get(id);
-      if (s)
-        out.send({
-          topic: this.names.contentChangelog,
-          schema: 'ContentState',
-          key: id,
-          value: toContentState(s),
-        });
-    }
-    this.changed.clear();
+    const changelog = {
+      topic: this.names.contentChangelog,
+      schema: 'ContentState' as const,
+      value: toContentState,
+    };
+    flushChanged(this.changed, (id) => this.contents.get(id), changelog, out);
   }
 
   snapshot(): TaskSnapshot {

@@ -21,8 +21,9 @@ import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } fr
 import { NO_WATERMARK } from '../operators/types.js';
 import { isBehind, sourceWatermark } from '../operators/withWatermarks.js';
 import { fastPartition, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
-import type {
-  Collector,
+import {
+  flushChanged,
+  type Collector,
   InRecord,
   OutRecord,
   SourcePosition,
@@ -667,17 +668,12 @@ export class UserTask implements StreamTask {
   }
 
   flushChangelog(out: Collector): void {
-    for (const userId of this.changed) {
-      const state = this.users.get(userId);
-      if (state)
-        out.send({
-          topic: this.names.userChangelog,
-          schema: 'UserMindState',
-          key: userId,
-          value: toUserMindState(state, this.cfg),
-        });
-    }
-    this.changed.clear();
+    const changelog = {
+      topic: this.names.userChangelog,
+      schema: 'UserMindState' as const,
+      value: (s: UserAgentState) => toUserMindState(s, this.cfg),
+    };
+    flushChanged(this.changed, (id) => this.users.get(id), changelog, out);
   }
 
   snapshot(): TaskSnapshot {
