@@ -693,7 +693,7 @@ export class KafkaJob {
     worker?.tasks.delete(task.partition);
     // Forget its write-behind queue too: a fenced queue makes every later flush() reject, which
     // made the zombie's graceful stop throw (exit 1) after it had been fenced.
-    this.deps.writeBehind.release(task as TaskId);
+    this.deps.writeBehind.release(task);
   }
 
   /** Graceful stop: stop fetching, drain, final checkpoint, wait for Redis, disconnect. */
