@@ -6,15 +6,21 @@ import type { RewardWeights } from '../schemas/types.js';
 /** Weights must sum to 1 within this tolerance before being renormalised exactly. */
 export const WEIGHT_SUM_TOLERANCE = 0.02;
 
-const weightsSchema = z.object({
+const weightFields = {
   user_satisfaction: z.number().finite().min(0).max(1),
   platform_revenue: z.number().finite().min(0).max(1),
   long_term: z.number().finite().min(0).max(1),
-});
+};
+const weightsSchema = z.object(weightFields);
+/** An answer to "reply with ONLY these three keys": anything else in the object is refused. */
+const exactWeightsSchema = z.strictObject(weightFields);
 
-/** Schema, bounds [0,1], sum 1 ± WEIGHT_SUM_TOLERANCE, then exact renormalisation. Extra keys are ignored. */
-export function validateRewardWeights(x: unknown): RewardWeights | { error: string } {
-  const r = weightsSchema.safeParse(x);
+/**
+ * Schema, bounds [0,1], sum 1 ± WEIGHT_SUM_TOLERANCE, then exact renormalisation. Extra keys are
+ * ignored, unless `exactKeys` (an LLM's answer: an object with more than was asked for is refused).
+ */
+export function validateRewardWeights(x: unknown, exactKeys = false): RewardWeights | { error: string } {
+  const r = (exactKeys ? exactWeightsSchema : weightsSchema).safeParse(x);
   if (!r.success) {
     const i = r.error.issues[0];
     return { error: `${i.path.join('.') || '(root)'}: ${i.message}` };
@@ -54,6 +60,7 @@ function firstBalancedObject(text: string): string | null {
  */
 export function parseRewardWeightsFromText(
   text: string,
+  exactKeys = false,
 ): { ok: true; weights: RewardWeights } | { ok: false; reason: string } {
   if (typeof text !== 'string' || text.length === 0) return { ok: false, reason: 'empty text' };
   const fence = /```(?:json|JSON)?\s*\n?([\s\S]*?)```/.exec(text);
@@ -65,7 +72,7 @@ export function parseRewardWeightsFromText(
   } catch (e) {
     return { ok: false, reason: `invalid JSON: ${(e as Error).message}` };
   }
-  const v = validateRewardWeights(value);
+  const v = validateRewardWeights(value, exactKeys);
   return 'error' in v ? { ok: false, reason: v.error } : { ok: true, weights: v };
 }
 

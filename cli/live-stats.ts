@@ -1,5 +1,5 @@
 // Live stats of the running job every interval: records in/s, DLQ total, consumer lag, what the
-// allocator is doing (allocations, heated share, pool left) and, with sample traffic, what its
+// allocator is doing (allocations, heated share, pool left, live model version) and, with sample traffic, what its
 // ranker served (allocations it can deliver, heated vs organic CTR). Rates and CTRs come from
 // counters sampled by the caller, so this module holds no Kafka logic. On a terminal they are a
 // text line; elsewhere the caller logs them as JSON.
@@ -20,6 +20,8 @@ export interface StatsSample {
   poolRemaining?: number;
   /** What the sample ranker served (cumulative). */
   served?: ServedTally;
+  /** Version (seq) of the learned allocation model live (0: the rule decides). */
+  model?: number;
   ready?: boolean;
 }
 
@@ -45,6 +47,7 @@ export function formatStats(s: Stats): string {
     s.heatedShare !== undefined && `heated share ${pct(s.heatedShare)}`,
     s.heatedCtr !== undefined && `ctr heated ${pct(s.heatedCtr)} organic ${pct(s.organicCtr)}`,
     s.poolRemaining !== undefined && `pool ${Math.round(s.poolRemaining)}`,
+    s.model !== undefined && `model ${s.model > 0 ? `allocation@${s.model}` : 'rule'}`,
     s.ready !== undefined && `ready ${s.ready}`,
   ]
     .filter(Boolean)

@@ -27,4 +27,10 @@ export const LOG_EVENTS = {
   backend: 'tfjs.backend',
   weightsRejected: 'reward_weights.rejected',
   modelSwapped: 'model.swapped',
+  modelPublished: 'model.published',
+  modelRejected: 'model.rejected',
+  modelRollback: 'model.rollback',
+  modelRestoreFailed: 'model.restore_failed',
+  learnerFailed: 'learner.failed',
+  weightsAccepted: 'reward_weights.accepted',
 } as const;

@@ -200,12 +200,65 @@ export function createMetrics(
     }),
     modelVersion: new Gauge({
       name: 'thermostat_model_version',
-      help: 'Version (seq) of the learned allocation model in use; 0 with the rule scorer (the default).',
+      help: 'Version (seq) of the learned allocation model live in the allocator; 0 while the rule scores (the default).',
       registers: [register],
     }),
     trainingSteps: new Counter({
       name: 'thermostat_training_steps_total',
-      help: 'PPO update steps run by the trainer (learn/trainer.ts). The Kafka job scores with a trained model and does not train: 0 there.',
+      help: 'PPO gradient steps run by the online learner (learn/online/; 0 with learning off).',
+      registers: [register],
+    }),
+    // Online learning (learn/online/): what the learner issued, refused and rolled back.
+    modelsPublished: new Counter({
+      name: 'thermostat_models_published_total',
+      help: 'Model versions the online learner published to the allocator, per reason (warm_start, ppo_update, rollback).',
+      labelNames: ['reason'],
+      registers: [register],
+    }),
+    modelsRejected: new Counter({
+      name: 'thermostat_models_rejected_total',
+      help: 'Trained versions refused before publication, per reason (not_finite, approval_low, approval_high, publish_failed, train_failed).',
+      labelNames: ['reason'],
+      registers: [register],
+    }),
+    modelRollbacks: new Counter({
+      name: 'thermostat_model_rollbacks_total',
+      help: 'Live versions the guard rolled back to the last good one (or the rule), per reason (approval_collapse, reward_below_rule).',
+      labelNames: ['reason'],
+      registers: [register],
+    }),
+    modelLoadFailures: new Counter({
+      name: 'thermostat_model_load_failures_total',
+      help: 'Model versions the allocator could not load (blob_invalid, restore_missing, restore_failed); the rule scores instead.',
+      labelNames: ['reason'],
+      registers: [register],
+    }),
+    learnerExperiences: new Counter({
+      name: 'thermostat_learner_experiences_total',
+      help: 'Decisions settled into training experiences (reward joined by allocation_id after the delayed-reward window).',
+      registers: [register],
+    }),
+    learnerMeanReward: new Gauge({
+      name: 'thermostat_learner_mean_reward',
+      help: 'Mean value (engagement per delivered heated impression minus the cost term) of the last settled granted allocations (up to 200), per deciding policy (RULE: the baseline the guard compares with).',
+      labelNames: ['policy'],
+      registers: [register],
+    }),
+    approvalRate: new Gauge({
+      name: 'thermostat_approval_rate',
+      help: 'Share of scored heating requests approved, over the last 500 scored rows, per deciding policy.',
+      labelNames: ['policy'],
+      registers: [register],
+    }),
+    policyEntropy: new Gauge({
+      name: 'thermostat_policy_entropy_nats',
+      help: "Mean Bernoulli entropy (nats) of the learned allocation policy over the last tick's scored requests.",
+      registers: [register],
+    }),
+    llmCalls: new Counter({
+      name: 'thermostat_llm_calls_total',
+      help: 'LLM reward-weights requests, per result (accepted, rejected: an answer failing parse/schema/bounds, failed: HTTP error or timeout, short_circuited: breaker open, no request).',
+      labelNames: ['result'],
       registers: [register],
     }),
   };

@@ -33,6 +33,7 @@ import {
 } from './alloc-scorer-protocol.js';
 import { SCORE_CHUNK_ROWS } from './allocation-model.js';
 import { checkBatch, type WeightSet } from './network.js';
+import { workerEntry } from './worker-entry.js';
 
 /** The pool failed (a worker crashed, stalled or reported an error); create a new pool. */
 export class ScorerPoolError extends ThermostatError {
@@ -77,20 +78,6 @@ function chunkSize(rows: number, threads: number): number {
 }
 const defaultTimeout = (rows: number): number => 10_000 + rows * 0.02;
 
-/**
- * How to start a scoring thread. From dist/ the compiled .js entry. From source under tsx (the CLI
- * registers tsx programmatically, tests use --import tsx) a worker does not inherit the loader on
- * Node 20, and `execArgv: ['--import', 'tsx']` does not register it either (measured: "Unknown
- * file extension .ts"), so a one-line bootstrap registers tsx in the worker, then imports the entry.
- */
-function workerEntry(): { code: string | URL; eval: boolean } {
-  if (!import.meta.url.endsWith('.ts'))
-    return { code: new URL('./alloc-scorer-worker.js', import.meta.url), eval: false };
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const entry = JSON.stringify(new URL('./alloc-scorer-worker.ts', import.meta.url).href);
-  return { code: `import(${tsx}).then((t) => { t.register(); return import(${entry}); });`, eval: true };
-}
-
 interface Thread {
   worker: Worker;
   /** Job errors, read synchronously while the calling thread waits. */
@@ -131,7 +118,7 @@ export class AllocScorerPool {
     if (!Number.isInteger(opts.workers) || opts.workers < 1)
       throw new ThermostatError('INTERNAL', `scorer pool: workers must be ≥ 1, got ${opts.workers}`);
     const control = new SharedArrayBuffer(controlInts(opts.workers) * 4);
-    const entry = workerEntry();
+    const entry = workerEntry(import.meta.url, 'alloc-scorer-worker');
     const threads: Thread[] = [];
     const started: Promise<void>[] = [];
     const spawn = opts.spawn ?? ((e, o) => new Worker(e, o));

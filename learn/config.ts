@@ -69,6 +69,54 @@ export const learnConfigSchema = z.strictObject({
       maxReady: posInt.default(50_000),
     })
     .prefault({}),
+  /**
+   * Online learning in the job (learn/online/): the allocator's decisions and outcomes train the
+   * allocation network, new versions reach the allocator as control records on its input log.
+   */
+  online: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** Event time the rule decides (and is imitated) before the warm-start version. */
+      warmupMs: posInt.default(2 * 3_600_000),
+      /** Rule rows (feature row and score) kept for the warm start, at most. */
+      warmupMaxRows: posInt.default(8192),
+      /** Warm start target sigmoid((rule score − threshold)/τ). */
+      imitationTemperature: pos.default(0.03),
+      /** Learned denials recorded per tick at most (keyed subsample; bounds training cost). */
+      maxDenialsPerTick: posInt.default(48),
+      /** Reward of a settled grant: marginal (the value it delivered, summed) or bandit (per impression). */
+      credit: z.enum(['marginal', 'bandit']).default('marginal'),
+      /** Share of ticks the rule decides while a learned version is live (the guard's baseline). */
+      ruleHoldout: z.number().min(0).max(0.5).default(0.05),
+      /** thread: PPO in a worker thread; inline: in the job's thread, between batches. */
+      trainIn: z.enum(['thread', 'inline']).default('thread'),
+      /** Rollbacks in a row after which learning stops and the rule decides. */
+      maxRollbacks: posInt.default(3),
+      /** Guard against a bad model (docs/LEARNING.md "Guard"): refuse or roll back. */
+      guard: z
+        .strictObject({
+          /** Approval rate (candidate mean, live window) below it: collapsed (where the rule's is not). */
+          minApproval: z.number().min(0).max(1).default(0.01),
+          /** Approval rate above it: collapsed (where the rule's is not). */
+          maxApproval: z.number().min(0).max(1).default(0.99),
+          /** Learned rows in the approval window. */
+          minRows: posInt.default(500),
+          /** Learned settled grants in the reward window. */
+          minGrants: posInt.default(50),
+          /** A version's own settled grants before it can be good (the rollback target). */
+          goodGrants: posInt.default(20),
+          /** The learned mean reward below the rule's by more than this many standard errors: roll back. */
+          rewardZ: pos.default(2.5),
+          /** Rule grants kept as the reward baseline. */
+          baselineWindow: posInt.default(500),
+        })
+        .prefault({})
+        .refine((g) => g.minApproval < g.maxApproval, {
+          message: 'minApproval must be below maxApproval',
+          path: ['minApproval'],
+        }),
+    })
+    .prefault({}),
   /** Optional LLM provider of reward weights (OpenAI-compatible endpoint; output parsed as bounded JSON, never evaluated), behind a circuit breaker: failures before it opens, time before it retries. */
   llm: z
     .strictObject({

@@ -70,6 +70,13 @@ export interface Decision {
   cost: number;
   /** Event time (ms) until which the allocation's impressions count. */
   validUntil: number;
+  /** Impressions granted (the marginal credit's normaliser). */
+  granted?: number;
+  /**
+   * false: joined and settled like any decision (its reward is reported to advance's `onSettled`)
+   * but never an experience, e.g. the rule's grants kept as the learner's reward baseline.
+   */
+  train?: boolean;
 }
 
 /** One heated impression's outcome (from a UserInteraction with allocation_id). */
@@ -167,15 +174,25 @@ export class ExperienceBuffer {
 
   /** Joins one heated impression to its allocation; false when the allocation is not open. */
   observe(o: ImpressionOutcome): boolean {
-    const p = this.pending.get(o.allocationId);
+    return this.observeAggregate(o.allocationId, {
+      impressions: 1,
+      clicks: o.click ? 1 : 0,
+      completion: Math.min(1, Math.max(0, o.completion)),
+      shares: o.shared ? 1 : 0,
+    });
+  }
+
+  /** Joins an allocation's delivered outcome (e.g. one tick's, from the allocator's outcome records). */
+  observeAggregate(allocationId: string, agg: EngagementAggregate): boolean {
+    const p = this.pending.get(allocationId);
     if (!p) {
       this.counts.unmatched++;
       return false;
     }
-    p.agg.impressions++;
-    if (o.click) p.agg.clicks++;
-    p.agg.completion += Math.min(1, Math.max(0, o.completion));
-    if (o.shared) p.agg.shares++;
+    p.agg.impressions += agg.impressions;
+    p.agg.clicks += agg.clicks;
+    p.agg.completion += agg.completion;
+    p.agg.shares += agg.shares;
     return true;
   }
 
@@ -183,7 +200,11 @@ export class ExperienceBuffer {
    * Settles every open decision whose validUntil + grace is at or before the event-time watermark.
    * Returns how many settled.
    */
-  advance(watermarkMs: number, rewardsOf?: SettleRewards): number {
+  advance(
+    watermarkMs: number,
+    rewardsOf?: SettleRewards,
+    onSettled?: (p: Pending, reward: number) => void,
+  ): number {
     const due: Pending[] = [];
     for (const [id, p] of this.pending) {
       if (p.d.validUntil + this.cfg.graceMs > watermarkMs) continue;
@@ -197,9 +218,11 @@ export class ExperienceBuffer {
       ? rewardsOf(due)
       : due.map((p) => computeReward(p.agg, p.d.weights, p.d.cost, this.cfg));
     if (rewards.length !== due.length) throw new RangeError('rewardsOf must return one reward per decision');
-    due.forEach((p, i) =>
-      this.push({ obs: p.d.obs, action: p.d.action, logProb: p.d.logProb, reward: rewards[i] }),
-    );
+    due.forEach((p, i) => {
+      onSettled?.(p, rewards[i]);
+      if (p.d.train === false) this.counts.settled++;
+      else this.push({ obs: p.d.obs, action: p.d.action, logProb: p.d.logProb, reward: rewards[i] });
+    });
     return due.length;
   }
 
@@ -211,6 +234,11 @@ export class ExperienceBuffer {
       this.ready.splice(0, drop);
       this.counts.evicted += drop;
     }
+  }
+
+  /** Ids of the decisions still open. */
+  openIds(): Set<string> {
+    return new Set(this.pending.keys());
   }
 
   get readyCount(): number {

@@ -151,7 +151,7 @@ async function webGpuScorer(handle: ModelHandle, log: Logger): Promise<LearnedAl
 }
 
 /** Sharded over `threads` on wasm / cpu when threads > 1 and the workers start, else in-thread. */
-async function learnedScorer(
+export async function learnedScorer(
   handle: ModelHandle,
   backend: BackendName,
   threads: number,

@@ -46,7 +46,14 @@ export const DEFAULT_LLM_WEIGHTS_CONFIG: Omit<LlmWeightsConfig, 'url' | 'model'>
 };
 
 export type LlmRefreshResult =
-  { ok: true; weights: RewardWeights } | { ok: false; reason: string; shortCircuited: boolean };
+  | { ok: true; weights: RewardWeights }
+  | {
+      ok: false;
+      reason: string;
+      shortCircuited: boolean;
+      /** rejected: the endpoint answered but not with valid weights; failed: HTTP error, timeout, network. */
+      kind?: 'rejected' | 'failed';
+    };
 
 const envelopeSchema = z.object({
   choices: z.array(z.object({ message: z.object({ content: z.string().nullable().optional() }) })).min(1),
@@ -196,7 +203,8 @@ export class LlmRewardWeightsProvider {
       );
       if (++this.consecutiveFailures >= this.cfg.failureThreshold && !this.breaker.opened)
         this.breaker.open();
-      return { ok: false, reason, shortCircuited: false };
+      const kind = e instanceof ThermostatError && e.reason === 'LLM_OUTPUT' ? 'rejected' : 'failed';
+      return { ok: false, reason, shortCircuited: false, kind };
     }
   }
 
@@ -249,7 +257,7 @@ export class LlmRewardWeightsProvider {
     const content = env.data.choices[0].message.content ?? '';
     if (content.length > this.cfg.maxContentChars)
       throw new ThermostatError('LLM_OUTPUT', `LLM content too long (${content.length} chars)`);
-    const parsed = parseRewardWeightsFromText(content);
+    const parsed = parseRewardWeightsFromText(content, true);
     if (!parsed.ok) throw new ThermostatError('LLM_OUTPUT', `LLM weights rejected: ${parsed.reason}`);
     return parsed.weights;
   }

@@ -230,6 +230,18 @@ export class ModelHandle {
     return true;
   }
 
+  /**
+   * Installs `next` whatever its seq: the weights a checkpoint or a log record names (a restore may
+   * go back to an older version than one adopted after that checkpoint and then lost).
+   */
+  reset(next: WeightSet): void {
+    validateWeights(this.net, next);
+    const prev = this.cur;
+    this.cur = Object.freeze({ weights: next, version: versionOf(next), params: toParams(next) });
+    for (const t of Object.values(prev.params)) t.dispose();
+    for (const l of this.listeners) l(this.cur);
+  }
+
   /** Calls `listener` after each successful swap; returns a function that unsubscribes. */
   onSwap(listener: (m: LoadedModel) => void): () => void {
     this.listeners.push(listener);

@@ -24,6 +24,7 @@ import {
 import type { AllocationScorer } from '../agents/scorer.js';
 import type {
   AllocationOutcome,
+  AllocatorControl,
   AllocatorInput,
   BusinessObjectives,
   HeatingAllocation,
@@ -33,6 +34,7 @@ import type {
 import { activeAllocationsCodec, type ActiveAllocation as ActiveAllocationView } from '../state/codecs.js';
 import { ACTIVE_ALLOCATIONS_KEY, STORE_ALLOCATIONS } from '../state/keys.js';
 import type { CheckpointEntry } from '../state/store.js';
+import { CONTROL_SOURCE, type AllocatorModelPort, type LiveModel } from './allocator-control.js';
 import type { TopologyNames } from './topology.js';
 import type { Collector, InRecord, SourcePosition, StreamTask, TaskId, TaskSnapshot } from './task.js';
 
@@ -55,6 +57,10 @@ interface AllocatorMeta {
   objectives: BusinessObjectives[];
   weights: RewardWeights;
   heatingCap: number | null;
+  /** The model a control record made live (absent: the configured scorer). */
+  live?: LiveModel | null;
+  /** The last business objectives applied. */
+  inForce?: BusinessObjectives | null;
 }
 
 /** What a tick produced, for metrics and the learner. */
@@ -66,6 +72,11 @@ export interface TickReport {
   requests: AgentRequest[];
   /** Impression totals of the tick, summed over content partitions. */
   totals: TickTotals;
+  /** The model a control record made live, if any (else the configured scorer decided). */
+  live: LiveModel | null;
+  /** Business objectives in force (last applied), and the reward weights the tick used. */
+  objectives: BusinessObjectives | null;
+  weights: RewardWeights;
 }
 
 export class AllocatorTask implements StreamTask {
@@ -82,6 +93,8 @@ export class AllocatorTask implements StreamTask {
     private readonly scorer: () => AllocationScorer,
     restoredMeta: string | null,
     private readonly onTick?: (report: TickReport) => void,
+    /** A learner's models: MODEL control records switch the scorer (absent: they are ignored). */
+    private readonly models?: AllocatorModelPort,
   ) {
     this.meta = restoredMeta
       ? (JSON.parse(restoredMeta) as AllocatorMeta)
@@ -135,6 +148,13 @@ export class AllocatorTask implements StreamTask {
     for (const r of batch) {
       this.meta.nextInput = r.offset + 1;
       const input = r.value as AllocatorInput;
+      if (input.control) {
+        // Ticks completed by the records before it run first: its tick depends on the log only.
+        this.runCompleteTicks(out);
+        this.applyControl(input.control);
+        continue;
+      }
+      if (input.source === CONTROL_SOURCE) continue;
       const upTo = input.chunks === 0 ? input.tick + 1 : input.tick;
       if (!(sealed[input.source] >= upTo)) sealed[input.source] = upTo;
       if (input.chunks === 0) continue; // progress only
@@ -189,9 +209,22 @@ export class AllocatorTask implements StreamTask {
     }
   }
 
+  /** A control record at its position in the log (see pipelines/allocator-control.ts). */
+  private applyControl(c: AllocatorControl): void {
+    if (c.kind === 'REWARD_WEIGHTS') {
+      const v = c.reward_weights ? validateRewardWeights(c.reward_weights) : { error: 'missing' };
+      if (!('error' in v)) this.meta.weights = v;
+      return;
+    }
+    if (!this.models || c.seq <= (this.meta.live?.seq ?? 0)) return;
+    const live = this.models.adopt(c);
+    if (live) this.meta.live = live;
+  }
+
   private applyObjectives(tick: number): void {
     while (this.meta.objectives.length > 0 && this.meta.objectives[0].effective_from <= tick) {
       const o = this.meta.objectives.shift() as BusinessObjectives;
+      this.meta.inForce = o;
       setPoolSize(this.meta.state, o.heating_budget_pool);
       this.meta.heatingCap = o.heating_cap_ratio ?? null;
       if (o.weights) {
@@ -248,6 +281,8 @@ export class AllocatorTask implements StreamTask {
     const s = this.meta.state;
     recordTickTotals(s, tick, total, heated);
     recordDelivered(s, outcomes);
+    const live = this.meta.live ?? null;
+    if (live && live.since === null) live.since = tick;
     const result = allocateTick(
       s,
       {
@@ -256,7 +291,7 @@ export class AllocatorTask implements StreamTask {
         requests,
         audience,
         weights: this.meta.weights,
-        scorer: this.scorer(),
+        scorer: this.models?.scorer(tick) ?? this.scorer(),
         heatingCap: this.meta.heatingCap ?? undefined,
       },
       this.cfg,
@@ -277,6 +312,9 @@ export class AllocatorTask implements StreamTask {
       outcomes,
       requests,
       totals,
+      live,
+      objectives: this.meta.inForce ?? null,
+      weights: this.meta.weights,
     });
   }
 

@@ -395,6 +395,7 @@ export class ContentTask implements StreamTask {
       totals: emptyTotals(),
       outcomes: [],
       audience: [],
+      control: null, // as it decodes (local hop): tick records are no control records
     };
   }
 
@@ -493,6 +494,7 @@ export class ContentTask implements StreamTask {
         totals: c === 0 ? this.meta.totals : emptyTotals(),
         outcomes: c === 0 ? outcomes : [],
         audience: c === 0 ? audience : [],
+        control: null,
       };
       out.send({
         topic: this.names.allocatorInput,

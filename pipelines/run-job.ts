@@ -16,6 +16,7 @@ import { ensureTopics } from '../io/topics.js';
 import { CheckpointLostError, RedisCheckpointStore } from '../state/redis-checkpoint.js';
 import { connectStateRedis, defaultMinReplicaAcks, type StateRedis } from '../state/redis-options.js';
 import { WriteBehind } from '../state/write-behind.js';
+import { startJobLearning } from './job-learning.js';
 import { KafkaJob, type SinkPort, type SourceOptions, type SourcePort } from './kafka-job.js';
 import type { GraphSettings } from './task-factory.js';
 import type { RawRecord } from './task-runner.js';
@@ -154,9 +155,21 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
     minReplicaAcks: cfg.redis.minReplicaAcks ?? defaultMinReplicaAcks(cfg.redis.url),
     replicaAckTimeoutMs: cfg.redis.replicaAckTimeoutMs,
   });
+  const learn = opts.learn ?? cfg.learn;
+  // Online learning / LLM reward weights: control records on the allocator's input log.
+  const learning = await startJobLearning({
+    config: cfg,
+    learn,
+    agents,
+    names,
+    serde: recordSerde,
+    redis,
+    log,
+    metrics,
+  });
   // Allocation scorer: rule, or the learned network from the model store (rule + warning when absent).
   const jobScorer = await createJobScorer({
-    config: opts.learn ?? cfg.learn,
+    config: learning?.models ? { ...learn, scorer: 'rule' } : learn,
     store: new RedisModelStore(redis, cfg.appId),
     logger: log,
     metrics,
@@ -215,6 +228,7 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
     seed: cfg.seed,
     cacheMaxEntries: cfg.state.cacheMaxEntries,
     scorer: jobScorer.scorer,
+    models: learning?.models,
     onFlagged: () => metrics.flaggedContent.inc(),
     onTick: (r) => {
       metrics.allocationTicks.inc();
@@ -228,6 +242,7 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
       if (r.totals.new_content_impressions > 0)
         metrics.newContentCtr.set(r.totals.new_content_clicks / r.totals.new_content_impressions);
       for (const a of r.allocations) metrics.allocations.inc({ policy: a.policy });
+      learning?.onTick(r);
     },
   };
   metrics.heatingCap.set(agents.system.heatingCap);
@@ -278,6 +293,7 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
     async stop() {
       await running.stop();
       writeBehind.close();
+      await learning?.stop();
       await jobScorer.dispose();
       await ops.close();
       redis.disconnect();

@@ -10,6 +10,7 @@ import { STORE_CONTENT, STORE_USER_MIND } from '../state/keys.js';
 import type { AcquireResult, CheckpointStore } from '../state/store.js';
 import { CompactUserStore } from '../state/compact-user-store.js';
 import { VersionedCache, type TaskCache } from '../state/versioned-cache.js';
+import { liveModelOf, type AllocatorModelPort } from './allocator-control.js';
 import { AllocatorTask, type TickReport } from './allocator-task.js';
 import { ContentTask } from './content-task.js';
 import { contentAgentCodec, userStateCodec } from './state-codecs.js';
@@ -34,6 +35,8 @@ export interface GraphSettings {
   explore?: () => ExplorePolicy;
   requestPolicy?: HeatingRequestPolicy;
   onTick?: (report: TickReport) => void;
+  /** Online learning: the allocator's models, switched by control records (learn/online/). */
+  models?: AllocatorModelPort;
   /** A content was flagged by anti-cheat (metric hook; replays after a restart call it again). */
   onFlagged?: () => void;
   /** Config kafka.maxRecordBytes (default INPUT_BOUNDS). */
@@ -127,6 +130,8 @@ export async function createTask(
       return { task, epoch, seq: 1, caches: [contents as TaskCache<unknown>], ...runtime };
     }
     case 'allocator': {
+      // The model the checkpoint names is loaded before the task processes anything.
+      await g.models?.restore(liveModelOf(restored));
       const task = new AllocatorTask(
         g.names,
         g.partitions,
@@ -136,6 +141,7 @@ export async function createTask(
         g.scorer,
         restored,
         g.onTick,
+        g.models,
       );
       return { task, epoch, seq: 1, caches: [], ...runtime };
     }

@@ -15,6 +15,7 @@ import type { ContentState, HeatingAllocation, UserMindState } from '../schemas/
 import { MemoryCheckpointStore } from '../state/memory-checkpoint.js';
 import type { CacheStats } from '../state/versioned-cache.js';
 import type { CheckpointStore } from '../state/store.js';
+import { controlInput, type AllocatorControlSink, type AllocatorModelPort } from './allocator-control.js';
 import type { TickReport } from './allocator-task.js';
 import { DLQ_HEADERS } from '../io/dlq.js';
 import { InProcessGraph } from './in-process.js';
@@ -49,6 +50,8 @@ export interface TestDriverOptions {
   serde: RecordSerde;
   metrics?: Metrics;
   onTick?: (report: TickReport) => void;
+  /** Online learning: the allocator's models (GraphSettings.models). */
+  models?: AllocatorModelPort;
   onFlagged?: () => void;
   /** Hand decoded records between stages instead of Avro bytes (InProcessOptions.localHop). */
   localHop?: boolean;
@@ -105,6 +108,7 @@ export class ThermostatTestDriver {
       scorer,
       explore: opts.explore,
       onTick: opts.onTick,
+      models: opts.models,
       onFlagged: opts.onFlagged,
     };
     const checkpoints = opts.checkpoints ?? new MemoryCheckpointStore(opts.metrics);
@@ -159,6 +163,24 @@ export class ThermostatTestDriver {
   async pipeRaw(topic: string, key: string | null, bytes: Buffer): Promise<void> {
     this.graph.append(topic, key, bytes);
     await this.graph.runUntilIdle();
+  }
+
+  /**
+   * Control records (model versions, reward weights) appended to the allocator's input topic, as
+   * the job's learner produces them; they apply when the graph next runs (the next pipeInput /
+   * advance, or at once when sent from inside a tick report, as the allocator is still reading).
+   */
+  controlSink(): AllocatorControlSink {
+    return {
+      send: async (control) => {
+        const value = controlInput(control);
+        const bytes = this.serde.encode('AllocatorInput', value);
+        // With localHop an internal record travels decoded (its bytes are empty).
+        const decoded = bytes.length === 0 ? value : undefined;
+        const { broker, clock } = this.graph;
+        broker.append(this.names.allocatorInput, null, bytes, clock.now(), 0, undefined, decoded);
+      },
+    };
   }
 
   /**

@@ -165,6 +165,36 @@ export interface CategoryAudience {
   high_curiosity: number;
 }
 
+export type AllocatorControlKind = 'MODEL' | 'REWARD_WEIGHTS';
+
+export type ControlPolicy = 'RULE' | 'LEARNED';
+
+/** thermostat.v1.internal.ControlWeights */
+export interface ControlWeights {
+  user_satisfaction: number;
+  platform_revenue: number;
+  long_term: number;
+}
+
+/** A control record (source -1, no requests): the learner adopting a model version, or accepted LLM reward weights. The allocator applies it at its position in this log, after every tick the records before it completed, so a replay applies it at the same tick. (thermostat.v1.internal.AllocatorControl) */
+export interface AllocatorControl {
+  kind: AllocatorControlKind;
+  /** MODEL: version order; applied only when greater than the live model's seq. REWARD_WEIGHTS: 0. */
+  seq: number;
+  /** MODEL: RULE (the rule scorer, e.g. a rollback before any good version) or LEARNED (model_blob). */
+  policy: ControlPolicy;
+  /** MODEL: <name>@<seq> or the rule's version; written to HeatingAllocation.model_version. */
+  model_version: string;
+  /** MODEL with LEARNED: the weights (learn/network.ts blob), so the log alone decides what scores each tick. */
+  model_blob?: null | Buffer;
+  /** REWARD_WEIGHTS: validated weights (LLM answer). */
+  reward_weights?: null | ControlWeights;
+  /** Why it was issued (ppo_update, warm_start, rollback:<why>, llm). */
+  reason: string;
+  /** Wall-clock ms when issued (information only; the allocator never reads it). */
+  issued_at: number;
+}
+
 /** Internal single-partition topic <appId>-allocator-input. One content partition's contribution to one allocation tick, possibly in several chunks. (thermostat.v1.internal.AllocatorInput) */
 export interface AllocatorInput {
   /** Content-events partition that produced this record. */
@@ -179,6 +209,8 @@ export interface AllocatorInput {
   /** Delivered heated impressions per allocation during the tick (delayed rewards, joined by allocation_id). */
   outcomes: AllocationOutcome[];
   audience?: CategoryAudience[];
+  /** Set on control records only. */
+  control?: null | AllocatorControl;
 }
 
 /** thermostat.v1.internal.ForwardedInteraction */

@@ -34,6 +34,8 @@ kafka_install() {
 }
 
 kafka_up() {
+  # The jars also serve the private brokers the tests start, whichever broker answers on 9092.
+  kafka_install
   if alive "$kdir/kafka.pid"; then
     if kafka_answers 30000; then log "kafka already running (pid $(cat "$kdir/kafka.pid")) on $KAFKA_BOOTSTRAP"; return; fi
     log "kafka pid $(cat "$kdir/kafka.pid") is alive but does not answer; see $kdir/server.log"; exit 1
@@ -43,7 +45,6 @@ kafka_up() {
     if kafka_answers 10000; then log "a Kafka broker not started by this script answers on $KAFKA_BOOTSTRAP; using it"; return; fi
     log "port 9092 is taken by something that is not a Kafka broker"; exit 1
   fi
-  kafka_install
   mkdir -p "$kdir/data"
   sed "s#@DATA_DIR@#$kdir/data#" scripts/kafka/server.properties >"$kdir/server.properties"
   local cp="$kdir/libs/*"

@@ -91,6 +91,7 @@ reject() {
 reject replicaCount-string "/replicaCount.*want integer" --set replicaCount=three
 reject unknown-backend "/config/tfBackend.*one of" --set config.tfBackend=cuda
 reject llm-without-url "/llm/url" --set llm.enabled=true
+reject learning-on-webgpu "learning.enabled trains and scores with synchronous reads" --set learning.enabled=true --set gpu.enabled=true
 reject unknown-key "additional properties 'replicas' not allowed" --set replicas=3
 reject zero-partitions "/config/inputPartitions.*minimum" --set config.inputPartitions=0
 reject bad-autoscaling-mode "/autoscaling/mode.*one of" --set autoscaling.mode=vpa

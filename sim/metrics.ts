@@ -175,7 +175,12 @@ export interface ExploreLearningPoint {
 }
 
 /** A learned policy's day: the allocation learner's point, plus the explore learner's when it trains. */
-export type LearnedDayPoint = import('./policy.js').LearningPoint & { explore?: ExploreLearningPoint };
+export type LearnedDayPoint = import('./policy.js').LearningPoint & {
+  explore?: ExploreLearningPoint;
+  /** The online learner's guard that day: live versions rolled back, candidates refused. */
+  rollbacks?: number;
+  rejected?: number;
+};
 
 /** Per-user accumulators (also what the A/B bootstrap resamples). */
 export interface UserAcc {

@@ -2,62 +2,35 @@
 // state stores, checkpoints) run in-process through ThermostatTestDriver. The simulator feeds it
 // what a production job would read from Kafka and reads back what a ranker would read.
 //
-// 'thermostat-learned' adds the learned system agent (learn/): the allocation network scores the
-// tick's requests, a decision is SAMPLED from it (Bernoulli, keyed draw), decisions are recorded at
-// allocation time from the allocator's onTick report, heated impressions are joined back to them by
-// allocation_id, and PPO updates run at tick boundaries with trainNow() (never inside a tick), so
-// the same seed gives the same numbers. With explore: 'ppo' the user stage's explore network is
-// trained online too (Gaussian PPO, learn/explore-*.ts), also only at tick boundaries.
+// 'thermostat-learned' is a thin client of the job's online learner (learn/online/): the same
+// allocator model port, reward join (the allocator's own outcome records), PPO learner, guard and
+// control records on the allocator's input log as `thermostat run` with learning on. Only the
+// training runs in-thread, published inside the tick that triggered it, so the same seed gives the
+// same numbers. With explore: 'learned' | 'ppo' the user stage's explore network is also trained
+// (learn/online/explore.ts; simulator only, it did not pay).
 import { parseAgentConfig, type AgentConfigInput } from '../agents/config.js';
 import type { AllocationScorer, ExplorePolicy } from '../agents/scorer.js';
-import { ALLOCATION_FEATURE_COUNT } from '../agents/scorer.js';
-import { loadRuntimeConfig } from '../core/config.js';
-import { keyedUniform } from '../core/rng.js';
-import { RuleScorer } from '../agents/rule-scorer.js';
-import {
-  MarginalCredit,
-  computeReward,
-  createLearning,
-  imitate,
-  sampleBernoulli,
-  type EngagementAggregate,
-  type Learning,
-  type Pending,
-  type SettledGrant,
-  type LearnedAllocationScorer,
-  type LearnedExplorePolicy,
-  EXPLORE_OBS_WIDTH,
-  packExploreObs,
-} from '../learn/index.js';
-import {
-  DEFAULT_EXPLORE_REWARD,
-  ExploreDecisionLog,
-  type ExploreRewardWeights,
-} from '../learn/explore-experience.js';
-import type { GaussianPpoConfig } from '../learn/explore-ppo.js';
-import {
-  SampledExplorePolicy,
-  type ExploreDecisionEvent,
-  type ExploreNoise,
-} from '../learn/explore-sampling.js';
-import { ExploreTrainer } from '../learn/explore-trainer.js';
-import { exploreCloneSet } from '../learn/explore-clone.js';
-import type { UserKeyedExplorePolicy } from '../agents/explore.js';
-import type { ExploreLearningPoint, LearnedDayPoint } from './metrics.js';
 import { RuleExplorePolicy } from '../agents/rule-explore.js';
+import { RuleScorer } from '../agents/rule-scorer.js';
+import { isEngaged } from '../agents/user.js';
+import { loadRuntimeConfig } from '../core/config.js';
+import type { ExploreRewardWeights } from '../learn/explore-experience.js';
+import type { GaussianPpoConfig } from '../learn/explore-ppo.js';
+import type { ExploreDecisionEvent, ExploreNoise } from '../learn/explore-sampling.js';
+import { ExploreLearning } from '../learn/online/explore.js';
+import { createOnlineLearning, type LearnerEvent, type OnlineLearning } from '../learn/online/index.js';
+import type { AllocatorModelPort } from '../pipelines/allocator-control.js';
 import type { TickReport } from '../pipelines/allocator-task.js';
 import type { RecordSerde } from '../pipelines/task-runner.js';
 import { ThermostatTestDriver } from '../pipelines/test-driver.js';
 import type {
   ContentPublished,
   HeatingAllocation,
-  RewardWeights,
   UserInteraction,
   UserMindState,
 } from '../schemas/types.js';
-import { isEngaged } from '../agents/user.js';
+import type { ExploreLearningPoint, LearnedDayPoint } from './metrics.js';
 import { DAY_MS } from './config.js';
-import { coldStartWindow } from './engine.js';
 import type { PolicyContext, RegulationPolicy } from './policy.js';
 import type { GraphTransport, TransportOptions } from './transport.js';
 
@@ -75,6 +48,8 @@ export interface ThermostatPolicyOptions {
   agents?: AgentConfigInput;
   partitions?: number;
   onTick?: (report: TickReport) => void;
+  /** Online learning: the allocator's model port (learn/online/). */
+  models?: AllocatorModelPort;
 }
 
 export class ThermostatGraphPolicy implements RegulationPolicy {
@@ -114,6 +89,7 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
       scorer: opts.scorer,
       explore: opts.explore,
       onTick: opts.onTick,
+      models: opts.models,
     });
   }
 
@@ -125,7 +101,7 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
   static async transportFor(ctx: PolicyContext, opts: ThermostatPolicyOptions): Promise<GraphTransport> {
     const transport = transportOf(ctx);
     if (transport.kind === 'inprocess') return ThermostatGraphPolicy.driverFor(ctx, opts);
-    if (opts.scorer || opts.onTick)
+    if (opts.scorer || opts.onTick || opts.models)
       throw new Error(
         `policy '${opts.name}' supports only --transport inprocess (custom scorer / tick reports)`,
       );
@@ -181,160 +157,6 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
   }
 }
 
-const mean = (xs: ArrayLike<number>): number => {
-  let t = 0;
-  for (let i = 0; i < xs.length; i++) t += xs[i];
-  return xs.length > 0 ? t / xs.length : 0;
-};
-
-/** Bernoulli entropy in nats. */
-const entropyOf = (p: number): number => {
-  const q = Math.min(1 - 1e-7, Math.max(1e-7, p));
-  return -(q * Math.log(q) + (1 - q) * Math.log(1 - q));
-};
-
-/** Hash of one feature row (its float32 bits): the keyed draw depends on the row only. */
-function rowKey(f: Float32Array, off: number, width: number): number {
-  const u = new Uint32Array(f.buffer, f.byteOffset + off * 4, width);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < width; i++) h = Math.imul(h ^ u[i], 0x01000193) >>> 0;
-  return h;
-}
-
-/** What the sampled scorer decided for the last batch (read by onTick right after allocateTick). */
-interface LastBatch {
-  rows: number;
-  features: Float32Array;
-  probs: Float32Array;
-  actions: Uint8Array;
-  logProbs: Float64Array;
-  version: string;
-}
-
-/**
- * The learned scorer as a stochastic policy: P(approve) from the allocation network, the action
- * sampled with a draw keyed by (seed, model version, feature row), so the score stays a pure function
- * of its input (a replay samples identically). An approval is returned as a score mapped into
- * [threshold, 1] (order kept, so clearing still ranks by P(approve)); a denial as 0.
- */
-export class SampledAllocationScorer implements AllocationScorer {
-  last: LastBatch | null = null;
-
-  constructor(
-    private readonly inner: LearnedAllocationScorer,
-    readonly threshold: number,
-    private readonly seed: number,
-  ) {}
-
-  get modelVersion(): string {
-    return this.warmup || !this.live ? this.rule.modelVersion : this.inner.modelVersion;
-  }
-
-  get policy(): 'RULE' | 'LEARNED' {
-    return this.warmup || !this.live ? 'RULE' : 'LEARNED';
-  }
-
-  /**
-   * false before the run starts (the pre-existing catalog's ticks): the rule scores them and
-   * nothing is recorded, so by construction both policies enter the run from the same state
-   * (test: with the rule deciding throughout, the learned run equals thermostat-rule).
-   */
-  live = false;
-  private readonly rule = new RuleScorer();
-  /**
-   * Warm-up (behaviour cloning): while set, the rule scorer decides (policy RULE) and its rows and
-   * scores are kept (at most `warmupMaxRows`) as the network's imitation targets.
-   */
-  warmup: { rule: AllocationScorer; rows: Float32Array[]; scores: number[] } | null = null;
-  warmupMaxRows = 8192;
-
-  score(features: Float32Array, rows: number): Float32Array {
-    const W = ALLOCATION_FEATURE_COUNT;
-    if (!this.live) {
-      this.last = null;
-      return this.rule.score(features, rows);
-    }
-    if (this.warmup) {
-      this.last = null;
-      const out = this.warmup.rule.score(features, rows);
-      for (let i = 0; i < rows && this.warmup.scores.length < this.warmupMaxRows; i++) {
-        this.warmup.rows.push(Float32Array.from(features.subarray(i * W, (i + 1) * W)));
-        this.warmup.scores.push(out[i]);
-      }
-      return out;
-    }
-    const { scores: probs, modelVersion } = this.inner.scoreWithVersion(features, rows);
-    const out = new Float32Array(rows);
-    const actions = new Uint8Array(rows);
-    const logProbs = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) {
-      const u = keyedUniform(this.seed, 'alloc-sample', modelVersion, rowKey(features, i * W, W));
-      const s = sampleBernoulli(probs[i], u);
-      actions[i] = s.action;
-      logProbs[i] = s.logProb;
-      out[i] = s.action === 1 ? this.threshold + (1 - this.threshold) * probs[i] : 0;
-    }
-    this.last = {
-      rows,
-      features: Float32Array.from(features.subarray(0, rows * W)),
-      probs: Float32Array.from(probs),
-      actions,
-      logProbs,
-      version: modelVersion,
-    };
-    return out;
-  }
-}
-
-/**
- * The user stage's explore policy in 'thermostat-learned' with explore: 'learned' | 'ppo'. During
- * the warm-up the rule decides and its (observation, probability) rows are kept as imitation
- * targets; afterwards the shared network scores each micro-batch of users in one call ('ppo': the
- * sampled policy, which records each user's decision for the reward join).
- */
-export class WarmStartedExplorePolicy implements UserKeyedExplorePolicy {
-  warmup: { rows: Float32Array[]; targets: number[] } | null = { rows: [], targets: [] };
-  warmupMaxRows = 8192;
-
-  constructor(
-    readonly rule: ExplorePolicy,
-    private readonly learned: LearnedExplorePolicy | SampledExplorePolicy,
-  ) {}
-
-  exploreProbabilitiesFor(
-    userIds: readonly string[],
-    mind: Float32Array,
-    behaviour: Float32Array,
-    rows: number,
-  ): Float32Array {
-    if (!this.warmup && this.learned instanceof SampledExplorePolicy)
-      return this.learned.exploreProbabilitiesFor(userIds, mind, behaviour, rows);
-    return this.exploreProbabilities(mind, behaviour, rows);
-  }
-
-  get policy(): 'RULE' | 'LEARNED' {
-    return this.warmup ? 'RULE' : 'LEARNED';
-  }
-
-  get modelVersion(): string {
-    return this.warmup ? this.rule.modelVersion : this.learned.modelVersion;
-  }
-
-  exploreProbabilities(mind: Float32Array, behaviour: Float32Array, rows: number): Float32Array {
-    if (!this.warmup) return this.learned.exploreProbabilities(mind, behaviour, rows);
-    const out = this.rule.exploreProbabilities(mind, behaviour, rows);
-    const w = this.warmup;
-    if (w.targets.length < this.warmupMaxRows) {
-      const obs = packExploreObs(mind, behaviour, rows);
-      for (let i = 0; i < rows && w.targets.length < this.warmupMaxRows; i++) {
-        w.rows.push(obs.slice(i * EXPLORE_OBS_WIDTH, (i + 1) * EXPLORE_OBS_WIDTH));
-        w.targets.push(out[i]);
-      }
-    }
-    return out;
-  }
-}
-
 export interface LearnedPolicyOptions {
   /** Denials recorded per tick at most (keyed subsample; bounds training cost). */
   maxDenialsPerTick: number;
@@ -348,9 +170,8 @@ export interface LearnedPolicyOptions {
   learningRate: number;
   entropyCoef: number;
   /**
-   * Warm start: for this long after the run starts the rule scorer decides while the network is
-   * fitted to its scores (behaviour cloning, learn/imitation.ts); then the learned policy takes
-   * over and PPO fine-tunes it. 0 = start from the seeded random weights.
+   * Warm start: for this long after the run starts the rule decides while the network is fitted to
+   * its decisions (behaviour cloning); then the learned policy takes over and PPO fine-tunes it.
    */
   warmupMs: number;
   /**
@@ -362,32 +183,19 @@ export interface LearnedPolicyOptions {
   exploreWarmupMs: number;
   /** Rule-labelled rows with uniform mind states added to the clone set (learn/explore-clone.ts). */
   exploreCloneExtra: number;
-  /**
-   * Credit assignment. 'marginal' (learn/credit.ts): a grant earns the value of what it delivered
-   * (summed, not a rate) plus `coldStartBonus` when the item crossed the cold-start bar while it
-   * was delivering, optionally minus λ·granted at the shadow price of the cap/pool
-   * (`opportunityCost`). 'bandit': the per-allocation engagement rate of learn/experience.ts (the
-   * earlier behaviour; kept for comparison).
-   */
+  /** 'marginal': a grant earns the value it delivered (summed); 'bandit': the per-impression rate. */
   credit: 'marginal' | 'bandit';
-  coldStartBonus: number;
-  /** Marginal credit without the λ·granted term (value + cold-start credit only), for comparison. */
-  opportunityCost: boolean;
-  /** Marginal credit: value units charged per delivered heated impression left unclicked (learn/credit.ts). */
-  dissatisfactionPenalty: number;
   /**
    * Warm start target = sigmoid((rule score − threshold)/τ): the rule's approve/deny decision,
    * softened (τ → 0: hard labels; τ large: the raw score's order with P ≈ 0.5 everywhere).
    */
   imitationTemperature: number;
+  /** Share of ticks the rule decides while a learned version is live (the guard's baseline). */
+  ruleHoldout: number;
   /**
-   * User explore policy: 'rule' (agents/rule-explore); 'learned': the shared explore network
-   * (learn/explore-model.ts), called once per user-stage micro-batch, warm-started by behaviour
-   * cloning of the rule's probabilities over the same warm-up window and not trained further;
-   * 'ppo': the same warm start, then the network is a Gaussian policy over its logit (the action
-   * is the emitted probability itself, which IS observable, unlike the ranker's per-slot draw),
-   * each user's decision is rewarded by the interactions served under it (learn/explore-experience.ts)
-   * and Gaussian PPO fine-tunes it at tick boundaries (docs/LEARNING.md).
+   * User explore policy: 'rule' (agents/rule-explore); 'learned': the shared explore network,
+   * warm-started by behaviour cloning of the rule and not trained further; 'ppo': then fine-tuned
+   * by Gaussian PPO at tick boundaries (learn/online/explore.ts, docs/LEARNING.md).
    */
   explore: 'rule' | 'learned' | 'ppo';
   /** explore: 'ppo' — reward weights, PPO settings (σ, entropy, lr, …) and batch sizes. */
@@ -415,11 +223,8 @@ export const DEFAULT_LEARNED_OPTIONS: LearnedPolicyOptions = {
   exploreWarmupMs: 2 * 3_600_000,
   exploreCloneExtra: 4096,
   credit: 'marginal',
-  coldStartBonus: 10,
-  // The shadow-price term lowered cold start in every measured variant (docs/results/learning.md): off.
-  opportunityCost: false,
-  dissatisfactionPenalty: 0,
   imitationTemperature: 0.03,
+  ruleHoldout: 0.05,
   explore: 'rule',
   exploreReward: {},
   explorePpo: {},
@@ -443,25 +248,6 @@ export const DEFAULT_EXPLORE_PPO: Partial<GaussianPpoConfig> = {
   maxLogStd: Math.log(0.5),
 };
 
-interface OpenAllocation {
-  agg: EngagementAggregate;
-  weights: RewardWeights;
-  cost: number;
-  validUntil: number;
-  contentId: string;
-  granted: number;
-  /** The item crossed the cold-start bar while this allocation was delivering. */
-  coldStart: boolean;
-}
-
-/** What the policy observes of a new item within its cold-start window. */
-interface ColdStartTrack {
-  publishedAt: number;
-  impressions: number;
-  engaged: number;
-  crossed: boolean;
-}
-
 interface ExploreDayAcc {
   decisions: number;
   probabilitySum: number;
@@ -480,59 +266,29 @@ interface DayAcc {
   approvedSum: number;
   approvedN: number;
   updates: number;
+  rollbacks: number;
+  rejected: number;
+  modelVersion: string | null;
 }
 
-/** Thermostat on the real graph with the learned allocation scorer trained online by PPO. */
+/** Thermostat on the real graph with the job's online learner (learn/online/) training it. */
 export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
-  private readonly open = new Map<string, OpenAllocation>();
-  /** Latest granted allocation per content (the one a cold-start crossing is credited to). */
-  private readonly openByContent = new Map<string, string>();
-  private readonly cold = new Map<string, ColdStartTrack>();
-  private readonly credit: MarginalCredit | null;
-  /** Items seen crossing the cold-start bar, and how many of those crossings a grant was credited for. */
-  coldStarts = { crossed: 0, credited: 0 };
-  /** Reward the credit rule gave each settled grant (for the learning curves). */
-  private readonly shaped = new Map<string, number>();
-  private readonly userCfg = parseAgentConfig({}).user;
   private readonly days = new Map<number, DayAcc>();
-  /** Behaviour-cloning warm start, when it ran: rows fitted, cross-entropy before/after. */
-  warmStart: { rows: number; lossBefore: number; lossAfter: number } | null = null;
-  /** The same for the explore network (explore: 'learned'). */
-  exploreWarmStart: {
-    rows: number;
-    lossBefore: number;
-    lossAfter: number;
-    /** Mean rule probability over the fitted rows, and the fitted network's mean on them. */
-    meanTarget: number;
-    meanFitted: number;
-  } | null = null;
-  explorePolicy: WarmStartedExplorePolicy | null = null;
-  /** explore: 'ppo' — the decision log, its trainer and per-day curves. */
-  exploreLog: ExploreDecisionLog | null = null;
-  exploreTrainer: ExploreTrainer | null = null;
   private readonly exploreDays = new Map<number, ExploreDayAcc>();
+  private readonly userCfg = parseAgentConfig({}).user;
   /** Event time of the boundary being processed (explore decisions are made inside advanceTo). */
   private now = 0;
+  /** Every learner event (published versions, rollbacks, rejections), for reports and tests. */
+  readonly events: LearnerEvent[] = [];
 
   private constructor(
     driver: ThermostatTestDriver,
     name: string,
-    private readonly learning: Learning,
-    private readonly scorer: SampledAllocationScorer,
+    readonly learning: OnlineLearning,
+    readonly explore: ExploreLearning | null,
     private readonly ctx: PolicyContext,
-    private readonly opts: LearnedPolicyOptions,
-    private readonly graceMs: number,
   ) {
     super(driver, name);
-    this.credit =
-      opts.credit === 'marginal'
-        ? new MarginalCredit(learning.allocation.buffer.cfg, {
-            coldStartBonus: opts.coldStartBonus,
-            alpha: 0.2,
-            opportunityCost: opts.opportunityCost,
-            dissatisfactionPenalty: opts.dissatisfactionPenalty,
-          })
-        : null;
   }
 
   static async createLearned(
@@ -543,73 +299,76 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
   ): Promise<LearnedThermostatPolicy> {
     const opts = { ...DEFAULT_LEARNED_OPTIONS, ...over };
     // The simulator's learner settings, under the configuration file and environment (as the job's).
-    const base = {
-      seed: ctx.seed,
-      trainer: { minBatch: opts.minBatch, maxBatch: opts.maxBatch, stepsPerTurn: 0 },
-      ppo: {
-        epochs: opts.epochs,
-        minibatchSize: opts.minibatchSize,
-        learningRate: opts.learningRate,
-        entropyCoef: opts.entropyCoef,
+    const cfg = loadRuntimeConfig({
+      base: {
+        learn: {
+          seed: ctx.seed,
+          trainer: { minBatch: opts.minBatch, maxBatch: opts.maxBatch },
+          ppo: {
+            epochs: opts.epochs,
+            minibatchSize: opts.minibatchSize,
+            learningRate: opts.learningRate,
+            entropyCoef: opts.entropyCoef,
+          },
+          reward: { maxCost: opts.maxCost, costWeight: opts.costWeight },
+          online: {
+            enabled: true,
+            warmupMs: opts.warmupMs,
+            imitationTemperature: opts.imitationTemperature,
+            maxDenialsPerTick: opts.maxDenialsPerTick,
+            credit: opts.credit,
+            ruleHoldout: opts.ruleHoldout,
+          },
+        },
       },
-      reward: { maxCost: opts.maxCost, costWeight: opts.costWeight },
-    };
-    const cfg = loadRuntimeConfig({ base: { learn: base } }).learn;
-    const learning = await createLearning({ config: cfg });
-    const agentCfg = parseAgentConfig({});
-    const scorer = new SampledAllocationScorer(
-      learning.allocation.scorer,
-      agentCfg.system.scoreThreshold,
-      ctx.seed,
-    );
-    if (opts.warmupMs > 0) scorer.warmup = { rule: new RuleScorer(), rows: [], scores: [] };
-    let exploreLog: ExploreDecisionLog | null = null;
-    let exploreTrainer: ExploreTrainer | null = null;
-    let sampler: SampledExplorePolicy | null = null;
-    if (opts.explore === 'ppo') {
-      exploreLog = new ExploreDecisionLog({ ...DEFAULT_EXPLORE_REWARD, ...opts.exploreReward });
-      exploreTrainer = new ExploreTrainer(learning.explore.handle, exploreLog, {
-        minBatch: opts.exploreMinBatch,
-        maxBatch: opts.exploreMaxBatch,
-        ppo: { ...DEFAULT_EXPLORE_PPO, ...opts.explorePpo },
-        seed: ctx.seed,
-      });
-      const t = exploreTrainer;
-      sampler = new SampledExplorePolicy(
-        learning.explore.handle,
-        exploreLog,
-        () => t.logStd(),
-        ctx.seed,
-        opts.exploreNoise,
-      );
-    }
+    }).learn;
+    const agents = parseAgentConfig(ThermostatGraphPolicy.agentsFor(ctx, { name, serde }));
+    let driver: ThermostatTestDriver | null = null;
+    let self: LearnedThermostatPolicy | null = null;
+    const learning = await createOnlineLearning({
+      config: cfg,
+      agents,
+      mode: 'simulation',
+      // Control records go to the allocator's input topic of the in-memory graph, like the job's.
+      control: { send: (c) => driver!.controlSink().send(c) },
+      onEvent: (e) => self?.onLearnerEvent(e),
+    });
+    learning.learner.activateFrom(ctx.startMs);
     const explore =
       opts.explore === 'rule'
         ? null
-        : new WarmStartedExplorePolicy(
-            new RuleExplorePolicy(agentCfg.user.explore),
-            sampler ?? learning.explore.scorer,
+        : new ExploreLearning(
+            {
+              mode: opts.explore,
+              rule: new RuleExplorePolicy(agents.user.explore),
+              seed: ctx.seed,
+              warmupMs: opts.exploreWarmupMs,
+              cloneExtra: opts.exploreCloneExtra,
+              reward: opts.exploreReward,
+              ppo: { ...DEFAULT_EXPLORE_PPO, ...opts.explorePpo },
+              minBatch: opts.exploreMinBatch,
+              maxBatch: opts.exploreMaxBatch,
+              noise: opts.exploreNoise,
+            },
+            (e) => self?.recordExploreDecision(e),
           );
-    if (explore && opts.exploreWarmupMs <= 0) explore.warmup = null;
-    let self: LearnedThermostatPolicy | null = null;
-    const driver = await ThermostatGraphPolicy.driverFor(ctx, {
+    driver = await ThermostatGraphPolicy.driverFor(ctx, {
       name,
       serde,
-      scorer: () => scorer,
-      explore: explore ? () => explore : undefined,
-      onTick: (r) => self?.recordTick(r),
+      models: learning.models,
+      onTick: learning.onTick,
+      explore: explore ? () => explore.policy : undefined,
     });
-    self = new LearnedThermostatPolicy(driver, name, learning, scorer, ctx, opts, cfg.reward.graceMs);
-    self.explorePolicy = explore;
-    self.exploreLog = exploreLog;
-    self.exploreTrainer = exploreTrainer;
-    const me = self;
-    if (sampler) sampler.onDecision = (e) => me.recordExploreDecision(e);
+    self = new LearnedThermostatPolicy(driver, name, learning, explore, ctx);
     return self;
   }
 
+  private dayOf(t: number): number {
+    return Math.floor((t - this.ctx.startMs) / DAY_MS);
+  }
+
   private day(t: number): DayAcc {
-    const d = Math.floor((t - this.ctx.startMs) / DAY_MS);
+    const d = this.dayOf(t);
     let a = this.days.get(d);
     if (!a) {
       a = {
@@ -621,14 +380,45 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
         approvedSum: 0,
         approvedN: 0,
         updates: 0,
+        rollbacks: 0,
+        rejected: 0,
+        modelVersion: null,
       };
       this.days.set(d, a);
     }
     return a;
   }
 
+  private onLearnerEvent(e: LearnerEvent): void {
+    if (e.type === 'decisions') {
+      if (e.d.policy !== 'LEARNED') return;
+      const a = this.day(e.d.tick);
+      a.rows += e.d.rows;
+      a.approvals += e.d.approvals;
+      a.entropy += e.d.entropy;
+      a.rewardN += e.d.recordedDenials; // reward 0
+      a.modelVersion = e.d.version;
+      return;
+    }
+    if (e.type === 'settled') {
+      const a = this.day(e.tick);
+      for (const g of e.grants) {
+        if (g.policy !== 'LEARNED') continue;
+        a.approvedSum += g.reward;
+        a.approvedN++;
+        a.rewardSum += g.reward;
+        a.rewardN++;
+      }
+      return;
+    }
+    this.events.push(e);
+    if (e.type === 'published' && e.reason === 'ppo_update') this.day(e.tick).updates++;
+    if (e.type === 'rollback') this.day(e.tick).rollbacks++;
+    if (e.type === 'rejected') this.day(e.tick).rejected++;
+  }
+
   private exploreDay(t: number): ExploreDayAcc {
-    const d = Math.floor((t - this.ctx.startMs) / DAY_MS);
+    const d = this.dayOf(t);
     let a = this.exploreDays.get(d);
     if (!a) {
       a = { decisions: 0, probabilitySum: 0, rewardSum: 0, rewardN: 0, updates: 0, std: 0 };
@@ -647,266 +437,36 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
     }
   }
 
-  /** Allocation time: one decision per scored request (wiring rule of docs/LEARNING.md). */
-  private recordTick(r: TickReport): void {
-    const last = this.scorer.last;
-    this.scorer.last = null;
-    if (!last || last.rows !== r.requests.length || r.tick < this.ctx.startMs) return;
-    const W = ALLOCATION_FEATURE_COUNT;
-    // allocateTick scored the requests sorted by content id: row i ↔ sorted[i].
-    const sorted = [...r.requests].sort((a, b) =>
-      a.content_id < b.content_id ? -1 : a.content_id > b.content_id ? 1 : 0,
-    );
-    const granted = new Map(r.allocations.map((a) => [a.content_id, a]));
-    const acc = this.day(r.tick);
-    const buffer = this.learning.allocation.buffer;
-    let denials = 0;
-    for (let i = 0; i < last.rows; i++) if (last.actions[i] === 0) denials++;
-    const keep = Math.min(1, this.opts.maxDenialsPerTick / Math.max(1, denials));
-    for (let i = 0; i < last.rows; i++) {
-      acc.rows++;
-      acc.entropy += entropyOf(last.probs[i]);
-      const obs = last.features.subarray(i * W, (i + 1) * W);
-      const id = sorted[i].content_id;
-      if (last.actions[i] === 1) {
-        acc.approvals++;
-        const a = granted.get(id);
-        // An approval the cap/pool/demand overrode has no observable outcome: not recorded.
-        if (!a) continue;
-        buffer.record({
-          allocationId: a.allocation_id,
-          obs,
-          action: 1,
-          logProb: last.logProbs[i],
-          weights: a.reward_weights,
-          cost: a.cost,
-          validUntil: a.valid_until,
-        });
-        this.open.set(a.allocation_id, {
-          agg: { impressions: 0, clicks: 0, completion: 0, shares: 0 },
-          weights: a.reward_weights,
-          cost: a.cost,
-          validUntil: a.valid_until,
-          contentId: id,
-          granted: a.impressions,
-          coldStart: false,
-        });
-        this.openByContent.set(id, a.allocation_id);
-      } else if (keyedUniform(this.ctx.seed, 'deny', id, r.tick) < keep) {
-        buffer.record({
-          allocationId: `deny:${id}@${r.tick}`,
-          obs,
-          action: 0,
-          logProb: last.logProbs[i],
-          weights: r.allocations[0]?.reward_weights ?? {
-            user_satisfaction: 0,
-            platform_revenue: 0,
-            long_term: 0,
-          },
-          cost: 0,
-          validUntil: r.tick,
-        });
-        acc.rewardN++; // reward 0
-      }
-    }
-  }
-
-  override async onPublished(recs: ContentPublished[]): Promise<void> {
-    for (const c of recs)
-      if (!this.cold.has(c.content_id))
-        this.cold.set(c.content_id, {
-          publishedAt: c.published_at,
-          impressions: 0,
-          engaged: 0,
-          crossed: false,
-        });
-    await super.onPublished(recs);
-  }
-
-  /**
-   * Cold-start bookkeeping from the interactions the job sees: the bar is the product's (world
-   * config: ≥ coldStartImpressions impressions and ≥ coldStartEngaged engaged views within the
-   * cold-start window), "engaged" is the agents' notion (click with completion or share). The
-   * crossing is credited to the item's allocation that is delivering at that moment.
-   */
-  private trackColdStart(r: UserInteraction): void {
-    const c = this.cold.get(r.content_id);
-    if (!c || c.crossed || r.event_time - c.publishedAt >= coldStartWindow(this.ctx.world)) return;
-    c.impressions++;
-    if (isEngaged(r, this.userCfg)) c.engaged++;
-    if (c.impressions < this.ctx.world.coldStartImpressions || c.engaged < this.ctx.world.coldStartEngaged)
-      return;
-    c.crossed = true;
-    this.coldStarts.crossed++;
-    const id = this.openByContent.get(r.content_id);
-    const a = id === undefined ? undefined : this.open.get(id);
-    if (a && a.agg.impressions > 0 && r.event_time < a.validUntil) {
-      a.coldStart = true;
-      this.coldStarts.credited++;
-    }
-  }
-
   override async onInteractions(recs: UserInteraction[]): Promise<void> {
-    const buffer = this.learning.allocation.buffer;
-    for (const r of recs) {
-      if (this.exploreLog && r.event_time >= this.ctx.startMs)
-        this.exploreLog.observe({
-          userId: r.user_id,
-          category: r.category,
-          isNewContent: r.is_new_content,
-          engaged: isEngaged(r, this.userCfg),
-          dwellMs: r.dwell_ms,
-        });
-      if (this.credit && r.event_time >= this.ctx.startMs) this.trackColdStart(r);
-      if (!r.heated || !r.allocation_id) continue;
-      const o = { allocationId: r.allocation_id, click: r.click, completion: r.completion, shared: r.shared };
-      if (buffer.observe(o)) {
-        const a = this.open.get(r.allocation_id);
-        if (a) {
-          a.agg.impressions++;
-          if (r.click) a.agg.clicks++;
-          a.agg.completion += Math.min(1, Math.max(0, r.completion));
-          if (r.shared) a.agg.shares++;
-        }
-      }
-    }
+    if (this.explore)
+      for (const r of recs)
+        if (r.event_time >= this.ctx.startMs)
+          this.explore.observe({
+            userId: r.user_id,
+            category: r.category,
+            isNewContent: r.is_new_content,
+            engaged: isEngaged(r, this.userCfg),
+            dwellMs: r.dwell_ms,
+          });
     await super.onInteractions(recs);
   }
 
-  /** Explore warm start: behaviour cloning of the rule's probabilities, at a tick boundary. */
-  private cloneExploreWarmup(eventTimeMs: number): void {
-    const ew = this.explorePolicy?.warmup;
-    if (this.explorePolicy && ew && eventTimeMs >= this.ctx.startMs + this.opts.exploreWarmupMs) {
-      this.explorePolicy.warmup = null;
-      if (ew.targets.length > 0) {
-        const h = this.learning.explore.handle;
-        const set = exploreCloneSet(
-          ew.rows,
-          ew.targets,
-          this.explorePolicy.rule,
-          this.opts.exploreCloneExtra,
-          this.ctx.seed,
-        );
-        const res = imitate(
-          h.net,
-          h.current.weights,
-          set.obs,
-          set.targets,
-          set.rows,
-          h.current.weights.seq + 1,
-          {
-            seed: this.ctx.seed,
-          },
-        );
-        h.swap(res.weights);
-        // Fit on the rows the rule actually decided (not the widened set).
-        const observed = set.obs.subarray(0, ew.targets.length * EXPLORE_OBS_WIDTH);
-        this.exploreWarmStart = {
-          rows: set.rows,
-          lossBefore: res.lossBefore,
-          lossAfter: res.lossAfter,
-          meanTarget: mean(ew.targets),
-          meanFitted: mean(this.learning.explore.scorer.probabilitiesOfObs(observed, ew.targets.length)),
-        };
-      }
-    }
-  }
-
-  /** Tick boundary: ticks run, outcomes settle by event time, then (maybe) one PPO update. */
+  /** Tick boundary: the explore warm start, the graph (ticks, learning inside them), explore PPO. */
   override async advanceTo(eventTimeMs: number): Promise<void> {
-    this.scorer.live = eventTimeMs >= this.ctx.startMs;
-    const w = this.scorer.warmup;
-    if (w && eventTimeMs >= this.ctx.startMs + this.opts.warmupMs) {
-      // Behaviour cloning at a tick boundary, before the tick's scoring: deterministic.
-      this.scorer.warmup = null;
-      if (w.rows.length > 0) {
-        const W = ALLOCATION_FEATURE_COUNT;
-        const obs = new Float32Array(w.rows.length * W);
-        w.rows.forEach((r, i) => obs.set(r, i * W));
-        const h = this.learning.allocation.handle;
-        // Target = the rule's DECISION, softened around its threshold (order kept for clearing):
-        // fitting P(approve) to the raw score would approve a 0.35-score request 35% of the time
-        // and a 0.25-score one (denied by the rule) 25% of the time.
-        const tau = this.opts.imitationTemperature;
-        const thr = this.scorer.threshold;
-        const targets = Float32Array.from(w.scores, (s) => 1 / (1 + Math.exp(-(s - thr) / tau)));
-        const res = imitate(
-          h.net,
-          h.current.weights,
-          obs,
-          targets,
-          w.rows.length,
-          h.current.weights.seq + 1,
-          {
-            seed: this.ctx.seed,
-          },
-        );
-        h.swap(res.weights); // the trainer's learner follows the swap (Trainer.onSwap)
-        this.warmStart = { rows: w.rows.length, lossBefore: res.lossBefore, lossAfter: res.lossAfter };
-      }
-    }
-    this.cloneExploreWarmup(eventTimeMs);
+    this.explore?.beforeBoundary(eventTimeMs, this.ctx.startMs);
     this.now = eventTimeMs;
     await super.advanceTo(eventTimeMs);
-    this.trainExplore(eventTimeMs);
-    const m = this.learning.allocation;
-    m.buffer.advance(eventTimeMs, this.credit ? (due) => this.marginalRewards(due) : undefined);
-    const cfg = m.buffer.cfg;
-    for (const [id, a] of this.open) {
-      if (a.validUntil + this.graceMs > eventTimeMs) continue;
-      this.open.delete(id);
-      if (this.openByContent.get(a.contentId) === id) this.openByContent.delete(a.contentId);
-      const rwd = this.shaped.get(id) ?? computeReward(a.agg, a.weights, a.cost, cfg);
-      this.shaped.delete(id);
-      const acc = this.day(a.validUntil);
-      acc.approvedSum += rwd;
-      acc.approvedN++;
-      acc.rewardSum += rwd;
-      acc.rewardN++;
+    if (this.explore && !this.explore.policy.warmup) {
+      const stats = this.explore.afterBoundary();
+      const acc = this.exploreDay(Math.max(this.ctx.startMs, eventTimeMs - 1));
+      if (stats) acc.updates++;
+      acc.std = this.explore.std();
     }
-    if (m.buffer.readyCount >= m.trainer.cfg.minBatch) {
-      const res = await m.trainer.trainNow();
-      if (res) this.day(Math.max(this.ctx.startMs, eventTimeMs - 1)).updates++;
-    }
-  }
-
-  /** Tick boundary, after the graph ran: one explore PPO update when enough decisions have closed. */
-  private trainExplore(eventTimeMs: number): void {
-    if (!this.exploreTrainer || this.explorePolicy?.warmup) return;
-    const stats = this.exploreTrainer.trainNow();
-    const acc = this.exploreDay(Math.max(this.ctx.startMs, eventTimeMs - 1));
-    if (stats) acc.updates++;
-    acc.std = Math.exp(this.exploreTrainer.logStd());
-  }
-
-  /** Marginal credit for one settle batch (the buffer's pending approvals due at this boundary). */
-  private marginalRewards(due: readonly Pending[]): number[] {
-    const grants: SettledGrant[] = [];
-    const idx: number[] = [];
-    const out = due.map(() => 0);
-    due.forEach((p, i) => {
-      const a = this.open.get(p.d.allocationId);
-      if (p.d.action !== 1 || !a) return;
-      idx.push(i);
-      grants.push({
-        agg: p.agg,
-        weights: p.d.weights,
-        cost: p.d.cost,
-        granted: a.granted,
-        coldStart: a.coldStart,
-      });
-    });
-    const rewards = this.credit!.settle(grants);
-    idx.forEach((i, k) => {
-      out[i] = rewards[k];
-      this.shaped.set(due[i].d.allocationId, rewards[k]);
-    });
-    return out;
   }
 
   /** The explore learner's day `d` (explore: 'ppo' only). */
   private exploreCurve(d: number): ExploreLearningPoint | undefined {
-    if (!this.exploreTrainer) return undefined;
+    if (!this.explore?.trainer) return undefined;
     const a = this.exploreDays.get(d);
     if (!a) return undefined;
     return {
@@ -917,13 +477,15 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
       std: a.std,
       entropy: a.std > 0 ? 0.5 * Math.log(2 * Math.PI * Math.E) + Math.log(a.std) : 0,
       updates: a.updates,
-      modelVersion: this.learning.explore.handle.version,
+      modelVersion: this.explore.handle.version,
     };
   }
 
   learningCurve(): LearnedDayPoint[] {
     const out: LearnedDayPoint[] = [];
+    let version = new RuleScorer().modelVersion;
     for (const [d, a] of [...this.days].sort((x, y) => x[0] - y[0])) {
+      version = a.modelVersion ?? version;
       if (d < 0 || d >= this.ctx.days) continue;
       out.push({
         day: d + 1,
@@ -932,7 +494,9 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
         entropy: a.rows > 0 ? a.entropy / a.rows : 0,
         approvalRate: a.rows > 0 ? a.approvals / a.rows : 0,
         updates: a.updates,
-        modelVersion: this.learning.allocation.handle.version,
+        modelVersion: version,
+        rollbacks: a.rollbacks,
+        rejected: a.rejected,
         explore: this.exploreCurve(d),
       });
     }
@@ -940,8 +504,8 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
   }
 
   override async close(): Promise<void> {
-    this.exploreTrainer?.dispose();
-    this.learning.dispose();
+    this.explore?.dispose();
+    await this.learning.close();
     await super.close();
   }
 }

@@ -33,6 +33,8 @@ interface RunOptions {
 
 /** The demo's sample traffic: event time runs this many times faster than the wall clock. */
 const DEMO_SPEEDUP = 20;
+/** With online learning on, 100×: its 2-hour event-time warm-up passes in about 72 s. */
+const DEMO_LEARNING_SPEEDUP = 100;
 /**
  * The demo publishes a new content after every this many interactions (a live catalogue): each
  * new item gets a trial of about 25 impressions, so trials take under a tenth of the traffic and
@@ -40,9 +42,10 @@ const DEMO_SPEEDUP = 20;
  */
 const DEMO_PUBLISH_EVERY = 300;
 /**
- * Users and contents of the demo's sample traffic. At the default rate a user makes about 18
- * requests per hour of event time, so the serving helper's per-user cap (4 heated an hour) leaves
- * room for the job's heating cap (20%) to be the limit, as on a platform.
+ * Users and contents of the demo's sample traffic. At the default rate and DEMO_SPEEDUP a user makes
+ * about 18 requests per hour of event time, so the serving helper's per-user cap (4 heated an hour)
+ * leaves room for the job's heating cap (20%) to be the limit, as on a platform. A faster demo has
+ * proportionally fewer users, so that stays true.
  */
 const DEMO_USERS = 20_000;
 const DEMO_CONTENTS = 1000;
@@ -58,7 +61,12 @@ const sumOf = async (
  * Seeded sample traffic on the job's own input topics (topicPrefix included), its page requests
  * served by a ranker that follows the job's allocations and reads mind states from Redis.
  */
-async function startSampleTraffic(cfg: RuntimeConfig, names: TopologyNames, o: RunOptions, log: Logger) {
+async function startSampleTraffic(
+  cfg: RuntimeConfig,
+  names: TopologyNames,
+  o: RunOptions & { speedup: number },
+  log: Logger,
+) {
   const serde = Serde.fromConfig(cfg);
   await prepareWriters(names, serde);
   const sink = new KafkaSink({
@@ -67,9 +75,9 @@ async function startSampleTraffic(cfg: RuntimeConfig, names: TopologyNames, o: R
     clientId: `${cfg.appId}-sample`,
   });
   await sink.connect();
-  // Event time DEMO_SPEEDUP× faster than the wall clock, so an allocation tick closes every few
+  // Event time `speedup`× faster than the wall clock, so an allocation tick closes every few
   // seconds; a rerun goes on from where the previous one left event time (else all late).
-  const stepMs = (DEMO_SPEEDUP * 1000) / o.rate;
+  const stepMs = (o.speedup * 1000) / o.rate;
   const resumeAt = await latestEventTime({
     brokers: cfg.kafka.brokers,
     rdkafka: cfg.kafka.rdkafka,
@@ -78,7 +86,7 @@ async function startSampleTraffic(cfg: RuntimeConfig, names: TopologyNames, o: R
   });
   const traffic = new SampleTraffic(serde, {
     seed: cfg.seed,
-    users: DEMO_USERS,
+    users: Math.round((DEMO_USERS * DEMO_SPEEDUP) / o.speedup),
     contents: DEMO_CONTENTS,
     startTime: Math.max(Date.now(), resumeAt + stepMs),
     stepMs,
@@ -112,6 +120,18 @@ async function startSampleTraffic(cfg: RuntimeConfig, names: TopologyNames, o: R
   };
 }
 
+/**
+ * The event-time bound (watermark.maxAheadMs) for sample traffic `speedup`× faster than the wall
+ * clock. Its records run ahead of their Kafka timestamps, so the bound rests on each partition's
+ * last event time, and at 100× a content-published partition gets a publication only every minute
+ * or two of event time: one gap past 5 min and the partition refuses every later publication.
+ * Scaled with the speed, the bound keeps the 20× demo's margin (15 s of wall time).
+ */
+function demoBound(cfg: RuntimeConfig, speedup: number): RuntimeConfig {
+  const maxAheadMs = Math.round((cfg.watermark.maxAheadMs * speedup) / DEMO_SPEEDUP);
+  return { ...cfg, watermark: { ...cfg.watermark, maxAheadMs } };
+}
+
 /** Samples the job's metrics in the background, for the live stats. */
 function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => boolean) {
   let latest: StatsSample = {
@@ -120,6 +140,7 @@ function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => bool
     lag: 0,
     allocations: 0,
     heatedShare: 0,
+    model: 0,
   };
   const timer = setInterval(() => {
     void Promise.all([
@@ -130,9 +151,11 @@ function sampleMetrics(metrics: Metrics, names: TopologyNames, ready: () => bool
       sumOf(metrics.consumerLag),
       sumOf(metrics.budgetPoolRemaining),
       sumOf(metrics.allocationTicks),
-    ]).then(([recordsIn, dlq, allocations, heatedShare, lag, pool, ticks]) => {
+      sumOf(metrics.modelVersion),
+    ]).then(([recordsIn, dlq, allocations, heatedShare, lag, pool, ticks, model]) => {
       // The pool is known once the allocator ran a tick (the gauge reads 0 before).
-      latest = { recordsIn, dlq, allocations, heatedShare, lag, poolRemaining: ticks > 0 ? pool : undefined };
+      const poolRemaining = ticks > 0 ? pool : undefined;
+      latest = { recordsIn, dlq, allocations, heatedShare, lag, poolRemaining, model };
     });
   }, 500);
   timer.unref();
@@ -156,11 +179,14 @@ async function run(o: RunOptions): Promise<void> {
   const metrics = createMetrics(undefined, {
     build: cfg.revision ? readBuildInfo(cfg.revision) : buildInfo(),
   });
-  const running = await startJob({ config: cfg, log, metrics });
+  const learn = cfg.learn;
+  // Sample traffic only on the embedded stack: never write test data into someone's cluster.
+  const sampling = o.sampleTraffic ?? !external;
+  const speedup = learn.online.enabled ? DEMO_LEARNING_SPEEDUP : DEMO_SPEEDUP;
+  const running = await startJob({ config: sampling ? demoBound(cfg, speedup) : cfg, log, metrics, learn });
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
 
-  // Sample traffic only on the embedded stack: never write test data into someone's cluster.
-  const sample = (o.sampleTraffic ?? !external) ? await startSampleTraffic(cfg, names, o, log) : undefined;
+  const sample = sampling ? await startSampleTraffic(cfg, names, { ...o, speedup }, log) : undefined;
   const stats = sampleMetrics(metrics, names, () => running.job.ready);
   const stopStats = startLiveStats(
     () => ({

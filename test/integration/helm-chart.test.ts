@@ -44,6 +44,7 @@ const REJECTS = [
   'rules-without-runbook',
   'rules-bad-for',
   'unknown-gpu-backend',
+  'learning-on-webgpu',
   'netpol-bad-protocol',
   'lint-replicaCount-string',
 ];
@@ -307,6 +308,14 @@ describe('rendered manifests', () => {
     none('default', 'NetworkPolicy');
     assert.equal(configMap('default').THERMOSTAT_HTTP_HOST, '0.0.0.0');
     assert.equal(configMap('default').THERMOSTAT_SCORER, undefined, 'the rule scorer by default');
+    assert.equal(configMap('default').THERMOSTAT_LEARN_ONLINE, undefined, 'no online learning by default');
+  });
+
+  test('learning: online learning and LLM reward weights switched on through the ConfigMap', () => {
+    const cm = configMap('learning');
+    assert.equal(cm.THERMOSTAT_LEARN_ONLINE, 'true');
+    assert.equal(cm.THERMOSTAT_LLM_ENABLED, 'true');
+    assert.equal(cm.THERMOSTAT_LLM_URL, 'https://llm.internal/v1');
   });
 
   test('default: Service, PDB and every object carry the standard labels and select the pods', () => {

@@ -67,6 +67,10 @@ test(
     await sink.flush();
     await sink.disconnect();
 
+    // The registry fails for the new writer id from the start: a job that fetches as soon as it is
+    // up must still wait for it (no race with the start-up registration, which is answered).
+    const v2Path = `/schemas/ids/${v2Id}`;
+    sr.refuses = (_method, path) => path === v2Path;
     const job = JobProcess.spawn({
       brokers,
       appId,
@@ -76,7 +80,7 @@ test(
       env: { SCHEMA_REGISTRY_URL: sr.url, THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500' },
     });
     t.after(() => job.dispose());
-    await job.waitStarted(); // registered (found) its writer ids; nothing fetched yet
+    await job.waitStarted(); // registered (found) its writer ids
     sr.available = false;
     const interactionsIn = async () =>
       sumMetric(
@@ -86,7 +90,7 @@ test(
       );
     // The first batch holding a v2 record asks for its schema; the batch then waits (a batch mixes
     // v1 and v2 records, so most partitions wait).
-    const asked = () => sr.requests.filter((r) => r.path === `/schemas/ids/${v2Id}`).length;
+    const asked = () => sr.requests.filter((r) => r.path === v2Path).length;
     for (const end = Date.now() + 60_000; asked() === 0 && Date.now() < end;) await sleep(100);
     await sleep(3000);
     const during = await job.metrics();
@@ -99,6 +103,7 @@ test(
     assert.ok(asked() >= 2, `the batch was retried (${asked()} requests for the new id)`);
 
     sr.available = true;
+    sr.refuses = () => false;
     const metrics = await waitQuiescent(job, { quietMs: 2500 });
     assert.equal(sumMetric(metrics, 'thermostat_dlq_records_total'), 0);
     assert.equal(await interactionsIn(), input.interactions.length);

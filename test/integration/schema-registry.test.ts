@@ -85,6 +85,7 @@ test('lookup mode: uses the ids a third party registered, never registers, and r
     names.contentChangelog,
     names.contentEvents,
     names.allocatorInput,
+    names.userRekey,
   ];
   const schemas = topicSchemas(names);
   const ids = new Map(written.map((tp) => [tp, sr.register(`${tp}-value`, contractText(schemas[tp]))]));

@@ -13,6 +13,7 @@ import { runAb } from '../../sim/ab.js';
 import { defaultWorldConfig } from '../../sim/config.js';
 import type { RunResult } from '../../sim/metrics.js';
 import { htmlReport } from '../../sim/report.js';
+import { METRICS } from '../../sim/report-charts.js';
 import { runPolicy } from '../../sim/run.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -112,7 +113,11 @@ test('the HTML report renders in headless Chromium: every chart as SVG with its 
     assert.ok(chart, `chart ${id} is on the page`);
     assert.ok(chart.includes('<svg'), `${id} was drawn as SVG`);
   }
-  assert.equal([...found.keys()].filter((id) => id.startsWith('metric-')).length, 22, 'one chart per metric');
+  assert.equal(
+    [...found.keys()].filter((id) => id.startsWith('metric-')).length,
+    METRICS.length,
+    'one chart per metric',
+  );
 
   // Per day: a line and a band per policy (two seeds give intervals), integer day ticks.
   for (const id of ['series-new_content_ctr', 'series-interest_diversity', 'series-heated_share']) {

@@ -300,9 +300,10 @@ export async function readTopic<T>(
   names: TopologyNames,
   topic: string,
   group: string,
+  partitions = PARTITIONS,
 ): Promise<{ key: string | null; value: T }[]> {
   const serde = wireSerde(names);
-  return (await readRaw(brokers, topic, PARTITIONS, group)).map((r) => ({
+  return (await readRaw(brokers, topic, partitions, group)).map((r) => ({
     key: r.key,
     value: serde.decode(topic, r.value!) as T,
   }));

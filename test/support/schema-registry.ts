@@ -77,6 +77,8 @@ export class SchemaRegistryStandIn {
   private nextId = 1;
   /** False: every request is answered 503, as by a registry that is down. */
   available = true;
+  /** Requests this answers 503 even while available (a registry failing for some lookups only). */
+  refuses: (method: string, path: string) => boolean = () => false;
 
   private readonly server: Server;
 
@@ -120,7 +122,8 @@ export class SchemaRegistryStandIn {
     const authorized = this.authorized(req.headers.authorization);
     this.requests.push({ method, path, authorized });
     try {
-      if (!this.available) throw new HttpError(503, 50301, 'Service Unavailable');
+      if (!this.available || this.refuses(method, path))
+        throw new HttpError(503, 50301, 'Service Unavailable');
       if (!authorized) throw new HttpError(401, 40101, 'Unauthorized');
       const body = method === 'POST' ? await readJson(req) : undefined;
       this.reply(res, 200, this.route(method, path.split('/').slice(1).map(decodeURIComponent), body));

@@ -165,6 +165,9 @@ $(VAR) references to env vars from the Secret, so they never appear in the Confi
 {{- if and .Values.podDisruptionBudget.enabled (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable) (kindIs "invalid" .Values.podDisruptionBudget.minAvailable) }}
 {{- fail "podDisruptionBudget: set one of maxUnavailable and minAvailable" }}
 {{- end }}
+{{- if and .Values.learning.enabled .Values.gpu.enabled (eq .Values.gpu.backend "webgpu") }}
+{{- fail "learning.enabled trains and scores with synchronous reads: use gpu.backend tfjs-node-gpu, or no GPU (wasm)" }}
+{{- end }}
 {{- if and .Values.prometheusRule.enabled (not .Values.prometheusRule.runbookUrl) }}
 {{- fail "prometheusRule.enabled requires prometheusRule.runbookUrl (where docs/RUNBOOK.md is served)" }}
 {{- end }}

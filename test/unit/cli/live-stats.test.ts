@@ -84,8 +84,13 @@ test('the terminal line shows what was sampled, and only that', () => {
       heatedCtr: 0.1234,
       organicCtr: null,
       poolRemaining: 98765.4,
+      model: 7,
       ready: true,
     }),
-    '[stats] in 5 rec/s (total 10)  dlq 0  lag 0  produced 12  allocations 4 (active 3)  heated share 1.2%  ctr heated 12.3% organic –  pool 98765  ready true',
+    '[stats] in 5 rec/s (total 10)  dlq 0  lag 0  produced 12  allocations 4 (active 3)  heated share 1.2%  ctr heated 12.3% organic –  pool 98765  model allocation@7  ready true',
+  );
+  assert.equal(
+    formatStats({ recordsIn: 1, dlq: 0, lag: 0, recordsPerSec: 1, model: 0 }),
+    '[stats] in 1 rec/s (total 1)  dlq 0  lag 0  model rule',
   );
 });

@@ -33,11 +33,11 @@ test('explore: learned — behaviour cloning of the rule, then the shared networ
     const world = new World(cfg);
     const arm = makeArm(world, new ContentStats(), policy, 'thermostat-learned');
     const [res] = await simulate(world, [arm], () => 0);
-    const ws = policy.exploreWarmStart;
+    const ws = policy.explore?.warmStart;
     assert.ok(ws && ws.rows > 0, 'the warm-up recorded explore rows');
     assert.ok(ws.lossAfter < ws.lossBefore, `imitation loss ${ws.lossBefore} → ${ws.lossAfter}`);
-    assert.equal(policy.explorePolicy?.policy, 'LEARNED');
-    assert.match(policy.explorePolicy?.modelVersion ?? '', /^explore@1$/);
+    assert.equal(policy.explore?.policy.policy, 'LEARNED');
+    assert.match(policy.explore?.policy.modelVersion ?? '', /^explore@1$/);
     assert.ok(res.metrics.impressions > 0);
   } finally {
     await policy.close();

@@ -215,12 +215,10 @@ test('code-injection attempts are never executed; only plain JSON data can becom
     reply = { content: a };
     const r = await p.refresh(OBJECTIVES);
     outcomes.push(r.ok);
-    // the third is valid JSON data followed by prose: its numbers are usable, nothing else is
-    if (r.ok)
-      assert.deepEqual(Object.keys(r.weights).sort(), ['long_term', 'platform_revenue', 'user_satisfaction']);
   }
-  assert.deepEqual(outcomes, [false, false, true, false]);
-  const accepted = 1;
+  // The third is valid JSON data, but with a key that was not asked for: refused as a whole.
+  assert.deepEqual(outcomes, [false, false, false, false]);
+  const accepted = 0;
   assert.equal(existsSync(PWNED_FILE), false, 'no command ran');
   assert.equal(
     (globalThis as { __thermostatPwned?: number }).__thermostatPwned,
