@@ -5,7 +5,7 @@
 // them on their checkpointed progress records, the combiner below on its own.
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ConfigError } from '../core/errors.js';
-import { NO_WATERMARK } from './types.js';
+import { NO_WATERMARK, sortedRows } from './types.js';
 
 /** A watermark marker as carried on an internal topic. */
 export interface WatermarkMarker {
@@ -101,11 +101,7 @@ export class WatermarkMarkerCombiner {
   }
 
   snapshot(): WatermarkMarkerCombinerSnapshot {
-    const sources = [...this.sources.keys()].sort().map((s) => {
-      const st = this.sources.get(s) as SourceProgress;
-      return [s, st.wm, st.idle] as const;
-    });
-    return { watermark: this.wm, sources };
+    return { watermark: this.wm, sources: sortedRows(this.sources, (s, st) => [s, st.wm, st.idle] as const) };
   }
 
   /** Applies one marker; returns the combined watermark after it. */

@@ -40,3 +40,8 @@ export interface SourceCoordinates {
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** A map's entries as rows sorted by key: equal maps give equal snapshots. */
+export function sortedRows<V, R>(map: ReadonlyMap<string, V>, row: (key: string, value: V) => R): R[] {
+  return [...map.keys()].sort().map((k) => row(k, map.get(k) as V));
+}

@@ -2,7 +2,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Clock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
-import { NO_WATERMARK, type Sink, type WatermarkedBatch, sinkFn } from './types.js';
+import { NO_WATERMARK, type Sink, type WatermarkedBatch, sinkFn, sortedRows } from './types.js';
 
 /**
  * A source's watermark under bounded out-of-orderness: its highest event time minus the bound
@@ -84,10 +84,7 @@ export class WatermarkTracker {
   }
 
   snapshot(): WatermarkTrackerSnapshot {
-    const sources = [...this.sources.keys()].sort().map((s) => {
-      const st = this.sources.get(s) as SourceState;
-      return [s, st.maxEventTime, st.eopSince] as const;
-    });
+    const sources = sortedRows(this.sources, (s, st) => [s, st.maxEventTime, st.eopSince] as const);
     return { watermark: this.wm, sources };
   }
 
