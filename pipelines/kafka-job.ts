@@ -215,18 +215,17 @@ export class KafkaJob {
     for (const { stage, topics } of stages) {
       const worker: StageWorker = {
         stage,
-        source: undefined as unknown as SourcePort,
+        source: this.deps.createSource({
+          groupId: consumerGroup(this.deps.appId, stage),
+          topics,
+          onAssign: (tps) => this.onAssign(worker, tps),
+          onRevoke: (tps, lost) => this.onRevoke(worker, tps, lost ?? false),
+          onEof: (tp, end) => worker.idle.reachedEnd(tp.topic, tp.partition, end),
+        }),
         tasks: new Map(),
         idle: new IdleSources(this.deps.clock, this.deps.idleTimeoutMs),
         paused: false,
       };
-      worker.source = this.deps.createSource({
-        groupId: consumerGroup(this.deps.appId, stage),
-        topics,
-        onAssign: (tps) => this.onAssign(worker, tps),
-        onRevoke: (tps, lost) => this.onRevoke(worker, tps, lost ?? false),
-        onEof: (tp, end) => worker.idle.reachedEnd(tp.topic, tp.partition, end),
-      });
       this.workers.push(worker);
     }
     await Promise.all(this.workers.map((w) => w.source.connect()));
