@@ -69,16 +69,64 @@ export async function disposeEnv(env: JobEnv): Promise<void> {
   }
 }
 
-export function spawnJob(env: JobEnv, extra: Record<string, string> = {}): JobProcess {
+export function spawnJob(env: JobEnv, extra: Record<string, string> = {}, port = env.port): JobProcess {
   return JobProcess.spawn({
     brokers: BROKERS,
     appId: env.appId,
     topicPrefix: env.prefix,
     redisUrl: env.redis.url,
-    httpPort: env.port,
+    httpPort: port,
     env: { THERMOSTAT_BATCH_SIZE: '5000', THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '1000', ...extra },
-    logFile: `/tmp/${env.appId}.log`,
+    logFile: `/tmp/${env.appId}${port === env.port ? '' : `-${port}`}.log`,
   });
+}
+
+/** How many job instances share the consumer groups, and on how many input partitions. */
+export interface JobShape {
+  instances?: number;
+  /** kafka.inputPartitions (default: the job's). */
+  partitions?: number;
+  /** Extra THERMOSTAT_* settings for every instance. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Starts `shape.instances` job processes in one consumer group per stage (static membership, one
+ * HTTP port each) and waits until the groups have spread the partitions over all of them.
+ */
+async function startJobs(env: JobEnv, shape: JobShape, timeoutMs: number): Promise<JobProcess[]> {
+  const n = shape.instances ?? 1;
+  const extra: Record<string, string> = {
+    ...(shape.partitions === undefined ? {} : { THERMOSTAT_INPUT_PARTITIONS: String(shape.partitions) }),
+    ...shape.env,
+  };
+  const jobs: JobProcess[] = [];
+  for (let i = 0; i < n; i++) {
+    const member: Record<string, string> = n > 1 ? { THERMOSTAT_INSTANCE_ID: `${env.appId}-${i}` } : {};
+    jobs.push(spawnJob(env, { ...extra, ...member }, i === 0 ? env.port : await freePort()));
+  }
+  for (const job of jobs) await job.waitStarted(90_000);
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const ms = await Promise.all(jobs.map(metricsOf));
+    // The job's /readyz asks for a task of every stage, so an instance without the allocator's
+    // single partition never reports ready: wait until the group spread every partition instead.
+    const ready = await Promise.all(jobs.map(async (j) => (await j.readyz())?.status === 200));
+    const total = (k: 'userPartitions' | 'contentPartitions' | 'allocatorPartitions') =>
+      ms.reduce((s, m) => s + (m?.[k] ?? 0), 0);
+    const spread =
+      ms.every((m) => m !== null && m.userPartitions > 0 && m.contentPartitions > 0) &&
+      total('userPartitions') === (shape.partitions ?? total('userPartitions')) &&
+      total('contentPartitions') === total('userPartitions') &&
+      total('allocatorPartitions') === 1;
+    if (spread && ready.some((r) => r)) return jobs;
+    if (Date.now() > end)
+      throw new Error(
+        `jobs not ready with partitions within ${timeoutMs} ms: ${JSON.stringify(ms)}; ${jobs[0].outputTail.slice(-300)}`,
+      );
+    for (const job of jobs) if (!job.running) throw new Error(`job exited: ${job.outputTail.slice(-500)}`);
+    await sleep(100);
+  }
 }
 
 export async function waitReady(job: JobProcess, timeoutMs: number): Promise<void> {
@@ -101,7 +149,24 @@ async function metricsOf(job: JobProcess) {
     checkpointsOk: sumMetric(m, 'thermostat_checkpoints_total', 'outcome="ok"'),
     queued: sumMetric(m, 'thermostat_checkpoint_queued_entries'),
     ready: sumMetric(m, 'thermostat_ready'),
+    userPartitions: sumMetric(m, 'thermostat_assigned_partitions', 'stage="user"'),
+    contentPartitions: sumMetric(m, 'thermostat_assigned_partitions', 'stage="content"'),
+    allocatorPartitions: sumMetric(m, 'thermostat_assigned_partitions', 'stage="allocator"'),
   };
+}
+
+/** Stage-1 records in and consumer lag summed over instances (null while one does not answer). */
+async function groupMetrics(jobs: JobProcess[]): Promise<{ userIn: number; lag: number } | null> {
+  const ms = await Promise.all(jobs.map(metricsOf));
+  if (ms.some((m) => m === null)) return null;
+  return {
+    userIn: ms.reduce((s, m) => s + m!.userIn, 0),
+    lag: ms.reduce((s, m) => s + m!.lag, 0),
+  };
+}
+
+async function stopJobs(jobs: JobProcess[]): Promise<void> {
+  await Promise.all(jobs.map((j) => j.terminate(20_000).catch(() => undefined)));
 }
 
 /** Produces values with at most 50k unacknowledged (optionally at a fixed rate); resolves when all are acknowledged. */
@@ -158,14 +223,14 @@ export async function e2eThroughput(
   events: number,
   timeoutMs: number,
   log: (m: string) => void,
+  shape: JobShape = {},
 ): Promise<ThroughputResult> {
   const env = await jobEnv('tput', log);
   const serde = Serde.local();
-  const job = spawnJob(env);
   const sink = new KafkaSink({ brokers: BROKERS, clientId: `${env.appId}-producer` });
+  let jobs: JobProcess[] = [];
   try {
-    await job.waitStarted(90_000);
-    await waitReady(job, 90_000);
+    jobs = await startJobs(env, shape, 120_000);
     await sink.connect();
     await produceAll(
       sink,
@@ -185,21 +250,21 @@ export async function e2eThroughput(
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       await sleep(100);
-      const m = await metricsOf(job);
+      const m = await groupMetrics(jobs);
       if (m) maxLag = Math.max(maxLag, m.lag);
       if (m && m.userIn >= input.length + w.published.length && m.lag === 0 && produceSeconds > 0) break;
       if (Date.now() > deadline)
         throw new Error(
           `e2e throughput: not caught up within ${timeoutMs} ms (stage-1 in ${m?.userIn}, lag ${m?.lag})`,
         );
-      if (!job.running) throw new Error(`job exited: ${job.outputTail.slice(-500)}`);
+      for (const job of jobs) if (!job.running) throw new Error(`job exited: ${job.outputTail.slice(-500)}`);
     }
     await producing;
     const seconds = (performance.now() - t0) / 1000;
     return { events: input.length, seconds, eventsPerS: input.length / seconds, maxLag, produceSeconds };
   } finally {
     await sink.disconnect().catch(() => undefined);
-    await job.terminate(20_000).catch(() => undefined);
+    await stopJobs(jobs);
     await disposeEnv(env);
   }
 }
@@ -222,11 +287,11 @@ export async function e2eLatency(
   rate: number,
   seconds: number,
   log: (m: string) => void,
-  jobExtraEnv: Record<string, string> = {},
+  shape: JobShape = {},
 ): Promise<LatencyResult> {
   const env = await jobEnv('lat', log);
   const serde = Serde.local();
-  const job = spawnJob(env, jobExtraEnv);
+  let jobs: JobProcess[] = [];
   const sink = new KafkaSink({
     brokers: BROKERS,
     clientId: `${env.appId}-producer`,
@@ -239,8 +304,7 @@ export async function e2eLatency(
     rdkafka: { 'fetch.wait.max.ms': 5 },
   });
   try {
-    await job.waitStarted(90_000);
-    await waitReady(job, 90_000);
+    jobs = await startJobs(env, shape, 120_000);
     await sink.connect();
     await source.connect();
     // Event time is wall time here: contents are published now too (an event-time jump of years
@@ -279,7 +343,7 @@ export async function e2eLatency(
     // lag 0), so the interactions measure latency of a warm job rather than queueing behind 100k
     // publications (full size: the first seconds at 2k/s read 1-2 s before this wait).
     for (const end = Date.now() + 120_000; ;) {
-      const m = await metricsOf(job);
+      const m = await groupMetrics(jobs);
       if (m && m.userIn >= w.published.length && m.lag === 0) break;
       if (Date.now() > end) throw new Error(`latency: publications not consumed (stage-1 in ${m?.userIn})`);
       await sleep(100);
@@ -333,7 +397,7 @@ export async function e2eLatency(
   } finally {
     await source.disconnect().catch(() => undefined);
     await sink.disconnect().catch(() => undefined);
-    await job.terminate(20_000).catch(() => undefined);
+    await stopJobs(jobs);
     await disposeEnv(env);
   }
 }

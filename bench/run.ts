@@ -13,6 +13,7 @@ import { TestRedis } from './support/redis-server.js';
 import { runInProcess } from './inprocess.js';
 import { e2eLatency, e2eThroughput, recovery } from './kafka-runs.js';
 import { runNaive } from './naive.js';
+import { scaleOut, type ScaleOutRow } from './scale-out.js';
 import { commandStats, statDelta } from './redis-stats.js';
 import { makeWorkload } from './workload.js';
 
@@ -31,12 +32,17 @@ export interface BenchResult {
   recovery_s: number | null;
   alloc_rows_per_s: number | null;
   backend: string | null;
+  /** Per job-instance count on 12 partitions (opt-in part 'scaleout'). */
+  scale_out: ScaleOutRow[] | null;
   notes: string;
 }
 
 export interface BenchOptions {
   quick: boolean;
-  /** Parts to run (default all): inprocess, naive, redis, memory, alloc, e2e, latency, recovery. */
+  /**
+   * Parts to run (default all but the opt-in ones): inprocess, naive, redis, memory, alloc, e2e,
+   * latency, recovery; opt-in: scaleout.
+   */
   only?: string[];
   log: (msg: string) => void;
   /** Called after every part with the results so far (a crash later loses nothing). */
@@ -94,12 +100,14 @@ export const SIZES: Record<'quick' | 'full', BenchSizes> = {
 // Larger commits hit a RedisCheckpointStore limit today (all keys spread into one EVALSHA call).
 const CHECKPOINT_EVERY = 20_000;
 const round = (x: number, digits = 0) => Number(x.toFixed(digits));
+/** Parts a run without --only skips: they start several jobs and take minutes. */
+const OPT_IN: ReadonlySet<string> = new Set(['scaleout']);
 
 export async function runBench(
   o: BenchOptions,
 ): Promise<{ result: BenchResult; details: Record<string, unknown> }> {
   const sz = SIZES[o.quick ? 'quick' : 'full'];
-  const want = (p: string) => !o.only || o.only.includes(p);
+  const want = (p: string) => (o.only ? o.only.includes(p) : !OPT_IN.has(p));
   const notes: string[] = [];
   const details: Record<string, unknown> = {
     sizes: sz,
@@ -123,11 +131,12 @@ export async function runBench(
     recovery_s: null,
     alloc_rows_per_s: null,
     backend: null,
+    scale_out: null,
     notes: '',
   };
   const part = async (name: string, fn: () => Promise<void>) => {
     if (!want(name)) {
-      notes.push(`${name}: not run (--only)`);
+      notes.push(`${name}: not run (${OPT_IN.has(name) ? 'opt-in: --only ' + name : '--only'})`);
       return;
     }
     const t0 = performance.now();
@@ -301,6 +310,20 @@ export async function runBench(
     r.recovery_s = round(x.seconds, 2);
     notes.push(
       `recovery: ${x.users} users of state (built in ${round(x.buildSeconds, 1)} s; Redis ${x.redisKeys} keys, ${round(x.redisUsedBytes / 2 ** 20)} MiB used), kill -9, restart: ready after ${round(x.readySeconds, 2)} s, caught up (lag 0 at a checkpoint) after ${round(x.seconds, 2)} s`,
+    );
+  });
+
+  await part('scaleout', async () => {
+    const rows = await scaleOut(
+      w,
+      { instances: [1, 2, 3], partitions: 12, events: sz.e2eEvents, rate: 5000, seconds: 5 },
+      o.quick ? 90_000 : 150_000,
+      o.log,
+    );
+    details.scaleOut = rows;
+    r.scale_out = rows;
+    notes.push(
+      'scaleout: 1/2/3 job processes in one consumer group per stage on 12 partitions, this box (broker, Redis and every instance share its cores); throughput as e2e, latency as latency at 5k/s',
     );
   });
 

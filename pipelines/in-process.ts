@@ -114,16 +114,10 @@ export class InProcessGraph {
   private createTopics(): void {
     const n = this.settings.names;
     const p = this.settings.partitions;
-    for (const t of [
-      n.interactions,
-      n.published,
-      n.contentEvents,
-      n.allocations,
-      n.userChangelog,
-      n.contentChangelog,
-      n.userRekey,
-    ])
+    for (const t of [n.interactions, n.published, n.contentEvents, n.allocations, n.userRekey])
       this.broker.createTopic(t, p);
+    this.broker.createTopic(n.userChangelog, p, 'compact');
+    this.broker.createTopic(n.contentChangelog, p, 'compact');
     this.broker.createTopic(n.objectives, this.settings.objectivesPartitions);
     this.broker.createTopic(n.allocatorInput, 1);
     for (const t of [
@@ -146,6 +140,10 @@ export class InProcessGraph {
     ids.push({ stage: 'allocator', partition: 0 });
     this.tasks = [];
     for (const id of ids) this.tasks.push(await createTask(id, this.settings, this.store));
+    // One consumer group per stage, as on Kafka: a topic's records stay until the group reading
+    // it has checkpointed past them (what a restart re-reads).
+    for (const owned of this.tasks)
+      for (const pos of owned.task.positions()) this.broker.subscribe(owned.task.id.stage, pos.topic);
     this.idle.clear();
   }
 
@@ -238,17 +236,24 @@ export class InProcessGraph {
     await this.runUntilIdle();
   }
 
-  /** Snapshots every task into the checkpoint store (what the Kafka runtime does each commit interval). */
+  /**
+   * Snapshots every task into the checkpoint store (what the Kafka runtime does each commit
+   * interval) and commits the positions it covers: records every group has passed are dropped.
+   */
   async checkpoint(): Promise<void> {
     for (const owned of this.tasks) {
       const snap = owned.task.snapshot();
-      await this.store.commit(owned.task.id, {
+      const result = await this.store.commit(owned.task.id, {
         epoch: owned.epoch,
         seq: owned.seq++,
         entries: snap.entries,
         meta: Buffer.from(snap.meta),
       });
       for (const c of owned.caches) c.markDurable(snap.entries.filter((e) => e.store === c.name));
+      // Offsets are committed once the checkpoint that covers them is stored (as the Kafka runtime does).
+      if (!result.duplicate)
+        for (const pos of snap.positions)
+          this.broker.commit(owned.task.id.stage, pos.topic, pos.partition, pos.offset);
     }
   }
 }

@@ -21,7 +21,7 @@ import { DLQ_HEADERS } from '../io/dlq.js';
 import { InProcessGraph } from './in-process.js';
 import type { GraphSettings } from './task-factory.js';
 import type { RecordSerde } from './task-runner.js';
-import { topicSchemas, topologyNames, type TopologyNames } from './topology.js';
+import { topicSchemas, topicSpecs, topologyNames, type TopologyNames } from './topology.js';
 
 export interface TestDriverOptions {
   appId?: string;
@@ -55,7 +55,16 @@ export interface TestDriverOptions {
   onFlagged?: () => void;
   /** Hand decoded records between stages instead of Avro bytes (InProcessOptions.localHop). */
   localHop?: boolean;
+  /**
+   * Topics the caller reads with readOutput. Their records stay until read; every other topic is
+   * kept only for the graph's own consumers (and compacted, for changelogs), so a long run's
+   * memory follows its state. Default: every topic, all kept until read.
+   */
+  reads?: readonly string[];
 }
+
+/** The consumer group of readOutput: what the caller has read is committed. */
+const READER_GROUP = 'test-driver';
 
 export interface DeadLetter {
   key: string | null;
@@ -69,15 +78,19 @@ export class ThermostatTestDriver {
   readonly agents: AgentConfig;
   private readonly cursors = new Map<string, number>();
   private readonly schemaOf: Record<string, string>;
+  private readonly reads: ReadonlySet<string>;
 
   private constructor(
     private graph: InProcessGraph,
     private readonly serde: RecordSerde,
     private readonly checkpoints: CheckpointStore,
+    reads: readonly string[] | undefined,
   ) {
     this.names = graph.settings.names;
     this.agents = graph.settings.agents;
     this.schemaOf = topicSchemas(this.names);
+    this.reads = new Set(reads ?? topicSpecs(this.names, 1).map((t) => t.name));
+    for (const t of this.reads) graph.broker.subscribe(READER_GROUP, t);
   }
 
   static async create(opts: TestDriverOptions): Promise<ThermostatTestDriver> {
@@ -121,7 +134,7 @@ export class ThermostatTestDriver {
       metrics: opts.metrics,
       localHop: opts.localHop,
     });
-    return new ThermostatTestDriver(graph, graph.recordSerde, checkpoints);
+    return new ThermostatTestDriver(graph, graph.recordSerde, checkpoints, opts.reads);
   }
 
   private keyOf(topic: string, value: Record<string, unknown>): string | null {
@@ -205,6 +218,8 @@ export class ThermostatTestDriver {
     // One cursor per partition. A single count over the whole topic sorted by (timestamp,
     // partition) re-read old records of later partitions and skipped new ones of earlier
     // partitions whenever timestamps tie (the simulator never moves wall time).
+    if (!this.reads.has(topic))
+      throw new Error(`readOutput(${topic}): not among the topics this driver reads (option reads)`);
     const broker = this.graph.broker;
     const fresh: {
       timestamp: number;
@@ -219,6 +234,7 @@ export class ThermostatTestDriver {
       const end = broker.end(topic, p);
       for (const r of broker.read(topic, p, from, end - from)) fresh.push({ ...r, partition: p });
       this.cursors.set(cursor, end);
+      broker.commit(READER_GROUP, topic, p, end);
     }
     fresh.sort((a, b) => a.timestamp - b.timestamp || a.partition - b.partition || a.offset - b.offset);
     return fresh.map((r) => (r.decoded !== undefined ? r.decoded : this.serde.decode(topic, r.value)) as T);

@@ -20,6 +20,11 @@ export interface GraphTransport {
   readOutput<T = unknown>(topic: string): T[];
   /** The job's latest state of `userId` (after everything piped before the last advance). */
   userState(userId: string): UserMindState | undefined;
+  /**
+   * Checkpoints what the graph has consumed (the in-memory driver then drops the records every
+   * reader has passed, so memory follows state, not run length). The Kafka job commits on its own.
+   */
+  checkpoint?(): Promise<void>;
   /** Releases what the transport holds (job, clients); the in-memory driver holds nothing. */
   close?(): Promise<void>;
 }

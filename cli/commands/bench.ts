@@ -17,6 +17,7 @@ export const BENCH_PARTS = [
   'e2e',
   'latency',
   'recovery',
+  'scaleout',
 ] as const;
 
 /** bench/run.ts's entry, typed here so the build does not follow it. */
@@ -45,7 +46,11 @@ export function register(program: Command): void {
     .option('--quick', 'small sizes, under 2 minutes')
     .option('--json', 'print one JSON object as the last line')
     .option('--details <file>', 'also write the detailed measurements (JSON) to this file')
-    .option('--only <parts>', `comma-separated parts: ${BENCH_PARTS.join(',')}`, nameList(BENCH_PARTS))
+    .option(
+      '--only <parts>',
+      `comma-separated parts: ${BENCH_PARTS.join(',')} (scaleout only when named)`,
+      nameList(BENCH_PARTS),
+    )
     .addOption(new Option('--child', 'running in the child with the larger heap').hideHelp())
     .action(async (o: BenchOptions) => {
       if (!existsSync(`${packageRoot}/bench/run.ts`))
