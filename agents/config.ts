@@ -204,9 +204,9 @@ const systemSchema = z
     /** Heating by evidence of engaged quality after the trial (agents/evidence.ts). */
     evidence: z
       .strictObject({
-        /** Pseudo-impressions of the prior (the published quality score only shapes this prior). */
-        priorImpressions: z.number().positive().default(20),
-        /** Prior mean = baseline × (quality / mean quality)^exponent, bounded by range× either way. */
+        /** Pseudo-clicks of the prior (the published quality score and track records only shape this prior). */
+        priorClicks: z.number().positive().default(5),
+        /** Prior mean = baseline × (quality / mean quality)^exponent, bounded by range× either way, × track records. */
         qualityExponent: nonNeg.default(1),
         qualityRange: z.number().min(1).default(2),
         /** A share counts as this much completion. */
@@ -216,10 +216,16 @@ const systemSchema = z
         /** Grant per evidence allocation = impressions × min(draw / baseline, maxRatio). */
         impressions: z.number().int().positive().default(40),
         maxRatio: z.number().min(1).default(3),
-        /** Baseline (mean value per impression of items past their trial) and mean quality: EWMA weight of the past per tick. */
+        /** Baseline (mean value per click of items past their trial), mean quality and track records: EWMA weight of the past per tick. */
         baselineKeep: unit.default(0.9),
         /** Baseline before any item finished its trial. */
-        baselinePrior: z.number().positive().max(1).default(0.05),
+        baselinePrior: z.number().positive().max(1).default(0.5),
+        /** Items past their trial count toward the baseline and track records from this many clicks on. */
+        recordMinClicks: z.number().int().min(1).default(3),
+        /** A category's or creator's track record is shrunk toward the baseline with this many pseudo-items. */
+        recordWeight: nonNeg.default(5),
+        /** A creator's track record is forgotten this long after its last update (bounded state). */
+        recordHorizonMs: ms.default(7 * DAY),
       })
       .prefault({}),
     /** Creators below this many followers (or unknown) are small (retention_boost). */

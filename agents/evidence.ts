@@ -1,30 +1,40 @@
-// Engaged quality of a content from evidence (SPEC §3, 坑2/坑6): the value of one impression is
-// the share of the item that was watched (completion, 0 when not clicked) plus a bonus per share —
-// never the click itself, so bought or click-bait clicks without watching add nothing. Each item's
-// value per impression gets a Beta posterior (completion is in [0,1], so a fractional Beta is a
-// conservative model of it: its variance bounds the variance of any [0,1] variable of that mean)
-// whose prior is the platform's baseline scaled by the published quality score. A constant or
-// missing score leaves the prior at the baseline, so evidence alone decides.
+// Engaged quality of a content from evidence (SPEC §3, 坑2/坑6): what a click on it is worth —
+// the share of the item watched, plus a bonus per share, per click. Clicks only count as the
+// denominator: whether people click says who the item appeals to (targeting), not whether it
+// holds them; bought or click-bait clicks without watching lower the estimate. Each item's value
+// per click gets a Beta posterior (completion is in [0,1], so a fractional Beta is a conservative
+// model of it: its variance bounds the variance of any [0,1] variable of that mean) whose prior
+// is the platform's baseline, scaled by the published quality score and by the track record of
+// the item's category and creator (empirical Bayes: what earlier items of the same category and
+// creator were worth per click, shrunk toward the baseline by how much of it there is). A constant
+// or missing score and no track record leave the prior at the baseline, so evidence alone decides.
 
-/** Observed engagement of one item: impressions, Σ completion over its clicks, shares. */
+/** Observed engagement of one item: impressions, clicks, Σ completion over its clicks, shares. */
 export interface EngagementEvidence {
   exposure: number;
+  clicks: number;
   completionSum: number;
   shares: number;
 }
 
 export interface EvidencePrior {
-  /** Baseline value per impression of an average item on this platform (> 0). */
+  /** Baseline value per click of an average item on this platform (> 0). */
   baseline: number;
   /** Mean published quality of the items competing for heat (> 0). */
   qualityMean: number;
-  /** Pseudo-impressions of the prior. */
-  priorImpressions: number;
-  /** Prior mean = baseline × (quality / qualityMean)^qualityExponent, within [1/range, range] × baseline. */
+  /** Pseudo-clicks of the prior. */
+  priorClicks: number;
+  /** Score factor = (quality / qualityMean)^qualityExponent, within [1/range, range]. */
   qualityExponent: number;
   qualityRange: number;
   /** A share counts as this much completion. */
   shareWeight: number;
+}
+
+/** Track record of a group of items (a category, a creator): their mean value per click and its weight in items. */
+export interface TrackRecord {
+  mean: number;
+  items: number;
 }
 
 export interface Posterior {
@@ -32,24 +42,35 @@ export interface Posterior {
   sd: number;
 }
 
-/** Value per impression observed so far: (Σ completion + shareWeight·shares) / exposure, in [0,1] per impression. */
+/** Value observed so far: Σ completion + shareWeight·shares, at most one per click. */
 export function observedValue(e: EngagementEvidence, shareWeight: number): number {
-  return Math.min(e.exposure, e.completionSum + shareWeight * e.shares);
+  return Math.min(e.clicks, e.completionSum + shareWeight * e.shares);
 }
 
-/** Prior mean of an item's value per impression from the platform baseline and its quality score. */
-export function priorMean(quality: number, p: EvidencePrior): number {
+/** Ratio of a track record to the baseline, shrunk toward 1 with `weight` pseudo-items (1 without a record). */
+export function recordFactor(r: TrackRecord | undefined, baseline: number, weight: number): number {
+  if (!r || !(r.items > 0) || !(baseline > 0)) return 1;
+  return (r.items * r.mean + weight * baseline) / (r.items + weight) / baseline;
+}
+
+/** Prior mean of an item's value per click: the baseline × its score factor × its track-record factors. */
+export function priorMean(quality: number, p: EvidencePrior, recordFactors = 1): number {
   const rel = p.qualityMean > 0 ? Math.max(quality, 1e-6) / p.qualityMean : 1;
   const mult = Math.min(p.qualityRange, Math.max(1 / p.qualityRange, Math.pow(rel, p.qualityExponent)));
-  return Math.min(0.999, Math.max(1e-6, p.baseline * mult));
+  return Math.min(0.999, Math.max(1e-6, p.baseline * mult * recordFactors));
 }
 
-/** Beta posterior of the value per impression (prior: priorImpressions pseudo-impressions at the prior mean). */
-export function posterior(e: EngagementEvidence, quality: number, p: EvidencePrior): Posterior {
-  const m = priorMean(quality, p);
+/** Beta posterior of the value per click (prior: priorClicks pseudo-clicks at the prior mean). */
+export function posterior(
+  e: EngagementEvidence,
+  quality: number,
+  p: EvidencePrior,
+  recordFactors = 1,
+): Posterior {
+  const m = priorMean(quality, p, recordFactors);
   const v = observedValue(e, p.shareWeight);
-  const a = p.priorImpressions * m + v;
-  const b = p.priorImpressions * (1 - m) + Math.max(0, e.exposure - v);
+  const a = p.priorClicks * m + v;
+  const b = p.priorClicks * (1 - m) + Math.max(0, e.clicks - v);
   const n = a + b;
   const mean = a / n;
   return { mean, sd: Math.sqrt((mean * (1 - mean)) / (n + 1)) };

@@ -27,7 +27,15 @@ import { buildFeatures } from './allocation-features.js';
 import { targetCategories, type AudienceAggregate } from './audience.js';
 import type { AgentConfig } from './config.js';
 import { inTrial, type HeatingRequest } from './content.js';
-import { observedValue, posterior, thompson, type EvidencePrior } from './evidence.js';
+import {
+  observedValue,
+  posterior,
+  recordFactor,
+  thompson,
+  type EngagementEvidence,
+  type EvidencePrior,
+  type TrackRecord,
+} from './evidence.js';
 import type { AllocationScorer } from './scorer.js';
 
 export interface ActiveAllocation {
@@ -56,8 +64,11 @@ export interface AllocatorState {
   profile?: (number | null)[];
   /** Last tick whose totals were folded into the profile. */
   profiledTick?: number;
-  /** Platform baseline of engaged value per impression (EWMA over ticks; null before any evidence). */
+  /** Platform baseline of engaged value per click (EWMA over ticks; null before any evidence). */
   baseline?: number | null;
+  /** Track records (value per click of items past their trial, EWMA over ticks) per category and per creator. */
+  categoryRecords?: Record<string, TrackRecord & { tick: number }>;
+  creatorRecords?: Record<string, TrackRecord & { tick: number }>;
   /** Mean published quality of the requests (EWMA over ticks; null before any request). */
   qualityMean?: number | null;
   /** Share of granted impressions delivered before expiry (EWMA over ticks with expiries; null before any). */
@@ -153,7 +164,7 @@ export interface TickMetrics {
   /** Lowest approved evidence score; 1 when evidence candidates existed but none could be approved; the threshold when none existed. */
   clearingScore: number;
   capBinding: boolean;
-  /** Engaged value per impression of an average item (the evidence baseline), 0 before any. */
+  /** Engaged value per click of an average item (the evidence baseline), 0 before any. */
   baseline: number;
 }
 
@@ -262,11 +273,14 @@ function learnTrafficCurve(s: AllocatorState, T: number, tickMs: number, cfg: Ag
 }
 
 /**
- * The pool this tick may spend: the remaining pool × (expected traffic of this tick / expected
- * traffic of the period's remaining ticks), times pacingBurst so a tick can catch up. Slots not
- * seen yet are expected at the mean of those seen (even pacing before any traffic).
+ * The pool this tick may grant: the remaining pool × (expected traffic of this tick / expected
+ * traffic of the period's remaining ticks), times pacingBurst so a tick can catch up, divided by
+ * the measured delivery ratio — grants are paced so that what they are expected to deliver follows
+ * the traffic curve (a ranker delivers only part of a grant before it expires, and the rest
+ * returns to the pool). Never more than the remaining pool, so deliveries never exceed it. Slots
+ * not seen yet are expected at the mean of those seen (even pacing before any traffic).
  */
-function pacedPool(s: AllocatorState, T: number, tickMs: number, cfg: AgentConfig): number {
+function pacedPool(s: AllocatorState, T: number, tickMs: number, delivery: number, cfg: AgentConfig): number {
   const sys = cfg.system;
   if (!(sys.pacingBurst > 0)) return s.poolRemaining;
   const profile = s.profile ?? [];
@@ -287,29 +301,72 @@ function pacedPool(s: AllocatorState, T: number, tickMs: number, cfg: AgentConfi
   let rest = 0;
   for (let k = 0; k < ticksLeft; k++) rest += expected(slotOf(T + k * tickMs, tickMs, sys.budgetPeriodMs));
   const share = rest > 0 ? expected(slotOf(T, tickMs, sys.budgetPeriodMs)) / rest : 1 / ticksLeft;
-  return Math.min(s.poolRemaining, Math.ceil(sys.pacingBurst * s.poolRemaining * share));
+  return Math.min(s.poolRemaining, Math.ceil((sys.pacingBurst * s.poolRemaining * share) / delivery));
 }
 
-/** Updates the platform baseline and quality mean from the tick's requests; returns the evidence prior. */
+/** Clicks of a request (it carries ctr and exposure). */
+const clicksOf = (r: HeatingRequest): number => Math.round(r.ctr * r.exposure);
+
+/** The engagement evidence a request carries. */
+export const evidenceOf = (r: HeatingRequest): EngagementEvidence => ({
+  exposure: r.exposure,
+  clicks: clicksOf(r),
+  completionSum: r.completion_sum ?? 0,
+  shares: r.shares ?? 0,
+});
+
+/** Folds this tick's per-group mean value into the group's record (EWMA over ticks, items ≈ distinct items). */
+function foldRecords(
+  records: Record<string, TrackRecord & { tick: number }>,
+  sums: Map<string, { v: number; n: number }>,
+  tick: number,
+  keep: number,
+): void {
+  for (const [k, { v, n }] of sums) {
+    const r = records[k];
+    if (!r) records[k] = { mean: v / n, items: n, tick };
+    else {
+      r.mean = keep * r.mean + (1 - keep) * (v / n);
+      r.items = keep * r.items + (1 - keep) * n;
+      r.tick = tick;
+    }
+  }
+}
+
+/**
+ * Updates the platform baseline, the quality mean and the category and creator track records from
+ * the tick's requests (items past their trial with enough clicks are the sample of "an average
+ * item"); returns the evidence prior.
+ */
 function evidencePrior(
   s: AllocatorState,
   requests: readonly HeatingRequest[],
+  tick: number,
   cfg: AgentConfig,
 ): EvidencePrior {
   const ev = cfg.system.evidence;
   let rates = 0;
   let n = 0;
   let qualities = 0;
+  const byCategory = new Map<string, { v: number; n: number }>();
+  const byCreator = new Map<string, { v: number; n: number }>();
+  const add = (m: Map<string, { v: number; n: number }>, k: string, v: number): void => {
+    const e = m.get(k);
+    if (e) {
+      e.v += v;
+      e.n++;
+    } else m.set(k, { v, n: 1 });
+  };
   for (const r of requests) {
     qualities += r.quality;
-    // Items with a completed trial are the sample of "an average item on this platform".
-    if (r.exposure < Math.max(1, cfg.content.trialImpressions)) continue;
-    rates +=
-      observedValue(
-        { exposure: r.exposure, completionSum: r.completion_sum ?? 0, shares: r.shares ?? 0 },
-        ev.shareWeight,
-      ) / r.exposure;
+    const e = evidenceOf(r);
+    if (r.exposure < Math.max(1, cfg.content.trialImpressions) || e.clicks < Math.max(1, ev.recordMinClicks))
+      continue;
+    const v = observedValue(e, ev.shareWeight) / e.clicks;
+    rates += v;
     n++;
+    add(byCategory, r.category, v);
+    add(byCreator, r.creator_id, v);
   }
   const keep = ev.baselineKeep;
   if (n > 0) {
@@ -320,10 +377,15 @@ function evidencePrior(
     const q = qualities / requests.length;
     s.qualityMean = s.qualityMean == null ? q : keep * s.qualityMean + (1 - keep) * q;
   }
+  foldRecords((s.categoryRecords ??= {}), byCategory, tick, keep);
+  const creators = (s.creatorRecords ??= {});
+  foldRecords(creators, byCreator, tick, keep);
+  for (const k of Object.keys(creators))
+    if (creators[k].tick <= tick - ev.recordHorizonMs) delete creators[k];
   return {
     baseline: Math.max(1e-4, s.baseline ?? ev.baselinePrior),
     qualityMean: Math.max(1e-3, s.qualityMean ?? cfg.content.defaultQuality),
-    priorImpressions: ev.priorImpressions,
+    priorClicks: ev.priorClicks,
     qualityExponent: ev.qualityExponent,
     qualityRange: ev.qualityRange,
     shareWeight: ev.shareWeight,
@@ -392,22 +454,28 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
   // The cap holds what will be delivered: outstanding impressions count at the delivery ratio, and
   // so do new grants (capacity is in granted impressions).
   const capCapacity = Math.max(0, Math.floor((cap * total - heated - outstanding * delivery) / delivery));
-  const poolAvailable = Math.max(0, pacedPool(s, T, input.tickMs, cfg));
+  const poolAvailable = Math.max(0, pacedPool(s, T, input.tickMs, delivery, cfg));
   const available = Math.min(capCapacity, poolAvailable);
 
   const requests = [...input.requests].sort((a, b) =>
     a.content_id < b.content_id ? -1 : a.content_id > b.content_id ? 1 : 0,
   );
-  const prior = evidencePrior(s, requests, cfg);
-  // Engaged quality relative to the platform baseline: a Thompson draw per item and tick (keyed, so replays agree).
-  const ratios = requests.map((r) => {
-    const post = posterior(
-      { exposure: r.exposure, completionSum: r.completion_sum ?? 0, shares: r.shares ?? 0 },
-      r.quality,
-      prior,
-    );
-    return thompson(post, keyedUniform(0x7e57, r.content_id, T)) / prior.baseline;
-  });
+  const prior = evidencePrior(s, requests, T, cfg);
+  // Engaged quality relative to the platform baseline (the prior carries the category's and the
+  // creator's track record): the posterior mean ranks and sizes heat (exploit what the evidence
+  // says), a Thompson draw per item and tick (keyed, so replays agree) decides whether heat
+  // continues at all (an uncertain item keeps a chance; a poor one stops).
+  const ev = sys.evidence;
+  const ratios: number[] = [];
+  const draws: number[] = [];
+  for (const r of requests) {
+    const records =
+      recordFactor(s.categoryRecords?.[r.category], prior.baseline, ev.recordWeight) *
+      recordFactor(s.creatorRecords?.[r.creator_id], prior.baseline, ev.recordWeight);
+    const post = posterior(evidenceOf(r), r.quality, prior, records);
+    ratios.push(post.mean / prior.baseline);
+    draws.push(thompson(post, keyedUniform(0x7e57, r.content_id, T)) / prior.baseline);
+  }
   const trial = requests.map((r) => inTrial(r.exposure, r.published_at, T, cfg));
   const capPressure = total > 0 && cap > 0 ? (heated + outstanding) / (cap * total) : 1;
   const features = buildFeatures(
@@ -458,7 +526,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
     // the platform already shows widely does not need it.
     const ratio = ratios[i];
     if (r.exposure >= cfg.content.coldExposure) continue;
-    if (!(ratio >= sys.evidence.minRatio) || !(score >= sys.scoreThreshold)) continue;
+    if (!(draws[i] >= sys.evidence.minRatio) || !(score >= sys.scoreThreshold)) continue;
     const sized = Math.ceil(sys.evidence.impressions * Math.min(ratio, sys.evidence.maxRatio));
     const demand = Math.min(cfg.content.maxRequest, r.requested_impressions, reach, sized) - outstandingNow;
     if (demand >= minGrant)

@@ -18,11 +18,13 @@ export type MindReader = (userIds: readonly string[]) => Promise<(UserMindState 
 const INGEST_EVERY_MS = 10_000;
 /** Users whose recent heated items are remembered (so none is shown twice); the oldest are forgotten. */
 const MAX_REMEMBERED_USERS = 100_000;
+/** Heated contents remembered per user (above what the per-user cap lets a user see in its window). */
+const MAX_REMEMBERED_PER_USER = 64;
 
 export class SampleRanker {
   readonly server: HeatingServer;
   private lastIngest = -Infinity;
-  /** User → heated contents shown within the cap window (at most perUserCap). */
+  /** User → heated contents shown recently (at most MAX_REMEMBERED_PER_USER). */
   private readonly shown = new Map<string, string[]>();
 
   constructor(
@@ -73,7 +75,7 @@ export class SampleRanker {
     const list = this.shown.get(userId) ?? [];
     this.shown.delete(userId); // re-inserted last: the map's order is least recently served first
     list.push(contentId);
-    if (list.length > this.server.cfg.perUserCap) list.shift();
+    if (list.length > MAX_REMEMBERED_PER_USER) list.shift();
     this.shown.set(userId, list);
     if (this.shown.size > MAX_REMEMBERED_USERS) this.shown.delete(this.shown.keys().next().value!);
   }

@@ -6,7 +6,9 @@
 // One decision, in this order:
 //   1. explore gate: heat is shown with the user's explore_probability (0 while the user is in
 //      exploration protection, 坑5, and lowered for users who keep skipping heated items);
-//   2. per-user frequency cap: at most perUserCap heated impressions per capWindowMs;
+//   2. per-user frequency cap: at most max(perUserCap, perUserShare × the user's heated-slot
+//      requests) heated impressions per capWindowMs, so a heavy user's session is not starved and a
+//      light user is not flooded;
 //   3. eligible allocations: valid now, impressions left for this instance, delivery paced over the
 //      validity (never more than paceAhead ahead of an even schedule), target categories
 //      intersecting the user's categories (an empty target matches everyone), curiosity ≥
@@ -19,8 +21,10 @@
 import type { HeatingAllocation, UserMindState } from '../schemas/types.js';
 
 export interface ServingConfig {
-  /** Heated impressions a user may get per capWindowMs. */
+  /** Heated impressions a user may get per capWindowMs, whatever their number of requests. */
   perUserCap: number;
+  /** ... or this share of the user's requests (pick calls) in the window, when that is more. */
+  perUserShare: number;
   capWindowMs: number;
   /** An allocation may run this share of its impressions ahead of an even delivery over its validity. */
   paceAhead: number;
@@ -36,6 +40,7 @@ export interface ServingConfig {
 
 export const DEFAULT_SERVING_CONFIG: Readonly<ServingConfig> = Object.freeze({
   perUserCap: 4,
+  perUserShare: 0.5,
   capWindowMs: 3_600_000,
   paceAhead: 0.5,
   defaultExploreProbability: 0,
@@ -65,6 +70,14 @@ export interface HeatPick {
   cost: number;
 }
 
+/** A user's recent load: times of heated impressions in the window, requests in two fixed buckets. */
+interface UserLoad {
+  heated: number[];
+  bucket: number;
+  requests: number;
+  previous: number;
+}
+
 interface Entry {
   a: HeatingAllocation;
   /** Impressions this instance may deliver. */
@@ -78,8 +91,8 @@ export class HeatingServer {
   /** Target category → entries; entries with an empty target are in `anyCategory`. */
   private readonly byCategory = new Map<string, Set<Entry>>();
   private readonly anyCategory = new Set<Entry>();
-  /** User → times of their recent heated impressions (within capWindowMs). */
-  private readonly recent = new Map<string, number[]>();
+  /** User → recent heated impressions and requests. */
+  private readonly recent = new Map<string, UserLoad>();
   private lastPrune = -Infinity;
 
   constructor(cfg: Partial<ServingConfig> = {}) {
@@ -125,12 +138,12 @@ export class HeatingServer {
   pick(req: HeatRequest): HeatPick | null {
     const { now, mind } = req;
     this.prune(now);
+    const load = this.countRequest(req.userId, now);
     const p = mind ? mind.explore_probability : this.cfg.defaultExploreProbability;
     if (!(req.draw < p)) return null;
-    const times = this.recent.get(req.userId);
     const since = now - this.cfg.capWindowMs;
-    const recentCount = times ? times.filter((t) => t > since).length : 0;
-    if (recentCount >= this.cfg.perUserCap) return null;
+    load.heated = load.heated.filter((t) => t > since);
+    if (load.heated.length >= this.allowance(load, now)) return null;
     const curiosity = mind ? mind.curiosity : 0;
 
     let best: Entry | null = null;
@@ -165,9 +178,7 @@ export class HeatingServer {
     if (best === null) return null;
     const chosen: Entry = best;
     chosen.served++;
-    const kept = times ? times.filter((t) => t > since) : [];
-    kept.push(now);
-    this.recent.set(req.userId, kept);
+    load.heated.push(now);
     return {
       allocation: chosen.a,
       contentId: chosen.a.content_id,
@@ -183,8 +194,29 @@ export class HeatingServer {
   cancel(pick: HeatPick, userId: string): void {
     const e = this.byId.get(pick.allocationId);
     if (e && e.served > 0) e.served--;
-    const times = this.recent.get(userId);
-    if (times && times.length > 0) times.pop();
+    this.recent.get(userId)?.heated.pop();
+  }
+
+  /** Counts a request of the user (every pick call) and returns the user's load. */
+  private countRequest(userId: string, now: number): UserLoad {
+    const bucket = Math.floor(now / this.cfg.capWindowMs);
+    let load = this.recent.get(userId);
+    if (!load) this.recent.set(userId, (load = { heated: [], bucket, requests: 0, previous: 0 }));
+    if (bucket !== load.bucket) {
+      load.previous = bucket === load.bucket + 1 ? load.requests : 0;
+      load.requests = 0;
+      load.bucket = bucket;
+    }
+    load.requests++;
+    return load;
+  }
+
+  /** Heated impressions the user may have in the window: perUserCap, or perUserShare of their requests over the last window. */
+  private allowance(load: UserLoad, now: number): number {
+    const w = this.cfg.capWindowMs;
+    const intoBucket = (now - load.bucket * w) / w;
+    const requests = load.requests + load.previous * Math.max(0, 1 - intoBucket);
+    return Math.max(this.cfg.perUserCap, Math.floor(this.cfg.perUserShare * requests));
   }
 
   private live(e: Entry, now: number): boolean {
@@ -205,6 +237,8 @@ export class HeatingServer {
     // active view re-synced) must not reset what was served.
     for (const e of [...this.byId.values()]) if (e.a.valid_until <= now) this.remove(e);
     const since = now - this.cfg.capWindowMs;
-    for (const [u, times] of this.recent) if (times[times.length - 1] <= since) this.recent.delete(u);
+    const bucket = Math.floor(now / this.cfg.capWindowMs);
+    for (const [u, load] of this.recent)
+      if (load.bucket < bucket - 1 && !(load.heated[load.heated.length - 1] > since)) this.recent.delete(u);
   }
 }

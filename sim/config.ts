@@ -1,6 +1,8 @@
 // Configuration of the simulated world. Every modelling constant lives here with its default and
 // is documented in docs/SIMULATOR.md; nothing in sim/ hard-codes a behavioural number elsewhere.
 
+import { DEFAULT_RECSIM, type RecsimConfig } from './recsim.js';
+
 export const DAY_MS = 86_400_000;
 export const HOUR_MS = 3_600_000;
 
@@ -83,6 +85,17 @@ export interface WorldConfig {
   latentAdjacentProb: number;
   /** Named world (worldPreset): which family member this config came from. */
   world: WorldName;
+  /**
+   * User model. 'affinity': every impression gets its own click / skip from the user's category
+   * affinity (today, engagement). 'recsim': RecSim's interest-evolution user (sim/recsim.ts): one
+   * choice per page (multinomial logit with a no-click option), a time budget per session that
+   * quality extends or drains, interests that evolve toward what was consumed, scaled by quality.
+   */
+  userModel: 'affinity' | 'recsim';
+  recsim: RecsimConfig;
+  /** Page (slate) size and the positions of its heated slots (what the ranker serves per request). */
+  pageSize: number;
+  heatedSlots: number[];
   /** Click model: p = ctrScale · appeal · (qualityFloor + (1-qualityFloor)·q) · (1 - fatigueClickPenalty·fatigue);
    * without clickQuality the quality factor is 1 (clicks carry no quality information). */
   ctrScale: number;
@@ -159,10 +172,19 @@ export interface WorldConfig {
  * The family of worlds. 'today': clicks depend on quality and sessions end with a continue
  * probability. 'engagement': clicks carry no quality information (interest only); quality shows
  * only in completion, shares and session length (users have a time budget that good content
- * extends and poor content drains), and interests drift with what users watch. '-noscore': the
- * same world without a platform quality score (every item published with 0.5).
+ * extends and poor content drains), and interests drift with what users watch. 'recsim': RecSim's
+ * interest-evolution users (sim/recsim.ts) on topic-dependent quality, one choice per page of 5 with
+ * one heated slot, a creator supply side. '-noscore': the same world without a platform quality
+ * score (every item published with 0.5).
  */
-export const WORLD_NAMES = ['today', 'today-noscore', 'engagement', 'engagement-noscore'] as const;
+export const WORLD_NAMES = [
+  'today',
+  'today-noscore',
+  'engagement',
+  'engagement-noscore',
+  'recsim',
+  'recsim-noscore',
+] as const;
 export type WorldName = (typeof WORLD_NAMES)[number];
 
 export function worldPreset(name: WorldName, users: number): Partial<WorldConfig> {
@@ -175,7 +197,25 @@ export function worldPreset(name: WorldName, users: number): Partial<WorldConfig
     // Users watch ~10× more than in 'today': a catalog that lasts them the run.
     initialItems: Math.max(3000, 5 * users),
   };
+  const recsim: Partial<WorldConfig> = {
+    userModel: 'recsim',
+    clickQuality: false,
+    // One session a day (a RecSim episode), ended by its time budget.
+    maxSessionsPerDay: 1,
+    maxImpressionsPerSession: 5000,
+    pageSize: 5,
+    heatedSlots: [1],
+    // Users see ~500 items a day and never one twice: a catalog that lasts them the run, and a
+    // supply of new items from many creators.
+    initialItems: Math.max(10_000, 10 * users),
+    newItemsPerDay: Math.max(100, Math.round(0.4 * users)),
+    creators: Math.max(200, Math.round(0.1 * users)),
+  };
   switch (name) {
+    case 'recsim':
+      return { world: name, ...recsim };
+    case 'recsim-noscore':
+      return { world: name, ...recsim, publishQualityScore: false };
     case 'today':
       return { world: name };
     case 'today-noscore':
@@ -197,6 +237,10 @@ export function defaultWorldConfig(over: Partial<WorldConfig> & { users?: number
   const users = over.users ?? 2000;
   const base: WorldConfig = {
     world: 'today',
+    userModel: 'affinity',
+    recsim: { ...DEFAULT_RECSIM },
+    pageSize: 8,
+    heatedSlots: [1, 5],
     seed: 1,
     users,
     days: 7,

@@ -8,7 +8,17 @@ import { DAY_MS, type WorldConfig } from './config.js';
 import { Recorder, type RunResult } from './metrics.js';
 import type { RegulationPolicy } from './policy.js';
 import { ContentStats, Ranker, type RankerConfig, type RankerCatalog } from './ranker.js';
-import { World, diurnalOffset, keyedRng, poisson, type SimItem, type SimUser } from './world.js';
+import {
+  World,
+  diurnalOffset,
+  keyedRng,
+  newDayStat,
+  poisson,
+  type DayStat,
+  type Outcome,
+  type SimItem,
+  type SimUser,
+} from './world.js';
 
 export interface Arm {
   name: string;
@@ -106,9 +116,9 @@ export function makeArm(
   name: string,
   rankerCfg?: Partial<RankerConfig>,
 ): Arm {
-  const cfg = policy.serving
-    ? { ...rankerCfg, serving: { ...rankerCfg?.serving, ...policy.serving } }
-    : rankerCfg;
+  // The world's page layout (slate size, heated slots) unless the run sets its own.
+  const page = { pageSize: world.cfg.pageSize, heatedSlots: world.cfg.heatedSlots, ...rankerCfg };
+  const cfg = policy.serving ? { ...page, serving: { ...page.serving, ...policy.serving } } : page;
   const ranker = new Ranker(catalogOf(world), stats, policy, cfg, policy.slotHeater ?? null);
   // Pre-existing users have a click history in their strong interests.
   for (const u of world.users)
@@ -162,10 +172,7 @@ export async function simulate(
   const heap = new SessionHeap();
   const userArm = world.users.map((u) => armOf(u.id));
   const botArm = world.bots.map((b) => armOf(b));
-  let dayStats = new Map<
-    number,
-    { imps: number; engaged: number; discoveries: number; fatigueSum: number }
-  >();
+  let dayStats = new Map<number, DayStat>();
   let ticksDone = 0;
 
   // The pre-existing catalog is published before the run starts.
@@ -181,7 +188,7 @@ export async function simulate(
     const u = world.users[s.user];
     const armIdx = userArm[s.user];
     const arm = arms[armIdx];
-    const ds = dayStats.get(s.user) ?? { imps: 0, engaged: 0, discoveries: 0, fatigueSum: 0 };
+    const ds = dayStats.get(s.user) ?? newDayStat();
     dayStats.set(s.user, ds);
     let t = s.t;
     // Colluders first open their group's items directly (no ranker, no engagement).
@@ -212,29 +219,49 @@ export async function simulate(
     const page = arm.ranker.rankPage(s.user, u.id, t, s.rng);
     let goOn = page.length > 0;
     let viewed = 0;
-    for (const slot of page) {
-      viewed++;
-      const it = world.items[slot.item];
-      const o = world.respond(u, it, s.rng);
-      const isNew = world.isNew(it, t);
+    /** Logs one impression of the page at time `at`. */
+    const log = (slot: (typeof page)[number], it: SimItem, o: Outcome, at: number): void => {
       const rec = interaction(
         `ev-${hash64Hex(`${u.id}:${s.day}:${s.no}:${s.slot}`)}`,
         u.id,
         it,
         world,
-        t,
+        at,
         o,
         slot.heated,
         slot.allocationId,
         u.registeredAt,
       );
       emit(armIdx, rec, slot.item, s.user);
-      arm.rec.served(u, it, t, o, slot.heated, slot.cost, isNew);
+      arm.rec.served(u, it, at, o, slot.heated, slot.cost, world.isNew(it, at));
       ds.imps++;
       ds.fatigueSum += u.fatigue;
       if (o.engaged) ds.engaged++;
       if (o.discovered) ds.discoveries++;
       s.slot++;
+    };
+    if (world.topicQuality && goOn) {
+      // recsim: the page is RecSim's slate, one choice for all of it (impressions 1 ms apart).
+      const items = page.map((sl) => world.items[sl.item]);
+      const r = world.respondSlate(u, items, s.budget, s.rng);
+      page.forEach((slot, j) => log(slot, items[j], r.outcomes[j], t + j));
+      if (r.chosen >= 0) {
+        ds.watchMs += r.outcomes[r.chosen].dwellMs;
+        ds.utilityWatch += r.utility * r.outcomes[r.chosen].dwellMs;
+      }
+      t += page.length + r.elapsedMs;
+      s.budget = r.budget;
+      if (s.budget > 0 && s.slot < cfg.maxImpressionsPerSession) {
+        s.t = t;
+        heap.push(s);
+      }
+      return;
+    }
+    for (const slot of page) {
+      viewed++;
+      const it = world.items[slot.item];
+      const o = world.respond(u, it, s.rng);
+      log(slot, it, o, t);
       const elapsed = o.dwellMs + 1000 + s.rng.int(2000);
       t += elapsed;
       s.budget = world.spend(s.budget, it, o, elapsed);

@@ -6,6 +6,16 @@ import { Rng } from '../core/rng.js';
 import { fnv1a32 } from '../core/hash.js';
 import type { ContentPublished } from '../schemas/types.js';
 import { CATEGORIES, DAY_MS, adjacencyMap, type WorldConfig } from './config.js';
+import {
+  chooseMnl,
+  completionOf,
+  evolveInterests,
+  nextBudget,
+  qualityOfRecsim,
+  topicQualityMeans,
+  unsquash,
+  utilityOf,
+} from './recsim.js';
 
 export type CheatKind = 'bot' | 'collusion' | null;
 
@@ -13,8 +23,11 @@ export interface SimUser {
   idx: number;
   id: string;
   registeredAt: number;
-  /** True affinity per category index, 0..1 (ground truth, hidden from ranker and policy). */
+  /** True affinity per category index, 0..1 (ground truth, hidden from ranker and policy); in the
+   * recsim worlds RecSim's interest per topic (−1 = disgust … 1, squashed, evolving). */
   aff: Float64Array;
+  /** recsim worlds: the linear state under the interest squash. */
+  lin?: Float64Array;
   strong: number[];
   latent: number[];
   /** Latent categories the user has discovered (engaged with at least once). */
@@ -40,6 +53,8 @@ export interface SimCreator {
   ratePerDay: number;
   qualityMean: number;
   qualitySd: number;
+  /** recsim worlds: the creator's offset on RecSim quality (0 elsewhere). */
+  qualityOffset: number;
   active: boolean;
   leftAt: number | null;
   items: number[];
@@ -73,6 +88,50 @@ export interface Outcome {
   /** The impression made the user discover a latent interest. */
   discovered: boolean;
 }
+
+/** What a user model draws for a user: interests, and the fatigue a user starts with. */
+type UserInterests = Pick<SimUser, 'aff' | 'lin' | 'strong' | 'latent' | 'interests' | 'fatigue'>;
+
+/** A user's day, as the world's satisfaction and return model reads it. */
+export interface DayStat {
+  imps: number;
+  engaged: number;
+  discoveries: number;
+  fatigueSum: number;
+  /** recsim worlds: watch time of the day's clicks and Σ utility × watch time. */
+  watchMs: number;
+  utilityWatch: number;
+}
+
+export const newDayStat = (): DayStat => ({
+  imps: 0,
+  engaged: 0,
+  discoveries: 0,
+  fatigueSum: 0,
+  watchMs: 0,
+  utilityWatch: 0,
+});
+
+/** A user's reaction to one page in the recsim worlds. */
+export interface SlateOutcome {
+  outcomes: Outcome[];
+  /** Index of the clicked item, −1 for none. */
+  chosen: number;
+  budget: number;
+  /** Session time the page took: the watch time of the click, or the step penalty. */
+  elapsedMs: number;
+  /** Utility of the clicked item (0 without a click). */
+  utility: number;
+}
+
+const SKIP: Outcome = Object.freeze({
+  click: false,
+  completion: 0,
+  dwellMs: 0,
+  shared: false,
+  engaged: false,
+  discovered: false,
+});
 
 const clamp = (x: number, lo: number, hi: number): number => (x < lo ? lo : x > hi ? hi : x);
 
@@ -148,69 +207,105 @@ export class World {
   /** Publications scheduled but not yet released, sorted by time. */
   private pending: SimItem[] = [];
   private itemSeq = 0;
+  /** recsim worlds: RecSim quality mean per topic (null elsewhere). */
+  readonly topicQuality: Float64Array | null = null;
 
   constructor(readonly cfg: WorldConfig) {
     this.adj = CATEGORIES.map((c) => this.adjacency.get(c)!.map((a) => this.catIndex.get(a)!));
     this.catWeights = CATEGORIES.map((_, i) => 1 / Math.pow(i + 1, 0.6));
-    this.makeUsers();
+    if (cfg.userModel === 'recsim') {
+      // Which topics are trashy is a seeded permutation, independent of how popular a topic is.
+      const r = keyedRng(cfg.seed, 'topics');
+      const perm = CATEGORIES.map((_, i) => i);
+      for (let i = perm.length - 1; i > 0; i--) {
+        const j = r.int(i + 1);
+        [perm[i], perm[j]] = [perm[j], perm[i]];
+      }
+      this.topicQuality = topicQualityMeans(perm, cfg.recsim);
+      this.makeUsers((r) => this.recsimInterests(r));
+    } else this.makeUsers((r) => this.affinityInterests(r));
     this.makeCreators();
     this.makeInitialCatalog();
     this.makeCheaters();
   }
 
-  private makeUsers(): void {
+  /** Users, each from their own keyed stream: interests by `interests`, then the rest (addUser). */
+  private makeUsers(interests: (r: Rng) => UserInterests): void {
+    for (let i = 0; i < this.cfg.users; i++) {
+      const id = `u${String(i).padStart(6, '0')}`;
+      const r = keyedRng(this.cfg.seed, `user:${id}`);
+      this.addUser(i, id, r, interests(r));
+    }
+  }
+
+  /** Affinity users: a low affinity everywhere, a few strong interests, a few latent ones (discovered by exposure). */
+  private affinityInterests(r: Rng): UserInterests {
     const { cfg } = this;
     const C = CATEGORIES.length;
-    for (let i = 0; i < cfg.users; i++) {
-      const id = `u${String(i).padStart(6, '0')}`;
-      const r = keyedRng(cfg.seed, `user:${id}`);
-      const aff = new Float64Array(C);
-      for (let c = 0; c < C; c++) aff[c] = 0.02 + 0.1 * r.next();
-      const taken = new Set<number>();
-      const strong: number[] = [];
-      const nStrong = cfg.strongInterests[0] + r.int(cfg.strongInterests[1] - cfg.strongInterests[0] + 1);
-      for (let k = 0; k < nStrong; k++) {
-        const c = pickWeighted(r, this.catWeights, taken);
-        taken.add(c);
-        strong.push(c);
-        aff[c] = 0.6 + 0.4 * r.next();
-      }
-      const latent: number[] = [];
-      const nLatent = cfg.latentInterests[0] + r.int(cfg.latentInterests[1] - cfg.latentInterests[0] + 1);
-      for (let k = 0; k < nLatent; k++) {
-        let c = -1;
-        if (r.next() < cfg.latentAdjacentProb) {
-          const opts = strong.flatMap((s) => this.adj[s]).filter((a) => !taken.has(a));
-          if (opts.length) c = opts[r.int(opts.length)];
-        }
-        if (c < 0) c = pickWeighted(r, this.catWeights, taken);
-        taken.add(c);
-        latent.push(c);
-        aff[c] = 0.5 + 0.4 * r.next();
-      }
-      const isNew = r.next() < cfg.newUserShare;
-      const registeredAt = isNew
-        ? cfg.startMs + Math.floor(r.next() * cfg.days * DAY_MS)
-        : cfg.startMs - Math.floor((1 + 364 * r.next()) * DAY_MS);
-      this.users.push({
-        idx: i,
-        id,
-        registeredAt,
-        aff,
-        strong,
-        latent,
-        discovered: new Set(),
-        interests: new Set([...strong, ...latent]),
-        curiosity: 0.1 + 0.8 * ((r.next() + r.next()) / 2),
-        activity: 0.45 + 0.5 * r.next(),
-        satisfaction: 0.5,
-        fatigue: 0.1,
-        group: -1,
-        lastCat: -1,
-        prevCat: -1,
-      });
-      this.userIndex.set(id, i);
+    const aff = new Float64Array(C);
+    for (let c = 0; c < C; c++) aff[c] = 0.02 + 0.1 * r.next();
+    const taken = new Set<number>();
+    const strong: number[] = [];
+    const nStrong = cfg.strongInterests[0] + r.int(cfg.strongInterests[1] - cfg.strongInterests[0] + 1);
+    for (let k = 0; k < nStrong; k++) {
+      const c = pickWeighted(r, this.catWeights, taken);
+      taken.add(c);
+      strong.push(c);
+      aff[c] = 0.6 + 0.4 * r.next();
     }
+    const latent: number[] = [];
+    const nLatent = cfg.latentInterests[0] + r.int(cfg.latentInterests[1] - cfg.latentInterests[0] + 1);
+    for (let k = 0; k < nLatent; k++) {
+      let c = -1;
+      if (r.next() < cfg.latentAdjacentProb) {
+        const opts = strong.flatMap((s) => this.adj[s]).filter((a) => !taken.has(a));
+        if (opts.length) c = opts[r.int(opts.length)];
+      }
+      if (c < 0) c = pickWeighted(r, this.catWeights, taken);
+      taken.add(c);
+      latent.push(c);
+      aff[c] = 0.5 + 0.4 * r.next();
+    }
+    return { aff, strong, latent, interests: new Set([...strong, ...latent]), fatigue: 0.1 };
+  }
+
+  /** Registers a user: registration time, curiosity and activity are drawn from `r` after the interests. */
+  private addUser(idx: number, id: string, r: Rng, own: UserInterests): void {
+    const { cfg } = this;
+    const isNew = r.next() < cfg.newUserShare;
+    const registeredAt = isNew
+      ? cfg.startMs + Math.floor(r.next() * cfg.days * DAY_MS)
+      : cfg.startMs - Math.floor((1 + 364 * r.next()) * DAY_MS);
+    this.users.push({
+      idx,
+      id,
+      registeredAt,
+      ...own,
+      discovered: new Set(),
+      curiosity: 0.1 + 0.8 * ((r.next() + r.next()) / 2),
+      activity: 0.45 + 0.5 * r.next(),
+      satisfaction: 0.5,
+      group: -1,
+      lastCat: -1,
+      prevCat: -1,
+    });
+    this.userIndex.set(id, idx);
+  }
+
+  /** RecSim users: interests U(−1, 1) per topic; the strongest three seed the ranker's profile. */
+  private recsimInterests(r: Rng): UserInterests {
+    const aff = new Float64Array(CATEGORIES.length);
+    for (let c = 0; c < aff.length; c++) aff[c] = 2 * r.next() - 1;
+    const lin = aff.map((x) => unsquash(x, this.cfg.recsim));
+    const order = CATEGORIES.map((_, c) => c).sort((a, b) => aff[b] - aff[a] || a - b);
+    return {
+      aff,
+      lin,
+      strong: order.slice(0, 3),
+      latent: [],
+      interests: new Set(order.filter((c) => aff[c] > 0)),
+      fatigue: 0,
+    };
   }
 
   private makeCreators(): void {
@@ -218,6 +313,7 @@ export class World {
     const r = keyedRng(cfg.seed, 'creators');
     const nBig = Math.max(1, Math.round(cfg.creators * cfg.bigCreatorShare));
     const weightSum = nBig * cfg.bigCreatorWeight + (cfg.creators - nBig);
+    const offsets = keyedRng(cfg.seed, 'creator-quality');
     for (let i = 0; i < cfg.creators; i++) {
       const big = i < nBig;
       const w = big ? cfg.bigCreatorWeight : 1;
@@ -232,6 +328,7 @@ export class World {
         ratePerDay: (cfg.newItemsPerDay * w) / weightSum,
         qualityMean: big ? 0.62 : 0.5,
         qualitySd: big ? 0.12 : 0.2,
+        qualityOffset: this.topicQuality ? cfg.recsim.creatorQualitySd * offsets.normal() : 0,
         active: true,
         leftAt: null,
         items: [],
@@ -249,16 +346,24 @@ export class World {
         : u < 0.93
           ? this.adj[creator.category][r.int(this.adj[creator.category].length)]
           : r.int(CATEGORIES.length);
-    const quality = clamp(creator.qualityMean + creator.qualitySd * r.normal(), 0.02, 0.98);
+    const rc = this.cfg.recsim;
+    // recsim: RecSim quality N(topic mean + creator offset, sd), as latent quality in [0, 1].
+    const quality = this.topicQuality
+      ? qualityOfRecsim(this.topicQuality[cat] + creator.qualityOffset + rc.itemQualitySd * r.normal(), rc)
+      : clamp(creator.qualityMean + creator.qualitySd * r.normal(), 0.02, 0.98);
+    const qualityScore = clamp(quality + 0.1 * r.normal(), 0, 1);
+    const durationMs = this.topicQuality
+      ? Math.round(clamp(rc.videoLengthMeanMs + rc.videoLengthSdMs * r.normal(), 30_000, 6_000_000))
+      : Math.round(15_000 + 105_000 * r.next());
     const item: SimItem = {
       idx: -1,
       id,
       creator: creator.idx,
       cat,
       quality,
-      qualityScore: clamp(quality + 0.1 * r.normal(), 0, 1),
+      qualityScore,
       publishedAt,
-      durationMs: Math.round(15_000 + 105_000 * r.next()),
+      durationMs,
       cheat: null,
       initial,
       priorImps: 0,
@@ -287,9 +392,14 @@ export class World {
       // Pareto(α=1.2) history, bigger for big creators and better quality.
       const pareto = Math.pow(1 - r.next(), -1 / 1.2);
       item.priorImps = Math.min(200_000, Math.round(20 * pareto * (cr.big ? 5 : 1) * (0.5 + item.quality)));
-      item.priorClicks = Math.round(
-        item.priorImps * cfg.ctrScale * 0.5 * (cfg.qualityFloor + (1 - cfg.qualityFloor) * item.quality),
-      );
+      // recsim: clicks carry no quality information, so neither does the catalog's history.
+      if (this.topicQuality) {
+        item.priorImps = Math.min(200_000, Math.round(20 * pareto * (cr.big ? 5 : 1)));
+        item.priorClicks = Math.round(item.priorImps * cfg.recsim.priorCtr);
+      } else
+        item.priorClicks = Math.round(
+          item.priorImps * cfg.ctrScale * 0.5 * (cfg.qualityFloor + (1 - cfg.qualityFloor) * item.quality),
+        );
       this.addItem(item);
     }
     this.items.sort((a, b) => a.publishedAt - b.publishedAt || a.id.localeCompare(b.id));
@@ -449,8 +559,56 @@ export class World {
     };
   }
 
+  /**
+   * recsim: the user's reaction to a page (RecSim's slate): at most one click, chosen by
+   * multinomial logit on the user's interests in the items' topics; the click is watched for a
+   * quality-dependent share (at most the budget left), may be shared, moves the user's interests
+   * and the session's budget (sim/recsim.ts). Without a click the page costs the step penalty.
+   */
+  respondSlate(u: SimUser, items: readonly SimItem[], budget: number, r: Rng): SlateOutcome {
+    const rc = this.cfg.recsim;
+    const outcomes: Outcome[] = items.map(() => SKIP);
+    const chosen = chooseMnl(
+      items.map((it) => u.aff[it.cat]),
+      rc.noClickMass,
+      r.next(),
+    );
+    if (chosen < 0)
+      return {
+        outcomes,
+        chosen,
+        budget: nextBudget(budget, null, 0, rc),
+        elapsedMs: rc.stepPenaltyMs,
+        utility: 0,
+      };
+    const it = items[chosen];
+    const utility = utilityOf(it.quality);
+    const watchMs = Math.round(
+      Math.max(0, Math.min(budget, completionOf(utility, r.normal(), rc) * it.durationMs)),
+    );
+    const completion = watchMs / it.durationMs;
+    const shared = r.next() < (rc.shareRate * completion * (1 + utility)) / 2;
+    evolveInterests(u.lin!, u.aff, it.cat, utility, rc);
+    outcomes[chosen] = {
+      click: true,
+      completion,
+      dwellMs: Math.round(watchMs),
+      shared,
+      engaged: completion >= this.cfg.engagedCompletion,
+      discovered: false,
+    };
+    return {
+      outcomes,
+      chosen,
+      budget: nextBudget(budget, watchMs, utility, rc),
+      elapsedMs: watchMs,
+      utility,
+    };
+  }
+
   /** Time budget of a new session (ms); Infinity in worlds whose sessions end by probability. */
   sessionBudget(u: SimUser, r: Rng): number {
+    if (this.topicQuality) return this.cfg.recsim.sessionBudgetMs;
     const b = this.cfg.sessionBudgetMs;
     return b === null ? Infinity : b * (0.5 + u.activity) * (0.5 + r.next());
   }
@@ -473,10 +631,7 @@ export class World {
   }
 
   /** End of a user's day: fatigue rests overnight, satisfaction moves toward the day's value. */
-  endDay(
-    u: SimUser,
-    dayStat: { imps: number; engaged: number; discoveries: number; fatigueSum: number } | undefined,
-  ): number | null {
+  endDay(u: SimUser, dayStat: DayStat | undefined): number | null {
     const { cfg } = this;
     u.fatigue *= cfg.fatigueOvernight;
     u.lastCat = u.prevCat = -1;
@@ -485,14 +640,21 @@ export class World {
       u.satisfaction += 0.1 * (0.5 - u.satisfaction);
       return null;
     }
-    const daySat = clamp(
-      cfg.satBase +
-        cfg.satEngaged * (dayStat.engaged / dayStat.imps) +
-        cfg.satDiscovery * dayStat.discoveries -
-        cfg.satFatigue * (dayStat.fatigueSum / dayStat.imps),
-      0,
-      1,
-    );
+    // recsim: satisfied by what the day's watching was worth (watch-weighted utility).
+    const daySat = this.topicQuality
+      ? clamp(
+          0.5 + cfg.recsim.satSlope * (dayStat.watchMs > 0 ? dayStat.utilityWatch / dayStat.watchMs : -1),
+          0,
+          1,
+        )
+      : clamp(
+          cfg.satBase +
+            cfg.satEngaged * (dayStat.engaged / dayStat.imps) +
+            cfg.satDiscovery * dayStat.discoveries -
+            cfg.satFatigue * (dayStat.fatigueSum / dayStat.imps),
+          0,
+          1,
+        );
     u.satisfaction = 0.5 * u.satisfaction + 0.5 * daySat;
     return daySat;
   }

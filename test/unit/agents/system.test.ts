@@ -52,8 +52,8 @@ function req(id: string, over: Partial<HeatingRequest> = {}): HeatingRequest {
     requested_impressions: 1000,
     bid_price: 8.8,
     quality: 0.8,
-    ctr: 0,
-    // Past the trial with an average engaged value (5% watched per impression) unless a test says otherwise.
+    // Past the trial with an average engaged value (40 clicks, half of each watched) unless a test says otherwise.
+    ctr: 0.1,
     exposure: 400,
     engaged_rate: 0,
     budget: 100,
@@ -215,7 +215,9 @@ test('heated share never exceeds the cap: heated in window + outstanding + grant
 });
 
 test('when the cap binds, the clearing score rises and allocations shrink', () => {
-  const rs = Array.from({ length: 10 }, (_, i) => req(`c${i}`, { bid_price: 5 + i }));
+  const rs = Array.from({ length: 10 }, (_, i) =>
+    req(`c${i}`, { bid_price: 5 + i, completion_sum: 12 + 2 * i }),
+  );
   const loose = run(state(1_000_000), rs);
   const tight = run(state(20_000), rs); // 4000 impressions for 10 000 requested
   assert.equal(loose.allocations.length, 10);
@@ -384,15 +386,14 @@ test('when the budget is short, trials go oldest first (the first-day deadline),
   );
 });
 
-/** A request past its trial with `exposure` impressions and `completion` watched per impression. */
+/** A request past its trial with `exposure` impressions, one click in ten, and `completion` watched per impression. */
 const seen = (id: string, exposure: number, completion: number, over: Partial<HeatingRequest> = {}) =>
   req(id, {
     exposure,
     completion_sum: completion * exposure,
-    clicks: 0,
     published_at: T - 2 * DAY,
     ...over,
-  } as never);
+  });
 
 test('after the trial, heat follows the posterior of engaged quality: good items scale up, poor ones stop', () => {
   const pool = [

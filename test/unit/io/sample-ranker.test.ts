@@ -98,9 +98,13 @@ test('the sample ranker serves allocations through the serving helper: explore g
     );
     perUser.set(v.user_id, [...(perUser.get(v.user_id) ?? []), v.content_id]);
   }
+  const requests = new Map<string, number>();
+  for (const { v } of out) requests.set(v.user_id, (requests.get(v.user_id) ?? 0) + 1);
+  const { perUserCap, perUserShare } = ranker.server.cfg;
   for (const [user, items] of perUser) {
     assert.equal(new Set(items).size, items.length, `${user} saw a heated item twice`);
-    assert.ok(items.length <= ranker.server.cfg.perUserCap, `${user} got ${items.length} within the hour`);
+    const allowed = Math.max(perUserCap, Math.floor(perUserShare * requests.get(user)!));
+    assert.ok(items.length <= allowed, `${user} got ${items.length} within the hour`);
   }
   // Known users explore half the time: about half their requests that could be heated are.
   const known = out.filter((o) => Number(o.v.user_id.slice(1)) % 2 === 0);
