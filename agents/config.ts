@@ -1,7 +1,7 @@
 // Every agent constant of SPEC §3 is a configuration default here, never a literal in agent code.
 // Times are event-time milliseconds. docs/AGENTS.md lists each key next to the rule it drives.
 import { z } from 'zod';
-import { parseWithSchema } from '../core/config.js';
+import { parseWithSchema } from '../core/schema.js';
 import { BEHAVIOUR_SEQUENCE_LENGTH } from './scorer.js';
 
 const unit = z.number().min(0).max(1);

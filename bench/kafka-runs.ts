@@ -12,12 +12,14 @@ import rdkafka, { type LibrdKafkaError } from '@confluentinc/kafka-javascript';
 import { KafkaSink, KafkaSource } from '../io/kafka.js';
 import { Serde } from '../io/serde.js';
 import { consumerGroup, topicSpecs, topologyNames, type TopologyNames } from '../pipelines/topology.js';
+import { loadRuntimeConfig } from '../core/config.js';
 import type { ContentEvent, UserInteraction } from '../schemas/types.js';
-import { JobProcess, sleep, sumMetric } from '../test/support/job-process.js';
-import { freePort, TestRedis } from '../test/support/redis.js';
+import { JobProcess, sleep, sumMetric } from './support/job-process.js';
+import { freePort, TestRedis } from './support/redis-server.js';
 import { BENCH_START, type Workload } from './workload.js';
 
-export const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+/** The configured brokers (KAFKA_BROKERS), the local stack by default. */
+export const BROKERS = loadRuntimeConfig().kafka.brokers;
 
 export interface JobEnv {
   appId: string;

@@ -23,7 +23,7 @@ import { connectStateRedis } from '../state/redis-options.js';
 import { VersionedCache } from '../state/versioned-cache.js';
 import { WriteBehind } from '../state/write-behind.js';
 import type { TaskId } from '../state/store.js';
-import { TestRedis } from '../test/support/redis.js';
+import { TestRedis } from './support/redis-server.js';
 
 const { values: a } = parseArgs({
   options: {

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
 import { connectStateRedis } from '../state/redis-options.js';
 import type { CheckpointEntry, TaskId } from '../state/store.js';
-import { RedisHa } from '../test/support/redis-ha.js';
+import { RedisHa } from './support/redis-ha.js';
 
 const { values: a } = parseArgs({
   options: {

@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { createMetrics } from '../core/metrics.js';
 import { connectStateRedis } from '../state/redis-options.js';
 import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
-import { TestRedis } from '../test/support/redis.js';
+import { TestRedis } from './support/redis-server.js';
 import { runInProcess } from './inprocess.js';
 import { e2eLatency, e2eThroughput, recovery } from './kafka-runs.js';
 import { runNaive } from './naive.js';

@@ -28,7 +28,7 @@ import {
   scoreLoadedAsync,
 } from '../learn/allocation-model.js';
 import { jsScore, packMlp3 } from '../learn/fast-scorer.js';
-import { loadLearnConfig } from '../learn/config.js';
+import { parseLearnConfig } from '../learn/config.js';
 import { createJobScorer } from '../learn/job-scorer.js';
 import { InMemoryModelStore, saveWeights } from '../learn/model-store.js';
 import { exploreNet, initExploreWeights, packExploreObs } from '../learn/explore-model.js';
@@ -187,7 +187,7 @@ async function jobScorerCheck(handle: ModelHandle) {
   const store = new InMemoryModelStore();
   const w = handle.current.weights;
   await saveWeights(store, makeWeights(w, 1, w.arrays), 1);
-  const config = loadLearnConfig({}, { scorer: 'learned', backend: 'webgpu' });
+  const config = parseLearnConfig({ scorer: 'learned', backend: 'webgpu' });
   const job = await createJobScorer({ config, store });
   try {
     const n = 100_000;

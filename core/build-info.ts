@@ -1,6 +1,6 @@
 // What build is running: the package version, the source revision and the Node.js runtime. The
-// container image bakes the revision in (THERMOSTAT_REVISION, from the Dockerfile's REVISION
-// build argument); a git checkout reads it from git; anything else reports "unknown".
+// container image bakes the revision in (config `revision`, env THERMOSTAT_REVISION, from the
+// Dockerfile's REVISION build argument); a git checkout reads it from git; else "unknown".
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -45,16 +45,19 @@ function gitRevision(root: string): string | undefined {
   }
 }
 
-/** Reads the build info (package.json, env, git): use buildInfo() for the cached answer. */
-export function readBuildInfo(env: NodeJS.ProcessEnv): BuildInfo {
+/** Reads the build info (package.json, git); `revision` (config) wins over git. */
+export function readBuildInfo(revision?: string): BuildInfo {
   const pkg = findPackage();
-  const revision = env.THERMOSTAT_REVISION || (pkg && gitRevision(pkg.root)) || UNKNOWN;
-  return { version: pkg?.version ?? UNKNOWN, revision, nodeVersion: process.versions.node };
+  return {
+    version: pkg?.version ?? UNKNOWN,
+    revision: revision || (pkg && gitRevision(pkg.root)) || UNKNOWN,
+    nodeVersion: process.versions.node,
+  };
 }
 
 let cached: BuildInfo | undefined;
 
-/** This process's build, read once. */
+/** This process's build from package.json and git, read once (the job passes its configured revision). */
 export function buildInfo(): BuildInfo {
-  return (cached ??= readBuildInfo(process.env));
+  return (cached ??= readBuildInfo());
 }

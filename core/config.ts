@@ -1,9 +1,14 @@
-// One configuration schema, one set of defaults. Sources, later wins: defaults < JSON file
-// (THERMOSTAT_CONFIG or --config) < environment. Validated once at start; an invalid value fails
-// fast with the dotted key that is wrong (`ConfigError`).
+// One configuration schema (the job's keys, the agent rules under `agents`, learning under
+// `learn`), one set of defaults, one table of environment variables. Sources, later wins: defaults
+// < JSON file (THERMOSTAT_CONFIG or --config) < environment. Validated once at start, before any
+// I/O; an invalid value fails fast with the dotted key that is wrong (`ConfigError`). The only
+// module that reads the process environment; docs/CONFIG.md is generated from it.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { agentConfigSchema } from '../agents/config.js';
+import { learnConfigSchema } from '../learn/config.js';
 import { ConfigError } from './errors.js';
+import { parseWithSchema } from './schema.js';
 
 const positiveInt = z.number().int().positive();
 const ms = z.number().int().nonnegative();
@@ -152,6 +157,11 @@ export const runtimeConfigSchema = z.strictObject({
        * keeps each atomic checkpoint well under the Redis command timeout during catch-up bursts.
        */
       maxDirtyBeforeCheckpoint: positiveInt.default(20_000),
+      /**
+       * Resident entries of one task's state cache (users or contents) before clean entries are
+       * evicted (they load again from Redis when needed): bounds the job's memory.
+       */
+      cacheMaxEntries: positiveInt.default(2_000_000),
     })
     .prefault({}),
   http: z
@@ -196,18 +206,26 @@ export const runtimeConfigSchema = z.strictObject({
   tickMs: positiveInt.default(60_000),
   /** Seed of every random draw (keyed by content and tick): same input and seed, same outputs. */
   seed: z.number().int().default(42),
-  /** Agent rules (SPEC §3 constants); validated by agents/config.ts, which names a bad key. */
-  agents: z.record(z.string(), z.unknown()).default({}),
-  /** Learning (scorer choice, model version, backend, LLM); validated by learn/config.ts. */
-  learn: z.record(z.string(), z.unknown()).default({}),
+  /** Agent rules (SPEC §3 constants): agents/config.ts. */
+  agents: agentConfigSchema.prefault({}),
+  /** Learning (scorer choice, model version, backend, PPO, LLM): learn/config.ts. */
+  learn: learnConfigSchema.prefault({}),
   /** Level of the JSON logs (pino). */
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Source revision in thermostat_build_info (the container image bakes it in from its REVISION
+   * build argument). Unset: git's HEAD in a checkout, else "unknown".
+   */
+  revision: z.string().min(1).optional(),
 });
 
 export type RuntimeConfig = z.infer<typeof runtimeConfigSchema>;
 
 /** Environment variables and the dotted config key each one sets. */
-export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'json' }> = {
+export const ENV_KEYS: Record<
+  string,
+  { key: string; type: 'string' | 'lowercase' | 'int' | 'float' | 'bool' | 'json' }
+> = {
   THERMOSTAT_APP_ID: { key: 'appId', type: 'string' },
   THERMOSTAT_TOPIC_PREFIX: { key: 'topicPrefix', type: 'string' },
   KAFKA_BROKERS: { key: 'kafka.brokers', type: 'string' },
@@ -224,6 +242,7 @@ export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'j
   THERMOSTAT_DEGRADED_READY_LIMIT_MS: { key: 'redis.degradedReadyLimitMs', type: 'int' },
   THERMOSTAT_MAX_QUEUED_ENTRIES: { key: 'redis.maxQueuedEntries', type: 'int' },
   THERMOSTAT_MAX_DIRTY_BEFORE_CHECKPOINT: { key: 'state.maxDirtyBeforeCheckpoint', type: 'int' },
+  THERMOSTAT_CACHE_MAX_ENTRIES: { key: 'state.cacheMaxEntries', type: 'int' },
   THERMOSTAT_KAFKA_RDKAFKA: { key: 'kafka.rdkafka', type: 'json' },
   THERMOSTAT_INPUT_PARTITIONS: { key: 'kafka.inputPartitions', type: 'int' },
   THERMOSTAT_INSTANCE_ID: { key: 'kafka.instanceId', type: 'string' },
@@ -249,6 +268,24 @@ export const ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'j
   THERMOSTAT_TICK_MS: { key: 'tickMs', type: 'int' },
   THERMOSTAT_SEED: { key: 'seed', type: 'int' },
   THERMOSTAT_LOG_LEVEL: { key: 'logLevel', type: 'string' },
+  THERMOSTAT_REVISION: { key: 'revision', type: 'string' },
+  THERMOSTAT_TF_BACKEND: { key: 'learn.backend', type: 'lowercase' },
+  THERMOSTAT_SCORER: { key: 'learn.scorer', type: 'string' },
+  THERMOSTAT_MODEL_SEQ: { key: 'learn.modelSeq', type: 'int' },
+  THERMOSTAT_SCORER_WORKERS: { key: 'learn.scorerWorkers', type: 'int' },
+  THERMOSTAT_LEARN_SEED: { key: 'learn.seed', type: 'int' },
+  THERMOSTAT_PPO_ENTROPY_COEF: { key: 'learn.ppo.entropyCoef', type: 'float' },
+  THERMOSTAT_PPO_LEARNING_RATE: { key: 'learn.ppo.learningRate', type: 'float' },
+  THERMOSTAT_LEARN_ONLINE: { key: 'learn.online.enabled', type: 'bool' },
+  THERMOSTAT_LEARN_WARMUP_MS: { key: 'learn.online.warmupMs', type: 'int' },
+  THERMOSTAT_LEARN_RULE_HOLDOUT: { key: 'learn.online.ruleHoldout', type: 'float' },
+  THERMOSTAT_LEARN_MIN_BATCH: { key: 'learn.trainer.minBatch', type: 'int' },
+  THERMOSTAT_LLM_ENABLED: { key: 'learn.llm.enabled', type: 'bool' },
+  THERMOSTAT_LLM_URL: { key: 'learn.llm.url', type: 'string' },
+  THERMOSTAT_LLM_MODEL: { key: 'learn.llm.model', type: 'string' },
+  THERMOSTAT_LLM_API_KEY: { key: 'learn.llm.apiKey', type: 'string' },
+  THERMOSTAT_LLM_TIMEOUT_MS: { key: 'learn.llm.timeoutMs', type: 'int' },
+  THERMOSTAT_LLM_INTERVAL_MS: { key: 'learn.llm.intervalMs', type: 'int' },
 };
 
 function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
@@ -272,6 +309,16 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
       if (!/^-?\d+$/.test(raw.trim()))
         throw new ConfigError(`${key} (env ${name})`, `expected an integer, got "${raw}"`);
       value = Number(raw);
+    } else if (type === 'float') {
+      value = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(value))
+        throw new ConfigError(`${key} (env ${name})`, `expected a number, got "${raw}"`);
+    } else if (type === 'bool') {
+      if (!/^(true|false|1|0)$/i.test(raw.trim()))
+        throw new ConfigError(`${key} (env ${name})`, `expected true|false, got "${raw}"`);
+      value = /^(true|1)$/i.test(raw.trim());
+    } else if (type === 'lowercase') {
+      value = raw.trim().toLowerCase();
     } else if (type === 'json') {
       try {
         value = JSON.parse(raw);
@@ -301,29 +348,40 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
   return out;
 }
 
-/** Validates against a zod schema and reports the first problem with its dotted key. */
-export function parseWithSchema<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
-  const r = schema.safeParse(input);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    if (issue.code === 'unrecognized_keys') {
-      throw new ConfigError(
-        [...issue.path, issue.keys[0]].join('.'),
-        `unknown key (${issue.keys.join(', ')}): not a setting`,
-      );
-    }
-    throw new ConfigError(issue.path.join('.') || '(root)', issue.message);
-  }
-  return r.data;
-}
-
 export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
   file?: string;
+  /** Below the file and the environment (an embedding's own defaults, e.g. the simulator's). */
+  base?: Record<string, unknown>;
+  /** Above every source. */
   overrides?: Record<string, unknown>;
 }
 
-export function loadRuntimeConfig(opts: LoadConfigOptions = {}): RuntimeConfig {
+/** A validated configuration, and which keys its sources set (the others are defaults). */
+export interface LoadedConfig {
+  config: RuntimeConfig;
+  /** Whether a source (file, environment, overrides) set this dotted key. */
+  isSet(key: string): boolean;
+}
+
+/** Room left in a producer message for what the job adds to an input-sized payload (headers, envelope). */
+export const OUTPUT_OVERHEAD_BYTES = 65_536;
+
+/**
+ * Every record the job writes because of an input record (forward, DLQ copy) is at most about
+ * kafka.maxRecordBytes: a producer limit set below that would turn such a record into a lost
+ * output (exit 70, the same on every restart). Refused at start, naming both settings.
+ */
+export function assertOutputsFit(cfg: RuntimeConfig): void {
+  const limit = Number(cfg.kafka.rdkafka['message.max.bytes'] ?? 1_000_000);
+  if (cfg.kafka.maxRecordBytes + OUTPUT_OVERHEAD_BYTES > limit)
+    throw new ConfigError(
+      'kafka.maxRecordBytes',
+      `${cfg.kafka.maxRecordBytes} leaves less than ${OUTPUT_OVERHEAD_BYTES} bytes below the producer's message.max.bytes (${limit}, kafka.rdkafka): lower it or raise message.max.bytes`,
+    );
+}
+
+export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.THERMOSTAT_CONFIG;
   let fromFile: Record<string, unknown> = {};
@@ -334,6 +392,44 @@ export function loadRuntimeConfig(opts: LoadConfigOptions = {}): RuntimeConfig {
       throw new ConfigError('THERMOSTAT_CONFIG', `cannot read ${file}: ${(e as Error).message}`);
     }
   }
-  const merged = deepMerge(deepMerge(fromFile, configFromEnv(env)), opts.overrides ?? {});
-  return parseWithSchema(runtimeConfigSchema, merged);
+  const fromEnv = configFromEnv(env);
+  const overrides = opts.overrides ?? {};
+  const merged = deepMerge(deepMerge(deepMerge(opts.base ?? {}, fromFile), fromEnv), overrides);
+  let config: RuntimeConfig;
+  try {
+    config = parseWithSchema(runtimeConfigSchema, merged);
+  } catch (e) {
+    throw namingEnv(e, fromEnv, overrides);
+  }
+  const isSet = (key: string): boolean => hasPath(merged, key);
+  // The learner's seed follows the job's unless set on its own.
+  if (!isSet('learn.seed')) config.learn.seed = config.seed;
+  assertOutputsFit(config);
+  return { config, isSet };
+}
+
+/** A bad value that came from an environment variable: the error names the variable too. */
+function namingEnv(
+  e: unknown,
+  fromEnv: Record<string, unknown>,
+  overrides: Record<string, unknown>,
+): unknown {
+  if (!(e instanceof ConfigError) || e.key === undefined) return e;
+  const key = e.key;
+  const name = Object.keys(ENV_KEYS).find((n) => ENV_KEYS[n].key === key);
+  if (name === undefined || !hasPath(fromEnv, key) || hasPath(overrides, key)) return e;
+  return new ConfigError(`${key} (env ${name})`, e.message.replace(/^invalid configuration [^:]+: /, ''));
+}
+
+function hasPath(obj: Record<string, unknown>, dotted: string): boolean {
+  let cur: unknown = obj;
+  for (const p of dotted.split('.')) {
+    if (typeof cur !== 'object' || cur === null || !(p in cur)) return false;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur !== undefined;
+}
+
+export function loadRuntimeConfig(opts: LoadConfigOptions = {}): RuntimeConfig {
+  return loadConfig(opts).config;
 }

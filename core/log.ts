@@ -3,10 +3,8 @@ import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(
-  level: string = process.env.THERMOSTAT_LOG_LEVEL ?? 'info',
-  name = 'thermostat',
-): Logger {
+/** `level`: config logLevel (THERMOSTAT_LOG_LEVEL). */
+export function createLogger(level = 'info', name = 'thermostat'): Logger {
   return pino({ name, level, base: { app: name }, timestamp: pino.stdTimeFunctions.isoTime });
 }
 

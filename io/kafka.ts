@@ -12,6 +12,7 @@ import type {
   TopicPartitionOffset,
 } from '@confluentinc/kafka-javascript';
 import { ThermostatError } from '../core/errors.js';
+import { tpKey } from '../pipelines/topology.js';
 
 const { KafkaConsumer, Producer } = rdkafka;
 type Rd = Record<string, string | number | boolean>;
@@ -32,7 +33,7 @@ export interface SourceRecord {
   headers: Record<string, Buffer>;
 }
 
-export const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+export { tpKey };
 
 const ERR_ASSIGN = -175;
 const ERR_REVOKE = -174;

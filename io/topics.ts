@@ -4,6 +4,7 @@
 import rdkafka from '@confluentinc/kafka-javascript';
 import type { IAdminClient, NewTopic } from '@confluentinc/kafka-javascript';
 import { ThermostatError } from '../core/errors.js';
+import { dlqTopic } from '../pipelines/topology.js';
 
 export const TOPICS = {
   userInteractions: 'user-interactions',
@@ -21,7 +22,7 @@ export const INPUT_TOPICS = [
 ] as const;
 
 /** Dead-letter topic of an input topic: `<topic>.dlq`. */
-export const dlqTopic = (topic: string): string => `${topic}.dlq`;
+export { dlqTopic };
 
 /** Internal topics, named `<appId>-<name>`. */
 export const internalTopics = (appId: string) => ({

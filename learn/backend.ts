@@ -15,10 +15,9 @@ import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../core/errors.js';
 import { LOG_EVENTS, silentLogger, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
+import type { BackendChoice } from './config.js';
 import { loadWebGpuBackend } from './webgpu.js';
 
-export const BACKEND_CHOICES = ['auto', 'gpu', 'webgpu', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 /** tfjs backend names as registered with the engine ('tensorflow' is tfjs-node-gpu's). */
 export type BackendName = 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -48,14 +47,6 @@ export interface BackendLoaders {
   webgpu: BackendLoader;
   wasm: BackendLoader;
   cpu: BackendLoader;
-}
-
-/** Parses the backend choice from config / environment; an unknown value names the key. */
-export function parseBackendChoice(raw: string | undefined): BackendChoice {
-  if (raw === undefined || raw.trim() === '') return 'auto';
-  const v = raw.trim().toLowerCase();
-  if ((BACKEND_CHOICES as readonly string[]).includes(v)) return v as BackendChoice;
-  throw new ConfigError(BACKEND_CONFIG_KEY, `expected one of ${BACKEND_CHOICES.join('|')}, got "${raw}"`);
 }
 
 // A specifier in a variable: TypeScript does not try to resolve the optional package.
@@ -123,9 +114,8 @@ export function exportBackend(metrics: Pick<Metrics, 'backend'>, active: Backend
 }
 
 export interface SelectBackendOptions {
-  /** Explicit choice (from config); when absent, THERMOSTAT_TF_BACKEND in `env`, else auto. */
+  /** The choice (config learn.backend); default auto. */
   requested?: BackendChoice;
-  env?: NodeJS.ProcessEnv;
   loaders?: Partial<BackendLoaders>;
   logger?: Logger;
   metrics?: Pick<Metrics, 'backend'>;
@@ -136,7 +126,7 @@ export interface SelectBackendOptions {
  * loads; an explicit choice that cannot load throws a ConfigError naming THERMOSTAT_TF_BACKEND.
  */
 export async function selectBackend(opts: SelectBackendOptions = {}): Promise<BackendSelection> {
-  const requested = opts.requested ?? parseBackendChoice((opts.env ?? process.env)[BACKEND_ENV]);
+  const requested = opts.requested ?? 'auto';
   const loaders: BackendLoaders = { ...DEFAULT_LOADERS, ...opts.loaders };
   const log = opts.logger ?? silentLogger;
   const order: (keyof BackendLoaders)[] = requested === 'auto' ? ['gpu', 'wasm', 'cpu'] : [requested];

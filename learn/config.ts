@@ -1,10 +1,12 @@
-// Configuration of the learning layer: one schema, one set of defaults, env overrides, errors that
-// name the key. Meant to be merged into core/config.ts as its `learn` section (the env names below
-// are the ones to add to ENV_KEYS there); until then loadLearnConfig() reads them itself.
+// The `learn` section of the one configuration schema (core/config.ts, where its environment
+// variables are listed too): scorer choice, model version, backend, PPO, trainer, reward, LLM.
+// Pure zod, no TensorFlow import: the configuration is validated before anything heavy loads.
 import { z } from 'zod';
-import { parseWithSchema } from '../core/config.js';
-import { ConfigError } from '../core/errors.js';
-import { BACKEND_CHOICES } from './backend.js';
+import { parseWithSchema } from '../core/schema.js';
+
+/** TF.js backend choices (learn/backend.ts): auto picks tfjs-node-gpu with a CUDA GPU, else wasm, else cpu. */
+export const BACKEND_CHOICES = ['auto', 'gpu', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 const pos = z.number().positive();
 const posInt = z.number().int().positive();
@@ -26,7 +28,7 @@ export const learnConfigSchema = z.strictObject({
    * the available cores, at most 4.
    */
   scorerWorkers: z.number().int().min(1).max(64).optional(),
-  /** Initialisation and minibatch seed (deterministic mode). */
+  /** Initialisation and minibatch seed (deterministic mode); in the job unset means the top-level `seed`. */
   seed: z.number().int().default(42),
   /** PPO learner (clipped objective, value baseline, entropy bonus): clip ε, value and entropy coefficients, Adam learning rate, epochs and minibatch size per update, gradient-norm clip. */
   ppo: z
@@ -136,63 +138,7 @@ export const learnConfigSchema = z.strictObject({
 
 export type LearnConfig = z.infer<typeof learnConfigSchema>;
 
-/** Environment variable → dotted key inside the learn section. */
-export const LEARN_ENV_KEYS: Record<string, { key: string; type: 'string' | 'int' | 'float' | 'bool' }> = {
-  THERMOSTAT_TF_BACKEND: { key: 'backend', type: 'string' },
-  THERMOSTAT_SCORER: { key: 'scorer', type: 'string' },
-  THERMOSTAT_MODEL_SEQ: { key: 'modelSeq', type: 'int' },
-  THERMOSTAT_SCORER_WORKERS: { key: 'scorerWorkers', type: 'int' },
-  THERMOSTAT_LEARN_SEED: { key: 'seed', type: 'int' },
-  THERMOSTAT_PPO_ENTROPY_COEF: { key: 'ppo.entropyCoef', type: 'float' },
-  THERMOSTAT_PPO_LEARNING_RATE: { key: 'ppo.learningRate', type: 'float' },
-  THERMOSTAT_LEARN_ONLINE: { key: 'online.enabled', type: 'bool' },
-  THERMOSTAT_LEARN_WARMUP_MS: { key: 'online.warmupMs', type: 'int' },
-  THERMOSTAT_LEARN_RULE_HOLDOUT: { key: 'online.ruleHoldout', type: 'float' },
-  THERMOSTAT_LEARN_MIN_BATCH: { key: 'trainer.minBatch', type: 'int' },
-  THERMOSTAT_LLM_ENABLED: { key: 'llm.enabled', type: 'bool' },
-  THERMOSTAT_LLM_URL: { key: 'llm.url', type: 'string' },
-  THERMOSTAT_LLM_MODEL: { key: 'llm.model', type: 'string' },
-  THERMOSTAT_LLM_API_KEY: { key: 'llm.apiKey', type: 'string' },
-  THERMOSTAT_LLM_TIMEOUT_MS: { key: 'llm.timeoutMs', type: 'int' },
-  THERMOSTAT_LLM_INTERVAL_MS: { key: 'llm.intervalMs', type: 'int' },
-};
-
-export function loadLearnConfig(
-  env: NodeJS.ProcessEnv = process.env,
-  base: Record<string, unknown> = {},
-): LearnConfig {
-  const out: Record<string, unknown> = structuredClone(base);
-  for (const [name, { key, type }] of Object.entries(LEARN_ENV_KEYS)) {
-    const raw = env[name];
-    if (raw === undefined || raw === '') continue;
-    let v: unknown = raw.trim();
-    if (type === 'int' || type === 'float') {
-      const n = Number(raw);
-      if (!Number.isFinite(n) || (type === 'int' && !Number.isInteger(n)))
-        throw new ConfigError(`learn.${key} (env ${name})`, `expected a number, got "${raw}"`);
-      v = n;
-    } else if (type === 'bool') {
-      if (!/^(true|false|1|0)$/i.test(raw.trim()))
-        throw new ConfigError(`learn.${key} (env ${name})`, `expected true|false, got "${raw}"`);
-      v = /^(true|1)$/i.test(raw.trim());
-    } else if (name === 'THERMOSTAT_TF_BACKEND') {
-      v = raw.trim().toLowerCase();
-    }
-    const parts = key.split('.');
-    let cur = out;
-    for (const p of parts.slice(0, -1)) cur = (cur[p] ??= {}) as Record<string, unknown>;
-    cur[parts[parts.length - 1]] = v;
-  }
-  try {
-    return parseWithSchema(learnConfigSchema, out);
-  } catch (e) {
-    if (e instanceof ConfigError && e.key) {
-      const envName = Object.entries(LEARN_ENV_KEYS).find(([, d]) => d.key === e.key)?.[0];
-      throw new ConfigError(
-        `learn.${e.key}${envName ? ` (env ${envName})` : ''}`,
-        e.message.replace(/^invalid configuration [^:]+: /, ''),
-      );
-    }
-    throw e;
-  }
+/** A learn section from a partial one (defaults filled in): the simulator's and the tests' learners. */
+export function parseLearnConfig(partial: unknown = {}): LearnConfig {
+  return parseWithSchema(learnConfigSchema, partial ?? {});
 }

@@ -1,8 +1,11 @@
 // The in-band watermark of a downstream stage: upstream tasks send watermark markers (source, wm,
-// idle) inside the data topic; the downstream watermark is the minimum over the non-idle sources.
+// idle, first event time) inside the data topic; the downstream watermark is the minimum over the
+// sources. `applyMarker` and `combineProgress` are the one implementation of marker combining: the
+// content stage (over its user sources) and the user re-key inbox (over its origin partitions) call
+// them on their checkpointed progress records, the combiner below on its own.
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ConfigError } from '../core/errors.js';
-import { NO_WATERMARK } from './types.js';
+import { NO_WATERMARK, sortedRows } from './types.js';
 
 /** A watermark marker as carried on an internal topic. */
 export interface WatermarkMarker {
@@ -12,6 +15,49 @@ export interface WatermarkMarker {
   readonly watermark: number;
   /** True when the upstream task declared the source idle. */
   readonly idle: boolean;
+}
+
+/** What a marker carries about its source (the wire's ContentEvent marker has these fields). */
+export interface MarkerProgress {
+  readonly watermark: number;
+  readonly idle: boolean;
+  /** The source's first event time, once known. */
+  readonly first_event_time?: number | null;
+}
+
+/** A source's progress as its markers said: plain data, kept in task snapshots. */
+export interface SourceProgress {
+  wm: number;
+  idle: boolean;
+  first: number | null;
+}
+
+/** Applies one marker to its source's progress: the watermark never goes back; first is the earliest seen. */
+export function applyMarker(s: SourceProgress, m: MarkerProgress): void {
+  if (m.watermark > s.wm) s.wm = m.watermark;
+  s.idle = m.idle;
+  const first = m.first_event_time;
+  if (first != null) s.first = s.first === null ? first : Math.min(s.first, first);
+}
+
+/**
+ * The combined watermark of sources. Without `idleFloor` (as Flink's StatusWatermarkValve): the
+ * minimum over active sources, and when every source is idle the maximum of them. With it, every
+ * source counts, an idle one at no less than `idleFloor`: a quiet partition holds the watermark
+ * back at most that far, and never past what the source itself promised.
+ */
+export function combineProgress(sources: Iterable<SourceProgress>, idleFloor?: number): number {
+  let min = Infinity;
+  let maxIdle = NO_WATERMARK;
+  for (const s of sources) {
+    if (!s.idle) {
+      if (s.wm < min) min = s.wm;
+    } else if (idleFloor !== undefined) {
+      const effective = s.wm > idleFloor ? s.wm : idleFloor;
+      if (effective < min) min = effective;
+    } else if (s.wm > maxIdle) maxIdle = s.wm;
+  }
+  return min === Infinity ? maxIdle : min;
 }
 
 export interface WatermarkMarkerCombinerOptions {
@@ -34,14 +80,14 @@ export interface WatermarkMarkerCombinerSnapshot {
  */
 export class WatermarkMarkerCombiner {
   readonly allowedLatenessMs: number;
-  private readonly sources = new Map<string, { watermark: number; idle: boolean }>();
+  private readonly sources = new Map<string, SourceProgress>();
   private wm = NO_WATERMARK;
 
   constructor(options: WatermarkMarkerCombinerOptions = {}) {
     this.allowedLatenessMs = options.allowedLatenessMs ?? 0;
     if (!(this.allowedLatenessMs >= 0)) throw new ConfigError('watermark.allowedLatenessMs', 'must be >= 0');
     for (const s of options.expectedSources ?? [])
-      this.sources.set(s, { watermark: NO_WATERMARK, idle: false });
+      this.sources.set(s, { wm: NO_WATERMARK, idle: false, first: null });
   }
 
   static restore(
@@ -49,28 +95,23 @@ export class WatermarkMarkerCombiner {
     snapshot: WatermarkMarkerCombinerSnapshot,
   ): WatermarkMarkerCombiner {
     const c = new WatermarkMarkerCombiner(options);
-    for (const [source, watermark, idle] of snapshot.sources) c.sources.set(source, { watermark, idle });
+    for (const [source, wm, idle] of snapshot.sources) c.sources.set(source, { wm, idle, first: null });
     c.wm = snapshot.watermark;
     return c;
   }
 
   snapshot(): WatermarkMarkerCombinerSnapshot {
-    const sources = [...this.sources.keys()].sort().map((s) => {
-      const st = this.sources.get(s) as { watermark: number; idle: boolean };
-      return [s, st.watermark, st.idle] as const;
-    });
-    return { watermark: this.wm, sources };
+    return { watermark: this.wm, sources: sortedRows(this.sources, (s, st) => [s, st.wm, st.idle] as const) };
   }
 
   /** Applies one marker; returns the combined watermark after it. */
   onMarker(marker: WatermarkMarker): number {
     let st = this.sources.get(marker.source);
     if (st === undefined) {
-      st = { watermark: NO_WATERMARK, idle: marker.idle };
+      st = { wm: NO_WATERMARK, idle: marker.idle, first: null };
       this.sources.set(marker.source, st);
     }
-    if (marker.watermark > st.watermark) st.watermark = marker.watermark;
-    st.idle = marker.idle;
+    applyMarker(st, marker);
     return this.recompute();
   }
 
@@ -81,14 +122,7 @@ export class WatermarkMarkerCombiner {
   }
 
   private recompute(): number {
-    let min = Infinity;
-    let maxIdle = NO_WATERMARK;
-    for (const st of this.sources.values()) {
-      if (st.idle) {
-        if (st.watermark > maxIdle) maxIdle = st.watermark;
-      } else if (st.watermark < min) min = st.watermark;
-    }
-    const candidate = min === Infinity ? maxIdle : min;
+    const candidate = combineProgress(this.sources.values());
     if (candidate > this.wm) this.wm = candidate;
     return this.wm;
   }
@@ -98,7 +132,7 @@ export class WatermarkMarkerCombiner {
   }
 
   sourceWatermark(source: string): number {
-    return this.sources.get(source)?.watermark ?? NO_WATERMARK;
+    return this.sources.get(source)?.wm ?? NO_WATERMARK;
   }
 
   /** `eventTime < watermark - allowedLateness`. */

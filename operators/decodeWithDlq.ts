@@ -1,6 +1,7 @@
 // Decode a batch of raw records; records that fail go to a dead-letter side output with their
 // reason and source coordinates. The stream never errors because of its input (SPEC §5).
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { batchOperator } from './internal/coreOperator.js';
 import { type ErrorReason, isThermostatError } from '../core/errors.js';
 import { type Sink, type SourceCoordinates, sinkFn } from './types.js';
 
@@ -30,6 +31,22 @@ export function decodeBatch<Raw extends SourceCoordinates, Out>(
   batch: readonly Raw[],
   decode: (raw: Raw) => Out,
   dlq: (entry: DlqEntry<Raw>) => void,
+): Out[];
+/**
+ * The same for records that do not carry their coordinates (a fetched batch of one topic
+ * partition): `at` gives them, for failures only, so a good record costs no extra object.
+ */
+export function decodeBatch<Raw, Out>(
+  batch: readonly Raw[],
+  decode: (raw: Raw) => Out,
+  dlq: (entry: DlqEntry<Raw>) => void,
+  at: (raw: Raw) => SourceCoordinates,
+): Out[];
+export function decodeBatch<Raw, Out>(
+  batch: readonly Raw[],
+  decode: (raw: Raw) => Out,
+  dlq: (entry: DlqEntry<Raw>) => void,
+  at: (raw: Raw) => SourceCoordinates = (raw) => raw as SourceCoordinates,
 ): Out[] {
   const out: Out[] = [];
   for (let i = 0; i < batch.length; i++) {
@@ -38,7 +55,7 @@ export function decodeBatch<Raw extends SourceCoordinates, Out>(
     try {
       value = decode(raw);
     } catch (error) {
-      dlq(toDlqEntry(raw, error));
+      dlq(toDlqEntry(raw, at(raw), error));
       continue;
     }
     out.push(value);
@@ -46,16 +63,16 @@ export function decodeBatch<Raw extends SourceCoordinates, Out>(
   return out;
 }
 
-function toDlqEntry<Raw extends SourceCoordinates>(raw: Raw, error: unknown): DlqEntry<Raw> {
+function toDlqEntry<Raw>(raw: Raw, at: SourceCoordinates, error: unknown): DlqEntry<Raw> {
   const reason: ErrorReason = isThermostatError(error) ? error.reason : 'INTERNAL';
   const message = error instanceof Error ? error.message : String(error);
   return {
     record: raw,
     reason,
     message,
-    topic: raw.topic,
-    partition: raw.partition,
-    offset: String(raw.offset),
+    topic: at.topic,
+    partition: at.partition,
+    offset: String(at.offset),
     error,
   };
 }
@@ -76,21 +93,5 @@ export function decodeWithDlq<Raw extends SourceCoordinates, Out>(
   dlq: Sink<DlqEntry<Raw>>,
 ): OperatorFunction<readonly Raw[], Out[]> {
   const toDlq = sinkFn(dlq);
-  return (source) =>
-    new Observable<Out[]>((subscriber) =>
-      source.subscribe({
-        next(batch) {
-          let out: Out[];
-          try {
-            out = decodeBatch(batch, decode, toDlq);
-          } catch (e) {
-            subscriber.error(e);
-            return;
-          }
-          if (out.length > 0) subscriber.next(out);
-        },
-        error: (e) => subscriber.error(e),
-        complete: () => subscriber.complete(),
-      }),
-    );
+  return batchOperator(() => ({ step: (batch: readonly Raw[]) => decodeBatch(batch, decode, toDlq) }));
 }

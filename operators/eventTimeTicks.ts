@@ -1,5 +1,6 @@
 // Periodic ticks in event time: every multiple of tickMs the watermark reaches, once, in order.
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { batchOperator } from './internal/coreOperator.js';
 import { ConfigError } from '../core/errors.js';
 import { NO_WATERMARK } from './types.js';
 
@@ -83,22 +84,8 @@ export class EventTimeTicks {
 export function eventTimeTicks(
   ticks: EventTimeTicks | EventTimeTicksOptions,
 ): OperatorFunction<number, number[]> {
-  return (source) =>
-    new Observable<number[]>((subscriber) => {
-      const core = ticks instanceof EventTimeTicks ? ticks : new EventTimeTicks(ticks);
-      return source.subscribe({
-        next(wm) {
-          let out: number[];
-          try {
-            out = core.advance(wm);
-          } catch (e) {
-            subscriber.error(e);
-            return;
-          }
-          if (out.length > 0) subscriber.next(out);
-        },
-        error: (e) => subscriber.error(e),
-        complete: () => subscriber.complete(),
-      });
-    });
+  return batchOperator(() => {
+    const core = ticks instanceof EventTimeTicks ? ticks : new EventTimeTicks(ticks);
+    return { step: (wm: number) => core.advance(wm) };
+  });
 }

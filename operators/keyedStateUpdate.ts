@@ -1,5 +1,6 @@
 // Apply a pure per-key step function over a batch, through a KeyValueStore-like interface.
-import { Observable, type OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { batchOperator } from './internal/coreOperator.js';
 
 /**
  * The part of a `state/` store (`KeyValueStore<string, V>`) this operator needs, so a versioned
@@ -130,30 +131,12 @@ export function keyedStateUpdate<T, S>(
   options: KeyedStateUpdateOptions<T, S>,
   store: KeyValueStoreLike<S> | (() => KeyValueStoreLike<S>),
 ): OperatorFunction<readonly T[], StateChange<S>[]> {
-  return (source) =>
-    new Observable<StateChange<S>[]>((subscriber) => {
-      const core = new KeyedStateUpdater(options);
-      const owned = typeof store === 'function';
-      let kv: KeyValueStoreLike<S> | null = typeof store === 'function' ? store() : store;
-      const sub = source.subscribe({
-        next(batch) {
-          if (kv === null) return;
-          let out: StateChange<S>[];
-          try {
-            out = core.apply(batch, kv);
-          } catch (e) {
-            subscriber.error(e);
-            return;
-          }
-          if (out.length > 0) subscriber.next(out);
-        },
-        error: (e) => subscriber.error(e),
-        complete: () => subscriber.complete(),
-      });
-      return () => {
-        sub.unsubscribe();
-        if (owned && kv !== null) kv.close?.();
-        kv = null;
-      };
-    });
+  return batchOperator(() => {
+    const core = new KeyedStateUpdater(options);
+    const kv = typeof store === 'function' ? store() : store;
+    return {
+      step: (batch: readonly T[]) => core.apply(batch, kv),
+      teardown: typeof store === 'function' ? () => kv.close?.() : undefined,
+    };
+  });
 }

@@ -3,10 +3,12 @@
 // per-record cost is a loop iteration, never an Observable emission or a closure.
 
 /**
- * The watermark before any source has reported one. A finite number (not -Infinity) so that every
- * snapshot stays JSON-serialisable: `JSON.stringify(-Infinity)` is `null`.
+ * The watermark before any source has reported one, everywhere in the job (operators, tasks,
+ * markers on the wire). A finite number (not -Infinity) so that every snapshot stays
+ * JSON-serialisable (`JSON.stringify(-Infinity)` is `null`), and one an Avro long carries
+ * exactly (longs decoded as doubles stop short of MIN_SAFE_INTEGER).
  */
-export const NO_WATERMARK = Number.MIN_SAFE_INTEGER;
+export const NO_WATERMARK = -(2 ** 52);
 
 /**
  * A batch of records together with the watermark that holds after it. Watermark convention used
@@ -37,4 +39,9 @@ export interface SourceCoordinates {
 /** Comparison of two strings by UTF-16 code units: total, locale-independent, deterministic. */
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A map's entries as rows sorted by key: equal maps give equal snapshots. */
+export function sortedRows<V, R>(map: ReadonlyMap<string, V>, row: (key: string, value: V) => R): R[] {
+  return [...map.keys()].sort().map((k) => row(k, map.get(k) as V));
 }

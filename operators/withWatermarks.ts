@@ -2,7 +2,22 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import type { Clock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
-import { NO_WATERMARK, type Sink, type WatermarkedBatch, sinkFn } from './types.js';
+import { NO_WATERMARK, type Sink, type WatermarkedBatch, sinkFn, sortedRows } from './types.js';
+
+/**
+ * A source's watermark under bounded out-of-orderness: its highest event time minus the bound
+ * (NO_WATERMARK before any record: `maxEventTime` NO_WATERMARK or -Infinity).
+ */
+export function sourceWatermark(maxEventTime: number, outOfOrdernessMs: number): number {
+  return maxEventTime === NO_WATERMARK || maxEventTime === -Infinity
+    ? NO_WATERMARK
+    : maxEventTime - outOfOrdernessMs;
+}
+
+/** Late: behind `watermark` by more than the allowed lateness (nothing is late before the first watermark). */
+export function isBehind(eventTime: number, watermark: number, allowedLatenessMs: number): boolean {
+  return watermark !== NO_WATERMARK && eventTime < watermark - allowedLatenessMs;
+}
 
 export interface WatermarkTrackerOptions {
   /** Bounded out-of-orderness: a source's watermark is its max event time minus this. */
@@ -69,10 +84,7 @@ export class WatermarkTracker {
   }
 
   snapshot(): WatermarkTrackerSnapshot {
-    const sources = [...this.sources.keys()].sort().map((s) => {
-      const st = this.sources.get(s) as SourceState;
-      return [s, st.maxEventTime, st.eopSince] as const;
-    });
+    const sources = sortedRows(this.sources, (s, st) => [s, st.maxEventTime, st.eopSince] as const);
     return { watermark: this.wm, sources };
   }
 
@@ -120,8 +132,7 @@ export class WatermarkTracker {
   /** The watermark of one source (`NO_WATERMARK` before its first record). */
   sourceWatermark(source: string): number {
     const st = this.sources.get(source);
-    if (st === undefined || st.maxEventTime === NO_WATERMARK) return NO_WATERMARK;
-    return st.maxEventTime - this.outOfOrdernessMs;
+    return st === undefined ? NO_WATERMARK : sourceWatermark(st.maxEventTime, this.outOfOrdernessMs);
   }
 
   /** Recomputes and returns the combined watermark (monotone). */
@@ -130,7 +141,7 @@ export class WatermarkTracker {
     let min = Infinity;
     let maxIdle = NO_WATERMARK;
     for (const st of this.sources.values()) {
-      const w = st.maxEventTime === NO_WATERMARK ? NO_WATERMARK : st.maxEventTime - this.outOfOrdernessMs;
+      const w = sourceWatermark(st.maxEventTime, this.outOfOrdernessMs);
       if (this.idle(st, now)) {
         if (w > maxIdle) maxIdle = w;
       } else if (w < min) min = w;
@@ -147,7 +158,7 @@ export class WatermarkTracker {
 
   /** `eventTime < combinedWatermark - allowedLateness` (against the last computed combined watermark). */
   isLate(eventTime: number): boolean {
-    return this.wm !== NO_WATERMARK && eventTime < this.wm - this.allowedLatenessMs;
+    return isBehind(eventTime, this.wm, this.allowedLatenessMs);
   }
 
   /**
@@ -155,8 +166,7 @@ export class WatermarkTracker {
    * watermark only, which depends on nothing but that source's record order (deterministic).
    */
   isLateFor(source: string, eventTime: number): boolean {
-    const w = this.sourceWatermark(source);
-    return w !== NO_WATERMARK && eventTime < w - this.allowedLatenessMs;
+    return isBehind(eventTime, this.sourceWatermark(source), this.allowedLatenessMs);
   }
 }
 

@@ -22,6 +22,7 @@ import {
   type CanonicalOrderBufferSnapshot,
 } from '../operators/releaseBelowWatermark.js';
 import { SourceOffsetDedupe, type SourceOffsetDedupeSnapshot } from '../operators/dedupeBySourceOffset.js';
+import { applyMarker, combineProgress, type SourceProgress } from '../operators/combineWatermarkMarkers.js';
 import type {
   AllocatorInput,
   CategoryAudience,
@@ -31,8 +32,17 @@ import type {
   UserInteraction,
 } from '../schemas/types.js';
 import type { VersionedCache } from '../state/versioned-cache.js';
-import { NO_WATERMARK, SOURCE_TOPIC, sourceId, sourceTopicIndex, type TopologyNames } from './topology.js';
-import type { Collector, InRecord, SourcePosition, StreamTask, TaskId, TaskSnapshot } from './task.js';
+import { NO_WATERMARK } from '../operators/types.js';
+import { SOURCE_TOPIC, sourceId, sourceTopicIndex, type TopologyNames } from './topology.js';
+import {
+  flushChanged,
+  type Collector,
+  type InRecord,
+  type SourcePosition,
+  type StreamTask,
+  type TaskId,
+  type TaskSnapshot,
+} from './task.js';
 import { resolveTiming, type ResolvedTiming, type StageTiming } from './user-task.js';
 
 /** A buffered data record: the content event plus its event time. */
@@ -45,11 +55,7 @@ interface Pending {
   ceo?: number;
 }
 
-interface SourceInfo {
-  wm: number;
-  idle: boolean;
-  first: number | null;
-}
+type SourceInfo = SourceProgress;
 
 interface ContentTaskMeta {
   next: number;
@@ -78,13 +84,6 @@ interface ContentTaskMeta {
 
 const REQUESTS_PER_CHUNK = 1000;
 
-/** A source's marker moves its watermark (never back), idleness and first event time. */
-function applyMarker(s: SourceInfo, m: NonNullable<ContentEvent['marker']>): void {
-  if (m.watermark > s.wm) s.wm = m.watermark;
-  s.idle = m.idle;
-  if (m.first_event_time != null)
-    s.first = s.first === null ? m.first_event_time : Math.min(s.first, m.first_event_time);
-}
 /** Sources whose records are interactions (their watermarks set the idle frontier). */
 const carriesInteractions = (source: number): boolean => sourceTopicIndex(source) !== SOURCE_TOPIC.published;
 
@@ -307,20 +306,16 @@ export class ContentTask implements StreamTask {
   ): { w: number; origin: number } | null {
     let frontier = NO_WM;
     let origin = Infinity;
+    const list: SourceInfo[] = [];
     for (const src of this.expectedSources) {
       const s = sources[src];
       if (!s) return null;
+      list.push(s);
       if (s.first !== null && s.first < origin) origin = s.first;
       if (s.wm > frontier && carriesInteractions(Number(src))) frontier = s.wm;
     }
     if (origin === Infinity) return null; // no source has data yet
-    const idleFloor = frontier === NO_WM ? NO_WM : frontier - this.timing.idleMaxLagMs;
-    let w = Infinity;
-    for (const src of this.expectedSources) {
-      const s = sources[src];
-      const effective = s.idle ? Math.max(s.wm, idleFloor) : s.wm;
-      if (effective < w) w = effective;
-    }
+    const w = combineProgress(list, frontier === NO_WM ? NO_WM : frontier - this.timing.idleMaxLagMs);
     if (w <= NO_WM) return null;
     return { w: w - this.timing.allowedLatenessMs, origin };
   }
@@ -535,17 +530,12 @@ export class ContentTask implements StreamTask {
   }
 
   flushChangelog(out: Collector): void {
-    for (const id of this.changed) {
-      const s = this.contents.get(id);
-      if (s)
-        out.send({
-          topic: this.names.contentChangelog,
-          schema: 'ContentState',
-          key: id,
-          value: toContentState(s),
-        });
-    }
-    this.changed.clear();
+    const changelog = {
+      topic: this.names.contentChangelog,
+      schema: 'ContentState' as const,
+      value: toContentState,
+    };
+    flushChanged(this.changed, (id) => this.contents.get(id), changelog, out);
   }
 
   snapshot(): TaskSnapshot {

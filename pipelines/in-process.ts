@@ -4,19 +4,12 @@
 import { ManualClock } from '../core/clock.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore } from '../state/store.js';
+import { IdleSources } from './idle-sources.js';
 import { MemoryBroker } from './memory-broker.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
-import {
-  makeCollector,
-  runFetched,
-  sideOutputs,
-  type OutputSink,
-  type RawRecord,
-  type RecordSerde,
-} from './task-runner.js';
+import { sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
 import { dlqTopic, fastPartition, topicSchemas } from './topology.js';
-import { UserTask } from './user-task.js';
 
 export interface InProcessOptions {
   settings: GraphSettings;
@@ -63,12 +56,11 @@ export class InProcessGraph {
   private readonly serde: RecordSerde;
   private readonly store: CheckpointStore;
   private readonly batchSize: number;
-  private readonly idleTimeoutMs: number;
   private readonly metrics?: Metrics;
   private tasks: OwnedTask[] = [];
-  /** Per stage-1 source "topic/partition": wall time it was first seen drained, and idle flag. */
-  private readonly eof = new Map<string, { since: number; idle: boolean }>();
-  private readonly sink: OutputSink;
+  /** Stage-1 sources at their end, and which are declared idle. */
+  private readonly idle: IdleSources;
+  private readonly runner: TaskRunner;
 
   private constructor(opts: InProcessOptions) {
     this.settings = opts.settings;
@@ -77,7 +69,7 @@ export class InProcessGraph {
     this.broker = opts.broker ?? new MemoryBroker();
     this.clock = opts.clock ?? new ManualClock(0);
     this.batchSize = opts.batchSize ?? 2000;
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 0;
+    this.idle = new IdleSources(this.clock, opts.idleTimeoutMs ?? 0);
     this.metrics = opts.metrics;
     const broker = this.broker;
     const clock = this.clock;
@@ -87,25 +79,29 @@ export class InProcessGraph {
       r.value === HANDED_OVER && r.decoded !== undefined
         ? opts.serde.encode(schemaOf[r.topic], r.decoded)
         : r.value;
-    this.sink = {
-      send: (r: OutRecord, bytes: Buffer) =>
-        broker.append(
-          r.topic,
-          r.key,
-          bytes,
-          clock.now(),
-          r.partition ?? (r.key === null ? undefined : fastPartition(r.key, broker.partitions(r.topic))),
-          r.headers,
-          bytes === HANDED_OVER ? r.value : undefined,
-        ),
-      ...sideOutputs({
-        lateTopic: this.settings.names.late,
-        maxPayloadBytes: this.settings.maxRecordBytes,
-        now: () => clock.now(),
-        bytesOf,
-        write: (topic, key, value, headers) => broker.append(topic, key, value, clock.now(), 0, headers),
-      }),
-    };
+    this.runner = new TaskRunner(
+      this.serde,
+      {
+        send: (r: OutRecord, bytes: Buffer) =>
+          broker.append(
+            r.topic,
+            r.key,
+            bytes,
+            clock.now(),
+            r.partition ?? (r.key === null ? undefined : fastPartition(r.key, broker.partitions(r.topic))),
+            r.headers,
+            bytes === HANDED_OVER ? r.value : undefined,
+          ),
+        ...sideOutputs({
+          lateTopic: this.settings.names.late,
+          maxPayloadBytes: this.settings.maxRecordBytes,
+          now: () => clock.now(),
+          bytesOf,
+          write: (topic, key, value, headers) => broker.append(topic, key, value, clock.now(), 0, headers),
+        }),
+      },
+      this.metrics,
+    );
   }
 
   static async create(opts: InProcessOptions): Promise<InProcessGraph> {
@@ -148,7 +144,7 @@ export class InProcessGraph {
     // it has checkpointed past them (what a restart re-reads).
     for (const owned of this.tasks)
       for (const pos of owned.task.positions()) this.broker.subscribe(owned.task.id.stage, pos.topic);
-    this.eof.clear();
+    this.idle.clear();
   }
 
   /** The serde the tasks see (with localHop: internal records by reference). */
@@ -180,22 +176,19 @@ export class InProcessGraph {
       for (const owned of this.tasks) {
         for (const pos of owned.task.positions()) {
           const stored = this.broker.read(pos.topic, pos.partition, pos.offset, this.batchSize);
-          const src = `${pos.topic}/${pos.partition}`;
           if (stored.length === 0) {
-            if (owned.task.id.stage === 'user' && !this.eof.has(src))
-              this.eof.set(src, { since: this.clock.now(), idle: false });
+            if (owned.task.id.stage === 'user') this.idle.reachedEnd(pos.topic, pos.partition);
             continue;
           }
-          this.eof.delete(src);
-          await runFetched(owned, pos.topic, pos.partition, stored, this.serde, this.sink, this.metrics);
+          this.idle.forget(pos.topic, pos.partition);
+          await this.runner.run(owned, pos.topic, pos.partition, stored);
           progress = true;
         }
       }
       if (!progress) progress = this.markIdleSources();
       if (!progress) break;
     }
-    for (const owned of this.tasks)
-      owned.task.flushChangelog(makeCollector(this.serde, this.sink, this.metrics, owned.task.id.stage));
+    for (const owned of this.tasks) this.runner.flushChangelog(owned);
   }
 
   /**
@@ -207,17 +200,10 @@ export class InProcessGraph {
     for (const owned of this.tasks) {
       if (owned.task.id.stage !== 'user') continue;
       for (const pos of owned.task.positions()) {
-        const key = `${pos.topic}/${pos.partition}`;
-        const st = this.eof.get(key);
+        const st = this.idle.get(pos.topic, pos.partition);
         if (!st || this.broker.end(pos.topic, pos.partition) <= pos.offset) continue;
-        this.eof.delete(key);
-        if (st.idle)
-          owned.task.setIdle(
-            pos.topic,
-            pos.partition,
-            false,
-            makeCollector(this.serde, this.sink, this.metrics, 'user'),
-          );
+        this.idle.forget(pos.topic, pos.partition);
+        if (st.idle) this.runner.setIdle(owned, pos.topic, pos.partition, false);
       }
     }
   }
@@ -228,15 +214,10 @@ export class InProcessGraph {
     for (const owned of this.tasks) {
       if (owned.task.id.stage !== 'user') continue;
       for (const pos of owned.task.positions()) {
-        const st = this.eof.get(`${pos.topic}/${pos.partition}`);
-        if (!st || st.idle || this.clock.now() - st.since < this.idleTimeoutMs) continue;
+        const st = this.idle.get(pos.topic, pos.partition);
+        if (!st || !this.idle.due(st)) continue;
         st.idle = true;
-        owned.task.setIdle(
-          pos.topic,
-          pos.partition,
-          true,
-          makeCollector(this.serde, this.sink, this.metrics, 'user'),
-        );
+        this.runner.setIdle(owned, pos.topic, pos.partition, true);
         changed = true;
       }
     }
@@ -245,10 +226,7 @@ export class InProcessGraph {
 
   /** Moves every stage-1 source's watermark to at least `t` (a heartbeat) and runs. */
   async advanceEventTime(t: number): Promise<void> {
-    for (const owned of this.tasks) {
-      if (owned.task instanceof UserTask)
-        owned.task.advanceWatermark(t, makeCollector(this.serde, this.sink, this.metrics, 'user'));
-    }
+    for (const owned of this.tasks) this.runner.punctuate(owned, t);
     await this.runUntilIdle();
   }
 

@@ -11,25 +11,17 @@
 // the last checkpoint and re-emits the same outputs with the same ids.
 import type { AgentConfig } from '../agents/config.js';
 import type { Clock } from '../core/clock.js';
-import { ThermostatError } from '../core/errors.js';
+import { retry, sleep } from '../core/retry.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore, SourceOffset } from '../state/store.js';
+import { recordCacheGauges } from '../state/versioned-cache.js';
 import type { WriteBehind } from '../state/write-behind.js';
+import { IdleSources } from './idle-sources.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
-import {
-  makeCollector,
-  parkedRecords,
-  resumeHeld,
-  runBatch,
-  sideOutputs,
-  type OutputSink,
-  type RawRecord,
-  type RecordSerde,
-} from './task-runner.js';
+import { parkedRecords, sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
-import { consumerGroup, type StageName } from './topology.js';
-import { UserTask } from './user-task.js';
+import { consumerGroup, tpKey, type StageName } from './topology.js';
 
 export interface TopicPartitionOffset {
   topic: string;
@@ -82,6 +74,13 @@ export interface SinkPort {
   flush(): Promise<void>;
   disconnect(): Promise<void>;
 }
+
+/** Backoff of a batch whose state load failed (Redis down, paused or slow). */
+const BATCH_BACKOFF = { initialMs: 100, maxMs: 2000 };
+/** Backoff of a producer flush that failed (broker unreachable): the same cut is retried. */
+const FLUSH_BACKOFF = { initialMs: 500, maxMs: 5000 };
+/** Wait after a failed poll. */
+const POLL_RETRY_MS = 200;
 
 /** A record the producer gave up on: the outputs of the current cut cannot all reach Kafka. */
 const isOutputLost = (e: unknown): boolean =>
@@ -148,12 +147,13 @@ interface StageWorker {
   stage: StageName;
   source: SourcePort;
   tasks: Map<number, OwnedTask>;
-  /** "topic/partition" → wall time first seen at its end, and whether declared idle. */
-  eof: Map<string, { since: number; idle: boolean; end: number }>;
+  /** Partitions at their end, and which are declared idle. */
+  idle: IdleSources;
   paused: boolean;
 }
 
-const tpKey = (t: { topic: string; partition: number }): string => `${t.topic}/${t.partition}`;
+/** A topic partition's key in the maps below. */
+const tpOf = (t: { topic: string; partition: number }): string => tpKey(t.topic, t.partition);
 
 export class KafkaJob {
   private readonly workers: StageWorker[] = [];
@@ -161,7 +161,7 @@ export class KafkaJob {
   private loops: Promise<void>[] = [];
   private commitTimer: NodeJS.Timeout | null = null;
   private checkpointing: Promise<void> | null = null;
-  private readonly sinkPort: OutputSink;
+  private readonly runner: TaskRunner;
   private assignedCount = 0;
   private readonly offsetCommits = new Set<Promise<void>>();
   /** Durable offsets not yet committed, per stage consumer, and the consumers committing now. */
@@ -169,7 +169,7 @@ export class KafkaJob {
   private readonly committing = new Set<StageWorker>();
   private restoring = 0;
   /** Wall time of the last commit-timer round, and until when early rounds are held after a stall. */
-  private lastRoundAt = Date.now();
+  private lastRoundAt: number;
   private holdUntil = 0;
   private earlyRounds = 0;
   /** A producer flush failed and is being retried: consumption pauses until it succeeds. */
@@ -178,16 +178,21 @@ export class KafkaJob {
 
   constructor(private readonly deps: KafkaJobDeps) {
     const { sink } = deps;
-    this.sinkPort = {
-      send: (r: OutRecord, bytes: Buffer) =>
-        sink.send(r.topic, r.key, bytes, { partition: r.partition, headers: r.headers }),
-      ...sideOutputs({
-        lateTopic: deps.settings.names.late,
-        maxPayloadBytes: deps.settings.maxRecordBytes,
-        now: () => deps.clock.now(),
-        write: (topic, key, value, headers) => sink.send(topic, key, value, { headers }),
-      }),
-    };
+    this.lastRoundAt = deps.clock.now();
+    this.runner = new TaskRunner(
+      deps.serde,
+      {
+        send: (r: OutRecord, bytes: Buffer) =>
+          sink.send(r.topic, r.key, bytes, { partition: r.partition, headers: r.headers }),
+        ...sideOutputs({
+          lateTopic: deps.settings.names.late,
+          maxPayloadBytes: deps.settings.maxRecordBytes,
+          now: () => deps.clock.now(),
+          write: (topic, key, value, headers) => sink.send(topic, key, value, { headers }),
+        }),
+      },
+      deps.metrics,
+    );
   }
 
   /** Ready once every stage has partitions assigned and restored. */
@@ -210,32 +215,27 @@ export class KafkaJob {
     for (const { stage, topics } of stages) {
       const worker: StageWorker = {
         stage,
-        source: undefined as unknown as SourcePort,
+        source: this.deps.createSource({
+          groupId: consumerGroup(this.deps.appId, stage),
+          topics,
+          onAssign: (tps) => this.onAssign(worker, tps),
+          onRevoke: (tps, lost) => this.onRevoke(worker, tps, lost ?? false),
+          onEof: (tp, end) => worker.idle.reachedEnd(tp.topic, tp.partition, end),
+        }),
         tasks: new Map(),
-        eof: new Map(),
+        idle: new IdleSources(this.deps.clock, this.deps.idleTimeoutMs),
         paused: false,
       };
-      worker.source = this.deps.createSource({
-        groupId: consumerGroup(this.deps.appId, stage),
-        topics,
-        onAssign: (tps) => this.onAssign(worker, tps),
-        onRevoke: (tps, lost) => this.onRevoke(worker, tps, lost ?? false),
-        onEof: (tp, end) => {
-          const st = worker.eof.get(tpKey(tp));
-          if (st) st.end = Math.max(st.end, end);
-          else worker.eof.set(tpKey(tp), { since: this.deps.clock.now(), idle: false, end });
-        },
-      });
       this.workers.push(worker);
     }
     await Promise.all(this.workers.map((w) => w.source.connect()));
     this.loops = this.workers.map((w) => this.loop(w));
-    this.lastRoundAt = Date.now();
+    this.lastRoundAt = this.deps.clock.now();
     this.commitTimer = setInterval(() => {
       // A process frozen (SIGSTOP, VM pause, long GC) longer than a few intervals may have lost its
       // partitions meanwhile without knowing yet: skip one round so the consumers can learn it
       // (lost assignment → dropped tasks) before this instance writes changelogs or checkpoints.
-      const now = Date.now();
+      const now = this.deps.clock.now();
       const gap = now - this.lastRoundAt;
       this.lastRoundAt = now;
       if (gap > this.stallLimitMs) {
@@ -263,7 +263,7 @@ export class KafkaJob {
 
   /** After a batch: starts a checkpoint round at once if a task passed the dirty-entry bound. */
   private maybeCheckpointEarly(): void {
-    const now = Date.now();
+    const now = this.deps.clock.now();
     const due = earlyCheckpointDue({
       dirtyPerTask: this.dirtyPerTask(),
       max: this.deps.maxDirtyBeforeCheckpoint ?? DEFAULT_MAX_DIRTY_BEFORE_CHECKPOINT,
@@ -310,13 +310,13 @@ export class KafkaJob {
       this.assignedCount += tps.length;
       this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);
       this.deps.log.info(
-        { event: LOG_EVENTS.partitionsAssigned, stage: worker.stage, partitions: tps.map(tpKey) },
+        { event: LOG_EVENTS.partitionsAssigned, stage: worker.stage, partitions: tps.map(tpOf) },
         'partitions assigned',
       );
-      const wanted = new Set(tps.map(tpKey));
+      const wanted = new Set(tps.map(tpOf));
       const out: TopicPartitionOffset[] = [];
       for (const p of indices) {
-        for (const pos of worker.tasks.get(p)!.task.positions()) if (wanted.has(tpKey(pos))) out.push(pos);
+        for (const pos of worker.tasks.get(p)!.task.positions()) if (wanted.has(tpOf(pos))) out.push(pos);
       }
       return out;
     } finally {
@@ -341,24 +341,24 @@ export class KafkaJob {
       await Promise.all(revoked.map((t) => this.deps.writeBehind.flush(t.task.id).catch(() => undefined)));
     } else
       this.deps.log.warn(
-        { stage: worker.stage, partitions: tps.map(tpKey) },
+        { stage: worker.stage, partitions: tps.map(tpOf) },
         'partitions lost (session expired): dropped without checkpoint',
       );
     for (const t of revoked) {
       this.deps.writeBehind.release(t.task.id);
       worker.tasks.delete(t.task.id.partition);
     }
-    for (const tp of tps) worker.eof.delete(tpKey(tp));
+    for (const tp of tps) worker.idle.forget(tp.topic, tp.partition);
     this.assignedCount -= tps.length;
     this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);
     this.deps.log.info(
-      { event: LOG_EVENTS.partitionsRevoked, stage: worker.stage, partitions: tps.map(tpKey) },
+      { event: LOG_EVENTS.partitionsRevoked, stage: worker.stage, partitions: tps.map(tpOf) },
       'partitions revoked',
     );
   }
 
   private async loop(worker: StageWorker): Promise<void> {
-    const { serde, metrics, batchSize } = this.deps;
+    const { metrics, batchSize } = this.deps;
     while (this.running) {
       this.applyBackpressure(worker);
       let records: RawRecord[];
@@ -368,7 +368,7 @@ export class KafkaJob {
         records = await worker.source.poll(batchSize, 100);
       } catch (e) {
         this.deps.log.warn({ err: e, stage: worker.stage }, 'poll failed; retrying');
-        await sleep(200);
+        await sleep(POLL_RETRY_MS);
         continue;
       }
       if (!this.running) break;
@@ -382,7 +382,7 @@ export class KafkaJob {
       // Group by partition, keeping each partition's offset order.
       const groups = new Map<string, RawRecord[]>();
       for (const r of records) {
-        const k = tpKey(r);
+        const k = tpOf(r);
         let g = groups.get(k);
         if (!g) groups.set(k, (g = []));
         g.push(r);
@@ -399,26 +399,15 @@ export class KafkaJob {
         list.push([k, batch]);
       }
       const runTask = async (list: [string, RawRecord[]][]): Promise<void> => {
-        for (const [k, batch] of list) {
+        for (const [, batch] of list) {
           const owned = worker.tasks.get(this.taskPartition(worker, batch[0]));
           if (!owned) continue; // revoked while the batch was in flight: the next owner reprocesses it
-          // The EOF event can come in the same poll as the partition's last records: the partition
-          // stays "at its end" when this batch reaches that end, and wakes up (not idle) either way.
-          const st = worker.eof.get(k);
-          if (st?.idle)
-            owned.task.setIdle(
-              batch[0].topic,
-              batch[0].partition,
-              false,
-              makeCollector(serde, this.sinkPort, metrics, worker.stage),
-            );
-          if (st && batch[batch.length - 1].offset + 1 >= st.end) {
-            st.idle = false;
-            st.since = this.deps.clock.now();
-          } else worker.eof.delete(k);
+          const { topic, partition } = batch[0];
+          if (worker.idle.received(topic, partition, batch[batch.length - 1].offset + 1))
+            this.runner.setIdle(owned, topic, partition, false);
           if (!(await this.runBatchRetrying(worker, owned, batch))) continue;
           this.maybeCheckpointEarly();
-          const lag = Date.now() - batch[batch.length - 1].timestamp;
+          const lag = this.deps.clock.now() - batch[batch.length - 1].timestamp;
           if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);
         }
       };
@@ -442,21 +431,22 @@ export class KafkaJob {
     owned: OwnedTask,
     batch: RawRecord[],
   ): Promise<boolean> {
-    const { serde, metrics } = this.deps;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await runBatch(owned, batch, serde, this.sinkPort, metrics);
+    const done = await retry(
+      async () => {
+        await this.runner.run(owned, batch[0].topic, batch[0].partition, batch);
         return true;
-      } catch (e) {
-        if (!(e instanceof ThermostatError && e.retriable)) throw e;
-        this.deps.log.warn(
-          { err: e, stage: worker.stage, partition: owned.task.id.partition, attempt },
-          'batch failed (state load); retrying',
-        );
-        await sleep(Math.min(100 * 2 ** Math.min(attempt, 5), 2000));
-        if (!this.running || worker.tasks.get(owned.task.id.partition) !== owned) return false;
-      }
-    }
+      },
+      {
+        backoff: BATCH_BACKOFF,
+        onRetry: (e, attempt) =>
+          this.deps.log.warn(
+            { err: e, stage: worker.stage, partition: owned.task.id.partition, attempt },
+            'batch failed (state load); retrying',
+          ),
+        stop: () => !this.running || worker.tasks.get(owned.task.id.partition) !== owned,
+      },
+    );
+    return done === true;
   }
 
   /**
@@ -514,12 +504,13 @@ export class KafkaJob {
    * feeding them already retried): applied as soon as a state load succeeds.
    */
   private async resumeParked(worker: StageWorker, skip?: ReadonlyMap<number, unknown>): Promise<void> {
-    const { serde, metrics } = this.deps;
     for (const [p, owned] of worker.tasks) {
       if (skip?.has(p) || parkedRecords(owned) === 0) continue;
-      await resumeHeld(owned, serde, this.sinkPort, metrics).catch((e) =>
-        this.deps.log.warn({ err: e, stage: worker.stage, partition: p }, 'resuming parked records failed'),
-      );
+      await this.runner
+        .resumeHeld(owned)
+        .catch((e) =>
+          this.deps.log.warn({ err: e, stage: worker.stage, partition: p }, 'resuming parked records failed'),
+        );
     }
   }
 
@@ -531,30 +522,22 @@ export class KafkaJob {
    */
   private async markIdle(worker: StageWorker): Promise<void> {
     if (worker.stage !== 'user') return;
-    const now = this.deps.clock.now();
-    for (const [k, st] of [...worker.eof]) {
-      if (st.idle || now - st.since < this.deps.idleTimeoutMs) continue;
-      const slash = k.lastIndexOf('/');
-      const topic = k.slice(0, slash);
-      const partition = Number(k.slice(slash + 1));
+    for (const st of worker.idle.entries()) {
+      if (!worker.idle.due(st)) continue;
+      const { topic, partition } = st;
       const owned = worker.tasks.get(partition);
       if (!owned) continue;
       if (worker.source.endOffset) {
         const end = await worker.source.endOffset({ topic, partition }).catch(() => null);
         // Revoked, woken up or moved on while the broker was asked: nothing to declare.
-        if (worker.eof.get(k) !== st || st.idle || worker.tasks.get(partition) !== owned) continue;
+        if (!worker.idle.current(st) || worker.tasks.get(partition) !== owned) continue;
         if (end === null || end > st.end) {
-          st.since = this.deps.clock.now(); // unreachable, or records are coming: not idle yet
+          worker.idle.restart(st); // unreachable, or records are coming: not idle yet
           continue;
         }
       }
       st.idle = true;
-      owned.task.setIdle(
-        topic,
-        partition,
-        true,
-        makeCollector(this.deps.serde, this.sinkPort, this.deps.metrics, worker.stage),
-      );
+      this.runner.setIdle(owned, topic, partition, true);
     }
   }
 
@@ -569,12 +552,7 @@ export class KafkaJob {
    * below `t` still unread would then be late.
    */
   async advanceEventTime(t: number): Promise<void> {
-    for (const w of this.workers) {
-      if (w.stage !== 'user') continue;
-      const out = makeCollector(this.deps.serde, this.sinkPort, this.deps.metrics, 'user');
-      for (const owned of w.tasks.values())
-        if (owned.task instanceof UserTask) owned.task.advanceWatermark(t, out);
-    }
+    for (const w of this.workers) for (const owned of w.tasks.values()) this.runner.punctuate(owned, t);
     await this.deps.sink.flush();
   }
 
@@ -586,6 +564,10 @@ export class KafkaJob {
   /** One checkpoint round over every task (at most one round at a time). */
   async checkpointAll(): Promise<void> {
     for (const w of this.workers) this.deps.metrics.consumerLag.set({ stage: w.stage }, w.source.lag());
+    recordCacheGauges(
+      this.deps.metrics,
+      this.workers.flatMap((w) => [...w.tasks.values()].flatMap((t) => t.caches)),
+    );
     if (this.checkpointing) return this.checkpointing;
     const tasks = this.workers.flatMap((w) => [...w.tasks.values()]);
     this.checkpointing = this.checkpointTasks(tasks).finally(() => {
@@ -600,10 +582,10 @@ export class KafkaJob {
     // without; its next owner replays from the last checkpoint.
     const tasks = all.filter((t) => parkedRecords(t) === 0);
     if (tasks.length === 0) return;
-    const { serde, metrics, sink, writeBehind } = this.deps;
+    const { sink, writeBehind } = this.deps;
     // 1. Cut: changelogs and snapshots in one synchronous section.
     const snaps = tasks.map((owned) => {
-      owned.task.flushChangelog(makeCollector(serde, this.sinkPort, metrics, owned.task.id.stage));
+      this.runner.flushChangelog(owned);
       return { owned, snap: owned.task.snapshot() };
     });
     // 2. Outputs of everything before the cut are durable in Kafka. The cut is already taken
@@ -611,26 +593,25 @@ export class KafkaJob {
     // every later checkpoint while the next cut's offsets cover them, so a flush that fails
     // because the broker is away is retried with the same cut until it succeeds. Meanwhile no
     // other round starts (this one is in flight) and consumption is paused (`applyBackpressure`).
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await sink.flush();
-        this.outputStalled = false;
-        break;
-      } catch (e) {
+    await retry(() => sink.flush(), {
+      backoff: FLUSH_BACKOFF,
+      retriable: (e, attempt) => {
         if (isOutputLost(e)) {
           this.fatal(e as Error);
-          throw e;
+          return false;
         }
         // Stopping: a few tries, then the process exits and the next owner replays the cut.
-        if (!this.running && attempt >= 2) throw e;
+        return this.running || attempt < 2;
+      },
+      onRetry: (e, attempt) => {
         this.outputStalled = true;
         this.deps.log.warn(
           { err: e, attempt },
           'producer flush failed (broker unreachable?); retrying the same checkpoint cut',
         );
-        await sleep(Math.min(500 * 2 ** attempt, 5000));
-      }
-    }
+      },
+    });
+    this.outputStalled = false;
     // 3. Hand over to write-behind: one atomic, fenced Redis call per task (not for a task
     // revoked or fenced while the flush waited: its new owner replays from its checkpoint).
     for (const { owned, snap } of snaps) {
@@ -676,7 +657,7 @@ export class KafkaJob {
     let pending = this.pendingCommits.get(worker);
     if (!pending) this.pendingCommits.set(worker, (pending = new Map()));
     for (const o of offsets)
-      pending.set(tpKey(o), { topic: o.topic, partition: o.partition, offset: Number(o.offset) });
+      pending.set(tpOf(o), { topic: o.topic, partition: o.partition, offset: Number(o.offset) });
     if (this.committing.has(worker)) return;
     this.committing.add(worker);
     const todo = pending;
@@ -711,7 +692,7 @@ export class KafkaJob {
     worker?.tasks.delete(task.partition);
     // Forget its write-behind queue too: a fenced queue makes every later flush() reject, which
     // made the zombie's graceful stop throw (exit 1) after it had been fenced.
-    this.deps.writeBehind.release(task as TaskId);
+    this.deps.writeBehind.release(task);
   }
 
   /** Graceful stop: stop fetching, drain, final checkpoint, wait for Redis, disconnect. */
@@ -732,5 +713,3 @@ export class KafkaJob {
     this.deps.log.info({ event: LOG_EVENTS.stopped }, 'thermostat job stopped');
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -6,14 +6,13 @@
 // origins (idle ones at most idleMaxLagMs behind the highest), so the content stage never passes a
 // re-routed record before its owner forwarded it.
 import type { InRecord } from './task.js';
-import { NO_WATERMARK, ORIGIN_HEADERS, REKEY_MARKER_HEADERS } from './topology.js';
+import { applyMarker, combineProgress, type SourceProgress } from '../operators/combineWatermarkMarkers.js';
+import { SourceOffsetDedupe } from '../operators/dedupeBySourceOffset.js';
+import { NO_WATERMARK } from '../operators/types.js';
+import { ORIGIN_HEADERS, REKEY_MARKER_HEADERS } from './topology.js';
 
 /** An origin partition's progress, as its markers said. */
-export interface OriginProgress {
-  wm: number;
-  idle: boolean;
-  first: number | null;
-}
+export type OriginProgress = SourceProgress;
 
 /** Headers of a re-key marker from `partition`. */
 export const rekeyMarkerHeaders = (
@@ -34,37 +33,47 @@ export const originHeaders = (partition: number, offset: number): Record<string,
   [ORIGIN_HEADERS.offset]: String(offset),
 });
 
+const originOf = (rec: InRecord): string | undefined => rec.headers?.[ORIGIN_HEADERS.partition];
+const originOffsetOf = (rec: InRecord): number => Number(rec.headers?.[ORIGIN_HEADERS.offset]);
+
 /**
- * What a re-key partition's owner knows about the origins: the last origin offset applied and each
- * origin's progress. Both maps belong to the task's checkpointed metadata and are updated in place.
+ * What a re-key partition's owner knows about the origins: the last origin offset applied (replays
+ * dropped by operators/dedupeBySourceOffset) and each origin's progress (`origins`, the task's
+ * checkpointed metadata, updated in place).
  */
 export class RekeyInbox {
+  private readonly replays: SourceOffsetDedupe<InRecord>;
+
   constructor(
-    private readonly lastOffsets: Record<string, number>,
+    lastOffsets: Readonly<Record<string, number>>,
     private readonly origins: Record<string, OriginProgress>,
     private readonly partitions: number,
     private readonly idleMaxLagMs: number,
-  ) {}
+  ) {
+    this.replays = SourceOffsetDedupe.restore(
+      { sourceOf: (rec) => originOf(rec)!, offsetOf: originOffsetOf },
+      { dropped: 0, offsets: Object.entries(lastOffsets) },
+    );
+  }
 
   /** A re-routed copy: accepted once per origin record (an origin's replays arrive again after its restart). */
   accept(rec: InRecord): boolean {
-    const origin = rec.headers?.[ORIGIN_HEADERS.partition];
-    const offset = Number(rec.headers?.[ORIGIN_HEADERS.offset]);
-    if (origin === undefined || !Number.isSafeInteger(offset)) return true;
-    const last = this.lastOffsets[origin];
-    if (last !== undefined && offset <= last) return false;
-    this.lastOffsets[origin] = offset;
-    return true;
+    if (originOf(rec) === undefined || !Number.isSafeInteger(originOffsetOf(rec))) return true;
+    return this.replays.accept(rec);
+  }
+
+  /** Per origin partition, the last origin offset applied (task metadata). */
+  lastOffsets(): Record<string, number> {
+    return Object.fromEntries(this.replays.snapshot().offsets);
   }
 
   /** An origin's marker: its watermark never moves back. */
   onMarker(h: Record<string, string>): void {
-    const wm = Number(h[REKEY_MARKER_HEADERS.watermark]);
-    const first = h[REKEY_MARKER_HEADERS.first] ? Number(h[REKEY_MARKER_HEADERS.first]) : null;
-    const s = this.progressOf(h[ORIGIN_HEADERS.partition]);
-    if (wm > s.wm) s.wm = wm;
-    s.idle = h[REKEY_MARKER_HEADERS.idle] === '1';
-    if (first !== null) s.first = s.first === null ? first : Math.min(s.first, first);
+    applyMarker(this.progressOf(h[ORIGIN_HEADERS.partition]), {
+      watermark: Number(h[REKEY_MARKER_HEADERS.watermark]),
+      idle: h[REKEY_MARKER_HEADERS.idle] === '1',
+      first_event_time: h[REKEY_MARKER_HEADERS.first] ? Number(h[REKEY_MARKER_HEADERS.first]) : null,
+    });
   }
 
   /** A heartbeat: every origin promises nothing below `watermark` follows. */
@@ -79,19 +88,15 @@ export class RekeyInbox {
   watermark(): { wm: number; first: number | null } | null {
     let frontier = NO_WATERMARK;
     let first: number | null = null;
+    const origins: SourceProgress[] = [];
     for (let q = 0; q < this.partitions; q++) {
       const s = this.origins[q];
       if (s === undefined) return null;
+      origins.push(s);
       if (s.wm > frontier) frontier = s.wm;
       if (s.first !== null && (first === null || s.first < first)) first = s.first;
     }
-    let wm = Infinity;
-    for (let q = 0; q < this.partitions; q++) {
-      const s = this.origins[q];
-      const effective = s.idle ? Math.max(s.wm, frontier - this.idleMaxLagMs) : s.wm;
-      if (effective < wm) wm = effective;
-    }
-    return { wm, first };
+    return { wm: combineProgress(origins, frontier - this.idleMaxLagMs), first };
   }
 
   private progressOf(origin: string): OriginProgress {

@@ -1,15 +1,14 @@
 // Assembles the production job from configuration: serde (local or HTTP schema registry), topics,
 // Redis checkpoint store behind write-behind, Kafka consumers/producer, the KafkaJob, and the
 // ops HTTP server (/metrics, /healthz, /readyz). `thermostat run` calls startJob().
-import { parseAgentConfig, type AgentConfig } from '../agents/config.js';
+import type { AgentConfig } from '../agents/config.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { RuntimeConfig } from '../core/config.js';
-import { ConfigError } from '../core/errors.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { startOpsServer, type OpsServer } from '../io/http.js';
 import { createJobScorer } from '../learn/job-scorer.js';
-import { loadLearnConfig, type LearnConfig } from '../learn/config.js';
+import type { LearnConfig } from '../learn/config.js';
 import { RedisModelStore } from '../learn/model-store.js';
 import { KafkaSink, KafkaSource } from '../io/kafka.js';
 import { Serde } from '../io/serde.js';
@@ -21,18 +20,20 @@ import { startJobLearning } from './job-learning.js';
 import { KafkaJob, type SinkPort, type SourceOptions, type SourcePort } from './kafka-job.js';
 import type { GraphSettings } from './task-factory.js';
 import type { RawRecord } from './task-runner.js';
-import { topicSpecs, topologyNames } from './topology.js';
+import { topicSpecs, topologyNames, tpKey } from './topology.js';
 import { prepareWriters, wireSerde } from './wire-serde.js';
 import { DegradedReadiness } from './readiness.js';
 import { LoadHealth } from './state-gate.js';
 
 export interface JobOptions {
+  /** Validated at start (core/config.ts loadConfig): agents and learn sections included. */
   config: RuntimeConfig;
+  /** The agent rules, instead of the config's `agents` section. */
   agents?: AgentConfig;
   log: Logger;
   metrics?: Metrics;
   clock?: Clock;
-  /** The learn section (scorer choice, model version, backend); default: THERMOSTAT_* env. */
+  /** The learn section (scorer choice, model version, backend), instead of the config's. */
   learn?: LearnConfig;
 }
 
@@ -42,23 +43,6 @@ export interface RunningJob {
   ops: OpsServer;
   /** Graceful stop: drain, final checkpoint, commit, disconnect. */
   stop(): Promise<void>;
-}
-
-/** Room left in a producer message for what the job adds to an input-sized payload (headers, envelope). */
-const OUTPUT_OVERHEAD_BYTES = 65_536;
-
-/**
- * Every record the job writes because of an input record (forward, DLQ copy) is at most about
- * kafka.maxRecordBytes: a producer limit set below that would turn such a record into a lost
- * output (exit 70, the same on every restart). Refused at start, naming both settings.
- */
-export function assertOutputsFit(cfg: RuntimeConfig): void {
-  const limit = Number(cfg.kafka.rdkafka['message.max.bytes'] ?? 1_000_000);
-  if (cfg.kafka.maxRecordBytes + OUTPUT_OVERHEAD_BYTES > limit)
-    throw new ConfigError(
-      'kafka.maxRecordBytes',
-      `${cfg.kafka.maxRecordBytes} leaves less than ${OUTPUT_OVERHEAD_BYTES} bytes below the producer's message.max.bytes (${limit}, kafka.rdkafka): lower it or raise message.max.bytes`,
-    );
 }
 
 /** A KafkaSource as the job's SourcePort. */
@@ -73,7 +57,7 @@ function sourcePort(cfg: RuntimeConfig, o: SourceOptions, log: Logger): SourcePo
       : cfg.kafka.rdkafka,
     onAssign: async (tps) => {
       const start = await o.onAssign(tps);
-      return new Map(start.map((p) => [`${p.topic}:${p.partition}`, p.offset]));
+      return new Map(start.map((p) => [tpKey(p.topic, p.partition), p.offset]));
     },
     onRevoke: (tps, lost) => o.onRevoke(tps, lost),
     onEof: (tp, end) => o.onEof?.(tp, end),
@@ -149,10 +133,9 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
   const { config: cfg, log } = opts;
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? createMetrics();
-  const agents = opts.agents ?? parseAgentConfig(cfg.agents);
+  const agents = opts.agents ?? cfg.agents;
   const names = topologyNames(cfg.appId, cfg.topicPrefix);
   const partitions = cfg.kafka.inputPartitions;
-  assertOutputsFit(cfg);
 
   // Topics first: every topic of the graph, plus the late side output and internal DLQs.
   await ensureTopics(topicSpecs(names, partitions), {
@@ -172,7 +155,7 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
     minReplicaAcks: cfg.redis.minReplicaAcks ?? defaultMinReplicaAcks(cfg.redis.url),
     replicaAckTimeoutMs: cfg.redis.replicaAckTimeoutMs,
   });
-  const learn = opts.learn ?? loadLearnConfig(process.env, { seed: cfg.seed, ...cfg.learn });
+  const learn = opts.learn ?? cfg.learn;
   // Online learning / LLM reward weights: control records on the allocator's input log.
   const learning = await startJobLearning({
     config: cfg,
@@ -243,7 +226,7 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
     clock,
     loadHealth: new LoadHealth(clock),
     seed: cfg.seed,
-    cacheMaxEntries: 2_000_000,
+    cacheMaxEntries: cfg.state.cacheMaxEntries,
     scorer: jobScorer.scorer,
     models: learning?.models,
     onFlagged: () => metrics.flaggedContent.inc(),

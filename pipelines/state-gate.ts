@@ -5,6 +5,7 @@
 // with capped backoff, so a hung Redis never stalls a stage's poll loop; once one succeeds the
 // next batches load in the foreground again and the parked work is applied.
 import type { Clock } from '../core/clock.js';
+import { backoffMs } from '../core/retry.js';
 import type { InRecord } from './task.js';
 
 /**
@@ -30,8 +31,7 @@ export class LoadHealth {
   failed(): void {
     const now = this.clock.now();
     this.failingSince ??= now;
-    this.retryAt =
-      now + Math.min(this.backoff.initialMs * 2 ** Math.min(this.attempt++, 20), this.backoff.maxMs);
+    this.retryAt = now + backoffMs(this.backoff, this.attempt++);
   }
 
   /**

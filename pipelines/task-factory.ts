@@ -75,7 +75,15 @@ export async function createTask(
 ): Promise<OwnedTask> {
   const { epoch, meta } = await acquire(id);
   const restored = meta === null ? null : meta.toString('utf8');
-  const authoritative = meta === null;
+  // No checkpoint (acquire returned no metadata): the store holds nothing for this task, so a miss
+  // is absent without a round trip.
+  const cacheOptions = <C>(name: string, codec: C) => ({
+    name,
+    codec,
+    maxEntries: g.cacheMaxEntries,
+    loader: (keys: readonly string[]) => store.load(id, name, keys),
+    authoritative: meta === null,
+  });
   const runtime = {
     gate: new StateGate(g.loadHealth ?? new LoadHealth(g.clock ?? systemClock)),
     limits: {
@@ -86,13 +94,7 @@ export async function createTask(
   switch (id.stage) {
     case 'user': {
       // Struct-of-arrays user state, same semantics (one-interaction user ≈ 170 B instead of ≈ 970 B).
-      const users = new CompactUserStore({
-        name: STORE_USER_MIND,
-        codec: userStateCodec(g.agents),
-        maxEntries: g.cacheMaxEntries,
-        loader: (keys) => store.load(id, STORE_USER_MIND, keys),
-        authoritative,
-      });
+      const users = new CompactUserStore(cacheOptions(STORE_USER_MIND, userStateCodec(g.agents)));
       users.init();
       const task = new UserTask(
         id.partition,
@@ -111,13 +113,7 @@ export async function createTask(
       return { task, epoch, seq: 1, caches: [users as TaskCache<unknown>], ...runtime };
     }
     case 'content': {
-      const contents = new VersionedCache({
-        name: STORE_CONTENT,
-        codec: contentAgentCodec,
-        maxEntries: g.cacheMaxEntries,
-        loader: (keys) => store.load(id, STORE_CONTENT, keys),
-        authoritative,
-      });
+      const contents = new VersionedCache(cacheOptions(STORE_CONTENT, contentAgentCodec));
       contents.init();
       const task = new ContentTask(
         id.partition,

@@ -1,9 +1,12 @@
-// Feeds one fetched batch of raw records to a task: decode (poison or oversized → DLQ, never a
-// crash), load the batch's keys into the task's cache in one round trip, process, and move the
-// resume position past every record of the batch. While the checkpoint store cannot load state
-// the task keeps serving what is in memory (state-gate.ts). Shared by the in-memory driver and
-// the Kafka runtime.
+// Feeds fetched batches of raw records to a task through its RxJS graph (TaskRunner): decode
+// (poison or oversized → DLQ, never a crash), load the batch's keys into the task's cache in one
+// round trip, process, and move the resume position past every record of the batch. While the
+// checkpoint store cannot load state the task keeps serving what is in memory (state-gate.ts).
+// Shared by the in-process driver and the Kafka runtime.
+import { EMPTY, Subject, catchError, concatMap, defer, map, of, type ObservableInput } from 'rxjs';
 import { ThermostatError } from '../core/errors.js';
+import { isRetriable } from '../core/retry.js';
+import { decodeBatch } from '../operators/decodeWithDlq.js';
 import type { Metrics } from '../core/metrics.js';
 import type { SchemaName } from '../schemas/types.js';
 import type { OwnedTask } from './task-factory.js';
@@ -112,52 +115,32 @@ export function makeCollector(
 /** A record of one topic partition as fetched: a RawRecord without its (batch-wide) topic and partition. */
 export type FetchedRecord = Omit<RawRecord, 'topic' | 'partition'>;
 
-export async function runBatch(
-  owned: OwnedTask,
-  raw: readonly RawRecord[],
-  serde: RecordSerde,
-  sink: OutputSink,
-  metrics?: Metrics,
-): Promise<void> {
-  if (raw.length === 0) return;
-  await runFetched(owned, raw[0].topic, raw[0].partition, raw, serde, sink, metrics);
-}
-
 /** Key + value bytes of a record as fetched. */
 const sizeOf = (r: FetchedRecord): number =>
   (r.value?.length ?? 0) + (r.key === null ? 0 : Buffer.byteLength(r.key));
 
 /**
- * runBatch for records fetched from one topic partition, without a per-record RawRecord copy (the
- * in-process transport passes its stored records as they are); a RawRecord is built only for the DLQ.
+ * The job's decode → DLQ step (operators/decodeWithDlq) for records fetched from one topic
+ * partition: a header-only re-key marker passes without a value; a tombstone, a record above
+ * `maxBytes` (key + value) or one the serde refuses (wire format, schema, validation) goes to `dlq`
+ * with its reason. Good records come back in offset order.
  */
-export async function runFetched(
-  owned: OwnedTask,
+export function decodeFetched(
+  serde: RecordSerde,
   topic: string,
   partition: number,
   raw: readonly FetchedRecord[],
-  serde: RecordSerde,
-  sink: OutputSink,
-  metrics?: Metrics,
-): Promise<void> {
-  if (raw.length === 0) return;
-  const stage = owned.task.id.stage;
-  const decoded: InRecord[] = [];
-  // Input records above the bound are refused before decoding: everything the job would write
-  // because of them (forwards, DLQ, late output) must fit the producer's message size.
-  const maxBytes = owned.limits.inputTopics.has(topic) ? owned.limits.maxRecordBytes : Infinity;
-  // Writer schemas of new ids. Ids the registry does not know then fail per record (DLQ); a registry
-  // that cannot be asked (down, refusing the credentials) fails the batch before anything ran: it
-  // is retried, or ends the job, instead of sending good records to the DLQ as SCHEMA_UNKNOWN.
-  if (serde.prefetch)
-    await serde.prefetch(raw.map((r) => r.value)).catch((e: unknown) => {
-      if (e instanceof ThermostatError && e.reason === 'DEPENDENCY') throw e;
-    });
-  for (const r of raw) {
-    try {
-      if (r.headers?.[REKEY_MARKER_HEADERS.watermark] !== undefined) {
+  maxBytes: number,
+  dlq: (record: RawRecord, error: ThermostatError) => void,
+): InRecord[] {
+  const at = (r: FetchedRecord) => ({ topic, partition, offset: r.offset });
+  const origin = (r: FetchedRecord) => ({ topic, partition, offset: String(r.offset) });
+  return decodeBatch(
+    raw,
+    (r): InRecord => {
+      if (r.headers?.[REKEY_MARKER_HEADERS.watermark] !== undefined)
         // A header-only watermark marker (re-key topic): no value to decode.
-        decoded.push({
+        return {
           topic,
           partition,
           offset: r.offset,
@@ -165,23 +148,17 @@ export async function runFetched(
           value: null,
           timestamp: r.timestamp,
           headers: r.headers,
-        });
-        continue;
-      }
+        };
       if (r.value === null)
-        throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', {
-          topic,
-          partition,
-          offset: String(r.offset),
-        });
+        throw new ThermostatError('WIRE_FORMAT', 'record has no value (tombstone)', origin(r));
       if (sizeOf(r) > maxBytes)
         throw new ThermostatError(
           'RECORD_TOO_LARGE',
           `record of ${sizeOf(r)} bytes (key + value) is above kafka.maxRecordBytes (${maxBytes})`,
-          { topic, partition, offset: String(r.offset) },
+          origin(r),
         );
       const value = r.decoded !== undefined ? r.decoded : serde.decode(topic, r.value);
-      decoded.push({
+      return {
         topic,
         partition,
         offset: r.offset,
@@ -190,8 +167,9 @@ export async function runFetched(
         timestamp: r.timestamp,
         raw: r.value,
         headers: r.headers,
-      });
-    } catch (e) {
+      };
+    },
+    ({ record: r, error }) => {
       const rec: RawRecord = {
         topic,
         partition,
@@ -200,19 +178,131 @@ export async function runFetched(
         value: r.value,
         timestamp: r.timestamp,
       };
-      const err = asThermostatError(e, rec);
-      sink.dlq(rec, err);
-      metrics?.dlqRecords.inc({ topic, reason: err.reason });
-    }
-  }
-  metrics?.recordsIn.inc({ topic, stage }, raw.length);
-  await feed(
-    owned,
-    { topic, partition, records: decoded, next: raw[raw.length - 1].offset + 1 },
-    serde,
-    sink,
-    metrics,
+      dlq(rec, asThermostatError(error, rec));
+    },
+    at,
   );
+}
+
+/** One micro-batch of one source partition on its way through a task's graph. */
+interface Envelope {
+  topic: string;
+  partition: number;
+  raw: readonly FetchedRecord[];
+  decoded: InRecord[];
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+/**
+ * The runtime side of the tasks, shared by the in-process driver and the Kafka runtime: each task
+ * runs an RxJS graph over the micro-batches of its source partitions (`run` pushes one and settles
+ * when it went through). Stages of the graph, in order:
+ *   writer schemas → decode (poison or oversized → DLQ: operators/decodeWithDlq) →
+ *   keyed state load and the task's own operators (watermarks, dedupe, canonical order, ticks,
+ *   late side output) → resume position past every record of the batch.
+ * A failure fails its batch only (the runtime retries it or stops); the graph goes on.
+ * Control calls (idleness, heartbeats, changelog flush, parked work) reach the task here too, with
+ * the collector of this runtime's sink: the runtimes never touch a task's concrete class.
+ */
+export class TaskRunner {
+  private readonly graphs = new WeakMap<OwnedTask, Subject<Envelope>>();
+  private readonly collectors = new Map<string, Collector>();
+
+  constructor(
+    private readonly serde: RecordSerde,
+    private readonly sink: OutputSink,
+    private readonly metrics?: Metrics,
+  ) {}
+
+  /** The collector of a stage's outputs (one per stage: it only labels metrics). */
+  collector(stage: string): Collector {
+    let c = this.collectors.get(stage);
+    if (!c) this.collectors.set(stage, (c = makeCollector(this.serde, this.sink, this.metrics, stage)));
+    return c;
+  }
+
+  /** Runs records fetched from one topic partition through the task's graph, in offset order. */
+  run(owned: OwnedTask, topic: string, partition: number, raw: readonly FetchedRecord[]): Promise<void> {
+    if (raw.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) =>
+      this.graphOf(owned).next({ topic, partition, raw, decoded: [], resolve, reject }),
+    );
+  }
+
+  private graphOf(owned: OwnedTask): Subject<Envelope> {
+    let input = this.graphs.get(owned);
+    if (input) return input;
+    input = new Subject<Envelope>();
+    const stage = <R>(step: (e: Envelope) => ObservableInput<R>) =>
+      concatMap((e: Envelope) =>
+        defer(() => step(e)).pipe(
+          map(() => e),
+          catchError((err: unknown) => {
+            e.reject(err);
+            return EMPTY;
+          }),
+        ),
+      );
+    input
+      .pipe(
+        stage((e) => this.prefetch(e)),
+        stage((e) => of(this.decode(owned, e))),
+        stage((e) => {
+          const next = e.raw[e.raw.length - 1].offset + 1;
+          const batch = { topic: e.topic, partition: e.partition, records: e.decoded, next };
+          return feed(owned, batch, this.collector(owned.task.id.stage));
+        }),
+      )
+      .subscribe((e) => e.resolve());
+    this.graphs.set(owned, input);
+    return input;
+  }
+
+  /**
+   * Writer schemas of new ids. Ids the registry does not know then fail per record (DLQ); a
+   * registry that cannot be asked (down, refusing the credentials) fails the batch before anything
+   * ran: it is retried, or ends the job, instead of sending good records to the DLQ as SCHEMA_UNKNOWN.
+   */
+  private async prefetch(e: Envelope): Promise<void> {
+    if (!this.serde.prefetch) return;
+    await this.serde.prefetch(e.raw.map((r) => r.value)).catch((err: unknown) => {
+      if (err instanceof ThermostatError && err.reason === 'DEPENDENCY') throw err;
+    });
+  }
+
+  /** Decode → DLQ: every record decoded, or sent to the DLQ with its reason (never a crash). */
+  private decode(owned: OwnedTask, e: Envelope): void {
+    const { topic, raw } = e;
+    // Input records above the bound are refused before decoding: everything the job would write
+    // because of them (forwards, DLQ, late output) must fit the producer's message size.
+    const maxBytes = owned.limits.inputTopics.has(topic) ? owned.limits.maxRecordBytes : Infinity;
+    e.decoded = decodeFetched(this.serde, topic, e.partition, raw, maxBytes, (rec, err) => {
+      this.sink.dlq(rec, err);
+      this.metrics?.dlqRecords.inc({ topic, reason: err.reason });
+    });
+    this.metrics?.recordsIn.inc({ topic, stage: owned.task.id.stage }, raw.length);
+  }
+
+  /** Applies the task's parked records and held batches once state loads again. */
+  resumeHeld(owned: OwnedTask): Promise<void> {
+    return resumeHeld(owned, this.collector(owned.task.id.stage));
+  }
+
+  /** An input partition reached its end (idle) or got data again. */
+  setIdle(owned: OwnedTask, topic: string, partition: number, idle: boolean): void {
+    owned.task.setIdle(topic, partition, idle, this.collector(owned.task.id.stage));
+  }
+
+  /** An event-time heartbeat: no record below `t` follows on the task's sources. */
+  punctuate(owned: OwnedTask, t: number): void {
+    owned.task.punctuate?.(t, this.collector(owned.task.id.stage));
+  }
+
+  /** Changelog records for keys changed since the last flush. */
+  flushChangelog(owned: OwnedTask): void {
+    owned.task.flushChangelog(this.collector(owned.task.id.stage));
+  }
 }
 
 /**
@@ -221,20 +311,13 @@ export async function runFetched(
  * memory; any other task processes the batch if every key it needs is in memory, else holds it
  * (and every later batch, for order) until a load succeeds.
  */
-async function feed(
-  owned: OwnedTask,
-  batch: HeldBatch,
-  serde: RecordSerde,
-  sink: OutputSink,
-  metrics: Metrics | undefined,
-): Promise<void> {
+async function feed(owned: OwnedTask, batch: HeldBatch, out: Collector): Promise<void> {
   const { task, gate } = owned;
   if (gate.held.length > 0) {
     gate.held.push(batch);
-    await resumeHeld(owned, serde, sink, metrics);
+    await resumeHeld(owned, out);
     return;
   }
-  const out = makeCollector(serde, sink, metrics, task.id.stage);
   const done = (): void => task.consumed(batch.topic, batch.partition, batch.next);
   if (!task.keysFor || owned.caches.length === 0) {
     if (batch.records.length > 0) task.process(batch.records, out);
@@ -249,7 +332,7 @@ async function feed(
       task.process(batch.records, out);
       return done();
     } catch (e) {
-      if (!(e instanceof ThermostatError && e.retriable)) throw e;
+      if (!isRetriable(e)) throw e;
       health.failed();
     }
   }
@@ -280,14 +363,8 @@ function probe(owned: OwnedTask, keys: readonly string[]): void {
  * Applies parked records and held batches once state loads again (the runtime calls it while a
  * task has parked work and no new records arrive). Stops at the first load that fails.
  */
-export async function resumeHeld(
-  owned: OwnedTask,
-  serde: RecordSerde,
-  sink: OutputSink,
-  metrics?: Metrics,
-): Promise<void> {
+async function resumeHeld(owned: OwnedTask, out: Collector): Promise<void> {
   const { task, gate } = owned;
-  const out = makeCollector(serde, sink, metrics, task.id.stage);
   const nothingHeld = gate.held.length === 0;
   const keys = task.keysFor?.(nothingHeld ? [] : gate.held[0].records) ?? [];
   if (gate.health.failing) return probe(owned, keys);
@@ -296,7 +373,7 @@ export async function resumeHeld(
     try {
       await loadAll(owned, keys);
     } catch (e) {
-      if (!(e instanceof ThermostatError && e.retriable)) throw e;
+      if (!isRetriable(e)) throw e;
       return gate.health.failed();
     }
     return task.process([], out);
@@ -306,7 +383,7 @@ export async function resumeHeld(
     try {
       await loadAll(owned, task.keysFor?.(b.records) ?? []);
     } catch (e) {
-      if (!(e instanceof ThermostatError && e.retriable)) throw e;
+      if (!isRetriable(e)) throw e;
       return gate.health.failed();
     }
     gate.held.shift();

@@ -5,12 +5,10 @@
 import type { ThermostatError } from '../core/errors.js';
 import type { SchemaName } from '../schemas/types.js';
 import type { StageName } from './topology.js';
-import type { CheckpointEntry } from '../state/store.js';
+import type { CheckpointEntry, TaskId as StoreTaskId } from '../state/store.js';
 
-export interface TaskId {
-  stage: StageName;
-  partition: number;
-}
+/** A task of this graph: one of its stages on one partition. */
+export type TaskId = StoreTaskId<StageName>;
 export const taskKey = (t: TaskId): string => `${t.stage}.${t.partition}`;
 
 /** A decoded input record. `offset` is the Kafka offset in its partition. */
@@ -37,6 +35,24 @@ export interface OutRecord {
   headers?: Record<string, string>;
   /** The value's bytes as they are (header-only records: empty), instead of encoding `value`. */
   bytes?: Buffer;
+}
+
+/**
+ * Sends the changelog record of every key changed since the last flush (its latest state only),
+ * then forgets them: what a task's `flushChangelog` does over its store.
+ */
+export function flushChanged<S>(
+  changed: Set<string>,
+  get: (key: string) => S | undefined,
+  changelog: { topic: string; schema: SchemaName; value: (state: S) => unknown },
+  out: Collector,
+): void {
+  for (const key of changed) {
+    const state = get(key);
+    if (state !== undefined)
+      out.send({ topic: changelog.topic, schema: changelog.schema, key, value: changelog.value(state) });
+  }
+  changed.clear();
 }
 
 export interface Collector {
@@ -84,6 +100,11 @@ export interface StreamTask {
    * reached `process` (sent to the DLQ): the resume position moves past them.
    */
   consumed(topic: string, partition: number, next: number): void;
+  /**
+   * An event-time heartbeat from the embedding process: no input record with event time below `t`
+   * follows on this task's sources, so its watermarks move to `t` (the stage-1 tasks; others ignore it).
+   */
+  punctuate?(t: number, out: Collector): void;
   /** An input partition reached its end / got data again (watermark idleness). */
   setIdle(topic: string, partition: number, idle: boolean, out: Collector): void;
   /** Emits changelog records for keys changed since the last call (latest version only). */

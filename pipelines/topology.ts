@@ -81,6 +81,9 @@ export function topicSpecs(
   ];
 }
 
+/** Name of a topic partition in maps and logs: `topic:partition`. */
+export const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+
 export const consumerGroup = (appId: string, stage: StageName): string => `${appId}-${stage}`;
 
 /** Upstream source ids carried on content events: which input topic and partition a record came from. */
@@ -128,9 +131,6 @@ export const REKEY_MARKER_HEADERS = {
   idle: 'thermostat.marker.idle',
   first: 'thermostat.marker.first',
 } as const;
-
-/** Watermark of a source that has seen no record yet (Avro longs stop short of MIN_SAFE_INTEGER). */
-export const NO_WATERMARK = -(2 ** 52);
 
 const scratch = new Uint8Array(256);
 

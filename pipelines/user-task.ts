@@ -18,9 +18,12 @@ import { ThermostatError } from '../core/errors.js';
 import type { ContentEvent, ContentPublished, TickAudience, UserInteraction } from '../schemas/types.js';
 import type { TaskCache } from '../state/versioned-cache.js';
 import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } from './rekey.js';
-import { fastPartition, NO_WATERMARK, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
-import type {
-  Collector,
+import { NO_WATERMARK } from '../operators/types.js';
+import { isBehind, sourceWatermark } from '../operators/withWatermarks.js';
+import { fastPartition, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
+import {
+  flushChanged,
+  type Collector,
   InRecord,
   OutRecord,
   SourcePosition,
@@ -220,7 +223,7 @@ export class UserTask implements StreamTask {
   }
 
   private watermark(c: SourceClock): number {
-    return c.maxT - this.timing.outOfOrdernessMs;
+    return sourceWatermark(c.maxT, this.timing.outOfOrdernessMs);
   }
 
   /** Sends now, or holds in order behind a parked record. */
@@ -260,8 +263,7 @@ export class UserTask implements StreamTask {
 
   /** Lateness against the source's own watermark, deterministic in its offset order. */
   private isLate(rec: InRecord, t: number, clock: SourceClock, out: Collector): boolean {
-    const floor = this.watermark(clock) - this.timing.allowedLatenessMs;
-    if (t >= floor) return false;
+    if (!isBehind(t, this.watermark(clock), this.timing.allowedLatenessMs)) return false;
     out.late(
       rec,
       `event_time ${t} behind watermark ${this.watermark(clock)} beyond allowed lateness ${this.timing.allowedLatenessMs} ms`,
@@ -535,7 +537,7 @@ export class UserTask implements StreamTask {
    * applies a record at exactly `t` and treats anything below it as late, and the content stage
    * closes every tick boundary up to `t`.
    */
-  advanceWatermark(t: number, out: Collector): void {
+  punctuate(t: number, out: Collector): void {
     const target = t + this.timing.allowedLatenessMs;
     const pairs: [SourceClock, number, boolean][] = [
       [this.meta.ui, this.uiSource, true],
@@ -578,7 +580,7 @@ export class UserTask implements StreamTask {
     audience: TickAudience[],
     out: Collector,
   ): void {
-    const watermark = Number.isFinite(clock.maxT) ? this.watermark(clock) : NO_WATERMARK;
+    const watermark = this.watermark(clock);
     for (let p = 0; p < this.contentPartitions; p++) {
       const marker: ContentEvent = {
         source,
@@ -666,20 +668,16 @@ export class UserTask implements StreamTask {
   }
 
   flushChangelog(out: Collector): void {
-    for (const userId of this.changed) {
-      const state = this.users.get(userId);
-      if (state)
-        out.send({
-          topic: this.names.userChangelog,
-          schema: 'UserMindState',
-          key: userId,
-          value: toUserMindState(state, this.cfg),
-        });
-    }
-    this.changed.clear();
+    const changelog = {
+      topic: this.names.userChangelog,
+      schema: 'UserMindState' as const,
+      value: (s: UserAgentState) => toUserMindState(s, this.cfg),
+    };
+    flushChanged(this.changed, (id) => this.users.get(id), changelog, out);
   }
 
   snapshot(): TaskSnapshot {
+    this.meta.rkOrigins = this.rekey.lastOffsets();
     if (this.held !== null)
       throw new ThermostatError(
         'INTERNAL',

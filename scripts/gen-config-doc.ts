@@ -1,6 +1,6 @@
 // Generates docs/CONFIG.md, the reference of every configuration key, from the config schemas
 // themselves: types, ranges and defaults from zod (core/config.ts, agents/config.ts under
-// `agents`, learn/config.ts under `learn`), environment variables from their ENV_KEYS tables,
+// `agents`, learn/config.ts under `learn`), environment variables from the ENV_KEYS table of core/config.ts,
 // descriptions from the JSDoc comments on the schema fields. `npm run gen:config-doc` rewrites the
 // file; test/unit/config-doc.test.ts fails when it is out of date.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import ts from 'typescript';
 import { z } from 'zod';
 import { agentConfigSchema } from '../agents/config.js';
 import { ENV_KEYS, runtimeConfigSchema } from '../core/config.js';
-import { LEARN_ENV_KEYS, learnConfigSchema } from '../learn/config.js';
+import { learnConfigSchema } from '../learn/config.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -136,16 +136,13 @@ const escapeCell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g,
 export function renderConfigDoc(): string {
   const json = (schema: z.ZodType) =>
     z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
-  const env = new Map<string, string>([
-    ...Object.entries(ENV_KEYS).map(([name, d]) => [d.key, name] as [string, string]),
-    ...Object.entries(LEARN_ENV_KEYS).map(([name, d]) => [`learn.${d.key}`, name] as [string, string]),
-  ]);
+  const env = new Map<string, string>(Object.entries(ENV_KEYS).map(([name, d]) => [d.key, name]));
   const docs = new Map([
     ...fieldDocs(join(root, 'core/config.ts')),
     ...[...fieldDocs(join(root, 'agents/config.ts'))].map(([k, v]) => [`agents.${k}`, v] as [string, string]),
     ...[...fieldDocs(join(root, 'learn/config.ts'))].map(([k, v]) => [`learn.${k}`, v] as [string, string]),
   ]);
-  // The runtime schema keeps `agents` and `learn` as open maps, validated by their own schemas.
+  // The job's keys first, then the learn and agents sections (documented in their own files).
   const runtime = json(runtimeConfigSchema);
   const { agents: _agents, learn: _learn, ...jobProps } = runtime.properties ?? {};
   const all = [

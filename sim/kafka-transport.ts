@@ -37,6 +37,7 @@ import {
   topicSchemas,
   topicSpecs,
   topologyNames,
+  tpKey,
   type StageName,
   type TopologyNames,
 } from '../pipelines/topology.js';
@@ -69,7 +70,7 @@ export interface KafkaTransportOptions {
 }
 
 type Tp = { topic: string; partition: number };
-const tpKey = (t: Tp): string => `${t.topic}:${t.partition}`;
+const tpOf = (t: Tp): string => tpKey(t.topic, t.partition);
 const OFFSET_INVALID = -1001;
 
 function cb<T>(fn: (done: (err: LibrdKafkaError | null | undefined, v: T) => void) => void): Promise<T> {
@@ -169,7 +170,7 @@ export class KafkaGraphTransport implements GraphTransport {
     this.reader.setDefaultConsumeTimeout(20);
     const outs = this.outputTopics.flatMap((t) => this.partitionsOf(t));
     this.reader.assign(outs.map((tp) => ({ ...tp, offset: 0 })));
-    for (const tp of outs) this.readPos.set(tpKey(tp), 0);
+    for (const tp of outs) this.readPos.set(tpOf(tp), 0);
     this.job = await startJob({ config, agents: parseAgentConfig(o.agents), log: o.log ?? silentLogger });
     // Every stage's tasks must exist before the first heartbeat (it goes to the owned tasks).
     await this.until(async () => this.job!.job.ready, 'the job to get its partitions assigned');
@@ -202,7 +203,7 @@ export class KafkaGraphTransport implements GraphTransport {
       const key = String((r as Record<string, unknown>)[keyField]);
       this.inFlight.push(
         this.sink!.send(t, key, this.serde.encode(schema as never, r)).then((d) => {
-          const k = tpKey(d);
+          const k = tpOf(d);
           if (d.offset + 1 > (this.inputEnds.get(k) ?? 0)) this.inputEnds.set(k, d.offset + 1);
         }),
       );
@@ -217,7 +218,7 @@ export class KafkaGraphTransport implements GraphTransport {
     const inputs = [this.names.interactions, this.names.published].flatMap((x) => this.partitionsOf(x));
     await this.waitCommitted(
       'user',
-      new Map(inputs.map((tp) => [tpKey(tp), this.inputEnds.get(tpKey(tp)) ?? 0])),
+      new Map(inputs.map((tp) => [tpOf(tp), this.inputEnds.get(tpOf(tp)) ?? 0])),
     );
     await this.job!.job.advanceEventTime(t);
     await this.waitCommitted('content', await this.ends(this.partitionsOf(this.names.contentEvents)));
@@ -244,7 +245,7 @@ export class KafkaGraphTransport implements GraphTransport {
         throw new ThermostatError('DEPENDENCY', `listOffsets ${x.topic}:${x.partition}: ${x.error.message}`, {
           retriable: true,
         });
-      out.set(tpKey(x), x.offset);
+      out.set(tpOf(x), x.offset);
     }
     return out;
   }
@@ -269,7 +270,7 @@ export class KafkaGraphTransport implements GraphTransport {
             retriable: true,
           });
         const committed = new Map(
-          res.partitions.map((p) => [tpKey(p), p.offset === OFFSET_INVALID ? 0 : p.offset]),
+          res.partitions.map((p) => [tpOf(p), p.offset === OFFSET_INVALID ? 0 : p.offset]),
         );
         const lagging = [...ends].filter(([k, end]) => (committed.get(k) ?? 0) < end);
         behind = lagging.map(([k, end]) => `${k} ${committed.get(k) ?? 0}/${end}`).join(', ');
@@ -287,7 +288,7 @@ export class KafkaGraphTransport implements GraphTransport {
       if (!lagging()) return true;
       const msgs = await cb<Message[]>((done) => this.reader!.consume(5000, done));
       for (const m of msgs) {
-        const k = tpKey(m);
+        const k = tpOf(m);
         if (m.offset < (this.readPos.get(k) ?? 0)) continue;
         this.readPos.set(k, m.offset + 1);
         got.push(m);

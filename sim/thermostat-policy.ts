@@ -13,7 +13,7 @@ import type { AllocationScorer, ExplorePolicy } from '../agents/scorer.js';
 import { RuleExplorePolicy } from '../agents/rule-explore.js';
 import { RuleScorer } from '../agents/rule-scorer.js';
 import { isEngaged } from '../agents/user.js';
-import { loadLearnConfig } from '../learn/config.js';
+import { loadRuntimeConfig } from '../core/config.js';
 import type { ExploreRewardWeights } from '../learn/explore-experience.js';
 import type { GaussianPpoConfig } from '../learn/explore-ppo.js';
 import type { ExploreDecisionEvent, ExploreNoise } from '../learn/explore-sampling.js';
@@ -119,9 +119,10 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
         `policy '${opts.name}' supports only --transport inprocess (custom scorer / tick reports)`,
       );
     const { KafkaGraphTransport, simAppId } = await import('./kafka-transport.js');
+    const job = transport.brokers && transport.redisUrl ? undefined : loadRuntimeConfig();
     return new KafkaGraphTransport({
-      brokers: transport.brokers ?? process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-      redisUrl: transport.redisUrl ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+      brokers: transport.brokers ?? job!.kafka.brokers,
+      redisUrl: transport.redisUrl ?? job!.redis.url,
       appId: simAppId(ctx.seed),
       partitions: opts.partitions ?? 2,
       tickMs: ctx.tickMs,
@@ -314,25 +315,30 @@ export class LearnedThermostatPolicy extends ThermostatGraphPolicy {
     over: Partial<LearnedPolicyOptions> = {},
   ): Promise<LearnedThermostatPolicy> {
     const opts = { ...DEFAULT_LEARNED_OPTIONS, ...over };
-    const cfg = loadLearnConfig(process.env, {
-      seed: ctx.seed,
-      trainer: { minBatch: opts.minBatch, maxBatch: opts.maxBatch },
-      ppo: {
-        epochs: opts.epochs,
-        minibatchSize: opts.minibatchSize,
-        learningRate: opts.learningRate,
-        entropyCoef: opts.entropyCoef,
+    // The simulator's learner settings, under the configuration file and environment (as the job's).
+    const cfg = loadRuntimeConfig({
+      base: {
+        learn: {
+          seed: ctx.seed,
+          trainer: { minBatch: opts.minBatch, maxBatch: opts.maxBatch },
+          ppo: {
+            epochs: opts.epochs,
+            minibatchSize: opts.minibatchSize,
+            learningRate: opts.learningRate,
+            entropyCoef: opts.entropyCoef,
+          },
+          reward: { maxCost: opts.maxCost, costWeight: opts.costWeight },
+          online: {
+            enabled: true,
+            warmupMs: opts.warmupMs,
+            imitationTemperature: opts.imitationTemperature,
+            maxDenialsPerTick: opts.maxDenialsPerTick,
+            credit: opts.credit,
+            ruleHoldout: opts.ruleHoldout,
+          },
+        },
       },
-      reward: { maxCost: opts.maxCost, costWeight: opts.costWeight },
-      online: {
-        enabled: true,
-        warmupMs: opts.warmupMs,
-        imitationTemperature: opts.imitationTemperature,
-        maxDenialsPerTick: opts.maxDenialsPerTick,
-        credit: opts.credit,
-        ruleHoldout: opts.ruleHoldout,
-      },
-    });
+    }).learn;
     const agents = parseAgentConfig(ThermostatGraphPolicy.agentsFor(ctx, { name, serde }));
     let driver: ThermostatTestDriver | null = null;
     let self: LearnedThermostatPolicy | null = null;

@@ -4,6 +4,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { ConfigError, ThermostatError } from '../core/errors.js';
 import { parseRedisUrl, redactUrl, type RedisTopology } from './redis-url.js';
+import { backoffMs } from '../core/retry.js';
 
 /** A client on one server, a Sentinel-managed master, or a Cluster: the state layer uses any. */
 export type StateRedis = Redis | Cluster;
@@ -44,7 +45,7 @@ export function defaultMinReplicaAcks(url: string): number {
 function backoff(t: StateRedisTuning): (times: number) => number {
   const base = t.reconnectBaseMs ?? 50;
   const max = t.reconnectMaxMs ?? 2_000;
-  return (times: number) => Math.min(base * 2 ** Math.min(times, 16), max);
+  return (times: number) => backoffMs({ initialMs: base, maxMs: max }, times);
 }
 
 export function stateRedisOptions(t: StateRedisTuning = {}): RedisOptions {

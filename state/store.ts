@@ -3,9 +3,9 @@
 // as in Kafka Streams' StateStore vs KeyValueStore; `commit` is the Flink `snapshotState` hook.
 
 /** A task is one (stage, partition): the unit of ownership, fencing and atomic checkpoints. */
-export interface TaskId {
+export interface TaskId<Stage extends string = string> {
   /** Stable stage name ([A-Za-z0-9_-]): part of every Redis key of the task. */
-  readonly stage: string;
+  readonly stage: Stage;
   readonly partition: number;
 }
 

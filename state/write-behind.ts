@@ -11,6 +11,7 @@ import type { Clock } from '../core/clock.js';
 import { FencedError, ThermostatError } from '../core/errors.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
+import { backoffMs, isRetriable, retry } from '../core/retry.js';
 import type {
   AcquireResult,
   CheckpointEntry,
@@ -141,17 +142,14 @@ export class WriteBehind {
    * checkpoint's metadata. Retries retriable failures with backoff until it succeeds or `close`.
    */
   async acquire(task: TaskId): Promise<AcquireResult> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const r = await this.store.acquire(task);
-        this.register(task, r.epoch);
-        return r;
-      } catch (e) {
-        if (this.closed || !(e instanceof ThermostatError) || !e.retriable) throw e;
-        this.metrics?.redisErrors.inc();
-        await new Promise((res) => this.timers.set(() => res(undefined), this.backoff(attempt)));
-      }
-    }
+    const r = await retry(() => this.store.acquire(task), {
+      backoff: this.backoffCfg,
+      retriable: (e) => !this.closed && isRetriable(e),
+      onRetry: () => this.metrics?.redisErrors.inc(),
+      wait: (ms) => new Promise((res) => this.timers.set(() => res(undefined), ms)),
+    });
+    this.register(task, r!.epoch);
+    return r!;
   }
 
   /** Starts queuing for `task` at `epoch` (done by `acquire`); drops any older queue of the task. */
@@ -377,7 +375,7 @@ export class WriteBehind {
   }
 
   private backoff(attempt: number): number {
-    return Math.min(this.backoffCfg.initialMs * 2 ** Math.min(attempt, 20), this.backoffCfg.maxMs);
+    return backoffMs(this.backoffCfg, attempt);
   }
 
   private updateGauges(): void {

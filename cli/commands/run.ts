@@ -1,4 +1,5 @@
-// `thermostat run`: the main job. Brings up the local stack unless KAFKA_BROKERS is set, checks
+// `thermostat run`: the main job. Validates the whole configuration first (before any I/O), brings
+// up the local stack unless kafka.brokers is set (KAFKA_BROKERS or the config file), checks
 // the brokers answer, starts the three-stage graph on Kafka (state checkpointed to Redis), feeds
 // seeded sample traffic on the local stack (served by a sample ranker that follows the job's
 // allocations, so heated impressions and their outcomes flow back), reports live stats, and stops
@@ -6,11 +7,11 @@
 // SIGTERM/SIGINT (stop fetching, drain, final checkpoint, commit, disconnect) within
 // shutdownTimeoutMs.
 import type { Command } from 'commander';
-import { loadRuntimeConfig, type RuntimeConfig } from '../../core/config.js';
+import { buildInfo, readBuildInfo } from '../../core/build-info.js';
+import { loadConfig, type RuntimeConfig } from '../../core/config.js';
 import { ThermostatError } from '../../core/errors.js';
 import { createLogger, LOG_EVENTS, type Logger } from '../../core/log.js';
 import { createMetrics, type Metrics } from '../../core/metrics.js';
-import { loadLearnConfig } from '../../learn/config.js';
 import { KafkaSink } from '../../io/kafka.js';
 import { probeBroker } from '../../io/probe.js';
 import { latestEventTime, startSampleProducer } from '../../io/sample-producer.js';
@@ -169,14 +170,16 @@ function statsWriter(log: Logger): (s: Stats) => void {
 }
 
 async function run(o: RunOptions): Promise<void> {
-  const cfg = loadRuntimeConfig();
+  const { config: cfg, isSet } = loadConfig();
   const log = createLogger(cfg.logLevel);
-  const external = Boolean(process.env.KAFKA_BROKERS);
+  const external = isSet('kafka.brokers');
   if (!external && runStackScript('up') !== 0)
     throw new ThermostatError('DEPENDENCY', 'the local stack did not start (see .stack/kafka/server.log)');
   await probeBroker(cfg.kafka.brokers, { rdkafka: cfg.kafka.rdkafka, timeoutMs: BROKER_PROBE_MS });
-  const metrics = createMetrics();
-  const learn = loadLearnConfig(process.env, { seed: cfg.seed, ...cfg.learn });
+  const metrics = createMetrics(undefined, {
+    build: cfg.revision ? readBuildInfo(cfg.revision) : buildInfo(),
+  });
+  const learn = cfg.learn;
   // Sample traffic only on the embedded stack: never write test data into someone's cluster.
   const sampling = o.sampleTraffic ?? !external;
   const speedup = learn.online.enabled ? DEMO_LEARNING_SPEEDUP : DEMO_SPEEDUP;

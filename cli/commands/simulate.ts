@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
+import { loadRuntimeConfig } from '../../core/config.js';
 import { runAb, type AbResult } from '../../sim/ab.js';
 import { summarize } from '../../sim/aggregate.js';
 import { WORLD_NAMES, defaultWorldConfig, type WorldConfig, type WorldName } from '../../sim/config.js';
@@ -31,8 +32,8 @@ interface SimulateOptions {
   bootstrap: number;
   progress: boolean;
   transport: TransportKind;
-  brokers: string;
-  redis: string;
+  brokers?: string;
+  redis?: string;
 }
 
 /** The commit the report was made from: `git rev-parse HEAD`, "+dirty" with local changes. */
@@ -53,8 +54,8 @@ async function preflight(o: SimulateOptions, cfg: WorldConfig, transport: Transp
   assertWritable('--html', o.html);
   if (transport.kind === 'kafka') {
     const { probeBroker, probeRedis } = await import('../../io/probe.js');
-    await probeBroker(o.brokers);
-    await probeRedis(o.redis);
+    await probeBroker(transport.brokers!);
+    await probeRedis(transport.redisUrl!);
   }
   try {
     await checkPolicies(o.policy, policyContext(cfg, { transport }));
@@ -68,7 +69,13 @@ async function simulate(o: SimulateOptions, argv: readonly string[]): Promise<vo
   const worldOf = (seed: number) =>
     defaultWorldConfig({ users: o.users, days: o.days, seed, world: o.world });
   const cfg = worldOf(seeds[0]);
-  const transport: TransportOptions = { kind: o.transport, brokers: o.brokers, redisUrl: o.redis };
+  // The job's brokers and Redis (config file, environment) unless given on the command line.
+  const job = o.transport === 'kafka' ? loadRuntimeConfig() : undefined;
+  const transport: TransportOptions = {
+    kind: o.transport,
+    brokers: o.brokers ?? job?.kafka.brokers,
+    redisUrl: o.redis ?? job?.redis.url,
+  };
   // Thermostat's only setting a run may change: its heating pool (impressions per day).
   const options = {
     transport,
@@ -184,16 +191,8 @@ export function register(program: Command): void {
         .choices(TRANSPORT_KINDS)
         .default('inprocess'),
     )
-    .option(
-      '--brokers <list>',
-      'Kafka bootstrap servers for --transport kafka',
-      process.env.KAFKA_BROKERS ?? '127.0.0.1:9092',
-    )
-    .option(
-      '--redis <url>',
-      "Redis for the job's checkpoints with --transport kafka",
-      process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    )
+    .option('--brokers <list>', 'Kafka bootstrap servers for --transport kafka (default: kafka.brokers)')
+    .option('--redis <url>', "Redis for the job's checkpoints with --transport kafka (default: redis.url)")
     .action(async (o: SimulateOptions, command: Command) => {
       if (o.seeds && o.ab) throw new UsageError('--ab runs one population: use --seed, not --seeds');
       // The argv this command line was parsed from (main's, which is process.argv from a shell).

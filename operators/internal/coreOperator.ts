@@ -8,26 +8,24 @@ export interface ClearableCore {
   clear(): void;
 }
 
-export function coreOperator<C extends ClearableCore, Opts, I, O>(
-  spec: C | Opts | (() => C),
-  isCore: (x: unknown) => x is C,
-  create: (opts: Opts) => C,
-  step: (core: C, input: I) => O[],
+/**
+ * The subscription every operator here shares: per subscription, `setup` makes the step (and what
+ * to free on teardown); each input runs `step`, a non-empty result is emitted, a throwing step goes
+ * to `subscriber.error`; upstream errors and completion pass through.
+ */
+export function batchOperator<I, O>(
+  setup: () => { step: (input: I) => O[]; teardown?: () => void },
 ): OperatorFunction<I, O[]> {
   return (source) =>
     new Observable<O[]>((subscriber) => {
-      const owned = !isCore(spec);
-      let core: C | null = isCore(spec)
-        ? spec
-        : typeof spec === 'function'
-          ? (spec as () => C)()
-          : create(spec as Opts);
+      const { step, teardown } = setup();
+      let open = true;
       const sub = source.subscribe({
         next(input) {
-          if (core === null) return;
+          if (!open) return;
           let out: O[];
           try {
-            out = step(core, input);
+            out = step(input);
           } catch (e) {
             subscriber.error(e);
             return;
@@ -39,8 +37,28 @@ export function coreOperator<C extends ClearableCore, Opts, I, O>(
       });
       return () => {
         sub.unsubscribe();
-        if (owned && core !== null) core.clear();
-        core = null;
+        if (open) teardown?.();
+        open = false;
       };
     });
+}
+
+export function coreOperator<C extends ClearableCore, Opts, I, O>(
+  spec: C | Opts | (() => C),
+  isCore: (x: unknown) => x is C,
+  create: (opts: Opts) => C,
+  step: (core: C, input: I) => O[],
+): OperatorFunction<I, O[]> {
+  return batchOperator(() => {
+    const core: C = isCore(spec)
+      ? spec
+      : typeof spec === 'function'
+        ? (spec as () => C)()
+        : create(spec as Opts);
+    return {
+      step: (input: I) => step(core, input),
+      // A core the operator made is cleared; a shared one belongs to the caller.
+      teardown: isCore(spec) ? undefined : () => core.clear(),
+    };
+  });
 }

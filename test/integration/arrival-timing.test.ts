@@ -22,7 +22,7 @@ import {
   setupJobRun,
   type JobInput,
 } from '../support/job-fixture.js';
-import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
+import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { produceScheduled } from '../support/raw-records.js';
 import { ensureStack } from '../support/stack.js';
 import { assertRunMatchesReference } from '../support/verifier.js';

@@ -15,10 +15,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertMatchesReference, setupJobRun } from '../support/job-fixture.js';
-import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
+import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { PacedProducer } from '../support/paced-producer.js';
 import { PrivateKafka } from '../support/private-kafka.js';
-import { freePort } from '../support/redis.js';
+import { freePort } from '../../bench/support/redis-server.js';
 
 const DOWN_MS = Number(process.env.THERMOSTAT_TEST_BROKER_DOWN_MS ?? 5000);
 const UPFRONT = 20_000;

@@ -14,7 +14,7 @@ import { Serde } from '../../io/serde.js';
 import { followAllocations } from '../../ranker/follow-allocations.js';
 import { readActiveAllocations } from '../../ranker/redis-reads.js';
 import { uniqueName } from '../support/kafka.js';
-import { TestRedis } from '../support/redis.js';
+import { TestRedis } from '../../bench/support/redis-server.js';
 
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const BIN = fileURLToPath(new URL('../../bin/thermostat.mjs', import.meta.url));

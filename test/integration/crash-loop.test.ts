@@ -14,8 +14,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../core/rng.js';
 import { assertMatchesReference, commandStats, setupJobRun } from '../support/job-fixture.js';
-import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
-import { freePort } from '../support/redis.js';
+import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
+import { freePort } from '../../bench/support/redis-server.js';
 import { ensureStack } from '../support/stack.js';
 
 const INTERACTIONS = Number(process.env.THERMOSTAT_TEST_CRASH_INTERACTIONS ?? 200_000);

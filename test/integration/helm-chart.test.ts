@@ -54,21 +54,9 @@ const SELFCHECKS = [
   'servicemonitor-unknown-field',
   'prometheusrule-unknown-field',
 ];
-// Environment variables the job reads besides core/config.ts ENV_KEYS: learn/config.ts (backend,
-// scorer, LLM provider), the config file path (core/config.ts loadRuntimeConfig), the HTTP bind
-// address and Node's extra CAs.
-const OTHER_ENV = new Set([
-  'THERMOSTAT_TF_BACKEND',
-  'THERMOSTAT_SCORER',
-  'THERMOSTAT_HTTP_HOST',
-  'THERMOSTAT_LEARN_ONLINE',
-  'THERMOSTAT_LLM_ENABLED',
-  'THERMOSTAT_LLM_URL',
-  'THERMOSTAT_LLM_MODEL',
-  'THERMOSTAT_LLM_API_KEY',
-  'THERMOSTAT_CONFIG',
-  'NODE_EXTRA_CA_CERTS',
-]);
+// Environment variables the job reads besides core/config.ts ENV_KEYS: the config file path
+// (core/config.ts loadConfig) and Node's extra CAs.
+const OTHER_ENV = new Set(['THERMOSTAT_CONFIG', 'NODE_EXTRA_CA_CERTS']);
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- rendered Kubernetes objects are free-form JSON */
 type K8s = any;

@@ -29,9 +29,9 @@ import {
   type InputRecord,
   type JobInput,
 } from '../support/job-fixture.js';
-import { JobProcess, runToCompletion, sumMetric, waitQuiescent } from '../support/job-process.js';
+import { JobProcess, runToCompletion, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { readRaw } from '../support/raw-records.js';
-import type { TestRedis } from '../support/redis.js';
+import type { TestRedis } from '../../bench/support/redis-server.js';
 import { ensureStack } from '../support/stack.js';
 import { assertRunMatchesReference } from '../support/verifier.js';
 

@@ -2,14 +2,17 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ensureStack } from '../support/stack.js';
 import { consumeN, uniqueName } from '../support/kafka.js';
-import { KafkaSink, KafkaSource, tpKey, type DeliveryReport } from '../../io/kafka.js';
+import { KafkaSink, KafkaSource, tpKey, type DeliveryReport, type SourceRecord } from '../../io/kafka.js';
 import { dlqTopic, ensureTopics } from '../../io/topics.js';
 import { Serde } from '../../io/serde.js';
-import { decodeBatch, DlqWriter, DLQ_HEADERS } from '../../io/dlq.js';
+import { DLQ_HEADERS } from '../../io/dlq.js';
+import type { ThermostatError } from '../../core/errors.js';
+import { decodeFetched, sideOutputs, type RawRecord } from '../../pipelines/task-runner.js';
+import type { InRecord } from '../../pipelines/task.js';
+import { topologyNames } from '../../pipelines/topology.js';
+import { wireSerde } from '../../pipelines/wire-serde.js';
 import { SampleTraffic, CORRUPTIONS, type Corruption } from '../../io/sample-traffic.js';
 import { partitionForKey } from '../../core/hash.js';
-import { ManualClock } from '../../core/clock.js';
-import { createMetrics } from '../../core/metrics.js';
 import type { UserInteraction } from '../../schemas/types.js';
 
 const serde = Serde.local();
@@ -26,6 +29,34 @@ after(async () => {
 });
 
 const plain = (v: unknown) => JSON.parse(JSON.stringify(v));
+
+/** The job's decode step over consumed records, one partition at a time as the job runs it. */
+function decodeAsTheJob(
+  records: readonly SourceRecord[],
+  dlq: (record: RawRecord, error: ThermostatError) => void,
+): InRecord[] {
+  const jobSerde = wireSerde(topologyNames('thermostat'), serde);
+  const byPartition = new Map<string, SourceRecord[]>();
+  for (const r of records) {
+    const k = tpKey(r.topic, r.partition);
+    byPartition.set(k, [...(byPartition.get(k) ?? []), r]);
+  }
+  return [...byPartition.values()].flatMap((rs) =>
+    decodeFetched(
+      jobSerde,
+      rs[0].topic,
+      rs[0].partition,
+      rs.map((r) => ({
+        offset: r.offset,
+        key: r.key?.toString('utf8') ?? null,
+        value: r.value,
+        timestamp: r.timestamp,
+      })),
+      Infinity,
+      dlq,
+    ),
+  );
+}
 
 test('10,000 Avro records produced are consumed and decoded in full; partitions follow murmur2', async () => {
   const topic = uniqueName('full');
@@ -73,15 +104,16 @@ test('10,000 Avro records produced are consumed and decoded in full; partitions 
   try {
     const records = await consumeN(source, N, 40_000);
     assert.equal(records.length, N);
-    const { good, bad } = decodeBatch(records, serde, { expected: { [topic]: 'UserInteraction' } });
-    assert.equal(bad.length, 0);
+    let bad = 0;
+    const good = decodeAsTheJob(records, () => bad++);
+    assert.equal(bad, 0);
     const seen = new Set<string>();
     for (const g of good) {
       const v = g.value as UserInteraction;
       assert.ok(!seen.has(v.event_id), `duplicate ${v.event_id}`);
       seen.add(v.event_id);
       assert.deepStrictEqual(plain(v), plain(sent.get(v.event_id)));
-      assert.equal(g.record.key?.toString(), v.user_id);
+      assert.equal(g.key, v.user_id);
     }
     assert.equal(seen.size, N);
     // Nothing more arrives, every partition reports end-of-partition, and lag is zero.
@@ -149,17 +181,25 @@ test('a mixed stream delivers every good record and sends every corrupt one to <
   await Promise.all(sends);
   assert.equal(corrupt.size, 50);
 
-  const metrics = createMetrics(undefined, { defaultMetrics: false });
-  const dlq = new DlqWriter(sink, new ManualClock(42), metrics);
+  const dlqSends: Promise<DeliveryReport>[] = [];
+  const outputs = sideOutputs({
+    lateTopic: uniqueName('late'),
+    now: () => 42,
+    write: (t, key, value, headers) => void dlqSends.push(sink.send(t, key, value, { headers })),
+  });
+  let counted = 0;
   const source = new KafkaSource({ brokers, groupId: uniqueName('mixed-group'), topics: [topic] });
   await source.connect();
   const delivered = new Set<string>();
   try {
     const records = await consumeN(source, 500, 30_000);
     assert.equal(records.length, 500);
-    const { good, bad } = decodeBatch(records, serde);
+    const good = decodeAsTheJob(records, (record, error) => {
+      counted++;
+      outputs.dlq(record, error);
+    });
     for (const g of good) delivered.add((g.value as UserInteraction).event_id);
-    await dlq.write(bad);
+    await Promise.all(dlqSends);
   } finally {
     await source.disconnect();
   }
@@ -188,7 +228,6 @@ test('a mixed stream delivers every good record and sends every corrupt one to <
   } finally {
     await dlqSource.disconnect();
   }
-  const counted = (await metrics.dlqRecords.get()).values.reduce((a, v) => a + v.value, 0);
   assert.equal(counted, 50);
 });
 

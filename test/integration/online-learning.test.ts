@@ -27,7 +27,6 @@ import {
   initAllocationWeights,
 } from '../../learn/allocation-model.js';
 import { selectBackend } from '../../learn/backend.js';
-import { loadLearnConfig } from '../../learn/config.js';
 import { RedisModelStore } from '../../learn/model-store.js';
 import { ModelHandle } from '../../learn/network.js';
 import { OnlineAllocatorModels } from '../../learn/online/allocator-models.js';
@@ -36,9 +35,10 @@ import { prepareWriters, wireSerde } from '../../pipelines/wire-serde.js';
 import type { AllocatorInput, HeatingAllocation } from '../../schemas/types.js';
 import { replayAllocatorLog } from '../support/allocator-replay.js';
 import { PARTITIONS, T0, readTopic, verifyClient } from '../support/job-fixture.js';
-import { JobProcess, sleep, waitQuiescent } from '../support/job-process.js';
+import { JobProcess, sleep, waitQuiescent } from '../../bench/support/job-process.js';
 import { uniqueName } from '../support/kafka.js';
-import { TestRedis, freePort } from '../support/redis.js';
+import { TestRedis, freePort } from '../../bench/support/redis-server.js';
+import { learnConfig } from '../support/config.js';
 import { ensureStack } from '../support/stack.js';
 
 const RATE = 2000; // interactions per second
@@ -135,7 +135,7 @@ test(
       ppo: { epochs: 2, minibatchSize: 32 },
       online: { enabled: true, warmupMs: 600_000, warmupMaxRows: 256 },
     };
-    const learn = loadLearnConfig({}, learnSection); // what the job reads (seed, hold-out share)
+    const learn = learnConfig({}, learnSection); // what the job reads (seed, hold-out share)
     const configFile = join(mkdtempSync(join(tmpdir(), 'thermostat-learn-')), 'config.json');
     writeFileSync(configFile, JSON.stringify({ learn: learnSection }));
     const port = await freePort();

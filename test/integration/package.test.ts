@@ -1,12 +1,21 @@
-// The package as a user gets it: `npm pack` (prepack builds dist/), the tarball unpacked into an
-// empty project whose node_modules holds only the package's declared dependencies (linked from
+// The package as a user gets it: `npm pack` (prepack builds dist/) in a copy of the checkout
+// without test/ (what the container build sees: .dockerignore drops it), so the production build
+// fails here if it needs anything from test/; the tarball unpacked into an empty project whose node_modules holds only the package's declared dependencies (linked from
 // this checkout's, so nothing is downloaded), then the README's library example runs from
 // `import … from 'thermostat'` with plain node, type-checks against the packed .d.ts files, and
 // the packed CLI answers --version.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,14 +31,38 @@ function readmeExample(): string {
   return m[1];
 }
 
-test('npm pack → install in an empty project → the README example and the ranker helpers run from the package', () => {
-  const work = mkdtempSync(join(tmpdir(), 'thermostat-pack-'));
-  const pack = spawnSync('npm', ['pack', '--pack-destination', work, '--loglevel=error'], {
+/** The checkout's files (tracked, and new ones git does not ignore) except test/, copied to `dir`. */
+function copyWithoutTests(dir: string): void {
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
     cwd: root,
+    encoding: 'utf8',
+  })
+    .split('\0')
+    .filter((f) => f !== '' && !f.startsWith('test/'));
+  for (const f of files) {
+    try {
+      cpSync(join(root, f), join(dir, f));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // deleted, not yet committed
+    }
+  }
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+}
+
+test('npm pack from a tree without test/ → install in an empty project → the README example and the ranker helpers run from the package', () => {
+  const work = mkdtempSync(join(tmpdir(), 'thermostat-pack-'));
+  const tree = join(work, 'tree');
+  copyWithoutTests(tree);
+  const pack = spawnSync('npm', ['pack', '--pack-destination', work, '--loglevel=error'], {
+    cwd: tree,
     encoding: 'utf8',
     timeout: 240_000,
   });
-  assert.equal(pack.status, 0, `npm pack failed: ${pack.stderr}`);
+  assert.equal(
+    pack.status,
+    0,
+    `npm pack (the production build) failed without test/: ${pack.stdout}${pack.stderr}`,
+  );
   const tarball = readdirSync(work).find((f) => f.endsWith('.tgz'));
   assert.ok(tarball, 'a tarball');
 

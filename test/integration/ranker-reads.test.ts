@@ -14,7 +14,7 @@ import { ensureTopics } from '../../io/topics.js';
 import type { HeatingAllocation } from '../../schemas/types.js';
 import { testSerde } from '../support/driver.js';
 import { uniqueName } from '../support/kafka.js';
-import { TestRedis } from '../support/redis.js';
+import { TestRedis } from '../../bench/support/redis-server.js';
 import { scenario } from '../support/scenario.js';
 
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';

@@ -6,9 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertMatchesReference, setupJobRun } from '../support/job-fixture.js';
-import { JobProcess, observeOutage, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
+import {
+  JobProcess,
+  observeOutage,
+  sleep,
+  sumMetric,
+  waitQuiescent,
+} from '../../bench/support/job-process.js';
 import { PacedProducer } from '../support/paced-producer.js';
-import { freePort } from '../support/redis.js';
+import { freePort } from '../../bench/support/redis-server.js';
 import { ensureStack } from '../support/stack.js';
 
 const UPFRONT = 20_000;

@@ -16,10 +16,10 @@ import {
   referenceRun,
   type InputOptions,
 } from '../support/job-fixture.js';
-import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
+import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { uniqueName } from '../support/kafka.js';
-import { freePort } from '../support/redis.js';
-import { RedisHa } from '../support/redis-ha.js';
+import { freePort } from '../../bench/support/redis-server.js';
+import { RedisHa } from '../../bench/support/redis-ha.js';
 import { ensureStack } from '../support/stack.js';
 import { topologyNames } from '../../pipelines/topology.js';
 

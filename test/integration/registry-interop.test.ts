@@ -19,9 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { SCHEMAS_DIR } from '../../io/registry-local.js';
 import { topicSchemas, topologyNames } from '../../pipelines/topology.js';
 import { makeInput, referenceRun } from '../support/job-fixture.js';
-import { JobProcess, sumMetric, waitQuiescent } from '../support/job-process.js';
+import { JobProcess, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { uniqueName } from '../support/kafka.js';
-import { freePort, TestRedis } from '../support/redis.js';
+import { freePort, TestRedis } from '../../bench/support/redis-server.js';
 import { SchemaRegistryStandIn } from '../support/schema-registry.js';
 import { ensureStack } from '../support/stack.js';
 

@@ -9,9 +9,9 @@ import { KafkaSink } from '../../io/kafka.js';
 import { ensureTopics } from '../../io/topics.js';
 import { topicSchemas, topicSpecs, topologyNames } from '../../pipelines/topology.js';
 import { assertMatchesReference, makeInput, PARTITIONS, referenceRun } from '../support/job-fixture.js';
-import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
+import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { uniqueName } from '../support/kafka.js';
-import { freePort, TestRedis } from '../support/redis.js';
+import { freePort, TestRedis } from '../../bench/support/redis-server.js';
 import { contractText, SchemaRegistryStandIn } from '../support/schema-registry.js';
 import { ensureStack } from '../support/stack.js';
 

@@ -15,7 +15,7 @@ import type { TransportOptions } from '../../sim/transport.js';
 import { World } from '../../sim/world.js';
 import type { UserMindState } from '../../schemas/types.js';
 import { createDriver, interaction } from '../support/driver.js';
-import { TestRedis } from '../support/redis.js';
+import { TestRedis } from '../../bench/support/redis-server.js';
 import { ensureStack } from '../support/stack.js';
 
 /** One run of policy `thermostat`, recording every allocation the ranker received, in order. */

@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { taskKey } from '../../state/keys.js';
 import { assertMatchesReference, setupJobRun } from '../support/job-fixture.js';
-import { JobProcess, sleep, sumMetric, waitQuiescent } from '../support/job-process.js';
-import { freePort } from '../support/redis.js';
+import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
+import { freePort } from '../../bench/support/redis-server.js';
 import { ensureStack } from '../support/stack.js';
 
 // The broker's minimum session timeout (group.min.session.timeout.ms) is 6 s.

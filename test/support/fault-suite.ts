@@ -25,11 +25,11 @@ import {
   type InputOptions,
   type InputRecord,
 } from './job-fixture.js';
-import { JobProcess, sleep, waitQuiescent } from './job-process.js';
+import { JobProcess, sleep, waitQuiescent } from '../../bench/support/job-process.js';
 import { uniqueName } from './kafka.js';
 import { PrivateKafka } from './private-kafka.js';
 import { produceScheduled, readRaw } from './raw-records.js';
-import { freePort, TestRedis } from './redis.js';
+import { freePort, TestRedis } from '../../bench/support/redis-server.js';
 import { formatReport, verifyRun, type VerifierReport } from './verifier.js';
 
 export interface FaultPlan {

@@ -23,7 +23,7 @@ import type {
 import { contentStateCodec, userMindCodec } from '../../state/codecs.js';
 import { uniqueName } from './kafka.js';
 import { produceRaw, readRaw } from './raw-records.js';
-import { TestRedis } from './redis.js';
+import { TestRedis } from '../../bench/support/redis-server.js';
 import { contentStateKey, userMindKey } from '../../state/keys.js';
 
 export const PARTITIONS = 6;

@@ -7,7 +7,7 @@ import { KafkaSink } from '../../io/kafka.js';
 import type { TopologyNames } from '../../pipelines/topology.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';
 import type { UserInteraction } from '../../schemas/types.js';
-import { sleep } from './job-process.js';
+import { sleep } from '../../bench/support/job-process.js';
 
 export interface PacedOptions {
   brokers: string;

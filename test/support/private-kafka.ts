@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './redis.js';
+import { freePort } from '../../bench/support/redis-server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const CLUSTER_ID = 'dGhlcm1vc3RhdC10ZXN0cw'; // base64url("thermostat-tests")

@@ -104,33 +104,34 @@ test('agent rules come from the config file and a bad one names its key', async 
   const { writeFileSync, mkdtempSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');
-  const { parseAgentConfig } = await import('../../agents/config.js');
   const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
   const file = join(dir, 'thermostat.json');
   writeFileSync(file, JSON.stringify({ tickMs: 30000, agents: { system: { heatingCap: 0.15 } } }));
   const cfg = loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } });
   assert.equal(cfg.tickMs, 30000);
-  assert.equal(parseAgentConfig(cfg.agents).system.heatingCap, 0.15);
+  assert.equal(cfg.agents.system.heatingCap, 0.15);
   writeFileSync(file, JSON.stringify({ agents: { system: { heatingCap: 3 } } }));
-  assert.throws(
-    () => parseAgentConfig(loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }).agents),
-    /system\.heatingCap/,
-  );
+  assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }), /agents\.system\.heatingCap/);
 });
 
 test('the learn section comes from the config file, the environment wins, a bad value names its key', async () => {
   const { writeFileSync, mkdtempSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');
-  const { loadLearnConfig } = await import('../../learn/config.js');
   const file = join(mkdtempSync(join(tmpdir(), 'cfg-')), 'thermostat.json');
-  writeFileSync(file, JSON.stringify({ learn: { scorer: 'learned', modelSeq: 4 } }));
-  const cfg = loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } });
-  const fromFile = loadLearnConfig({}, { seed: cfg.seed, ...cfg.learn });
+  writeFileSync(file, JSON.stringify({ seed: 7, learn: { scorer: 'learned', modelSeq: 4 } }));
+  const fromFile = loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }).learn;
   assert.equal(fromFile.scorer, 'learned');
   assert.equal(fromFile.modelSeq, 4);
-  assert.equal(loadLearnConfig({ THERMOSTAT_SCORER: 'rule' }, { ...cfg.learn }).scorer, 'rule');
-  assert.throws(() => loadLearnConfig({}, { scorer: 'magic' }), /learn\.scorer|scorer/);
+  assert.equal(fromFile.seed, 7, "the learner's seed follows the job's");
+  const both = loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file, THERMOSTAT_SCORER: 'rule' } });
+  assert.equal(both.learn.scorer, 'rule');
+  writeFileSync(file, JSON.stringify({ learn: { scorer: 'magic' } }));
+  assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }), /learn\.scorer/);
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_SCORER: 'magic' } }),
+    /learn\.scorer \(env THERMOSTAT_SCORER\)/,
+  );
 });
 
 test('an unknown key in the config file fails at start and is named', async () => {
@@ -143,8 +144,8 @@ test('an unknown key in the config file fails at start and is named', async () =
     () => loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }),
     (e: unknown) => e instanceof ConfigError && /comitIntervalMs/.test(e.message),
   );
-  const { parseAgentConfig } = await import('../../agents/config.js');
-  assert.throws(() => parseAgentConfig({ system: { heatingCapp: 0.15 } }), /system\.heatingCapp/);
+  writeFileSync(file, JSON.stringify({ agents: { system: { heatingCapp: 0.15 } } }));
+  assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }), /agents\.system\.heatingCapp/);
   writeFileSync(file, JSON.stringify({ kafka: { broker: 'x:9092' } }));
   assert.throws(
     () => loadRuntimeConfig({ env: { THERMOSTAT_CONFIG: file } }),

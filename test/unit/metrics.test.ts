@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { createMetrics } from '../../core/metrics.js';
 import { readBuildInfo } from '../../core/build-info.js';
+import { loadRuntimeConfig } from '../../core/config.js';
 import {
   LINUX_ONLY,
   METRICS_DOC_PATH,
@@ -32,11 +33,11 @@ test('thermostat_build_info is 1, labelled with the package version, the revisio
   );
 });
 
-test('readBuildInfo: version from package.json, revision from THERMOSTAT_REVISION, else from git', () => {
-  const fromEnv = readBuildInfo({ THERMOSTAT_REVISION: 'c0ffee' });
+test('readBuildInfo: version from package.json, revision from config revision (THERMOSTAT_REVISION), else from git', () => {
+  const fromEnv = readBuildInfo(loadRuntimeConfig({ env: { THERMOSTAT_REVISION: 'c0ffee' } }).revision);
   assert.deepEqual(fromEnv, { version: pkg.version, revision: 'c0ffee', nodeVersion: process.versions.node });
   // This checkout is a git work tree: the revision is the commit checked out.
-  assert.match(readBuildInfo({}).revision, /^[0-9a-f]{40}$/);
+  assert.match(readBuildInfo(loadRuntimeConfig({ env: {} }).revision).revision, /^[0-9a-f]{40}$/);
 });
 
 test("prom-client's default process metrics keep their stock names (no thermostat_ prefix)", async () => {

@@ -15,7 +15,8 @@ import { stateKey, taskKey } from '../../../state/keys.js';
 import { CheckpointLostError, RedisCheckpointStore } from '../../../state/redis-checkpoint.js';
 import { connectStateRedis } from '../../../state/redis-options.js';
 import type { CheckpointEntry, TaskId } from '../../../state/store.js';
-import { freePort, useFileRedis } from '../../support/redis.js';
+import { freePort } from '../../../bench/support/redis-server.js';
+import { useFileRedis } from '../../support/redis.js';
 
 const fileRedis = useFileRedis({ args: ['--appendonly', 'no'] });
 

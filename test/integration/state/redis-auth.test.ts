@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connectStateRedis, createStateRedis } from '../../../state/redis-options.js';
-import { TestRedis } from '../../support/redis.js';
+import { TestRedis } from '../../../bench/support/redis-server.js';
 
 test('password and ACL user from the settings reach a server that requires them', async (t) => {
   const password = 'p@ss/w:rd %';

@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { TestRedis } from '../../support/redis.js';
+import { TestRedis } from '../../../bench/support/redis-server.js';
 import { RedisCheckpointStore } from '../../../state/redis-checkpoint.js';
 import { connectStateRedis, type StateRedis } from '../../../state/redis-options.js';
 import { createMetrics, type Metrics } from '../../../core/metrics.js';

@@ -15,7 +15,7 @@ import { stateKey, taskKey, taskTag } from '../../../state/keys.js';
 import { RedisCheckpointStore } from '../../../state/redis-checkpoint.js';
 import { connectStateRedis, type StateRedis } from '../../../state/redis-options.js';
 import type { CheckpointEntry, TaskId } from '../../../state/store.js';
-import { RedisHa } from '../../support/redis-ha.js';
+import { RedisHa } from '../../../bench/support/redis-ha.js';
 
 let ha: RedisHa;
 let redis: StateRedis;

@@ -13,9 +13,9 @@ import {
   referenceRun,
   verifyClient,
 } from '../../support/job-fixture.js';
-import { JobProcess, sleep, waitQuiescent } from '../../support/job-process.js';
+import { JobProcess, sleep, waitQuiescent } from '../../../bench/support/job-process.js';
 import { uniqueName } from '../../support/kafka.js';
-import { freePort, TestRedis } from '../../support/redis.js';
+import { freePort, TestRedis } from '../../../bench/support/redis-server.js';
 import { ensureStack } from '../../support/stack.js';
 import { taskKey } from '../../../state/keys.js';
 import { topologyNames } from '../../../pipelines/topology.js';

@@ -16,8 +16,8 @@ import { RedisCheckpointStore } from '../../../state/redis-checkpoint.js';
 import { connectStateRedis, defaultMinReplicaAcks, type StateRedis } from '../../../state/redis-options.js';
 import { stateKey, taskKey } from '../../../state/keys.js';
 import type { CheckpointEntry, TaskId } from '../../../state/store.js';
-import { RedisHa } from '../../support/redis-ha.js';
-import { sleep } from '../../support/job-process.js';
+import { RedisHa } from '../../../bench/support/redis-ha.js';
+import { sleep } from '../../../bench/support/job-process.js';
 
 let ha: RedisHa;
 let redis: StateRedis;

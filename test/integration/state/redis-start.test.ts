@@ -4,9 +4,9 @@
 // unreachable dependency (exit 1). Before, the job retried forever, logging warnings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JobProcess } from '../../support/job-process.js';
+import { JobProcess } from '../../../bench/support/job-process.js';
 import { uniqueName } from '../../support/kafka.js';
-import { freePort, TestRedis } from '../../support/redis.js';
+import { freePort, TestRedis } from '../../../bench/support/redis-server.js';
 import { ensureStack } from '../../support/stack.js';
 
 /** Runs the job against `redisUrl` until it exits; its exit, output and run time. */

@@ -2,9 +2,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Serde } from '../../../io/serde.js';
 import { findIssue } from '../../../io/validate.js';
-import { decodeBatch, DlqWriter, DLQ_HEADERS } from '../../../io/dlq.js';
-import type { SourceRecord } from '../../../io/kafka.js';
-import { ManualClock } from '../../../core/clock.js';
+import { DLQ_HEADERS } from '../../../io/dlq.js';
+import type { ThermostatError } from '../../../core/errors.js';
+import {
+  decodeFetched,
+  sideOutputs,
+  type FetchedRecord,
+  type RawRecord,
+} from '../../../pipelines/task-runner.js';
+import { topologyNames } from '../../../pipelines/topology.js';
+import { wireSerde } from '../../../pipelines/wire-serde.js';
 import { createMetrics } from '../../../core/metrics.js';
 import { startOpsServer } from '../../../io/http.js';
 import { SampleTraffic, CORRUPTIONS } from '../../../io/sample-traffic.js';
@@ -89,17 +96,28 @@ test('validation names the offending field', () => {
   );
 });
 
-const rec = (value: Buffer | null, offset: number, topic = 'user-interactions'): SourceRecord => ({
-  topic,
-  partition: 3,
+const rec = (value: Buffer | null, offset: number): FetchedRecord => ({
   offset,
-  key: Buffer.from('u1'),
+  key: 'u1',
   value,
   timestamp: 0,
   headers: {},
 });
 
-test('decodeBatch keeps good records flowing and reports each bad one with its reason', () => {
+/** The job's decode step on partition 3 of user-interactions: good records, and the DLQ's (record, error) pairs. */
+function decodeAsTheJob(records: FetchedRecord[]): {
+  good: ReturnType<typeof decodeFetched>;
+  bad: { record: RawRecord; error: ThermostatError }[];
+} {
+  const bad: { record: RawRecord; error: ThermostatError }[] = [];
+  const good = decodeFetched(jobSerde, 'user-interactions', 3, records, Infinity, (record, error) =>
+    bad.push({ record, error }),
+  );
+  return { good, bad };
+}
+const jobSerde = wireSerde(topologyNames('thermostat'), serde);
+
+test('the job keeps good records flowing and reports each bad one with its reason', () => {
   const good = serde.encode('UserInteraction', ui);
   const records = [
     rec(good, 0),
@@ -109,14 +127,11 @@ test('decodeBatch keeps good records flowing and reports each bad one with its r
     rec(serde.encode('ContentPublished', cp), 4),
     rec(good, 5),
   ];
-  const { good: ok, bad } = decodeBatch(records, serde, {
-    expected: { 'user-interactions': 'UserInteraction' },
-  });
+  const { good: ok, bad } = decodeAsTheJob(records);
   assert.deepEqual(
-    ok.map((g) => g.record.offset),
+    ok.map((g) => g.offset),
     [0, 5],
   );
-  assert.equal(ok[0].schema, 'UserInteraction');
   assert.equal((ok[1].value as UserInteraction).event_id, 'e1');
   assert.deepEqual(
     bad.map((b) => [b.record.offset, b.error.reason]),
@@ -129,21 +144,18 @@ test('decodeBatch keeps good records flowing and reports each bad one with its r
   );
 });
 
-test('DlqWriter sends original bytes with reason and source headers, and counts per reason', async () => {
-  const sent: { topic: string; key: Buffer | null; value: Buffer | null; headers: Record<string, string> }[] =
-    [];
-  const metrics = createMetrics(undefined, { defaultMetrics: false });
-  const writer = new DlqWriter(
-    { send: async (topic, key, value, o) => sent.push({ topic, key, value, headers: o.headers }) },
-    new ManualClock(1234),
-    metrics,
-  );
+test('a DLQ record carries the original bytes with reason and source headers', () => {
+  const sent: { topic: string; key: string | null; value: Buffer; headers: Record<string, string> }[] = [];
+  const outputs = sideOutputs({
+    lateTopic: 'late',
+    now: () => 1234,
+    write: (topic, key, value, headers) => sent.push({ topic, key, value, headers }),
+  });
   const bad = serde.encode('UserInteraction', { ...ui, dwell_ms: -5 });
-  const { bad: failures } = decodeBatch([rec(bad, 42)], serde);
-  await writer.write(failures);
+  for (const b of decodeAsTheJob([rec(bad, 42)]).bad) outputs.dlq(b.record, b.error);
   assert.equal(sent.length, 1);
   assert.equal(sent[0].topic, 'user-interactions.dlq');
-  assert.deepEqual(sent[0].key, Buffer.from('u1'));
+  assert.equal(sent[0].key, 'u1');
   assert.deepEqual(sent[0].value, bad);
   assert.equal(sent[0].headers[DLQ_HEADERS.reason], 'VALIDATION');
   assert.equal(sent[0].headers[DLQ_HEADERS.field], 'dwell_ms');
@@ -152,11 +164,6 @@ test('DlqWriter sends original bytes with reason and source headers, and counts 
   assert.equal(sent[0].headers[DLQ_HEADERS.offset], '42');
   assert.equal(sent[0].headers[DLQ_HEADERS.failedAt], '1234');
   assert.match(sent[0].headers[DLQ_HEADERS.message], /dwell_ms/);
-  const m = await metrics.dlqRecords.get();
-  assert.deepEqual(
-    m.values.map((v) => [v.labels, v.value]),
-    [[{ topic: 'user-interactions', reason: 'VALIDATION' }, 1]],
-  );
 });
 
 test('sample traffic is deterministic and every corruption kind is caught with its reason', () => {
@@ -172,7 +179,7 @@ test('sample traffic is deterministic and every corruption kind is caught with i
     'negative-dwell': 'VALIDATION',
   };
   const records = CORRUPTIONS.map((k, i) => rec(t.corruptInteraction(k).value, i));
-  const { good, bad } = decodeBatch(records, serde);
+  const { good, bad } = decodeAsTheJob(records);
   assert.equal(good.length, 0);
   assert.deepEqual(
     bad.map((x) => x.error.reason),

@@ -5,13 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Registry } from 'prom-client';
 import { ConfigError } from '../../../core/errors.js';
 import { createMetrics } from '../../../core/metrics.js';
-import {
-  parseBackendChoice,
-  selectBackend,
-  loadWasmBackend,
-  loadCpuBackend,
-} from '../../../learn/backend.js';
-import { loadLearnConfig } from '../../../learn/config.js';
+import { selectBackend, loadWasmBackend, loadCpuBackend } from '../../../learn/backend.js';
+import { learnConfig } from '../../support/config.js';
 
 const gpuPackageInstalled = (() => {
   try {
@@ -33,7 +28,7 @@ test(
     const metrics = createMetrics(new Registry(), { defaultMetrics: false });
     const logged: unknown[] = [];
     const logger = { info: (o: unknown) => logged.push(o), warn: (o: unknown) => logged.push(o) } as never;
-    const sel = await selectBackend({ env: {}, metrics, logger });
+    const sel = await selectBackend({ metrics, logger });
     assert.equal(sel.requested, 'auto');
     assert.equal(sel.backend, 'wasm');
     assert.equal(tf.getBackend(), 'wasm');
@@ -70,7 +65,10 @@ test(
       );
       return true;
     });
-    await assert.rejects(selectBackend({ env: { THERMOSTAT_TF_BACKEND: 'gpu' } }), ConfigError);
+    await assert.rejects(
+      selectBackend({ requested: learnConfig({ THERMOSTAT_TF_BACKEND: 'gpu' }).backend }),
+      ConfigError,
+    );
   },
 );
 
@@ -110,9 +108,9 @@ test('a GPU package without a usable GPU is refused; wasm failing falls back to 
 test('webgpu: never tried by auto; an explicit request without a usable GPU fails fast with the reason', async () => {
   const sel = await selectBackend({ requested: 'auto' });
   assert.ok(!sel.attempts.some((a) => a.backend === 'webgpu'));
-  assert.equal(parseBackendChoice('WebGPU'), 'webgpu');
+  assert.equal(learnConfig({ THERMOSTAT_TF_BACKEND: 'WebGPU' }).backend, 'webgpu');
   // Here (CI): the optional packages are absent, or Dawn finds no adapter, or only a software one.
-  await assert.rejects(selectBackend({ env: { THERMOSTAT_TF_BACKEND: 'webgpu' } }), (e: unknown) => {
+  await assert.rejects(selectBackend({ requested: 'webgpu' }), (e: unknown) => {
     assert.ok(e instanceof ConfigError);
     assert.match(e.message, /THERMOSTAT_TF_BACKEND/);
     assert.match(
@@ -125,28 +123,35 @@ test('webgpu: never tried by auto; an explicit request without a usable GPU fail
 });
 
 test('the override comes from THERMOSTAT_TF_BACKEND; a bad value names the key', async () => {
-  assert.equal((await selectBackend({ env: { THERMOSTAT_TF_BACKEND: 'cpu' } })).backend, 'cpu');
-  assert.equal((await selectBackend({ env: { THERMOSTAT_TF_BACKEND: 'WASM' } })).backend, 'wasm');
-  assert.equal(parseBackendChoice(undefined), 'auto');
+  const requested = (env: Record<string, string>) => learnConfig(env).backend;
+  assert.equal(
+    (await selectBackend({ requested: requested({ THERMOSTAT_TF_BACKEND: 'cpu' }) })).backend,
+    'cpu',
+  );
+  assert.equal(
+    (await selectBackend({ requested: requested({ THERMOSTAT_TF_BACKEND: 'WASM' }) })).backend,
+    'wasm',
+  );
+  assert.equal(requested({}), 'auto');
   assert.throws(
-    () => parseBackendChoice('tpu'),
+    () => requested({ THERMOSTAT_TF_BACKEND: 'tpu' }),
     (e: unknown) =>
       e instanceof ConfigError &&
       /THERMOSTAT_TF_BACKEND/.test(e.message) &&
-      /auto\|gpu\|webgpu\|wasm\|cpu/.test(e.message),
+      /auto.*gpu.*webgpu.*wasm.*cpu/.test(e.message),
   );
-  assert.equal(loadLearnConfig({ THERMOSTAT_TF_BACKEND: 'cpu' }).backend, 'cpu');
+  assert.equal(learnConfig({ THERMOSTAT_TF_BACKEND: 'cpu' }).backend, 'cpu');
   assert.throws(
-    () => loadLearnConfig({ THERMOSTAT_TF_BACKEND: 'tpu' }),
+    () => learnConfig({ THERMOSTAT_TF_BACKEND: 'tpu' }),
     (e: unknown) =>
       e instanceof ConfigError && /learn\.backend \(env THERMOSTAT_TF_BACKEND\)/.test(e.message),
   );
   assert.throws(
-    () => loadLearnConfig({ THERMOSTAT_LLM_ENABLED: 'true' }),
+    () => learnConfig({ THERMOSTAT_LLM_ENABLED: 'true' }),
     (e: unknown) => e instanceof ConfigError && /learn\.llm\.url/.test(e.message),
   );
   assert.throws(
-    () => loadLearnConfig({ THERMOSTAT_LLM_TIMEOUT_MS: 'soon' }),
+    () => learnConfig({ THERMOSTAT_LLM_TIMEOUT_MS: 'soon' }),
     (e: unknown) => e instanceof ConfigError && /THERMOSTAT_LLM_TIMEOUT_MS/.test(e.message),
   );
 });

@@ -14,7 +14,7 @@ import {
   scoreBatch,
 } from '../../../learn/allocation-model.js';
 import { selectBackend } from '../../../learn/backend.js';
-import { loadLearnConfig } from '../../../learn/config.js';
+import { learnConfig } from '../../support/config.js';
 import { SCORER_FALLBACK_METRIC, createJobScorer } from '../../../learn/job-scorer.js';
 import { InMemoryModelStore, saveWeights } from '../../../learn/model-store.js';
 import { ModelHandle } from '../../../learn/network.js';
@@ -44,7 +44,7 @@ function capture() {
 }
 
 const learned = (extra: Record<string, unknown> = {}) =>
-  loadLearnConfig({}, { backend: 'cpu', scorer: 'learned', ...extra });
+  learnConfig({}, { backend: 'cpu', scorer: 'learned', ...extra });
 
 async function storeWith(...seqs: number[]) {
   const store = new InMemoryModelStore();
@@ -53,19 +53,19 @@ async function storeWith(...seqs: number[]) {
 }
 
 test('config: rule by default; THERMOSTAT_SCORER and THERMOSTAT_MODEL_SEQ select the learned version', () => {
-  assert.equal(loadLearnConfig({}).scorer, 'rule');
-  const c = loadLearnConfig({ THERMOSTAT_SCORER: 'learned', THERMOSTAT_MODEL_SEQ: '4' });
+  assert.equal(learnConfig({}).scorer, 'rule');
+  const c = learnConfig({ THERMOSTAT_SCORER: 'learned', THERMOSTAT_MODEL_SEQ: '4' });
   assert.equal(c.scorer, 'learned');
   assert.equal(c.modelSeq, 4);
   assert.throws(
-    () => loadLearnConfig({ THERMOSTAT_SCORER: 'neural' }),
+    () => learnConfig({ THERMOSTAT_SCORER: 'neural' }),
     /learn\.scorer \(env THERMOSTAT_SCORER\)/,
   );
 });
 
 test('rule (default): the rule scorer, no store read, no fallback counted', async () => {
   const c = capture();
-  const s = await createJobScorer({ config: loadLearnConfig({}), store: await storeWith(3), ...c });
+  const s = await createJobScorer({ config: learnConfig({}), store: await storeWith(3), ...c });
   assert.equal(s.selected, 'rule');
   assert.equal(s.scorer().policy, 'RULE');
   assert.equal(s.fallback, undefined);

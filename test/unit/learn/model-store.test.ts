@@ -254,9 +254,10 @@ test('the learner follows weights swapped in from a newer checkpoint', async () 
 });
 
 test('createLearning restores the latest checkpoint on restart and seeds when there is none', async () => {
-  const { createLearning, loadLearnConfig } = await import('../../../learn/index.js');
+  const { createLearning } = await import('../../../learn/index.js');
+  const { learnConfig } = await import('../../support/config.js');
   const store = new InMemoryModelStore();
-  const config = loadLearnConfig({ THERMOSTAT_TF_BACKEND: 'cpu' }, { trainer: { minBatch: 64 } });
+  const config = learnConfig({ THERMOSTAT_TF_BACKEND: 'cpu' }, { trainer: { minBatch: 64 } });
   const first = await createLearning({ config, store });
   assert.equal(first.backend.backend, 'cpu');
   assert.deepEqual([first.allocation.restoredFrom, first.explore.restoredFrom], ['seed', 'seed']);
@@ -276,8 +277,9 @@ test('createLearning restores the latest checkpoint on restart and seeds when th
 });
 
 test('createLearning refuses webgpu (training reads tensors synchronously) naming the key', async () => {
-  const { createLearning, loadLearnConfig } = await import('../../../learn/index.js');
-  const config = loadLearnConfig({ THERMOSTAT_TF_BACKEND: 'webgpu' });
+  const { createLearning } = await import('../../../learn/index.js');
+  const { learnConfig } = await import('../../support/config.js');
+  const config = learnConfig({ THERMOSTAT_TF_BACKEND: 'webgpu' });
   await assert.rejects(
     createLearning({ config }),
     /learn\.backend \(env THERMOSTAT_TF_BACKEND\): webgpu serves the Kafka job's allocation scorer only/,

@@ -13,7 +13,7 @@ import { ALLOCATION_FEATURE_COUNT } from '../../../agents/scorer.js';
 import type { TickMetrics } from '../../../agents/system.js';
 import { createMetrics, type Metrics } from '../../../core/metrics.js';
 import { ALLOCATION_MODEL_NAME, allocationNet } from '../../../learn/allocation-model.js';
-import { loadLearnConfig } from '../../../learn/config.js';
+import { learnConfig } from '../../support/config.js';
 import { InMemoryModelStore } from '../../../learn/model-store.js';
 import { deserializeWeights, makeWeights, versionOf, type WeightSet } from '../../../learn/network.js';
 import { createOnlineLearning } from '../../../learn/online/index.js';
@@ -37,7 +37,7 @@ async function learnedLoop() {
   const store = new InMemoryModelStore();
   const metrics = newMetrics();
   const events: LearnerEvent[] = [];
-  const config = loadLearnConfig(
+  const config = learnConfig(
     {},
     {
       seed: 42,

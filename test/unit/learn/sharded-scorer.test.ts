@@ -23,7 +23,7 @@ import {
 import { AllocScorerPool, ScorerPoolError } from '../../../learn/alloc-scorer-pool.js';
 import type { PoolBackend } from '../../../learn/alloc-scorer-protocol.js';
 import { loadCpuBackend, loadWasmBackend, selectBackend } from '../../../learn/backend.js';
-import { loadLearnConfig } from '../../../learn/config.js';
+import { learnConfig } from '../../support/config.js';
 import { createJobScorer } from '../../../learn/job-scorer.js';
 import { InMemoryModelStore, saveWeights } from '../../../learn/model-store.js';
 import { makeWeights, type WeightSet } from '../../../learn/network.js';
@@ -283,16 +283,16 @@ test('a stalled worker times the call out, a failing one reports its error: neve
 
 test('job scorer: learn.scorerWorkers (THERMOSTAT_SCORER_WORKERS) picks the threads; 1 is in-thread', async () => {
   await loadWasmBackend();
-  assert.equal(loadLearnConfig({ THERMOSTAT_SCORER_WORKERS: '3' }).scorerWorkers, 3);
-  assert.equal(loadLearnConfig({}).scorerWorkers, undefined);
+  assert.equal(learnConfig({ THERMOSTAT_SCORER_WORKERS: '3' }).scorerWorkers, 3);
+  assert.equal(learnConfig({}).scorerWorkers, undefined);
   assert.throws(
-    () => loadLearnConfig({ THERMOSTAT_SCORER_WORKERS: '0' }),
+    () => learnConfig({ THERMOSTAT_SCORER_WORKERS: '0' }),
     /learn\.scorerWorkers \(env THERMOSTAT_SCORER_WORKERS\)/,
   );
   const store = new InMemoryModelStore();
   await saveWeights(store, weights(6, 2), 2);
   const metrics = createMetrics(new Registry(), { defaultMetrics: false });
-  const config = (n: number) => loadLearnConfig({}, { backend: 'wasm', scorer: 'learned', scorerWorkers: n });
+  const config = (n: number) => learnConfig({}, { backend: 'wasm', scorer: 'learned', scorerWorkers: n });
   const one = await createJobScorer({ config: config(1), store, metrics });
   assert.equal(one.scoringThreads, 1);
   assert.ok(!(one.scorer() instanceof ShardedAllocationScorer));

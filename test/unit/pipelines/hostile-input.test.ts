@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { loadRuntimeConfig } from '../../../core/config.js';
 import { createMetrics } from '../../../core/metrics.js';
 import { DLQ_HEADERS } from '../../../io/dlq.js';
-import { assertOutputsFit } from '../../../pipelines/run-job.js';
+import { assertOutputsFit } from '../../../core/config.js';
 import { fastPartition } from '../../../pipelines/topology.js';
 import type { ContentEvent } from '../../../schemas/types.js';
 import { createDriver, interaction, publication, testSerde } from '../../support/driver.js';
@@ -133,6 +133,6 @@ test('the content stage writes each late record itself to the late output, not t
 
 test('a producer limit below kafka.maxRecordBytes (plus room for headers) is refused at start, naming the key', () => {
   assert.doesNotThrow(() => assertOutputsFit(loadRuntimeConfig({ env: {} })));
-  const tight = loadRuntimeConfig({ env: { THERMOSTAT_KAFKA_RDKAFKA: '{"message.max.bytes": 300000}' } });
-  assert.throws(() => assertOutputsFit(tight), /kafka\.maxRecordBytes.*message\.max\.bytes/);
+  const env = { THERMOSTAT_KAFKA_RDKAFKA: '{"message.max.bytes": 300000}' };
+  assert.throws(() => loadRuntimeConfig({ env }), /kafka\.maxRecordBytes.*message\.max\.bytes/);
 });

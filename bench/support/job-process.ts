@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './redis.js';
+import { freePort } from './redis-server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const live = new Set<ChildProcess>();
