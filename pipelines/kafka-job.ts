@@ -150,6 +150,8 @@ interface StageWorker {
   /** Partitions at their end, and which are declared idle. */
   idle: IdleSources;
   paused: boolean;
+  /** The group gave this member its first assignment (possibly empty) and its tasks are restored. */
+  joined: boolean;
 }
 
 /** A topic partition's key in the maps below. */
@@ -195,9 +197,13 @@ export class KafkaJob {
     );
   }
 
-  /** Ready once every stage has partitions assigned and restored. */
+  /**
+   * Ready once every stage's consumer has joined its group and restored what it was given. A
+   * member given no partition of a stage is ready too: with several instances only one holds the
+   * allocator's single partition, and the others must still count as ready (rolling updates).
+   */
   get ready(): boolean {
-    return this.running && this.restoring === 0 && this.workers.every((w) => w.tasks.size > 0);
+    return this.running && this.restoring === 0 && this.workers.every((w) => w.joined);
   }
 
   get partitionsAssigned(): number {
@@ -225,6 +231,7 @@ export class KafkaJob {
         tasks: new Map(),
         idle: new IdleSources(this.deps.clock, this.deps.idleTimeoutMs),
         paused: false,
+        joined: false,
       };
       this.workers.push(worker);
     }
@@ -318,6 +325,7 @@ export class KafkaJob {
       for (const p of indices) {
         for (const pos of worker.tasks.get(p)!.task.positions()) if (wanted.has(tpOf(pos))) out.push(pos);
       }
+      worker.joined = true;
       return out;
     } finally {
       this.restoring--;

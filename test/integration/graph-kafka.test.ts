@@ -182,6 +182,10 @@ async function runOnKafka(instances: number) {
       90_000,
       `${expected.ticks} allocation ticks and every impression checkpointed`,
     );
+    // Every instance answers /readyz 200, also one given no partition of a stage (the allocator
+    // stage has one partition, so with two instances one of them holds none of it).
+    for (const [i, j] of jobs.entries())
+      assert.equal((await fetch(`${j.ops.url}/readyz`)).status, 200, `instance ${i} is ready`);
     // /metrics is served over HTTP and shows the counters moving.
     const scraped = await (await fetch(`${jobs[0].ops.url}/metrics`)).text();
     assert.match(scraped, /thermostat_records_in_total\{topic="[^"]*user-interactions",stage="user"\} [1-9]/);
