@@ -94,6 +94,27 @@ export class JobProcess {
     });
   }
 
+  /**
+   * Spawns the same job on every call (same app id, topics, Redis and HTTP port): the lives of a
+   * crash or restart test.
+   */
+  static async restarter(
+    run: { appId: string; redis: { url: string } },
+    brokers: string,
+    opts: Pick<JobProcessOptions, 'env' | 'logFile'> = {},
+  ): Promise<() => JobProcess> {
+    const httpPort = await freePort();
+    return () =>
+      new JobProcess({
+        brokers,
+        appId: run.appId,
+        topicPrefix: `${run.appId}.`,
+        redisUrl: run.redis.url,
+        httpPort,
+        ...opts,
+      });
+  }
+
   get url(): string {
     return `http://127.0.0.1:${this.opts.httpPort}`;
   }

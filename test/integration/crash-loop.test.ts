@@ -46,16 +46,9 @@ test(
     });
     assert.ok(ref.allocationIds.size > 50, 'the input makes the allocator work');
 
-    const port = await freePort();
-    const spawn = () =>
-      JobProcess.spawn({
-        brokers,
-        appId,
-        topicPrefix: `${appId}.`,
-        redisUrl: redis.url,
-        httpPort: port,
-        env: jobEnv(appId),
-      });
+    const spawn = await JobProcess.restarter({ appId, redis }, brokers, {
+      env: jobEnv(appId),
+    });
 
     const rng = new Rng(SEED);
     const started = Date.now();

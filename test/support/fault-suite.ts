@@ -29,7 +29,7 @@ import { JobProcess, sleep, waitQuiescent } from '../../bench/support/job-proces
 import { uniqueName } from './kafka.js';
 import { PrivateKafka } from './private-kafka.js';
 import { produceScheduled, readRaw } from './raw-records.js';
-import { freePort, TestRedis } from '../../bench/support/redis-server.js';
+import { TestRedis } from '../../bench/support/redis-server.js';
 import { formatReport, verifyRun, type VerifierReport } from './verifier.js';
 
 export interface FaultPlan {
@@ -188,22 +188,15 @@ export async function runFaultPlan(
   }
   let producing: Promise<void> | null = null;
 
-  const port = await freePort();
-  const spawn = () =>
-    JobProcess.spawn({
-      brokers,
-      appId,
-      topicPrefix: `${appId}.`,
-      redisUrl: redis.url,
-      httpPort: port,
-      env: {
-        THERMOSTAT_COMMIT_INTERVAL_MS: '500',
-        THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '300',
-        THERMOSTAT_SHUTDOWN_TIMEOUT_MS: '20000',
-        // Static membership: a restarted life takes its partitions back at once.
-        THERMOSTAT_KAFKA_RDKAFKA: JSON.stringify({ 'group.instance.id': `${appId}-0` }),
-      },
-    });
+  const spawn = await JobProcess.restarter({ appId, redis }, brokers, {
+    env: {
+      THERMOSTAT_COMMIT_INTERVAL_MS: '500',
+      THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '300',
+      THERMOSTAT_SHUTDOWN_TIMEOUT_MS: '20000',
+      // Static membership: a restarted life takes its partitions back at once.
+      THERMOSTAT_KAFKA_RDKAFKA: JSON.stringify({ 'group.instance.id': `${appId}-0` }),
+    },
+  });
   let job: JobProcess | null = null;
   o.cleanup(() => job?.dispose());
   const events: string[] = [];

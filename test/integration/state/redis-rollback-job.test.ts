@@ -15,7 +15,7 @@ import {
 } from '../../support/job-fixture.js';
 import { JobProcess, sleep, waitQuiescent } from '../../../bench/support/job-process.js';
 import { uniqueName } from '../../support/kafka.js';
-import { freePort, TestRedis } from '../../../bench/support/redis-server.js';
+import { TestRedis } from '../../../bench/support/redis-server.js';
 import { ensureStack } from '../../support/stack.js';
 import { taskKey } from '../../../state/keys.js';
 import { topologyNames } from '../../../pipelines/topology.js';
@@ -35,22 +35,15 @@ test(
     const client = verifyClient(redis.port);
     t.after(() => client.disconnect());
 
-    const port = await freePort();
-    const spawn = () =>
-      JobProcess.spawn({
-        brokers,
-        appId,
-        topicPrefix: `${appId}.`,
-        redisUrl: redis.url,
-        httpPort: port,
-        env: {
-          THERMOSTAT_COMMIT_INTERVAL_MS: '300',
-          THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
-          THERMOSTAT_BATCH_SIZE: '200',
-          // Static membership: the restarted process takes the partitions back at once.
-          THERMOSTAT_KAFKA_RDKAFKA: JSON.stringify({ 'group.instance.id': `${appId}-0` }),
-        },
-      });
+    const spawn = await JobProcess.restarter({ appId, redis }, brokers, {
+      env: {
+        THERMOSTAT_COMMIT_INTERVAL_MS: '300',
+        THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
+        THERMOSTAT_BATCH_SIZE: '200',
+        // Static membership: the restarted process takes the partitions back at once.
+        THERMOSTAT_KAFKA_RDKAFKA: JSON.stringify({ 'group.instance.id': `${appId}-0` }),
+      },
+    });
     const first = spawn();
     t.after(() => first.dispose());
     await first.waitStarted();
