@@ -96,9 +96,12 @@ test(
       fencedCheckpoints = sumMetric(m, 'thermostat_checkpoints_total', 'outcome="fenced"');
       dropped = a.printed(/partitions lost \(session expired\)/);
       // A fenced write is counted a moment before its checkpoint's outcome: wait for both.
-      if ((fenced > 0 && fencedCheckpoints > 0) || (dropped && fenced === 0)) break;
+      if ((fenced > 0 && fencedCheckpoints > 0) || dropped) break;
     }
-    if (fenced > 0) assert.ok(fencedCheckpoints > 0, 'a fenced write is also counted as a fenced checkpoint');
+    // Without the lost-assignment drop, a fenced write can only be a checkpoint's. With it, the
+    // refused write may be the drop's own (both races end with B's state untouched, checked below).
+    if (fenced > 0 && !dropped)
+      assert.ok(fencedCheckpoints > 0, 'a fenced write is also counted as a fenced checkpoint');
     assert.ok(
       fenced > 0 || dropped,
       'the zombie was fenced by Redis or dropped its lost partitions without writing',
