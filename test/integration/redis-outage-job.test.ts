@@ -13,7 +13,6 @@ import assert from 'node:assert/strict';
 import { assertMatchesReference, setupJobRun } from '../support/job-fixture.js';
 import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { PacedProducer } from '../support/paced-producer.js';
-import { freePort } from '../../bench/support/redis-server.js';
 import { ensureStack } from '../support/stack.js';
 
 const PAUSE_MS = Number(process.env.THERMOSTAT_TEST_REDIS_PAUSE_MS ?? 30_000);
@@ -65,18 +64,11 @@ test(
       UPFRONT,
     );
 
-    const job = JobProcess.spawn({
-      brokers,
-      appId,
-      topicPrefix: `${appId}.`,
-      redisUrl: redis.url,
-      httpPort: await freePort(),
-      env: {
-        THERMOSTAT_COMMIT_INTERVAL_MS: '1000',
-        // Well above the producer's 100 ms slices: a partition is never idle mid-stream.
-        THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '2000',
-        THERMOSTAT_BATCH_SIZE: '100',
-      },
+    const job = await JobProcess.forRun({ appId, redis }, brokers, {
+      THERMOSTAT_COMMIT_INTERVAL_MS: '1000',
+      // Well above the producer's 100 ms slices: a partition is never idle mid-stream.
+      THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '2000',
+      THERMOSTAT_BATCH_SIZE: '100',
     });
     t.after(() => job.dispose());
     await job.waitStarted();

@@ -21,7 +21,7 @@ import { topicSchemas, topologyNames } from '../../pipelines/topology.js';
 import { makeInput, referenceRun } from '../support/job-fixture.js';
 import { JobProcess, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { uniqueName } from '../support/kafka.js';
-import { freePort, TestRedis } from '../../bench/support/redis-server.js';
+import { TestRedis } from '../../bench/support/redis-server.js';
 import { SchemaRegistryStandIn } from '../support/schema-registry.js';
 import { ensureStack } from '../support/stack.js';
 
@@ -85,19 +85,12 @@ test(
       ).stdout;
 
     const spawnJob = async (registryUrl: string, mode: 'register' | 'lookup') =>
-      JobProcess.spawn({
-        brokers,
-        appId,
-        topicPrefix: `${appId}.`,
-        redisUrl: redis.url,
-        httpPort: await freePort(),
-        env: {
-          SCHEMA_REGISTRY_URL: registryUrl,
-          SCHEMA_REGISTRY_USERNAME: AUTH.username,
-          SCHEMA_REGISTRY_PASSWORD: AUTH.password,
-          SCHEMA_REGISTRY_MODE: mode,
-          THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
-        },
+      JobProcess.forRun({ appId, redis }, brokers, {
+        SCHEMA_REGISTRY_URL: registryUrl,
+        SCHEMA_REGISTRY_USERNAME: AUTH.username,
+        SCHEMA_REGISTRY_PASSWORD: AUTH.password,
+        SCHEMA_REGISTRY_MODE: mode,
+        THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
       });
 
     // 1. The job registers its contract schemas at start (then stops: the input is produced whole

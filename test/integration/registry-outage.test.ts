@@ -11,7 +11,7 @@ import { topicSchemas, topicSpecs, topologyNames } from '../../pipelines/topolog
 import { assertMatchesReference, makeInput, PARTITIONS, referenceRun } from '../support/job-fixture.js';
 import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
 import { uniqueName } from '../support/kafka.js';
-import { freePort, TestRedis } from '../../bench/support/redis-server.js';
+import { TestRedis } from '../../bench/support/redis-server.js';
 import { contractText, SchemaRegistryStandIn } from '../support/schema-registry.js';
 import { ensureStack } from '../support/stack.js';
 
@@ -71,13 +71,9 @@ test(
     // up must still wait for it (no race with the start-up registration, which is answered).
     const v2Path = `/schemas/ids/${v2Id}`;
     sr.refuses = (_method, path) => path === v2Path;
-    const job = JobProcess.spawn({
-      brokers,
-      appId,
-      topicPrefix: `${appId}.`,
-      redisUrl: redis.url,
-      httpPort: await freePort(),
-      env: { SCHEMA_REGISTRY_URL: sr.url, THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500' },
+    const job = await JobProcess.forRun({ appId, redis }, brokers, {
+      SCHEMA_REGISTRY_URL: sr.url,
+      THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
     });
     t.after(() => job.dispose());
     await job.waitStarted(); // registered (found) its writer ids

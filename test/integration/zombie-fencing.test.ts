@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { taskKey } from '../../state/keys.js';
 import { assertMatchesReference, setupJobRun } from '../support/job-fixture.js';
 import { JobProcess, sleep, sumMetric, waitQuiescent } from '../../bench/support/job-process.js';
-import { freePort } from '../../bench/support/redis-server.js';
 import { ensureStack } from '../support/stack.js';
 
 // The broker's minimum session timeout (group.min.session.timeout.ms) is 6 s.
@@ -37,15 +36,7 @@ test(
         'heartbeat.interval.ms': 500,
       }),
     };
-    const spawn = async () =>
-      JobProcess.spawn({
-        brokers,
-        appId,
-        topicPrefix: `${appId}.`,
-        redisUrl: redis.url,
-        httpPort: await freePort(),
-        env,
-      });
+    const spawn = async () => JobProcess.forRun({ appId, redis }, brokers, env);
     const assigned = async (j: JobProcess) =>
       sumMetric((await j.metrics()) ?? new Map(), 'thermostat_assigned_partitions');
 
@@ -149,15 +140,7 @@ test(
       THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
       THERMOSTAT_BATCH_SIZE: '500',
     };
-    const spawn = async () =>
-      JobProcess.spawn({
-        brokers,
-        appId,
-        topicPrefix: `${appId}.`,
-        redisUrl: redis.url,
-        httpPort: await freePort(),
-        env,
-      });
+    const spawn = async () => JobProcess.forRun({ appId, redis }, brokers, env);
     const tasks = [
       ...[0, 1, 2, 3, 4, 5].flatMap((p) => [
         taskKey(appId, { stage: 'user', partition: p }),
