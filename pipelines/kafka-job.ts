@@ -203,7 +203,16 @@ export class KafkaJob {
    * allocator's single partition, and the others must still count as ready (rolling updates).
    */
   get ready(): boolean {
-    return this.running && this.restoring === 0 && this.workers.every((w) => w.joined);
+    return this.notReadyReason() === null;
+  }
+
+  /** Why the job is not ready yet (the stages still joining or restoring), or null once it is. */
+  notReadyReason(): string | null {
+    if (!this.running) return 'not started';
+    const joining = this.workers.filter((w) => !w.joined).map((w) => w.stage);
+    if (joining.length > 0) return `stages not yet joined to their consumer groups: ${joining.join(', ')}`;
+    if (this.restoring > 0) return 'restoring the state of newly assigned partitions';
+    return null;
   }
 
   get partitionsAssigned(): number {

@@ -14,8 +14,8 @@ export class DegradedReadiness {
     private readonly limitMs: number,
   ) {}
 
-  check(o: { started: boolean; health: Health; parked: number }): Readiness {
-    if (!o.started) return { ready: false, reason: 'partitions not yet assigned and restored' };
+  check(o: { starting: string | null; health: Health; parked: number }): Readiness {
+    if (o.starting !== null) return { ready: false, reason: o.starting };
     const troubled = !o.health.ready || o.health.degraded || o.parked > 0;
     if (!troubled) {
       this.since = null;

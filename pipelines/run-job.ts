@@ -274,7 +274,7 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
     register: metrics.register,
     readiness: () => {
       const r = readiness.check({
-        started: running.ready,
+        starting: running.notReadyReason(),
         health: writeBehind.health(),
         parked: running.parkedRecords(),
       });

@@ -153,6 +153,20 @@ export class JobProcess {
     }
   }
 
+  /**
+   * Waits until /readyz answers 200: every stage has joined its consumer group and restored what it
+   * was given. Joining follows the group's rebalance, so it can come seconds after the first records.
+   */
+  async waitReady(timeoutMs = 30_000): Promise<{ status: number; body: string } | null> {
+    let last = await this.readyz();
+    for (const end = Date.now() + timeoutMs; last?.status !== 200 && Date.now() < end;) {
+      if (!this.running) throw new Error(`job exited while waiting to be ready:\n${this.tail}`);
+      await sleep(100);
+      last = await this.readyz();
+    }
+    return last;
+  }
+
   /** Waits until /metrics answers (the job started: topics, Redis, consumers, HTTP). */
   async waitStarted(timeoutMs = 60_000): Promise<void> {
     const end = Date.now() + timeoutMs;

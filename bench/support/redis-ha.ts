@@ -98,7 +98,7 @@ export class RedisHa {
         if (!/role:slave/.test(await replica.info('replication')))
           await replica.call('CLUSTER', 'REPLICATE', masterId).catch(() => undefined);
         if (
-          /connected_slaves:1/.test(await master.info('replication')) &&
+          /slave0:.*state=online/.test(await master.info('replication')) &&
           /master_link_status:up/.test(await replica.info('replication')) &&
           /cluster_state:ok/.test(String(await replica.call('CLUSTER', 'INFO')))
         )

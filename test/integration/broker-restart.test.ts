@@ -64,7 +64,8 @@ test(
     await job.waitStarted();
     for (const end = Date.now() + 60_000; (await job.recordsIn()) < 2000 && Date.now() < end;)
       await sleep(50);
-    assert.equal((await job.readyz())?.status, 200, 'ready before the restart');
+    const before = await job.waitReady();
+    assert.equal(before?.status, 200, `ready before the restart: ${before?.body}`);
 
     const producer = PacedProducer.start({
       brokers,

@@ -3,6 +3,7 @@
 // in-memory driver's — with one job instance and with two instances sharing the partitions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { parseAgentConfig } from '../../agents/config.js';
 import { loadRuntimeConfig } from '../../core/config.js';
@@ -184,8 +185,15 @@ async function runOnKafka(instances: number) {
     );
     // Every instance answers /readyz 200, also one given no partition of a stage (the allocator
     // stage has one partition, so with two instances one of them holds none of it).
-    for (const [i, j] of jobs.entries())
-      assert.equal((await fetch(`${j.ops.url}/readyz`)).status, 200, `instance ${i} is ready`);
+    // Joining follows the group's rebalance, which can end after the data has been processed.
+    for (const [i, j] of jobs.entries()) {
+      let res = await fetch(`${j.ops.url}/readyz`);
+      for (const end = Date.now() + 30_000; res.status !== 200 && Date.now() < end;) {
+        await sleep(100);
+        res = await fetch(`${j.ops.url}/readyz`);
+      }
+      assert.equal(res.status, 200, `instance ${i} is ready: ${await res.text()}`);
+    }
     // /metrics is served over HTTP and shows the counters moving.
     const scraped = await (await fetch(`${jobs[0].ops.url}/metrics`)).text();
     assert.match(scraped, /thermostat_records_in_total\{topic="[^"]*user-interactions",stage="user"\} [1-9]/);

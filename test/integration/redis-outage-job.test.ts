@@ -74,7 +74,8 @@ test(
     await job.waitStarted();
     for (const end = Date.now() + 60_000; (await job.recordsIn()) < 2000 && Date.now() < end;)
       await sleep(50);
-    assert.equal((await job.readyz())?.status, 200, 'ready before the outage');
+    const before = await job.waitReady();
+    assert.equal(before?.status, 200, `ready before the outage: ${before?.body}`);
 
     // 1. Redis frozen (SIGSTOP): connections stay open, commands time out. The rest of the input
     // arrives meanwhile.

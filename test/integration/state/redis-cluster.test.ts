@@ -226,7 +226,8 @@ test('replica acknowledgements on a Cluster: WAIT goes to the node owning the ta
     redis,
     appId: 'clw',
     minReplicaAcks: 1,
-    replicaAckTimeoutMs: 200,
+    // Generous for a replica added a moment ago on a busy machine; only the refused acquire waits it out.
+    replicaAckTimeoutMs: 1500,
   });
   const { epoch } = await store.acquire(onFirst);
   await store.commit(onFirst, { epoch, seq: 1, entries: [entry('a', 1, 'acked')], meta: Buffer.from('m') });

@@ -112,24 +112,28 @@ test('/readyz: ready (degraded) while Redis is away or records are parked, not r
   const r = new DegradedReadiness(clock, 5000);
   const ok = { ready: true, degraded: false, reason: 'ok' };
   const down = { ready: false, degraded: true, reason: 'checkpoint store unreachable' };
-  assert.deepEqual(r.check({ started: false, health: ok, parked: 0 }).ready, false);
-  assert.deepEqual(r.check({ started: true, health: ok, parked: 0 }), { ready: true });
-  assert.deepEqual(r.check({ started: true, health: down, parked: 12 }), {
+  assert.deepEqual(
+    r.check({ starting: 'stages not yet joined to their consumer groups: allocator', health: ok, parked: 0 })
+      .ready,
+    false,
+  );
+  assert.deepEqual(r.check({ starting: null, health: ok, parked: 0 }), { ready: true });
+  assert.deepEqual(r.check({ starting: null, health: down, parked: 12 }), {
     ready: true,
     degraded: true,
     reason: 'checkpoint store unreachable; 12 records parked until their state loads',
   });
   clock.advance(5000);
-  assert.equal(r.check({ started: true, health: ok, parked: 3 }).ready, true, 'at the limit: still ready');
+  assert.equal(r.check({ starting: null, health: ok, parked: 3 }).ready, true, 'at the limit: still ready');
   clock.advance(1);
-  const late = r.check({ started: true, health: ok, parked: 3 });
+  const late = r.check({ starting: null, health: ok, parked: 3 });
   assert.equal(late.ready, false);
   assert.match(late.reason ?? '', /degraded for 5 s/);
   assert.deepEqual(
-    r.check({ started: true, health: ok, parked: 0 }),
+    r.check({ starting: null, health: ok, parked: 0 }),
     { ready: true },
     'recovered: the clock restarts',
   );
   clock.advance(10_000);
-  assert.equal(r.check({ started: true, health: down, parked: 0 }).ready, true);
+  assert.equal(r.check({ starting: null, health: down, parked: 0 }).ready, true);
 });
