@@ -2,6 +2,8 @@
 //   npx tsx bench/effectiveness.ts --worlds today,engagement --seeds 1-5 --users 1000 --days 5 \
 //     --out docs/results/effectiveness
 // writes <out>.json (every run's metrics and the summaries) and <out>.md (tables, mean [95% CI]).
+// <out>.json is rewritten after each world and seed ("complete": false until the end), so an
+// evaluation stopped part-way keeps the runs it finished.
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
@@ -36,6 +38,12 @@ const program = new Command()
 const o = program.opts<Omit<EffectivenessOptions, 'worlds' | 'onRun'> & { worlds: string; out?: string }>();
 const worlds = o.worlds.split(',').map((w) => parseWorldName(w.trim()));
 const t0 = Date.now();
+const meta = () => ({
+  command: `npx tsx bench/effectiveness.ts ${process.argv.slice(2).join(' ')}`,
+  date: new Date().toISOString(),
+  machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load ${os.loadavg()[0].toFixed(1)}`,
+  wall_s: (Date.now() - t0) / 1000,
+});
 const runs = await runEffectiveness({
   worlds,
   seeds: o.seeds,
@@ -48,17 +56,22 @@ const runs = await runEffectiveness({
     process.stderr.write(
       `[${((Date.now() - t0) / 1000).toFixed(0)}s] ${w} seed ${s} ${p}: ${sec.toFixed(1)} s\n`,
     ),
+  onSeed: (sofar) => {
+    if (o.out)
+      writeFileSync(
+        `${o.out}.json`,
+        JSON.stringify({ meta: meta(), complete: false, options: o, runs: sofar }, null, 2),
+      );
+  },
 });
 const summaries = summarise(runs);
 const md = `${summaryTable(summaries)}\n\n${markdown(summaries)}`;
 process.stdout.write(`${md}\n`);
 if (o.out) {
-  const meta = {
-    command: `npx tsx bench/effectiveness.ts ${process.argv.slice(2).join(' ')}`,
-    date: new Date().toISOString(),
-    machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load ${os.loadavg()[0].toFixed(1)}`,
-    wall_s: (Date.now() - t0) / 1000,
-  };
-  writeFileSync(`${o.out}.json`, JSON.stringify({ meta, options: o, runs, summaries }, null, 2));
-  writeFileSync(`${o.out}.md`, `<!-- ${meta.command} | ${meta.date} | ${meta.machine} -->\n\n${md}\n`);
+  const m = meta();
+  writeFileSync(
+    `${o.out}.json`,
+    JSON.stringify({ meta: m, complete: true, options: o, runs, summaries }, null, 2),
+  );
+  writeFileSync(`${o.out}.md`, `<!-- ${m.command} | ${m.date} | ${m.machine} -->\n\n${md}\n`);
 }

@@ -20,13 +20,15 @@ export interface EffectivenessOptions {
   seeds: number[];
   users: number;
   days: number;
-  /** Thermostat's pool = budgetShare × manual's heated impressions per day. */
+  /** Thermostat's pool = budgetShare × manual's heated impressions per day (rounded down: a bound). */
   budgetShare: number;
   /** Manual heating's share of slots. */
   manualShare: number;
   /** Draws of the quality-greedy heater. */
   greedyK: number;
   onRun?: (world: WorldName, seed: number, policy: EffectivenessPolicy, seconds: number) => void;
+  /** Called after each world and seed with every run so far (a long evaluation keeps what it did). */
+  onSeed?: (runs: readonly SeedRun[]) => void;
 }
 
 export interface SeedRun {
@@ -49,7 +51,7 @@ export async function runSeed(world: WorldName, seed: number, o: EffectivenessOp
   };
   metrics.popularity = await run('popularity', {});
   metrics.manual = await run('manual', { manual: { share: o.manualShare } });
-  const budget = Math.max(1, Math.round((o.budgetShare * metrics.manual.heated_impressions) / o.days));
+  const budget = Math.max(1, Math.floor((o.budgetShare * metrics.manual.heated_impressions) / o.days));
   metrics.thermostat = await run('thermostat', { agents: { system: { budgetPool: budget } } });
   const share = metrics.thermostat.heated_share;
   metrics.uniform = await run('uniform', { uniform: { share } });
@@ -59,7 +61,11 @@ export async function runSeed(world: WorldName, seed: number, o: EffectivenessOp
 
 export async function runEffectiveness(o: EffectivenessOptions): Promise<SeedRun[]> {
   const out: SeedRun[] = [];
-  for (const w of o.worlds) for (const s of o.seeds) out.push(await runSeed(w, s, o));
+  for (const w of o.worlds)
+    for (const s of o.seeds) {
+      out.push(await runSeed(w, s, o));
+      o.onSeed?.(out);
+    }
   return out;
 }
 
