@@ -4,13 +4,15 @@
 // state.maxDirtyBeforeCheckpoint): a task whose caches pass it starts a round at once, so one
 // atomic checkpoint stays small. Also: a producer flush that fails while the broker is away is
 // retried with the same cut (nothing drained is dropped), and a lost output stops the process.
+// The job's clock and timers are one VirtualTime: polls, backoffs and the idle timeout pass in
+// virtual time, so no test sleeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAgentConfig } from '../../../agents/config.js';
 import { RuleScorer } from '../../../agents/rule-scorer.js';
-import { ManualClock } from '../../../core/clock.js';
 import { createLogger } from '../../../core/log.js';
 import { createMetrics } from '../../../core/metrics.js';
+import { sleepOn, VirtualTime } from '../../../core/timers.js';
 import {
   earlyCheckpointDue,
   KafkaJob,
@@ -26,6 +28,7 @@ import { wireSerde } from '../../../pipelines/wire-serde.js';
 import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
 import { WriteBehind } from '../../../state/write-behind.js';
 import { interaction } from '../../support/driver.js';
+import { drive, runUntil } from '../../support/virtual-time.js';
 
 /** One partition per topic, no out-of-orderness, rule scorer: the graph these job tests drive. */
 function singlePartitionSettings(names: GraphSettings['names']): GraphSettings {
@@ -53,10 +56,14 @@ class FakeSource implements SourcePort {
   private eofSent = false;
   /** Set by a test: the broker's answer for the partition end (a rejection = unreachable). */
   endOffset?: (tp: { topic: string; partition: number }) => Promise<number>;
+  private readonly wait: (ms: number) => Promise<void>;
   constructor(
     private readonly o: SourceOptions,
     private readonly records: RawRecord[],
-  ) {}
+    time: VirtualTime,
+  ) {
+    this.wait = sleepOn(time);
+  }
   async connect(): Promise<void> {
     await this.o.onAssign(this.o.topics.map((topic) => ({ topic, partition: 0 })));
   }
@@ -65,7 +72,7 @@ class FakeSource implements SourcePort {
     this.polls++;
     if (this.paused && this.next < this.records.length) {
       this.pausedPolls++;
-      await new Promise((r) => setTimeout(r, 5));
+      await this.wait(5);
       return [];
     }
     const out = this.records.slice(this.next, this.next + max);
@@ -76,7 +83,7 @@ class FakeSource implements SourcePort {
         this.eofSent = true;
         this.o.onEof?.({ topic, partition: 0 }, topic === names.interactions ? this.records.length : 0);
       }
-    if (out.length === 0) await new Promise((r) => setTimeout(r, 5));
+    if (out.length === 0) await this.wait(5);
     return out;
   }
   get drained(): boolean {
@@ -116,7 +123,7 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
     });
   }
   const store = new MemoryCheckpointStore();
-  const clock = new ManualClock(t0);
+  const clock = new VirtualTime(t0);
   let job: KafkaJob | null = null;
   let fatal = false;
   // Wired as in pipelines/run-job.ts: offsets go to Kafka only once their checkpoint is durable.
@@ -136,13 +143,14 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
     store,
     writeBehind,
     createSource: (o) => {
-      const s = new FakeSource(o, o.topics.includes(names.interactions) ? records : []);
+      const s = new FakeSource(o, o.topics.includes(names.interactions) ? records : [], clock);
       if (o.topics.includes(names.interactions)) userSource = s;
       sources.push(s);
       return s;
     },
     sink,
     clock,
+    timers: clock,
     metrics: createMetrics(),
     log: createLogger('silent'),
     appId: 'thermostat',
@@ -158,10 +166,10 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
       }),
   });
   await job.start();
-  while (!userSource!.drained && !fatal) await new Promise((r) => setTimeout(r, 5));
+  await runUntil(clock, () => userSource!.drained || fatal);
   // The round in flight, if any (flush retries included), then its Redis commit.
-  await job.roundSettled();
-  await writeBehind.flush();
+  await drive(clock, job.roundSettled());
+  await drive(clock, writeBehind.flush());
   const early = job.earlyCheckpoints;
   const commitsBeforeStop = writeBehind.stats().commits;
   // What Redis (here: memory) holds for the user task before the final checkpoint of stop().
@@ -172,7 +180,7 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
       records.map((r) => r.key!),
     )
   ).size;
-  await job.stop();
+  await drive(clock, job.stop());
   const finalUsers = (
     await store.load(
       { stage: 'user', partition: 0 },
@@ -278,7 +286,7 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
     flush: async () => {},
     disconnect: async () => {},
   };
-  const clock = new ManualClock(28_333_334 * 60_000);
+  const clock = new VirtualTime(28_333_334 * 60_000);
   const store = new MemoryCheckpointStore();
   const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
   const settings = singlePartitionSettings(names);
@@ -302,7 +310,7 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
     store,
     writeBehind,
     createSource: (o) => {
-      const src = new FakeSource(o, o.topics.includes(names.interactions) ? records : []);
+      const src = new FakeSource(o, o.topics.includes(names.interactions) ? records : [], clock);
       if (o.topics.includes(names.interactions)) {
         src.endOffset = endOffset;
         userSource = src;
@@ -311,6 +319,7 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
     },
     sink,
     clock,
+    timers: clock,
     metrics: createMetrics(),
     log: createLogger('silent'),
     appId: 'thermostat',
@@ -323,13 +332,13 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
   const step = async (ms: number) => {
     clock.advance(ms);
     const target = userSource!.polls + 3;
-    while (userSource!.polls < target) await new Promise((r) => setTimeout(r, 5));
+    await runUntil(clock, () => userSource!.polls >= target);
   };
   await step(0);
   const before = idleMarkers(sent);
   await step(2500); // past the idle timeout
   const after = idleMarkers(sent);
-  await job.stop();
+  await drive(clock, job.stop());
   return { before, after };
 }
 
