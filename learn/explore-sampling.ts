@@ -31,8 +31,6 @@ export class SampledExplorePolicy implements UserKeyedExplorePolicy {
   readonly policy = 'LEARNED' as const;
   private lastVersion: string;
   private readonly counts = new Map<string, number>();
-  /** Called once per decision (learning curves). */
-  onDecision: ((e: ExploreDecisionEvent) => void) | null = null;
 
   constructor(
     private readonly handle: ModelHandle,
@@ -41,6 +39,8 @@ export class SampledExplorePolicy implements UserKeyedExplorePolicy {
     private readonly logStd: () => number,
     private readonly seed: number,
     private readonly noise: ExploreNoise = 'per-decision',
+    /** Told of each decision (learning curves). */
+    private readonly onDecision?: (e: ExploreDecisionEvent) => void,
   ) {
     this.lastVersion = handle.version;
   }

@@ -1,0 +1,168 @@
+// The learning curves of 'thermostat-learned', per simulated day: what the online learner decided
+// and earned (from its events), and what the explore learner did (from its decisions and its
+// tick-boundary updates). Pure accounting: no graph, no model.
+import { RuleScorer } from '../../agents/rule-scorer.js';
+import type { ExploreDecisionEvent } from '../../learn/explore-sampling.js';
+import type { LearnerEvent } from '../../learn/online/index.js';
+import { DAY_MS } from '../config.js';
+import type { ExploreLearningPoint, LearnedDayPoint } from '../metrics.js';
+
+interface DayAcc {
+  rows: number;
+  approvals: number;
+  entropy: number;
+  rewardSum: number;
+  rewardN: number;
+  approvedSum: number;
+  approvedN: number;
+  updates: number;
+  rollbacks: number;
+  rejected: number;
+  modelVersion: string | null;
+}
+
+interface ExploreDayAcc {
+  decisions: number;
+  probabilitySum: number;
+  rewardSum: number;
+  rewardN: number;
+  updates: number;
+  std: number;
+}
+
+const mean = (sum: number, n: number): number => (n > 0 ? sum / n : 0);
+
+export class LearnedDayMetrics {
+  private readonly days = new Map<number, DayAcc>();
+  private readonly exploreDays = new Map<number, ExploreDayAcc>();
+  /** Every learner event other than decisions and settled grants (versions, rollbacks, rejections). */
+  readonly events: LearnerEvent[] = [];
+
+  constructor(
+    private readonly startMs: number,
+    private readonly dayCount: number,
+  ) {}
+
+  private dayOf(t: number): number {
+    return Math.floor((t - this.startMs) / DAY_MS);
+  }
+
+  private day(t: number): DayAcc {
+    const d = this.dayOf(t);
+    let a = this.days.get(d);
+    if (!a) {
+      a = {
+        rows: 0,
+        approvals: 0,
+        entropy: 0,
+        rewardSum: 0,
+        rewardN: 0,
+        approvedSum: 0,
+        approvedN: 0,
+        updates: 0,
+        rollbacks: 0,
+        rejected: 0,
+        modelVersion: null,
+      };
+      this.days.set(d, a);
+    }
+    return a;
+  }
+
+  private exploreDay(t: number): ExploreDayAcc {
+    const d = this.dayOf(t);
+    let a = this.exploreDays.get(d);
+    if (!a) {
+      a = { decisions: 0, probabilitySum: 0, rewardSum: 0, rewardN: 0, updates: 0, std: 0 };
+      this.exploreDays.set(d, a);
+    }
+    return a;
+  }
+
+  /** One event of the allocation learner; only the learned policy's decisions and grants count. */
+  learnerEvent(e: LearnerEvent): void {
+    if (e.type === 'decisions') {
+      if (e.d.policy !== 'LEARNED') return;
+      const a = this.day(e.d.tick);
+      a.rows += e.d.rows;
+      a.approvals += e.d.approvals;
+      a.entropy += e.d.entropy;
+      a.rewardN += e.d.recordedDenials; // reward 0
+      a.modelVersion = e.d.version;
+      return;
+    }
+    if (e.type === 'settled') {
+      const a = this.day(e.tick);
+      for (const g of e.grants) {
+        if (g.policy !== 'LEARNED') continue;
+        a.approvedSum += g.reward;
+        a.approvedN++;
+        a.rewardSum += g.reward;
+        a.rewardN++;
+      }
+      return;
+    }
+    this.events.push(e);
+    if (e.type === 'published' && e.reason === 'ppo_update') this.day(e.tick).updates++;
+    if (e.type === 'rollback') this.day(e.tick).rollbacks++;
+    if (e.type === 'rejected') this.day(e.tick).rejected++;
+  }
+
+  /** One explore decision made at event time `t` (the tick boundary being processed). */
+  exploreDecision(t: number, e: ExploreDecisionEvent): void {
+    const acc = this.exploreDay(t);
+    acc.decisions++;
+    acc.probabilitySum += e.probability;
+    if (e.closed) {
+      acc.rewardSum += e.closed.reward;
+      acc.rewardN++;
+    }
+  }
+
+  /** After the explore learner's boundary at `t`: whether it updated, and its σ now. */
+  exploreBoundary(t: number, updated: boolean, std: number): void {
+    const acc = this.exploreDay(Math.max(this.startMs, t - 1));
+    if (updated) acc.updates++;
+    acc.std = std;
+  }
+
+  /** The explore learner's day `d`; `exploreVersion` null when it is not trained (no curve). */
+  private exploreCurve(d: number, exploreVersion: string | null): ExploreLearningPoint | undefined {
+    if (exploreVersion === null) return undefined;
+    const a = this.exploreDays.get(d);
+    if (!a) return undefined;
+    return {
+      decisions: a.decisions,
+      meanProbability: mean(a.probabilitySum, a.decisions),
+      reward: mean(a.rewardSum, a.rewardN),
+      rewarded: a.rewardN,
+      std: a.std,
+      entropy: a.std > 0 ? 0.5 * Math.log(2 * Math.PI * Math.E) + Math.log(a.std) : 0,
+      updates: a.updates,
+      modelVersion: exploreVersion,
+    };
+  }
+
+  /** One point per simulated day the learned policy decided on. */
+  curve(exploreVersion: string | null): LearnedDayPoint[] {
+    const out: LearnedDayPoint[] = [];
+    let version = new RuleScorer().modelVersion;
+    for (const [d, a] of [...this.days].sort((x, y) => x[0] - y[0])) {
+      version = a.modelVersion ?? version;
+      if (d < 0 || d >= this.dayCount) continue;
+      out.push({
+        day: d + 1,
+        reward: mean(a.rewardSum, a.rewardN),
+        approvedReward: mean(a.approvedSum, a.approvedN),
+        entropy: mean(a.entropy, a.rows),
+        approvalRate: mean(a.approvals, a.rows),
+        updates: a.updates,
+        modelVersion: version,
+        rollbacks: a.rollbacks,
+        rejected: a.rejected,
+        explore: this.exploreCurve(d, exploreVersion),
+      });
+    }
+    return out;
+  }
+}
