@@ -30,6 +30,36 @@ interface ExploreDayAcc {
   std: number;
 }
 
+const emptyDay = (): DayAcc => ({
+  rows: 0,
+  approvals: 0,
+  entropy: 0,
+  rewardSum: 0,
+  rewardN: 0,
+  approvedSum: 0,
+  approvedN: 0,
+  updates: 0,
+  rollbacks: 0,
+  rejected: 0,
+  modelVersion: null,
+});
+
+const emptyExploreDay = (): ExploreDayAcc => ({
+  decisions: 0,
+  probabilitySum: 0,
+  rewardSum: 0,
+  rewardN: 0,
+  updates: 0,
+  std: 0,
+});
+
+/** The value of `key`, made and added first when absent. */
+function entry<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) map.set(key, (v = make()));
+  return v;
+}
+
 const mean = (sum: number, n: number): number => (n > 0 ? sum / n : 0);
 
 export class LearnedDayMetrics {
@@ -48,35 +78,11 @@ export class LearnedDayMetrics {
   }
 
   private day(t: number): DayAcc {
-    const d = this.dayOf(t);
-    let a = this.days.get(d);
-    if (!a) {
-      a = {
-        rows: 0,
-        approvals: 0,
-        entropy: 0,
-        rewardSum: 0,
-        rewardN: 0,
-        approvedSum: 0,
-        approvedN: 0,
-        updates: 0,
-        rollbacks: 0,
-        rejected: 0,
-        modelVersion: null,
-      };
-      this.days.set(d, a);
-    }
-    return a;
+    return entry(this.days, this.dayOf(t), emptyDay);
   }
 
   private exploreDay(t: number): ExploreDayAcc {
-    const d = this.dayOf(t);
-    let a = this.exploreDays.get(d);
-    if (!a) {
-      a = { decisions: 0, probabilitySum: 0, rewardSum: 0, rewardN: 0, updates: 0, std: 0 };
-      this.exploreDays.set(d, a);
-    }
-    return a;
+    return entry(this.exploreDays, this.dayOf(t), emptyExploreDay);
   }
 
   /** One event of the allocation learner; only the learned policy's decisions and grants count. */

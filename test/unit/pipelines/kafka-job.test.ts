@@ -8,8 +8,6 @@
 // virtual time, so no test sleeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAgentConfig } from '../../../agents/config.js';
-import { RuleScorer } from '../../../agents/rule-scorer.js';
 import { createLogger } from '../../../core/log.js';
 import { createMetrics } from '../../../core/metrics.js';
 import { sleepOn, VirtualTime } from '../../../core/timers.js';
@@ -21,28 +19,13 @@ import {
   type SourcePort,
   type TopicPartitionOffset,
 } from '../../../pipelines/kafka-job.js';
-import type { GraphSettings } from '../../../pipelines/task-factory.js';
 import type { RawRecord } from '../../../pipelines/task-runner.js';
 import { topologyNames } from '../../../pipelines/topology.js';
 import { wireSerde } from '../../../pipelines/wire-serde.js';
 import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
 import { WriteBehind } from '../../../state/write-behind.js';
-import { interaction } from '../../support/driver.js';
+import { interaction, singlePartitionSettings } from '../../support/driver.js';
 import { drive, runUntil } from '../../support/virtual-time.js';
-
-/** One partition per topic, no out-of-orderness, rule scorer: the graph these job tests drive. */
-function singlePartitionSettings(names: GraphSettings['names']): GraphSettings {
-  return {
-    names,
-    partitions: 1,
-    objectivesPartitions: 1,
-    agents: parseAgentConfig({}),
-    timing: { tickMs: 60_000, outOfOrdernessMs: 0, allowedLatenessMs: 0 },
-    seed: 1,
-    cacheMaxEntries: 1_000_000,
-    scorer: () => new RuleScorer(),
-  };
-}
 
 const names = topologyNames('thermostat');
 const serde = wireSerde(names);
@@ -106,10 +89,8 @@ class FakeSource implements SourcePort {
   async disconnect(): Promise<void> {}
 }
 
-const okSink: SinkPort = { send() {}, flush: async () => {}, disconnect: async () => {} };
-
-async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
-  const t0 = 28_333_334 * 60_000;
+/** Interactions of `users` distinct users from event time `t0` on, one per millisecond. */
+function userRecords(users: number, t0: number): RawRecord[] {
   const records: RawRecord[] = [];
   for (let i = 0; i < users; i++) {
     const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: t0 + i });
@@ -122,6 +103,58 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
       timestamp: t0 + i,
     });
   }
+  return records;
+}
+
+/**
+ * A KafkaJob over fake consumers (the user stage reads `records`) on virtual time, with a one-hour
+ * commit interval; `userSource` once the job has started.
+ */
+function fakeJob(o: {
+  clock: VirtualTime;
+  records: RawRecord[];
+  store: MemoryCheckpointStore;
+  writeBehind: WriteBehind;
+  sink: SinkPort;
+  idleTimeoutMs: number;
+  maxDirtyBeforeCheckpoint?: number;
+  onFatal?: (e: Error) => void;
+  endOffset?: FakeSource['endOffset'];
+}): { job: KafkaJob; userSource: () => FakeSource } {
+  const settings = singlePartitionSettings(names);
+  let userSource: FakeSource | undefined;
+  const job = new KafkaJob({
+    settings,
+    agents: settings.agents,
+    serde,
+    store: o.store,
+    writeBehind: o.writeBehind,
+    createSource: (so) => {
+      if (!so.topics.includes(names.interactions)) return new FakeSource(so, [], o.clock);
+      userSource = new FakeSource(so, o.records, o.clock);
+      userSource.endOffset = o.endOffset;
+      return userSource;
+    },
+    sink: o.sink,
+    clock: o.clock,
+    timers: o.clock,
+    metrics: createMetrics(),
+    log: createLogger('silent'),
+    appId: 'thermostat',
+    batchSize: BATCH,
+    commitIntervalMs: 3_600_000,
+    idleTimeoutMs: o.idleTimeoutMs,
+    maxDirtyBeforeCheckpoint: o.maxDirtyBeforeCheckpoint,
+    onFatal: o.onFatal,
+  });
+  return { job, userSource: () => userSource! };
+}
+
+const okSink: SinkPort = { send() {}, flush: async () => {}, disconnect: async () => {} };
+
+async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
+  const t0 = 28_333_334 * 60_000;
+  const records = userRecords(users, t0);
   const store = new MemoryCheckpointStore();
   const clock = new VirtualTime(t0);
   let job: KafkaJob | null = null;
@@ -133,29 +166,12 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
     clock,
     onDurable: (task, offsets) => void job?.onDurable(task, offsets),
   });
-  const settings = singlePartitionSettings(names);
-  const sources: FakeSource[] = [];
-  let userSource: FakeSource | undefined;
-  job = new KafkaJob({
-    settings,
-    agents: settings.agents,
-    serde,
+  const made = fakeJob({
+    clock,
+    records,
     store,
     writeBehind,
-    createSource: (o) => {
-      const s = new FakeSource(o, o.topics.includes(names.interactions) ? records : [], clock);
-      if (o.topics.includes(names.interactions)) userSource = s;
-      sources.push(s);
-      return s;
-    },
     sink,
-    clock,
-    timers: clock,
-    metrics: createMetrics(),
-    log: createLogger('silent'),
-    appId: 'thermostat',
-    batchSize: BATCH,
-    commitIntervalMs: 3_600_000,
     idleTimeoutMs: 3_600_000,
     maxDirtyBeforeCheckpoint: maxDirty,
     onFatal:
@@ -165,36 +181,35 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
         onFatal(e);
       }),
   });
+  job = made.job;
   await job.start();
-  await runUntil(clock, () => userSource!.drained || fatal);
+  const userSource = made.userSource();
+  await runUntil(clock, () => userSource.drained || fatal);
   // The round in flight, if any (flush retries included), then its Redis commit.
   await drive(clock, job.roundSettled());
   await drive(clock, writeBehind.flush());
   const early = job.earlyCheckpoints;
   const commitsBeforeStop = writeBehind.stats().commits;
-  // What Redis (here: memory) holds for the user task before the final checkpoint of stop().
-  const durableUsers = (
-    await store.load(
-      { stage: 'user', partition: 0 },
-      'user',
-      records.map((r) => r.key!),
-    )
-  ).size;
+  /** Users Redis (here: memory) holds for the user task. */
+  const storedUsers = async () =>
+    (
+      await store.load(
+        { stage: 'user', partition: 0 },
+        'user',
+        records.map((r) => r.key!),
+      )
+    ).size;
+  // Before the final checkpoint of stop(), then after it.
+  const durableUsers = await storedUsers();
   await drive(clock, job.stop());
-  const finalUsers = (
-    await store.load(
-      { stage: 'user', partition: 0 },
-      'user',
-      records.map((r) => r.key!),
-    )
-  ).size;
+  const finalUsers = await storedUsers();
   return {
     early,
     commitsBeforeStop,
     durableUsers,
     finalUsers,
-    offsetCommits: userSource!.commits.length,
-    pausedPolls: userSource!.pausedPolls,
+    offsetCommits: userSource.commits.length,
+    pausedPolls: userSource.pausedPolls,
   };
 }
 
@@ -289,50 +304,22 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
   const clock = new VirtualTime(28_333_334 * 60_000);
   const store = new MemoryCheckpointStore();
   const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
-  const settings = singlePartitionSettings(names);
-  const records: RawRecord[] = [];
-  for (let i = 0; i < 10; i++) {
-    const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: clock.now() + i });
-    records.push({
-      topic: names.interactions,
-      partition: 0,
-      offset: i,
-      key: r.user_id,
-      value: serde.encode('UserInteraction', r),
-      timestamp: clock.now(),
-    });
-  }
-  let userSource: FakeSource | undefined;
-  const job = new KafkaJob({
-    settings,
-    agents: settings.agents,
-    serde,
+  const records = userRecords(10, clock.now());
+  const { job, userSource } = fakeJob({
+    clock,
+    records,
     store,
     writeBehind,
-    createSource: (o) => {
-      const src = new FakeSource(o, o.topics.includes(names.interactions) ? records : [], clock);
-      if (o.topics.includes(names.interactions)) {
-        src.endOffset = endOffset;
-        userSource = src;
-      }
-      return src;
-    },
     sink,
-    clock,
-    timers: clock,
-    metrics: createMetrics(),
-    log: createLogger('silent'),
-    appId: 'thermostat',
-    batchSize: BATCH,
-    commitIntervalMs: 3_600_000,
     idleTimeoutMs: 2000,
+    endOffset,
   });
   await job.start();
   // Advances the clock, then lets the user stage poll (and find nothing) a few more times.
   const step = async (ms: number) => {
     clock.advance(ms);
-    const target = userSource!.polls + 3;
-    await runUntil(clock, () => userSource!.polls >= target);
+    const target = userSource().polls + 3;
+    await runUntil(clock, () => userSource().polls >= target);
   };
   await step(0);
   const before = idleMarkers(sent);
