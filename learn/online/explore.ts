@@ -74,13 +74,11 @@ export class WarmStartedExplorePolicy implements UserKeyedExplorePolicy {
   ) {}
 
   exploreProbabilitiesFor(
-    userIds: readonly string[],
-    mind: Float32Array,
-    behaviour: Float32Array,
-    rows: number,
+    ...args: Parameters<UserKeyedExplorePolicy['exploreProbabilitiesFor']>
   ): Float32Array {
     if (!this.warmup.recording && this.learned instanceof SampledExplorePolicy)
-      return this.learned.exploreProbabilitiesFor(userIds, mind, behaviour, rows);
+      return this.learned.exploreProbabilitiesFor(...args);
+    const [, mind, behaviour, rows] = args;
     return this.exploreProbabilities(mind, behaviour, rows);
   }
 
