@@ -6,7 +6,6 @@
 // `localHop: false` (CLI: 7th argument 0) measures the Avro hop a multi-process job pays.
 import { parseAgentConfig } from '../agents/config.js';
 import { RuleScorer } from '../agents/rule-scorer.js';
-import { partitionForKey } from '../core/hash.js';
 import { InProcessGraph } from '../pipelines/in-process.js';
 import { MemoryBroker, type StoredRecord } from '../pipelines/memory-broker.js';
 import type { GraphSettings } from '../pipelines/task-factory.js';
@@ -55,7 +54,6 @@ export interface InProcessBenchResult {
 export class BenchBroker extends MemoryBroker {
   private readonly logs = new Map<string, { base: number; recs: StoredRecord[] }[]>();
   readonly counts = new Map<string, number>();
-  private rr = 0;
 
   constructor(private readonly read_: ReadonlySet<string>) {
     super();
@@ -78,16 +76,10 @@ export class BenchBroker extends MemoryBroker {
     return this.part(name).length;
   }
   override append(
-    topic: string,
-    key: string | null,
-    value: Buffer,
-    timestamp: number,
-    partition?: number,
-    headers?: Record<string, string>,
-    decoded?: unknown,
+    ...[topic, key, value, timestamp, partition, headers, decoded]: Parameters<MemoryBroker['append']>
   ): [number, number] {
     const parts = this.part(topic);
-    const p = partition ?? (key === null ? this.rr++ % parts.length : partitionForKey(key, parts.length));
+    const p = this.partitionOf(key, parts.length, partition);
     const log = parts[p];
     const offset = log.base + log.recs.length;
     this.counts.set(topic, (this.counts.get(topic) ?? 0) + 1);

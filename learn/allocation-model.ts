@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { ALLOCATION_FEATURE_COUNT, type AllocationScorer } from '../agents/scorer.js';
 import {
-  ModelHandle,
+  HandlePolicy,
   checkBatch,
   initWeights,
   type BernoulliNet,
@@ -162,23 +162,9 @@ export async function scoreLoadedAsync(
  * AllocationScorer over a ModelHandle. `modelVersion` is the version of the weights that scored the
  * LAST batch (read it right after score(): no swap can happen in between on the same tick).
  */
-export class LearnedAllocationScorer implements AllocationScorer {
-  readonly policy = 'LEARNED' as const;
-  private lastVersion: string;
-
-  constructor(readonly handle: ModelHandle) {
-    this.lastVersion = handle.version;
-  }
-
-  get modelVersion(): string {
-    return this.lastVersion;
-  }
-
+export class LearnedAllocationScorer extends HandlePolicy implements AllocationScorer {
   score(features: Float32Array, rows: number): Float32Array {
-    const m = this.handle.current; // one read per batch: the batch uses one version
-    const out = this.scoreModel(m, features, rows);
-    this.lastVersion = m.version;
-    return out;
+    return this.scoreModel(this.readModel(), features, rows);
   }
 
   /** Scores one batch with the version read for it (in this thread; see ShardedAllocationScorer). */
@@ -189,6 +175,6 @@ export class LearnedAllocationScorer implements AllocationScorer {
   /** Score and the version that produced it, as one value. */
   scoreWithVersion(features: Float32Array, rows: number): { scores: Float32Array; modelVersion: string } {
     const scores = this.score(features, rows);
-    return { scores, modelVersion: this.lastVersion };
+    return { scores, modelVersion: this.modelVersion };
   }
 }

@@ -17,7 +17,7 @@ import {
   type ExplorePolicy,
 } from '../agents/scorer.js';
 import {
-  ModelHandle,
+  HandlePolicy,
   checkBatch,
   initWeights,
   type BernoulliNet,
@@ -110,18 +110,7 @@ export function packExploreObs(mind: Float32Array, behaviour: Float32Array, rows
 }
 
 /** ExplorePolicy over a ModelHandle: one batched forward pass per micro-batch. */
-export class LearnedExplorePolicy implements ExplorePolicy {
-  readonly policy = 'LEARNED' as const;
-  private lastVersion: string;
-
-  constructor(readonly handle: ModelHandle) {
-    this.lastVersion = handle.version;
-  }
-
-  get modelVersion(): string {
-    return this.lastVersion;
-  }
-
+export class LearnedExplorePolicy extends HandlePolicy implements ExplorePolicy {
   exploreProbabilities(mind: Float32Array, behaviour: Float32Array, rows: number): Float32Array {
     if (rows === 0) return new Float32Array(0);
     return this.probabilitiesOfObs(packExploreObs(mind, behaviour, rows), rows);
@@ -131,14 +120,12 @@ export class LearnedExplorePolicy implements ExplorePolicy {
   probabilitiesOfObs(obs: Float32Array, rows: number): Float32Array {
     if (rows === 0) return new Float32Array(0);
     checkBatch('explore obs', obs, rows, EXPLORE_OBS_WIDTH);
-    const m = this.handle.current;
-    const out = tf.tidy(
+    const m = this.readModel();
+    return tf.tidy(
       () =>
         tf
           .sigmoid(this.handle.net.logits(m.params, tf.tensor2d(obs, [rows, EXPLORE_OBS_WIDTH])))
           .dataSync() as Float32Array,
     );
-    this.lastVersion = m.version;
-    return out;
   }
 }

@@ -15,7 +15,7 @@ import { keyedUniform } from '../core/rng.js';
 import type { ClosedExploreDecision, ExploreDecisionLog } from './explore-experience.js';
 import { EXPLORE_OBS_WIDTH, packExploreObs } from './explore-model.js';
 import { sampleGaussian } from './explore-ppo.js';
-import type { ModelHandle } from './network.js';
+import { HandlePolicy, type ModelHandle } from './network.js';
 
 export interface ExploreDecisionEvent {
   userId: string;
@@ -27,31 +27,24 @@ export interface ExploreDecisionEvent {
 
 export type ExploreNoise = 'per-decision' | 'per-user';
 
-export class SampledExplorePolicy implements UserKeyedExplorePolicy {
-  readonly policy = 'LEARNED' as const;
-  private lastVersion: string;
+export class SampledExplorePolicy extends HandlePolicy implements UserKeyedExplorePolicy {
   private readonly counts = new Map<string, number>();
-  /** Called once per decision (learning curves). */
-  onDecision: ((e: ExploreDecisionEvent) => void) | null = null;
 
   constructor(
-    private readonly handle: ModelHandle,
+    handle: ModelHandle,
     private readonly log: ExploreDecisionLog,
     /** Current logσ (the learner's). */
     private readonly logStd: () => number,
     private readonly seed: number,
     private readonly noise: ExploreNoise = 'per-decision',
+    /** Told of each decision (learning curves). */
+    private readonly onDecision?: (e: ExploreDecisionEvent) => void,
   ) {
-    this.lastVersion = handle.version;
-  }
-
-  get modelVersion(): string {
-    return this.lastVersion;
+    super(handle);
   }
 
   private means(obs: Float32Array, rows: number): Float32Array {
-    const m = this.handle.current;
-    this.lastVersion = m.version;
+    const m = this.readModel();
     return tf.tidy(
       () =>
         this.handle.net
@@ -83,7 +76,7 @@ export class SampledExplorePolicy implements UserKeyedExplorePolicy {
       const id = userIds[i];
       const n = this.counts.get(id) ?? 0;
       this.counts.set(id, n + 1);
-      const key = this.noise === 'per-user' ? [id] : [this.lastVersion, id, n];
+      const key = this.noise === 'per-user' ? [id] : [this.modelVersion, id, n];
       const u1 = keyedUniform(this.seed, 'explore-sample', ...key, 1);
       const u2 = keyedUniform(this.seed, 'explore-sample', ...key, 2);
       const s = sampleGaussian(z[i], logStd, u1, u2);

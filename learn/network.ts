@@ -293,3 +293,29 @@ export function checkBatch(what: string, data: Float32Array, rows: number, width
     throw new ThermostatError('INTERNAL', `${what}: ${data.length} values for ${rows} rows × ${width}`);
   }
 }
+
+/**
+ * A learned policy over a ModelHandle: it reads the handle once per batch (the whole batch uses one
+ * version, as `swap` happens only between batches) and reports the version that scored the last
+ * batch as its `modelVersion`.
+ */
+export abstract class HandlePolicy {
+  readonly policy = 'LEARNED' as const;
+  private last: string;
+
+  constructor(readonly handle: ModelHandle) {
+    this.last = handle.version;
+  }
+
+  /** The version that scored the last batch (the current one before any). */
+  get modelVersion(): string {
+    return this.last;
+  }
+
+  /** The model for one batch; its version becomes `modelVersion`. */
+  protected readModel(): LoadedModel {
+    const m = this.handle.current;
+    this.last = m.version;
+    return m;
+  }
+}

@@ -11,7 +11,8 @@
 // the last checkpoint and re-emits the same outputs with the same ids.
 import type { AgentConfig } from '../agents/config.js';
 import type { Clock } from '../core/clock.js';
-import { retry, sleep } from '../core/retry.js';
+import { retry } from '../core/retry.js';
+import { sleepOn, systemTimers, type Timers } from '../core/timers.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore, SourceOffset } from '../state/store.js';
@@ -95,6 +96,8 @@ export interface KafkaJobDeps {
   createSource(opts: SourceOptions): SourcePort;
   sink: SinkPort;
   clock: Clock;
+  /** The commit interval, retry backoffs and poll pauses (default real timers); tests use virtual time. */
+  timers?: Timers;
   metrics: Metrics;
   log: Logger;
   appId: string;
@@ -161,7 +164,7 @@ export class KafkaJob {
   private readonly workers: StageWorker[] = [];
   private running = false;
   private loops: Promise<void>[] = [];
-  private commitTimer: NodeJS.Timeout | null = null;
+  private commitTimer: unknown = null;
   private checkpointing: Promise<void> | null = null;
   private readonly runner: TaskRunner;
   private assignedCount = 0;
@@ -177,9 +180,13 @@ export class KafkaJob {
   /** A producer flush failed and is being retried: consumption pauses until it succeeds. */
   private outputStalled = false;
   private fatalError: Error | null = null;
+  private readonly timers: Timers;
+  private readonly sleep: (ms: number) => Promise<void>;
 
   constructor(private readonly deps: KafkaJobDeps) {
     const { sink } = deps;
+    this.timers = deps.timers ?? systemTimers;
+    this.sleep = sleepOn(this.timers);
     this.lastRoundAt = deps.clock.now();
     this.runner = new TaskRunner(
       deps.serde,
@@ -247,7 +254,7 @@ export class KafkaJob {
     await Promise.all(this.workers.map((w) => w.source.connect()));
     this.loops = this.workers.map((w) => this.loop(w));
     this.lastRoundAt = this.deps.clock.now();
-    this.commitTimer = setInterval(() => {
+    this.commitTimer = this.timers.setInterval(() => {
       // A process frozen (SIGSTOP, VM pause, long GC) longer than a few intervals may have lost its
       // partitions meanwhile without knowing yet: skip one round so the consumers can learn it
       // (lost assignment → dropped tasks) before this instance writes changelogs or checkpoints.
@@ -385,14 +392,14 @@ export class KafkaJob {
         records = await worker.source.poll(batchSize, 100);
       } catch (e) {
         this.deps.log.warn({ err: e, stage: worker.stage }, 'poll failed; retrying');
-        await sleep(POLL_RETRY_MS);
+        await this.sleep(POLL_RETRY_MS);
         continue;
       }
       if (!this.running) break;
       if (records.length === 0) {
         await this.resumeParked(worker);
         await this.markIdle(worker);
-        if (worker.paused) await sleep(50);
+        if (worker.paused) await this.sleep(50);
         continue;
       }
       const started = performance.now();
@@ -461,6 +468,7 @@ export class KafkaJob {
             'batch failed (state load); retrying',
           ),
         stop: () => !this.running || worker.tasks.get(owned.task.id.partition) !== owned,
+        wait: this.sleep,
       },
     );
     return done === true;
@@ -627,6 +635,7 @@ export class KafkaJob {
           'producer flush failed (broker unreachable?); retrying the same checkpoint cut',
         );
       },
+      wait: this.sleep,
     });
     this.outputStalled = false;
     // 3. Hand over to write-behind: one atomic, fenced Redis call per task (not for a task
@@ -652,7 +661,7 @@ export class KafkaJob {
     if (this.fatalError) return;
     this.fatalError = e;
     this.running = false; // no more batches and no more checkpoints from this process
-    if (this.commitTimer) clearInterval(this.commitTimer);
+    if (this.commitTimer !== null) this.timers.clearInterval(this.commitTimer);
     this.deps.log.fatal(
       { err: e },
       'an output record was lost: exiting to restart from the last durable checkpoint',
@@ -716,7 +725,7 @@ export class KafkaJob {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    if (this.commitTimer) clearInterval(this.commitTimer);
+    if (this.commitTimer !== null) this.timers.clearInterval(this.commitTimer);
     await Promise.allSettled(this.loops);
     if (this.checkpointing) await this.checkpointing.catch(() => undefined);
     await this.checkpointTasks(this.workers.flatMap((w) => [...w.tasks.values()])).catch((e) =>

@@ -155,6 +155,11 @@ export class MemoryBroker {
     t.logs[partition].cleanBelow(this.low(t, partition));
   }
 
+  /** The partition a record goes to: `given`, else murmur2(key), else round robin (null key). */
+  protected partitionOf(key: string | null, partitions: number, given?: number): number {
+    return given ?? (key === null ? this.roundRobin++ % partitions : partitionForKey(key, partitions));
+  }
+
   /** Appends and returns [partition, offset]; partition by murmur2(key) unless given. */
   append(
     topic: string,
@@ -167,7 +172,7 @@ export class MemoryBroker {
   ): [number, number] {
     const t = this.topic(topic);
     const n = t.logs.length;
-    const p = partition ?? (key === null ? this.roundRobin++ % n : partitionForKey(key, n));
+    const p = this.partitionOf(key, n, partition);
     if (p < 0 || p >= n) throw new RangeError(`partition ${p} out of range for ${topic} (${n})`);
     const log = t.logs[p];
     const offset = log.append({ key, value, timestamp, headers, decoded });

@@ -3,11 +3,9 @@
 // a policy that is not wired yet throws PolicyUnavailableError.
 import { topologyNames } from '../pipelines/topology.js';
 import { wireSerde } from '../pipelines/wire-serde.js';
-import {
-  LearnedThermostatPolicy,
-  ThermostatGraphPolicy,
-  type LearnedPolicyOptions,
-} from './thermostat-policy.js';
+import { ThermostatGraphPolicy } from './policy/graph-adapter.js';
+import type { LearnedPolicyOptions } from './policy/learned-options.js';
+import { LearnedThermostatPolicy } from './policy/learned-policy.js';
 import type { SlotHeater } from './ranker.js';
 import {
   ManualHeatingPolicy,

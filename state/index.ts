@@ -18,7 +18,6 @@ export {
   type Checkpoint,
   type DrainableStore,
   type Health,
-  type Timers,
   type WriteBehindOptions,
   type WriteBehindStats,
 } from './write-behind.js';

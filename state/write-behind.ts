@@ -12,6 +12,7 @@ import { FencedError, ThermostatError } from '../core/errors.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import { backoffMs, isRetriable, retry } from '../core/retry.js';
+import { sleepOn, systemTimers, type Timers } from '../core/timers.js';
 import type {
   AcquireResult,
   CheckpointEntry,
@@ -58,11 +59,6 @@ export interface WriteBehindStats {
   fenced: number;
 }
 
-export interface Timers {
-  set(fn: () => void, ms: number): unknown;
-  clear(handle: unknown): void;
-}
-
 export interface WriteBehindOptions {
   store: CheckpointStore;
   /** Config redis.maxQueuedEntries: above this many queued entries `backpressure()` is true. */
@@ -100,10 +96,6 @@ interface TaskQueue {
   waiters: { resolve: () => void; reject: (e: Error) => void }[];
 }
 
-const defaultTimers: Timers = {
-  set: (fn, ms) => setTimeout(fn, ms),
-  clear: (h) => clearTimeout(h as NodeJS.Timeout),
-};
 const id = (e: CheckpointEntry): string => `${e.store}\0${e.key}`;
 const tid = (t: TaskId): string => `${t.stage}\0${t.partition}`;
 
@@ -132,7 +124,7 @@ export class WriteBehind {
     this.metrics = opts.metrics;
     this.log = opts.log;
     this.backoffCfg = opts.backoff ?? { initialMs: 100, maxMs: 2_000 };
-    this.timers = opts.timers ?? defaultTimers;
+    this.timers = opts.timers ?? systemTimers;
     this.onDurable = opts.onDurable;
     this.onFenced = opts.onFenced;
   }
@@ -146,7 +138,7 @@ export class WriteBehind {
       backoff: this.backoffCfg,
       retriable: (e) => !this.closed && isRetriable(e),
       onRetry: () => this.metrics?.redisErrors.inc(),
-      wait: (ms) => new Promise((res) => this.timers.set(() => res(undefined), ms)),
+      wait: sleepOn(this.timers),
     });
     this.register(task, r!.epoch);
     return r!;
@@ -221,7 +213,7 @@ export class WriteBehind {
   release(task: TaskId): void {
     const q = this.tasks.get(tid(task));
     if (q === undefined) return;
-    if (q.timer !== null) this.timers.clear(q.timer);
+    if (q.timer !== null) this.timers.clearTimeout(q.timer);
     this.queued -= (q.pending?.entries.size ?? 0) + (q.inflight?.entries.size ?? 0);
     this.tasks.delete(tid(task));
     const err = new ThermostatError(
@@ -281,7 +273,7 @@ export class WriteBehind {
   /** Stops retries. Call `flush` first for a graceful shutdown. */
   close(): void {
     this.closed = true;
-    for (const q of this.tasks.values()) if (q.timer !== null) this.timers.clear(q.timer);
+    for (const q of this.tasks.values()) if (q.timer !== null) this.timers.clearTimeout(q.timer);
     for (const q of this.tasks.values()) q.timer = null;
   }
 
@@ -362,14 +354,14 @@ export class WriteBehind {
       for (const s of batch.stores) p.stores.add(s);
     }
     this.updateGauges();
-    q.timer = this.timers.set(() => {
+    q.timer = this.timers.setTimeout(() => {
       q.timer = null;
       this.pump(q);
     }, this.backoff(q.attempt++));
   }
 
   private retryNow(q: TaskQueue): void {
-    this.timers.clear(q.timer);
+    this.timers.clearTimeout(q.timer);
     q.timer = null;
     this.pump(q);
   }

@@ -26,49 +26,74 @@ import { imitate } from '../imitation.js';
 import { ModelHandle } from '../network.js';
 
 /**
- * During the warm-up the rule decides and its (observation, probability) rows are kept as imitation
- * targets; afterwards the shared network scores each micro-batch of users in one call ('ppo': the
- * sampled policy, which records each user's decision for the reward join).
+ * The rule's decisions during the warm-up, (observation, probability) rows kept as imitation
+ * targets. The warm-started policy adds to it while it is open; the learner closes it once, at
+ * the boundary that ends the warm-up, and takes the rows.
+ */
+export class WarmupRecord {
+  private rows: Float32Array[] = [];
+  private targets: number[] = [];
+  private open = true;
+
+  constructor(readonly maxRows = 8192) {}
+
+  get recording(): boolean {
+    return this.open;
+  }
+
+  /** The rule's probabilities for a micro-batch (kept up to `maxRows`). */
+  add(mind: Float32Array, behaviour: Float32Array, rows: number, probabilities: Float32Array): void {
+    if (!this.open || this.targets.length >= this.maxRows) return;
+    const obs = packExploreObs(mind, behaviour, rows);
+    for (let i = 0; i < rows && this.targets.length < this.maxRows; i++) {
+      this.rows.push(obs.slice(i * EXPLORE_OBS_WIDTH, (i + 1) * EXPLORE_OBS_WIDTH));
+      this.targets.push(probabilities[i]);
+    }
+  }
+
+  /** Ends the warm-up: the rows recorded, handed over once (later calls get none). */
+  close(): { rows: Float32Array[]; targets: number[] } {
+    const out = { rows: this.rows, targets: this.targets };
+    this.open = false;
+    this.rows = [];
+    this.targets = [];
+    return out;
+  }
+}
+
+/**
+ * During the warm-up the rule decides and its decisions go to the warm-up record; afterwards the
+ * shared network scores each micro-batch of users in one call ('ppo': the sampled policy, which
+ * records each user's decision for the reward join).
  */
 export class WarmStartedExplorePolicy implements UserKeyedExplorePolicy {
-  warmup: { rows: Float32Array[]; targets: number[] } | null = { rows: [], targets: [] };
-  warmupMaxRows = 8192;
-
   constructor(
     readonly rule: ExplorePolicy,
     private readonly learned: LearnedExplorePolicy | SampledExplorePolicy,
+    private readonly warmup: WarmupRecord,
   ) {}
 
   exploreProbabilitiesFor(
-    userIds: readonly string[],
-    mind: Float32Array,
-    behaviour: Float32Array,
-    rows: number,
+    ...args: Parameters<UserKeyedExplorePolicy['exploreProbabilitiesFor']>
   ): Float32Array {
-    if (!this.warmup && this.learned instanceof SampledExplorePolicy)
-      return this.learned.exploreProbabilitiesFor(userIds, mind, behaviour, rows);
+    if (!this.warmup.recording && this.learned instanceof SampledExplorePolicy)
+      return this.learned.exploreProbabilitiesFor(...args);
+    const [, mind, behaviour, rows] = args;
     return this.exploreProbabilities(mind, behaviour, rows);
   }
 
   get policy(): 'RULE' | 'LEARNED' {
-    return this.warmup ? 'RULE' : 'LEARNED';
+    return this.warmup.recording ? 'RULE' : 'LEARNED';
   }
 
   get modelVersion(): string {
-    return this.warmup ? this.rule.modelVersion : this.learned.modelVersion;
+    return this.warmup.recording ? this.rule.modelVersion : this.learned.modelVersion;
   }
 
   exploreProbabilities(mind: Float32Array, behaviour: Float32Array, rows: number): Float32Array {
-    if (!this.warmup) return this.learned.exploreProbabilities(mind, behaviour, rows);
+    if (!this.warmup.recording) return this.learned.exploreProbabilities(mind, behaviour, rows);
     const out = this.rule.exploreProbabilities(mind, behaviour, rows);
-    const w = this.warmup;
-    if (w.targets.length < this.warmupMaxRows) {
-      const obs = packExploreObs(mind, behaviour, rows);
-      for (let i = 0; i < rows && w.targets.length < this.warmupMaxRows; i++) {
-        w.rows.push(obs.slice(i * EXPLORE_OBS_WIDTH, (i + 1) * EXPLORE_OBS_WIDTH));
-        w.targets.push(out[i]);
-      }
-    }
+    this.warmup.add(mind, behaviour, rows, out);
     return out;
   }
 }
@@ -110,6 +135,7 @@ export class ExploreLearning {
   readonly log: ExploreDecisionLog | null = null;
   readonly trainer: ExploreTrainer | null = null;
   private readonly scorer: LearnedExplorePolicy;
+  private readonly warmup = new WarmupRecord();
   warmStart: ExploreWarmStart | null = null;
 
   constructor(
@@ -127,13 +153,24 @@ export class ExploreLearning {
         ppo: o.ppo,
         seed: o.seed,
       });
-      sampler = new SampledExplorePolicy(this.handle, log, () => trainer.logStd(), o.seed, o.noise);
-      if (onDecision) sampler.onDecision = onDecision;
+      sampler = new SampledExplorePolicy(
+        this.handle,
+        log,
+        () => trainer.logStd(),
+        o.seed,
+        o.noise,
+        onDecision,
+      );
       this.log = log;
       this.trainer = trainer;
     }
-    this.policy = new WarmStartedExplorePolicy(o.rule, sampler ?? this.scorer);
-    if (o.warmupMs <= 0) this.policy.warmup = null;
+    this.policy = new WarmStartedExplorePolicy(o.rule, sampler ?? this.scorer, this.warmup);
+    if (o.warmupMs <= 0) this.warmup.close();
+  }
+
+  /** The rule still decides (its decisions are recorded for the warm start). */
+  get warmingUp(): boolean {
+    return this.warmup.recording;
   }
 
   /** One interaction the user stage sees (the decision log's reward window). */
@@ -143,9 +180,8 @@ export class ExploreLearning {
 
   /** Tick boundary, before the graph runs: the warm start once the warm-up has passed. */
   beforeBoundary(eventTimeMs: number, startMs: number): void {
-    const w = this.policy.warmup;
-    if (!w || eventTimeMs < startMs + this.o.warmupMs) return;
-    this.policy.warmup = null;
+    if (!this.warmup.recording || eventTimeMs < startMs + this.o.warmupMs) return;
+    const w = this.warmup.close();
     if (w.targets.length === 0) return;
     const set = exploreCloneSet(w.rows, w.targets, this.policy.rule, this.o.cloneExtra, this.o.seed);
     const h = this.handle;
@@ -166,7 +202,7 @@ export class ExploreLearning {
 
   /** Tick boundary, after the graph ran: one PPO update when enough decisions have closed. */
   afterBoundary(): GaussianPpoStats | null {
-    if (!this.trainer || this.policy.warmup) return null;
+    if (!this.trainer || this.warmup.recording) return null;
     return this.trainer.trainNow();
   }
 

@@ -37,15 +37,7 @@ before(async () => {
     tickMs: 60_000,
     checkpoints: new RedisCheckpointStore({ redis, appId: APP }),
   });
-  const input = scenario(11, {
-    contents: 30,
-    interactions: 3000,
-    users: 200,
-    categories: 5,
-    startMs: 60_000,
-    stepMs: 200,
-    clickRate: 0.1,
-  });
+  const input = scenario(11);
   await driver.pipeInput('content-published', input.contents);
   await driver.pipeInput('user-interactions', input.interactions);
   await driver.checkpoint();

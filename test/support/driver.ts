@@ -1,6 +1,9 @@
 // Shared helpers for tests that drive the real graph in memory.
 import type { RecordSerde } from '../../pipelines/task-runner.js';
 import assert from 'node:assert/strict';
+import { parseAgentConfig } from '../../agents/config.js';
+import { RuleScorer } from '../../agents/rule-scorer.js';
+import type { GraphSettings } from '../../pipelines/task-factory.js';
 import { ThermostatTestDriver, type TestDriverOptions } from '../../pipelines/test-driver.js';
 import { topologyNames } from '../../pipelines/topology.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';
@@ -9,6 +12,24 @@ import type { ContentPublished, UserInteraction } from '../../schemas/types.js';
 /** The production serde: Confluent wire format, local registry, validation. */
 export function testSerde(): RecordSerde {
   return wireSerde(topologyNames('thermostat'));
+}
+
+/** One partition per topic, the shipped agent rules and the rule scorer: the graph of task-level tests. */
+export function singlePartitionSettings(
+  names: GraphSettings['names'],
+  over: Partial<GraphSettings> = {},
+): GraphSettings {
+  return {
+    names,
+    partitions: 1,
+    objectivesPartitions: 1,
+    agents: parseAgentConfig({}),
+    timing: { tickMs: 60_000, outOfOrdernessMs: 0, allowedLatenessMs: 0 },
+    seed: 1,
+    cacheMaxEntries: 1_000_000,
+    scorer: () => new RuleScorer(),
+    ...over,
+  };
 }
 
 export function createDriver(opts: Partial<TestDriverOptions> = {}): Promise<ThermostatTestDriver> {

@@ -14,9 +14,20 @@ export interface ScenarioOptions {
   clickRate: number;
 }
 
+/** The small stream most graph tests run: 30 contents, 3,000 interactions by 200 users over 10 minutes. */
+export const SMALL_SCENARIO: ScenarioOptions = {
+  contents: 30,
+  interactions: 3000,
+  users: 200,
+  categories: 5,
+  startMs: 60_000,
+  stepMs: 200,
+  clickRate: 0.1,
+};
+
 export function scenario(
   seed: number,
-  o: ScenarioOptions,
+  o: ScenarioOptions = SMALL_SCENARIO,
 ): { contents: ContentPublished[]; interactions: UserInteraction[] } {
   const rng = new Rng(seed);
   const contents: ContentPublished[] = [];

@@ -114,11 +114,17 @@ function sampledRun(seed: number) {
   const handle = new ModelHandle(exploreNet, initExploreWeights(3));
   const log = new ExploreDecisionLog(K);
   const trainer = new ExploreTrainer(handle, log, { minBatch: 25, maxBatch: 30, ppo: { epochs: 2 }, seed });
-  const policy = new SampledExplorePolicy(handle, log, () => trainer.logStd(), seed);
+  const events: { logProb: number; prob: number }[] = [];
+  const policy = new SampledExplorePolicy(
+    handle,
+    log,
+    () => trainer.logStd(),
+    seed,
+    'per-decision',
+    (e) => events.push({ logProb: 0, prob: e.probability }),
+  );
   const ids = Array.from({ length: 30 }, (_, i) => `u${String(i).padStart(2, '0')}`);
   const probs: number[] = [];
-  const events: { logProb: number; prob: number }[] = [];
-  policy.onDecision = (e) => events.push({ logProb: 0, prob: e.probability });
   for (let round = 0; round < 4; round++) {
     const mind = randomRows(100 + round, ids.length, M);
     const beh = randomRows(200 + round, ids.length, B);

@@ -148,15 +148,7 @@ test('the graph allocates with the selected scorer: policy LEARNED and the model
   const c = capture();
   const s = await createJobScorer({ config: learned(), store: await storeWith(5), ...c });
   const d = await ThermostatTestDriver.create({ serde: testSerde(), partitions: 2, scorer: s.scorer });
-  const { contents, interactions } = scenario(3, {
-    contents: 30,
-    interactions: 3000,
-    users: 200,
-    categories: 5,
-    startMs: 60_000,
-    stepMs: 200,
-    clickRate: 0.1,
-  });
+  const { contents, interactions } = scenario(3);
   await d.pipeInput('content-published', contents);
   await d.pipeInput('user-interactions', interactions);
   const allocations = d.readOutput<HeatingAllocation>('heating-allocations');

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultWorldConfig } from '../../../sim/config.js';
 import { policyContext, runPolicy } from '../../../sim/run.js';
-import { LearnedThermostatPolicy } from '../../../sim/thermostat-policy.js';
+import { LearnedThermostatPolicy } from '../../../sim/policy/learned-policy.js';
 import { topologyNames } from '../../../pipelines/topology.js';
 import { wireSerde } from '../../../pipelines/wire-serde.js';
 import { World } from '../../../sim/world.js';

@@ -6,16 +6,7 @@ import type { HeatingAllocation } from '../../../schemas/types.js';
 import { scenario } from '../../support/scenario.js';
 
 const MIN = 60_000;
-const input = () =>
-  scenario(7, {
-    contents: 30,
-    interactions: 3000,
-    users: 200,
-    categories: 5,
-    startMs: 60_000,
-    stepMs: 200,
-    clickRate: 0.1,
-  });
+const input = () => scenario(7);
 
 async function run(batchSize: number, crashAt?: number) {
   const d = await ThermostatTestDriver.create({ serde: tmpSerde(), partitions: 3, tickMs: MIN, batchSize });

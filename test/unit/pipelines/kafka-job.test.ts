@@ -4,13 +4,13 @@
 // state.maxDirtyBeforeCheckpoint): a task whose caches pass it starts a round at once, so one
 // atomic checkpoint stays small. Also: a producer flush that fails while the broker is away is
 // retried with the same cut (nothing drained is dropped), and a lost output stops the process.
+// The job's clock and timers are one VirtualTime: polls, backoffs and the idle timeout pass in
+// virtual time, so no test sleeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAgentConfig } from '../../../agents/config.js';
-import { RuleScorer } from '../../../agents/rule-scorer.js';
-import { ManualClock } from '../../../core/clock.js';
 import { createLogger } from '../../../core/log.js';
 import { createMetrics } from '../../../core/metrics.js';
+import { sleepOn, VirtualTime } from '../../../core/timers.js';
 import {
   earlyCheckpointDue,
   KafkaJob,
@@ -19,27 +19,13 @@ import {
   type SourcePort,
   type TopicPartitionOffset,
 } from '../../../pipelines/kafka-job.js';
-import type { GraphSettings } from '../../../pipelines/task-factory.js';
 import type { RawRecord } from '../../../pipelines/task-runner.js';
 import { topologyNames } from '../../../pipelines/topology.js';
 import { wireSerde } from '../../../pipelines/wire-serde.js';
 import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
 import { WriteBehind } from '../../../state/write-behind.js';
-import { interaction } from '../../support/driver.js';
-
-/** One partition per topic, no out-of-orderness, rule scorer: the graph these job tests drive. */
-function singlePartitionSettings(names: GraphSettings['names']): GraphSettings {
-  return {
-    names,
-    partitions: 1,
-    objectivesPartitions: 1,
-    agents: parseAgentConfig({}),
-    timing: { tickMs: 60_000, outOfOrdernessMs: 0, allowedLatenessMs: 0 },
-    seed: 1,
-    cacheMaxEntries: 1_000_000,
-    scorer: () => new RuleScorer(),
-  };
-}
+import { interaction, singlePartitionSettings } from '../../support/driver.js';
+import { drive, runUntil } from '../../support/virtual-time.js';
 
 const names = topologyNames('thermostat');
 const serde = wireSerde(names);
@@ -53,10 +39,14 @@ class FakeSource implements SourcePort {
   private eofSent = false;
   /** Set by a test: the broker's answer for the partition end (a rejection = unreachable). */
   endOffset?: (tp: { topic: string; partition: number }) => Promise<number>;
+  private readonly wait: (ms: number) => Promise<void>;
   constructor(
     private readonly o: SourceOptions,
     private readonly records: RawRecord[],
-  ) {}
+    time: VirtualTime,
+  ) {
+    this.wait = sleepOn(time);
+  }
   async connect(): Promise<void> {
     await this.o.onAssign(this.o.topics.map((topic) => ({ topic, partition: 0 })));
   }
@@ -65,7 +55,7 @@ class FakeSource implements SourcePort {
     this.polls++;
     if (this.paused && this.next < this.records.length) {
       this.pausedPolls++;
-      await new Promise((r) => setTimeout(r, 5));
+      await this.wait(5);
       return [];
     }
     const out = this.records.slice(this.next, this.next + max);
@@ -76,7 +66,7 @@ class FakeSource implements SourcePort {
         this.eofSent = true;
         this.o.onEof?.({ topic, partition: 0 }, topic === names.interactions ? this.records.length : 0);
       }
-    if (out.length === 0) await new Promise((r) => setTimeout(r, 5));
+    if (out.length === 0) await this.wait(5);
     return out;
   }
   get drained(): boolean {
@@ -99,10 +89,8 @@ class FakeSource implements SourcePort {
   async disconnect(): Promise<void> {}
 }
 
-const okSink: SinkPort = { send() {}, flush: async () => {}, disconnect: async () => {} };
-
-async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
-  const t0 = 28_333_334 * 60_000;
+/** Interactions of `users` distinct users from event time `t0` on, one per millisecond. */
+function userRecords(users: number, t0: number): RawRecord[] {
   const records: RawRecord[] = [];
   for (let i = 0; i < users; i++) {
     const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: t0 + i });
@@ -115,8 +103,60 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
       timestamp: t0 + i,
     });
   }
+  return records;
+}
+
+/**
+ * A KafkaJob over fake consumers (the user stage reads `records`) on virtual time, with a one-hour
+ * commit interval; `userSource` once the job has started.
+ */
+function fakeJob(o: {
+  clock: VirtualTime;
+  records: RawRecord[];
+  store: MemoryCheckpointStore;
+  writeBehind: WriteBehind;
+  sink: SinkPort;
+  idleTimeoutMs: number;
+  maxDirtyBeforeCheckpoint?: number;
+  onFatal?: (e: Error) => void;
+  endOffset?: FakeSource['endOffset'];
+}): { job: KafkaJob; userSource: () => FakeSource } {
+  const settings = singlePartitionSettings(names);
+  let userSource: FakeSource | undefined;
+  const job = new KafkaJob({
+    settings,
+    agents: settings.agents,
+    serde,
+    store: o.store,
+    writeBehind: o.writeBehind,
+    createSource: (so) => {
+      if (!so.topics.includes(names.interactions)) return new FakeSource(so, [], o.clock);
+      userSource = new FakeSource(so, o.records, o.clock);
+      userSource.endOffset = o.endOffset;
+      return userSource;
+    },
+    sink: o.sink,
+    clock: o.clock,
+    timers: o.clock,
+    metrics: createMetrics(),
+    log: createLogger('silent'),
+    appId: 'thermostat',
+    batchSize: BATCH,
+    commitIntervalMs: 3_600_000,
+    idleTimeoutMs: o.idleTimeoutMs,
+    maxDirtyBeforeCheckpoint: o.maxDirtyBeforeCheckpoint,
+    onFatal: o.onFatal,
+  });
+  return { job, userSource: () => userSource! };
+}
+
+const okSink: SinkPort = { send() {}, flush: async () => {}, disconnect: async () => {} };
+
+async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
+  const t0 = 28_333_334 * 60_000;
+  const records = userRecords(users, t0);
   const store = new MemoryCheckpointStore();
-  const clock = new ManualClock(t0);
+  const clock = new VirtualTime(t0);
   let job: KafkaJob | null = null;
   let fatal = false;
   // Wired as in pipelines/run-job.ts: offsets go to Kafka only once their checkpoint is durable.
@@ -126,28 +166,12 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
     clock,
     onDurable: (task, offsets) => void job?.onDurable(task, offsets),
   });
-  const settings = singlePartitionSettings(names);
-  const sources: FakeSource[] = [];
-  let userSource: FakeSource | undefined;
-  job = new KafkaJob({
-    settings,
-    agents: settings.agents,
-    serde,
+  const made = fakeJob({
+    clock,
+    records,
     store,
     writeBehind,
-    createSource: (o) => {
-      const s = new FakeSource(o, o.topics.includes(names.interactions) ? records : []);
-      if (o.topics.includes(names.interactions)) userSource = s;
-      sources.push(s);
-      return s;
-    },
     sink,
-    clock,
-    metrics: createMetrics(),
-    log: createLogger('silent'),
-    appId: 'thermostat',
-    batchSize: BATCH,
-    commitIntervalMs: 3_600_000,
     idleTimeoutMs: 3_600_000,
     maxDirtyBeforeCheckpoint: maxDirty,
     onFatal:
@@ -157,36 +181,35 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
         onFatal(e);
       }),
   });
+  job = made.job;
   await job.start();
-  while (!userSource!.drained && !fatal) await new Promise((r) => setTimeout(r, 5));
+  const userSource = made.userSource();
+  await runUntil(clock, () => userSource.drained || fatal);
   // The round in flight, if any (flush retries included), then its Redis commit.
-  await job.roundSettled();
-  await writeBehind.flush();
+  await drive(clock, job.roundSettled());
+  await drive(clock, writeBehind.flush());
   const early = job.earlyCheckpoints;
   const commitsBeforeStop = writeBehind.stats().commits;
-  // What Redis (here: memory) holds for the user task before the final checkpoint of stop().
-  const durableUsers = (
-    await store.load(
-      { stage: 'user', partition: 0 },
-      'user',
-      records.map((r) => r.key!),
-    )
-  ).size;
-  await job.stop();
-  const finalUsers = (
-    await store.load(
-      { stage: 'user', partition: 0 },
-      'user',
-      records.map((r) => r.key!),
-    )
-  ).size;
+  /** Users Redis (here: memory) holds for the user task. */
+  const storedUsers = async () =>
+    (
+      await store.load(
+        { stage: 'user', partition: 0 },
+        'user',
+        records.map((r) => r.key!),
+      )
+    ).size;
+  // Before the final checkpoint of stop(), then after it.
+  const durableUsers = await storedUsers();
+  await drive(clock, job.stop());
+  const finalUsers = await storedUsers();
   return {
     early,
     commitsBeforeStop,
     durableUsers,
     finalUsers,
-    offsetCommits: userSource!.commits.length,
-    pausedPolls: userSource!.pausedPolls,
+    offsetCommits: userSource.commits.length,
+    pausedPolls: userSource.pausedPolls,
   };
 }
 
@@ -278,58 +301,31 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
     flush: async () => {},
     disconnect: async () => {},
   };
-  const clock = new ManualClock(28_333_334 * 60_000);
+  const clock = new VirtualTime(28_333_334 * 60_000);
   const store = new MemoryCheckpointStore();
   const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
-  const settings = singlePartitionSettings(names);
-  const records: RawRecord[] = [];
-  for (let i = 0; i < 10; i++) {
-    const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: clock.now() + i });
-    records.push({
-      topic: names.interactions,
-      partition: 0,
-      offset: i,
-      key: r.user_id,
-      value: serde.encode('UserInteraction', r),
-      timestamp: clock.now(),
-    });
-  }
-  let userSource: FakeSource | undefined;
-  const job = new KafkaJob({
-    settings,
-    agents: settings.agents,
-    serde,
+  const records = userRecords(10, clock.now());
+  const { job, userSource } = fakeJob({
+    clock,
+    records,
     store,
     writeBehind,
-    createSource: (o) => {
-      const src = new FakeSource(o, o.topics.includes(names.interactions) ? records : []);
-      if (o.topics.includes(names.interactions)) {
-        src.endOffset = endOffset;
-        userSource = src;
-      }
-      return src;
-    },
     sink,
-    clock,
-    metrics: createMetrics(),
-    log: createLogger('silent'),
-    appId: 'thermostat',
-    batchSize: BATCH,
-    commitIntervalMs: 3_600_000,
     idleTimeoutMs: 2000,
+    endOffset,
   });
   await job.start();
   // Advances the clock, then lets the user stage poll (and find nothing) a few more times.
   const step = async (ms: number) => {
     clock.advance(ms);
-    const target = userSource!.polls + 3;
-    while (userSource!.polls < target) await new Promise((r) => setTimeout(r, 5));
+    const target = userSource().polls + 3;
+    await runUntil(clock, () => userSource().polls >= target);
   };
   await step(0);
   const before = idleMarkers(sent);
   await step(2500); // past the idle timeout
   const after = idleMarkers(sent);
-  await job.stop();
+  await drive(clock, job.stop());
   return { before, after };
 }
 

@@ -5,28 +5,20 @@
 // the configured limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAgentConfig } from '../../../agents/config.js';
-import { RuleScorer } from '../../../agents/rule-scorer.js';
 import { ManualClock } from '../../../core/clock.js';
-import { createTask, type GraphSettings } from '../../../pipelines/task-factory.js';
+import { createTask } from '../../../pipelines/task-factory.js';
 import { DegradedReadiness } from '../../../pipelines/readiness.js';
 import type { Collector, InRecord, OutRecord } from '../../../pipelines/task.js';
 import { topologyNames } from '../../../pipelines/topology.js';
 import type { UserTask } from '../../../pipelines/user-task.js';
 import type { UserInteraction } from '../../../schemas/types.js';
 import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
-import { interaction } from '../../support/driver.js';
+import { interaction, singlePartitionSettings } from '../../support/driver.js';
 
-const settings: GraphSettings = {
-  names: topologyNames('park'),
-  partitions: 1,
-  objectivesPartitions: 1,
-  agents: parseAgentConfig({}),
+const settings = singlePartitionSettings(topologyNames('park'), {
   timing: { tickMs: 10_000, outOfOrdernessMs: 1000, allowedLatenessMs: 1000 },
-  seed: 1,
   cacheMaxEntries: 10_000,
-  scorer: () => new RuleScorer(),
-};
+});
 
 function collector(out: string[]): Collector {
   const line = (r: OutRecord) => `${r.topic} ${r.partition ?? '-'} ${r.key} ${JSON.stringify(r.value)}`;

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
-import { WriteBehind, type Timers } from '../../../state/write-behind.js';
+import type { Timers } from '../../../core/timers.js';
+import { WriteBehind } from '../../../state/write-behind.js';
 import { VersionedCache } from '../../../state/versioned-cache.js';
 import { jsonCodec } from '../../../state/codecs.js';
 import { ManualClock } from '../../../core/clock.js';
@@ -14,14 +15,18 @@ import type { SourceOffset, TaskId } from '../../../state/store.js';
 class ManualTimers implements Timers {
   private next = 1;
   readonly pending = new Map<number, { fn: () => void; ms: number }>();
-  set(fn: () => void, ms: number): unknown {
+  setTimeout(fn: () => void, ms: number): unknown {
     const h = this.next++;
     this.pending.set(h, { fn, ms });
     return h;
   }
-  clear(h: unknown): void {
+  clearTimeout(h: unknown): void {
     this.pending.delete(h as number);
   }
+  setInterval(): unknown {
+    throw new Error('write-behind sets no interval');
+  }
+  clearInterval(): void {}
   delays(): number[] {
     return [...this.pending.values()].map((p) => p.ms);
   }
