@@ -140,6 +140,8 @@ export class InProcessGraph {
     ids.push({ stage: 'allocator', partition: 0 });
     this.tasks = [];
     for (const id of ids) this.tasks.push(await createTask(id, this.settings, this.store));
+    // As on Kafka: a restarted task does not take over the previous life's idleness.
+    for (const owned of this.tasks) this.runner.resumed(owned);
     // One consumer group per stage, as on Kafka: a topic's records stay until the group reading
     // it has checkpointed past them (what a restart re-reads).
     for (const owned of this.tasks)

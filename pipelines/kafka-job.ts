@@ -329,6 +329,8 @@ export class KafkaJob {
           this.deps.writeBehind.acquire(t),
         );
         worker.tasks.set(p, owned);
+        // Before any of its records is fetched: the previous owner's idleness is not taken over.
+        this.runner.resumed(owned);
       }
       this.assignedCount += tps.length;
       this.deps.metrics.assignedPartitions.set({ stage: worker.stage }, worker.tasks.size);

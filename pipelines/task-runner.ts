@@ -294,6 +294,11 @@ export class TaskRunner {
     owned.task.setIdle(topic, partition, idle, this.collector(owned.task.id.stage));
   }
 
+  /** The task was just (re)created, before any of its records is read (see StreamTask.resumed). */
+  resumed(owned: OwnedTask): void {
+    owned.task.resumed?.(this.collector(owned.task.id.stage));
+  }
+
   /** An event-time heartbeat: no record below `t` follows on the task's sources. */
   punctuate(owned: OwnedTask, t: number): void {
     owned.task.punctuate?.(t, this.collector(owned.task.id.stage));

@@ -107,6 +107,11 @@ export interface StreamTask {
   punctuate?(t: number, out: Collector): void;
   /** An input partition reached its end / got data again (watermark idleness). */
   setIdle(topic: string, partition: number, idle: boolean, out: Collector): void;
+  /**
+   * This runtime has just (re)created the task (a start, a restart, a rebalance), before reading
+   * any of its records: idleness was the previous owner's observation and is not taken over.
+   */
+  resumed?(out: Collector): void;
   /** Emits changelog records for keys changed since the last call (latest version only). */
   flushChangelog(out: Collector): void;
   /** Cut a snapshot at this batch boundary. */

@@ -563,6 +563,28 @@ export class UserTask implements StreamTask {
     this.sendMarker(isUi ? this.uiSource : this.cpSource, clock, out, isUi);
   }
 
+  /**
+   * A new owner resumes the task from its checkpoint. Idleness is the previous owner's wall-clock
+   * observation, and the log may still carry its last idle markers (declared after that
+   * checkpoint, or restored with it) while this owner has a backlog to read: left standing, they
+   * let the content stage and the re-key partitions' owners count these sources at the idle floor
+   * while other partitions race through their own backlogs, and this partition's records (the
+   * re-routed ones last, a hop behind) then arrive behind the released watermark. So before
+   * reading anything the sources are announced active at their own watermarks; this owner
+   * declares them idle again once it finds them at their end.
+   */
+  resumed(out: Collector): void {
+    for (const [clock, source] of [
+      [this.meta.ui, this.uiSource],
+      [this.meta.cp, this.cpSource],
+    ] as const) {
+      clock.idle = false;
+      // Sent even when the checkpoint said active: an idle marker may have followed it. Pending
+      // audiences wait for the next interaction marker, as they would have.
+      this.sendMarker(source, clock, out, false);
+    }
+  }
+
   private sendMarker(source: number, clock: SourceClock, out: Collector, withAudience: boolean): void {
     if (this.held !== null) {
       const audience = withAudience ? this.heldAudience.splice(0) : [];

@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { Rng } from '../../core/rng.js';
 import { Serde } from '../../io/serde.js';
+import { DLQ_HEADERS } from '../../io/dlq.js';
 import { dlqTopic, fastPartition, topologyNames } from '../../pipelines/topology.js';
 import type { ContentPublished, UserInteraction } from '../../schemas/types.js';
 import {
@@ -195,7 +196,10 @@ export async function runFaultPlan(
       THERMOSTAT_SHUTDOWN_TIMEOUT_MS: '20000',
       // Static membership: a restarted life takes its partitions back at once.
       THERMOSTAT_KAFKA_RDKAFKA: JSON.stringify({ 'group.instance.id': `${appId}-0` }),
+      // Debugging a failed run: every life's output, at info level, appended to this file.
+      ...(process.env.THERMOSTAT_TEST_JOB_LOG ? { THERMOSTAT_LOG_LEVEL: 'info' } : {}),
     },
+    logFile: process.env.THERMOSTAT_TEST_JOB_LOG,
   });
   let job: JobProcess | null = null;
   o.cleanup(() => job?.dispose());
@@ -251,6 +255,10 @@ export async function runFaultPlan(
       found.add(dlqEntry(role, r.headers));
       dlqRecords++;
     }
+  // Late at the content stage: never in the uninterrupted run of this input; each one is an
+  // impression missing from its content's state.
+  const late = await readRaw(brokers, names.late, 1, `${appId}-late`);
+  const contentLate = late.filter((r) => r.headers[DLQ_HEADERS.message]?.startsWith('content stage')).length;
   const dlq = {
     expected: ref.dlq.size,
     found: found.size,
@@ -263,6 +271,7 @@ export async function runFaultPlan(
     `injected: ${injected.join('; ')}`,
     ...events,
     formatReport(report),
+    `late output: ${late.length} records (${contentLate} late at the content stage)`,
     `DLQ: ${dlq.found - dlq.extra}/${dlq.expected} poison records at their coordinates with the reference's reason (${dlq.missing} missing, ${dlq.extra} extra; ${dlq.records} records incl. replays)`,
   ].join('\n');
   return { report, dlq, injected, ref, text };
