@@ -21,7 +21,7 @@ import {
 } from '../../../pipelines/kafka-job.js';
 import type { GraphSettings } from '../../../pipelines/task-factory.js';
 import type { RawRecord } from '../../../pipelines/task-runner.js';
-import { topologyNames } from '../../../pipelines/topology.js';
+import { SOURCE_TOPIC, sourceId, topologyNames } from '../../../pipelines/topology.js';
 import { wireSerde } from '../../../pipelines/wire-serde.js';
 import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
 import { WriteBehind } from '../../../state/write-behind.js';
@@ -351,4 +351,98 @@ test('idleness: not while the broker cannot confirm the end (outage), nor while 
 test('idleness without endOffset (no broker to ask): EOF + idle timeout, as before', async () => {
   const r = await idleRun(undefined);
   assert.equal(r.after, 2);
+});
+
+/**
+ * A user-stage consumer under steady traffic: every poll hands out the next interaction, so no poll
+ * ever comes back empty, while content-published (a catalogue produced once) sits at its end from
+ * the start. Each poll moves the clock `stepMs`.
+ */
+class StreamingSource implements SourcePort {
+  polls = 0;
+  private next = 0;
+  constructor(
+    private readonly o: SourceOptions,
+    private readonly clock: ManualClock,
+    private readonly stepMs: number,
+  ) {}
+  async connect(): Promise<void> {
+    await this.o.onAssign(this.o.topics.map((topic) => ({ topic, partition: 0 })));
+  }
+  async poll(): Promise<RawRecord[]> {
+    if (this.polls++ === 0) this.o.onEof?.({ topic: names.published, partition: 0 }, 0);
+    this.clock.advance(this.stepMs);
+    await new Promise((r) => setTimeout(r, 1));
+    const t = this.clock.now();
+    const r = interaction({ user_id: `u${this.next}`, content_id: 'c1', event_time: t });
+    return [
+      {
+        topic: names.interactions,
+        partition: 0,
+        offset: this.next++,
+        key: r.user_id,
+        value: serde.encode('UserInteraction', r),
+        timestamp: t,
+      },
+    ];
+  }
+  async commit(): Promise<void> {}
+  lag(): number {
+    return 0;
+  }
+  async endOffset(tp: { topic: string; partition: number }): Promise<number> {
+    return tp.topic === names.interactions ? this.next : 0;
+  }
+  pause(): void {}
+  resume(): void {}
+  async disconnect(): Promise<void> {}
+}
+
+test('idleness: a quiet partition is declared idle while the consumer gets records of its other partitions in every poll', async () => {
+  const sent: { topic: string; value: Buffer }[] = [];
+  const sink: SinkPort = {
+    send: (topic, _key, value) => void sent.push({ topic, value }),
+    flush: async () => {},
+    disconnect: async () => {},
+  };
+  const clock = new ManualClock(28_333_334 * 60_000);
+  const store = new MemoryCheckpointStore();
+  const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
+  const settings = singlePartitionSettings(names);
+  let userSource: StreamingSource | undefined;
+  const job = new KafkaJob({
+    settings,
+    agents: settings.agents,
+    serde,
+    store,
+    writeBehind,
+    createSource: (o) =>
+      o.topics.includes(names.interactions)
+        ? (userSource = new StreamingSource(o, clock, 100))
+        : new FakeSource(o, []),
+    sink,
+    clock,
+    metrics: createMetrics(),
+    log: createLogger('silent'),
+    appId: 'thermostat',
+    batchSize: BATCH,
+    commitIntervalMs: 3_600_000,
+    idleTimeoutMs: 2000,
+  });
+  await job.start();
+  // 40 polls of 100 ms each: twice the idle timeout, every poll with a record.
+  while (userSource!.polls < 40) await new Promise((r) => setTimeout(r, 5));
+  await job.stop();
+  const idleBySource = new Map<number, number>();
+  for (const r of sent) {
+    if (r.topic !== names.contentEvents) continue;
+    const ev = serde.decode(names.contentEvents, r.value) as {
+      source: number;
+      marker?: { idle: boolean } | null;
+    };
+    if (ev.marker?.idle) idleBySource.set(ev.source, (idleBySource.get(ev.source) ?? 0) + 1);
+  }
+  // Only content-published is idle (its watermark then no longer holds the content stage);
+  // user-interactions, with a record in every poll, stays active.
+  assert.deepEqual([...idleBySource], [[sourceId(SOURCE_TOPIC.published, 0), 1]]);
 });
