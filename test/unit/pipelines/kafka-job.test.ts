@@ -99,22 +99,24 @@ class FakeSource implements SourcePort {
   async disconnect(): Promise<void> {}
 }
 
+/** An interaction of user `u<offset>` at `offset` of user-interactions partition 0. */
+function interactionAt(offset: number, eventTime: number, timestamp: number): RawRecord {
+  const r = interaction({ user_id: `u${offset}`, content_id: 'c1', event_time: eventTime });
+  return {
+    topic: names.interactions,
+    partition: 0,
+    offset,
+    key: r.user_id,
+    value: serde.encode('UserInteraction', r),
+    timestamp,
+  };
+}
+
 const okSink: SinkPort = { send() {}, flush: async () => {}, disconnect: async () => {} };
 
 async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
   const t0 = 28_333_334 * 60_000;
-  const records: RawRecord[] = [];
-  for (let i = 0; i < users; i++) {
-    const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: t0 + i });
-    records.push({
-      topic: names.interactions,
-      partition: 0,
-      offset: i,
-      key: r.user_id,
-      value: serde.encode('UserInteraction', r),
-      timestamp: t0 + i,
-    });
-  }
+  const records = Array.from({ length: users }, (_, i) => interactionAt(i, t0 + i, t0 + i));
   const store = new MemoryCheckpointStore();
   const clock = new ManualClock(t0);
   let job: KafkaJob | null = null;
@@ -260,55 +262,42 @@ test('a lost output (outputLost) stops the job before any checkpoint covers it',
   assert.equal(r.offsetCommits, 0);
 });
 
-/** Idle markers (marker.idle = true) the user stage sent down content-events. */
-function idleMarkers(sent: { topic: string; value: Buffer }[]): number {
-  let n = 0;
+/** Idle markers (marker.idle = true) the user stage sent down content-events, by source. */
+function idleMarkers(sent: { topic: string; value: Buffer }[]): Map<number, number> {
+  const bySource = new Map<number, number>();
   for (const r of sent) {
     if (r.topic !== names.contentEvents) continue;
-    const ev = serde.decode(names.contentEvents, r.value) as { marker?: { idle: boolean } | null };
-    if (ev.marker?.idle) n++;
+    const ev = serde.decode(names.contentEvents, r.value) as {
+      source: number;
+      marker?: { idle: boolean } | null;
+    };
+    if (ev.marker?.idle) bySource.set(ev.source, (bySource.get(ev.source) ?? 0) + 1);
   }
-  return n;
+  return bySource;
 }
 
-async function idleRun(endOffset?: (tp: { topic: string; partition: number }) => Promise<number>) {
+const total = (bySource: Map<number, number>): number => [...bySource.values()].reduce((a, b) => a + b, 0);
+
+/**
+ * A one-partition job (idle timeout 2 s) whose user stage reads from `userSource` (the other stages
+ * read nothing); `sent` collects what it produced.
+ */
+function idleJob(clock: ManualClock, userSource: (o: SourceOptions) => SourcePort) {
   const sent: { topic: string; value: Buffer }[] = [];
   const sink: SinkPort = {
     send: (topic, _key, value) => void sent.push({ topic, value }),
     flush: async () => {},
     disconnect: async () => {},
   };
-  const clock = new ManualClock(28_333_334 * 60_000);
   const store = new MemoryCheckpointStore();
-  const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
   const settings = singlePartitionSettings(names);
-  const records: RawRecord[] = [];
-  for (let i = 0; i < 10; i++) {
-    const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: clock.now() + i });
-    records.push({
-      topic: names.interactions,
-      partition: 0,
-      offset: i,
-      key: r.user_id,
-      value: serde.encode('UserInteraction', r),
-      timestamp: clock.now(),
-    });
-  }
-  let userSource: FakeSource | undefined;
   const job = new KafkaJob({
     settings,
     agents: settings.agents,
     serde,
     store,
-    writeBehind,
-    createSource: (o) => {
-      const src = new FakeSource(o, o.topics.includes(names.interactions) ? records : []);
-      if (o.topics.includes(names.interactions)) {
-        src.endOffset = endOffset;
-        userSource = src;
-      }
-      return src;
-    },
+    writeBehind: new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock }),
+    createSource: (o) => (o.topics.includes(names.interactions) ? userSource(o) : new FakeSource(o, [])),
     sink,
     clock,
     metrics: createMetrics(),
@@ -318,6 +307,18 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
     commitIntervalMs: 3_600_000,
     idleTimeoutMs: 2000,
   });
+  return { job, sent };
+}
+
+async function idleRun(endOffset?: (tp: { topic: string; partition: number }) => Promise<number>) {
+  const clock = new ManualClock(28_333_334 * 60_000);
+  const records = Array.from({ length: 10 }, (_, i) => interactionAt(i, clock.now() + i, clock.now()));
+  let userSource: FakeSource | undefined;
+  const { job, sent } = idleJob(clock, (o) => {
+    userSource = new FakeSource(o, records);
+    userSource.endOffset = endOffset;
+    return userSource;
+  });
   await job.start();
   // Advances the clock, then lets the user stage poll (and find nothing) a few more times.
   const step = async (ms: number) => {
@@ -326,9 +327,9 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
     while (userSource!.polls < target) await new Promise((r) => setTimeout(r, 5));
   };
   await step(0);
-  const before = idleMarkers(sent);
+  const before = total(idleMarkers(sent));
   await step(2500); // past the idle timeout
-  const after = idleMarkers(sent);
+  const after = total(idleMarkers(sent));
   await job.stop();
   return { before, after };
 }
@@ -374,17 +375,7 @@ class StreamingSource implements SourcePort {
     this.clock.advance(this.stepMs);
     await new Promise((r) => setTimeout(r, 1));
     const t = this.clock.now();
-    const r = interaction({ user_id: `u${this.next}`, content_id: 'c1', event_time: t });
-    return [
-      {
-        topic: names.interactions,
-        partition: 0,
-        offset: this.next++,
-        key: r.user_id,
-        value: serde.encode('UserInteraction', r),
-        timestamp: t,
-      },
-    ];
+    return [interactionAt(this.next++, t, t)];
   }
   async commit(): Promise<void> {}
   lag(): number {
@@ -399,50 +390,14 @@ class StreamingSource implements SourcePort {
 }
 
 test('idleness: a quiet partition is declared idle while the consumer gets records of its other partitions in every poll', async () => {
-  const sent: { topic: string; value: Buffer }[] = [];
-  const sink: SinkPort = {
-    send: (topic, _key, value) => void sent.push({ topic, value }),
-    flush: async () => {},
-    disconnect: async () => {},
-  };
   const clock = new ManualClock(28_333_334 * 60_000);
-  const store = new MemoryCheckpointStore();
-  const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
-  const settings = singlePartitionSettings(names);
   let userSource: StreamingSource | undefined;
-  const job = new KafkaJob({
-    settings,
-    agents: settings.agents,
-    serde,
-    store,
-    writeBehind,
-    createSource: (o) =>
-      o.topics.includes(names.interactions)
-        ? (userSource = new StreamingSource(o, clock, 100))
-        : new FakeSource(o, []),
-    sink,
-    clock,
-    metrics: createMetrics(),
-    log: createLogger('silent'),
-    appId: 'thermostat',
-    batchSize: BATCH,
-    commitIntervalMs: 3_600_000,
-    idleTimeoutMs: 2000,
-  });
+  const { job, sent } = idleJob(clock, (o) => (userSource = new StreamingSource(o, clock, 100)));
   await job.start();
   // 40 polls of 100 ms each: twice the idle timeout, every poll with a record.
   while (userSource!.polls < 40) await new Promise((r) => setTimeout(r, 5));
   await job.stop();
-  const idleBySource = new Map<number, number>();
-  for (const r of sent) {
-    if (r.topic !== names.contentEvents) continue;
-    const ev = serde.decode(names.contentEvents, r.value) as {
-      source: number;
-      marker?: { idle: boolean } | null;
-    };
-    if (ev.marker?.idle) idleBySource.set(ev.source, (idleBySource.get(ev.source) ?? 0) + 1);
-  }
   // Only content-published is idle (its watermark then no longer holds the content stage);
   // user-interactions, with a record in every poll, stays active.
-  assert.deepEqual([...idleBySource], [[sourceId(SOURCE_TOPIC.published, 0), 1]]);
+  assert.deepEqual([...idleMarkers(sent)], [[sourceId(SOURCE_TOPIC.published, 0), 1]]);
 });
