@@ -441,6 +441,9 @@ export class KafkaJob {
       else await Promise.all([...byTask.values()].map(runTask));
       await this.resumeParked(worker, byTask);
       metrics.processingLatency.observe({ stage: worker.stage }, (performance.now() - started) / 1000);
+      // Not only after an empty poll: under steady traffic every poll brings records of some
+      // partition, and a quiet one (a catalogue topic published once) must still turn idle.
+      await this.markIdle(worker);
     }
   }
 
@@ -542,7 +545,8 @@ export class KafkaJob {
   }
 
   /**
-   * Declares partitions idle that sat at their end for the idle timeout. "At its end" is only true
+   * Declares partitions idle that sat at their end for the idle timeout, whatever the stage's other
+   * partitions are doing (called after every poll). "At its end" is only true
    * while the broker says so: during a broker outage or restart every partition looks idle (no
    * records arrive), and records produced meanwhile would be late once it is back. So the end is
    * confirmed with the broker first; if it does not answer, the idle clock restarts.

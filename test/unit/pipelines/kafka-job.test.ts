@@ -20,7 +20,7 @@ import {
   type TopicPartitionOffset,
 } from '../../../pipelines/kafka-job.js';
 import type { RawRecord } from '../../../pipelines/task-runner.js';
-import { topologyNames } from '../../../pipelines/topology.js';
+import { SOURCE_TOPIC, sourceId, topologyNames } from '../../../pipelines/topology.js';
 import { wireSerde } from '../../../pipelines/wire-serde.js';
 import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
 import { WriteBehind } from '../../../state/write-behind.js';
@@ -89,30 +89,32 @@ class FakeSource implements SourcePort {
   async disconnect(): Promise<void> {}
 }
 
-/** Interactions of `users` distinct users from event time `t0` on, one per millisecond. */
-function userRecords(users: number, t0: number): RawRecord[] {
-  const records: RawRecord[] = [];
-  for (let i = 0; i < users; i++) {
-    const r = interaction({ user_id: `u${i}`, content_id: 'c1', event_time: t0 + i });
-    records.push({
-      topic: names.interactions,
-      partition: 0,
-      offset: i,
-      key: r.user_id,
-      value: serde.encode('UserInteraction', r),
-      timestamp: t0 + i,
-    });
-  }
-  return records;
+/** An interaction of user `u<offset>` at `offset` of user-interactions partition 0. */
+function interactionAt(offset: number, eventTime: number, timestamp: number): RawRecord {
+  const r = interaction({ user_id: `u${offset}`, content_id: 'c1', event_time: eventTime });
+  return {
+    topic: names.interactions,
+    partition: 0,
+    offset,
+    key: r.user_id,
+    value: serde.encode('UserInteraction', r),
+    timestamp,
+  };
 }
 
+/** Interactions of `users` distinct users from event time `t0` on, one per millisecond. */
+const userRecords = (users: number, t0: number): RawRecord[] =>
+  Array.from({ length: users }, (_, i) => interactionAt(i, t0 + i, t0 + i));
+
 /**
- * A KafkaJob over fake consumers (the user stage reads `records`) on virtual time, with a one-hour
- * commit interval; `userSource` once the job has started.
+ * A KafkaJob over fake consumers on virtual time, with a one-hour commit interval. The user stage
+ * reads `records` through a FakeSource, or through `makeUserSource`; `userSource` once the job has
+ * started. The other stages read nothing.
  */
-function fakeJob(o: {
+function fakeJob<S extends SourcePort = FakeSource>(o: {
   clock: VirtualTime;
-  records: RawRecord[];
+  records?: RawRecord[];
+  makeUserSource?: (so: SourceOptions) => S;
   store: MemoryCheckpointStore;
   writeBehind: WriteBehind;
   sink: SinkPort;
@@ -120,9 +122,16 @@ function fakeJob(o: {
   maxDirtyBeforeCheckpoint?: number;
   onFatal?: (e: Error) => void;
   endOffset?: FakeSource['endOffset'];
-}): { job: KafkaJob; userSource: () => FakeSource } {
+}): { job: KafkaJob; userSource: () => S } {
   const settings = singlePartitionSettings(names);
-  let userSource: FakeSource | undefined;
+  const makeUserSource =
+    o.makeUserSource ??
+    ((so: SourceOptions) => {
+      const source = new FakeSource(so, o.records ?? [], o.clock);
+      source.endOffset = o.endOffset;
+      return source as unknown as S;
+    });
+  let userSource: S | undefined;
   const job = new KafkaJob({
     settings,
     agents: settings.agents,
@@ -131,8 +140,7 @@ function fakeJob(o: {
     writeBehind: o.writeBehind,
     createSource: (so) => {
       if (!so.topics.includes(names.interactions)) return new FakeSource(so, [], o.clock);
-      userSource = new FakeSource(so, o.records, o.clock);
-      userSource.endOffset = o.endOffset;
+      userSource = makeUserSource(so);
       return userSource;
     },
     sink: o.sink,
@@ -283,18 +291,31 @@ test('a lost output (outputLost) stops the job before any checkpoint covers it',
   assert.equal(r.offsetCommits, 0);
 });
 
-/** Idle markers (marker.idle = true) the user stage sent down content-events. */
-function idleMarkers(sent: { topic: string; value: Buffer }[]): number {
-  let n = 0;
+/** Idle markers (marker.idle = true) the user stage sent down content-events, by source. */
+function idleMarkers(sent: { topic: string; value: Buffer }[]): Map<number, number> {
+  const bySource = new Map<number, number>();
   for (const r of sent) {
     if (r.topic !== names.contentEvents) continue;
-    const ev = serde.decode(names.contentEvents, r.value) as { marker?: { idle: boolean } | null };
-    if (ev.marker?.idle) n++;
+    const ev = serde.decode(names.contentEvents, r.value) as {
+      source: number;
+      marker?: { idle: boolean } | null;
+    };
+    if (ev.marker?.idle) bySource.set(ev.source, (bySource.get(ev.source) ?? 0) + 1);
   }
-  return n;
+  return bySource;
 }
 
-async function idleRun(endOffset?: (tp: { topic: string; partition: number }) => Promise<number>) {
+const total = (bySource: Map<number, number>): number => [...bySource.values()].reduce((a, b) => a + b, 0);
+
+/**
+ * A one-partition job (idle timeout 2 s) on virtual time whose user stage reads through the source
+ * `makeUserSource` or `records` gives; `sent` collects what it produced.
+ */
+function idleJob<S extends SourcePort = FakeSource>(o: {
+  records?: RawRecord[];
+  makeUserSource?: (so: SourceOptions, clock: VirtualTime) => S;
+  endOffset?: FakeSource['endOffset'];
+}) {
   const sent: { topic: string; value: Buffer }[] = [];
   const sink: SinkPort = {
     send: (topic, _key, value) => void sent.push({ topic, value }),
@@ -303,15 +324,22 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
   };
   const clock = new VirtualTime(28_333_334 * 60_000);
   const store = new MemoryCheckpointStore();
-  const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
-  const records = userRecords(10, clock.now());
-  const { job, userSource } = fakeJob({
+  const made = fakeJob<S>({
     clock,
-    records,
+    records: o.records,
+    makeUserSource: o.makeUserSource && ((so) => o.makeUserSource!(so, clock)),
     store,
-    writeBehind,
+    writeBehind: new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock }),
     sink,
     idleTimeoutMs: 2000,
+    endOffset: o.endOffset,
+  });
+  return { ...made, clock, sent };
+}
+
+async function idleRun(endOffset?: FakeSource['endOffset']) {
+  const { job, userSource, clock, sent } = idleJob({
+    records: userRecords(10, 28_333_334 * 60_000),
     endOffset,
   });
   await job.start();
@@ -322,9 +350,9 @@ async function idleRun(endOffset?: (tp: { topic: string; partition: number }) =>
     await runUntil(clock, () => userSource().polls >= target);
   };
   await step(0);
-  const before = idleMarkers(sent);
+  const before = total(idleMarkers(sent));
   await step(2500); // past the idle timeout
-  const after = idleMarkers(sent);
+  const after = total(idleMarkers(sent));
   await drive(clock, job.stop());
   return { before, after };
 }
@@ -347,4 +375,54 @@ test('idleness: not while the broker cannot confirm the end (outage), nor while 
 test('idleness without endOffset (no broker to ask): EOF + idle timeout, as before', async () => {
   const r = await idleRun(undefined);
   assert.equal(r.after, 2);
+});
+
+/**
+ * A user-stage consumer under steady traffic: every poll waits `stepMs` of virtual time and hands
+ * out the next interaction, so no poll ever comes back empty, while content-published (a catalogue
+ * produced once) sits at its end from the start.
+ */
+class StreamingSource implements SourcePort {
+  polls = 0;
+  private next = 0;
+  private readonly wait: (ms: number) => Promise<void>;
+  constructor(
+    private readonly o: SourceOptions,
+    private readonly clock: VirtualTime,
+    private readonly stepMs: number,
+  ) {
+    this.wait = sleepOn(clock);
+  }
+  async connect(): Promise<void> {
+    await this.o.onAssign(this.o.topics.map((topic) => ({ topic, partition: 0 })));
+  }
+  async poll(): Promise<RawRecord[]> {
+    if (this.polls++ === 0) this.o.onEof?.({ topic: names.published, partition: 0 }, 0);
+    await this.wait(this.stepMs);
+    const t = this.clock.now();
+    return [interactionAt(this.next++, t, t)];
+  }
+  async commit(): Promise<void> {}
+  lag(): number {
+    return 0;
+  }
+  async endOffset(tp: { topic: string; partition: number }): Promise<number> {
+    return tp.topic === names.interactions ? this.next : 0;
+  }
+  pause(): void {}
+  resume(): void {}
+  async disconnect(): Promise<void> {}
+}
+
+test('idleness: a quiet partition is declared idle while the consumer gets records of its other partitions in every poll', async () => {
+  const { job, userSource, clock, sent } = idleJob({
+    makeUserSource: (so, time) => new StreamingSource(so, time, 100),
+  });
+  await job.start();
+  // 40 polls of 100 ms each: twice the idle timeout, every poll with a record.
+  await runUntil(clock, () => userSource().polls >= 40);
+  await drive(clock, job.stop());
+  // Only content-published is idle (its watermark then no longer holds the content stage);
+  // user-interactions, with a record in every poll, stays active.
+  assert.deepEqual([...idleMarkers(sent)], [[sourceId(SOURCE_TOPIC.published, 0), 1]]);
 });
