@@ -82,11 +82,13 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
       explore: opts.explore,
       onTick: opts.onTick,
       models: opts.models,
-      // What the simulator reads; every other record goes once its stage has checkpointed past it.
+      // What the simulator reads; every other record goes once every stage has read it.
       reads: [PUBLIC_TOPICS.allocations, PUBLIC_TOPICS.contentChangelog],
       // Internal records by reference, as a job running every stage in one process can: the same
       // outputs as the Avro hop (test/unit/pipelines/local-hop), less CPU and no transient bytes.
       localHop: true,
+      // The simulator never restarts the graph: nothing is kept for a replay.
+      replayable: false,
     });
   }
 
