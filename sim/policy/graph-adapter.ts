@@ -38,8 +38,9 @@ export interface ThermostatPolicyOptions {
 }
 
 /**
- * Event time between the in-memory graph's checkpoints: what it has consumed is then dropped from
- * its topics. Each checkpoint costs a pass over the dirty state, so not every 15-minute tick.
+ * Event time between the in-memory graph's checkpoints (the state is committed to the in-memory
+ * store as the job does). Each checkpoint costs a pass over the dirty state, so not every
+ * 15-minute tick; records are dropped as soon as read (replayable: false), not at checkpoints.
  */
 const CHECKPOINT_EVERY_MS = 6 * 3_600_000;
 
