@@ -83,6 +83,13 @@ interface ContentTaskMeta {
 }
 
 const REQUESTS_PER_CHUNK = 1000;
+/**
+ * Work (closed ticks + heating requests sent) after which one call stops closing ticks and leaves
+ * the rest as a backlog for the next call. A watermark jump over a whole catalogue's history (a
+ * catalogue published weeks before the first interaction) otherwise sends every tick's requests in
+ * one call: GBs in flight before the allocator reads any of them. A normal tick is never split.
+ */
+export const CONTENT_STEP_WORK = 20_000;
 
 /** Sources whose records are interactions (their watermarks set the idle frontier). */
 const carriesInteractions = (source: number): boolean => sourceTopicIndex(source) !== SOURCE_TOPIC.published;
@@ -123,6 +130,8 @@ export class ContentTask implements StreamTask {
     private readonly requestPolicy?: HeatingRequestPolicy,
     /** Called once per content anti-cheat flags (the flag is never lifted): a metric hook. */
     private readonly onFlagged?: () => void,
+    /** Work (ticks closed + requests sent) per call; the rest of a catch-up is the backlog. */
+    private readonly stepWork: number = CONTENT_STEP_WORK,
   ) {
     this.id = { stage: 'content', partition };
     this.timing = resolveTiming(timing);
@@ -189,6 +198,13 @@ export class ContentTask implements StreamTask {
   keysFor(batch: readonly InRecord[]): string[] {
     const evictions = this.contents.stats().evictions;
     const keys = new Set<string>();
+    if (this.backlog()) {
+      // The backlog's ticks close before anything else (see process): every content they read.
+      for (const id of this.live) keys.add(id);
+      for (const id of this.withOutcomes) keys.add(id);
+      for (const p of this.buffer.buffered())
+        keys.add(p.ev.interaction?.content_id ?? p.ev.published!.content_id);
+    }
     let markers: ContentEvent[] | null = null;
     for (const r of batch) {
       // Re-read after a restore: only the records going back into the buffer matter (a marker
@@ -239,7 +255,25 @@ export class ContentTask implements StreamTask {
     return closed + tickMs <= lim.w;
   }
 
+  /**
+   * True while ticks below the watermark are left to close (a previous call stopped after its
+   * step of work): the runtime calls `process([])` until it is false, letting the allocator
+   * read each step's requests in between.
+   */
+  backlog(): boolean {
+    if (this.toReplay.size > 0) return false; // buffered records are still being re-read
+    const lim = this.limits();
+    if (lim === null) return false;
+    const tickMs = this.timing.tickMs;
+    const closed = this.meta.closed ?? Math.floor(lim.origin / tickMs) * tickMs;
+    return closed + tickMs <= lim.w || this.buffer.watermark < lim.w;
+  }
+
   process(batch: readonly InRecord[], out: Collector): void {
+    if (batch.length === 0) {
+      if (this.backlog()) this.advance(out, this.stepWork);
+      return;
+    }
     const data: Pending[] = [];
     let fresh = false;
     for (const rec of batch) {
@@ -249,6 +283,9 @@ export class ContentTask implements StreamTask {
         if (this.toReplay.delete(rec.offset)) this.buffer.push([this.pendingOf(rec)]);
         continue;
       }
+      // New records meet the watermark a one-call close would have left: the backlog goes first
+      // (re-read records come before any new one, so none is still missing from the buffer).
+      if (!fresh && this.backlog()) this.advance(out, Infinity);
       fresh = true;
       this.meta.next = rec.offset + 1;
       const ev = rec.value as ContentEvent;
@@ -272,7 +309,7 @@ export class ContentTask implements StreamTask {
         );
       }
     }
-    this.advance(out);
+    this.advance(out, this.stepWork);
   }
 
   private pendingOf(rec: InRecord): Pending {
@@ -320,13 +357,23 @@ export class ContentTask implements StreamTask {
     return { w: w - this.timing.allowedLatenessMs, origin };
   }
 
-  private advance(out: Collector): void {
+  /**
+   * Closes the ticks up to W and applies the records below it, or stops at a tick boundary once
+   * `maxWork` (ticks closed + requests sent) is spent: the rest is the backlog, closed by later
+   * calls in the same order, so the outputs are the same as in one call.
+   */
+  private advance(out: Collector, maxWork: number): void {
     const lim = this.limits();
     if (lim === null) return;
     const tickMs = this.timing.tickMs;
     let closed = this.meta.closed ?? Math.floor(lim.origin / tickMs) * tickMs;
     let skipped = false;
+    let work = 0;
     while (closed + tickMs <= lim.w) {
+      if (work >= maxWork) {
+        this.meta.closed = closed;
+        return;
+      }
       let boundary: number = closed + tickMs;
       if (this.quiet()) {
         // Empty ticks (nothing to apply, request, drain or forward) are skipped in one step, so an
@@ -340,7 +387,7 @@ export class ContentTask implements StreamTask {
         }
       }
       for (const p of this.buffer.release(boundary)) this.apply(p, out);
-      this.closeTick(boundary, out);
+      work += 1 + this.closeTick(boundary, out);
       closed = boundary;
     }
     this.meta.closed = closed;
@@ -427,7 +474,8 @@ export class ContentTask implements StreamTask {
     }
   }
 
-  private closeTick(boundary: number, out: Collector): void {
+  /** Closes one tick; returns the number of heating requests sent. */
+  private closeTick(boundary: number, out: Collector): number {
     const requests: HeatingRequest[] = [];
     for (const id of [...this.live].sort()) {
       const s = this.contents.get(id);
@@ -505,6 +553,7 @@ export class ContentTask implements StreamTask {
       });
     }
     this.meta.totals = emptyTotals();
+    return requests.length;
   }
 
   /** Sums the user sources' audience of one tick (partition 0 forwards it to the allocator). */

@@ -4,6 +4,7 @@
 import { ManualClock } from '../core/clock.js';
 import type { Metrics } from '../core/metrics.js';
 import type { CheckpointStore } from '../state/store.js';
+import { hasBacklog, runBacklogStep } from './backlog.js';
 import { IdleSources } from './idle-sources.js';
 import { MemoryBroker } from './memory-broker.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
@@ -28,6 +29,12 @@ export interface InProcessOptions {
    * Kafka runtime always encodes. Input decoding and output/changelog encoding are unchanged.
    */
   localHop?: boolean;
+  /**
+   * False when the caller never restarts the tasks (the simulator): nothing is kept for a replay,
+   * so each read commits its group's position and the records every group read are dropped at
+   * once, instead of at the next checkpoint. Default true (Kafka's: records stay until committed).
+   */
+  replayable?: boolean;
 }
 
 /** Record schemas of the internal topics: both ends are tasks of this graph. */
@@ -57,6 +64,7 @@ export class InProcessGraph {
   private readonly store: CheckpointStore;
   private readonly batchSize: number;
   private readonly metrics?: Metrics;
+  readonly replayable: boolean;
   private tasks: OwnedTask[] = [];
   /** Stage-1 sources at their end, and which are declared idle. */
   private readonly idle: IdleSources;
@@ -69,6 +77,7 @@ export class InProcessGraph {
     this.broker = opts.broker ?? new MemoryBroker();
     this.clock = opts.clock ?? new ManualClock(0);
     this.batchSize = opts.batchSize ?? 2000;
+    this.replayable = opts.replayable ?? true;
     this.idle = new IdleSources(this.clock, opts.idleTimeoutMs ?? 0);
     this.metrics = opts.metrics;
     const broker = this.broker;
@@ -176,6 +185,12 @@ export class InProcessGraph {
     for (;;) {
       let progress = false;
       for (const owned of this.tasks) {
+        // A task's backlog goes before its new input (one step per round, so the stages after
+        // it read each step's outputs before the next is produced).
+        if (hasBacklog(owned) && (await runBacklogStep(owned, this.runner.collector(owned.task.id.stage)))) {
+          progress = true;
+          continue;
+        }
         for (const pos of owned.task.positions()) {
           const stored = this.broker.read(pos.topic, pos.partition, pos.offset, this.batchSize);
           if (stored.length === 0) {
@@ -184,6 +199,7 @@ export class InProcessGraph {
           }
           this.idle.forget(pos.topic, pos.partition);
           await this.runner.run(owned, pos.topic, pos.partition, stored);
+          if (!this.replayable) this.commitRead(owned);
           progress = true;
         }
       }
@@ -191,6 +207,12 @@ export class InProcessGraph {
       if (!progress) break;
     }
     for (const owned of this.tasks) this.runner.flushChangelog(owned);
+  }
+
+  /** Commits what the task has read (a graph that is never restarted keeps nothing for a replay). */
+  private commitRead(owned: OwnedTask): void {
+    for (const p of owned.task.positions())
+      this.broker.commit(owned.task.id.stage, p.topic, p.partition, p.offset);
   }
 
   /**
@@ -252,8 +274,9 @@ export class InProcessGraph {
         meta: Buffer.from(snap.meta),
       });
       for (const c of owned.caches) c.markDurable(snap.entries.filter((e) => e.store === c.name));
-      // Offsets are committed once the checkpoint that covers them is stored (as the Kafka runtime does).
-      if (!result.duplicate)
+      // Offsets are committed once the checkpoint that covers them is stored (as the Kafka runtime
+      // does); a graph that is never restarted committed them as it read.
+      if (!result.duplicate && this.replayable)
         for (const pos of snap.positions)
           this.broker.commit(owned.task.id.stage, pos.topic, pos.partition, pos.offset);
     }

@@ -20,6 +20,7 @@ import { recordCacheGauges } from '../state/versioned-cache.js';
 import type { WriteBehind } from '../state/write-behind.js';
 import { IdleSources } from './idle-sources.js';
 import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
+import { hasBacklog, runBacklogStep } from './backlog.js';
 import { parkedRecords, sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from './task-runner.js';
 import type { OutRecord, TaskId } from './task.js';
 import { consumerGroup, tpKey, type StageName } from './topology.js';
@@ -400,6 +401,7 @@ export class KafkaJob {
       if (!this.running) break;
       if (records.length === 0) {
         await this.resumeParked(worker);
+        await this.runBacklogs(worker);
         await this.markIdle(worker);
         if (worker.paused) await this.sleep(50);
         continue;
@@ -440,6 +442,7 @@ export class KafkaJob {
       if (byTask.size === 1) await runTask(byTask.values().next().value!);
       else await Promise.all([...byTask.values()].map(runTask));
       await this.resumeParked(worker, byTask);
+      await this.runBacklogs(worker);
       metrics.processingLatency.observe({ stage: worker.stage }, (performance.now() - started) / 1000);
       // Not only after an empty poll: under steady traffic every poll brings records of some
       // partition, and a quiet one (a catalogue topic published once) must still turn idle.
@@ -541,6 +544,17 @@ export class KafkaJob {
         .catch((e) =>
           this.deps.log.warn({ err: e, stage: worker.stage, partition: p }, 'resuming parked records failed'),
         );
+    }
+  }
+
+  /** One backlog step of each task that has one (a long catch-up of ticks, closed in steps). */
+  private async runBacklogs(worker: StageWorker): Promise<void> {
+    for (const [p, owned] of worker.tasks) {
+      if (!hasBacklog(owned)) continue;
+      const current = () => this.running && worker.tasks.get(p) === owned;
+      await runBacklogStep(owned, this.runner.collector(worker.stage), current).catch((e) =>
+        this.deps.log.warn({ err: e, stage: worker.stage, partition: p }, 'backlog step failed'),
+      );
     }
   }
 

@@ -39,6 +39,8 @@ export interface GraphSettings {
   models?: AllocatorModelPort;
   /** A content was flagged by anti-cheat (metric hook; replays after a restart call it again). */
   onFlagged?: () => void;
+  /** Content-task work per call before a catch-up continues as a backlog (default CONTENT_STEP_WORK). */
+  contentStepWork?: number;
   /** Config kafka.maxRecordBytes (default INPUT_BOUNDS). */
   maxRecordBytes?: number;
   /** Config kafka.partitionMismatch (default INPUT_BOUNDS). */
@@ -126,6 +128,7 @@ export async function createTask(
         restored,
         g.requestPolicy,
         g.onFlagged,
+        g.contentStepWork,
       );
       return { task, epoch, seq: 1, caches: [contents as TaskCache<unknown>], ...runtime };
     }

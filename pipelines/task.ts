@@ -93,6 +93,11 @@ export interface StreamTask {
    * (every key loaded) applies them. Tasks without it have their batches held whole by the runner.
    */
   processDegraded?(batch: readonly InRecord[], out: Collector, resident: (key: string) => boolean): void;
+  /**
+   * Output work left from input already consumed (a catch-up the task closes in bounded steps):
+   * while true, the runtime calls `process([])` (after loading `keysFor([])`) between its reads.
+   */
+  backlog?(): boolean;
   /** Records parked or outputs held (0: none). While > 0 no snapshot may be cut. */
   parked?(): number;
   /**

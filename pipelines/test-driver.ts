@@ -61,6 +61,10 @@ export interface TestDriverOptions {
    * memory follows its state. Default: every topic, all kept until read.
    */
   reads?: readonly string[];
+  /** GraphSettings.contentStepWork (Infinity: a catch-up of ticks closes in one call). */
+  contentStepWork?: number;
+  /** False for a caller that never calls restart(): records are dropped once read (InProcessOptions.replayable). */
+  replayable?: boolean;
 }
 
 /** The consumer group of readOutput: what the caller has read is committed. */
@@ -123,6 +127,7 @@ export class ThermostatTestDriver {
       onTick: opts.onTick,
       models: opts.models,
       onFlagged: opts.onFlagged,
+      contentStepWork: opts.contentStepWork,
     };
     const checkpoints = opts.checkpoints ?? new MemoryCheckpointStore(opts.metrics);
     const graph = await InProcessGraph.create({
@@ -133,6 +138,7 @@ export class ThermostatTestDriver {
       idleTimeoutMs: opts.idleTimeoutMs ?? 0,
       metrics: opts.metrics,
       localHop: opts.localHop,
+      replayable: opts.replayable,
     });
     return new ThermostatTestDriver(graph, graph.recordSerde, checkpoints, opts.reads);
   }
@@ -319,6 +325,8 @@ export class ThermostatTestDriver {
    * last checkpoint will be emitted again, with the same ids).
    */
   async restart(): Promise<void> {
+    if (!this.graph.replayable)
+      throw new Error('restart(): this driver keeps no records to replay (replayable: false)');
     await this.graph.startTasks();
     await this.graph.runUntilIdle();
   }

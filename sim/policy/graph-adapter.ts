@@ -38,8 +38,9 @@ export interface ThermostatPolicyOptions {
 }
 
 /**
- * Event time between the in-memory graph's checkpoints: what it has consumed is then dropped from
- * its topics. Each checkpoint costs a pass over the dirty state, so not every 15-minute tick.
+ * Event time between the in-memory graph's checkpoints (the state is committed to the in-memory
+ * store as the job does). Each checkpoint costs a pass over the dirty state, so not every
+ * 15-minute tick; records are dropped as soon as read (replayable: false), not at checkpoints.
  */
 const CHECKPOINT_EVERY_MS = 6 * 3_600_000;
 
@@ -82,11 +83,13 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
       explore: opts.explore,
       onTick: opts.onTick,
       models: opts.models,
-      // What the simulator reads; every other record goes once its stage has checkpointed past it.
+      // What the simulator reads; every other record goes once every stage has read it.
       reads: [PUBLIC_TOPICS.allocations, PUBLIC_TOPICS.contentChangelog],
       // Internal records by reference, as a job running every stage in one process can: the same
       // outputs as the Avro hop (test/unit/pipelines/local-hop), less CPU and no transient bytes.
       localHop: true,
+      // The simulator never restarts the graph: nothing is kept for a replay.
+      replayable: false,
     });
   }
 

@@ -19,12 +19,15 @@ import {
   type SourcePort,
   type TopicPartitionOffset,
 } from '../../../pipelines/kafka-job.js';
+import type { GraphSettings } from '../../../pipelines/task-factory.js';
 import type { RawRecord } from '../../../pipelines/task-runner.js';
 import { SOURCE_TOPIC, sourceId, topologyNames } from '../../../pipelines/topology.js';
 import { wireSerde } from '../../../pipelines/wire-serde.js';
 import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
 import { WriteBehind } from '../../../state/write-behind.js';
-import { interaction, singlePartitionSettings } from '../../support/driver.js';
+import { parseAgentConfig } from '../../../agents/config.js';
+import type { AllocatorInput } from '../../../schemas/types.js';
+import { createDriver, interaction, publication, singlePartitionSettings } from '../../support/driver.js';
 import { drive, runUntil } from '../../support/virtual-time.js';
 
 const names = topologyNames('thermostat');
@@ -107,14 +110,16 @@ const userRecords = (users: number, t0: number): RawRecord[] =>
   Array.from({ length: users }, (_, i) => interactionAt(i, t0 + i, t0 + i));
 
 /**
- * A KafkaJob over fake consumers on virtual time, with a one-hour commit interval. The user stage
- * reads `records` through a FakeSource, or through `makeUserSource`; `userSource` once the job has
- * started. The other stages read nothing.
+ * A KafkaJob over fake consumers on virtual time, with a one-hour commit interval. The stage reading
+ * `topic` (default: the user stage) reads `records` through a FakeSource, or through
+ * `makeUserSource`; `userSource` is that consumer once the job has started. The others read nothing.
  */
 function fakeJob<S extends SourcePort = FakeSource>(o: {
   clock: VirtualTime;
   records?: RawRecord[];
   makeUserSource?: (so: SourceOptions) => S;
+  topic?: string;
+  settings?: GraphSettings;
   store: MemoryCheckpointStore;
   writeBehind: WriteBehind;
   sink: SinkPort;
@@ -123,7 +128,7 @@ function fakeJob<S extends SourcePort = FakeSource>(o: {
   onFatal?: (e: Error) => void;
   endOffset?: FakeSource['endOffset'];
 }): { job: KafkaJob; userSource: () => S } {
-  const settings = singlePartitionSettings(names);
+  const settings = o.settings ?? singlePartitionSettings(names);
   const makeUserSource =
     o.makeUserSource ??
     ((so: SourceOptions) => {
@@ -139,7 +144,7 @@ function fakeJob<S extends SourcePort = FakeSource>(o: {
     store: o.store,
     writeBehind: o.writeBehind,
     createSource: (so) => {
-      if (!so.topics.includes(names.interactions)) return new FakeSource(so, [], o.clock);
+      if (!so.topics.includes(o.topic ?? names.interactions)) return new FakeSource(so, [], o.clock);
       userSource = makeUserSource(so);
       return userSource;
     },
@@ -425,4 +430,50 @@ test('idleness: a quiet partition is declared idle while the consumer gets recor
   // Only content-published is idle (its watermark then no longer holds the content stage);
   // user-interactions, with a record in every poll, stays active.
   assert.deepEqual([...idleMarkers(sent)], [[sourceId(SOURCE_TOPIC.published, 0), 1]]);
+});
+
+test('a catch-up of many ticks closes in backlog steps between polls, with the in-memory tick records', async () => {
+  const MIN = 60_000;
+  const T = 100 * 60 * MIN; // the first interaction
+  const agents = { content: { maxHeatingAgeMs: 60 * MIN } };
+  // The reference, and the content-events records the content stage reads: the in-memory driver
+  // on a catalogue published over the 10 hours before the first interaction.
+  const d = await createDriver({ partitions: 1, tickMs: MIN, seed: 1, agents });
+  const catalogue = Array.from({ length: 20 }, (_, i) =>
+    publication({ content_id: `c${i}`, published_at: T - 600 * MIN + i * 30 * MIN }),
+  );
+  await d.pipeInput('content-published', catalogue);
+  await d.pipeInput('user-interactions', [interaction({ user_id: 'u1', content_id: 'c19', event_time: T })]);
+  await d.advanceEventTime(T + 2 * MIN);
+  const ticks = (inputs: AllocatorInput[]) =>
+    inputs.map((i) => `${i.tick}/${i.chunk}/${i.chunks}: ${i.requests.map((q) => q.content_id).join(',')}`);
+  const expected = ticks(d.readOutput<AllocatorInput>(d.names.allocatorInput));
+  assert.ok(expected.length > 500, `ticks of the history: ${expected.length}`);
+  const events: RawRecord[] = d.broker
+    .all(names.contentEvents)
+    .map((r) => ({ ...r, topic: names.contentEvents }));
+
+  const sent: Buffer[] = [];
+  const sink: SinkPort = {
+    send: (topic, _key, value) => void (topic === names.allocatorInput && sent.push(value)),
+    flush: async () => {},
+    disconnect: async () => {},
+  };
+  const clock = new VirtualTime(T);
+  const store = new MemoryCheckpointStore();
+  // Steps of 30 ticks + requests: the job must run ≈ 30 of them after the last record it polls.
+  const { job } = fakeJob({
+    clock,
+    records: events,
+    topic: names.contentEvents,
+    settings: singlePartitionSettings(names, { agents: parseAgentConfig(agents), contentStepWork: 30 }),
+    store,
+    writeBehind: new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock }),
+    sink,
+    idleTimeoutMs: 3_600_000,
+  });
+  await job.start();
+  await runUntil(clock, () => sent.length >= expected.length);
+  await drive(clock, job.stop());
+  assert.deepEqual(ticks(sent.map((b) => serde.decode(names.allocatorInput, b) as AllocatorInput)), expected);
 });
