@@ -3,6 +3,7 @@
 // the waits between attempts grow as a capped exponential backoff. Waiting is injected, so a test
 // runs the loop in virtual time.
 import { ThermostatError } from './errors.js';
+import { sleepOn, systemTimers } from './timers.js';
 
 export interface Backoff {
   initialMs: number;
@@ -29,15 +30,13 @@ export interface RetryOptions {
   wait?: (ms: number) => Promise<void>;
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Runs `fn` until it succeeds (its result), a failure is not retriable (rejects with it), or `stop`
  * says so after a wait (undefined).
  */
 export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOptions): Promise<T | undefined> {
   const retriable = o.retriable ?? isRetriable;
-  const wait = o.wait ?? sleep;
+  const wait = o.wait ?? sleepOn(systemTimers);
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(attempt);

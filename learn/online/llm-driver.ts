@@ -7,16 +7,16 @@
 // weights in force stay (learn/llm-weights.ts validates, the allocator validates again).
 import { LOG_EVENTS, silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
+import type { Timers } from '../../core/timers.js';
 import type { AllocatorControlSink } from '../../pipelines/allocator-control.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
 import type { BusinessObjectives, RewardWeights } from '../../schemas/types.js';
 import type { LlmRefreshResult, LlmRewardWeightsProvider } from '../llm-weights.js';
 
-export interface LlmDriverTimers {
-  setInterval(fn: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
-}
+/** The driver's schedule: only intervals. */
+export type LlmDriverTimers = Pick<Timers, 'setInterval' | 'clearInterval'>;
 
+/** Real intervals that do not keep the process alive on their own. */
 const realTimers: LlmDriverTimers = {
   setInterval: (fn, ms) => setInterval(fn, ms).unref(),
   clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
