@@ -399,55 +399,61 @@ export class KafkaJob {
         continue;
       }
       if (!this.running) break;
-      if (records.length === 0) {
-        await this.resumeParked(worker);
-        await this.runBacklogs(worker);
-        await this.markIdle(worker);
-        if (worker.paused) await this.sleep(50);
-        continue;
-      }
       const started = performance.now();
-      // Group by partition, keeping each partition's offset order.
-      const groups = new Map<string, RawRecord[]>();
-      for (const r of records) {
-        const k = tpOf(r);
-        let g = groups.get(k);
-        if (!g) groups.set(k, (g = []));
-        g.push(r);
-      }
-      // Tasks run their batches concurrently, each task's own batches in order: a batch's state
-      // load (a Redis round trip for keys not resident) then overlaps with the other tasks' CPU
-      // work instead of being awaited once per partition in turn. Tasks share no state; each
-      // task's outputs keep their order (the content stage orders its input canonically anyway).
-      const byTask = new Map<number, [string, RawRecord[]][]>();
-      for (const [k, batch] of groups) {
-        const p = this.taskPartition(worker, batch[0]);
-        let list = byTask.get(p);
-        if (!list) byTask.set(p, (list = []));
-        list.push([k, batch]);
-      }
-      const runTask = async (list: [string, RawRecord[]][]): Promise<void> => {
-        for (const [, batch] of list) {
-          const owned = worker.tasks.get(this.taskPartition(worker, batch[0]));
-          if (!owned) continue; // revoked while the batch was in flight: the next owner reprocesses it
-          const { topic, partition } = batch[0];
-          if (worker.idle.received(topic, partition, batch[batch.length - 1].offset + 1))
-            this.runner.setIdle(owned, topic, partition, false);
-          if (!(await this.runBatchRetrying(worker, owned, batch))) continue;
-          this.maybeCheckpointEarly();
-          const lag = this.deps.clock.now() - batch[batch.length - 1].timestamp;
-          if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);
-        }
-      };
-      if (byTask.size === 1) await runTask(byTask.values().next().value!);
-      else await Promise.all([...byTask.values()].map(runTask));
-      await this.resumeParked(worker, byTask);
+      const ran = records.length > 0 ? await this.runPolled(worker, records) : undefined;
+      // After every poll, with records or without: parked batches whose state has loaded, one
+      // backlog step, and idleness (under steady traffic every poll brings records of some
+      // partition, and a quiet one, a catalogue topic published once, must still turn idle).
+      await this.resumeParked(worker, ran);
       await this.runBacklogs(worker);
-      metrics.processingLatency.observe({ stage: worker.stage }, (performance.now() - started) / 1000);
-      // Not only after an empty poll: under steady traffic every poll brings records of some
-      // partition, and a quiet one (a catalogue topic published once) must still turn idle.
+      if (ran)
+        metrics.processingLatency.observe({ stage: worker.stage }, (performance.now() - started) / 1000);
       await this.markIdle(worker);
+      if (!ran && worker.paused) await this.sleep(50);
     }
+  }
+
+  /** Runs a poll's records through their tasks; the tasks that got a batch, by partition. */
+  private async runPolled(
+    worker: StageWorker,
+    records: RawRecord[],
+  ): Promise<Map<number, [string, RawRecord[]][]>> {
+    const { metrics } = this.deps;
+    // Group by partition, keeping each partition's offset order.
+    const groups = new Map<string, RawRecord[]>();
+    for (const r of records) {
+      const k = tpOf(r);
+      let g = groups.get(k);
+      if (!g) groups.set(k, (g = []));
+      g.push(r);
+    }
+    // Tasks run their batches concurrently, each task's own batches in order: a batch's state
+    // load (a Redis round trip for keys not resident) then overlaps with the other tasks' CPU
+    // work instead of being awaited once per partition in turn. Tasks share no state; each
+    // task's outputs keep their order (the content stage orders its input canonically anyway).
+    const byTask = new Map<number, [string, RawRecord[]][]>();
+    for (const [k, batch] of groups) {
+      const p = this.taskPartition(worker, batch[0]);
+      let list = byTask.get(p);
+      if (!list) byTask.set(p, (list = []));
+      list.push([k, batch]);
+    }
+    const runTask = async (list: [string, RawRecord[]][]): Promise<void> => {
+      for (const [, batch] of list) {
+        const owned = worker.tasks.get(this.taskPartition(worker, batch[0]));
+        if (!owned) continue; // revoked while the batch was in flight: the next owner reprocesses it
+        const { topic, partition } = batch[0];
+        if (worker.idle.received(topic, partition, batch[batch.length - 1].offset + 1))
+          this.runner.setIdle(owned, topic, partition, false);
+        if (!(await this.runBatchRetrying(worker, owned, batch))) continue;
+        this.maybeCheckpointEarly();
+        const lag = this.deps.clock.now() - batch[batch.length - 1].timestamp;
+        if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);
+      }
+    };
+    if (byTask.size === 1) await runTask(byTask.values().next().value!);
+    else await Promise.all([...byTask.values()].map(runTask));
+    return byTask;
   }
 
   /**
