@@ -1,10 +1,10 @@
 // Shared helpers for tests that drive the real graph in memory.
-import type { RecordSerde } from '../../pipelines/task-runner.js';
+import type { RecordSerde } from '../../runtime/task-runner.js';
 import assert from 'node:assert/strict';
 import { parseAgentConfig } from '../../agents/config.js';
 import { RuleScorer } from '../../agents/rule-scorer.js';
 import type { GraphSettings } from '../../pipelines/task-factory.js';
-import { ThermostatTestDriver, type TestDriverOptions } from '../../pipelines/test-driver.js';
+import { ThermostatTestDriver, type TestDriverOptions } from '../../runtime/test-driver.js';
 import { topologyNames } from '../../pipelines/topology.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';
 import type { ContentPublished, UserInteraction } from '../../schemas/types.js';

@@ -9,21 +9,21 @@
 //      restore always seeks to the offsets stored with the state).
 // Kafka offsets therefore never run ahead of Redis state, and after kill -9 the job resumes from
 // the last checkpoint and re-emits the same outputs with the same ids.
-import type { AgentConfig } from '../agents/config.js';
-import type { Clock } from '../core/clock.js';
-import { retry } from '../core/retry.js';
-import { sleepOn, systemTimers, type Timers } from '../core/timers.js';
-import { LOG_EVENTS, type Logger } from '../core/log.js';
-import type { Metrics } from '../core/metrics.js';
-import type { CheckpointStore, SourceOffset } from '../state/store.js';
-import { recordCacheGauges } from '../state/versioned-cache.js';
-import type { WriteBehind } from '../state/write-behind.js';
-import { IdleSources } from './idle-sources.js';
-import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
-import { hasBacklog, runBacklogStep } from './backlog.js';
-import { parkedRecords, sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from './task-runner.js';
-import type { OutRecord, TaskId } from './task.js';
-import { consumerGroup, tpKey, type StageName } from './topology.js';
+import type { AgentConfig } from '../../agents/config.js';
+import type { Clock } from '../../core/clock.js';
+import { retry } from '../../core/retry.js';
+import { sleepOn, systemTimers, type Timers } from '../../core/timers.js';
+import { LOG_EVENTS, type Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
+import type { CheckpointStore, SourceOffset } from '../../state/store.js';
+import { recordCacheGauges } from '../../state/versioned-cache.js';
+import type { WriteBehind } from '../../state/write-behind.js';
+import { IdleSources } from '../idle-sources.js';
+import { createTask, type GraphSettings, type OwnedTask } from '../../pipelines/task-factory.js';
+import { hasBacklog, runBacklogStep } from '../backlog.js';
+import { parkedRecords, sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from '../task-runner.js';
+import type { OutRecord, TaskId } from '../../pipelines/task.js';
+import { consumerGroup, tpKey, type StageName } from '../../pipelines/topology.js';
 
 export interface TopicPartitionOffset {
   topic: string;

@@ -9,11 +9,11 @@ import { isRetriable } from '../core/retry.js';
 import { decodeBatch } from '../operators/decodeWithDlq.js';
 import type { Metrics } from '../core/metrics.js';
 import type { SchemaName } from '../schemas/types.js';
-import type { OwnedTask } from './task-factory.js';
-import type { Collector, InRecord, OutRecord } from './task.js';
+import type { OwnedTask } from '../pipelines/task-factory.js';
+import type { Collector, InRecord, OutRecord } from '../pipelines/task.js';
 import type { HeldBatch } from './state-gate.js';
 import { sideOutputRecord } from '../io/dlq.js';
-import { dlqTopic, REKEY_MARKER_HEADERS } from './topology.js';
+import { dlqTopic, REKEY_MARKER_HEADERS } from '../pipelines/topology.js';
 
 export interface RawRecord {
   topic: string;

@@ -3,7 +3,7 @@
 // stage-1 watermark does not wait for it; a record wakes it up. The runtime tells the task
 // (TaskRunner.setIdle); the Kafka runtime first confirms the end with the broker.
 import type { Clock } from '../core/clock.js';
-import { tpKey } from './topology.js';
+import { tpKey } from '../pipelines/topology.js';
 
 /** A partition at its end. */
 export interface AtEnd {
