@@ -15,7 +15,11 @@ import type { ContentState, HeatingAllocation, UserMindState } from '../schemas/
 import { MemoryCheckpointStore } from '../state/memory-checkpoint.js';
 import type { CacheStats } from '../state/versioned-cache.js';
 import type { CheckpointStore } from '../state/store.js';
-import { controlInput, type AllocatorControlSink, type AllocatorModelPort } from '../pipelines/allocator-control.js';
+import {
+  controlInput,
+  type AllocatorControlSink,
+  type AllocatorModelPort,
+} from '../pipelines/allocator-control.js';
 import type { TickReport } from '../pipelines/allocator-task.js';
 import { DLQ_HEADERS } from '../io/dlq.js';
 import { InProcessGraph } from './in-process.js';

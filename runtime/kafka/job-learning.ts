@@ -15,7 +15,11 @@ import { LlmRewardWeightsProvider } from '../../learn/llm-weights.js';
 import { RedisModelStore } from '../../learn/model-store.js';
 import { LlmWeightsDriver } from '../../learn/online/llm-driver.js';
 import { createOnlineLearning } from '../../learn/online/index.js';
-import { controlInput, type AllocatorControlSink, type AllocatorModelPort } from '../../pipelines/allocator-control.js';
+import {
+  controlInput,
+  type AllocatorControlSink,
+  type AllocatorModelPort,
+} from '../../pipelines/allocator-control.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
 import type { RecordSerde } from '../task-runner.js';
 import type { TopologyNames } from '../../pipelines/topology.js';
