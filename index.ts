@@ -1,7 +1,7 @@
 // Package entry: what outside users import (docs/CONTRACT.md says how a ranker uses it).
 
 // The graph in-process: the test driver runs the real three stages without a broker.
-export { ThermostatTestDriver, type TestDriverOptions, type DeadLetter } from './runtime/test-driver.js';
+export { ThermostatTestDriver, type TestDriverOptions, type DeadLetter } from './pipelines/test-driver.js';
 export { topologyNames, PUBLIC_TOPICS, dlqTopic, type TopologyNames } from './pipelines/topology.js';
 export type * from './schemas/types.js';
 export { ThermostatError, ConfigError, ERROR_REASONS, type ErrorReason } from './core/errors.js';

@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readActiveAllocations, readContentState, readUserMind } from '../../ranker/redis-reads.js';
 import { followAllocations } from '../../ranker/follow-allocations.js';
-import { ThermostatTestDriver } from '../../runtime/test-driver.js';
+import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
 import { RedisCheckpointStore } from '../../state/redis-checkpoint.js';
 import { connectStateRedis, type StateRedis } from '../../state/redis-options.js';
 import { Serde } from '../../io/serde.js';

@@ -7,7 +7,7 @@ import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
 import type { AllocatorModelPort } from '../../pipelines/allocator-control.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
-import { ThermostatTestDriver } from '../../runtime/test-driver.js';
+import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
 import { prepareWriters, wireSerde } from '../../pipelines/wire-serde.js';
 import { topologyNames } from '../../pipelines/topology.js';
 import { ActiveAllocationsView } from '../../ranker/allocations-view.js';

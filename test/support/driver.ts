@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { parseAgentConfig } from '../../agents/config.js';
 import { RuleScorer } from '../../agents/rule-scorer.js';
 import type { GraphSettings } from '../../pipelines/task-factory.js';
-import { ThermostatTestDriver, type TestDriverOptions } from '../../runtime/test-driver.js';
+import { ThermostatTestDriver, type TestDriverOptions } from '../../pipelines/test-driver.js';
 import { topologyNames } from '../../pipelines/topology.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';
 import type { ContentPublished, UserInteraction } from '../../schemas/types.js';

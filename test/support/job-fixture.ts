@@ -9,7 +9,7 @@ import { createMetrics } from '../../core/metrics.js';
 import { Serde } from '../../io/serde.js';
 import { ensureTopics } from '../../io/topics.js';
 import type { InProcessGraph } from '../../runtime/in-process.js';
-import { ThermostatTestDriver } from '../../runtime/test-driver.js';
+import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
 import { dlqTopic, topicSpecs, topologyNames, type TopologyNames } from '../../pipelines/topology.js';
 import { DLQ_HEADERS } from '../../io/dlq.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';

@@ -10,7 +10,7 @@ import { applyUserInteraction, newUserState, type UserAgentState } from '../../.
 import { selectBackend } from '../../../learn/backend.js';
 import { LearnedExplorePolicy, exploreNet, initExploreWeights } from '../../../learn/explore-model.js';
 import { ModelHandle } from '../../../learn/network.js';
-import { ThermostatTestDriver } from '../../../runtime/test-driver.js';
+import { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
 import { testSerde } from '../../support/driver.js';
 import { scenario } from '../../support/scenario.js';
 

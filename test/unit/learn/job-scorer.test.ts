@@ -18,7 +18,7 @@ import { learnConfig } from '../../support/config.js';
 import { SCORER_FALLBACK_METRIC, createJobScorer } from '../../../learn/job-scorer.js';
 import { InMemoryModelStore, saveWeights } from '../../../learn/model-store.js';
 import { ModelHandle } from '../../../learn/network.js';
-import { ThermostatTestDriver } from '../../../runtime/test-driver.js';
+import { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
 import type { HeatingAllocation } from '../../../schemas/types.js';
 import { testSerde } from '../../support/driver.js';
 import { scenario } from '../../support/scenario.js';

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TickReport } from '../../../pipelines/allocator-task.js';
-import type { ThermostatTestDriver } from '../../../runtime/test-driver.js';
+import type { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
 import type { AllocatorInput, ContentState, HeatingAllocation } from '../../../schemas/types.js';
 import { createDriver } from '../../support/driver.js';
 import { scenario } from '../../support/scenario.js';

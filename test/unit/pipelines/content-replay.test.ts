@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeRuns, encodeRuns } from '../../../pipelines/content-task.js';
-import { ThermostatTestDriver } from '../../../runtime/test-driver.js';
+import { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
 import type { HeatingAllocation } from '../../../schemas/types.js';
 import { testSerde } from '../../support/driver.js';
 import { scenario } from '../../support/scenario.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ThermostatTestDriver } from '../../../runtime/test-driver.js';
+import { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
 import { assertAllocationFields, testSerde as tmpSerde } from '../../support/driver.js';
 import type { HeatingAllocation } from '../../../schemas/types.js';
 import { scenario } from '../../support/scenario.js';

@@ -7,7 +7,7 @@
 // reach the content stage behind the released watermark: late, one impression short per record.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ThermostatTestDriver } from '../../../runtime/test-driver.js';
+import type { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
 import { fastPartition } from '../../../pipelines/topology.js';
 import type { UserInteraction } from '../../../schemas/types.js';
 import { createDriver, interaction, publication, testSerde } from '../../support/driver.js';

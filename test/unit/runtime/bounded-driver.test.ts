@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ContentState, HeatingAllocation, UserMindState } from '../../../schemas/types.js';
-import type { ThermostatTestDriver } from '../../../runtime/test-driver.js';
+import type { ThermostatTestDriver } from '../../../pipelines/test-driver.js';
 import { createDriver } from '../../support/driver.js';
 import { scenario } from '../../support/scenario.js';
 

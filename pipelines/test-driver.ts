@@ -15,17 +15,13 @@ import type { ContentState, HeatingAllocation, UserMindState } from '../schemas/
 import { MemoryCheckpointStore } from '../state/memory-checkpoint.js';
 import type { CacheStats } from '../state/versioned-cache.js';
 import type { CheckpointStore } from '../state/store.js';
-import {
-  controlInput,
-  type AllocatorControlSink,
-  type AllocatorModelPort,
-} from '../pipelines/allocator-control.js';
-import type { TickReport } from '../pipelines/allocator-task.js';
+import { controlInput, type AllocatorControlSink, type AllocatorModelPort } from './allocator-control.js';
+import type { TickReport } from './allocator-task.js';
 import { DLQ_HEADERS } from '../io/dlq.js';
-import { InProcessGraph } from './in-process.js';
-import type { GraphSettings } from '../pipelines/task-factory.js';
-import type { RecordSerde } from './task-runner.js';
-import { topicSchemas, topicSpecs, topologyNames, type TopologyNames } from '../pipelines/topology.js';
+import { InProcessGraph } from '../runtime/in-process.js';
+import type { GraphSettings } from './task-factory.js';
+import type { RecordSerde } from '../runtime/task-runner.js';
+import { topicSchemas, topicSpecs, topologyNames, type TopologyNames } from './topology.js';
 
 export interface TestDriverOptions {
   appId?: string;
@@ -315,7 +311,7 @@ export class ThermostatTestDriver {
   /** The allocator task's state (pool, rolling window, active allocations). */
   allocatorState() {
     const owned = this.graph.task('allocator', 0);
-    return (owned?.task as import('../pipelines/allocator-task.js').AllocatorTask | undefined)?.state;
+    return (owned?.task as import('./allocator-task.js').AllocatorTask | undefined)?.state;
   }
 
   /** Writes a checkpoint of every task (as the Kafka runtime does each commit interval). */
