@@ -77,6 +77,16 @@ export class IdleSources {
     return !st.idle && this.clock.now() - st.since >= this.idleTimeoutMs;
   }
 
+  /** The entries due now (each checked as it is reached: time may pass while the caller confirms one). */
+  *dueEntries(): Generator<AtEnd> {
+    for (const st of [...this.atEnd.values()]) if (this.due(st)) yield st;
+  }
+
+  /** The partition is idle from now on (the runtime then tells its task). */
+  declare(st: AtEnd): void {
+    st.idle = true;
+  }
+
   /** Still the partition's entry and not idle (it did not wake up or get revoked meanwhile). */
   current(st: AtEnd): boolean {
     return this.get(st.topic, st.partition) === st && !st.idle;

@@ -147,6 +147,7 @@ export class InProcessGraph {
     for (let p = 0; p < this.settings.partitions; p++) ids.push({ stage: 'user', partition: p });
     for (let p = 0; p < this.settings.partitions; p++) ids.push({ stage: 'content', partition: p });
     ids.push({ stage: 'allocator', partition: 0 });
+    for (const owned of this.tasks) this.runner.close(owned);
     this.tasks = [];
     for (const id of ids) this.tasks.push(await createTask(id, this.settings, this.store));
     // As on Kafka: a restarted task does not take over the previous life's idleness.
@@ -240,7 +241,7 @@ export class InProcessGraph {
       for (const pos of owned.task.positions()) {
         const st = this.idle.get(pos.topic, pos.partition);
         if (!st || !this.idle.due(st)) continue;
-        st.idle = true;
+        this.idle.declare(st);
         this.runner.setIdle(owned, pos.topic, pos.partition, true);
         changed = true;
       }

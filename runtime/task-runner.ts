@@ -308,6 +308,16 @@ export class TaskRunner {
   flushChangelog(owned: OwnedTask): void {
     owned.task.flushChangelog(this.collector(owned.task.id.stage));
   }
+
+  /**
+   * The task leaves this runtime (revoked, fenced, stopped, replaced by a restart): its graph
+   * completes (batches already in it still settle) and the task releases what it holds.
+   */
+  close(owned: OwnedTask): void {
+    this.graphs.get(owned)?.complete();
+    this.graphs.delete(owned);
+    owned.task.close?.();
+  }
 }
 
 /**

@@ -17,7 +17,8 @@ import { CheckpointLostError, RedisCheckpointStore } from '../../state/redis-che
 import { connectStateRedis, defaultMinReplicaAcks, type StateRedis } from '../../state/redis-options.js';
 import { WriteBehind } from '../../state/write-behind.js';
 import { startJobLearning } from './job-learning.js';
-import { KafkaJob, type SinkPort, type SourceOptions, type SourcePort } from './job.js';
+import { KafkaJob } from './job.js';
+import type { SinkPort, SourceOptions, SourcePort } from './ports.js';
 import type { GraphSettings } from '../../pipelines/task-factory.js';
 import type { RawRecord } from '../task-runner.js';
 import { topicSpecs, topologyNames, tpKey } from '../../pipelines/topology.js';

@@ -11,14 +11,14 @@ import assert from 'node:assert/strict';
 import { createLogger } from '../../../../core/log.js';
 import { createMetrics } from '../../../../core/metrics.js';
 import { sleepOn, VirtualTime } from '../../../../core/timers.js';
-import {
-  earlyCheckpointDue,
-  KafkaJob,
-  type SinkPort,
-  type SourceOptions,
-  type SourcePort,
-  type TopicPartitionOffset,
-} from '../../../../runtime/kafka/job.js';
+import { earlyCheckpointDue } from '../../../../runtime/kafka/checkpoint-coordinator.js';
+import { KafkaJob } from '../../../../runtime/kafka/job.js';
+import type {
+  SinkPort,
+  SourceOptions,
+  SourcePort,
+  TopicPartitionOffset,
+} from '../../../../runtime/kafka/ports.js';
 import type { GraphSettings } from '../../../../pipelines/task-factory.js';
 import type { RawRecord } from '../../../../runtime/task-runner.js';
 import { SOURCE_TOPIC, sourceId, topologyNames } from '../../../../pipelines/topology.js';
