@@ -21,7 +21,7 @@ export interface SourcePort {
   lag(): number;
   /**
    * The partition's end offset, asked of the broker (a round trip); rejects when the broker does
-   * not answer. Confirms idleness (`markIdle`); optional: without it, idleness is EOF + time only.
+   * not answer. Confirms idleness (poll-loop.ts `markIdle`); optional: without it, idleness is EOF + time only.
    */
   endOffset?(tp: TopicPartition): Promise<number>;
   pause(tps: readonly TopicPartition[]): void;
