@@ -43,10 +43,6 @@ export class IdleSources {
     return this.atEnd.get(tpKey(topic, partition));
   }
 
-  entries(): AtEnd[] {
-    return [...this.atEnd.values()];
-  }
-
   /**
    * Records of the partition arrived, up to `next` (exclusive). Returns whether it was idle (its
    * task must be woken up). It stays at its end, its timer restarted, when they reach the end the
