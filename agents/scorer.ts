@@ -30,10 +30,42 @@ export interface AllocationScorer {
   readonly modelVersion: string;
   /**
    * Scores `rows` requests at once. `features` is row-major, rows × ALLOCATION_FEATURE_COUNT,
-   * values in [0,1]. Returns one score in [0,1] per row. Must be a pure function of its input
-   * (same input, same output) so replays allocate identically.
+   * values in [0,1]. Returns one score in [0,1] per row, in a new array (the caller may keep it).
+   * Must be a pure function of its input (same input, same output) so replays allocate identically.
    */
   score(features: Float32Array, rows: number): Float32Array;
+  /**
+   * Optional, for scorers a learner learns from: scores like score() and also returns what was
+   * decided (allocateTick hands it on with the tick's features and content ids, see TickDecision).
+   */
+  decide?(features: Float32Array, rows: number): ScoredDecision;
+}
+
+/** What a learning scorer decided for one batch; parallel arrays, one entry per row. */
+export interface ScorerDecision {
+  policy: 'RULE' | 'LEARNED';
+  /** The weights that decided (the allocations' model_version). */
+  version: string;
+  /** LEARNED: P(approve) per row; RULE: the rule's score. */
+  scores: Float32Array;
+  /** LEARNED: the sampled action (1 = approve) and its log-probability. */
+  actions?: Uint8Array;
+  logProbs?: Float64Array;
+}
+
+/** decide()'s answer: the scores the allocator ranks by, and the decision behind them. */
+export interface ScoredDecision {
+  scores: Float32Array;
+  decision: ScorerDecision;
+}
+
+/**
+ * One tick's decision as the allocator hands it to a learner: row i is the request for
+ * contentIds[i], scored from features row i (rows × ALLOCATION_FEATURE_COUNT, owned by the tick).
+ */
+export interface TickDecision extends ScorerDecision {
+  contentIds: readonly string[];
+  features: Float32Array;
 }
 
 /** Mind-state inputs of the user explore policy, one row per user (see agents/user.ts). */

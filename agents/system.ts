@@ -36,7 +36,7 @@ import {
   type EvidencePrior,
   type TrackRecord,
 } from './evidence.js';
-import type { AllocationScorer } from './scorer.js';
+import type { AllocationScorer, TickDecision } from './scorer.js';
 
 export interface ActiveAllocation {
   allocation_id: string;
@@ -171,6 +171,8 @@ export interface TickMetrics {
 export interface AllocateResult {
   allocations: HeatingAllocation[];
   metrics: TickMetrics;
+  /** What a learning scorer (one with decide()) decided, by content id; null for others or no request. */
+  decision: TickDecision | null;
 }
 
 interface Candidate {
@@ -392,6 +394,20 @@ function evidencePrior(
   };
 }
 
+/** Scores the tick's requests (sorted by content id); a learning scorer's decision keeps its rows' ids. */
+function scoreRequests(
+  scorer: AllocationScorer,
+  requests: readonly HeatingRequest[],
+  features: Float32Array,
+): { scores: Float32Array; decision: TickDecision | null } {
+  const rows = requests.length;
+  if (rows === 0) return { scores: new Float32Array(0), decision: null };
+  if (!scorer.decide) return { scores: scorer.score(features, rows), decision: null };
+  const d = scorer.decide(features, rows);
+  const contentIds = requests.map((r) => r.content_id);
+  return { scores: d.scores, decision: { ...d.decision, contentIds, features } };
+}
+
 /** Runs one allocation tick in place on `s`. Requests may come in any order (sorted by content_id here). */
 export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: AgentConfig): AllocateResult {
   const sys = cfg.system;
@@ -483,7 +499,9 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
     { tick: T, audience: input.audience, weights: input.weights, capPressure, ratios, trial },
     cfg,
   );
-  const scores = requests.length > 0 ? input.scorer.score(features, requests.length) : new Float32Array(0);
+  const { scores, decision } = scoreRequests(input.scorer, requests, features);
+  const policy = decision?.policy ?? input.scorer.policy;
+  const modelVersion = decision?.version ?? input.scorer.modelVersion;
 
   const minGrant = sys.minGrant ?? cfg.content.minRequest;
   /**
@@ -579,8 +597,8 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       cost: (r.bid_price * c.granted) / sys.costPerImpressions,
       score: c.score,
       target: targetFor(r.category, c.granted, input.audience, cfg, validityTicks),
-      policy: input.scorer.policy,
-      model_version: input.scorer.modelVersion,
+      policy,
+      model_version: modelVersion,
       reward_weights: { ...input.weights },
       emitted_at: T,
     });
@@ -601,6 +619,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
   const demandTotal = [...trials, ...evidence].reduce((acc, c) => acc + c.demand, 0);
   return {
     allocations,
+    decision,
     metrics: {
       tick: T,
       requests: requests.length,

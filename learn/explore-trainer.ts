@@ -17,7 +17,6 @@ export interface ExploreTrainerConfig {
 export class ExploreTrainer {
   private learner: GaussianPpoLearner | null = null;
   updates = 0;
-  last: GaussianPpoStats | null = null;
 
   constructor(
     private readonly handle: ModelHandle,
@@ -52,7 +51,6 @@ export class ExploreTrainer {
     const stats = this.ppo.update(batch, `explore-${seq}`);
     this.handle.swap(this.ppo.exportWeights(seq));
     this.updates++;
-    this.last = stats;
     return stats;
   }
 

@@ -21,7 +21,7 @@ import {
   type AllocatorState,
   type TickMetrics,
 } from '../agents/system.js';
-import type { AllocationScorer } from '../agents/scorer.js';
+import type { AllocationScorer, TickDecision } from '../agents/scorer.js';
 import type {
   AllocationOutcome,
   AllocatorControl,
@@ -77,6 +77,11 @@ export interface TickReport {
   /** Business objectives in force (last applied), and the reward weights the tick used. */
   objectives: BusinessObjectives | null;
   weights: RewardWeights;
+  /**
+   * What a learning scorer decided, row by row with each row's content id: the learner's input
+   * (null when the scorer records no decision, or nothing was scored).
+   */
+  decision: TickDecision | null;
 }
 
 export class AllocatorTask implements StreamTask {
@@ -315,6 +320,7 @@ export class AllocatorTask implements StreamTask {
       live,
       objectives: this.meta.inForce ?? null,
       weights: this.meta.weights,
+      decision: result.decision,
     });
   }
 

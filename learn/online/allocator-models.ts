@@ -6,7 +6,6 @@
 //
 // While a learned model is live, a keyed share of ticks (`ruleHoldout`) is still decided by the
 // rule: those ticks are the running reward baseline the guard compares the learned model with.
-import type { AllocationScorer } from '../../agents/scorer.js';
 import { keyedUniform } from '../../core/rng.js';
 import { LOG_EVENTS, silentLogger, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
@@ -15,12 +14,7 @@ import type { AllocatorControl } from '../../schemas/types.js';
 import { ALLOCATION_MODEL_NAME, allocationNet, type LearnedAllocationScorer } from '../allocation-model.js';
 import { loadLatestWeights, type ModelStore } from '../model-store.js';
 import { deserializeWeights, versionOf, type ModelHandle, type WeightSet } from '../network.js';
-import {
-  RecordingRuleScorer,
-  SampledAllocationScorer,
-  type RecordingScorer,
-  type ScoredBatch,
-} from './scorers.js';
+import { DecidingRuleScorer, SampledAllocationScorer, type DecidingScorer } from './scorers.js';
 
 export interface AllocatorModelsOptions {
   /** The learned scorer over `handle` (in-thread or sharded over scoring threads). */
@@ -43,9 +37,8 @@ const RESTORE_ATTEMPTS = 3;
 
 export class OnlineAllocatorModels implements AllocatorModelPort {
   private liveModel: LiveModel | null = null;
-  private readonly rule = new RecordingRuleScorer();
+  private readonly rule = new DecidingRuleScorer();
   private readonly sampled: SampledAllocationScorer;
-  private current: RecordingScorer | null = null;
   private readonly log: Logger;
   private readonly listeners: LiveListener[] = [];
 
@@ -135,16 +128,9 @@ export class OnlineAllocatorModels implements AllocatorModelPort {
     return this.o.ruleHoldout > 0 && keyedUniform(this.o.seed, 'rule-holdout', tick) < this.o.ruleHoldout;
   }
 
-  scorer(tick: number): AllocationScorer {
+  /** The scorer of `tick`; its decision reaches the learner in the tick report (TickReport.decision). */
+  scorer(tick: number): DecidingScorer {
     const learned = this.liveModel?.policy === 'LEARNED' && !this.isHoldout(tick);
-    this.current = learned ? this.sampled : this.rule;
-    return this.current;
-  }
-
-  /** What the scorer of the last tick decided (cleared by reading it). */
-  takeBatch(): ScoredBatch | null {
-    const b = this.current?.take() ?? null;
-    this.current = null;
-    return b;
+    return learned ? this.sampled : this.rule;
   }
 }

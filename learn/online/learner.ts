@@ -64,8 +64,8 @@ export type LearnerEvent =
   | { type: 'rollback'; tick: number; version: string; reason: RollbackReason; to: string };
 
 export interface OnlineLearnerDeps {
-  /** What the learner needs of the allocator's models: each tick's batch, and live-model changes. */
-  models: Pick<OnlineAllocatorModels, 'takeBatch' | 'onLive'>;
+  /** Live-model changes of the allocator's models (each tick's decision comes in its TickReport). */
+  models: Pick<OnlineAllocatorModels, 'onLive'>;
   runner: TrainRunner;
   control: AllocatorControlSink;
   store?: ModelStore;
@@ -174,15 +174,15 @@ export class OnlineLearner {
 
   /** The allocator ran a tick (GraphSettings.onTick). Cheap: training runs elsewhere or later. */
   onTick(r: TickReport): void {
-    const batch = this.deps.models.takeBatch();
     // A tick replayed in this process (a partition re-assigned) was learned from already.
     if (r.tick <= this.lastTick || r.tick < this.activeFrom) return;
     this.lastTick = r.tick;
-    const d = this.join.record(r, batch);
-    if (d && batch) {
+    const d = this.join.record(r);
+    if (d && r.decision) {
       this.onDecisions(d);
-      this.keepRecent(batch.features, batch.rows);
-      if (this.phase === 'warmup' && d.policy === 'RULE') this.keepWarmRows(batch.features, batch.scores);
+      this.keepRecent(r.decision.features, d.rows);
+      if (this.phase === 'warmup' && d.policy === 'RULE')
+        this.keepWarmRows(r.decision.features, r.decision.scores);
     }
     this.join.observe(r);
     const grants = this.join.settle(r.tick);

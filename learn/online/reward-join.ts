@@ -1,9 +1,10 @@
 // The online learner's reward join, fed only with what the allocator saw (its tick reports): the
-// scorer's batch (features, sampled action, log-prob) is matched to the tick's allocations by
-// content id; each granted allocation stays open until its validity window plus a grace period has
-// passed in event time (the delayed-reward window), while the allocator's outcome records
-// (delivered heated impressions, clicks, completion, shares per allocation_id, drained by the
-// content stage at each tick) are added to it; then it settles with its reward:
+// scorer's decision in the report (features, sampled action, log-prob, with each row's content id)
+// is matched to the tick's allocations by content id; each granted allocation stays open until its
+// validity window plus a grace period has passed in event time (the delayed-reward window), while
+// the allocator's outcome records (delivered heated impressions, clicks, completion, shares per
+// allocation_id, drained by the content stage at each tick) are added to it; then it settles with
+// its reward:
 //   marginal (default): n·value(delivered engagement)/ḡ − costWeight·min(1, cost/maxCost)
 //   bandit:             value per delivered impression − the same cost term
 // (learn/credit.ts, learn/experience.ts). A learned denial settles at once with reward 0 (at most
@@ -11,11 +12,10 @@
 // and is not recorded. The rule's grants (warm-up, hold-out ticks) are joined and settled the same
 // way but never trained on: their rewards are the baseline the guard compares with.
 import { keyedUniform } from '../../core/rng.js';
-import { ALLOCATION_FEATURE_COUNT } from '../../agents/scorer.js';
+import { ALLOCATION_FEATURE_COUNT, type TickDecision } from '../../agents/scorer.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
 import { MarginalCredit } from '../credit.js';
 import { ExperienceBuffer, computeReward, type ExperienceBufferConfig, type Pending } from '../experience.js';
-import type { ScoredBatch } from './scorers.js';
 
 export interface RewardJoinConfig {
   reward: Partial<ExperienceBufferConfig>;
@@ -60,9 +60,6 @@ export const bernoulliEntropyOf = (p: number): number => {
   return -(q * Math.log(q) + (1 - q) * Math.log(1 - q));
 };
 
-const byContentId = <T extends { content_id: string }>(a: T, b: T): number =>
-  a.content_id < b.content_id ? -1 : a.content_id > b.content_id ? 1 : 0;
-
 export class RewardJoin {
   readonly buffer: ExperienceBuffer;
   private readonly credit: MarginalCredit | null;
@@ -77,41 +74,42 @@ export class RewardJoin {
         : null;
   }
 
-  /** Records the tick's decisions; null when the batch does not belong to this report. */
-  record(r: TickReport, batch: ScoredBatch | null): TickDecisions | null {
-    if (!batch || batch.rows !== r.requests.length) return null;
+  /** Records the tick's decision (TickReport.decision); null when the tick has none. */
+  record(r: TickReport): TickDecisions | null {
+    const d = r.decision;
+    if (!d) return null;
     const W = ALLOCATION_FEATURE_COUNT;
-    const sorted = [...r.requests].sort(byContentId); // allocateTick scored them in this order
+    const rows = d.contentIds.length;
     const granted = new Map(r.allocations.map((a) => [a.content_id, a]));
     const out: TickDecisions = {
       tick: r.tick,
-      policy: batch.policy,
-      version: batch.version,
-      rows: batch.rows,
+      policy: d.policy,
+      version: d.version,
+      rows,
       approvals: 0,
       entropy: 0,
       recordedDenials: 0,
     };
-    const learned = batch.policy === 'LEARNED' && batch.actions && batch.logProbs;
+    const learned = d.policy === 'LEARNED' && d.actions && d.logProbs;
     let denials = 0;
-    if (learned) for (let i = 0; i < batch.rows; i++) if (batch.actions![i] === 0) denials++;
+    if (learned) for (let i = 0; i < rows; i++) if (d.actions![i] === 0) denials++;
     const keep = Math.min(1, this.cfg.maxDenialsPerTick / Math.max(1, denials));
-    for (let i = 0; i < batch.rows; i++) {
-      const id = sorted[i].content_id;
+    for (let i = 0; i < rows; i++) {
+      const id = d.contentIds[i];
       const a = granted.get(id);
-      const obs = batch.features.subarray(i * W, (i + 1) * W);
+      const obs = d.features.subarray(i * W, (i + 1) * W);
       if (!learned) {
-        if (batch.scores[i] >= this.cfg.threshold) out.approvals++;
+        if (d.scores[i] >= this.cfg.threshold) out.approvals++;
         if (!a) continue;
-        this.open(a.allocation_id, batch, { obs, action: 1, logProb: 0, train: false }, a);
+        this.open(a.allocation_id, d, { obs, action: 1, logProb: 0, train: false }, a);
         continue;
       }
-      out.entropy += bernoulliEntropyOf(batch.scores[i]);
-      const logProb = batch.logProbs![i];
-      if (batch.actions![i] === 1) {
+      out.entropy += bernoulliEntropyOf(d.scores[i]);
+      const logProb = d.logProbs![i];
+      if (d.actions![i] === 1) {
         out.approvals++;
         // An approval the cap / pool / demand overrode has no observable outcome: not recorded.
-        if (a) this.open(a.allocation_id, batch, { obs, action: 1, logProb, train: true }, a);
+        if (a) this.open(a.allocation_id, d, { obs, action: 1, logProb, train: true }, a);
       } else if (keyedUniform(this.cfg.seed, 'deny', id, r.tick) < keep) {
         out.recordedDenials++;
         this.buffer.record({
@@ -130,7 +128,7 @@ export class RewardJoin {
 
   private open(
     allocationId: string,
-    batch: ScoredBatch,
+    by: Pick<TickDecision, 'policy' | 'version'>,
     d: { obs: Float32Array; action: 0 | 1; logProb: number; train: boolean },
     a: TickReport['allocations'][number],
   ): void {
@@ -142,7 +140,7 @@ export class RewardJoin {
       validUntil: a.valid_until,
       granted: a.impressions,
     });
-    this.deciders.set(allocationId, { policy: batch.policy, version: batch.version });
+    this.deciders.set(allocationId, { policy: by.policy, version: by.version });
   }
 
   /** Adds the tick's delivered outcomes (the allocator's outcome records) to open allocations. */

@@ -1,64 +1,38 @@
-// The two scorers the allocator uses while learning is on, each keeping what it decided for the
-// last batch so the learner can join it to the tick's allocations (row i ↔ the i-th request by
-// content id, allocateTick's order):
-//  - RecordingRuleScorer: the rule (warm-up, rule hold-out ticks, rollbacks to the rule); its rows
+// The two scorers the allocator uses while learning is on. Each answers decide() with what it
+// decided next to the scores, and allocateTick hands that on in the tick report with the content
+// id of every row (agents/scorer.ts TickDecision): the learner joins it to the tick's allocations
+// by content id, and nothing is kept between ticks.
+//  - DecidingRuleScorer: the rule (warm-up, rule hold-out ticks, rollbacks to the rule); its rows
 //    and scores are the warm start's imitation targets and its grants the reward baseline;
 //  - SampledAllocationScorer: the allocation network as a stochastic policy. The action is sampled
 //    with a draw keyed by (seed, model version, feature row), so a score stays a pure function of
 //    its input and a replay samples identically.
 import { RuleScorer } from '../../agents/rule-scorer.js';
-import { ALLOCATION_FEATURE_COUNT, type AllocationScorer } from '../../agents/scorer.js';
+import { ALLOCATION_FEATURE_COUNT, type AllocationScorer, type ScoredDecision } from '../../agents/scorer.js';
 import { keyedUniform } from '../../core/rng.js';
 import type { LearnedAllocationScorer } from '../allocation-model.js';
 import { sampleBernoulli } from '../network.js';
 
-/** What a scorer decided for one tick's batch. */
-export interface ScoredBatch {
-  policy: 'RULE' | 'LEARNED';
-  version: string;
-  rows: number;
-  /** rows × ALLOCATION_FEATURE_COUNT (a copy). */
-  features: Float32Array;
-  /** LEARNED: P(approve) per row; RULE: the rule's score. */
-  scores: Float32Array;
-  /** LEARNED: the sampled action and its log-probability. */
-  actions?: Uint8Array;
-  logProbs?: Float64Array;
+/** A scorer whose every batch comes with its decision. */
+export interface DecidingScorer extends AllocationScorer {
+  decide(features: Float32Array, rows: number): ScoredDecision;
 }
 
-export interface RecordingScorer extends AllocationScorer {
-  /** The last batch scored (cleared by reading it). */
-  take(): ScoredBatch | null;
-}
-
-const copyRows = (f: Float32Array, rows: number): Float32Array =>
-  Float32Array.from(f.subarray(0, rows * ALLOCATION_FEATURE_COUNT));
-
-export class RecordingRuleScorer implements RecordingScorer {
+export class DecidingRuleScorer implements DecidingScorer {
   private readonly rule = new RuleScorer();
   readonly policy = 'RULE' as const;
-  private last: ScoredBatch | null = null;
 
   get modelVersion(): string {
     return this.rule.modelVersion;
   }
 
   score(features: Float32Array, rows: number): Float32Array {
-    const out = this.rule.score(features, rows);
-    this.last = {
-      policy: 'RULE',
-      version: this.rule.modelVersion,
-      rows,
-      features: copyRows(features, rows),
-      scores: Float32Array.from(out),
-    };
-    return out;
+    return this.rule.score(features, rows);
   }
 
-  take(): ScoredBatch | null {
-    const b = this.last;
-    this.last = null;
-    return b;
+  decide(features: Float32Array, rows: number): ScoredDecision {
+    const scores = this.rule.score(features, rows);
+    return { scores, decision: { policy: 'RULE', version: this.rule.modelVersion, scores } };
   }
 }
 
@@ -74,9 +48,8 @@ function rowKey(f: Float32Array, off: number, width: number): number {
  * An approval is returned to the system agent as threshold + (1 − threshold)·P(approve) (it passes
  * the threshold and keeps the order for clearing), a denial as 0.
  */
-export class SampledAllocationScorer implements RecordingScorer {
+export class SampledAllocationScorer implements DecidingScorer {
   readonly policy = 'LEARNED' as const;
-  private last: ScoredBatch | null = null;
 
   constructor(
     private readonly inner: LearnedAllocationScorer,
@@ -89,6 +62,10 @@ export class SampledAllocationScorer implements RecordingScorer {
   }
 
   score(features: Float32Array, rows: number): Float32Array {
+    return this.decide(features, rows).scores;
+  }
+
+  decide(features: Float32Array, rows: number): ScoredDecision {
     const W = ALLOCATION_FEATURE_COUNT;
     const { scores: probs, modelVersion } = this.inner.scoreWithVersion(features, rows);
     const out = new Float32Array(rows);
@@ -101,21 +78,9 @@ export class SampledAllocationScorer implements RecordingScorer {
       logProbs[i] = s.logProb;
       out[i] = s.action === 1 ? this.threshold + (1 - this.threshold) * probs[i] : 0;
     }
-    this.last = {
-      policy: 'LEARNED',
-      version: modelVersion,
-      rows,
-      features: copyRows(features, rows),
-      scores: Float32Array.from(probs),
-      actions,
-      logProbs,
+    return {
+      scores: out,
+      decision: { policy: 'LEARNED', version: modelVersion, scores: probs, actions, logProbs },
     };
-    return out;
-  }
-
-  take(): ScoredBatch | null {
-    const b = this.last;
-    this.last = null;
-    return b;
   }
 }

@@ -175,6 +175,52 @@ test('an allocation record carries a deterministic id, target, cost and the scor
   assert.ok(a.score >= cfg.system.scoreThreshold && a.score <= 1);
 });
 
+test('a learning scorer’s decision comes back with the content id and feature row of each scored request', () => {
+  // Approves by quality (feature column), whatever the request order; the decision names the version.
+  const Q = featureIndex('quality');
+  const deciding = {
+    policy: 'LEARNED' as const,
+    modelVersion: 'stale',
+    score: (f: Float32Array, rows: number) => deciding.decide(f, rows).scores,
+    decide(f: Float32Array, rows: number) {
+      const scores = Float32Array.from({ length: rows }, (_, i) =>
+        f[i * ALLOCATION_FEATURE_COUNT + Q] > 0.5 ? 0.9 : 0,
+      );
+      return { scores, decision: { policy: 'LEARNED' as const, version: 'allocation@7', scores } };
+    },
+  };
+  const rs = [req('c', { quality: 0.9 }), req('a', { quality: 0.2 }), req('b', { quality: 0.7 })];
+  const r = allocateTick(
+    state(),
+    { tick: T, tickMs: TICK, requests: rs, audience: AUD, weights, scorer: deciding },
+    C,
+  );
+  const d = r.decision!;
+  assert.deepEqual(d.contentIds, ['a', 'b', 'c']);
+  assert.equal(d.features.length, 3 * ALLOCATION_FEATURE_COUNT);
+  const quality = d.contentIds.map(
+    (_, i) => Math.round(d.features[i * ALLOCATION_FEATURE_COUNT + Q] * 10) / 10,
+  );
+  assert.deepEqual(quality, [0.2, 0.7, 0.9], 'row i is the request of contentIds[i]');
+  assert.deepEqual(
+    r.allocations.map((a) => [a.content_id, a.policy, a.model_version]),
+    [
+      ['b', 'LEARNED', 'allocation@7'],
+      ['c', 'LEARNED', 'allocation@7'],
+    ],
+    'allocations carry the version the decision names',
+  );
+  assert.equal(run(state(), rs).decision, null, 'a scorer without decide() hands nothing on');
+  assert.equal(
+    allocateTick(
+      state(),
+      { tick: T, tickMs: TICK, requests: [], audience: AUD, weights, scorer: deciding },
+      C,
+    ).decision,
+    null,
+  );
+});
+
 test('an allocation targets high-curiosity users only when they can absorb it over its validity, else everyone in its categories', () => {
   const cats = targetCategories('tech', cfg.system.adjacency);
   const many = audience({ tech: 1000 }, { tech: 1000 });

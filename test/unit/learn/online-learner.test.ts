@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import { parseAgentConfig } from '../../../agents/config.js';
 import type { HeatingRequest } from '../../../agents/content.js';
-import { ALLOCATION_FEATURE_COUNT } from '../../../agents/scorer.js';
+import { ALLOCATION_FEATURE_COUNT, type TickDecision } from '../../../agents/scorer.js';
 import type { TickMetrics } from '../../../agents/system.js';
 import { createMetrics, type Metrics } from '../../../core/metrics.js';
 import { ALLOCATION_MODEL_NAME, allocationNet } from '../../../learn/allocation-model.js';
@@ -20,7 +20,6 @@ import { createOnlineLearning } from '../../../learn/online/index.js';
 import { DEFAULT_GUARD_CONFIG, ModelGuard, type GuardConfig } from '../../../learn/online/guard.js';
 import { OnlineLearner, type LearnerEvent } from '../../../learn/online/learner.js';
 import type { LiveListener } from '../../../learn/online/allocator-models.js';
-import type { ScoredBatch } from '../../../learn/online/scorers.js';
 import type { TrainRunner } from '../../../learn/online/train-runner.js';
 import { fromWeightData } from '../../../learn/online/train-work.js';
 import type { LiveModel } from '../../../pipelines/allocator-control.js';
@@ -100,17 +99,11 @@ test('in the graph: warm start from the rule, PPO versions through control recor
 
 // ---- the state machine, on synthetic tick reports ----
 
-/** The allocator side as the learner sees it: each tick's batch, and adoptions from control records. */
+/** The allocator side as the learner sees it: adoptions from control records. */
 class FakeModels {
-  batch: ScoredBatch | null = null;
   live: LiveModel | null = null;
   controls: AllocatorControl[] = [];
   private readonly listeners: LiveListener[] = [];
-  takeBatch(): ScoredBatch | null {
-    const b = this.batch;
-    this.batch = null;
-    return b;
-  }
   onLive(l: LiveListener): void {
     this.listeners.push(l);
   }
@@ -222,11 +215,13 @@ function harness(
         shares: engaged ? 3 : 0,
       }));
       const features = new Float32Array(rows * ALLOCATION_FEATURE_COUNT).map((_, k) => (k % 5) / 5);
-      models.batch = learned
+      // The decision's rows in another order than the report's requests: joined by content id.
+      const contentIds = requests.map((r) => r.content_id).reverse();
+      const decision: TickDecision = learned
         ? {
             policy: 'LEARNED',
             version: models.live!.version,
-            rows,
+            contentIds,
             features,
             scores: new Float32Array(rows).fill(0.5),
             actions: new Uint8Array(rows).fill(1),
@@ -235,7 +230,7 @@ function harness(
         : {
             policy: 'RULE',
             version: 'rule-v1',
-            rows,
+            contentIds,
             features,
             // The rule approves half the requests (scores above / below its 0.3 threshold).
             scores: Float32Array.from({ length: rows }, (_, i) => (i % 2 ? 0.6 : 0.1)),
@@ -250,6 +245,7 @@ function harness(
         live: models.live,
         objectives: null,
         weights: W,
+        decision,
       } satisfies TickReport);
       prev = allocations;
     },
@@ -436,13 +432,6 @@ test('the learner numbers versions above every stored one (a restarted job never
   );
   await learner.init();
   assert.equal(versionOf(w), 'allocation@9');
-  models.batch = {
-    policy: 'RULE',
-    version: 'rule-v1',
-    rows: 1,
-    features: new Float32Array(ALLOCATION_FEATURE_COUNT),
-    scores: Float32Array.of(0.6),
-  };
   const r = (tick: number): TickReport => ({
     tick,
     metrics: {} as TickMetrics,
@@ -453,9 +442,15 @@ test('the learner numbers versions above every stored one (a restarted job never
     live: null,
     objectives: null,
     weights: W,
+    decision: {
+      policy: 'RULE',
+      version: 'rule-v1',
+      contentIds: ['c0'],
+      features: new Float32Array(ALLOCATION_FEATURE_COUNT),
+      scores: Float32Array.of(0.6),
+    },
   });
   learner.onTick(r(0));
-  models.batch = { ...models.batch!, features: new Float32Array(ALLOCATION_FEATURE_COUNT) };
   learner.onTick(r(2 * TICK_MS));
   assert.equal(models.controls[0]?.model_version, 'allocation@10');
 });
