@@ -6,8 +6,8 @@
 // `localHop: false` (CLI: 7th argument 0) measures the Avro hop a multi-process job pays.
 import { parseAgentConfig } from '../agents/config.js';
 import { RuleScorer } from '../agents/rule-scorer.js';
-import { InProcessGraph } from '../pipelines/in-process.js';
-import { MemoryBroker, type StoredRecord } from '../pipelines/memory-broker.js';
+import { InProcessGraph } from '../runtime/in-process.js';
+import { MemoryBroker, type StoredRecord } from '../runtime/memory-broker.js';
 import type { GraphSettings } from '../pipelines/task-factory.js';
 import { topologyNames } from '../pipelines/topology.js';
 import { wireSerde } from '../pipelines/wire-serde.js';

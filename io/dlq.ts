@@ -1,4 +1,4 @@
-// Poison records never stop the job: the job's decode step (pipelines/task-runner.ts) sends each
+// Poison records never stop the job: the job's decode step (runtime/task-runner.ts) sends each
 // record it cannot take to `<topic>.dlq` (and late records to the late topic) as the side-output
 // record built here: the original key and value bytes plus headers saying why and where it came
 // from. Header names are a public contract. A payload larger than the bound (kafka.maxRecordBytes)

@@ -384,7 +384,7 @@ function toRecord(m: Message): SourceRecord {
 /**
  * A record librdkafka gave up on (delivery report error after its retries and message.timeout.ms,
  * or no room in the local queue for ~5 s): unlike a flush timeout, the output is gone and will not
- * be sent by waiting longer. `outputLost` is what the job checks (pipelines/kafka-job.ts).
+ * be sent by waiting longer. `outputLost` is what the job checks (runtime/kafka/checkpoint-coordinator.ts).
  */
 export class DeliveryError extends ThermostatError {
   readonly outputLost = true;

@@ -9,4 +9,3 @@ export * from './dedupe.js';
 export * from './dedupeBySourceOffset.js';
 export * from './eventTimeTicks.js';
 export * from './keyedStateUpdate.js';
-export * from './backpressure.js';

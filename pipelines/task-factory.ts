@@ -14,7 +14,7 @@ import { liveModelOf, type AllocatorModelPort } from './allocator-control.js';
 import { AllocatorTask, type TickReport } from './allocator-task.js';
 import { ContentTask } from './content-task.js';
 import { contentAgentCodec, userStateCodec } from './state-codecs.js';
-import { LoadHealth, StateGate } from './state-gate.js';
+import { LoadHealth, StateGate } from '../runtime/state-gate.js';
 import type { StreamTask, TaskId } from './task.js';
 import { inputTopics, type TopologyNames } from './topology.js';
 import { UserTask, type PartitionMismatchPolicy, type StageTiming } from './user-task.js';

@@ -2,6 +2,11 @@
 // A task is fed decoded micro-batches in offset order, emits through a Collector, and can be cut
 // into a snapshot (state entries + metadata) at any batch boundary. Transports (in-memory test
 // driver, Kafka) only move bytes and call these methods; all semantics live in the tasks.
+// Lifecycle, as Kafka Streams' Processor: init — task-factory.ts creates the task from its restored
+// snapshot (metadata; state loads on demand), then `resumed`; `process` per micro-batch; `punctuate`
+// at event-time heartbeats (ticks close inside `process` as watermarks pass them); `flushChangelog`
+// + `snapshot` at each checkpoint; `close` when the runtime gives it up. Runtimes see only this
+// interface (runtime/task-runner.ts): no casts to a stage's class.
 import type { ThermostatError } from '../core/errors.js';
 import type { SchemaName } from '../schemas/types.js';
 import type { StageName } from './topology.js';
@@ -121,4 +126,10 @@ export interface StreamTask {
   flushChangelog(out: Collector): void;
   /** Cut a snapshot at this batch boundary. */
   snapshot(): TaskSnapshot;
+  /**
+   * The runtime gives the task up (revoked, fenced, stopped, replaced by a restart): release what it
+   * holds. Nothing is emitted or checkpointed any more; state lives on in the last checkpoint.
+   * The stage tasks hold nothing beyond their caches, which go with them: they leave it out.
+   */
+  close?(): void;
 }

@@ -18,9 +18,9 @@ import type { CheckpointStore } from '../state/store.js';
 import { controlInput, type AllocatorControlSink, type AllocatorModelPort } from './allocator-control.js';
 import type { TickReport } from './allocator-task.js';
 import { DLQ_HEADERS } from '../io/dlq.js';
-import { InProcessGraph } from './in-process.js';
+import { InProcessGraph } from '../runtime/in-process.js';
 import type { GraphSettings } from './task-factory.js';
-import type { RecordSerde } from './task-runner.js';
+import type { RecordSerde } from '../runtime/task-runner.js';
 import { topicSchemas, topicSpecs, topologyNames, type TopologyNames } from './topology.js';
 
 export interface TestDriverOptions {

@@ -30,7 +30,7 @@ import { silentLogger, type Logger } from '../core/log.js';
 import { KafkaSink } from '../io/kafka.js';
 import { probeBroker } from '../io/probe.js';
 import { ensureTopics } from '../io/topics.js';
-import { startJob, type RunningJob } from '../pipelines/run-job.js';
+import { startJob, type RunningJob } from '../runtime/kafka/run-job.js';
 import {
   consumerGroup,
   PUBLIC_TOPICS,
@@ -44,7 +44,7 @@ import {
 import { wireSerde } from '../pipelines/wire-serde.js';
 import { createStateRedis } from '../state/redis-options.js';
 import { deleteMatching } from '../state/redis-scan.js';
-import type { RecordSerde } from '../pipelines/task-runner.js';
+import type { RecordSerde } from '../runtime/task-runner.js';
 import type { UserMindState } from '../schemas/types.js';
 import type { GraphTransport } from './transport.js';
 

@@ -18,7 +18,7 @@ import { latestEventTime, startSampleProducer } from '../../io/sample-producer.j
 import { startSampleRanker } from '../../io/sample-ranker.js';
 import { SampleTraffic } from '../../io/sample-traffic.js';
 import { Serde } from '../../io/serde.js';
-import { startJob } from '../../pipelines/run-job.js';
+import { startJob } from '../../runtime/kafka/run-job.js';
 import { topologyNames, type TopologyNames } from '../../pipelines/topology.js';
 import { prepareWriters } from '../../pipelines/wire-serde.js';
 import { formatStats, startLiveStats, type Stats, type StatsSample } from '../live-stats.js';

@@ -1,5 +1,5 @@
 // learn/online/: online learning of the allocation network, wired the same way for the Kafka job
-// (pipelines/run-job.ts) and the simulator (sim/policy/learned-policy.ts). createOnlineLearning() gives
+// (runtime/kafka/run-job.ts) and the simulator (sim/policy/learned-policy.ts). createOnlineLearning() gives
 // the allocator's model port (GraphSettings.models), the tick-report hook (GraphSettings.onTick)
 // and the learner behind them; the caller supplies where control records go.
 import type { AgentConfig } from '../../agents/config.js';

@@ -7,7 +7,7 @@ import type { AllocationScorer, ExplorePolicy } from '../../agents/scorer.js';
 import { loadRuntimeConfig } from '../../core/config.js';
 import type { AllocatorModelPort } from '../../pipelines/allocator-control.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
-import type { RecordSerde } from '../../pipelines/task-runner.js';
+import type { RecordSerde } from '../../runtime/task-runner.js';
 import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
 import { PUBLIC_TOPICS } from '../../pipelines/topology.js';
 import type {
@@ -86,7 +86,7 @@ export class ThermostatGraphPolicy implements RegulationPolicy {
       // What the simulator reads; every other record goes once every stage has read it.
       reads: [PUBLIC_TOPICS.allocations, PUBLIC_TOPICS.contentChangelog],
       // Internal records by reference, as a job running every stage in one process can: the same
-      // outputs as the Avro hop (test/unit/pipelines/local-hop), less CPU and no transient bytes.
+      // outputs as the Avro hop (test/unit/runtime/local-hop), less CPU and no transient bytes.
       localHop: true,
       // The simulator never restarts the graph: nothing is kept for a replay.
       replayable: false,

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { parseAgentConfig } from '../../agents/config.js';
 import { loadRuntimeConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/log.js';
-import { startJob } from '../../pipelines/run-job.js';
+import { startJob } from '../../runtime/kafka/run-job.js';
 import { fastPartition } from '../../pipelines/topology.js';
 import type { UserInteraction } from '../../schemas/types.js';
 import {

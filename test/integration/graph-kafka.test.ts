@@ -11,7 +11,7 @@ import { silentLogger } from '../../core/log.js';
 import { KafkaSink, KafkaSource } from '../../io/kafka.js';
 import { Serde } from '../../io/serde.js';
 import { ensureTopics } from '../../io/topics.js';
-import { startJob, type RunningJob } from '../../pipelines/run-job.js';
+import { startJob, type RunningJob } from '../../runtime/kafka/run-job.js';
 import { topicSpecs, topologyNames } from '../../pipelines/topology.js';
 import type { ContentState, HeatingAllocation, UserMindState } from '../../schemas/types.js';
 import { contentStateCodec, userMindCodec } from '../../state/codecs.js';

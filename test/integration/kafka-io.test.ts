@@ -7,7 +7,7 @@ import { dlqTopic, ensureTopics } from '../../io/topics.js';
 import { Serde } from '../../io/serde.js';
 import { DLQ_HEADERS } from '../../io/dlq.js';
 import type { ThermostatError } from '../../core/errors.js';
-import { decodeFetched, sideOutputs, type RawRecord } from '../../pipelines/task-runner.js';
+import { decodeFetched, sideOutputs, type RawRecord } from '../../runtime/task-runner.js';
 import type { InRecord } from '../../pipelines/task.js';
 import { topologyNames } from '../../pipelines/topology.js';
 import { wireSerde } from '../../pipelines/wire-serde.js';

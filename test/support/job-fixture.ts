@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { createMetrics } from '../../core/metrics.js';
 import { Serde } from '../../io/serde.js';
 import { ensureTopics } from '../../io/topics.js';
-import type { InProcessGraph } from '../../pipelines/in-process.js';
+import type { InProcessGraph } from '../../runtime/in-process.js';
 import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
 import { dlqTopic, topicSpecs, topologyNames, type TopologyNames } from '../../pipelines/topology.js';
 import { DLQ_HEADERS } from '../../io/dlq.js';

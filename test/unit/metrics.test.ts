@@ -70,7 +70,7 @@ function productionSources(): string[] {
       else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) out.push(p);
     }
   };
-  for (const d of ['agents', 'cli', 'core', 'io', 'learn', 'operators', 'pipelines', 'state'])
+  for (const d of ['agents', 'cli', 'core', 'io', 'learn', 'operators', 'pipelines', 'runtime', 'state'])
     walk(join(root, d));
   return out.filter((p) => !p.endsWith(join('core', 'metrics.ts')));
 }

@@ -9,7 +9,7 @@ import {
   sideOutputs,
   type FetchedRecord,
   type RawRecord,
-} from '../../../pipelines/task-runner.js';
+} from '../../../runtime/task-runner.js';
 import { topologyNames } from '../../../pipelines/topology.js';
 import { wireSerde } from '../../../pipelines/wire-serde.js';
 import { createMetrics } from '../../../core/metrics.js';

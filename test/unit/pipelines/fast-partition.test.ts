@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { partitionForKey } from '../../../core/hash.js';
-import { fastPartition } from '../../../pipelines/in-process.js';
+import { fastPartition } from '../../../runtime/in-process.js';
 
 test('fastPartition equals partitionForKey for ids, odd lengths, non-ASCII and long keys', () => {
   const keys: string[] = ['', 'a', 'ab', 'abc', 'abcd', 'abcde'];

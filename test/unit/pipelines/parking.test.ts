@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../../../core/clock.js';
 import { createTask } from '../../../pipelines/task-factory.js';
-import { DegradedReadiness } from '../../../pipelines/readiness.js';
+import { DegradedReadiness } from '../../../runtime/readiness.js';
 import type { Collector, InRecord, OutRecord } from '../../../pipelines/task.js';
 import { topologyNames } from '../../../pipelines/topology.js';
 import type { UserTask } from '../../../pipelines/user-task.js';

@@ -2,7 +2,7 @@
 // has committed past them, a 'compact' topic keeps the latest record per key below that point.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBroker } from '../../../pipelines/memory-broker.js';
+import { MemoryBroker } from '../../../runtime/memory-broker.js';
 
 const v = (s: string) => Buffer.from(s);
 

@@ -2,8 +2,8 @@
 // long catch-up of ticks after a bounded step). Both runtimes run one step at a time between
 // their reads, so downstream stages consume each step before the next one is produced.
 import { isRetriable } from '../core/retry.js';
-import type { OwnedTask } from './task-factory.js';
-import type { Collector } from './task.js';
+import type { OwnedTask } from '../pipelines/task-factory.js';
+import type { Collector } from '../pipelines/task.js';
 
 /** Whether the task has a backlog step to run now (never ahead of batches held for their state). */
 export function hasBacklog(owned: OwnedTask): boolean {

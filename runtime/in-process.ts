@@ -7,10 +7,10 @@ import type { CheckpointStore } from '../state/store.js';
 import { hasBacklog, runBacklogStep } from './backlog.js';
 import { IdleSources } from './idle-sources.js';
 import { MemoryBroker } from './memory-broker.js';
-import { createTask, type GraphSettings, type OwnedTask } from './task-factory.js';
+import { createTask, type GraphSettings, type OwnedTask } from '../pipelines/task-factory.js';
 import { sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from './task-runner.js';
-import type { OutRecord, TaskId } from './task.js';
-import { dlqTopic, fastPartition, topicSchemas } from './topology.js';
+import type { OutRecord, TaskId } from '../pipelines/task.js';
+import { dlqTopic, fastPartition, topicSchemas } from '../pipelines/topology.js';
 
 export interface InProcessOptions {
   settings: GraphSettings;
@@ -46,7 +46,7 @@ const HANDED_OVER = Buffer.alloc(0);
  * With localHop, `encode` of an internal record returns HANDED_OVER (no bytes, no allocation) and
  * the sink stores the value itself on the broker record; the consumer's runBatch uses it as the
  * decoded record. Tasks build a fresh object per output record and never mutate it after sending,
- * so the consumer sees what the bytes would have decoded to (test/unit/pipelines/local-hop).
+ * so the consumer sees what the bytes would have decoded to (test/unit/runtime/local-hop).
  */
 function localHopSerde(inner: RecordSerde): RecordSerde {
   return {
@@ -147,6 +147,7 @@ export class InProcessGraph {
     for (let p = 0; p < this.settings.partitions; p++) ids.push({ stage: 'user', partition: p });
     for (let p = 0; p < this.settings.partitions; p++) ids.push({ stage: 'content', partition: p });
     ids.push({ stage: 'allocator', partition: 0 });
+    for (const owned of this.tasks) this.runner.close(owned);
     this.tasks = [];
     for (const id of ids) this.tasks.push(await createTask(id, this.settings, this.store));
     // As on Kafka: a restarted task does not take over the previous life's idleness.
@@ -240,7 +241,7 @@ export class InProcessGraph {
       for (const pos of owned.task.positions()) {
         const st = this.idle.get(pos.topic, pos.partition);
         if (!st || !this.idle.due(st)) continue;
-        st.idle = true;
+        this.idle.declare(st);
         this.runner.setIdle(owned, pos.topic, pos.partition, true);
         changed = true;
       }
@@ -283,4 +284,4 @@ export class InProcessGraph {
   }
 }
 
-export { fastPartition } from './topology.js';
+export { fastPartition } from '../pipelines/topology.js';

@@ -6,7 +6,7 @@
 // next batches load in the foreground again and the parked work is applied.
 import type { Clock } from '../core/clock.js';
 import { backoffMs } from '../core/retry.js';
-import type { InRecord } from './task.js';
+import type { InRecord } from '../pipelines/task.js';
 
 /**
  * Whether loads from one checkpoint store fail, shared by the tasks that load from it: the first

@@ -9,11 +9,11 @@ import { isRetriable } from '../core/retry.js';
 import { decodeBatch } from '../operators/decodeWithDlq.js';
 import type { Metrics } from '../core/metrics.js';
 import type { SchemaName } from '../schemas/types.js';
-import type { OwnedTask } from './task-factory.js';
-import type { Collector, InRecord, OutRecord } from './task.js';
+import type { OwnedTask } from '../pipelines/task-factory.js';
+import type { Collector, InRecord, OutRecord } from '../pipelines/task.js';
 import type { HeldBatch } from './state-gate.js';
 import { sideOutputRecord } from '../io/dlq.js';
-import { dlqTopic, REKEY_MARKER_HEADERS } from './topology.js';
+import { dlqTopic, REKEY_MARKER_HEADERS } from '../pipelines/topology.js';
 
 export interface RawRecord {
   topic: string;
@@ -307,6 +307,16 @@ export class TaskRunner {
   /** Changelog records for keys changed since the last flush. */
   flushChangelog(owned: OwnedTask): void {
     owned.task.flushChangelog(this.collector(owned.task.id.stage));
+  }
+
+  /**
+   * The task leaves this runtime (revoked, fenced, stopped, replaced by a restart): its graph
+   * completes (batches already in it still settle) and the task releases what it holds.
+   */
+  close(owned: OwnedTask): void {
+    this.graphs.get(owned)?.complete();
+    this.graphs.delete(owned);
+    owned.task.close?.();
   }
 }
 

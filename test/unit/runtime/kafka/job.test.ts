@@ -8,27 +8,27 @@
 // virtual time, so no test sleeps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLogger } from '../../../core/log.js';
-import { createMetrics } from '../../../core/metrics.js';
-import { sleepOn, VirtualTime } from '../../../core/timers.js';
-import {
-  earlyCheckpointDue,
-  KafkaJob,
-  type SinkPort,
-  type SourceOptions,
-  type SourcePort,
-  type TopicPartitionOffset,
-} from '../../../pipelines/kafka-job.js';
-import type { GraphSettings } from '../../../pipelines/task-factory.js';
-import type { RawRecord } from '../../../pipelines/task-runner.js';
-import { SOURCE_TOPIC, sourceId, topologyNames } from '../../../pipelines/topology.js';
-import { wireSerde } from '../../../pipelines/wire-serde.js';
-import { MemoryCheckpointStore } from '../../../state/memory-checkpoint.js';
-import { WriteBehind } from '../../../state/write-behind.js';
-import { parseAgentConfig } from '../../../agents/config.js';
-import type { AllocatorInput } from '../../../schemas/types.js';
-import { createDriver, interaction, publication, singlePartitionSettings } from '../../support/driver.js';
-import { drive, runUntil } from '../../support/virtual-time.js';
+import { createLogger } from '../../../../core/log.js';
+import { createMetrics } from '../../../../core/metrics.js';
+import { sleepOn, VirtualTime } from '../../../../core/timers.js';
+import { earlyCheckpointDue } from '../../../../runtime/kafka/checkpoint-coordinator.js';
+import { KafkaJob } from '../../../../runtime/kafka/job.js';
+import type {
+  SinkPort,
+  SourceOptions,
+  SourcePort,
+  TopicPartitionOffset,
+} from '../../../../runtime/kafka/ports.js';
+import type { GraphSettings } from '../../../../pipelines/task-factory.js';
+import type { RawRecord } from '../../../../runtime/task-runner.js';
+import { SOURCE_TOPIC, sourceId, topologyNames } from '../../../../pipelines/topology.js';
+import { wireSerde } from '../../../../pipelines/wire-serde.js';
+import { MemoryCheckpointStore } from '../../../../state/memory-checkpoint.js';
+import { WriteBehind } from '../../../../state/write-behind.js';
+import { parseAgentConfig } from '../../../../agents/config.js';
+import type { AllocatorInput } from '../../../../schemas/types.js';
+import { createDriver, interaction, publication, singlePartitionSettings } from '../../../support/driver.js';
+import { drive, runUntil } from '../../../support/virtual-time.js';
 
 const names = topologyNames('thermostat');
 const serde = wireSerde(names);
@@ -172,7 +172,7 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
   const clock = new VirtualTime(t0);
   let job: KafkaJob | null = null;
   let fatal = false;
-  // Wired as in pipelines/run-job.ts: offsets go to Kafka only once their checkpoint is durable.
+  // Wired as in runtime/kafka/run-job.ts: offsets go to Kafka only once their checkpoint is durable.
   const writeBehind = new WriteBehind({
     store,
     maxQueuedEntries: 1_000_000,

@@ -1,29 +1,30 @@
 // Assembles the production job from configuration: serde (local or HTTP schema registry), topics,
 // Redis checkpoint store behind write-behind, Kafka consumers/producer, the KafkaJob, and the
 // ops HTTP server (/metrics, /healthz, /readyz). `thermostat run` calls startJob().
-import type { AgentConfig } from '../agents/config.js';
-import { systemClock, type Clock } from '../core/clock.js';
-import type { RuntimeConfig } from '../core/config.js';
-import { LOG_EVENTS, type Logger } from '../core/log.js';
-import { createMetrics, type Metrics } from '../core/metrics.js';
-import { startOpsServer, type OpsServer } from '../io/http.js';
-import { createJobScorer } from '../learn/job-scorer.js';
-import type { LearnConfig } from '../learn/config.js';
-import { RedisModelStore } from '../learn/model-store.js';
-import { KafkaSink, KafkaSource } from '../io/kafka.js';
-import { Serde } from '../io/serde.js';
-import { ensureTopics } from '../io/topics.js';
-import { CheckpointLostError, RedisCheckpointStore } from '../state/redis-checkpoint.js';
-import { connectStateRedis, defaultMinReplicaAcks, type StateRedis } from '../state/redis-options.js';
-import { WriteBehind } from '../state/write-behind.js';
+import type { AgentConfig } from '../../agents/config.js';
+import { systemClock, type Clock } from '../../core/clock.js';
+import type { RuntimeConfig } from '../../core/config.js';
+import { LOG_EVENTS, type Logger } from '../../core/log.js';
+import { createMetrics, type Metrics } from '../../core/metrics.js';
+import { startOpsServer, type OpsServer } from '../../io/http.js';
+import { createJobScorer } from '../../learn/job-scorer.js';
+import type { LearnConfig } from '../../learn/config.js';
+import { RedisModelStore } from '../../learn/model-store.js';
+import { KafkaSink, KafkaSource } from '../../io/kafka.js';
+import { Serde } from '../../io/serde.js';
+import { ensureTopics } from '../../io/topics.js';
+import { CheckpointLostError, RedisCheckpointStore } from '../../state/redis-checkpoint.js';
+import { connectStateRedis, defaultMinReplicaAcks, type StateRedis } from '../../state/redis-options.js';
+import { WriteBehind } from '../../state/write-behind.js';
 import { startJobLearning } from './job-learning.js';
-import { KafkaJob, type SinkPort, type SourceOptions, type SourcePort } from './kafka-job.js';
-import type { GraphSettings } from './task-factory.js';
-import type { RawRecord } from './task-runner.js';
-import { topicSpecs, topologyNames, tpKey } from './topology.js';
-import { prepareWriters, wireSerde } from './wire-serde.js';
-import { DegradedReadiness } from './readiness.js';
-import { LoadHealth } from './state-gate.js';
+import { KafkaJob } from './job.js';
+import type { SinkPort, SourceOptions, SourcePort } from './ports.js';
+import type { GraphSettings } from '../../pipelines/task-factory.js';
+import type { RawRecord } from '../task-runner.js';
+import { topicSpecs, topologyNames, tpKey } from '../../pipelines/topology.js';
+import { prepareWriters, wireSerde } from '../../pipelines/wire-serde.js';
+import { DegradedReadiness } from '../readiness.js';
+import { LoadHealth } from '../state-gate.js';
 
 export interface JobOptions {
   /** Validated at start (core/config.ts loadConfig): agents and learn sections included. */

@@ -4,21 +4,25 @@
 // the allocator through its log, so a replay after a crash decides exactly as the first run did.
 // The learner runs where the allocator task runs (it learns from the allocator's tick reports); on
 // an instance without the allocator it only waits.
-import type { StateRedis } from '../state/redis-options.js';
-import type { AgentConfig } from '../agents/config.js';
-import type { RuntimeConfig } from '../core/config.js';
-import type { Logger } from '../core/log.js';
-import type { Metrics } from '../core/metrics.js';
-import { KafkaSink } from '../io/kafka.js';
-import type { LearnConfig } from '../learn/config.js';
-import { LlmRewardWeightsProvider } from '../learn/llm-weights.js';
-import { RedisModelStore } from '../learn/model-store.js';
-import { LlmWeightsDriver } from '../learn/online/llm-driver.js';
-import { createOnlineLearning } from '../learn/online/index.js';
-import { controlInput, type AllocatorControlSink, type AllocatorModelPort } from './allocator-control.js';
-import type { TickReport } from './allocator-task.js';
-import type { RecordSerde } from './task-runner.js';
-import type { TopologyNames } from './topology.js';
+import type { StateRedis } from '../../state/redis-options.js';
+import type { AgentConfig } from '../../agents/config.js';
+import type { RuntimeConfig } from '../../core/config.js';
+import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
+import { KafkaSink } from '../../io/kafka.js';
+import type { LearnConfig } from '../../learn/config.js';
+import { LlmRewardWeightsProvider } from '../../learn/llm-weights.js';
+import { RedisModelStore } from '../../learn/model-store.js';
+import { LlmWeightsDriver } from '../../learn/online/llm-driver.js';
+import { createOnlineLearning } from '../../learn/online/index.js';
+import {
+  controlInput,
+  type AllocatorControlSink,
+  type AllocatorModelPort,
+} from '../../pipelines/allocator-control.js';
+import type { TickReport } from '../../pipelines/allocator-task.js';
+import type { RecordSerde } from '../task-runner.js';
+import type { TopologyNames } from '../../pipelines/topology.js';
 
 export interface JobLearning {
   /** GraphSettings.models (absent with learning off). */

@@ -3,7 +3,7 @@
 // stage-1 watermark does not wait for it; a record wakes it up. The runtime tells the task
 // (TaskRunner.setIdle); the Kafka runtime first confirms the end with the broker.
 import type { Clock } from '../core/clock.js';
-import { tpKey } from './topology.js';
+import { tpKey } from '../pipelines/topology.js';
 
 /** A partition at its end. */
 export interface AtEnd {
@@ -43,10 +43,6 @@ export class IdleSources {
     return this.atEnd.get(tpKey(topic, partition));
   }
 
-  entries(): AtEnd[] {
-    return [...this.atEnd.values()];
-  }
-
   /**
    * Records of the partition arrived, up to `next` (exclusive). Returns whether it was idle (its
    * task must be woken up). It stays at its end, its timer restarted, when they reach the end the
@@ -75,6 +71,16 @@ export class IdleSources {
   /** At its end for the idle timeout and not idle yet: to be declared idle (after any confirmation). */
   due(st: AtEnd): boolean {
     return !st.idle && this.clock.now() - st.since >= this.idleTimeoutMs;
+  }
+
+  /** The entries due now (each checked as it is reached: time may pass while the caller confirms one). */
+  *dueEntries(): Generator<AtEnd> {
+    for (const st of [...this.atEnd.values()]) if (this.due(st)) yield st;
+  }
+
+  /** The partition is idle from now on (the runtime then tells its task). */
+  declare(st: AtEnd): void {
+    st.idle = true;
   }
 
   /** Still the partition's entry and not idle (it did not wake up or get revoked meanwhile). */
