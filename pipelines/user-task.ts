@@ -20,6 +20,7 @@ import type { TaskCache } from '../state/versioned-cache.js';
 import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } from './rekey.js';
 import { NO_WATERMARK } from '../operators/types.js';
 import { isBehind, sourceWatermark } from '../operators/withWatermarks.js';
+import { EventTimeTicks } from '../operators/eventTimeTicks.js';
 import { fastPartition, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
 import {
   flushChanged,
@@ -78,7 +79,10 @@ interface UserTaskMeta {
   rkFrom?: Record<string, OriginProgress>;
   /** Per origin partition, the last origin offset applied (replays of an origin are dropped). */
   rkOrigins?: Record<string, number>;
-  /** Tick whose audience is being accumulated (tick of ui's watermark), and its counts. */
+  /**
+   * Tick whose audience is being accumulated (index of the tick holding ui's watermark; -1: none),
+   * and its counts.
+   */
   aTick: number;
   audience: AudienceAggregate;
   /** Completed ticks' audiences not yet sent on a marker to content partition 0. */
@@ -126,6 +130,8 @@ export class UserTask implements StreamTask {
   private readonly rkSource: number;
   private readonly changed = new Set<string>();
   private readonly timing: ResolvedTiming;
+  /** The audience ticks of ui's watermark (`meta.aTick` is its last tick, as an index). */
+  private ticks: EventTimeTicks;
   /** Held outputs in order, while some record is parked; null: not holding. */
   private held: Held[] | null = null;
   private readonly parkedKeys = new Set<string>();
@@ -160,6 +166,11 @@ export class UserTask implements StreamTask {
       rkOrigins: m.rkOrigins ?? {},
       rkFrom: m.rkFrom ?? {},
     };
+    const tickMs = this.timing.tickMs;
+    this.ticks =
+      m.aTick === -1
+        ? new EventTimeTicks({ tickMs })
+        : EventTimeTicks.restore({ tickMs }, { lastTick: m.aTick * tickMs });
     this.rekey = new RekeyInbox(
       this.meta.rkOrigins,
       this.meta.rkFrom,
@@ -278,7 +289,6 @@ export class UserTask implements StreamTask {
   ): void {
     if (batch[0].topic === this.names.userRekey) return this.processRekeyed(batch, out, resident);
     const clock = this.meta.ui;
-    const { tickMs } = this.timing;
     clock.idle = false;
     // Learned explore policy: the batch's states are kept here and stored once, after the batched call.
     const touched = this.explore ? new Map<string, { state: UserAgentState; version: number }>() : null;
@@ -292,7 +302,7 @@ export class UserTask implements StreamTask {
       if (clock.first === null) clock.first = t;
       if (t > clock.maxT) {
         clock.maxT = t;
-        this.rollAudience(Math.floor(this.watermark(clock) / tickMs));
+        this.rollAudience(this.watermark(clock));
       }
       if (fastPartition(ev.user_id, this.contentPartitions) !== this.id.partition) {
         this.misrouted(rec, ev, out);
@@ -493,14 +503,11 @@ export class UserTask implements StreamTask {
     this.sendMarker(this.cpSource, clock, out, false);
   }
 
-  /** Closes audience ticks up to (not including) `tick`, the tick now holding the watermark. */
-  private rollAudience(tick: number): void {
+  /** Closes the audience tick when ui's watermark leaves it; the tick now holding it opens. */
+  private rollAudience(watermark: number): void {
     const m = this.meta;
-    if (m.aTick === -1) {
-      m.aTick = tick;
-      return;
-    }
-    if (m.aTick < tick) {
+    const tickMs = this.ticks.tickMs;
+    if (this.ticks.step(watermark) > 0) {
       // While holding, the aggregate stays open (a parked record of its tick may still count) until
       // the marker carrying it is sent.
       if (this.held !== null) {
@@ -511,8 +518,11 @@ export class UserTask implements StreamTask {
         if (entry) m.pendingAudience.push(entry);
       }
       m.audience = emptyAudience();
-      m.aTick = tick;
     }
+    m.aTick = this.ticks.last / tickMs;
+    // -1 is the snapshot's "none": the tick just before the epoch counts as none, so its counts
+    // carry into the next tick, as they always have.
+    if (m.aTick === -1) this.ticks = new EventTimeTicks({ tickMs });
   }
 
   /**
@@ -546,7 +556,7 @@ export class UserTask implements StreamTask {
     for (const [clock, source, isUi] of pairs) {
       if (this.watermark(clock) >= target) continue;
       clock.maxT = target + this.timing.outOfOrdernessMs;
-      if (isUi) this.rollAudience(Math.floor(this.watermark(clock) / this.timing.tickMs));
+      if (isUi) this.rollAudience(this.watermark(clock));
       this.sendMarker(source, clock, out, isUi);
     }
     // Every origin makes the same promise (every user task gets the heartbeat).
