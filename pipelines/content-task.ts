@@ -24,6 +24,7 @@ import {
 import { SourceOffsetDedupe, type SourceOffsetDedupeSnapshot } from '../operators/dedupeBySourceOffset.js';
 import { applyMarker, combineProgress, type SourceProgress } from '../operators/combineWatermarkMarkers.js';
 import { EventTimeTicks } from '../operators/eventTimeTicks.js';
+import { KeyedState } from '../operators/keyedStateUpdate.js';
 import type {
   AllocatorInput,
   CategoryAudience,
@@ -36,7 +37,6 @@ import type { VersionedCache } from '../state/versioned-cache.js';
 import { NO_WATERMARK } from '../operators/types.js';
 import { SOURCE_TOPIC, sourceId, sourceTopicIndex, type TopologyNames } from './topology.js';
 import {
-  flushChanged,
   type Collector,
   type InRecord,
   type SourcePosition,
@@ -112,7 +112,8 @@ export class ContentTask implements StreamTask {
   private readonly expectedSources: string[];
   private readonly live: Set<string>;
   private readonly withOutcomes: Set<string>;
-  private readonly changed = new Set<string>();
+  /** The contents' states: written through here, so the changelog carries every changed key. */
+  private readonly state: KeyedState<ContentAgentState>;
   /** Content-cache evictions counted at the previous keysFor (-1: none yet). */
   private evictionsSeen = -1;
   /** Restored `pending` offsets not re-read yet; positions() returns `readPos` until it is empty. */
@@ -180,6 +181,7 @@ export class ContentTask implements StreamTask {
       closed === null
         ? new EventTimeTicks({ tickMs: this.timing.tickMs })
         : EventTimeTicks.restore({ tickMs: this.timing.tickMs }, { lastTick: closed });
+    this.state = new KeyedState(contents);
     this.live = new Set(this.meta.live);
     this.withOutcomes = new Set(this.meta.withOutcomes);
     this.readPos = this.meta.next;
@@ -459,20 +461,18 @@ export class ContentTask implements StreamTask {
     if (p.ev.published) {
       const pub = p.ev.published;
       const s = applyPublished(
-        this.contents.get(pub.content_id),
+        this.state.get(pub.content_id),
         { ...pub, creator_followers: pub.creator_followers ?? null },
         this.cfg,
       );
-      this.contents.put(pub.content_id, s, s.version);
-      this.changed.add(pub.content_id);
+      this.state.put(pub.content_id, s, s.version);
       if (!s.flagged) this.live.add(pub.content_id);
       return;
     }
     const i = p.ev.interaction!;
-    const s = this.contents.get(i.content_id) ?? newContentState(i.content_id, i.category, this.cfg);
+    const s = this.state.get(i.content_id) ?? newContentState(i.content_id, i.category, this.cfg);
     applyContentInteraction(s, i as unknown as UserInteraction, i.suspect_clicker ?? false, this.cfg);
-    this.contents.put(i.content_id, s, s.version);
-    this.changed.add(i.content_id);
+    this.state.put(i.content_id, s, s.version);
     if (i.heated && i.allocation_id) this.withOutcomes.add(i.content_id);
     const totals = this.meta.totals;
     totals.impressions++;
@@ -487,14 +487,11 @@ export class ContentTask implements StreamTask {
   private closeTick(boundary: number, out: Collector): number {
     const requests: HeatingRequest[] = [];
     for (const id of [...this.live].sort()) {
-      const s = this.contents.get(id);
+      const s = this.state.get(id);
       if (s === undefined) continue;
       const r = contentTick(s, boundary, this.seed, this.cfg, this.requestPolicy);
       if (r.flagged) this.onFlagged?.();
-      if (r.changed) {
-        this.contents.put(id, s, s.version);
-        this.changed.add(id);
-      }
+      if (r.changed) this.state.put(id, s, s.version);
       if (r.request) {
         const q = r.request;
         requests.push({
@@ -522,7 +519,7 @@ export class ContentTask implements StreamTask {
     }
     const outcomes = [];
     for (const id of [...this.withOutcomes].sort()) {
-      const s = this.contents.get(id);
+      const s = this.state.get(id);
       if (s === undefined) continue;
       for (const o of drainAllocationOutcomes(s)) {
         outcomes.push({
@@ -534,7 +531,8 @@ export class ContentTask implements StreamTask {
           shares: o.shares,
         });
       }
-      // Draining changes the state: bump the version so a checkpoint never restores drained outcomes.
+      // Draining changes the state: bump the version so a checkpoint never restores drained
+      // outcomes. Written to the store only: the changelog's ContentState carries no outcomes.
       s.version += 1;
       this.contents.put(id, s, s.version);
     }
@@ -588,12 +586,9 @@ export class ContentTask implements StreamTask {
   }
 
   flushChangelog(out: Collector): void {
-    const changelog = {
-      topic: this.names.contentChangelog,
-      schema: 'ContentState' as const,
-      value: toContentState,
-    };
-    flushChanged(this.changed, (id) => this.contents.get(id), changelog, out);
+    this.state.flushChanged((key, s) =>
+      out.send({ topic: this.names.contentChangelog, schema: 'ContentState', key, value: toContentState(s) }),
+    );
   }
 
   snapshot(): TaskSnapshot {

@@ -37,24 +37,6 @@ export interface OutRecord {
   bytes?: Buffer;
 }
 
-/**
- * Sends the changelog record of every key changed since the last flush (its latest state only),
- * then forgets them: what a task's `flushChangelog` does over its store.
- */
-export function flushChanged<S>(
-  changed: Set<string>,
-  get: (key: string) => S | undefined,
-  changelog: { topic: string; schema: SchemaName; value: (state: S) => unknown },
-  out: Collector,
-): void {
-  for (const key of changed) {
-    const state = get(key);
-    if (state !== undefined)
-      out.send({ topic: changelog.topic, schema: changelog.schema, key, value: changelog.value(state) });
-  }
-  changed.clear();
-}
-
 export interface Collector {
   send(record: OutRecord): void;
   /** Side output for records behind the watermark beyond allowed lateness. */

@@ -21,9 +21,9 @@ import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } fr
 import { NO_WATERMARK } from '../operators/types.js';
 import { isBehind, sourceWatermark } from '../operators/withWatermarks.js';
 import { EventTimeTicks } from '../operators/eventTimeTicks.js';
+import { KeyedState } from '../operators/keyedStateUpdate.js';
 import { fastPartition, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
 import {
-  flushChanged,
   type Collector,
   InRecord,
   OutRecord,
@@ -128,7 +128,8 @@ export class UserTask implements StreamTask {
   private readonly uiSource: number;
   private readonly cpSource: number;
   private readonly rkSource: number;
-  private readonly changed = new Set<string>();
+  /** The users' states: written through here, so the changelog carries every changed user. */
+  private readonly state: KeyedState<UserAgentState>;
   private readonly timing: ResolvedTiming;
   /** The audience ticks of ui's watermark (`meta.aTick` is its last tick, as an index). */
   private ticks: EventTimeTicks;
@@ -166,6 +167,7 @@ export class UserTask implements StreamTask {
       rkOrigins: m.rkOrigins ?? {},
       rkFrom: m.rkFrom ?? {},
     };
+    this.state = new KeyedState(users);
     const tickMs = this.timing.tickMs;
     this.ticks =
       m.aTick === -1
@@ -409,7 +411,7 @@ export class UserTask implements StreamTask {
     sourceOffset: number,
     touched: Map<string, { state: UserAgentState; version: number }> | null,
   ): OutRecord | null {
-    let state = touched?.get(ev.user_id)?.state ?? this.users.get(ev.user_id);
+    let state = touched?.get(ev.user_id)?.state ?? this.state.get(ev.user_id);
     if (state === undefined) state = newUserState(ev.user_id, this.cfg);
     const version = Math.max(base, state.version + 1);
     const outcome = applyUserInteraction(state, ev, version, this.cfg);
@@ -425,9 +427,10 @@ export class UserTask implements StreamTask {
         aTick,
         state.curiosity >= this.cfg.user.highCuriosity,
       );
-    if (touched) touched.set(ev.user_id, { state, version });
-    else this.users.put(ev.user_id, state, version);
-    this.changed.add(ev.user_id);
+    if (touched) {
+      touched.set(ev.user_id, { state, version });
+      this.state.markChanged(ev.user_id); // stored after the micro-batch's explore call
+    } else this.state.put(ev.user_id, state, version);
     const forwarded: ContentEvent = {
       source,
       source_offset: sourceOffset,
@@ -696,16 +699,18 @@ export class UserTask implements StreamTask {
       entries.map((e) => e.state),
       this.explore!(),
     );
-    entries.forEach((e, i) => this.users.put(ids[i], e.state, e.version));
+    entries.forEach((e, i) => this.state.put(ids[i], e.state, e.version));
   }
 
   flushChangelog(out: Collector): void {
-    const changelog = {
-      topic: this.names.userChangelog,
-      schema: 'UserMindState' as const,
-      value: (s: UserAgentState) => toUserMindState(s, this.cfg),
-    };
-    flushChanged(this.changed, (id) => this.users.get(id), changelog, out);
+    this.state.flushChanged((key, s) =>
+      out.send({
+        topic: this.names.userChangelog,
+        schema: 'UserMindState',
+        key,
+        value: toUserMindState(s, this.cfg),
+      }),
+    );
   }
 
   snapshot(): TaskSnapshot {
