@@ -19,7 +19,12 @@ import type { ContentEvent, ContentPublished, TickAudience, UserInteraction } fr
 import type { TaskCache } from '../state/versioned-cache.js';
 import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } from './rekey.js';
 import { NO_WATERMARK } from '../operators/types.js';
-import { isBehind, sourceWatermark } from '../operators/withWatermarks.js';
+import {
+  isBehind,
+  observeEventTime,
+  sourceWatermark,
+  type EventTimeClock,
+} from '../operators/withWatermarks.js';
 import { EventTimeTicks } from '../operators/eventTimeTicks.js';
 import { KeyedState } from '../operators/keyedStateUpdate.js';
 import { fastPartition, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
@@ -59,12 +64,9 @@ export function resolveTiming(t: StageTiming): ResolvedTiming {
 /** What the user stage does with an interaction in a partition its user_id does not hash to. */
 export type PartitionMismatchPolicy = 'reroute' | 'dlq';
 
-/** Per-source watermark bookkeeping of a stage-1 input partition. */
-interface SourceClock {
+/** Per-source watermark bookkeeping of a stage-1 input partition (max event time -Infinity: none). */
+interface SourceClock extends EventTimeClock {
   next: number; // next offset to read
-  maxT: number; // max event time seen (-Infinity: none)
-  first: number | null; // first event time seen
-  idle: boolean;
 }
 
 interface UserTaskMeta {
@@ -301,11 +303,7 @@ export class UserTask implements StreamTask {
       if (t === null) continue;
       if (t !== ev.event_time) ev = { ...ev, event_time: t };
       if (this.isLate(rec, t, clock, out)) continue;
-      if (clock.first === null) clock.first = t;
-      if (t > clock.maxT) {
-        clock.maxT = t;
-        this.rollAudience(this.watermark(clock));
-      }
+      if (observeEventTime(clock, t)) this.rollAudience(this.watermark(clock));
       if (fastPartition(ev.user_id, this.contentPartitions) !== this.id.partition) {
         this.misrouted(rec, ev, out);
         continue;
@@ -480,8 +478,7 @@ export class UserTask implements StreamTask {
       }
       // Publications are catalogue updates: never dropped as late (the content stage applies a
       // publication behind its watermark immediately), so only the watermark is tracked here.
-      if (clock.first === null) clock.first = t;
-      if (t > clock.maxT) clock.maxT = t;
+      observeEventTime(clock, t);
       const forwarded: ContentEvent = {
         source: this.cpSource,
         source_offset: rec.offset,
