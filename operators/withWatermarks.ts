@@ -3,7 +3,7 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ConfigError } from '../core/errors.js';
 import { combineProgress, type SourceProgress } from './combineWatermarkMarkers.js';
-import { NO_WATERMARK, type Sink, type WatermarkedBatch, sinkFn, sortedRows } from './types.js';
+import { NO_WATERMARK, type Sink, type WatermarkedBatch, isBehind, sinkFn, sortedRows } from './types.js';
 
 /**
  * A source's watermark under bounded out-of-orderness: its highest event time minus the bound
@@ -13,11 +13,6 @@ export function sourceWatermark(maxEventTime: number, outOfOrdernessMs: number):
   return maxEventTime === NO_WATERMARK || maxEventTime === -Infinity
     ? NO_WATERMARK
     : maxEventTime - outOfOrdernessMs;
-}
-
-/** Late: behind `watermark` by more than the allowed lateness (nothing is late before the first watermark). */
-export function isBehind(eventTime: number, watermark: number, allowedLatenessMs: number): boolean {
-  return watermark !== NO_WATERMARK && eventTime < watermark - allowedLatenessMs;
 }
 
 /**

@@ -18,13 +18,8 @@ import { ThermostatError } from '../core/errors.js';
 import type { ContentEvent, ContentPublished, TickAudience, UserInteraction } from '../schemas/types.js';
 import type { TaskCache } from '../state/versioned-cache.js';
 import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } from './rekey.js';
-import { NO_WATERMARK } from '../operators/types.js';
-import {
-  isBehind,
-  observeEventTime,
-  sourceWatermark,
-  type EventTimeClock,
-} from '../operators/withWatermarks.js';
+import { isBehind, NO_WATERMARK } from '../operators/types.js';
+import { observeEventTime, sourceWatermark, type EventTimeClock } from '../operators/withWatermarks.js';
 import { EventTimeTicks } from '../operators/eventTimeTicks.js';
 import { KeyedState } from '../operators/keyedStateUpdate.js';
 import { fastPartition, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
