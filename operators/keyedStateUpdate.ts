@@ -50,17 +50,13 @@ export class MapKeyValueStore<V> implements KeyValueStoreLike<V> {
 
 /**
  * A task's keyed state: the store, plus the keys written since the last `flushChanged` (first-write
- * order, so the changelog is deterministic). The content and user stages load, apply and `put`
- * through it; `KeyedStateUpdater` does the same for a pure step function.
+ * order, so the changelog is deterministic). The content and user stages read their cache, apply
+ * the agent and `put` through it; `KeyedStateUpdater` does the same for a pure step function.
  */
 export class KeyedState<S> {
   private readonly changed = new Set<string>();
 
   constructor(readonly store: KeyValueStoreLike<S>) {}
-
-  get(key: string): S | undefined {
-    return this.store.get(key);
-  }
 
   /** Writes the key's state at `version` and marks it changed. */
   put(key: string, state: S, version: number): void {

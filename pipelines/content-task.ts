@@ -461,7 +461,7 @@ export class ContentTask implements StreamTask {
     if (p.ev.published) {
       const pub = p.ev.published;
       const s = applyPublished(
-        this.state.get(pub.content_id),
+        this.contents.get(pub.content_id),
         { ...pub, creator_followers: pub.creator_followers ?? null },
         this.cfg,
       );
@@ -470,7 +470,7 @@ export class ContentTask implements StreamTask {
       return;
     }
     const i = p.ev.interaction!;
-    const s = this.state.get(i.content_id) ?? newContentState(i.content_id, i.category, this.cfg);
+    const s = this.contents.get(i.content_id) ?? newContentState(i.content_id, i.category, this.cfg);
     applyContentInteraction(s, i as unknown as UserInteraction, i.suspect_clicker ?? false, this.cfg);
     this.state.put(i.content_id, s, s.version);
     if (i.heated && i.allocation_id) this.withOutcomes.add(i.content_id);
@@ -487,7 +487,7 @@ export class ContentTask implements StreamTask {
   private closeTick(boundary: number, out: Collector): number {
     const requests: HeatingRequest[] = [];
     for (const id of [...this.live].sort()) {
-      const s = this.state.get(id);
+      const s = this.contents.get(id);
       if (s === undefined) continue;
       const r = contentTick(s, boundary, this.seed, this.cfg, this.requestPolicy);
       if (r.flagged) this.onFlagged?.();
@@ -519,7 +519,7 @@ export class ContentTask implements StreamTask {
     }
     const outcomes = [];
     for (const id of [...this.withOutcomes].sort()) {
-      const s = this.state.get(id);
+      const s = this.contents.get(id);
       if (s === undefined) continue;
       for (const o of drainAllocationOutcomes(s)) {
         outcomes.push({

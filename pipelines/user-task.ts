@@ -404,7 +404,7 @@ export class UserTask implements StreamTask {
     sourceOffset: number,
     touched: Map<string, { state: UserAgentState; version: number }> | null,
   ): OutRecord | null {
-    let state = touched?.get(ev.user_id)?.state ?? this.state.get(ev.user_id);
+    let state = touched?.get(ev.user_id)?.state ?? this.users.get(ev.user_id);
     if (state === undefined) state = newUserState(ev.user_id, this.cfg);
     const version = Math.max(base, state.version + 1);
     const outcome = applyUserInteraction(state, ev, version, this.cfg);
