@@ -9,7 +9,6 @@ import type { CheckpointEntry, TaskId as StoreTaskId } from '../state/store.js';
 
 /** A task of this graph: one of its stages on one partition. */
 export type TaskId = StoreTaskId<StageName>;
-export const taskKey = (t: TaskId): string => `${t.stage}.${t.partition}`;
 
 /** A decoded input record. `offset` is the Kafka offset in its partition. */
 export interface InRecord<V = unknown> {
