@@ -5,7 +5,7 @@
 // them on their checkpointed progress records, the combiner below on its own.
 import { Observable, type OperatorFunction } from 'rxjs';
 import { ConfigError } from '../core/errors.js';
-import { NO_WATERMARK, sortedRows } from './types.js';
+import { NO_WATERMARK, isBehind, sortedRows } from './types.js';
 
 /** A watermark marker as carried on an internal topic. */
 export interface WatermarkMarker {
@@ -137,7 +137,7 @@ export class WatermarkMarkerCombiner {
 
   /** `eventTime < watermark - allowedLateness`. */
   isLate(eventTime: number): boolean {
-    return this.wm !== NO_WATERMARK && eventTime < this.wm - this.allowedLatenessMs;
+    return isBehind(eventTime, this.wm, this.allowedLatenessMs);
   }
 }
 

@@ -58,18 +58,50 @@ export class EventTimeTicks {
     return this.lastTick === NO_WATERMARK ? undefined : this.lastTick + this.tickMs;
   }
 
-  /** Returns the ticks crossed by moving the watermark to `watermark` (ascending, possibly none). */
-  advance(watermark: number): number[] {
-    const out: number[] = [];
-    if (watermark === NO_WATERMARK) return out;
+  /**
+   * Moves the ticker to `watermark`; returns how many ticks it crosses (0: none). The first
+   * watermark only positions the ticker. No allocation: the stages call it per record.
+   */
+  step(watermark: number): number {
+    if (watermark === NO_WATERMARK) return 0;
     const boundary = Math.floor(watermark / this.tickMs) * this.tickMs;
     if (this.lastTick === NO_WATERMARK) {
       this.lastTick = boundary;
-      return out;
+      return 0;
     }
-    for (let t = this.lastTick + this.tickMs; t <= boundary; t += this.tickMs) out.push(t);
-    if (boundary > this.lastTick) this.lastTick = boundary;
+    if (!(boundary > this.lastTick)) return 0;
+    const crossed = (boundary - this.lastTick) / this.tickMs;
+    this.lastTick = boundary;
+    return crossed;
+  }
+
+  /** Returns the ticks crossed by moving the watermark to `watermark` (ascending, possibly none). */
+  advance(watermark: number): number[] {
+    const from = this.lastTick;
+    const crossed = this.step(watermark);
+    const out: number[] = [];
+    for (let i = 1; i <= crossed; i++) out.push(from + i * this.tickMs);
     return out;
+  }
+
+  /** Positions the ticker at the boundary at or below `time`, unless it is positioned already. */
+  positionAt(time: number): void {
+    if (this.lastTick === NO_WATERMARK) this.lastTick = Math.floor(time / this.tickMs) * this.tickMs;
+  }
+
+  /** The next tick; before positioning, the one `positionAt(time)` would make next (nothing moves). */
+  nextFrom(time: number): number {
+    const last =
+      this.lastTick === NO_WATERMARK ? Math.floor(time / this.tickMs) * this.tickMs : this.lastTick;
+    return last + this.tickMs;
+  }
+
+  /**
+   * Marks every tick up to `tick` (a multiple of tickMs) as emitted: a stage that emits ticks one
+   * at a time, or passes a run of ticks it knows to be empty in one step.
+   */
+  emitThrough(tick: number): void {
+    if (tick > this.lastTick) this.lastTick = tick;
   }
 }
 

@@ -1,4 +1,6 @@
-// Apply a pure per-key step function over a batch, through a KeyValueStore-like interface.
+// Keyed state of a task: writes through a KeyValueStore-like store, remembering the keys changed
+// since the last changelog flush. The stages' agent updates (which mutate a state in place and
+// choose its version) and the pure-step operator below both write through `KeyedState`.
 import type { OperatorFunction } from 'rxjs';
 import { batchOperator } from './internal/coreOperator.js';
 
@@ -47,6 +49,46 @@ export class MapKeyValueStore<V> implements KeyValueStoreLike<V> {
 }
 
 /**
+ * A task's keyed state: the store, plus the keys written since the last `flushChanged` (first-write
+ * order, so the changelog is deterministic). The content and user stages read their cache, apply
+ * the agent and `put` through it; `KeyedStateUpdater` does the same for a pure step function.
+ */
+export class KeyedState<S> {
+  private readonly changed = new Set<string>();
+
+  constructor(readonly store: KeyValueStoreLike<S>) {}
+
+  /** Writes the key's state at `version` and marks it changed. */
+  put(key: string, state: S, version: number): void {
+    this.store.put(key, state, version);
+    this.changed.add(key);
+  }
+
+  /** Deletes the key at `version` (a tombstone) and marks it changed. */
+  delete(key: string, version: number): void {
+    this.store.delete(key, version);
+    this.changed.add(key);
+  }
+
+  /** Marks a key changed whose `put` comes later (a batch of states stored after one batched call). */
+  markChanged(key: string): void {
+    this.changed.add(key);
+  }
+
+  /**
+   * Hands each key changed since the last flush with its latest state to `emit` (a deleted key is
+   * skipped), in first-change order, then forgets them: a task's changelog flush.
+   */
+  flushChanged(emit: (key: string, state: S) => void): void {
+    for (const key of this.changed) {
+      const state = this.store.get(key);
+      if (state !== undefined) emit(key, state);
+    }
+    this.changed.clear();
+  }
+}
+
+/**
  * What a step sees besides state and record. One object is reused for every record: it is only
  * valid during the call, do not keep it.
  */
@@ -91,7 +133,8 @@ export class KeyedStateUpdater<T, S> {
     this.nextVersion = options.nextVersion ?? ((_r, v) => v + 1);
   }
 
-  apply(records: readonly T[], store: KeyValueStoreLike<S>): StateChange<S>[] {
+  apply(records: readonly T[], state: KeyedState<S>): StateChange<S>[] {
+    const store = state.store;
     const changed = new Map<string, { key: string; value: S | undefined; version: number }>();
     const ctx = this.ctx;
     for (let i = 0; i < records.length; i++) {
@@ -104,8 +147,8 @@ export class KeyedStateUpdater<T, S> {
       const next = this.step(prev, r, ctx);
       if (Object.is(next, prev)) continue;
       const version = this.nextVersion(r, prevVersion);
-      if (next === undefined) store.delete(key, version);
-      else store.put(key, next, version);
+      if (next === undefined) state.delete(key, version);
+      else state.put(key, next, version);
       const c = changed.get(key);
       if (c === undefined) changed.set(key, { key, value: next, version });
       else {
@@ -134,8 +177,9 @@ export function keyedStateUpdate<T, S>(
   return batchOperator(() => {
     const core = new KeyedStateUpdater(options);
     const kv = typeof store === 'function' ? store() : store;
+    const state = new KeyedState(kv);
     return {
-      step: (batch: readonly T[]) => core.apply(batch, kv),
+      step: (batch: readonly T[]) => core.apply(batch, state),
       teardown: typeof store === 'function' ? () => kv.close?.() : undefined,
     };
   });

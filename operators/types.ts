@@ -11,6 +11,14 @@
 export const NO_WATERMARK = -(2 ** 52);
 
 /**
+ * The late side output's rule: behind `watermark` by more than the allowed lateness (nothing is
+ * late before the first watermark).
+ */
+export function isBehind(eventTime: number, watermark: number, allowedLatenessMs: number): boolean {
+  return watermark !== NO_WATERMARK && eventTime < watermark - allowedLatenessMs;
+}
+
+/**
  * A batch of records together with the watermark that holds after it. Watermark convention used
  * across Thermostat: a watermark W asserts that every record with `event_time < W` has arrived
  * (records with `event_time >= W` may still come).

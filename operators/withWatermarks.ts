@@ -1,8 +1,9 @@
-// Per-source event-time watermarks with idleness, and the operator that stamps batches with them.
+// Per-source event-time watermarks (the user stage's clocks, lateness), their combination, and the
+// operator that stamps batches with them.
 import { Observable, type OperatorFunction } from 'rxjs';
-import type { Clock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
-import { NO_WATERMARK, type Sink, type WatermarkedBatch, sinkFn, sortedRows } from './types.js';
+import { combineProgress, type SourceProgress } from './combineWatermarkMarkers.js';
+import { NO_WATERMARK, type Sink, type WatermarkedBatch, isBehind, sinkFn, sortedRows } from './types.js';
 
 /**
  * A source's watermark under bounded out-of-orderness: its highest event time minus the bound
@@ -14,9 +15,27 @@ export function sourceWatermark(maxEventTime: number, outOfOrdernessMs: number):
     : maxEventTime - outOfOrdernessMs;
 }
 
-/** Late: behind `watermark` by more than the allowed lateness (nothing is late before the first watermark). */
-export function isBehind(eventTime: number, watermark: number, allowedLatenessMs: number): boolean {
-  return watermark !== NO_WATERMARK && eventTime < watermark - allowedLatenessMs;
+/**
+ * A source's event-time progress as a stage keeps it (plain data, checkpointed by the task): its
+ * highest event time (`NO_WATERMARK` or -Infinity: none yet), its first one, and whether the runtime
+ * declared it idle.
+ */
+export interface EventTimeClock {
+  maxT: number;
+  first: number | null;
+  idle: boolean;
+}
+
+/**
+ * One on-time event time of the source: remembers the first, raises the highest, and makes the
+ * source active. Returns true when the highest event time (so the source's watermark) moved.
+ */
+export function observeEventTime(clock: EventTimeClock, eventTime: number): boolean {
+  if (clock.first === null) clock.first = eventTime;
+  clock.idle = false;
+  if (!(eventTime > clock.maxT)) return false;
+  clock.maxT = eventTime;
+  return true;
 }
 
 export interface WatermarkTrackerOptions {
@@ -24,95 +43,75 @@ export interface WatermarkTrackerOptions {
   readonly outOfOrdernessMs: number;
   /** Records behind the watermark by more than this are late. Default 0. */
   readonly allowedLatenessMs?: number;
-  /** A source at end-of-partition for this long (wall time, by `clock`) is idle. */
-  readonly idleTimeoutMs: number;
-  /** Wall clock for idleness only. Event time never comes from it. */
-  readonly clock: Clock;
-}
-
-/** Per-source bookkeeping, plain data. */
-interface SourceState {
-  maxEventTime: number;
-  /** Wall time when the source was last seen at end-of-partition with nothing new since; null when active. */
-  eopSince: number | null;
 }
 
 export interface WatermarkTrackerSnapshot {
   readonly watermark: number;
-  /** [source, maxEventTime, eopSince] sorted by source. */
-  readonly sources: readonly (readonly [string, number, number | null])[];
+  /** [source, maxEventTime, first event time, idle] sorted by source. */
+  readonly sources: readonly (readonly [string, number, number | null, boolean])[];
 }
 
 /**
  * Watermarks per source (a topic-partition, named by a string such as `"user-interactions/3"`):
- * `wm(source) = maxEventTime(source) - outOfOrdernessMs`. The combined watermark is the minimum
- * over the sources that are not idle, and never goes back. A source is idle once it has been at
- * end-of-partition (`markEndOfPartition`) for `idleTimeoutMs` of wall time with no record since;
- * a record makes it active again. When every source is idle the combined watermark is the maximum
- * of their watermarks (as Flink's StatusWatermarkValve does when all channels are idle).
+ * `wm(source) = maxEventTime(source) - outOfOrdernessMs`, each source an `EventTimeClock` as the
+ * user stage keeps its own. The combined watermark is `combineProgress` over the sources (the
+ * minimum over the active ones; with every source idle, the maximum), and never goes back.
+ * Idleness is declared by the runtime (`setIdle`: a partition found at its end for the idle
+ * timeout); a record makes its source active again.
  *
  * A registered source that has not reported yet holds the combined watermark at `NO_WATERMARK`
- * until it delivers a record or goes idle.
+ * until it delivers a record or is declared idle.
  *
- * Pure and synchronous apart from the injected clock; `snapshot()`/`restore()` are plain data.
+ * Pure and synchronous; `snapshot()`/`restore()` are plain data.
  */
 export class WatermarkTracker {
   readonly outOfOrdernessMs: number;
   readonly allowedLatenessMs: number;
-  readonly idleTimeoutMs: number;
-  private readonly clock: Clock;
-  private readonly sources = new Map<string, SourceState>();
+  private readonly sources = new Map<string, EventTimeClock>();
   private wm = NO_WATERMARK;
 
   constructor(options: WatermarkTrackerOptions) {
-    const { outOfOrdernessMs, allowedLatenessMs = 0, idleTimeoutMs } = options;
+    const { outOfOrdernessMs, allowedLatenessMs = 0 } = options;
     if (!(outOfOrdernessMs >= 0)) throw new ConfigError('watermark.outOfOrdernessMs', 'must be >= 0');
     if (!(allowedLatenessMs >= 0)) throw new ConfigError('watermark.allowedLatenessMs', 'must be >= 0');
-    if (!(idleTimeoutMs >= 0)) throw new ConfigError('watermark.idleTimeoutMs', 'must be >= 0');
     this.outOfOrdernessMs = outOfOrdernessMs;
     this.allowedLatenessMs = allowedLatenessMs;
-    this.idleTimeoutMs = idleTimeoutMs;
-    this.clock = options.clock;
   }
 
   static restore(options: WatermarkTrackerOptions, snapshot: WatermarkTrackerSnapshot): WatermarkTracker {
     const t = new WatermarkTracker(options);
     t.wm = snapshot.watermark;
-    for (const [source, maxEventTime, eopSince] of snapshot.sources)
-      t.sources.set(source, { maxEventTime, eopSince });
+    for (const [source, maxT, first, idle] of snapshot.sources) t.sources.set(source, { maxT, first, idle });
     return t;
   }
 
   snapshot(): WatermarkTrackerSnapshot {
-    const sources = sortedRows(this.sources, (s, st) => [s, st.maxEventTime, st.eopSince] as const);
+    const sources = sortedRows(this.sources, (s, c) => [s, c.maxT, c.first, c.idle] as const);
     return { watermark: this.wm, sources };
   }
 
   /** Declares a source so that it holds the watermark back before its first record. Idempotent. */
   register(source: string): void {
-    if (!this.sources.has(source)) this.sources.set(source, { maxEventTime: NO_WATERMARK, eopSince: null });
+    this.clock(source);
   }
 
-  private state(source: string): SourceState {
-    let st = this.sources.get(source);
-    if (st === undefined) {
-      st = { maxEventTime: NO_WATERMARK, eopSince: null };
-      this.sources.set(source, st);
+  private clock(source: string): EventTimeClock {
+    let c = this.sources.get(source);
+    if (c === undefined) {
+      c = { maxT: NO_WATERMARK, first: null, idle: false };
+      this.sources.set(source, c);
     }
-    return st;
+    return c;
   }
 
   /** Records one event time from `source`; the source becomes active. */
   observe(source: string, eventTime: number): void {
-    const st = this.state(source);
-    if (eventTime > st.maxEventTime) st.maxEventTime = eventTime;
-    st.eopSince = null;
+    observeEventTime(this.clock(source), eventTime);
   }
 
-  /** The source reached the end of its partition (fetch returned nothing new). Starts the idle timer once. */
-  markEndOfPartition(source: string): void {
-    const st = this.state(source);
-    if (st.eopSince === null) st.eopSince = this.clock.now();
+  /** The runtime found the source at its end for the idle timeout (true), or it has data again. */
+  setIdle(source: string, idle: boolean): void {
+    this.clock(source).idle = idle;
   }
 
   /** Forgets a source (partition revoked). */
@@ -121,32 +120,21 @@ export class WatermarkTracker {
   }
 
   isIdle(source: string): boolean {
-    const st = this.sources.get(source);
-    return st !== undefined && this.idle(st, this.clock.now());
-  }
-
-  private idle(st: SourceState, now: number): boolean {
-    return st.eopSince !== null && now - st.eopSince >= this.idleTimeoutMs;
+    return this.sources.get(source)?.idle ?? false;
   }
 
   /** The watermark of one source (`NO_WATERMARK` before its first record). */
   sourceWatermark(source: string): number {
-    const st = this.sources.get(source);
-    return st === undefined ? NO_WATERMARK : sourceWatermark(st.maxEventTime, this.outOfOrdernessMs);
+    const c = this.sources.get(source);
+    return c === undefined ? NO_WATERMARK : sourceWatermark(c.maxT, this.outOfOrdernessMs);
   }
 
   /** Recomputes and returns the combined watermark (monotone). */
   current(): number {
-    const now = this.clock.now();
-    let min = Infinity;
-    let maxIdle = NO_WATERMARK;
-    for (const st of this.sources.values()) {
-      const w = sourceWatermark(st.maxEventTime, this.outOfOrdernessMs);
-      if (this.idle(st, now)) {
-        if (w > maxIdle) maxIdle = w;
-      } else if (w < min) min = w;
-    }
-    const candidate = min === Infinity ? maxIdle : min;
+    const progress: SourceProgress[] = [];
+    for (const c of this.sources.values())
+      progress.push({ wm: sourceWatermark(c.maxT, this.outOfOrdernessMs), idle: c.idle, first: c.first });
+    const candidate = combineProgress(progress);
     if (candidate > this.wm) this.wm = candidate;
     return this.wm;
   }
@@ -171,7 +159,7 @@ export class WatermarkTracker {
 }
 
 export interface WithWatermarksOptions<T> {
-  /** The tracker; the caller keeps it to mark end-of-partition, snapshot and restore. */
+  /** The tracker; the caller keeps it to declare idleness, snapshot and restore. */
   readonly tracker: WatermarkTracker;
   readonly sourceOf: (record: T) => string;
   readonly eventTimeOf: (record: T) => number;

@@ -23,6 +23,8 @@ import {
 } from '../operators/releaseBelowWatermark.js';
 import { SourceOffsetDedupe, type SourceOffsetDedupeSnapshot } from '../operators/dedupeBySourceOffset.js';
 import { applyMarker, combineProgress, type SourceProgress } from '../operators/combineWatermarkMarkers.js';
+import { EventTimeTicks } from '../operators/eventTimeTicks.js';
+import { KeyedState } from '../operators/keyedStateUpdate.js';
 import type {
   AllocatorInput,
   CategoryAudience,
@@ -35,7 +37,6 @@ import type { VersionedCache } from '../state/versioned-cache.js';
 import { NO_WATERMARK } from '../operators/types.js';
 import { SOURCE_TOPIC, sourceId, sourceTopicIndex, type TopologyNames } from './topology.js';
 import {
-  flushChanged,
   type Collector,
   type InRecord,
   type SourcePosition,
@@ -100,17 +101,19 @@ const emptyTotals = (): TickTotals => ({
   new_content_impressions: 0,
   new_content_clicks: 0,
 });
-const NO_WM = NO_WATERMARK;
 
 export class ContentTask implements StreamTask {
   readonly id: TaskId;
   private readonly meta: ContentTaskMeta;
   private readonly buffer: CanonicalOrderBuffer<Pending>;
   private readonly dedupe: SourceOffsetDedupe<ContentEvent>;
+  /** Tick boundaries closed so far (`meta.closed`): positioned at the first event time, then one per close. */
+  private readonly ticks: EventTimeTicks;
   private readonly expectedSources: string[];
   private readonly live: Set<string>;
   private readonly withOutcomes: Set<string>;
-  private readonly changed = new Set<string>();
+  /** The contents' states: written through here, so the changelog carries every changed key. */
+  private readonly state: KeyedState<ContentAgentState>;
   /** Content-cache evictions counted at the previous keysFor (-1: none yet). */
   private evictionsSeen = -1;
   /** Restored `pending` offsets not re-read yet; positions() returns `readPos` until it is empty. */
@@ -173,6 +176,12 @@ export class ContentTask implements StreamTask {
         late: 0,
       };
     }
+    const closed = this.meta.closed;
+    this.ticks =
+      closed === null
+        ? new EventTimeTicks({ tickMs: this.timing.tickMs })
+        : EventTimeTicks.restore({ tickMs: this.timing.tickMs }, { lastTick: closed });
+    this.state = new KeyedState(contents);
     this.live = new Set(this.meta.live);
     this.withOutcomes = new Set(this.meta.withOutcomes);
     this.readPos = this.meta.next;
@@ -244,15 +253,12 @@ export class ContentTask implements StreamTask {
       if (!copied.has(src)) {
         copied.add(src);
         const s = sources[src];
-        sources[src] = s ? { ...s } : { wm: NO_WM, idle: false, first: null };
+        sources[src] = s ? { ...s } : { wm: NO_WATERMARK, idle: false, first: null };
       }
       applyMarker(sources[src], ev.marker!);
     }
     const lim = this.limits(sources);
-    if (lim === null) return false;
-    const tickMs = this.timing.tickMs;
-    const closed = this.meta.closed ?? Math.floor(lim.origin / tickMs) * tickMs;
-    return closed + tickMs <= lim.w;
+    return lim !== null && this.ticks.nextFrom(lim.origin) <= lim.w;
   }
 
   /**
@@ -264,9 +270,7 @@ export class ContentTask implements StreamTask {
     if (this.toReplay.size > 0) return false; // buffered records are still being re-read
     const lim = this.limits();
     if (lim === null) return false;
-    const tickMs = this.timing.tickMs;
-    const closed = this.meta.closed ?? Math.floor(lim.origin / tickMs) * tickMs;
-    return closed + tickMs <= lim.w || this.buffer.watermark < lim.w;
+    return this.ticks.nextFrom(lim.origin) <= lim.w || this.buffer.watermark < lim.w;
   }
 
   process(batch: readonly InRecord[], out: Collector): void {
@@ -320,7 +324,7 @@ export class ContentTask implements StreamTask {
 
   private onMarker(src: string, ev: ContentEvent, _out: Collector): void {
     const m = ev.marker!;
-    applyMarker((this.meta.sources[src] ??= { wm: NO_WM, idle: false, first: null }), m);
+    applyMarker((this.meta.sources[src] ??= { wm: NO_WATERMARK, idle: false, first: null }), m);
     if (this.id.partition === 0) {
       for (const a of m.audience ?? []) (this.meta.audience[a.tick] ??= {})[src] = a.categories;
     }
@@ -341,7 +345,7 @@ export class ContentTask implements StreamTask {
   private limits(
     sources: Record<string, SourceInfo> = this.meta.sources,
   ): { w: number; origin: number } | null {
-    let frontier = NO_WM;
+    let frontier = NO_WATERMARK;
     let origin = Infinity;
     const list: SourceInfo[] = [];
     for (const src of this.expectedSources) {
@@ -352,8 +356,11 @@ export class ContentTask implements StreamTask {
       if (s.wm > frontier && carriesInteractions(Number(src))) frontier = s.wm;
     }
     if (origin === Infinity) return null; // no source has data yet
-    const w = combineProgress(list, frontier === NO_WM ? NO_WM : frontier - this.timing.idleMaxLagMs);
-    if (w <= NO_WM) return null;
+    const w = combineProgress(
+      list,
+      frontier === NO_WATERMARK ? NO_WATERMARK : frontier - this.timing.idleMaxLagMs,
+    );
+    if (w <= NO_WATERMARK) return null;
     return { w: w - this.timing.allowedLatenessMs, origin };
   }
 
@@ -365,31 +372,35 @@ export class ContentTask implements StreamTask {
   private advance(out: Collector, maxWork: number): void {
     const lim = this.limits();
     if (lim === null) return;
-    const tickMs = this.timing.tickMs;
-    let closed = this.meta.closed ?? Math.floor(lim.origin / tickMs) * tickMs;
+    const ticks = this.ticks;
+    ticks.positionAt(lim.origin);
     let skipped = false;
     let work = 0;
-    while (closed + tickMs <= lim.w) {
+    for (
+      let boundary = ticks.nextFrom(lim.origin);
+      boundary <= lim.w;
+      boundary = ticks.nextFrom(lim.origin)
+    ) {
       if (work >= maxWork) {
-        this.meta.closed = closed;
+        this.meta.closed = ticks.last; // the rest is the backlog
         return;
       }
-      let boundary: number = closed + tickMs;
       if (this.quiet()) {
         // Empty ticks (nothing to apply, request, drain or forward) are skipped in one step, so an
         // event-time jump costs O(1), not one closeTick per minute in between. Which ticks are empty
         // depends only on the data, so the skipped set is the same for any batching or restart.
         boundary = this.nextBusyBoundary(boundary);
         if (boundary > lim.w) {
-          closed = Math.floor(lim.w / tickMs) * tickMs;
+          ticks.emitThrough(Math.floor(lim.w / ticks.tickMs) * ticks.tickMs);
           skipped = true;
           break;
         }
       }
       for (const p of this.buffer.release(boundary)) this.apply(p, out);
       work += 1 + this.closeTick(boundary, out);
-      closed = boundary;
+      ticks.emitThrough(boundary);
     }
+    const closed = ticks.last;
     this.meta.closed = closed;
     // The allocator must still learn that this partition is done up to `closed`: a zero-chunk
     // contribution says "nothing for any tick <= closed" (the allocator never runs empty ticks).
@@ -454,16 +465,14 @@ export class ContentTask implements StreamTask {
         { ...pub, creator_followers: pub.creator_followers ?? null },
         this.cfg,
       );
-      this.contents.put(pub.content_id, s, s.version);
-      this.changed.add(pub.content_id);
+      this.state.put(pub.content_id, s, s.version);
       if (!s.flagged) this.live.add(pub.content_id);
       return;
     }
     const i = p.ev.interaction!;
     const s = this.contents.get(i.content_id) ?? newContentState(i.content_id, i.category, this.cfg);
     applyContentInteraction(s, i as unknown as UserInteraction, i.suspect_clicker ?? false, this.cfg);
-    this.contents.put(i.content_id, s, s.version);
-    this.changed.add(i.content_id);
+    this.state.put(i.content_id, s, s.version);
     if (i.heated && i.allocation_id) this.withOutcomes.add(i.content_id);
     const totals = this.meta.totals;
     totals.impressions++;
@@ -482,10 +491,7 @@ export class ContentTask implements StreamTask {
       if (s === undefined) continue;
       const r = contentTick(s, boundary, this.seed, this.cfg, this.requestPolicy);
       if (r.flagged) this.onFlagged?.();
-      if (r.changed) {
-        this.contents.put(id, s, s.version);
-        this.changed.add(id);
-      }
+      if (r.changed) this.state.put(id, s, s.version);
       if (r.request) {
         const q = r.request;
         requests.push({
@@ -525,7 +531,8 @@ export class ContentTask implements StreamTask {
           shares: o.shares,
         });
       }
-      // Draining changes the state: bump the version so a checkpoint never restores drained outcomes.
+      // Draining changes the state: bump the version so a checkpoint never restores drained
+      // outcomes. Written to the store only: the changelog's ContentState carries no outcomes.
       s.version += 1;
       this.contents.put(id, s, s.version);
     }
@@ -579,12 +586,9 @@ export class ContentTask implements StreamTask {
   }
 
   flushChangelog(out: Collector): void {
-    const changelog = {
-      topic: this.names.contentChangelog,
-      schema: 'ContentState' as const,
-      value: toContentState,
-    };
-    flushChanged(this.changed, (id) => this.contents.get(id), changelog, out);
+    this.state.flushChanged((key, s) =>
+      out.send({ topic: this.names.contentChangelog, schema: 'ContentState', key, value: toContentState(s) }),
+    );
   }
 
   snapshot(): TaskSnapshot {

@@ -14,7 +14,6 @@ import type { CheckpointEntry, TaskId as StoreTaskId } from '../state/store.js';
 
 /** A task of this graph: one of its stages on one partition. */
 export type TaskId = StoreTaskId<StageName>;
-export const taskKey = (t: TaskId): string => `${t.stage}.${t.partition}`;
 
 /** A decoded input record. `offset` is the Kafka offset in its partition. */
 export interface InRecord<V = unknown> {
@@ -40,24 +39,6 @@ export interface OutRecord {
   headers?: Record<string, string>;
   /** The value's bytes as they are (header-only records: empty), instead of encoding `value`. */
   bytes?: Buffer;
-}
-
-/**
- * Sends the changelog record of every key changed since the last flush (its latest state only),
- * then forgets them: what a task's `flushChangelog` does over its store.
- */
-export function flushChanged<S>(
-  changed: Set<string>,
-  get: (key: string) => S | undefined,
-  changelog: { topic: string; schema: SchemaName; value: (state: S) => unknown },
-  out: Collector,
-): void {
-  for (const key of changed) {
-    const state = get(key);
-    if (state !== undefined)
-      out.send({ topic: changelog.topic, schema: changelog.schema, key, value: changelog.value(state) });
-  }
-  changed.clear();
 }
 
 export interface Collector {

@@ -21,7 +21,7 @@ import { DLQ_HEADERS } from '../io/dlq.js';
 import { InProcessGraph } from '../runtime/in-process.js';
 import type { GraphSettings } from './task-factory.js';
 import type { RecordSerde } from '../runtime/task-runner.js';
-import { topicSchemas, topicSpecs, topologyNames, type TopologyNames } from './topology.js';
+import { topicSchemas, topicSpecs, topologyNames, tpKey, type TopologyNames } from './topology.js';
 
 export interface TestDriverOptions {
   appId?: string;
@@ -235,7 +235,7 @@ export class ThermostatTestDriver {
       decoded?: unknown;
     }[] = [];
     for (let p = 0; p < broker.partitions(topic); p++) {
-      const cursor = `${topic}/${p}`;
+      const cursor = tpKey(topic, p);
       const from = this.cursors.get(cursor) ?? 0;
       const end = broker.end(topic, p);
       for (const r of broker.read(topic, p, from, end - from)) fresh.push({ ...r, partition: p });

@@ -18,11 +18,12 @@ import { ThermostatError } from '../core/errors.js';
 import type { ContentEvent, ContentPublished, TickAudience, UserInteraction } from '../schemas/types.js';
 import type { TaskCache } from '../state/versioned-cache.js';
 import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } from './rekey.js';
-import { NO_WATERMARK } from '../operators/types.js';
-import { isBehind, sourceWatermark } from '../operators/withWatermarks.js';
+import { isBehind, NO_WATERMARK } from '../operators/types.js';
+import { observeEventTime, sourceWatermark, type EventTimeClock } from '../operators/withWatermarks.js';
+import { EventTimeTicks } from '../operators/eventTimeTicks.js';
+import { KeyedState } from '../operators/keyedStateUpdate.js';
 import { fastPartition, SOURCE_TOPIC, sourceId, type TopologyNames } from './topology.js';
 import {
-  flushChanged,
   type Collector,
   InRecord,
   OutRecord,
@@ -58,12 +59,9 @@ export function resolveTiming(t: StageTiming): ResolvedTiming {
 /** What the user stage does with an interaction in a partition its user_id does not hash to. */
 export type PartitionMismatchPolicy = 'reroute' | 'dlq';
 
-/** Per-source watermark bookkeeping of a stage-1 input partition. */
-interface SourceClock {
+/** Per-source watermark bookkeeping of a stage-1 input partition (max event time -Infinity: none). */
+interface SourceClock extends EventTimeClock {
   next: number; // next offset to read
-  maxT: number; // max event time seen (-Infinity: none)
-  first: number | null; // first event time seen
-  idle: boolean;
 }
 
 interface UserTaskMeta {
@@ -78,7 +76,10 @@ interface UserTaskMeta {
   rkFrom?: Record<string, OriginProgress>;
   /** Per origin partition, the last origin offset applied (replays of an origin are dropped). */
   rkOrigins?: Record<string, number>;
-  /** Tick whose audience is being accumulated (tick of ui's watermark), and its counts. */
+  /**
+   * Tick whose audience is being accumulated (index of the tick holding ui's watermark; -1: none),
+   * and its counts.
+   */
   aTick: number;
   audience: AudienceAggregate;
   /** Completed ticks' audiences not yet sent on a marker to content partition 0. */
@@ -124,8 +125,11 @@ export class UserTask implements StreamTask {
   private readonly uiSource: number;
   private readonly cpSource: number;
   private readonly rkSource: number;
-  private readonly changed = new Set<string>();
+  /** The users' states: written through here, so the changelog carries every changed user. */
+  private readonly state: KeyedState<UserAgentState>;
   private readonly timing: ResolvedTiming;
+  /** The audience ticks of ui's watermark (`meta.aTick` is its last tick, as an index). */
+  private ticks: EventTimeTicks;
   /** Held outputs in order, while some record is parked; null: not holding. */
   private held: Held[] | null = null;
   private readonly parkedKeys = new Set<string>();
@@ -160,6 +164,12 @@ export class UserTask implements StreamTask {
       rkOrigins: m.rkOrigins ?? {},
       rkFrom: m.rkFrom ?? {},
     };
+    this.state = new KeyedState(users);
+    const tickMs = this.timing.tickMs;
+    this.ticks =
+      m.aTick === -1
+        ? new EventTimeTicks({ tickMs })
+        : EventTimeTicks.restore({ tickMs }, { lastTick: m.aTick * tickMs });
     this.rekey = new RekeyInbox(
       this.meta.rkOrigins,
       this.meta.rkFrom,
@@ -278,7 +288,6 @@ export class UserTask implements StreamTask {
   ): void {
     if (batch[0].topic === this.names.userRekey) return this.processRekeyed(batch, out, resident);
     const clock = this.meta.ui;
-    const { tickMs } = this.timing;
     clock.idle = false;
     // Learned explore policy: the batch's states are kept here and stored once, after the batched call.
     const touched = this.explore ? new Map<string, { state: UserAgentState; version: number }>() : null;
@@ -289,11 +298,7 @@ export class UserTask implements StreamTask {
       if (t === null) continue;
       if (t !== ev.event_time) ev = { ...ev, event_time: t };
       if (this.isLate(rec, t, clock, out)) continue;
-      if (clock.first === null) clock.first = t;
-      if (t > clock.maxT) {
-        clock.maxT = t;
-        this.rollAudience(Math.floor(this.watermark(clock) / tickMs));
-      }
+      if (observeEventTime(clock, t)) this.rollAudience(this.watermark(clock));
       if (fastPartition(ev.user_id, this.contentPartitions) !== this.id.partition) {
         this.misrouted(rec, ev, out);
         continue;
@@ -415,9 +420,10 @@ export class UserTask implements StreamTask {
         aTick,
         state.curiosity >= this.cfg.user.highCuriosity,
       );
-    if (touched) touched.set(ev.user_id, { state, version });
-    else this.users.put(ev.user_id, state, version);
-    this.changed.add(ev.user_id);
+    if (touched) {
+      touched.set(ev.user_id, { state, version });
+      this.state.markChanged(ev.user_id); // stored after the micro-batch's explore call
+    } else this.state.put(ev.user_id, state, version);
     const forwarded: ContentEvent = {
       source,
       source_offset: sourceOffset,
@@ -467,8 +473,7 @@ export class UserTask implements StreamTask {
       }
       // Publications are catalogue updates: never dropped as late (the content stage applies a
       // publication behind its watermark immediately), so only the watermark is tracked here.
-      if (clock.first === null) clock.first = t;
-      if (t > clock.maxT) clock.maxT = t;
+      observeEventTime(clock, t);
       const forwarded: ContentEvent = {
         source: this.cpSource,
         source_offset: rec.offset,
@@ -493,14 +498,11 @@ export class UserTask implements StreamTask {
     this.sendMarker(this.cpSource, clock, out, false);
   }
 
-  /** Closes audience ticks up to (not including) `tick`, the tick now holding the watermark. */
-  private rollAudience(tick: number): void {
+  /** Closes the audience tick when ui's watermark leaves it; the tick now holding it opens. */
+  private rollAudience(watermark: number): void {
     const m = this.meta;
-    if (m.aTick === -1) {
-      m.aTick = tick;
-      return;
-    }
-    if (m.aTick < tick) {
+    const tickMs = this.ticks.tickMs;
+    if (this.ticks.step(watermark) > 0) {
       // While holding, the aggregate stays open (a parked record of its tick may still count) until
       // the marker carrying it is sent.
       if (this.held !== null) {
@@ -511,8 +513,11 @@ export class UserTask implements StreamTask {
         if (entry) m.pendingAudience.push(entry);
       }
       m.audience = emptyAudience();
-      m.aTick = tick;
     }
+    m.aTick = this.ticks.last / tickMs;
+    // -1 is the snapshot's "none": the tick just before the epoch counts as none, so its counts
+    // carry into the next tick, as they always have.
+    if (m.aTick === -1) this.ticks = new EventTimeTicks({ tickMs });
   }
 
   /**
@@ -546,7 +551,7 @@ export class UserTask implements StreamTask {
     for (const [clock, source, isUi] of pairs) {
       if (this.watermark(clock) >= target) continue;
       clock.maxT = target + this.timing.outOfOrdernessMs;
-      if (isUi) this.rollAudience(Math.floor(this.watermark(clock) / this.timing.tickMs));
+      if (isUi) this.rollAudience(this.watermark(clock));
       this.sendMarker(source, clock, out, isUi);
     }
     // Every origin makes the same promise (every user task gets the heartbeat).
@@ -686,16 +691,18 @@ export class UserTask implements StreamTask {
       entries.map((e) => e.state),
       this.explore!(),
     );
-    entries.forEach((e, i) => this.users.put(ids[i], e.state, e.version));
+    entries.forEach((e, i) => this.state.put(ids[i], e.state, e.version));
   }
 
   flushChangelog(out: Collector): void {
-    const changelog = {
-      topic: this.names.userChangelog,
-      schema: 'UserMindState' as const,
-      value: (s: UserAgentState) => toUserMindState(s, this.cfg),
-    };
-    flushChanged(this.changed, (id) => this.users.get(id), changelog, out);
+    this.state.flushChanged((key, s) =>
+      out.send({
+        topic: this.names.userChangelog,
+        schema: 'UserMindState',
+        key,
+        value: toUserMindState(s, this.cfg),
+      }),
+    );
   }
 
   snapshot(): TaskSnapshot {

@@ -36,6 +36,32 @@ describe('EventTimeTicks (core)', () => {
     assert.deepEqual(neg.advance(-5), [-20, -10], 'epoch-aligned below zero too');
   });
 
+  test('step counts the ticks crossed without allocating; the first watermark crosses none', () => {
+    const t = new EventTimeTicks({ tickMs: 10 });
+    assert.equal(t.step(NO_WATERMARK), 0);
+    assert.equal(t.step(25), 0, 'positions at 20');
+    assert.equal(t.last, 20);
+    assert.equal(t.step(29), 0);
+    assert.equal(t.step(61), 4, '30, 40, 50, 60');
+    assert.equal(t.last, 60);
+    assert.equal(t.step(40), 0, 'never back');
+  });
+
+  test('a stage closing ticks one by one: positionAt, nextFrom and emitThrough', () => {
+    const t = new EventTimeTicks({ tickMs: 10 });
+    assert.equal(t.nextFrom(34), 40, 'unpositioned: the tick after the boundary below the origin');
+    assert.equal(t.next, undefined, 'nextFrom moves nothing');
+    t.positionAt(34);
+    t.positionAt(99);
+    assert.equal(t.last, 30, 'positioned once');
+    t.emitThrough(40);
+    assert.equal(t.nextFrom(0), 50);
+    t.emitThrough(90);
+    t.emitThrough(70);
+    assert.equal(t.last, 90, 'a run of empty ticks passed in one step; never back');
+    assert.deepEqual(t.advance(111), [100, 110]);
+  });
+
   test('snapshot/restore: exactly once across a restart', () => {
     const t = new EventTimeTicks({ tickMs: 10, firstTick: 0 });
     t.advance(21);

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FencedError } from '../../../core/errors.js';
 import {
+  KeyedState,
   KeyedStateUpdater,
   type KeyValueStoreLike,
   type KeyedStateUpdateOptions,
@@ -32,8 +33,9 @@ const counter: KeyedStateUpdateOptions<Rec, number> = {
 describe('KeyedStateUpdater (core)', () => {
   test('applies the step in order, writes through the store with versions, returns changed keys once (final value)', () => {
     const store = new MapKeyValueStore<number>();
+    const state = new KeyedState(store);
     const u = new KeyedStateUpdater(counter);
-    assert.deepEqual(u.apply([r('a', 1), r('b', 1), r('a', 1), r('c', 0)], store), [
+    assert.deepEqual(u.apply([r('a', 1), r('b', 1), r('a', 1), r('c', 0)], state), [
       { key: 'a', value: 2, version: 2 },
       { key: 'b', value: 1, version: 1 },
     ]);
@@ -41,10 +43,30 @@ describe('KeyedStateUpdater (core)', () => {
     assert.equal(store.version('a'), 2);
     assert.equal(store.version('c'), undefined, 'an unchanged absent key is not written');
     // Delete at a new version (a tombstone), then re-create above it: versions never go back.
-    assert.deepEqual(u.apply([r('b', 0), r('a', -1)], store), [{ key: 'a', value: undefined, version: 3 }]);
+    assert.deepEqual(u.apply([r('b', 0), r('a', -1)], state), [{ key: 'a', value: undefined, version: 3 }]);
     assert.equal(store.get('a'), undefined);
     assert.equal(store.version('a'), 3);
-    assert.deepEqual(u.apply([r('a', 5)], store), [{ key: 'a', value: 5, version: 4 }]);
+    assert.deepEqual(u.apply([r('a', 5)], state), [{ key: 'a', value: 5, version: 4 }]);
+  });
+
+  test('KeyedState flushes each changed key once, latest state, first-change order; deleted keys skipped', () => {
+    const state = new KeyedState(new MapKeyValueStore<number>());
+    state.put('b', 1, 1);
+    state.put('a', 1, 1);
+    state.markChanged('c'); // stored after a batched call
+    state.put('b', 2, 2);
+    state.put('c', 7, 1);
+    state.put('d', 1, 1);
+    state.delete('d', 2);
+    const flushed: [string, number][] = [];
+    state.flushChanged((k, v) => flushed.push([k, v]));
+    assert.deepEqual(flushed, [
+      ['b', 2],
+      ['a', 1],
+      ['c', 7],
+    ]);
+    state.flushChanged((k, v) => flushed.push([k, v]));
+    assert.equal(flushed.length, 3, 'forgotten after a flush');
   });
 
   test('the step sees the key and the current version in a reused context; versions from source offsets', () => {
@@ -58,7 +80,7 @@ describe('KeyedStateUpdater (core)', () => {
       nextVersion: (x) => x.off,
     });
     const store = new MapKeyValueStore<number>();
-    assert.deepEqual(u.apply([r('a', 1, 10), r('a', 1, 11), r('b', 5, 12)], store), [
+    assert.deepEqual(u.apply([r('a', 1, 10), r('a', 1, 11), r('b', 5, 12)], new KeyedState(store)), [
       { key: 'a', value: 2, version: 11 },
       { key: 'b', value: 5, version: 12 },
     ]);

@@ -1,10 +1,11 @@
 /** @test {withWatermarks} */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../../../core/clock.js';
 import { ConfigError } from '../../../core/errors.js';
 import {
   WatermarkTracker,
+  observeEventTime,
+  type EventTimeClock,
   withWatermarks,
   type WatermarkTrackerSnapshot,
 } from '../../../operators/withWatermarks.js';
@@ -16,12 +17,7 @@ interface Rec {
   t: number;
 }
 const r = (s: string, t: number): Rec => ({ s, t });
-const opts = (clock = new ManualClock(0)) => ({
-  outOfOrdernessMs: 2,
-  allowedLatenessMs: 1,
-  idleTimeoutMs: 500,
-  clock,
-});
+const opts = () => ({ outOfOrdernessMs: 2, allowedLatenessMs: 1 });
 
 describe('WatermarkTracker (core)', () => {
   test('per-source watermark is max event time minus out-of-orderness; combined is the min; monotone', () => {
@@ -43,18 +39,21 @@ describe('WatermarkTracker (core)', () => {
     assert.equal(w.current(), 28);
   });
 
-  test('idleness: a source at end-of-partition for idleTimeoutMs is left out of the min, and wakes up on a record', () => {
-    const clock = new ManualClock(1000);
-    const w = new WatermarkTracker(opts(clock));
+  test('a source clock: first and highest event time; true when the watermark moved', () => {
+    const c: EventTimeClock = { maxT: -Infinity, first: null, idle: true };
+    assert.equal(observeEventTime(c, 20), true);
+    assert.equal(observeEventTime(c, 15), false, 'out of order: the highest stays');
+    assert.equal(observeEventTime(c, 20), false);
+    assert.deepEqual(c, { maxT: 20, first: 20, idle: false });
+  });
+
+  test('idleness: a source the runtime declared idle is left out of the min, and wakes up on a record', () => {
+    const w = new WatermarkTracker(opts());
     w.observe('p0', 102); // wm 100
     w.observe('p1', 12); // wm 10
     assert.equal(w.current(), 10);
-    w.markEndOfPartition('p1');
-    clock.set(1499);
-    w.markEndOfPartition('p1'); // repeated EOP does not restart the timer
     assert.equal(w.isIdle('p1'), false);
-    assert.equal(w.current(), 10);
-    clock.set(1500);
+    w.setIdle('p1', true);
     assert.equal(w.isIdle('p1'), true);
     assert.equal(w.current(), 100);
     w.observe('p1', 20); // active again, with wm 18 < 100: combined stays at 100 (monotone)
@@ -67,13 +66,12 @@ describe('WatermarkTracker (core)', () => {
   });
 
   test('when every source is idle the combined watermark is the max of them', () => {
-    const clock = new ManualClock(0);
-    const w = new WatermarkTracker(opts(clock));
+    const w = new WatermarkTracker(opts());
     w.observe('p0', 52);
     w.observe('p1', 12);
-    w.markEndOfPartition('p0');
-    w.markEndOfPartition('p1');
-    clock.set(500);
+    w.setIdle('p0', true);
+    assert.equal(w.current(), 10);
+    w.setIdle('p1', true);
     assert.equal(w.current(), 50);
   });
 
@@ -91,24 +89,24 @@ describe('WatermarkTracker (core)', () => {
   });
 
   test('snapshot is plain JSON and restore continues identically', () => {
-    const clock = new ManualClock(7);
-    const w = new WatermarkTracker(opts(clock));
+    const w = new WatermarkTracker(opts());
     w.register('p2');
     w.observe('p1', 40);
     w.observe('p0', 30);
-    w.markEndOfPartition('p2');
+    w.observe('p0', 25);
     w.current();
     const snap: WatermarkTrackerSnapshot = JSON.parse(JSON.stringify(w.snapshot()));
     assert.deepEqual(snap, {
       watermark: NO_WATERMARK,
       sources: [
-        ['p0', 30, null],
-        ['p1', 40, null],
-        ['p2', NO_WATERMARK, 7],
+        ['p0', 30, 30, false],
+        ['p1', 40, 40, false],
+        ['p2', NO_WATERMARK, null, false],
       ],
     });
-    const r2 = WatermarkTracker.restore(opts(clock), snap);
-    clock.set(507);
+    const r2 = WatermarkTracker.restore(opts(), snap);
+    w.setIdle('p2', true);
+    r2.setIdle('p2', true);
     assert.equal(w.current(), 28);
     assert.equal(r2.current(), 28);
     assert.deepEqual(r2.snapshot(), w.snapshot());
