@@ -41,6 +41,15 @@ export interface OutRecord {
   bytes?: Buffer;
 }
 
+/** Bytes ↔ records on the wire (Confluent wire format + Avro in production). */
+export interface RecordSerde {
+  encode(schema: SchemaName, value: unknown): Buffer;
+  /** Decodes and validates; throws ThermostatError with a reason code on bad input. */
+  decode(topic: string, bytes: Buffer): unknown;
+  /** Fetches writer schemas the batch needs (an HTTP registry) before the synchronous decodes. */
+  prefetch?(values: Iterable<Buffer | null>): Promise<void>;
+}
+
 export interface Collector {
   send(record: OutRecord): void;
   /** Side output for records behind the watermark beyond allowed lateness. */

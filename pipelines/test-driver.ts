@@ -20,7 +20,7 @@ import type { TickReport } from './allocator-task.js';
 import { DLQ_HEADERS } from '../io/dlq.js';
 import { InProcessGraph } from '../runtime/in-process.js';
 import type { GraphSettings } from './task-factory.js';
-import type { RecordSerde } from '../runtime/task-runner.js';
+import type { RecordSerde } from './task.js';
 import { topicSchemas, topicSpecs, topologyNames, tpKey, type TopologyNames } from './topology.js';
 
 export interface TestDriverOptions {

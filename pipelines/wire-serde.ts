@@ -5,7 +5,7 @@ import { ThermostatError } from '../core/errors.js';
 import { Serde } from '../io/serde.js';
 import { validate } from '../io/validate.js';
 import type { SchemaName } from '../schemas/types.js';
-import type { RecordSerde } from '../runtime/task-runner.js';
+import type { RecordSerde } from './task.js';
 import { topicSchemas, type TopologyNames } from './topology.js';
 
 export function wireSerde(

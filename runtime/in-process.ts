@@ -8,7 +8,8 @@ import { hasBacklog, runBacklogStep } from './backlog.js';
 import { IdleSources } from './idle-sources.js';
 import { MemoryBroker } from './memory-broker.js';
 import { createTask, type GraphSettings, type OwnedTask } from '../pipelines/task-factory.js';
-import { sideOutputs, TaskRunner, type RawRecord, type RecordSerde } from './task-runner.js';
+import { sideOutputs, TaskRunner, type RawRecord } from './task-runner.js';
+import type { RecordSerde } from '../pipelines/task.js';
 import type { OutRecord, TaskId } from '../pipelines/task.js';
 import { dlqTopic, fastPartition, topicSchemas } from '../pipelines/topology.js';
 

@@ -8,9 +8,8 @@ import { ThermostatError } from '../core/errors.js';
 import { isRetriable } from '../core/retry.js';
 import { decodeBatch } from '../operators/decodeWithDlq.js';
 import type { Metrics } from '../core/metrics.js';
-import type { SchemaName } from '../schemas/types.js';
 import type { OwnedTask } from '../pipelines/task-factory.js';
-import type { Collector, InRecord, OutRecord } from '../pipelines/task.js';
+import type { Collector, InRecord, OutRecord, RecordSerde } from '../pipelines/task.js';
 import type { HeldBatch } from './state-gate.js';
 import { sideOutputRecord } from '../io/dlq.js';
 import { dlqTopic, REKEY_MARKER_HEADERS } from '../pipelines/topology.js';
@@ -25,15 +24,6 @@ export interface RawRecord {
   headers?: Record<string, string>;
   /** Already decoded (in-process hand-over between stages): used instead of decoding `value`. */
   decoded?: unknown;
-}
-
-/** Bytes ↔ records on the wire (Confluent wire format + Avro in production). */
-export interface RecordSerde {
-  encode(schema: SchemaName, value: unknown): Buffer;
-  /** Decodes and validates; throws ThermostatError with a reason code on bad input. */
-  decode(topic: string, bytes: Buffer): unknown;
-  /** Fetches writer schemas the batch needs (an HTTP registry) before the synchronous decodes. */
-  prefetch?(values: Iterable<Buffer | null>): Promise<void>;
 }
 
 /** Where a task's outputs go. */

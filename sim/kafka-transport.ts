@@ -44,7 +44,7 @@ import {
 import { wireSerde } from '../pipelines/wire-serde.js';
 import { createStateRedis } from '../state/redis-options.js';
 import { deleteMatching } from '../state/redis-scan.js';
-import type { RecordSerde } from '../runtime/task-runner.js';
+import type { RecordSerde } from '../pipelines/task.js';
 import type { UserMindState } from '../schemas/types.js';
 import type { GraphTransport } from './transport.js';
 

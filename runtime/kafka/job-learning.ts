@@ -21,7 +21,7 @@ import {
   type AllocatorModelPort,
 } from '../../pipelines/allocator-control.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
-import type { RecordSerde } from '../task-runner.js';
+import type { RecordSerde } from '../../pipelines/task.js';
 import type { TopologyNames } from '../../pipelines/topology.js';
 
 export interface JobLearning {

@@ -7,7 +7,7 @@ import type { AllocationScorer, ExplorePolicy } from '../../agents/scorer.js';
 import { loadRuntimeConfig } from '../../core/config.js';
 import type { AllocatorModelPort } from '../../pipelines/allocator-control.js';
 import type { TickReport } from '../../pipelines/allocator-task.js';
-import type { RecordSerde } from '../../runtime/task-runner.js';
+import type { RecordSerde } from '../../pipelines/task.js';
 import { ThermostatTestDriver } from '../../pipelines/test-driver.js';
 import { PUBLIC_TOPICS } from '../../pipelines/topology.js';
 import type {

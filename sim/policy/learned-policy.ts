@@ -9,7 +9,7 @@ import { RuleExplorePolicy } from '../../agents/rule-explore.js';
 import { isEngaged } from '../../agents/user.js';
 import { ExploreLearning } from '../../learn/online/explore.js';
 import { createOnlineLearning, type LearnerEvent, type OnlineLearning } from '../../learn/online/index.js';
-import type { RecordSerde } from '../../runtime/task-runner.js';
+import type { RecordSerde } from '../../pipelines/task.js';
 import type { ThermostatTestDriver } from '../../pipelines/test-driver.js';
 import type { UserInteraction } from '../../schemas/types.js';
 import type { LearnedDayPoint } from '../metrics.js';

@@ -1,5 +1,5 @@
 // Shared helpers for tests that drive the real graph in memory.
-import type { RecordSerde } from '../../runtime/task-runner.js';
+import type { RecordSerde } from '../../pipelines/task.js';
 import assert from 'node:assert/strict';
 import { parseAgentConfig } from '../../agents/config.js';
 import { RuleScorer } from '../../agents/rule-scorer.js';
