@@ -2,7 +2,7 @@
 // reason and source coordinates. The stream never errors because of its input (SPEC §5).
 import type { OperatorFunction } from 'rxjs';
 import { batchOperator } from './internal/coreOperator.js';
-import { type ErrorReason, isThermostatError } from '../core/errors.js';
+import { type ErrorReason, isThermostatError, ThermostatError } from '../core/errors.js';
 import { type Sink, type SourceCoordinates, sinkFn } from './types.js';
 
 /** One rejected record, ready for the `<topic>.dlq` writer (headers come from these fields). */
@@ -15,8 +15,8 @@ export interface DlqEntry<Raw> {
   readonly partition: number;
   /** Offset as a decimal string (Kafka's own representation). */
   readonly offset: string;
-  /** The error thrown by the decoder. */
-  readonly error: unknown;
+  /** The decoder's error; anything but a ThermostatError is wrapped as INTERNAL (original as cause). */
+  readonly error: ThermostatError;
 }
 
 /**
@@ -63,17 +63,31 @@ export function decodeBatch<Raw, Out>(
   return out;
 }
 
-function toDlqEntry<Raw>(raw: Raw, at: SourceCoordinates, error: unknown): DlqEntry<Raw> {
-  const reason: ErrorReason = isThermostatError(error) ? error.reason : 'INTERNAL';
+/**
+ * The error a rejected record carries: the decoder's own ThermostatError, or INTERNAL for anything
+ * else (a bug in the decoder), with the record's coordinates.
+ */
+export function decodeError(error: unknown, at: SourceCoordinates): ThermostatError {
+  if (isThermostatError(error)) return error;
   const message = error instanceof Error ? error.message : String(error);
-  return {
-    record: raw,
-    reason,
-    message,
+  return new ThermostatError('INTERNAL', `unexpected decode failure: ${message}`, {
+    cause: error,
     topic: at.topic,
     partition: at.partition,
     offset: String(at.offset),
-    error,
+  });
+}
+
+function toDlqEntry<Raw>(raw: Raw, at: SourceCoordinates, error: unknown): DlqEntry<Raw> {
+  const wrapped = decodeError(error, at);
+  return {
+    record: raw,
+    reason: wrapped.reason,
+    message: error instanceof Error ? error.message : String(error),
+    topic: at.topic,
+    partition: at.partition,
+    offset: String(at.offset),
+    error: wrapped,
   };
 }
 

@@ -59,16 +59,6 @@ export function sideOutputs(o: {
   };
 }
 
-export function asThermostatError(e: unknown, r: RawRecord): ThermostatError {
-  if (e instanceof ThermostatError) return e;
-  return new ThermostatError('INTERNAL', `unexpected decode failure: ${(e as Error)?.message ?? String(e)}`, {
-    cause: e,
-    topic: r.topic,
-    partition: r.partition,
-    offset: String(r.offset),
-  });
-}
-
 const rawOf = (record: InRecord): RawRecord => ({
   topic: record.topic,
   partition: record.partition,
@@ -168,7 +158,7 @@ export function decodeFetched(
         value: r.value,
         timestamp: r.timestamp,
       };
-      dlq(rec, asThermostatError(error, rec));
+      dlq(rec, error);
     },
     at,
   );
