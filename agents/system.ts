@@ -5,8 +5,9 @@
 //   2. budget pool: impressions per budget period, replenished (not carried over) at each period and
 //      paced on the traffic curve (each tick gets the remaining pool in proportion to its expected
 //      share of the period's remaining traffic, learned per time slot); impressions an allocation
-//      did not deliver before it expired return to the pool, so nothing is left unspent while
-//      items wait; never negative, never overspent;
+//      did not deliver return to the pool once its deliveries are all in (deliveryGraceMs after it
+//      expired: a ranker logs an impression after it picked the item), so nothing is left unspent
+//      while items wait and nothing is refunded that was shown; never negative, never overspent;
 //   3. reach: a grant never exceeds what its target audience can take this tick.
 // Then two kinds of grants (坑7):
 //   - fair trial: every new item short of its trial (content.trialImpressions within
@@ -71,7 +72,11 @@ export interface AllocatorState {
   creatorRecords?: Record<string, TrackRecord & { tick: number }>;
   /** Mean published quality of the requests (EWMA over ticks; null before any request). */
   qualityMean?: number | null;
-  /** Share of granted impressions delivered before expiry (EWMA over ticks with expiries; null before any). */
+  /** Expired allocations whose deliveries may still be reported (until valid_until + deliveryGraceMs). */
+  settling?: ActiveAllocation[];
+  /** Delivered impressions reported for no tracked allocation since the last tick (reported late past the grace, or unknown). */
+  unjoined?: number;
+  /** Share of granted impressions delivered (EWMA over ticks with settled allocations; null before any). */
   deliveryRatio?: number | null;
   /** Creator → tick of their last trial grant (creator keep-alive; entries older than a period are dropped). */
   creatorTrials?: Record<string, number>;
@@ -104,16 +109,17 @@ export function recordTickTotals(s: AllocatorState, tick: number, total: number,
   }
 }
 
-/** Joins delivered heated impressions back to active allocations (from content-stage outcomes). */
+/** Joins delivered heated impressions back to active and settling allocations (from content-stage outcomes). */
 export function recordDelivered(
   s: AllocatorState,
   outcomes: readonly { allocation_id: string; impressions: number }[],
 ): void {
   if (outcomes.length === 0) return;
-  const byId = new Map(s.active.map((a) => [a.allocation_id, a]));
+  const byId = new Map([...s.active, ...(s.settling ?? [])].map((a) => [a.allocation_id, a]));
   for (const o of outcomes) {
     const a = byId.get(o.allocation_id);
     if (a) a.delivered += o.impressions;
+    else s.unjoined = (s.unjoined ?? 0) + o.impressions;
   }
 }
 
@@ -153,8 +159,10 @@ export interface TickMetrics {
   /** Impressions the pool (paced) allowed this tick. */
   poolAvailable: number;
   poolRemaining: number;
-  /** Undelivered impressions of expired allocations returned to the pool this tick. */
+  /** Undelivered impressions of allocations settled this tick (deliveryGraceMs after expiry), returned to the pool. */
   poolRefunded: number;
+  /** Delivered impressions reported for no tracked allocation since the last tick (past the grace: raise deliveryGraceMs). */
+  unjoinedDeliveries: number;
   /** At a new budget period: impressions still outstanding from grants of the last one, charged to this one. */
   poolCarried: number;
   /** Heated / all impressions in the rolling window, before this tick's grants. */
@@ -416,26 +424,33 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
     const trials = s.creatorTrials ?? {};
     for (const c of Object.keys(trials)) if (trials[c] <= T - sys.budgetPeriodMs) delete trials[c];
   }
-  // Expired allocations leave; what they did not deliver returns to their period's pool, and
-  // their delivery ratio updates the expected share of outstanding impressions that will be delivered.
+  // Expired allocations are no longer served, but impressions picked before valid_until are still
+  // being reported: they settle deliveryGraceMs later. Then what they did not deliver returns to
+  // their period's pool, and their delivery ratio updates the expected share of outstanding
+  // impressions that will be delivered.
+  const settling = (s.settling ??= []);
+  for (const a of s.active) if (a.valid_until <= T) settling.push(a);
+  s.active = s.active.filter((a) => a.valid_until > T);
   let refunded = 0;
-  let expiredGranted = 0;
-  let expiredDelivered = 0;
-  for (const a of s.active) {
-    if (a.valid_until > T) continue;
-    expiredGranted += a.granted;
-    expiredDelivered += Math.min(a.granted, a.delivered);
+  let settledGranted = 0;
+  let settledDelivered = 0;
+  for (const a of settling) {
+    if (a.valid_until + sys.deliveryGraceMs > T) continue;
+    settledGranted += a.granted;
+    settledDelivered += Math.min(a.granted, a.delivered);
     if (a.period === period) refunded += Math.max(0, a.granted - a.delivered);
   }
-  if (expiredGranted > 0) {
-    const r = expiredDelivered / expiredGranted;
+  if (settledGranted > 0) {
+    const r = settledDelivered / settledGranted;
     const keep = sys.deliveryRatioKeep;
     s.deliveryRatio = s.deliveryRatio == null ? r : keep * s.deliveryRatio + (1 - keep) * r;
   }
+  s.settling = settling.filter((a) => a.valid_until + sys.deliveryGraceMs > T);
   const delivery = Math.min(1, Math.max(sys.minDeliveryRatio, s.deliveryRatio ?? 1));
   refunded = Math.min(refunded, s.poolSize - s.poolRemaining);
   s.poolRemaining += refunded;
-  s.active = s.active.filter((a) => a.valid_until > T);
+  const unjoined = s.unjoined ?? 0;
+  s.unjoined = 0;
   learnTrafficCurve(s, T, input.tickMs, cfg);
   s.window = s.window.filter((w) => w.tick > T - sys.rollingWindowMs && w.tick <= T);
   let total = 0;
@@ -615,6 +630,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       poolAvailable,
       poolRemaining: s.poolRemaining,
       poolRefunded: refunded,
+      unjoinedDeliveries: unjoined,
       poolCarried: carried,
       heatedShare: total > 0 ? heated / total : 0,
       projectedHeatedShare: total > 0 ? (heated + (outstanding + used) * delivery) / total : 0,

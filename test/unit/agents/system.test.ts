@@ -302,7 +302,7 @@ test('the pool is paced on the traffic curve: a peak tick of the last period get
   assert.ok(at(19) > 10 * at(3));
 });
 
-test('impressions an allocation did not deliver return to the pool when it expires, and the delivery ratio is learned', () => {
+test('impressions an allocation did not deliver return to the pool once its deliveries are in, and the delivery ratio is learned', () => {
   const c = parseAgentConfig({
     system: { ...C.system, budgetPool: 1_000 },
     content: { trialImpressions: 0 },
@@ -311,12 +311,44 @@ test('impressions an allocation did not deliver return to the pool when it expir
   const r1 = run(s, [req('a', { requested_impressions: 600 })], c);
   assert.equal(s.poolRemaining, 400);
   recordDelivered(s, [{ allocation_id: r1.allocations[0].allocation_id, impressions: 150 }]);
-  const later = T + c.system.allocationValidityMs;
-  recordTickTotals(s, later, 1_000_000, 0);
-  const r2 = allocateTick(s, { tick: later, tickMs: TICK, requests: [], audience: AUD, weights, scorer }, c);
+  const settled = T + c.system.allocationValidityMs + c.system.deliveryGraceMs;
+  recordTickTotals(s, settled, 1_000_000, 0);
+  const r2 = allocateTick(
+    s,
+    { tick: settled, tickMs: TICK, requests: [], audience: AUD, weights, scorer },
+    c,
+  );
   assert.equal(r2.metrics.poolRefunded, 450);
   assert.equal(s.poolRemaining, 850, 'only the 150 delivered impressions were spent');
   assert.equal(s.deliveryRatio, 0.25);
+});
+
+test('an impression shown after expiry (picked before it) is not refunded and granted again', () => {
+  // A ranker picks the heated item when it builds the page; the user reaches the slot, and the
+  // impression is logged, after valid_until. Its outcome reaches the allocator a tick later.
+  const c = parseAgentConfig({
+    system: { ...C.system, budgetPool: 1_000 },
+    content: { trialImpressions: 0 },
+  });
+  const s = state(1_000_000, 0, c);
+  const id = run(s, [req('a', { requested_impressions: 600 })], c).allocations[0].allocation_id;
+  recordDelivered(s, [{ allocation_id: id, impressions: 590 }]);
+  const expiry = T + c.system.allocationValidityMs;
+  const tick = (t: number) =>
+    allocateTick(s, { tick: t, tickMs: TICK, requests: [], audience: AUD, weights, scorer }, c);
+  assert.equal(tick(expiry).metrics.poolRefunded, 0, 'nothing returns while deliveries may still come in');
+  assert.equal(s.active.length, 0, 'an expired allocation is no longer outstanding');
+  recordDelivered(s, [{ allocation_id: id, impressions: 10 }]);
+  const late = tick(expiry + TICK);
+  assert.equal(late.metrics.unjoinedDeliveries, 0, 'the late delivery joins its allocation');
+  assert.equal(tick(expiry + c.system.deliveryGraceMs).metrics.poolRefunded, 0);
+  assert.equal(s.poolRemaining, 400, 'all 600 were delivered: the pool spent exactly 600');
+  assert.equal(s.deliveryRatio, 1);
+  assert.equal(s.settling?.length, 0);
+  // Past the grace, a delivery no allocation claims is reported, never refunded.
+  recordDelivered(s, [{ allocation_id: id, impressions: 3 }]);
+  assert.equal(tick(expiry + c.system.deliveryGraceMs + TICK).metrics.unjoinedDeliveries, 3);
+  assert.equal(s.poolRemaining, 400);
 });
 
 test('a content with an active allocation is not double-allocated: its request is reduced by outstanding impressions', () => {
@@ -506,9 +538,13 @@ test('grants running into a new budget period are charged to it and return to it
   assert.equal(r2.metrics.poolCarried, 300, 'the 300 still undelivered are the new period’s commitment');
   assert.equal(s.poolRemaining, 700);
   recordDelivered(s, [{ allocation_id: r1.allocations[0].allocation_id, impressions: 50 }]);
-  const expiry = late + c.system.allocationValidityMs;
-  recordTickTotals(s, expiry, 1_000_000, 0);
-  const r3 = allocateTick(s, { tick: expiry, tickMs: TICK, requests: [], audience: AUD, weights, scorer }, c);
+  const settled = late + c.system.allocationValidityMs + c.system.deliveryGraceMs;
+  recordTickTotals(s, settled, 1_000_000, 0);
+  const r3 = allocateTick(
+    s,
+    { tick: settled, tickMs: TICK, requests: [], audience: AUD, weights, scorer },
+    c,
+  );
   assert.equal(r3.metrics.poolRefunded, 250, 'what it did not deliver returns to the new period');
   assert.equal(s.poolRemaining, 950, 'the new period spent exactly the 50 delivered in it');
 });
