@@ -125,7 +125,7 @@ const contentSchema = z
      * 坑7 fair trial: a new item requests heating at every tick until it has this many impressions
      * (organic ones count), within trialWindowMs of publication; the allocator serves trials first.
      */
-    trialImpressions: z.number().int().min(0).default(25),
+    trialImpressions: z.number().int().min(0).default(20),
     /** A new item is in its trial only this long after publication. */
     trialWindowMs: ms.default(DAY),
     /** Content older than this (since publication) no longer requests heating. */

@@ -12,8 +12,9 @@
 // Then two kinds of grants (坑7):
 //   - fair trial: every new item short of its trial (content.trialImpressions within
 //     content.trialWindowMs) gets a small targeted trial, from up to trialShare of the tick's
-//     budget, whatever its score or quality score; when the budget is short, creators whose content
-//     had no trial for the longest go first (creator keep-alive), then the oldest items;
+//     budget, whatever its score or quality score; when the budget is short, creators without a
+//     recent trial go first (creator keep-alive), then trials already started are finished, then
+//     creators whose content had no trial for the longest, then the oldest items;
 //   - evidence: after the trial, heat follows a Thompson draw from the posterior of the item's
 //     engaged quality (agents/evidence.ts: completion and shares per impression, never raw clicks;
 //     the published quality score is only the prior). Items drawn below the platform baseline
@@ -230,7 +231,7 @@ function fillInOrder(cands: Candidate[], budget: number, minGrant: number): numb
   let used = 0;
   for (const c of cands) {
     const g = Math.min(c.demand - c.granted, budget - used);
-    if (g < minGrant) continue;
+    if (g <= 0 || g < Math.min(minGrant, c.demand - c.granted)) continue;
     c.granted += g;
     used += g;
   }
@@ -523,9 +524,11 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       // Not double-allocated: an active allocation's undelivered impressions count against the trial.
       // Reach-sized like any grant, but never below minGrant: a thin audience must not keep an item
       // from its trial, it only takes it longer.
-      const demand =
-        Math.min(cfg.content.trialImpressions - r.exposure, Math.max(minGrant, reach)) - outstandingNow;
-      if (demand >= minGrant)
+      // The last few impressions of a trial are granted even below minGrant: a trial stuck just
+      // short of its size was paid for and tells nothing more than no trial.
+      const need = cfg.content.trialImpressions - r.exposure - outstandingNow;
+      const demand = Math.min(need, Math.max(minGrant, reach) - outstandingNow);
+      if (demand > 0 && demand >= Math.min(minGrant, need))
         trials.push({
           i,
           id: r.content_id,
@@ -555,11 +558,18 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
         publishedAt: r.published_at,
       });
   }
-  // Creator keep-alive: under a scarce budget, trials go first to creators whose content has not
-  // had a trial for the longest (never first), then oldest item first.
+  // Trial order under a scarce budget: first creators without a trial in the last period (creator
+  // keep-alive), then trials already started (heated before, or still outstanding) — spread thin,
+  // a short budget starts many trials and finishes few, and a trial that never reaches its size
+  // is heat spent for nothing — then creators whose last trial is oldest, then the oldest items.
   const lastTrial = (s.creatorTrials ??= {});
   const since = (c: Candidate): number => lastTrial[requests[c.i].creator_id] ?? -Infinity;
-  trials.sort((a, b) => since(a) - since(b) || byAge(a, b));
+  const keepAlive = (c: Candidate): number => (since(c) === -Infinity ? 0 : 1);
+  const started = (c: Candidate): number =>
+    requests[c.i].heated_impressions > 0 || outstandingBy.has(requests[c.i].content_id) ? 0 : 1;
+  trials.sort(
+    (a, b) => keepAlive(a) - keepAlive(b) || started(a) - started(b) || since(a) - since(b) || byAge(a, b),
+  );
   evidence.sort(byScore);
 
   // Trials first, from up to trialShare of the budget; evidence from the rest; then whatever is

@@ -387,11 +387,11 @@ test('坑7 fair trial: every new item short of its trial gets one, whatever its 
   const r = run(state(1_000_000, 0, c), rs, c);
   const by = new Map(r.allocations.map((a) => [a.content_id, a.impressions]));
   assert.deepEqual([...by.keys()].sort(), ['good', 'half', 'poor']);
-  assert.equal(by.get('good'), 25);
-  assert.equal(by.get('poor'), 25);
-  assert.equal(by.get('half'), 10, 'organic impressions count toward the trial');
+  assert.equal(by.get('good'), 20);
+  assert.equal(by.get('poor'), 20);
+  assert.equal(by.get('half'), 5, 'organic impressions count toward the trial');
   assert.equal(r.metrics.trials, 3);
-  assert.equal(r.metrics.trialImpressions, 60);
+  assert.equal(r.metrics.trialImpressions, 45);
 });
 
 test('when the budget is short, trials go oldest first (the first-day deadline), from up to trialShare of it', () => {
@@ -405,14 +405,14 @@ test('when the budget is short, trials go oldest first (the first-day deadline),
     system: { ...D.system, budgetPool: 100, trialShare: 0.8, evidence: { minRatio: 0 } },
   });
   const r = run(state(1_000_000, 0, c), rs, c);
-  // 80 impressions for trials: n5 (oldest), n4, n3 get 25 each, n2 the last 5; the evidence item the other 20.
+  // 80 impressions for trials: n5 (oldest), n4, n3, n2 get 20 each, n1 and n0 none; the evidence item the other 20.
   assert.deepEqual(
     r.allocations.map((a) => [a.content_id, a.impressions]),
     [
-      ['n2', 5],
-      ['n3', 25],
-      ['n4', 25],
-      ['n5', 25],
+      ['n2', 20],
+      ['n3', 20],
+      ['n4', 20],
+      ['n5', 20],
       ['seen', 20],
     ],
   );
@@ -516,8 +516,52 @@ test('creator keep-alive: with a short budget, a creator whose content just had 
     c,
     T + TICK,
   );
-  // 25 impressions left in the paced pool of 50: 'busy' had a trial a tick ago, so the others go first.
-  assert.deepEqual(next.allocations.map((a) => a.content_id).sort(), ['c1']);
+  // 30 impressions left in the paced pool of 50: 'busy' had a trial a tick ago, so the others go
+  // first (c1, the older, its whole trial; b1 the last 10) and busy's new item waits.
+  assert.deepEqual(
+    next.allocations.map((a) => [a.content_id, a.impressions]),
+    [
+      ['b1', 10],
+      ['c1', 20],
+    ],
+  );
+});
+
+test('with a short budget a started trial is finished before another starts; a creator without a recent trial still goes first', () => {
+  const c = parseAgentConfig({ system: { ...D.system, budgetPool: 30 } });
+  const s = state(1_000_000, 0, c);
+  s.creatorTrials = { A: T - HOUR, B: T - 2 * HOUR };
+  const item = (id: string, creator: string, age: number, heated: number) =>
+    req(id, {
+      creator_id: creator,
+      exposure: heated,
+      heated_impressions: heated,
+      completion_sum: 0,
+      published_at: T - age * HOUR,
+    });
+  const r = run(
+    s,
+    [item('started', 'A', 1, 10), item('waiting', 'B', 3, 0), item('newcomer', 'C', 0.5, 0)],
+    c,
+  );
+  // Without the started-first rule 'waiting' (its creator's last trial is older) would take the 10
+  // and 'started' would stay at half its trial.
+  assert.deepEqual(
+    r.allocations.map((a) => [a.content_id, a.impressions]),
+    [
+      ['newcomer', 20],
+      ['started', 10],
+    ],
+  );
+});
+
+test('the last impressions of a trial are granted even below minGrant', () => {
+  const r = run(state(1_000_000, 0, D), [req('nearly', { exposure: 17, completion_sum: 0 })], D);
+  assert.ok(D.system.minGrant! > 3);
+  assert.deepEqual(
+    r.allocations.map((a) => [a.content_id, a.impressions]),
+    [['nearly', 3]],
+  );
 });
 
 test('grants running into a new budget period are charged to it and return to it: nothing granted late is lost', () => {
