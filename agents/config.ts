@@ -125,7 +125,7 @@ const contentSchema = z
      * 坑7 fair trial: a new item requests heating at every tick until it has this many impressions
      * (organic ones count), within trialWindowMs of publication; the allocator serves trials first.
      */
-    trialImpressions: z.number().int().min(0).default(25),
+    trialImpressions: z.number().int().min(0).default(20),
     /** A new item is in its trial only this long after publication. */
     trialWindowMs: ms.default(DAY),
     /** Content older than this (since publication) no longer requests heating. */
@@ -190,9 +190,9 @@ const systemSchema = z
     pacingBurst: nonNeg.default(2),
     /**
      * The cap counts outstanding and new grants at the measured share of granted impressions that
-     * allocations deliver before they expire (EWMA weight of the past per tick with expiries), never
-     * below minDeliveryRatio: a ranker cannot deliver every grant, and undelivered grants must not
-     * hold the cap.
+     * allocations deliver, measured when they settle (EWMA weight of the past per tick with
+     * settlements), never below minDeliveryRatio: a ranker cannot deliver every grant, and
+     * undelivered grants must not hold the cap.
      */
     deliveryRatioKeep: unit.default(0.8),
     /** The delivery ratio the cap assumes is never below this. */
@@ -234,6 +234,13 @@ const systemSchema = z
     minFill: unit.default(0.5),
     /** How long an allocation may be served (valid_until − valid_from). */
     allocationValidityMs: ms.default(HOUR),
+    /**
+     * How long after an allocation expires its deliveries may still be reported: a ranker picks a
+     * heated item when it builds a page and logs the impression, with its own time, when the user
+     * reaches the slot. The undelivered rest returns to the pool only then, so an impression shown
+     * after valid_until is not refunded and granted again.
+     */
+    deliveryGraceMs: nonNeg.int().default(15 * 60_000),
     /** Category → adjacent categories (audience match and target). */
     adjacency: z.record(z.string(), z.array(z.string())).default({
       tech: ['science', 'gaming', 'food'],

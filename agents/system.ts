@@ -5,14 +5,16 @@
 //   2. budget pool: impressions per budget period, replenished (not carried over) at each period and
 //      paced on the traffic curve (each tick gets the remaining pool in proportion to its expected
 //      share of the period's remaining traffic, learned per time slot); impressions an allocation
-//      did not deliver before it expired return to the pool, so nothing is left unspent while
-//      items wait; never negative, never overspent;
+//      did not deliver return to the pool once its deliveries are all in (deliveryGraceMs after it
+//      expired: a ranker logs an impression after it picked the item), so nothing is left unspent
+//      while items wait and nothing is refunded that was shown; never negative, never overspent;
 //   3. reach: a grant never exceeds what its target audience can take this tick.
 // Then two kinds of grants (坑7):
 //   - fair trial: every new item short of its trial (content.trialImpressions within
 //     content.trialWindowMs) gets a small targeted trial, from up to trialShare of the tick's
-//     budget, whatever its score or quality score; when the budget is short, creators whose content
-//     had no trial for the longest go first (creator keep-alive), then the oldest items;
+//     budget, whatever its score or quality score; when the budget is short, creators without a
+//     recent trial go first (creator keep-alive), then trials already started are finished, then
+//     creators whose content had no trial for the longest, then the oldest items;
 //   - evidence: after the trial, heat follows a Thompson draw from the posterior of the item's
 //     engaged quality (agents/evidence.ts: completion and shares per impression, never raw clicks;
 //     the published quality score is only the prior). Items drawn below the platform baseline
@@ -71,7 +73,11 @@ export interface AllocatorState {
   creatorRecords?: Record<string, TrackRecord & { tick: number }>;
   /** Mean published quality of the requests (EWMA over ticks; null before any request). */
   qualityMean?: number | null;
-  /** Share of granted impressions delivered before expiry (EWMA over ticks with expiries; null before any). */
+  /** Expired allocations whose deliveries may still be reported (until valid_until + deliveryGraceMs). */
+  settling?: ActiveAllocation[];
+  /** Delivered impressions reported for no tracked allocation since the last tick (reported late past the grace, or unknown). */
+  unjoined?: number;
+  /** Share of granted impressions delivered (EWMA over ticks with settled allocations; null before any). */
   deliveryRatio?: number | null;
   /** Creator → tick of their last trial grant (creator keep-alive; entries older than a period are dropped). */
   creatorTrials?: Record<string, number>;
@@ -104,16 +110,17 @@ export function recordTickTotals(s: AllocatorState, tick: number, total: number,
   }
 }
 
-/** Joins delivered heated impressions back to active allocations (from content-stage outcomes). */
+/** Joins delivered heated impressions back to active and settling allocations (from content-stage outcomes). */
 export function recordDelivered(
   s: AllocatorState,
   outcomes: readonly { allocation_id: string; impressions: number }[],
 ): void {
   if (outcomes.length === 0) return;
-  const byId = new Map(s.active.map((a) => [a.allocation_id, a]));
+  const byId = new Map([...s.active, ...(s.settling ?? [])].map((a) => [a.allocation_id, a]));
   for (const o of outcomes) {
     const a = byId.get(o.allocation_id);
     if (a) a.delivered += o.impressions;
+    else s.unjoined = (s.unjoined ?? 0) + o.impressions;
   }
 }
 
@@ -153,8 +160,10 @@ export interface TickMetrics {
   /** Impressions the pool (paced) allowed this tick. */
   poolAvailable: number;
   poolRemaining: number;
-  /** Undelivered impressions of expired allocations returned to the pool this tick. */
+  /** Undelivered impressions of allocations settled this tick (deliveryGraceMs after expiry), returned to the pool. */
   poolRefunded: number;
+  /** Delivered impressions reported for no tracked allocation since the last tick (past the grace: raise deliveryGraceMs). */
+  unjoinedDeliveries: number;
   /** At a new budget period: impressions still outstanding from grants of the last one, charged to this one. */
   poolCarried: number;
   /** Heated / all impressions in the rolling window, before this tick's grants. */
@@ -224,7 +233,7 @@ function fillInOrder(cands: Candidate[], budget: number, minGrant: number): numb
   let used = 0;
   for (const c of cands) {
     const g = Math.min(c.demand - c.granted, budget - used);
-    if (g < minGrant) continue;
+    if (g <= 0 || g < Math.min(minGrant, c.demand - c.granted)) continue;
     c.granted += g;
     used += g;
   }
@@ -432,26 +441,33 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
     const trials = s.creatorTrials ?? {};
     for (const c of Object.keys(trials)) if (trials[c] <= T - sys.budgetPeriodMs) delete trials[c];
   }
-  // Expired allocations leave; what they did not deliver returns to their period's pool, and
-  // their delivery ratio updates the expected share of outstanding impressions that will be delivered.
+  // Expired allocations are no longer served, but impressions picked before valid_until are still
+  // being reported: they settle deliveryGraceMs later. Then what they did not deliver returns to
+  // their period's pool, and their delivery ratio updates the expected share of outstanding
+  // impressions that will be delivered.
+  const settling = (s.settling ??= []);
+  for (const a of s.active) if (a.valid_until <= T) settling.push(a);
+  s.active = s.active.filter((a) => a.valid_until > T);
   let refunded = 0;
-  let expiredGranted = 0;
-  let expiredDelivered = 0;
-  for (const a of s.active) {
-    if (a.valid_until > T) continue;
-    expiredGranted += a.granted;
-    expiredDelivered += Math.min(a.granted, a.delivered);
+  let settledGranted = 0;
+  let settledDelivered = 0;
+  for (const a of settling) {
+    if (a.valid_until + sys.deliveryGraceMs > T) continue;
+    settledGranted += a.granted;
+    settledDelivered += Math.min(a.granted, a.delivered);
     if (a.period === period) refunded += Math.max(0, a.granted - a.delivered);
   }
-  if (expiredGranted > 0) {
-    const r = expiredDelivered / expiredGranted;
+  if (settledGranted > 0) {
+    const r = settledDelivered / settledGranted;
     const keep = sys.deliveryRatioKeep;
     s.deliveryRatio = s.deliveryRatio == null ? r : keep * s.deliveryRatio + (1 - keep) * r;
   }
+  s.settling = settling.filter((a) => a.valid_until + sys.deliveryGraceMs > T);
   const delivery = Math.min(1, Math.max(sys.minDeliveryRatio, s.deliveryRatio ?? 1));
   refunded = Math.min(refunded, s.poolSize - s.poolRemaining);
   s.poolRemaining += refunded;
-  s.active = s.active.filter((a) => a.valid_until > T);
+  const unjoined = s.unjoined ?? 0;
+  s.unjoined = 0;
   learnTrafficCurve(s, T, input.tickMs, cfg);
   s.window = s.window.filter((w) => w.tick > T - sys.rollingWindowMs && w.tick <= T);
   let total = 0;
@@ -526,9 +542,11 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       // Not double-allocated: an active allocation's undelivered impressions count against the trial.
       // Reach-sized like any grant, but never below minGrant: a thin audience must not keep an item
       // from its trial, it only takes it longer.
-      const demand =
-        Math.min(cfg.content.trialImpressions - r.exposure, Math.max(minGrant, reach)) - outstandingNow;
-      if (demand >= minGrant)
+      // The last few impressions of a trial are granted even below minGrant: a trial stuck just
+      // short of its size was paid for and tells nothing more than no trial.
+      const need = cfg.content.trialImpressions - r.exposure - outstandingNow;
+      const demand = Math.min(need, Math.max(minGrant, reach) - outstandingNow);
+      if (demand > 0 && demand >= Math.min(minGrant, need))
         trials.push({
           i,
           id: r.content_id,
@@ -558,11 +576,18 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
         publishedAt: r.published_at,
       });
   }
-  // Creator keep-alive: under a scarce budget, trials go first to creators whose content has not
-  // had a trial for the longest (never first), then oldest item first.
+  // Trial order under a scarce budget: first creators without a trial in the last period (creator
+  // keep-alive), then trials already started (heated before, or still outstanding) — spread thin,
+  // a short budget starts many trials and finishes few, and a trial that never reaches its size
+  // is heat spent for nothing — then creators whose last trial is oldest, then the oldest items.
   const lastTrial = (s.creatorTrials ??= {});
   const since = (c: Candidate): number => lastTrial[requests[c.i].creator_id] ?? -Infinity;
-  trials.sort((a, b) => since(a) - since(b) || byAge(a, b));
+  const keepAlive = (c: Candidate): number => (since(c) === -Infinity ? 0 : 1);
+  const started = (c: Candidate): number =>
+    requests[c.i].heated_impressions > 0 || outstandingBy.has(requests[c.i].content_id) ? 0 : 1;
+  trials.sort(
+    (a, b) => keepAlive(a) - keepAlive(b) || started(a) - started(b) || since(a) - since(b) || byAge(a, b),
+  );
   evidence.sort(byScore);
 
   // Trials first, from up to trialShare of the budget; evidence from the rest; then whatever is
@@ -634,6 +659,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       poolAvailable,
       poolRemaining: s.poolRemaining,
       poolRefunded: refunded,
+      unjoinedDeliveries: unjoined,
       poolCarried: carried,
       heatedShare: total > 0 ? heated / total : 0,
       projectedHeatedShare: total > 0 ? (heated + (outstanding + used) * delivery) / total : 0,

@@ -348,7 +348,7 @@ test('the pool is paced on the traffic curve: a peak tick of the last period get
   assert.ok(at(19) > 10 * at(3));
 });
 
-test('impressions an allocation did not deliver return to the pool when it expires, and the delivery ratio is learned', () => {
+test('impressions an allocation did not deliver return to the pool once its deliveries are in, and the delivery ratio is learned', () => {
   const c = parseAgentConfig({
     system: { ...C.system, budgetPool: 1_000 },
     content: { trialImpressions: 0 },
@@ -357,12 +357,44 @@ test('impressions an allocation did not deliver return to the pool when it expir
   const r1 = run(s, [req('a', { requested_impressions: 600 })], c);
   assert.equal(s.poolRemaining, 400);
   recordDelivered(s, [{ allocation_id: r1.allocations[0].allocation_id, impressions: 150 }]);
-  const later = T + c.system.allocationValidityMs;
-  recordTickTotals(s, later, 1_000_000, 0);
-  const r2 = allocateTick(s, { tick: later, tickMs: TICK, requests: [], audience: AUD, weights, scorer }, c);
+  const settled = T + c.system.allocationValidityMs + c.system.deliveryGraceMs;
+  recordTickTotals(s, settled, 1_000_000, 0);
+  const r2 = allocateTick(
+    s,
+    { tick: settled, tickMs: TICK, requests: [], audience: AUD, weights, scorer },
+    c,
+  );
   assert.equal(r2.metrics.poolRefunded, 450);
   assert.equal(s.poolRemaining, 850, 'only the 150 delivered impressions were spent');
   assert.equal(s.deliveryRatio, 0.25);
+});
+
+test('an impression shown after expiry (picked before it) is not refunded and granted again', () => {
+  // A ranker picks the heated item when it builds the page; the user reaches the slot, and the
+  // impression is logged, after valid_until. Its outcome reaches the allocator a tick later.
+  const c = parseAgentConfig({
+    system: { ...C.system, budgetPool: 1_000 },
+    content: { trialImpressions: 0 },
+  });
+  const s = state(1_000_000, 0, c);
+  const id = run(s, [req('a', { requested_impressions: 600 })], c).allocations[0].allocation_id;
+  recordDelivered(s, [{ allocation_id: id, impressions: 590 }]);
+  const expiry = T + c.system.allocationValidityMs;
+  const tick = (t: number) =>
+    allocateTick(s, { tick: t, tickMs: TICK, requests: [], audience: AUD, weights, scorer }, c);
+  assert.equal(tick(expiry).metrics.poolRefunded, 0, 'nothing returns while deliveries may still come in');
+  assert.equal(s.active.length, 0, 'an expired allocation is no longer outstanding');
+  recordDelivered(s, [{ allocation_id: id, impressions: 10 }]);
+  const late = tick(expiry + TICK);
+  assert.equal(late.metrics.unjoinedDeliveries, 0, 'the late delivery joins its allocation');
+  assert.equal(tick(expiry + c.system.deliveryGraceMs).metrics.poolRefunded, 0);
+  assert.equal(s.poolRemaining, 400, 'all 600 were delivered: the pool spent exactly 600');
+  assert.equal(s.deliveryRatio, 1);
+  assert.equal(s.settling?.length, 0);
+  // Past the grace, a delivery no allocation claims is reported, never refunded.
+  recordDelivered(s, [{ allocation_id: id, impressions: 3 }]);
+  assert.equal(tick(expiry + c.system.deliveryGraceMs + TICK).metrics.unjoinedDeliveries, 3);
+  assert.equal(s.poolRemaining, 400);
 });
 
 test('a content with an active allocation is not double-allocated: its request is reduced by outstanding impressions', () => {
@@ -401,11 +433,11 @@ test('坑7 fair trial: every new item short of its trial gets one, whatever its 
   const r = run(state(1_000_000, 0, c), rs, c);
   const by = new Map(r.allocations.map((a) => [a.content_id, a.impressions]));
   assert.deepEqual([...by.keys()].sort(), ['good', 'half', 'poor']);
-  assert.equal(by.get('good'), 25);
-  assert.equal(by.get('poor'), 25);
-  assert.equal(by.get('half'), 10, 'organic impressions count toward the trial');
+  assert.equal(by.get('good'), 20);
+  assert.equal(by.get('poor'), 20);
+  assert.equal(by.get('half'), 5, 'organic impressions count toward the trial');
   assert.equal(r.metrics.trials, 3);
-  assert.equal(r.metrics.trialImpressions, 60);
+  assert.equal(r.metrics.trialImpressions, 45);
 });
 
 test('when the budget is short, trials go oldest first (the first-day deadline), from up to trialShare of it', () => {
@@ -419,14 +451,14 @@ test('when the budget is short, trials go oldest first (the first-day deadline),
     system: { ...D.system, budgetPool: 100, trialShare: 0.8, evidence: { minRatio: 0 } },
   });
   const r = run(state(1_000_000, 0, c), rs, c);
-  // 80 impressions for trials: n5 (oldest), n4, n3 get 25 each, n2 the last 5; the evidence item the other 20.
+  // 80 impressions for trials: n5 (oldest), n4, n3, n2 get 20 each, n1 and n0 none; the evidence item the other 20.
   assert.deepEqual(
     r.allocations.map((a) => [a.content_id, a.impressions]),
     [
-      ['n2', 5],
-      ['n3', 25],
-      ['n4', 25],
-      ['n5', 25],
+      ['n2', 20],
+      ['n3', 20],
+      ['n4', 20],
+      ['n5', 20],
       ['seen', 20],
     ],
   );
@@ -530,8 +562,52 @@ test('creator keep-alive: with a short budget, a creator whose content just had 
     c,
     T + TICK,
   );
-  // 25 impressions left in the paced pool of 50: 'busy' had a trial a tick ago, so the others go first.
-  assert.deepEqual(next.allocations.map((a) => a.content_id).sort(), ['c1']);
+  // 30 impressions left in the paced pool of 50: 'busy' had a trial a tick ago, so the others go
+  // first (c1, the older, its whole trial; b1 the last 10) and busy's new item waits.
+  assert.deepEqual(
+    next.allocations.map((a) => [a.content_id, a.impressions]),
+    [
+      ['b1', 10],
+      ['c1', 20],
+    ],
+  );
+});
+
+test('with a short budget a started trial is finished before another starts; a creator without a recent trial still goes first', () => {
+  const c = parseAgentConfig({ system: { ...D.system, budgetPool: 30 } });
+  const s = state(1_000_000, 0, c);
+  s.creatorTrials = { A: T - HOUR, B: T - 2 * HOUR };
+  const item = (id: string, creator: string, age: number, heated: number) =>
+    req(id, {
+      creator_id: creator,
+      exposure: heated,
+      heated_impressions: heated,
+      completion_sum: 0,
+      published_at: T - age * HOUR,
+    });
+  const r = run(
+    s,
+    [item('started', 'A', 1, 10), item('waiting', 'B', 3, 0), item('newcomer', 'C', 0.5, 0)],
+    c,
+  );
+  // Without the started-first rule 'waiting' (its creator's last trial is older) would take the 10
+  // and 'started' would stay at half its trial.
+  assert.deepEqual(
+    r.allocations.map((a) => [a.content_id, a.impressions]),
+    [
+      ['newcomer', 20],
+      ['started', 10],
+    ],
+  );
+});
+
+test('the last impressions of a trial are granted even below minGrant', () => {
+  const r = run(state(1_000_000, 0, D), [req('nearly', { exposure: 17, completion_sum: 0 })], D);
+  assert.ok(D.system.minGrant! > 3);
+  assert.deepEqual(
+    r.allocations.map((a) => [a.content_id, a.impressions]),
+    [['nearly', 3]],
+  );
 });
 
 test('grants running into a new budget period are charged to it and return to it: nothing granted late is lost', () => {
@@ -552,9 +628,13 @@ test('grants running into a new budget period are charged to it and return to it
   assert.equal(r2.metrics.poolCarried, 300, 'the 300 still undelivered are the new period’s commitment');
   assert.equal(s.poolRemaining, 700);
   recordDelivered(s, [{ allocation_id: r1.allocations[0].allocation_id, impressions: 50 }]);
-  const expiry = late + c.system.allocationValidityMs;
-  recordTickTotals(s, expiry, 1_000_000, 0);
-  const r3 = allocateTick(s, { tick: expiry, tickMs: TICK, requests: [], audience: AUD, weights, scorer }, c);
+  const settled = late + c.system.allocationValidityMs + c.system.deliveryGraceMs;
+  recordTickTotals(s, settled, 1_000_000, 0);
+  const r3 = allocateTick(
+    s,
+    { tick: settled, tickMs: TICK, requests: [], audience: AUD, weights, scorer },
+    c,
+  );
   assert.equal(r3.metrics.poolRefunded, 250, 'what it did not deliver returns to the new period');
   assert.equal(s.poolRemaining, 950, 'the new period spent exactly the 50 delivered in it');
 });
