@@ -108,6 +108,11 @@ export function createMetrics(
       help: 'Heated impressions granted.',
       registers: [register],
     }),
+    unjoinedDeliveries: new Counter({
+      name: 'thermostat_unjoined_heated_impressions_total',
+      help: 'Heated impressions reported for an allocation the allocator no longer tracks (reported later than agents.system.deliveryGraceMs after it expired); never refunded. Rising: raise the grace.',
+      registers: [register],
+    }),
     allocationTicks: new Counter({
       name: 'thermostat_allocation_ticks_total',
       help: 'Allocation ticks run.',

@@ -239,6 +239,7 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
       metrics.heatingCap.set(r.metrics.heatingCap);
       metrics.heatingCapBinding.set(r.metrics.capBinding ? 1 : 0);
       metrics.allocatedImpressions.inc(r.metrics.grantedImpressions);
+      metrics.unjoinedDeliveries.inc(r.metrics.unjoinedDeliveries);
       metrics.heatingRequests.inc(r.metrics.requests);
       if (r.totals.new_content_impressions > 0)
         metrics.newContentCtr.set(r.totals.new_content_clicks / r.totals.new_content_impressions);
