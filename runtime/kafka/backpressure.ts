@@ -38,11 +38,14 @@ export class Backpressure {
     },
   ) {}
 
-  /** Whether the stage must pause now (also reports its parked records). */
-  wanted(worker: StageWorker): boolean {
+  /** Why the stage must pause now, or null (also reports its parked records). */
+  private reason(worker: StageWorker): string | null {
     const parked = parkedLoad(worker.tasks.values(), this.o.maxParkedRecords);
     this.o.metrics.parkedRecords.set({ stage: worker.stage }, parked.total);
-    return this.o.checkpointQueueFull() || this.o.outputStalled() || parked.over;
+    if (this.o.checkpointQueueFull()) return 'checkpoint queue full';
+    if (this.o.outputStalled()) return 'producer flush being retried';
+    if (parked.over) return 'a task holds more than redis.maxParkedRecords records back';
+    return null;
   }
 
   /**
@@ -50,7 +53,8 @@ export class Backpressure {
    * Re-applied each round while paused, so partitions assigned meanwhile are paused too.
    */
   apply(worker: StageWorker): void {
-    const want = this.wanted(worker);
+    const why = this.reason(worker);
+    const want = why !== null;
     if (!want && !worker.paused) return;
     const tps = [...worker.tasks.values()].flatMap((t) =>
       t.task.positions().map((p) => ({ topic: p.topic, partition: p.partition })),
@@ -69,7 +73,7 @@ export class Backpressure {
     worker.paused = want;
     this.o.log.warn(
       { stage: worker.stage, paused: want },
-      want ? 'checkpoint queue full: pausing consumption' : 'checkpoint queue drained: resuming',
+      want ? `${why}: pausing consumption` : 'backpressure cleared: resuming',
     );
   }
 }
