@@ -197,7 +197,9 @@ test(
     );
     for (const u of log) assert.equal(u.key, u.value.user_id, 'changelog keyed by user');
     // The re-key partitions carry their origins' watermarks: no re-routed record is late at the
-    // content stage, and content states and allocations are the clean run's.
+    // content stage, and content states are the clean run's. Allocations are the in-memory run's of
+    // the same log: a re-routed interaction is not counted in its tick's audience (the tick it would
+    // reach depends on arrival, not on the logs), so reach-sized grants may differ from the clean run's.
     assert.equal(sumMetric(m, 'thermostat_late_records_total', 'stage="content"'), 0);
     assertSameState(st.contents, clean.contents, 'content state');
     const allocations = await readTopic<{ allocation_id: string }>(
@@ -206,9 +208,10 @@ test(
       run.names.allocations,
       `${run.appId}-alloc`,
     );
-    assert.deepEqual(new Set(allocations.map((a) => a.value.allocation_id)), clean.allocationIds);
+    assert.ok(run.ref.allocationIds.size > 0, 'the run allocates');
+    assert.deepEqual(new Set(allocations.map((a) => a.value.allocation_id)), run.ref.allocationIds);
     t.diagnostic(
-      `${run.ref.misrouted} re-routed records; ${clean.users.size} users, ${clean.contents.size} contents and ${clean.allocationIds.size} allocation ids equal the clean run`,
+      `${run.ref.misrouted} re-routed records; ${clean.users.size} users and ${clean.contents.size} contents equal the clean run, ${run.ref.allocationIds.size} allocation ids the in-memory run of the same log`,
     );
   },
 );
