@@ -9,8 +9,7 @@ import { IdleSources } from './idle-sources.js';
 import { MemoryBroker } from './memory-broker.js';
 import { createTask, type GraphSettings, type OwnedTask } from '../pipelines/task-factory.js';
 import { sideOutputs, TaskRunner, type RawRecord } from './task-runner.js';
-import type { RecordSerde } from '../pipelines/task.js';
-import type { OutRecord, TaskId } from '../pipelines/task.js';
+import type { OutRecord, RecordSerde, TaskId } from '../pipelines/task.js';
 import { dlqTopic, fastPartition, topicSchemas } from '../pipelines/topology.js';
 
 export interface InProcessOptions {
