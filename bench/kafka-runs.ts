@@ -4,8 +4,9 @@
 //   - throughput: produce N interactions as fast as the producer goes while the job runs; done
 //     when stage 1 consumed all N and every stage's consumer lag is 0 (the lag is sampled while
 //     it runs: it stays bounded when the job keeps up);
-//   - latency: produce at a fixed rate with event_time = produce wall time, and read the first
-//     output each interaction causes (its forwarded record on <app>-content-events);
+//   - latency: produce at a fixed rate with event_time = produce wall time; time each sampled
+//     interaction until its user's serving copy in Redis reflects it (what a ranker reads,
+//     serving-watch.ts), and every one until its forwarded record on <app>-content-events is read;
 //   - recovery: state for N users, kill -9, restart: seconds until ready and caught up.
 import { randomBytes } from 'node:crypto';
 import rdkafka, { type LibrdKafkaError } from '@confluentinc/kafka-javascript';
@@ -15,6 +16,7 @@ import { consumerGroup, topicSpecs, topologyNames, type TopologyNames } from '..
 import { loadRuntimeConfig } from '../core/config.js';
 import type { ContentEvent, UserInteraction } from '../schemas/types.js';
 import { JobProcess, sleep, sumMetric } from './support/job-process.js';
+import { ServingCopyWatch } from './serving-watch.js';
 import { freePort, TestRedis } from './support/redis-server.js';
 import { BENCH_START, type Workload } from './workload.js';
 
@@ -269,19 +271,73 @@ export async function e2eThroughput(
   }
 }
 
-export interface LatencyResult {
-  rate: number;
-  sent: number;
-  received: number;
+/** Latency figures (ms from produce) of one way of seeing an interaction. */
+export interface LatencyFigures {
+  /** Interactions measured, and of those, seen within the wait. */
+  measured: number;
+  seen: number;
   p50: number;
   p99: number;
   max: number;
-  /** Some outputs never arrived within the wait: the percentiles are lower bounds. */
+  /** Some were never seen within the wait (counted with their wait so far): lower bounds. */
   lowerBound: boolean;
-  /** p50 / max latency (ms) of the interactions sent in each second of the run: shows stalls. */
+  /** p50 / max of the interactions sent in each second of the run: shows stalls. */
   perSecond: { p50: number; max: number }[];
 }
 
+export interface LatencyResult extends LatencyFigures {
+  rate: number;
+  sent: number;
+  /** p50/p99/max above: to the user's serving copy in Redis; every `sampleEvery`-th interaction. */
+  sampleEvery: number;
+  /** User-task checkpoints the bench saw land in Redis during the run. */
+  checkpoints: number;
+  /** To the forwarded record on `<app>-content-events` (every interaction). */
+  contentEvents: LatencyFigures;
+}
+
+/**
+ * Percentiles of `seenAt[i] − sentAt[i]` over the measured indices (`every`-th of `n`); one not
+ * seen counts with its wait until `stoppedAt`.
+ */
+function latencyFigures(
+  seenAt: Float64Array,
+  sentAt: Float64Array,
+  every: number,
+  rate: number,
+  stoppedAt: number,
+): LatencyFigures {
+  const idx: number[] = [];
+  for (let i = 0; i < sentAt.length; i += every) idx.push(i);
+  const wait = (i: number) => (seenAt[i] >= 0 ? seenAt[i] : stoppedAt) - sentAt[i];
+  const sorted = (xs: number[]) => xs.map(wait).sort((a, b) => a - b);
+  const perSecond: { p50: number; max: number }[] = [];
+  for (let s = 0; s * rate < sentAt.length; s++) {
+    const sec = sorted(idx.filter((i) => i >= s * rate && i < (s + 1) * rate));
+    if (sec.length > 0) perSecond.push({ p50: sec[Math.floor(sec.length / 2)], max: sec[sec.length - 1] });
+  }
+  const all = sorted(idx);
+  const q = (p: number) => all[Math.min(all.length - 1, Math.floor(p * all.length))];
+  const seen = idx.filter((i) => seenAt[i] >= 0).length;
+  return {
+    measured: idx.length,
+    seen,
+    p50: q(0.5),
+    p99: q(0.99),
+    max: all[all.length - 1],
+    lowerBound: seen < idx.length,
+    perSecond,
+  };
+}
+
+/** Serving-copy reads per second the latency run aims at (one HGET per sampled interaction per checkpoint). */
+const SERVING_READS_PER_S = 2000;
+
+/**
+ * Produces `rate` interactions/s for `seconds` with event_time = produce wall time, and times each
+ * until its user's serving copy in Redis reflects it (ServingCopyWatch; sampled) and until its
+ * forwarded record is read from `<app>-content-events`.
+ */
 export async function e2eLatency(
   w: Workload,
   rate: number,
@@ -303,6 +359,9 @@ export async function e2eLatency(
     topics: [env.names.contentEvents],
     rdkafka: { 'fetch.wait.max.ms': 5 },
   });
+  const sub = env.redis.client();
+  const reader = env.redis.client();
+  let watch: ServingCopyWatch | null = null;
   try {
     jobs = await startJobs(env, shape, 120_000);
     await sink.connect();
@@ -319,11 +378,14 @@ export async function e2eLatency(
       })),
     );
     const n = Math.round(rate * seconds);
-    const lat = new Float64Array(n).fill(-1); // per interaction: ms from event time to read, -1 = not yet
+    const sampleEvery = Math.max(1, Math.round(rate / SERVING_READS_PER_S));
+    const partitions = shape.partitions ?? loadRuntimeConfig().kafka.inputPartitions;
+    watch = await ServingCopyWatch.start(sub, reader, env.appId, partitions, n);
+    const read = new Float64Array(n).fill(-1); // per interaction: wall ms its forwarded record was read
     const sentAt = new Float64Array(n);
     let received = 0;
     let stop = false;
-    const reader = (async () => {
+    const consumer = (async () => {
       while (!stop) {
         const batch = await source.poll(5000, 20);
         const now = Date.now();
@@ -332,8 +394,8 @@ export async function e2eLatency(
           const ev = serde.decode(r.value).value as ContentEvent;
           if (ev.interaction && ev.interaction.event_id.startsWith('lat-')) {
             const i = Number(ev.interaction.event_id.slice(4));
-            if (lat[i] < 0) received++;
-            lat[i] = now - ev.interaction.event_time;
+            if (read[i] < 0) received++;
+            read[i] = now;
           }
         }
       }
@@ -348,7 +410,8 @@ export async function e2eLatency(
       if (Date.now() > end) throw new Error(`latency: publications not consumed (stage-1 in ${m?.userIn})`);
       await sleep(100);
     }
-    log(`e2e latency: ${n} interactions at ${rate}/s`);
+    log(`e2e latency: ${n} interactions at ${rate}/s, 1 in ${sampleEvery} timed to the serving copy`);
+    const checkpointsBefore = watch.checkpoints;
     const inflight = new Set<Promise<unknown>>();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
@@ -363,38 +426,37 @@ export async function e2eLatency(
         user_registered_at: null,
       };
       sentAt[i] = ev.event_time;
-      const p = sink
-        .send(env.names.interactions, ev.user_id, serde.encode('UserInteraction', ev))
-        .finally(() => inflight.delete(p));
+      const sent = sink.send(env.names.interactions, ev.user_id, serde.encode('UserInteraction', ev));
+      const p = (
+        i % sampleEvery === 0
+          ? sent.then((d) => watch!.delivered(i, ev.user_id, ev.event_time, d.partition, d.offset))
+          : sent
+      ).finally(() => inflight.delete(p));
       inflight.add(p);
     }
     await Promise.all(inflight);
     const end = Date.now() + 10_000;
-    while (received < n && Date.now() < end) await sleep(100);
-    stop = true;
-    await reader;
-    if (received === 0) throw new Error('no output read');
-    // An interaction whose output never arrived counts with its wait so far: a lower bound.
-    const stoppedAt = Date.now();
-    const all = Array.from(lat, (x, i) => (x >= 0 ? x : stoppedAt - sentAt[i]));
-    const perSecond: { p50: number; max: number }[] = [];
-    for (let s = 0; s * rate < n; s++) {
-      const sec = all.slice(s * rate, Math.min(n, (s + 1) * rate)).sort((a, b) => a - b);
-      perSecond.push({ p50: sec[Math.floor(sec.length / 2)], max: sec[sec.length - 1] });
+    while ((received < n || watch.waiting > 0) && Date.now() < end) {
+      watch.assertHealthy();
+      await sleep(100);
     }
-    all.sort((a, b) => a - b);
-    const q = (p: number) => all[Math.min(all.length - 1, Math.floor(p * all.length))];
+    stop = true;
+    await consumer;
+    watch.assertHealthy();
+    if (watch.seen === 0) throw new Error('no interaction seen in the serving copy');
+    const stoppedAt = Date.now();
     return {
       rate,
       sent: n,
-      received,
-      p50: q(0.5),
-      p99: q(0.99),
-      max: all[all.length - 1],
-      lowerBound: received < n,
-      perSecond,
+      sampleEvery,
+      checkpoints: watch.checkpoints - checkpointsBefore,
+      ...latencyFigures(watch.seenAt, sentAt, sampleEvery, rate, stoppedAt),
+      contentEvents: latencyFigures(read, sentAt, 1, rate, stoppedAt),
     };
   } finally {
+    await watch?.stop();
+    sub.disconnect();
+    reader.disconnect();
     await source.disconnect().catch(() => undefined);
     await sink.disconnect().catch(() => undefined);
     await stopJobs(jobs);
