@@ -16,6 +16,7 @@ import { consumerGroup, topicSpecs, topologyNames, type TopologyNames } from '..
 import { loadRuntimeConfig } from '../core/config.js';
 import type { ContentEvent, UserInteraction } from '../schemas/types.js';
 import { JobProcess, sleep, sumMetric } from './support/job-process.js';
+import { CpuWindow, listenerPid, type CpuShare } from './proc-cpu.js';
 import { ServingCopyWatch } from './serving-watch.js';
 import { freePort, TestRedis } from './support/redis-server.js';
 import { BENCH_START, type Workload } from './workload.js';
@@ -80,6 +81,10 @@ export function spawnJob(env: JobEnv, extra: Record<string, string> = {}, port =
     httpPort: port,
     env: { THERMOSTAT_BATCH_SIZE: '5000', THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '1000', ...extra },
     logFile: `/tmp/${env.appId}${port === env.port ? '' : `-${port}`}.log`,
+    // A CPU profile of every job process, written when it stops (npx thermostat bench leaves it in this directory).
+    nodeArgs: process.env.BENCH_JOB_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_JOB_CPU_PROF}`]
+      : [],
   });
 }
 
@@ -149,6 +154,7 @@ async function metricsOf(job: JobProcess) {
     userIn: sumMetric(m, 'thermostat_records_in_total', 'stage="user"'),
     lag: sumMetric(m, 'thermostat_consumer_lag_records'),
     checkpointsOk: sumMetric(m, 'thermostat_checkpoints_total', 'outcome="ok"'),
+    redisCommands: sumMetric(m, 'thermostat_redis_commands_total'),
     queued: sumMetric(m, 'thermostat_checkpoint_queued_entries'),
     ready: sumMetric(m, 'thermostat_ready'),
     userPartitions: sumMetric(m, 'thermostat_assigned_partitions', 'stage="user"'),
@@ -157,13 +163,18 @@ async function metricsOf(job: JobProcess) {
   };
 }
 
-/** Stage-1 records in and consumer lag summed over instances (null while one does not answer). */
-async function groupMetrics(jobs: JobProcess[]): Promise<{ userIn: number; lag: number } | null> {
+/** Stage-1 records in, consumer lag, Redis commands and checkpoints summed over instances (null while one does not answer). */
+async function groupMetrics(
+  jobs: JobProcess[],
+): Promise<{ userIn: number; lag: number; redisCommands: number; checkpointsOk: number } | null> {
   const ms = await Promise.all(jobs.map(metricsOf));
   if (ms.some((m) => m === null)) return null;
+  const sum = (k: 'userIn' | 'lag' | 'redisCommands' | 'checkpointsOk') => ms.reduce((s, m) => s + m![k], 0);
   return {
-    userIn: ms.reduce((s, m) => s + m!.userIn, 0),
-    lag: ms.reduce((s, m) => s + m!.lag, 0),
+    userIn: sum('userIn'),
+    lag: sum('lag'),
+    redisCommands: sum('redisCommands'),
+    checkpointsOk: sum('checkpointsOk'),
   };
 }
 
@@ -218,6 +229,53 @@ export interface ThroughputResult {
   eventsPerS: number;
   maxLag: number;
   produceSeconds: number;
+  /** Where the CPU went, from the first produce until caught up (Linux /proc). */
+  cpu: ThroughputCpu;
+  /** Commands the job's state layer sent to Redis (its counter) per interaction, and checkpoints (all tasks) in the run. */
+  redisCmdsPerEvent: number;
+  checkpoints: number;
+}
+
+export interface ThroughputCpu {
+  /** Job process(es), the broker (if it listens on this box), the private redis-server, this process (the producer). */
+  shares: CpuShare[];
+  /** Busy time of every core over the window: minus the shares, what else ran on the box. */
+  boxCpuSeconds: number | null;
+  wallSeconds: number;
+  /** 2 s with the job idle, before producing and after catching up: the broker's CPU/s and the box's busy cores (other work). */
+  idle: IdleRates[];
+}
+
+export interface IdleRates {
+  brokerCpuPerS: number | null;
+  boxBusyCores: number | null;
+}
+
+/** CPU of the broker and the box over 2 s with the job idle (what the run did not cause). */
+async function idleRates(env: JobEnv, jobs: JobProcess[], brokerPid: number | undefined): Promise<IdleRates> {
+  const window = cpuWindow(env, jobs, brokerPid);
+  await sleep(2000);
+  const c = window.stop(1, 'bench');
+  const broker = c.shares.find((x) => x.name === 'broker');
+  return {
+    brokerCpuPerS: broker ? Number((broker.cpuSeconds / c.wallSeconds).toFixed(3)) : null,
+    boxBusyCores: c.boxCpuSeconds === null ? null : Number((c.boxCpuSeconds / c.wallSeconds).toFixed(2)),
+  };
+}
+
+/** The local broker's process (the first configured broker, if it is on this box). */
+function localBrokerPid(): number | undefined {
+  const m = /^(127\.0\.0\.1|localhost|\[?::1\]?):(\d+)$/.exec(BROKERS.split(',')[0].trim());
+  return m ? (listenerPid(Number(m[2])) ?? undefined) : undefined;
+}
+
+/** Watches the CPU of the job(s), the local broker, the private Redis and this process. */
+function cpuWindow(env: JobEnv, jobs: JobProcess[], brokerPid: number | undefined): CpuWindow {
+  return new CpuWindow([
+    ...jobs.map((j, k) => ({ name: jobs.length > 1 ? `job-${k}` : 'job', pid: j.proc.pid, threads: true })),
+    { name: 'broker', pid: brokerPid },
+    { name: 'redis', pid: env.redis.pid },
+  ]);
 }
 
 export async function e2eThroughput(
@@ -234,6 +292,8 @@ export async function e2eThroughput(
   try {
     jobs = await startJobs(env, shape, 120_000);
     await sink.connect();
+    const brokerPid = localBrokerPid();
+    const idleBefore = await idleRates(env, jobs, brokerPid);
     await produceAll(
       sink,
       env.names.published,
@@ -243,6 +303,8 @@ export async function e2eThroughput(
       .slice(0, events)
       .map((e) => ({ key: e.user_id, value: serde.encode('UserInteraction', e) }));
     log(`e2e throughput: producing ${input.length} interactions`);
+    const window = cpuWindow(env, jobs, brokerPid);
+    const m0 = await groupMetrics(jobs);
     const t0 = performance.now();
     let produceSeconds = 0;
     const producing = produceAll(sink, env.names.interactions, input).then(
@@ -250,9 +312,10 @@ export async function e2eThroughput(
     );
     let maxLag = 0;
     const deadline = Date.now() + timeoutMs;
+    let last: Awaited<ReturnType<typeof groupMetrics>>;
     for (;;) {
       await sleep(100);
-      const m = await groupMetrics(jobs);
+      const m = (last = await groupMetrics(jobs));
       if (m) maxLag = Math.max(maxLag, m.lag);
       if (m && m.userIn >= input.length + w.published.length && m.lag === 0 && produceSeconds > 0) break;
       if (Date.now() > deadline)
@@ -263,7 +326,19 @@ export async function e2eThroughput(
     }
     await producing;
     const seconds = (performance.now() - t0) / 1000;
-    return { events: input.length, seconds, eventsPerS: input.length / seconds, maxLag, produceSeconds };
+    const used = window.stop(input.length, 'bench (producer)');
+    const cpu = { ...used, idle: [idleBefore, await idleRates(env, jobs, brokerPid)] };
+    const delta = (k: 'redisCommands' | 'checkpointsOk') => (m0 && last ? last[k] - m0[k] : NaN);
+    return {
+      events: input.length,
+      seconds,
+      eventsPerS: input.length / seconds,
+      maxLag,
+      produceSeconds,
+      cpu,
+      redisCmdsPerEvent: delta('redisCommands') / input.length,
+      checkpoints: delta('checkpointsOk'),
+    };
   } finally {
     await sink.disconnect().catch(() => undefined);
     await stopJobs(jobs);
@@ -290,8 +365,9 @@ export interface LatencyResult extends LatencyFigures {
   sent: number;
   /** p50/p99/max above: to the user's serving copy in Redis; every `sampleEvery`-th interaction. */
   sampleEvery: number;
-  /** User-task checkpoints the bench saw land in Redis during the run. */
+  /** User-task checkpoints the bench saw land in Redis during the run, at the job's commit interval. */
   checkpoints: number;
+  commitIntervalMs: number;
   /** To the forwarded record on `<app>-content-events` (every interaction). */
   contentEvents: LatencyFigures;
 }
@@ -379,7 +455,8 @@ export async function e2eLatency(
     );
     const n = Math.round(rate * seconds);
     const sampleEvery = Math.max(1, Math.round(rate / SERVING_READS_PER_S));
-    const partitions = shape.partitions ?? loadRuntimeConfig().kafka.inputPartitions;
+    const cfg = loadRuntimeConfig(); // the job's config: the same THERMOSTAT_* environment
+    const partitions = shape.partitions ?? cfg.kafka.inputPartitions;
     watch = await ServingCopyWatch.start(sub, reader, env.appId, partitions, n);
     const read = new Float64Array(n).fill(-1); // per interaction: wall ms its forwarded record was read
     const sentAt = new Float64Array(n);
@@ -450,6 +527,7 @@ export async function e2eLatency(
       sent: n,
       sampleEvery,
       checkpoints: watch.checkpoints - checkpointsBefore,
+      commitIntervalMs: cfg.commitIntervalMs,
       ...latencyFigures(watch.seenAt, sentAt, sampleEvery, rate, stoppedAt),
       contentEvents: latencyFigures(read, sentAt, 1, rate, stoppedAt),
     };
