@@ -368,6 +368,8 @@ export interface LatencyResult extends LatencyFigures {
   /** User-task checkpoints the bench saw land in Redis during the run, at the job's commit interval. */
   checkpoints: number;
   commitIntervalMs: number;
+  /** Commands the job's state layer sent to Redis per interaction while they were produced (its counter). */
+  redisCmdsPerEvent: number;
   /** To the forwarded record on `<app>-content-events` (every interaction). */
   contentEvents: LatencyFigures;
 }
@@ -489,6 +491,7 @@ export async function e2eLatency(
     }
     log(`e2e latency: ${n} interactions at ${rate}/s, 1 in ${sampleEvery} timed to the serving copy`);
     const checkpointsBefore = watch.checkpoints;
+    const m0 = await groupMetrics(jobs);
     const inflight = new Set<Promise<unknown>>();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
@@ -512,6 +515,7 @@ export async function e2eLatency(
       inflight.add(p);
     }
     await Promise.all(inflight);
+    const m1 = await groupMetrics(jobs);
     const end = Date.now() + 10_000;
     while ((received < n || watch.waiting > 0) && Date.now() < end) {
       watch.assertHealthy();
@@ -528,6 +532,7 @@ export async function e2eLatency(
       sampleEvery,
       checkpoints: watch.checkpoints - checkpointsBefore,
       commitIntervalMs: cfg.commitIntervalMs,
+      redisCmdsPerEvent: m0 && m1 ? (m1.redisCommands - m0.redisCommands) / n : NaN,
       ...latencyFigures(watch.seenAt, sentAt, sampleEvery, rate, stoppedAt),
       contentEvents: latencyFigures(read, sentAt, 1, rate, stoppedAt),
     };
