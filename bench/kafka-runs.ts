@@ -72,6 +72,17 @@ export async function disposeEnv(env: JobEnv): Promise<void> {
   }
 }
 
+/**
+ * Node options of the job children: BENCH_JOB_NODE_ARGS (space-separated, e.g.
+ * `--max-semi-space-size=64`), and with BENCH_JOB_CPU_PROF=DIR a CPU profile of every job process
+ * in DIR, written when it stops.
+ */
+function jobNodeArgs(): string[] {
+  const args = (process.env.BENCH_JOB_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const prof = process.env.BENCH_JOB_CPU_PROF;
+  return prof ? [...args, '--cpu-prof', `--cpu-prof-dir=${prof}`] : args;
+}
+
 export function spawnJob(env: JobEnv, extra: Record<string, string> = {}, port = env.port): JobProcess {
   return JobProcess.spawn({
     brokers: BROKERS,
@@ -81,10 +92,7 @@ export function spawnJob(env: JobEnv, extra: Record<string, string> = {}, port =
     httpPort: port,
     env: { THERMOSTAT_BATCH_SIZE: '5000', THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '1000', ...extra },
     logFile: `/tmp/${env.appId}${port === env.port ? '' : `-${port}`}.log`,
-    // A CPU profile of every job process, written when it stops (npx thermostat bench leaves it in this directory).
-    nodeArgs: process.env.BENCH_JOB_CPU_PROF
-      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_JOB_CPU_PROF}`]
-      : [],
+    nodeArgs: jobNodeArgs(),
   });
 }
 
