@@ -9,6 +9,7 @@
 //     serving-watch.ts), and every one until its forwarded record on <app>-content-events is read;
 //   - recovery: state for N users, kill -9, restart: seconds until ready and caught up.
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import rdkafka, { type LibrdKafkaError } from '@confluentinc/kafka-javascript';
 import { KafkaSink, KafkaSource } from '../io/kafka.js';
 import { Serde } from '../io/serde.js';
@@ -376,6 +377,8 @@ export interface LatencyResult extends LatencyFigures {
   /** User-task checkpoints the bench saw land in Redis during the run, at the job's commit interval. */
   checkpoints: number;
   commitIntervalMs: number;
+  /** p99 / max event-loop delay (ms) of this process while it produced and timed: how late it may have noticed. */
+  benchLoopDelayMs: { p99: number; max: number };
   /** Commands the job's state layer sent to Redis per interaction while they were produced (its counter). */
   redisCmdsPerEvent: number;
   /** To the forwarded record on `<app>-content-events` (every interaction). */
@@ -501,6 +504,8 @@ export async function e2eLatency(
     const checkpointsBefore = watch.checkpoints;
     const m0 = await groupMetrics(jobs);
     const inflight = new Set<Promise<unknown>>();
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       const due = t0 + (i / rate) * 1000;
@@ -531,6 +536,7 @@ export async function e2eLatency(
     }
     stop = true;
     await consumer;
+    loopDelay.disable();
     watch.assertHealthy();
     if (watch.seen === 0) throw new Error('no interaction seen in the serving copy');
     const stoppedAt = Date.now();
@@ -540,6 +546,10 @@ export async function e2eLatency(
       sampleEvery,
       checkpoints: watch.checkpoints - checkpointsBefore,
       commitIntervalMs: cfg.commitIntervalMs,
+      benchLoopDelayMs: {
+        p99: Number((loopDelay.percentile(99) / 1e6).toFixed(1)),
+        max: Number((loopDelay.max / 1e6).toFixed(1)),
+      },
       redisCmdsPerEvent: m0 && m1 ? (m1.redisCommands - m0.redisCommands) / n : NaN,
       ...latencyFigures(watch.seenAt, sentAt, sampleEvery, rate, stoppedAt),
       contentEvents: latencyFigures(read, sentAt, 1, rate, stoppedAt),
