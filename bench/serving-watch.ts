@@ -1,6 +1,6 @@
 // When does an interaction become readable by a ranker? The ranker reads the user's serving copy
 // (docs/STATE.md "User mind state": the hash at `userMindKey`), which the job writes at its
-// checkpoints, one atomic Lua call per task ending with the task hash's HSET. So the bench turns
+// checkpoints, one atomic Lua call per task ending with writes to the task hash. So the bench turns
 // on keyspace notifications for hash commands on the job's private redis-server, subscribes to
 // the user tasks' `{<app>.user.<p>}:task` keys only, and on each notification of a task (a
 // checkpoint landed) reads `version` of the pending sampled users of that partition: an
@@ -25,7 +25,7 @@ export class ServingCopyWatch {
   readonly seenAt: Float64Array;
   seen = 0;
   tracked = 0;
-  /** Checkpoint notifications received (user tasks). */
+  /** Checkpoints of user tasks seen land (and acquires of them). */
   checkpoints = 0;
   private readonly pending = new Map<number, Pending[]>();
   /** Arrival time of the last checkpoint notification per partition. */
@@ -60,7 +60,10 @@ export class ServingCopyWatch {
     // K: keyspace channel (`__keyspace@<db>__:<key>`), h: hash commands (HSET inside the script).
     await reader.config('SET', 'notify-keyspace-events', 'Kh');
     const prefix = `__keyspace@0__:{${appId}.user.`;
-    sub.on('pmessage', (_pattern: string, channel: string) => {
+    sub.on('pmessage', (_pattern: string, channel: string, event: string) => {
+      // A commit ends with HINCRBY of the task's `checkpoints` (after the HSET of its seq and meta);
+      // an acquire's HINCRBY of the epoch comes here too and finds nothing new.
+      if (event !== 'hincrby') return;
       const p = Number(channel.slice(prefix.length, channel.indexOf('}', prefix.length)));
       w.checkpoints++;
       w.lastCheckpoint.set(p, Date.now());
