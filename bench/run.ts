@@ -111,8 +111,8 @@ function cpuNote(c: ThroughputCpu, events: number): string {
   const box =
     c.boxCpuSeconds === null
       ? ''
-      : `; whole box ${round((c.boxCpuSeconds * 1e6) / events)} (${round(c.boxCpuSeconds / c.wallSeconds, 2)} cores busy, ${round(Math.max(0, c.boxCpuSeconds - sum) / c.wallSeconds, 2)} of them other work)`;
-  const idle = `; job idle before / after the run: broker ${c.idle.map((x) => x.brokerCpuPerS ?? '?').join(' / ')} cores, box ${c.idle.map((x) => x.boxBusyCores ?? '?').join(' / ')} cores busy`;
+      : ` — whole box ${round((c.boxCpuSeconds * 1e6) / events)} µs (${round(c.boxCpuSeconds / c.wallSeconds, 2)} cores busy, ${round(Math.max(0, c.boxCpuSeconds - sum) / c.wallSeconds, 2)} of them other work)`;
+  const idle = ` — job idle before / after the run: broker ${c.idle.map((x) => x.brokerCpuPerS ?? '?').join(' / ')} cores, box ${c.idle.map((x) => x.boxBusyCores ?? '?').join(' / ')} cores busy`;
   return `CPU µs per interaction: ${named}${box}${idle}`;
 }
 
@@ -122,9 +122,9 @@ function latencyNote(x: LatencyResult): string {
     f.lowerBound ? ', the rest not seen within 10 s of the last produce: lower bounds' : '';
   const c = x.contentEvents;
   return (
-    `produce wall time (event_time) to the user's serving copy in Redis reflecting it (the checkpoint that holds it landed; ${x.checkpoints} user-task checkpoints, commit interval ${x.commitIntervalMs} ms, the job's Redis commands ${round(x.redisCmdsPerEvent, 4)} per interaction), ` +
-    `p50 ${x.p50} ms, p99 ${x.p99} ms, ${x.seen}/${x.measured} seen (1 in ${x.sampleEvery} of ${x.sent} at ${x.rate}/s${lower(x)}); ` +
-    `to the forwarded record on <app>-content-events p50 ${c.p50} ms, p99 ${c.p99} ms, ${c.seen}/${c.measured} read${lower(c)}; ` +
+    `produce wall time (event_time) to the user's serving copy in Redis reflecting it (the checkpoint that holds it landed: ${x.checkpoints} user-task checkpoints, commit interval ${x.commitIntervalMs} ms, the job's Redis commands ${round(x.redisCmdsPerEvent, 4)} per interaction), ` +
+    `p50 ${x.p50} ms, p99 ${x.p99} ms, ${x.seen}/${x.measured} seen (1 in ${x.sampleEvery} of ${x.sent} at ${x.rate}/s${lower(x)}) — ` +
+    `to the forwarded record on <app>-content-events p50 ${c.p50} ms, p99 ${c.p99} ms, ${c.seen}/${c.measured} read${lower(c)} — ` +
     `the bench's event-loop delay p99 ${x.benchLoopDelayMs.p99} ms, max ${x.benchLoopDelayMs.max} ms`
   );
 }
@@ -310,7 +310,7 @@ export async function runBench(
     details.e2e = x;
     r.e2e_events_per_s = round(x.eventsPerS);
     notes.push(
-      `e2e: ${x.events} interactions produced as fast as the local producer goes (${round(x.produceSeconds, 1)} s), max sampled lag ${x.maxLag}, ${x.checkpoints} task checkpoints, the job's Redis commands ${round(x.redisCmdsPerEvent, 4)} per interaction; ${cpuNote(x.cpu, x.events)}`,
+      `e2e: ${x.events} interactions produced as fast as the local producer goes (${round(x.produceSeconds, 1)} s), max sampled lag ${x.maxLag}, ${x.checkpoints} task checkpoints, the job's Redis commands ${round(x.redisCmdsPerEvent, 4)} per interaction — ${cpuNote(x.cpu, x.events)}`,
     );
   });
 
