@@ -381,6 +381,11 @@ export interface LatencyResult extends LatencyFigures {
   benchLoopDelayMs: { p99: number; max: number };
   /** Commands the job's state layer sent to Redis per interaction while they were produced (its counter). */
   redisCmdsPerEvent: number;
+  /**
+   * Serving copy − forwarded record, over the sampled interactions that have both (ms): the wait
+   * for the checkpoint round and the round; the minimum is about the shortest round (cut → in Redis).
+   */
+  servingAfterTopicMs: { min: number; p50: number; p99: number };
   /** To the forwarded record on `<app>-content-events` (every interaction). */
   contentEvents: LatencyFigures;
 }
@@ -540,6 +545,11 @@ export async function e2eLatency(
     watch.assertHealthy();
     if (watch.seen === 0) throw new Error('no interaction seen in the serving copy');
     const stoppedAt = Date.now();
+    const gaps: number[] = [];
+    for (let i = 0; i < n; i += sampleEvery)
+      if (watch.seenAt[i] >= 0 && read[i] >= 0) gaps.push(watch.seenAt[i] - read[i]);
+    gaps.sort((a, b) => a - b);
+    const gap = (q: number) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))] ?? NaN;
     return {
       rate,
       sent: n,
@@ -552,6 +562,7 @@ export async function e2eLatency(
       },
       redisCmdsPerEvent: m0 && m1 ? (m1.redisCommands - m0.redisCommands) / n : NaN,
       ...latencyFigures(watch.seenAt, sentAt, sampleEvery, rate, stoppedAt),
+      servingAfterTopicMs: { min: gap(0), p50: gap(0.5), p99: gap(0.99) },
       contentEvents: latencyFigures(read, sentAt, 1, rate, stoppedAt),
     };
   } finally {

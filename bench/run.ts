@@ -124,7 +124,7 @@ function latencyNote(x: LatencyResult): string {
   return (
     `produce wall time (event_time) to the user's serving copy in Redis reflecting it (the checkpoint that holds it landed: ${x.checkpoints} user-task checkpoints, commit interval ${x.commitIntervalMs} ms, the job's Redis commands ${round(x.redisCmdsPerEvent, 4)} per interaction), ` +
     `p50 ${x.p50} ms, p99 ${x.p99} ms, ${x.seen}/${x.measured} seen (1 in ${x.sampleEvery} of ${x.sent} at ${x.rate}/s${lower(x)}) — ` +
-    `to the forwarded record on <app>-content-events p50 ${c.p50} ms, p99 ${c.p99} ms, ${c.seen}/${c.measured} read${lower(c)} — ` +
+    `to the forwarded record on <app>-content-events p50 ${c.p50} ms, p99 ${c.p99} ms, ${c.seen}/${c.measured} read${lower(c)}, the serving copy after it by p50 ${x.servingAfterTopicMs.p50} ms (min ${x.servingAfterTopicMs.min}) — ` +
     `the bench's event-loop delay p99 ${x.benchLoopDelayMs.p99} ms, max ${x.benchLoopDelayMs.max} ms`
   );
 }
