@@ -4,10 +4,12 @@
 //   - throughput: produce N interactions as fast as the producer goes while the job runs; done
 //     when stage 1 consumed all N and every stage's consumer lag is 0 (the lag is sampled while
 //     it runs: it stays bounded when the job keeps up);
-//   - latency: produce at a fixed rate with event_time = produce wall time, and read the first
-//     output each interaction causes (its forwarded record on <app>-content-events);
+//   - latency: produce at a fixed rate with event_time = produce wall time; time each sampled
+//     interaction until its user's serving copy in Redis reflects it (what a ranker reads,
+//     serving-watch.ts), and every one until its forwarded record on <app>-content-events is read;
 //   - recovery: state for N users, kill -9, restart: seconds until ready and caught up.
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import rdkafka, { type LibrdKafkaError } from '@confluentinc/kafka-javascript';
 import { KafkaSink, KafkaSource } from '../io/kafka.js';
 import { Serde } from '../io/serde.js';
@@ -15,6 +17,8 @@ import { consumerGroup, topicSpecs, topologyNames, type TopologyNames } from '..
 import { loadRuntimeConfig } from '../core/config.js';
 import type { ContentEvent, UserInteraction } from '../schemas/types.js';
 import { JobProcess, sleep, sumMetric } from './support/job-process.js';
+import { CpuWindow, listenerPid, type CpuShare } from './proc-cpu.js';
+import { ServingCopyWatch } from './serving-watch.js';
 import { freePort, TestRedis } from './support/redis-server.js';
 import { BENCH_START, type Workload } from './workload.js';
 
@@ -69,6 +73,17 @@ export async function disposeEnv(env: JobEnv): Promise<void> {
   }
 }
 
+/**
+ * Node options of the job children: BENCH_JOB_NODE_ARGS (space-separated, e.g.
+ * `--max-semi-space-size=64`), and with BENCH_JOB_CPU_PROF=DIR a CPU profile of every job process
+ * in DIR, written when it stops.
+ */
+function jobNodeArgs(): string[] {
+  const args = (process.env.BENCH_JOB_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const prof = process.env.BENCH_JOB_CPU_PROF;
+  return prof ? [...args, '--cpu-prof', `--cpu-prof-dir=${prof}`] : args;
+}
+
 export function spawnJob(env: JobEnv, extra: Record<string, string> = {}, port = env.port): JobProcess {
   return JobProcess.spawn({
     brokers: BROKERS,
@@ -78,6 +93,7 @@ export function spawnJob(env: JobEnv, extra: Record<string, string> = {}, port =
     httpPort: port,
     env: { THERMOSTAT_BATCH_SIZE: '5000', THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '1000', ...extra },
     logFile: `/tmp/${env.appId}${port === env.port ? '' : `-${port}`}.log`,
+    nodeArgs: jobNodeArgs(),
   });
 }
 
@@ -147,6 +163,7 @@ async function metricsOf(job: JobProcess) {
     userIn: sumMetric(m, 'thermostat_records_in_total', 'stage="user"'),
     lag: sumMetric(m, 'thermostat_consumer_lag_records'),
     checkpointsOk: sumMetric(m, 'thermostat_checkpoints_total', 'outcome="ok"'),
+    redisCommands: sumMetric(m, 'thermostat_redis_commands_total'),
     queued: sumMetric(m, 'thermostat_checkpoint_queued_entries'),
     ready: sumMetric(m, 'thermostat_ready'),
     userPartitions: sumMetric(m, 'thermostat_assigned_partitions', 'stage="user"'),
@@ -155,13 +172,18 @@ async function metricsOf(job: JobProcess) {
   };
 }
 
-/** Stage-1 records in and consumer lag summed over instances (null while one does not answer). */
-async function groupMetrics(jobs: JobProcess[]): Promise<{ userIn: number; lag: number } | null> {
+/** Stage-1 records in, consumer lag, Redis commands and checkpoints summed over instances (null while one does not answer). */
+async function groupMetrics(
+  jobs: JobProcess[],
+): Promise<{ userIn: number; lag: number; redisCommands: number; checkpointsOk: number } | null> {
   const ms = await Promise.all(jobs.map(metricsOf));
   if (ms.some((m) => m === null)) return null;
+  const sum = (k: 'userIn' | 'lag' | 'redisCommands' | 'checkpointsOk') => ms.reduce((s, m) => s + m![k], 0);
   return {
-    userIn: ms.reduce((s, m) => s + m!.userIn, 0),
-    lag: ms.reduce((s, m) => s + m!.lag, 0),
+    userIn: sum('userIn'),
+    lag: sum('lag'),
+    redisCommands: sum('redisCommands'),
+    checkpointsOk: sum('checkpointsOk'),
   };
 }
 
@@ -216,6 +238,53 @@ export interface ThroughputResult {
   eventsPerS: number;
   maxLag: number;
   produceSeconds: number;
+  /** Where the CPU went, from the first produce until caught up (Linux /proc). */
+  cpu: ThroughputCpu;
+  /** Commands the job's state layer sent to Redis (its counter) per interaction, and checkpoints (all tasks) in the run. */
+  redisCmdsPerEvent: number;
+  checkpoints: number;
+}
+
+export interface ThroughputCpu {
+  /** Job process(es), the broker (if it listens on this box), the private redis-server, this process (the producer). */
+  shares: CpuShare[];
+  /** Busy time of every core over the window: minus the shares, what else ran on the box. */
+  boxCpuSeconds: number | null;
+  wallSeconds: number;
+  /** 2 s with the job idle, before producing and after catching up: the broker's CPU/s and the box's busy cores (other work). */
+  idle: IdleRates[];
+}
+
+export interface IdleRates {
+  brokerCpuPerS: number | null;
+  boxBusyCores: number | null;
+}
+
+/** CPU of the broker and the box over 2 s with the job idle (what the run did not cause). */
+async function idleRates(env: JobEnv, jobs: JobProcess[], brokerPid: number | undefined): Promise<IdleRates> {
+  const window = cpuWindow(env, jobs, brokerPid);
+  await sleep(2000);
+  const c = window.stop(1, 'bench');
+  const broker = c.shares.find((x) => x.name === 'broker');
+  return {
+    brokerCpuPerS: broker ? Number((broker.cpuSeconds / c.wallSeconds).toFixed(3)) : null,
+    boxBusyCores: c.boxCpuSeconds === null ? null : Number((c.boxCpuSeconds / c.wallSeconds).toFixed(2)),
+  };
+}
+
+/** The local broker's process (the first configured broker, if it is on this box). */
+function localBrokerPid(): number | undefined {
+  const m = /^(127\.0\.0\.1|localhost|\[?::1\]?):(\d+)$/.exec(BROKERS.split(',')[0].trim());
+  return m ? (listenerPid(Number(m[2])) ?? undefined) : undefined;
+}
+
+/** Watches the CPU of the job(s), the local broker, the private Redis and this process. */
+function cpuWindow(env: JobEnv, jobs: JobProcess[], brokerPid: number | undefined): CpuWindow {
+  return new CpuWindow([
+    ...jobs.map((j, k) => ({ name: jobs.length > 1 ? `job-${k}` : 'job', pid: j.proc.pid, threads: true })),
+    { name: 'broker', pid: brokerPid },
+    { name: 'redis', pid: env.redis.pid },
+  ]);
 }
 
 export async function e2eThroughput(
@@ -232,6 +301,8 @@ export async function e2eThroughput(
   try {
     jobs = await startJobs(env, shape, 120_000);
     await sink.connect();
+    const brokerPid = localBrokerPid();
+    const idleBefore = await idleRates(env, jobs, brokerPid);
     await produceAll(
       sink,
       env.names.published,
@@ -241,6 +312,8 @@ export async function e2eThroughput(
       .slice(0, events)
       .map((e) => ({ key: e.user_id, value: serde.encode('UserInteraction', e) }));
     log(`e2e throughput: producing ${input.length} interactions`);
+    const window = cpuWindow(env, jobs, brokerPid);
+    const m0 = await groupMetrics(jobs);
     const t0 = performance.now();
     let produceSeconds = 0;
     const producing = produceAll(sink, env.names.interactions, input).then(
@@ -248,9 +321,10 @@ export async function e2eThroughput(
     );
     let maxLag = 0;
     const deadline = Date.now() + timeoutMs;
+    let last: Awaited<ReturnType<typeof groupMetrics>>;
     for (;;) {
       await sleep(100);
-      const m = await groupMetrics(jobs);
+      const m = (last = await groupMetrics(jobs));
       if (m) maxLag = Math.max(maxLag, m.lag);
       if (m && m.userIn >= input.length + w.published.length && m.lag === 0 && produceSeconds > 0) break;
       if (Date.now() > deadline)
@@ -261,7 +335,19 @@ export async function e2eThroughput(
     }
     await producing;
     const seconds = (performance.now() - t0) / 1000;
-    return { events: input.length, seconds, eventsPerS: input.length / seconds, maxLag, produceSeconds };
+    const used = window.stop(input.length, 'bench (producer)');
+    const cpu = { ...used, idle: [idleBefore, await idleRates(env, jobs, brokerPid)] };
+    const delta = (k: 'redisCommands' | 'checkpointsOk') => (m0 && last ? last[k] - m0[k] : NaN);
+    return {
+      events: input.length,
+      seconds,
+      eventsPerS: input.length / seconds,
+      maxLag,
+      produceSeconds,
+      cpu,
+      redisCmdsPerEvent: delta('redisCommands') / input.length,
+      checkpoints: delta('checkpointsOk'),
+    };
   } finally {
     await sink.disconnect().catch(() => undefined);
     await stopJobs(jobs);
@@ -269,19 +355,83 @@ export async function e2eThroughput(
   }
 }
 
-export interface LatencyResult {
-  rate: number;
-  sent: number;
-  received: number;
+/** Latency figures (ms from produce) of one way of seeing an interaction. */
+export interface LatencyFigures {
+  /** Interactions measured, and of those, seen within the wait. */
+  measured: number;
+  seen: number;
   p50: number;
   p99: number;
   max: number;
-  /** Some outputs never arrived within the wait: the percentiles are lower bounds. */
+  /** Some were never seen within the wait (counted with their wait so far): lower bounds. */
   lowerBound: boolean;
-  /** p50 / max latency (ms) of the interactions sent in each second of the run: shows stalls. */
+  /** p50 / max of the interactions sent in each second of the run: shows stalls. */
   perSecond: { p50: number; max: number }[];
 }
 
+export interface LatencyResult extends LatencyFigures {
+  rate: number;
+  sent: number;
+  /** p50/p99/max above: to the user's serving copy in Redis; every `sampleEvery`-th interaction. */
+  sampleEvery: number;
+  /** User-task checkpoints the bench saw land in Redis during the run, at the job's commit interval. */
+  checkpoints: number;
+  commitIntervalMs: number;
+  /** p99 / max event-loop delay (ms) of this process while it produced and timed: how late it may have noticed. */
+  benchLoopDelayMs: { p99: number; max: number };
+  /** Commands the job's state layer sent to Redis per interaction while they were produced (its counter). */
+  redisCmdsPerEvent: number;
+  /**
+   * Serving copy − forwarded record, over the sampled interactions that have both (ms): the wait
+   * for the checkpoint round and the round; the minimum is about the shortest round (cut → in Redis).
+   */
+  servingAfterTopicMs: { min: number; p50: number; p99: number };
+  /** To the forwarded record on `<app>-content-events` (every interaction). */
+  contentEvents: LatencyFigures;
+}
+
+/**
+ * Percentiles of `seenAt[i] − sentAt[i]` over the measured indices (`every`-th of `n`); one not
+ * seen counts with its wait until `stoppedAt`.
+ */
+function latencyFigures(
+  seenAt: Float64Array,
+  sentAt: Float64Array,
+  every: number,
+  rate: number,
+  stoppedAt: number,
+): LatencyFigures {
+  const idx: number[] = [];
+  for (let i = 0; i < sentAt.length; i += every) idx.push(i);
+  const wait = (i: number) => (seenAt[i] >= 0 ? seenAt[i] : stoppedAt) - sentAt[i];
+  const sorted = (xs: number[]) => xs.map(wait).sort((a, b) => a - b);
+  const perSecond: { p50: number; max: number }[] = [];
+  for (let s = 0; s * rate < sentAt.length; s++) {
+    const sec = sorted(idx.filter((i) => i >= s * rate && i < (s + 1) * rate));
+    if (sec.length > 0) perSecond.push({ p50: sec[Math.floor(sec.length / 2)], max: sec[sec.length - 1] });
+  }
+  const all = sorted(idx);
+  const q = (p: number) => all[Math.min(all.length - 1, Math.floor(p * all.length))];
+  const seen = idx.filter((i) => seenAt[i] >= 0).length;
+  return {
+    measured: idx.length,
+    seen,
+    p50: q(0.5),
+    p99: q(0.99),
+    max: all[all.length - 1],
+    lowerBound: seen < idx.length,
+    perSecond,
+  };
+}
+
+/** Serving-copy reads per second the latency run aims at (one HGET per sampled interaction per checkpoint). */
+const SERVING_READS_PER_S = 2000;
+
+/**
+ * Produces `rate` interactions/s for `seconds` with event_time = produce wall time, and times each
+ * until its user's serving copy in Redis reflects it (ServingCopyWatch; sampled) and until its
+ * forwarded record is read from `<app>-content-events`.
+ */
 export async function e2eLatency(
   w: Workload,
   rate: number,
@@ -303,6 +453,9 @@ export async function e2eLatency(
     topics: [env.names.contentEvents],
     rdkafka: { 'fetch.wait.max.ms': 5 },
   });
+  const sub = env.redis.client();
+  const reader = env.redis.client();
+  let watch: ServingCopyWatch | null = null;
   try {
     jobs = await startJobs(env, shape, 120_000);
     await sink.connect();
@@ -319,11 +472,15 @@ export async function e2eLatency(
       })),
     );
     const n = Math.round(rate * seconds);
-    const lat = new Float64Array(n).fill(-1); // per interaction: ms from event time to read, -1 = not yet
+    const sampleEvery = Math.max(1, Math.round(rate / SERVING_READS_PER_S));
+    const cfg = loadRuntimeConfig(); // the job's config: the same THERMOSTAT_* environment
+    const partitions = shape.partitions ?? cfg.kafka.inputPartitions;
+    watch = await ServingCopyWatch.start(sub, reader, env.appId, partitions, n);
+    const read = new Float64Array(n).fill(-1); // per interaction: wall ms its forwarded record was read
     const sentAt = new Float64Array(n);
     let received = 0;
     let stop = false;
-    const reader = (async () => {
+    const consumer = (async () => {
       while (!stop) {
         const batch = await source.poll(5000, 20);
         const now = Date.now();
@@ -332,8 +489,8 @@ export async function e2eLatency(
           const ev = serde.decode(r.value).value as ContentEvent;
           if (ev.interaction && ev.interaction.event_id.startsWith('lat-')) {
             const i = Number(ev.interaction.event_id.slice(4));
-            if (lat[i] < 0) received++;
-            lat[i] = now - ev.interaction.event_time;
+            if (read[i] < 0) received++;
+            read[i] = now;
           }
         }
       }
@@ -348,8 +505,12 @@ export async function e2eLatency(
       if (Date.now() > end) throw new Error(`latency: publications not consumed (stage-1 in ${m?.userIn})`);
       await sleep(100);
     }
-    log(`e2e latency: ${n} interactions at ${rate}/s`);
+    log(`e2e latency: ${n} interactions at ${rate}/s, 1 in ${sampleEvery} timed to the serving copy`);
+    const checkpointsBefore = watch.checkpoints;
+    const m0 = await groupMetrics(jobs);
     const inflight = new Set<Promise<unknown>>();
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    loopDelay.enable();
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       const due = t0 + (i / rate) * 1000;
@@ -363,38 +524,51 @@ export async function e2eLatency(
         user_registered_at: null,
       };
       sentAt[i] = ev.event_time;
-      const p = sink
-        .send(env.names.interactions, ev.user_id, serde.encode('UserInteraction', ev))
-        .finally(() => inflight.delete(p));
+      const sent = sink.send(env.names.interactions, ev.user_id, serde.encode('UserInteraction', ev));
+      const p = (
+        i % sampleEvery === 0
+          ? sent.then((d) => watch!.delivered(i, ev.user_id, ev.event_time, d.partition, d.offset))
+          : sent
+      ).finally(() => inflight.delete(p));
       inflight.add(p);
     }
     await Promise.all(inflight);
+    const m1 = await groupMetrics(jobs);
     const end = Date.now() + 10_000;
-    while (received < n && Date.now() < end) await sleep(100);
-    stop = true;
-    await reader;
-    if (received === 0) throw new Error('no output read');
-    // An interaction whose output never arrived counts with its wait so far: a lower bound.
-    const stoppedAt = Date.now();
-    const all = Array.from(lat, (x, i) => (x >= 0 ? x : stoppedAt - sentAt[i]));
-    const perSecond: { p50: number; max: number }[] = [];
-    for (let s = 0; s * rate < n; s++) {
-      const sec = all.slice(s * rate, Math.min(n, (s + 1) * rate)).sort((a, b) => a - b);
-      perSecond.push({ p50: sec[Math.floor(sec.length / 2)], max: sec[sec.length - 1] });
+    while ((received < n || watch.waiting > 0) && Date.now() < end) {
+      watch.assertHealthy();
+      await sleep(100);
     }
-    all.sort((a, b) => a - b);
-    const q = (p: number) => all[Math.min(all.length - 1, Math.floor(p * all.length))];
+    stop = true;
+    await consumer;
+    loopDelay.disable();
+    watch.assertHealthy();
+    if (watch.seen === 0) throw new Error('no interaction seen in the serving copy');
+    const stoppedAt = Date.now();
+    const gaps: number[] = [];
+    for (let i = 0; i < n; i += sampleEvery)
+      if (watch.seenAt[i] >= 0 && read[i] >= 0) gaps.push(watch.seenAt[i] - read[i]);
+    gaps.sort((a, b) => a - b);
+    const gap = (q: number) => gaps[Math.min(gaps.length - 1, Math.floor(q * gaps.length))] ?? NaN;
     return {
       rate,
       sent: n,
-      received,
-      p50: q(0.5),
-      p99: q(0.99),
-      max: all[all.length - 1],
-      lowerBound: received < n,
-      perSecond,
+      sampleEvery,
+      checkpoints: watch.checkpoints - checkpointsBefore,
+      commitIntervalMs: cfg.commitIntervalMs,
+      benchLoopDelayMs: {
+        p99: Number((loopDelay.percentile(99) / 1e6).toFixed(1)),
+        max: Number((loopDelay.max / 1e6).toFixed(1)),
+      },
+      redisCmdsPerEvent: m0 && m1 ? (m1.redisCommands - m0.redisCommands) / n : NaN,
+      ...latencyFigures(watch.seenAt, sentAt, sampleEvery, rate, stoppedAt),
+      servingAfterTopicMs: { min: gap(0), p50: gap(0.5), p99: gap(0.99) },
+      contentEvents: latencyFigures(read, sentAt, 1, rate, stoppedAt),
     };
   } finally {
+    await watch?.stop();
+    sub.disconnect();
+    reader.disconnect();
     await source.disconnect().catch(() => undefined);
     await sink.disconnect().catch(() => undefined);
     await stopJobs(jobs);

@@ -11,8 +11,9 @@ import { connectStateRedis } from '../state/redis-options.js';
 import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
 import { TestRedis } from './support/redis-server.js';
 import { runInProcess } from './inprocess.js';
-import { e2eLatency, e2eThroughput, recovery } from './kafka-runs.js';
+import { e2eLatency, e2eThroughput, recovery, type LatencyResult, type ThroughputCpu } from './kafka-runs.js';
 import { runNaive } from './naive.js';
+import type { CpuShare } from './proc-cpu.js';
 import { scaleOut, type ScaleOutRow } from './scale-out.js';
 import { commandStats, statDelta } from './redis-stats.js';
 import { makeWorkload } from './workload.js';
@@ -100,6 +101,33 @@ export const SIZES: Record<'quick' | 'full', BenchSizes> = {
 // Larger commits hit a RedisCheckpointStore limit today (all keys spread into one EVALSHA call).
 const CHECKPOINT_EVERY = 20_000;
 const round = (x: number, digits = 0) => Number(x.toFixed(digits));
+
+/** CPU µs per interaction of each process of the e2e run, and of the whole box. */
+function cpuNote(c: ThroughputCpu, events: number): string {
+  const threads = (t: CpuShare['threadsUsPerEvent']) =>
+    t ? ` (main thread ${t.main}, librdkafka threads ${t.kafkaClient}, other threads ${t.other})` : '';
+  const named = c.shares.map((x) => `${x.name} ${x.usPerEvent}${threads(x.threadsUsPerEvent)}`).join(', ');
+  const sum = c.shares.reduce((s, x) => s + x.cpuSeconds, 0);
+  const box =
+    c.boxCpuSeconds === null
+      ? ''
+      : ` — whole box ${round((c.boxCpuSeconds * 1e6) / events)} µs (${round(c.boxCpuSeconds / c.wallSeconds, 2)} cores busy, ${round(Math.max(0, c.boxCpuSeconds - sum) / c.wallSeconds, 2)} of them other work)`;
+  const idle = ` — job idle before / after the run: broker ${c.idle.map((x) => x.brokerCpuPerS ?? '?').join(' / ')} cores, box ${c.idle.map((x) => x.boxBusyCores ?? '?').join(' / ')} cores busy`;
+  return `CPU µs per interaction: ${named}${box}${idle}`;
+}
+
+/** What the latency figures are, with the secondary one (to the internal topic). */
+function latencyNote(x: LatencyResult): string {
+  const lower = (f: { lowerBound: boolean }) =>
+    f.lowerBound ? ', the rest not seen within 10 s of the last produce: lower bounds' : '';
+  const c = x.contentEvents;
+  return (
+    `produce wall time (event_time) to the user's serving copy in Redis reflecting it (the checkpoint that holds it landed: ${x.checkpoints} user-task checkpoints, commit interval ${x.commitIntervalMs} ms, the job's Redis commands ${round(x.redisCmdsPerEvent, 4)} per interaction), ` +
+    `p50 ${x.p50} ms, p99 ${x.p99} ms, ${x.seen}/${x.measured} seen (1 in ${x.sampleEvery} of ${x.sent} at ${x.rate}/s${lower(x)}) — ` +
+    `to the forwarded record on <app>-content-events p50 ${c.p50} ms, p99 ${c.p99} ms, ${c.seen}/${c.measured} read${lower(c)}, the serving copy after it by p50 ${x.servingAfterTopicMs.p50} ms (min ${x.servingAfterTopicMs.min}) — ` +
+    `the bench's event-loop delay p99 ${x.benchLoopDelayMs.p99} ms, max ${x.benchLoopDelayMs.max} ms`
+  );
+}
 /** Parts a run without --only skips: they start several jobs and take minutes. */
 const OPT_IN: ReadonlySet<string> = new Set(['scaleout']);
 
@@ -282,7 +310,7 @@ export async function runBench(
     details.e2e = x;
     r.e2e_events_per_s = round(x.eventsPerS);
     notes.push(
-      `e2e: ${x.events} interactions produced as fast as the local producer goes (${round(x.produceSeconds, 1)} s), max sampled lag ${x.maxLag}`,
+      `e2e: ${x.events} interactions produced as fast as the local producer goes (${round(x.produceSeconds, 1)} s), max sampled lag ${x.maxLag}, ${x.checkpoints} task checkpoints, the job's Redis commands ${round(x.redisCmdsPerEvent, 4)} per interaction — ${cpuNote(x.cpu, x.events)}`,
     );
   });
 
@@ -291,17 +319,11 @@ export async function runBench(
     details.latency = x;
     r.e2e_p50_ms = x.p50;
     r.e2e_p99_ms = x.p99;
-    notes.push(
-      `latency: produce wall time (event_time) to the forwarded record on <app>-content-events read by the bench, ${x.received}/${x.sent} read at ${x.rate}/s${x.lowerBound ? ' (the rest not read within 10 s of the last produce: percentiles are lower bounds, the job does not sustain this rate here)' : ''}`,
-    );
+    notes.push(`latency: ${latencyNote(x)}`);
     // The same at a rate the job sustains on this box: latency without a backlog.
-    if (!o.quick) {
-      const low = await e2eLatency(w, 2000, 5, o.log);
-      details.latencyAt2k = low;
-      notes.push(
-        `latency at 2k events/s: p50 ${low.p50} ms, p99 ${low.p99} ms (${low.received}/${low.sent} read${low.lowerBound ? ', lower bounds' : ''})`,
-      );
-    }
+    const low = await e2eLatency(w, 2000, o.quick ? 3 : 5, o.log);
+    details.latencyAt2k = low;
+    notes.push(`latency at 2k events/s: ${latencyNote(low)}`);
   });
 
   await part('recovery', async () => {

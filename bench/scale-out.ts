@@ -1,8 +1,8 @@
 // Scale-out on one box: 1, 2 and 3 job instances in one consumer group per stage on 12 input
 // partitions, against the local Kafka (replication factor 1) and a private redis-server. Per
 // instance count: end-to-end throughput with the sampled consumer lag (bench/kafka-runs.ts,
-// e2eThroughput), and latency at a fixed rate (e2eLatency: produce to the forwarded record on
-// <app>-content-events). Every instance count starts fresh jobs on fresh topics.
+// e2eThroughput), and latency at a fixed rate (e2eLatency: produce to the user's serving copy in
+// Redis). Every instance count starts fresh jobs on fresh topics.
 import { e2eLatency, e2eThroughput } from './kafka-runs.js';
 import type { Workload } from './workload.js';
 
@@ -26,7 +26,7 @@ export interface ScaleOutRow {
   latency_rate: number;
   p50_ms: number;
   p99_ms: number;
-  /** Outputs read of those sent at latency_rate; fewer: the percentiles are lower bounds. */
+  /** Sampled interactions at latency_rate seen in the serving copy, of those measured; fewer: the percentiles are lower bounds. */
   received: number;
   sent: number;
 }
@@ -52,8 +52,8 @@ export async function scaleOut(
       latency_rate: l.rate,
       p50_ms: l.p50,
       p99_ms: l.p99,
-      received: l.received,
-      sent: l.sent,
+      received: l.seen,
+      sent: l.measured,
     };
     log(`scale-out: ${JSON.stringify(row)}`);
     rows.push(row);

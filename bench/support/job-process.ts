@@ -23,6 +23,8 @@ export interface JobProcessOptions {
   env?: Record<string, string>;
   /** Append stdout/stderr here (debugging a failed run). */
   logFile?: string;
+  /** Node options before the script, e.g. ['--cpu-prof', '--cpu-prof-dir=prof'] (written at a graceful exit). */
+  nodeArgs?: string[];
 }
 
 export interface Exit {
@@ -50,11 +52,15 @@ export class JobProcess {
     };
     delete env.NODE_OPTIONS; // the test runner's --import tsx must not leak into the child twice
     delete env.NODE_TEST_CONTEXT;
-    this.proc = spawn(process.execPath, ['bin/thermostat.mjs', 'run', '--no-sample-traffic'], {
-      cwd: root,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.proc = spawn(
+      process.execPath,
+      [...(opts.nodeArgs ?? []), 'bin/thermostat.mjs', 'run', '--no-sample-traffic'],
+      {
+        cwd: root,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     live.add(this.proc);
     if (opts.logFile) this.out = createWriteStream(opts.logFile, { flags: 'a' });
     const onData = (b: Buffer) => {
