@@ -61,6 +61,12 @@ export interface RedisCheckpointStoreOptions {
   minReplicaAcks?: number;
   /** How long WAIT waits for them; the connection waits too, so keep it below the command timeout. */
   replicaAckTimeoutMs?: number;
+  /**
+   * Per store name: how long a key of that store lives in Redis after its last write (the commit
+   * sets PEXPIRE on every key it writes); 0: no expiry (a TTL set earlier is removed). Keys of
+   * stores not listed get no TTL. Expiry is wall-clock: see docs/STATE.md "Expiry".
+   */
+  expireAfterMs?: Readonly<Record<string, number>>;
 }
 
 /** A task's latest epoch and seq that Redis confirmed (with the replicas asked for). */
@@ -120,6 +126,8 @@ export class RedisCheckpointStore implements CheckpointStore {
   private readonly maxWritesInFlight: number;
   private readonly minReplicaAcks: number;
   private readonly replicaAckTimeoutMs: number;
+  /** `expireAfterMs` as the commit script reads it: "<store> <ms>" pairs. */
+  private readonly expiry: string;
   /** Per task key: what Redis confirmed last; a task found behind it is lost, never written over. */
   private readonly confirmed = new Map<string, Confirmed>();
   private writesInFlight = 0;
@@ -134,6 +142,7 @@ export class RedisCheckpointStore implements CheckpointStore {
     this.maxWritesInFlight = opts.maxWritesInFlight ?? 1;
     this.minReplicaAcks = opts.minReplicaAcks ?? 0;
     this.replicaAckTimeoutMs = opts.replicaAckTimeoutMs ?? 500;
+    this.expiry = expiryArgument(opts.expireAfterMs ?? {});
   }
 
   isAvailable(): boolean {
@@ -143,7 +152,7 @@ export class RedisCheckpointStore implements CheckpointStore {
   async acquire(task: TaskId): Promise<AcquireResult> {
     assertName('stage', task.stage);
     const tk = taskKey(this.appId, task);
-    const { reply, acks } = await this.run('acquire', [tk], [], true);
+    const { reply, acks } = await this.run('acquire', [tk, versionsKey(this.appId, task)], [], true);
     this.requireAcks(acks, `acquire of ${taskLabel(task)}`);
     const [epoch, meta] = reply as [number, Buffer | null];
     this.confirmed.set(tk, { epoch: Number(epoch), seq: 0 });
@@ -199,7 +208,7 @@ export class RedisCheckpointStore implements CheckpointStore {
     const c = this.confirmed.get(tk);
     const confirmedSeq = c?.epoch === req.epoch ? c.seq : 0;
     const { reply, acks } = await this.withWriteSlot(() => {
-      const keys = [tk, staging, versionsKey(this.appId, task)];
+      const keys = [tk, staging];
       for (const e of all) keys.push(stateKey(this.appId, task, e.store, e.key));
       const args: (string | Buffer)[] = [
         String(req.epoch),
@@ -208,6 +217,7 @@ export class RedisCheckpointStore implements CheckpointStore {
         inlineFrom > 0 ? '1' : '0',
         packEntries(all, inlineFrom, all.length),
         String(confirmedSeq),
+        this.expiry,
       ];
       return this.applyCommit(tk, req, keys, args);
     });
@@ -439,6 +449,18 @@ export class RedisCheckpointStore implements CheckpointStore {
 
 /** A commit this large gets one more probe (~2 s each) after a timeout: see `applyCommit`. */
 const PROBE_ENTRIES = 25_000;
+
+/** The commit script's expiry argument; fails on a store name or duration the script cannot read. */
+function expiryArgument(expireAfterMs: Readonly<Record<string, number>>): string {
+  return Object.entries(expireAfterMs)
+    .map(([store, ms]) => {
+      assertName('store', store);
+      if (!Number.isSafeInteger(ms) || ms < 0)
+        throw new RangeError(`expiry of store "${store}" must be an integer >= 0 ms, got ${ms}`);
+      return `${store} ${ms}`;
+    })
+    .join(' ');
+}
 
 /** True when `stored` is older than `confirmed`: Redis lost confirmed writes (a newer epoch is a new owner). */
 function behind(stored: Confirmed, confirmed: Confirmed): boolean {
