@@ -27,7 +27,7 @@ const DAY_MS = 86_400_000;
  * Event-time idleness after which a user's or a content's state starts over (0: never), shared
  * with the graph's own defaults (pipelines/). Redis keeps a key a margin longer (state/expiry.ts).
  */
-export const IDLE_TTL = { userMs: 30 * DAY_MS, contentMs: 30 * DAY_MS } as const;
+export const IDLE_TTL = { userIdleTtlMs: 30 * DAY_MS, contentIdleTtlMs: 30 * DAY_MS } as const;
 
 // Strict: an unknown key (a typo in the config file) fails at start, named, instead of being ignored.
 export const runtimeConfigSchema = z.strictObject({
@@ -173,12 +173,12 @@ export const runtimeConfigSchema = z.strictObject({
        * A user with no interaction for this long (event time) is new again on the next one; their
        * Redis key expires this plus a week after its last write. 0: user state never expires.
        */
-      userIdleTtlMs: ms.default(IDLE_TTL.userMs),
+      userIdleTtlMs: ms.default(IDLE_TTL.userIdleTtlMs),
       /**
        * Same for a content with no interaction, publication or tick update; must exceed
        * agents.content.maxHeatingAgeMs (a content still heating is never reset). 0: never.
        */
-      contentIdleTtlMs: ms.default(IDLE_TTL.contentMs),
+      contentIdleTtlMs: ms.default(IDLE_TTL.contentIdleTtlMs),
     })
     .prefault({}),
   http: z

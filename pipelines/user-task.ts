@@ -57,8 +57,7 @@ export function resolveTiming(t: StageTiming): ResolvedTiming {
     idleMaxLagMs: INPUT_BOUNDS.idleMaxLagMs,
     maxAheadMs: INPUT_BOUNDS.maxAheadMs,
     aheadPolicy: INPUT_BOUNDS.aheadPolicy,
-    userIdleTtlMs: IDLE_TTL.userMs,
-    contentIdleTtlMs: IDLE_TTL.contentMs,
+    ...IDLE_TTL,
     ...t,
   };
 }
