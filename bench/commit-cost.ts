@@ -5,12 +5,14 @@
 //
 //   npx tsx bench/commit-cost.ts [--entries 20000] [--rounds 10] [--baseline /path/to/checkout]
 //
-// Variants: "ttl" (the job: state.userIdleTtlMs, PEXPIRE per written key), "never" (expiry 0:
-// PERSIST per merged key), "unlisted" (a store without expiry: no TTL call), and "baseline"
+// Variants: "ttl" (the job: state.userIdleTtlMs; keys written again the same day, so no PEXPIRE),
+// "ttl-new-day" (the same store with its clock a day further at every commit: PEXPIRE per written
+// key, the worst case), "never" (expiry 0), "unlisted" (a store without expiry), and "baseline"
 // (the other checkout's RedisCheckpointStore, built with the same options).
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { ManualClock, type Clock } from '../core/clock.js';
 import { IDLE_TTL } from '../core/config.js';
 import { redisExpiryMs } from '../state/expiry.js';
 import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
@@ -54,8 +56,11 @@ try {
   const admin = server.client();
   const redis = await connectStateRedis(server.url, { commandTimeoutMs: 30_000 });
   type StoreCtor = new (o: ConstructorParameters<typeof RedisCheckpointStore>[0]) => CheckpointStore;
-  const variants: [string, StoreCtor, Record<string, number>][] = [
-    ['ttl', RedisCheckpointStore, { [STORE]: redisExpiryMs(IDLE_TTL.userIdleTtlMs) }],
+  const ttl = { [STORE]: redisExpiryMs(IDLE_TTL.userIdleTtlMs) };
+  const nextDay = new ManualClock(0);
+  const variants: [string, StoreCtor, Record<string, number>, Clock?][] = [
+    ['ttl', RedisCheckpointStore, ttl],
+    ['ttl-new-day', RedisCheckpointStore, ttl, { now: () => nextDay.advance(86_400_000) }],
     ['never', RedisCheckpointStore, { [STORE]: 0 }],
     ['unlisted', RedisCheckpointStore, {}],
   ];
@@ -64,9 +69,9 @@ try {
     const mod = (await import(url)) as { RedisCheckpointStore: StoreCtor };
     variants.push(['baseline', mod.RedisCheckpointStore, {}]);
   }
-  const runs = variants.map(([name, Ctor, expireAfterMs]) => ({
+  const runs = variants.map(([name, Ctor, expireAfterMs, clock]) => ({
     name,
-    store: new Ctor({ redis, appId: `cc-${name}`, expireAfterMs, maxEntriesPerCall: ENTRIES }),
+    store: new Ctor({ redis, appId: `cc-${name}`, expireAfterMs, clock, maxEntriesPerCall: ENTRIES }),
     task: { stage: 'user', partition: 0 },
     epoch: 0,
     usec: [] as number[],
@@ -87,6 +92,7 @@ try {
     }
   }
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+  const base = runs.find((r) => r.name === 'baseline');
   const result = Object.fromEntries(
     runs.map((r) => [
       r.name,
@@ -95,6 +101,10 @@ try {
         medianUsecPerEntry: Math.round((median(r.usec) / ENTRIES) * 100) / 100,
         minUsecPerCommit: Math.min(...r.usec),
         maxUsecPerCommit: Math.max(...r.usec),
+        // Paired with the baseline's commit of the same round (load drifts hit both alike).
+        ...(base && {
+          medianRatioToBaseline: Math.round(median(r.usec.map((u, i) => u / base.usec[i])) * 1000) / 1000,
+        }),
       },
     ]),
   );

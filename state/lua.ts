@@ -43,18 +43,20 @@ return {0, ce}
 /**
  * commit: KEYS[1] task hash, KEYS[2] staging list, KEYS[3..] state keys (staged entries first,
  * then inline ones, in entry order). ARGV[1] epoch, ARGV[2] seq, ARGV[3] meta, ARGV[4] '1' when
- * chunks were staged, ARGV[6] the last seq of this epoch the writer saw confirmed (a stored seq
- * below it: Redis lost confirmed checkpoints, e.g. a failover to a replica that lacked them;
- * nothing is written), ARGV[7] expiry per store: space-separated "<store> <ms>" pairs (a written
- * key of a listed store gets PEXPIRE ms, or loses its TTL for 0; other stores' keys get none),
- * ARGV[5] the inline entries packed as one MessagePack array of strings
+ * chunks were staged, ARGV[5] the inline entries packed as one MessagePack array of strings
  * (state/packed-entries.ts) which unpacks to, per entry: version, mode, then for modes 'm'
  * (merge: HSET over the stored fields, for fixed-shape records) and 'r' (replace: the hash is
- * rewritten) the field count and field/value pairs; mode 'd' = tombstone.
+ * rewritten) the field count and field/value pairs; mode 'd' = tombstone. ARGV[6] the last seq
+ * of this epoch the writer saw confirmed (a stored seq below it: Redis lost confirmed
+ * checkpoints, e.g. a failover to a replica that lacked them; nothing is written). ARGV[7]
+ * expiry per store, space-separated "<store> <ms>" pairs; ARGV[8] the writer's wall-clock day.
  *
  * The stale check reads the key's own `version` (and `deleted`): a key that expired, or never
- * existed, takes any version, so nothing besides the keys themselves needs bounding. Per written
- * key Redis runs HMGET, HSET (plus DEL on replace/tombstone) and PEXPIRE/PERSIST for listed stores.
+ * existed, takes any version, so nothing besides the keys themselves needs bounding. A written
+ * key of a store with expiry ms > 0 gets PEXPIRE ms when its `_expiry` field (day/ms of the last
+ * PEXPIRE) is not today's: once a day per key, not at every write of a busy key; with ms = 0 a
+ * TTL set earlier is removed; keys of stores not listed get none. Per written key Redis runs
+ * HMGET and HSET (plus DEL on replace/tombstone, plus PEXPIRE at most daily).
  * Returns {written, skipped} | {-1, storedEpoch} (fenced, or lost when below ARGV[1]) |
  * {-2, storedSeq} (duplicate seq) | {-3, storedSeq} (Redis is behind ARGV[6]).
  */
@@ -67,7 +69,7 @@ local cs = tonumber(cur[2]) or 0
 if tonumber(ARGV[2]) <= cs then return {-2, cs} end
 if cs < (tonumber(ARGV[6]) or 0) then return {-3, cs} end
 local ttls = {}
-for store, ms in string.gmatch(ARGV[7] or '', '(%S+) (%d+)') do ttls[store] = tonumber(ms) end
+for store, ms in string.gmatch(ARGV[7] or '', '(%S+) (%d+)') do ttls[store] = ms end
 local from = #KEYS[1] - 3 -- KEYS[1] is '{tag}:task': the '<store>:<key>' suffix starts here
 local written, skipped, k = 0, 0, 3
 local STEP = 2000 -- field pairs per HSET (Lua unpack limit is ~8000)
@@ -79,7 +81,7 @@ local function apply(args, a)
     if mode ~= 'd' then nf = tonumber(args[a + 2]); first = a + 3 end
     k = k + 1
     a = first + 2 * nf
-    local stored = redis.call('HMGET', key, 'version', 'deleted')
+    local stored = redis.call('HMGET', key, 'version', 'deleted', '_expiry')
     local sv = tonumber(stored[1])
     if sv ~= nil and sv >= tonumber(ver) then
       skipped = skipped + 1
@@ -87,14 +89,18 @@ local function apply(args, a)
       local t = {'version', ver, 'epoch', ARGV[1]}
       if mode == 'd' then t[5] = 'deleted'; t[6] = '1' end
       for j = first, first + 2 * nf - 1 do t[#t + 1] = args[j] end
-      if mode ~= 'm' or stored[2] then redis.call('DEL', key) end
+      local rewrite = mode ~= 'm' or stored[2]
+      if rewrite then redis.call('DEL', key) end
+      local ms = ttls[string.match(string.sub(key, from), '^[^:]*')]
+      local mark = ms and ms ~= '0' and (ARGV[8] .. '/' .. ms)
+      if mark and (rewrite or stored[3] ~= mark) then t[#t + 1] = '_expiry'; t[#t + 1] = mark else mark = nil end
       -- A wide hash (the allocator's active allocations) in slices: unpack stops near 8000 values.
       for f = 1, #t, 2 * STEP do redis.call('HSET', key, unpack(t, f, math.min(f + 2 * STEP - 1, #t))) end
-      local ttl = ttls[string.match(string.sub(key, from), '^[^:]*')]
-      if ttl == 0 then
-        if mode == 'm' and not stored[2] then redis.call('PERSIST', key) end -- DEL cleared it otherwise
-      elseif ttl then
-        redis.call('PEXPIRE', key, ttl)
+      if mark then
+        redis.call('PEXPIRE', key, ms)
+      elseif ms == '0' and stored[3] and not rewrite then
+        redis.call('HDEL', key, '_expiry')
+        redis.call('PERSIST', key)
       end
       written = written + 1
     end

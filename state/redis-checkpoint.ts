@@ -7,6 +7,7 @@
 // Durability with replicas: a checkpoint counts only once `minReplicaAcks` replicas have it (WAIT),
 // and Redis found behind what this store confirmed is never written over (CheckpointLostError).
 import { createHash } from 'node:crypto';
+import { systemClock, type Clock } from '../core/clock.js';
 import { FencedError, ThermostatError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import { ACQUIRE_LUA, COMMIT_LUA, LOAD_LUA, STAGE_LUA } from './lua.js';
@@ -63,10 +64,13 @@ export interface RedisCheckpointStoreOptions {
   replicaAckTimeoutMs?: number;
   /**
    * Per store name: how long a key of that store lives in Redis after its last write (the commit
-   * sets PEXPIRE on every key it writes); 0: no expiry (a TTL set earlier is removed). Keys of
-   * stores not listed get no TTL. Expiry is wall-clock: see docs/STATE.md "Expiry".
+   * refreshes the TTL of a key it writes once per wall-clock day, so a key expires between this
+   * less a day and this after its last write); 0: no expiry (a TTL set earlier is removed). Keys
+   * of stores not listed get no TTL. See docs/STATE.md "Expiry".
    */
   expireAfterMs?: Readonly<Record<string, number>>;
+  /** Wall clock of the daily TTL refresh (default: the system clock). */
+  clock?: Clock;
 }
 
 /** A task's latest epoch and seq that Redis confirmed (with the replicas asked for). */
@@ -128,6 +132,7 @@ export class RedisCheckpointStore implements CheckpointStore {
   private readonly replicaAckTimeoutMs: number;
   /** `expireAfterMs` as the commit script reads it: "<store> <ms>" pairs. */
   private readonly expiry: string;
+  private readonly clock: Clock;
   /** Per task key: what Redis confirmed last; a task found behind it is lost, never written over. */
   private readonly confirmed = new Map<string, Confirmed>();
   private writesInFlight = 0;
@@ -143,6 +148,7 @@ export class RedisCheckpointStore implements CheckpointStore {
     this.minReplicaAcks = opts.minReplicaAcks ?? 0;
     this.replicaAckTimeoutMs = opts.replicaAckTimeoutMs ?? 500;
     this.expiry = expiryArgument(opts.expireAfterMs ?? {});
+    this.clock = opts.clock ?? systemClock;
   }
 
   isAvailable(): boolean {
@@ -218,6 +224,7 @@ export class RedisCheckpointStore implements CheckpointStore {
         packEntries(all, inlineFrom, all.length),
         String(confirmedSeq),
         this.expiry,
+        String(Math.floor(this.clock.now() / DAY_MS)),
       ];
       return this.applyCommit(tk, req, keys, args);
     });
@@ -447,6 +454,8 @@ export class RedisCheckpointStore implements CheckpointStore {
   }
 }
 
+const DAY_MS = 86_400_000;
+
 /** A commit this large gets one more probe (~2 s each) after a timeout: see `applyCommit`. */
 const PROBE_ENTRIES = 25_000;
 
@@ -475,6 +484,9 @@ function isTimeout(e: unknown): boolean {
   );
 }
 
+/** Internal field of an expiring key: the day and TTL of its last PEXPIRE (see COMMIT_LUA). */
+const EXPIRY_FIELD = '_expiry';
+
 /** HGETALL reply (flat field/value buffers) → StoredEntry. */
 function parseHash(flat: Buffer[]): StoredEntry {
   const fields: Record<string, Buffer> = {};
@@ -486,6 +498,7 @@ function parseHash(flat: Buffer[]): StoredEntry {
     if (f === 'version') version = Number(flat[i + 1].toString('utf8'));
     else if (f === 'epoch') epoch = Number(flat[i + 1].toString('utf8'));
     else if (f === 'deleted') deleted = true;
+    else if (f === EXPIRY_FIELD) continue;
     else fields[f] = flat[i + 1];
   }
   return { version, epoch, fields: deleted ? null : fields };

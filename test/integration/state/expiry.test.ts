@@ -3,6 +3,7 @@
 // behind (the stale check reads the key's own version) and its user is new again; 0 = no expiry.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { ManualClock } from '../../../core/clock.js';
 import { RedisCheckpointStore } from '../../../state/redis-checkpoint.js';
 import { connectStateRedis } from '../../../state/redis-options.js';
 import { VersionedCache } from '../../../state/versioned-cache.js';
@@ -15,9 +16,14 @@ const fileRedis = useFileRedis();
 const TTL = 60_000;
 const task: TaskId = { stage: 'user', partition: 0 };
 
-async function newStore(appId: string, expireAfterMs: Record<string, number>, maxEntriesPerCall?: number) {
+async function newStore(
+  appId: string,
+  expireAfterMs: Record<string, number>,
+  maxEntriesPerCall?: number,
+  clock?: ManualClock,
+) {
   const redis = fileRedis.track(await connectStateRedis(fileRedis.server.url, { commandTimeoutMs: 2000 }));
-  return new RedisCheckpointStore({ redis, appId, expireAfterMs, maxEntriesPerCall });
+  return new RedisCheckpointStore({ redis, appId, expireAfterMs, maxEntriesPerCall, clock });
 }
 const entry = (store: string, key: string, version: number, v: string | null): CheckpointEntry => ({
   store,
@@ -61,22 +67,50 @@ test('a checkpoint sets the TTL of every key it writes for an expiring store, st
   assert.equal(await fileRedis.raw.pttl(taskKey('ttl', task)), -1, 'the task hash never expires');
 });
 
-test('the TTL is refreshed when the key changes again; a stale write, skipped, does not refresh it', async () => {
-  const store = await newStore('refresh', { u: TTL });
+test('the TTL is refreshed by a write on a later day (once a day per key) or with a changed TTL; a skipped write refreshes nothing', async () => {
+  const clock = new ManualClock(Date.UTC(2026, 0, 1, 12));
+  const store = await newStore('refresh', { u: TTL }, undefined, clock);
+  const key = stateKey('refresh', task, 'u', 'a');
   const { epoch } = await store.acquire(task);
   await store.commit(task, { epoch, seq: 1, entries: [entry('u', 'a', 1, 'A1')], meta: Buffer.from('1') });
-  await fileRedis.raw.pexpire(stateKey('refresh', task, 'u', 'a'), 5_000); // as if written 55 s ago
+  assert.ok(fresh(await fileRedis.raw.pttl(key)));
+  await fileRedis.raw.pexpire(key, 5_000); // as if set 55 s ago
+  // Same day: the busy key's TTL is not set again at every write (its expiry may come a day early).
   await store.commit(task, { epoch, seq: 2, entries: [entry('u', 'a', 2, 'A2')], meta: Buffer.from('2') });
-  assert.ok(fresh(await pttl('refresh', 'u', 'a')), 'refreshed by the new version');
-  await fileRedis.raw.pexpire(stateKey('refresh', task, 'u', 'a'), 5_000);
+  assert.ok((await fileRedis.raw.pttl(key)) <= 5_000, 'not refreshed twice in a day');
+  clock.advance(86_400_000);
+  await store.commit(task, { epoch, seq: 3, entries: [entry('u', 'a', 3, 'A3')], meta: Buffer.from('3') });
+  assert.ok(fresh(await fileRedis.raw.pttl(key)), 'refreshed on the next day');
+  await fileRedis.raw.pexpire(key, 5_000);
   const stale = await store.commit(task, {
     epoch,
-    seq: 3,
-    entries: [entry('u', 'a', 2, 'again')],
-    meta: Buffer.from('3'),
+    seq: 4,
+    entries: [entry('u', 'a', 3, 'again')],
+    meta: Buffer.from('4'),
   });
+  clock.advance(86_400_000);
   assert.equal(stale.skippedStale, 1);
-  assert.ok((await pttl('refresh', 'u', 'a')) <= 5_000, 'not refreshed by a skipped write');
+  const stale2 = await store.commit(task, {
+    epoch,
+    seq: 5,
+    entries: [entry('u', 'a', 3, 'again')],
+    meta: Buffer.from('5'),
+  });
+  assert.equal(stale2.skippedStale, 1);
+  assert.ok((await fileRedis.raw.pttl(key)) <= 5_000, 'a skipped write does not refresh');
+  // A changed TTL (a new config) applies at the key's next write, whatever the day.
+  const longer = await newStore('refresh', { u: 2 * TTL }, undefined, clock);
+  const e2 = (await longer.acquire(task)).epoch;
+  await longer.commit(task, {
+    epoch: e2,
+    seq: 1,
+    entries: [entry('u', 'a', 4, 'A4')],
+    meta: Buffer.from('6'),
+  });
+  assert.ok((await fileRedis.raw.pttl(key)) > TTL, 'the new TTL');
+  // The bookkeeping field is internal: a load does not return it.
+  const loaded = await longer.load(task, 'u', ['a']);
+  assert.deepEqual(Object.keys(loaded.get('a')!.fields!), ['v']);
 });
 
 test('an expired user is new again: nothing of the key remains, any version is written, the task keeps no bookkeeping', async () => {
@@ -111,11 +145,10 @@ test('an expired user is new again: nothing of the key remains, any version is w
     meta: Buffer.from('2'),
   });
   assert.deepEqual(again, { written: 1, skippedStale: 0, duplicate: false });
-  assert.deepEqual(await fileRedis.raw.hgetall(stateKey('gone', task, 'u', 'user0')), {
-    version: '1',
-    epoch: String(epoch),
-    v: 'new',
-  });
+  assert.deepEqual(await fileRedis.raw.hmget(stateKey('gone', task, 'u', 'user0'), 'version', 'v'), [
+    '1',
+    'new',
+  ]);
 });
 
 test('0 disables expiry, and a later write with 0 removes a TTL set before', async () => {
@@ -130,6 +163,7 @@ test('0 disables expiry, and a later write with 0 removes a TTL set before', asy
   ({ epoch } = await never.acquire(task));
   await never.commit(task, { epoch, seq: 1, entries: [entry('u', 'a', 3, 'A')], meta: Buffer.from('3') });
   assert.equal(await pttl('never', 'u', 'a'), -1, 'expiry switched off: the key stays');
+  assert.equal(await fileRedis.raw.hget(stateKey('never', task, 'u', 'a'), '_expiry'), null);
 });
 
 test('an expiry the script cannot read is refused when the store is built', () => {
