@@ -4,10 +4,13 @@
 //
 //   npx tsx bench/redis-cmds.ts [--updates 200000] [--keys 20000] [--partitions 6]
 //                               [--checkpoint-every 20000] [--dist zipf|uniform] [--cache 100000]
+//                               [--idle-ttl-ms 2592000000]
 //
 // "client" = commands the clients sent (EVALSHA/SCRIPT or HSET): what the seed's "Redis QPS" is.
 // "server" = every command Redis executed, including the calls made inside our Lua scripts
-// (HMGET + HSET per written key), i.e. the per-key work that remains after coalescing.
+// (HMGET + HSET + PEXPIRE per written key), i.e. the per-key work that remains after coalescing.
+// The user keys expire as in the job (state.userIdleTtlMs, default 30 days; 0: no expiry).
+// "scriptUsecPerCommit" = Redis's own time in the commit scripts (INFO commandstats usec).
 import { parseArgs } from 'node:util';
 import type { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
@@ -17,6 +20,8 @@ import { ManualClock } from '../core/clock.js';
 import { createMetrics } from '../core/metrics.js';
 import type { UserMindState } from '../schemas/types.js';
 import { userMindCodec } from '../state/codecs.js';
+import { IDLE_TTL } from '../core/config.js';
+import { stateExpiry } from '../state/expiry.js';
 import { STAGE_USER, STORE_USER_MIND, userMindKey } from '../state/keys.js';
 import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
 import { connectStateRedis } from '../state/redis-options.js';
@@ -34,6 +39,7 @@ const { values: a } = parseArgs({
     dist: { type: 'string', default: 'zipf' },
     cache: { type: 'string', default: '100000' },
     seed: { type: 'string', default: '42' },
+    'idle-ttl-ms': { type: 'string', default: String(IDLE_TTL.userIdleTtlMs) },
   },
 });
 const UPDATES = Number(a.updates);
@@ -41,6 +47,7 @@ const KEYS = Number(a.keys);
 const PARTS = Number(a.partitions);
 const EVERY = Number(a['checkpoint-every']);
 const CACHE = Number(a.cache);
+const IDLE_TTL_MS = Number(a['idle-ttl-ms']);
 
 /** Deterministic key sequence: Zipf(s=1) over KEYS (inverse CDF table) or uniform. */
 function keyStream(): string[] {
@@ -92,8 +99,11 @@ function nextState(prev: UserMindState | undefined, userId: string, offset: numb
 async function commandStats(r: Redis): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const line of (await r.info('commandstats')).split('\n')) {
-    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim());
-    if (m) out.set(m[1], Number(m[2]));
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (m) {
+      out.set(m[1], Number(m[2]));
+      out.set(`${m[1]}.usec`, Number(m[3]));
+    }
   }
   return out;
 }
@@ -110,10 +120,11 @@ function delta(before: Map<string, number>, after: Map<string, number>): Record<
 
 /** `clientCmds`: the commands that client sends itself; everything else ran inside its scripts. */
 function summarize(d: Record<string, number>, clientCmds: string[]) {
-  const client = clientCmds.reduce((s, k) => s + (d[k] ?? 0), 0);
-  const server = Object.values(d).reduce((s, v) => s + v, 0);
+  const calls = Object.fromEntries(Object.entries(d).filter(([k]) => !k.endsWith('.usec')));
+  const client = clientCmds.reduce((s, k) => s + (calls[k] ?? 0), 0);
+  const server = Object.values(calls).reduce((s, v) => s + v, 0);
   return {
-    commandstats: d,
+    commandstats: calls,
     clientCommands: client,
     clientPerEvent: client / UPDATES,
     serverCalls: server,
@@ -124,7 +135,12 @@ function summarize(d: Record<string, number>, clientCmds: string[]) {
 async function writeBehindRun(url: string, stream: string[], admin: Redis) {
   const redis = await connectStateRedis(url);
   const metrics = createMetrics(new Registry(), { defaultMetrics: false });
-  const store = new RedisCheckpointStore({ redis, appId: 'bench', metrics });
+  const store = new RedisCheckpointStore({
+    redis,
+    appId: 'bench',
+    metrics,
+    expireAfterMs: stateExpiry({ userIdleTtlMs: IDLE_TTL_MS, contentIdleTtlMs: 0 }),
+  });
   const wb = new WriteBehind({ store, maxQueuedEntries: 10_000_000, clock: new ManualClock(0), metrics });
   const before = await commandStats(admin);
   const tasks: { task: TaskId; cache: VersionedCache<UserMindState> }[] = [];
@@ -185,8 +201,11 @@ async function writeBehindRun(url: string, stream: string[], admin: Redis) {
   const sample = stream[stream.length - 1];
   const stored = await admin.hget(userMindKey('bench', sample, PARTS), 'version');
   redis.disconnect();
+  const scriptUsec = (d['evalsha.usec'] ?? 0) + (d['eval.usec'] ?? 0);
   return {
     ...summarize(d, ['evalsha', 'eval', 'script|load']),
+    scriptUsecPerCommit: Math.round(scriptUsec / Math.max(1, wb.stats().commits)),
+    scriptUsecPerEvent: scriptUsec / UPDATES,
     metricRedisCommands: counted,
     checkpoints: wb.stats().commits,
     ...cacheStats,
@@ -238,6 +257,7 @@ try {
         partitions: PARTS,
         checkpointEveryUpdates: EVERY,
         cacheEntries: CACHE,
+        idleTtlMs: IDLE_TTL_MS,
         writeBehind: ours,
         writeThrough: naive,
         clientCommandReduction: 1 - ours.clientCommands / naive.clientCommands,

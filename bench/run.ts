@@ -9,6 +9,8 @@ import { Registry } from 'prom-client';
 import { createMetrics } from '../core/metrics.js';
 import { connectStateRedis } from '../state/redis-options.js';
 import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
+import { stateExpiry } from '../state/expiry.js';
+import { IDLE_TTL } from '../core/config.js';
 import { TestRedis } from './support/redis-server.js';
 import { runInProcess } from './inprocess.js';
 import { e2eLatency, e2eThroughput, recovery, type LatencyResult, type ThroughputCpu } from './kafka-runs.js';
@@ -228,6 +230,7 @@ export async function runBench(
         appId: `bench-redis-${Date.now().toString(36)}`,
         metrics,
         maxEntriesPerCall: 1000,
+        expireAfterMs: stateExpiry(IDLE_TTL), // the job's: user and content keys expire
       });
       const events = Math.min(sz.redisEvents, w.interactions.length);
       const sub = {

@@ -22,6 +22,13 @@ export const INPUT_BOUNDS = {
   aheadPolicy: 'dlq',
 } as const;
 
+const DAY_MS = 86_400_000;
+/**
+ * Event-time idleness after which a user's or a content's state starts over (0: never), shared
+ * with the graph's own defaults (pipelines/). Redis keeps a key a margin longer (state/expiry.ts).
+ */
+export const IDLE_TTL = { userIdleTtlMs: 30 * DAY_MS, contentIdleTtlMs: 30 * DAY_MS } as const;
+
 // Strict: an unknown key (a typo in the config file) fails at start, named, instead of being ignored.
 export const runtimeConfigSchema = z.strictObject({
   /** Application id: consumer-group prefix, internal-topic prefix and Redis key prefix. */
@@ -162,6 +169,16 @@ export const runtimeConfigSchema = z.strictObject({
        * evicted (they load again from Redis when needed): bounds the job's memory.
        */
       cacheMaxEntries: positiveInt.default(2_000_000),
+      /**
+       * A user with no interaction for this long (event time) is new again on the next one; their
+       * Redis key expires this plus a week after its last write. 0: user state never expires.
+       */
+      userIdleTtlMs: ms.default(IDLE_TTL.userIdleTtlMs),
+      /**
+       * Same for a content with no interaction, publication or tick update; must exceed
+       * agents.content.maxHeatingAgeMs (a content still heating is never reset). 0: never.
+       */
+      contentIdleTtlMs: ms.default(IDLE_TTL.contentIdleTtlMs),
     })
     .prefault({}),
   http: z
@@ -243,6 +260,8 @@ export const ENV_KEYS: Record<
   THERMOSTAT_MAX_QUEUED_ENTRIES: { key: 'redis.maxQueuedEntries', type: 'int' },
   THERMOSTAT_MAX_DIRTY_BEFORE_CHECKPOINT: { key: 'state.maxDirtyBeforeCheckpoint', type: 'int' },
   THERMOSTAT_CACHE_MAX_ENTRIES: { key: 'state.cacheMaxEntries', type: 'int' },
+  THERMOSTAT_USER_IDLE_TTL_MS: { key: 'state.userIdleTtlMs', type: 'int' },
+  THERMOSTAT_CONTENT_IDLE_TTL_MS: { key: 'state.contentIdleTtlMs', type: 'int' },
   THERMOSTAT_KAFKA_RDKAFKA: { key: 'kafka.rdkafka', type: 'json' },
   THERMOSTAT_INPUT_PARTITIONS: { key: 'kafka.inputPartitions', type: 'int' },
   THERMOSTAT_INSTANCE_ID: { key: 'kafka.instanceId', type: 'string' },
@@ -381,6 +400,16 @@ export function assertOutputsFit(cfg: RuntimeConfig): void {
     );
 }
 
+/** A content reset while it may still heat would lose its heating history: refused at start. */
+export function assertIdleTtlFits(cfg: RuntimeConfig): void {
+  const ttl = cfg.state.contentIdleTtlMs;
+  if (ttl > 0 && ttl <= cfg.agents.content.maxHeatingAgeMs)
+    throw new ConfigError(
+      'state.contentIdleTtlMs',
+      `${ttl} must exceed agents.content.maxHeatingAgeMs (${cfg.agents.content.maxHeatingAgeMs}), or be 0 (never)`,
+    );
+}
+
 export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.THERMOSTAT_CONFIG;
@@ -405,6 +434,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   // The learner's seed follows the job's unless set on its own.
   if (!isSet('learn.seed')) config.learn.seed = config.seed;
   assertOutputsFit(config);
+  assertIdleTtlFits(config);
   return { config, isSet };
 }
 

@@ -33,6 +33,7 @@ import type {
   TickTotals,
   UserInteraction,
 } from '../schemas/types.js';
+import { idleExpired } from '../state/expiry.js';
 import type { VersionedCache } from '../state/versioned-cache.js';
 import { NO_WATERMARK } from '../operators/types.js';
 import { SOURCE_TOPIC, sourceId, sourceTopicIndex, type TopologyNames } from './topology.js';
@@ -461,7 +462,7 @@ export class ContentTask implements StreamTask {
     if (p.ev.published) {
       const pub = p.ev.published;
       const s = applyPublished(
-        this.contents.get(pub.content_id),
+        this.current(pub.content_id, pub.published_at),
         { ...pub, creator_followers: pub.creator_followers ?? null },
         this.cfg,
       );
@@ -470,7 +471,7 @@ export class ContentTask implements StreamTask {
       return;
     }
     const i = p.ev.interaction!;
-    const s = this.contents.get(i.content_id) ?? newContentState(i.content_id, i.category, this.cfg);
+    const s = this.current(i.content_id, i.event_time) ?? newContentState(i.content_id, i.category, this.cfg);
     applyContentInteraction(s, i as unknown as UserInteraction, i.suspect_clicker ?? false, this.cfg);
     this.state.put(i.content_id, s, s.version);
     if (i.heated && i.allocation_id) this.withOutcomes.add(i.content_id);
@@ -481,6 +482,16 @@ export class ContentTask implements StreamTask {
       totals.new_content_impressions++;
       if (i.click) totals.new_content_clicks++;
     }
+  }
+
+  /**
+   * The content's state for an update at event time `at`: a fresh one (the version going on)
+   * when it sat idle past state.contentIdleTtlMs, as when Redis no longer holds the key.
+   */
+  private current(id: string, at: number): ContentAgentState | undefined {
+    const s = this.contents.get(id);
+    if (s === undefined || !idleExpired(s.updatedAt, at, this.timing.contentIdleTtlMs)) return s;
+    return { ...newContentState(id, s.category, this.cfg), version: s.version };
   }
 
   /** Closes one tick; returns the number of heating requests sent. */

@@ -36,6 +36,9 @@ export interface TestDriverOptions {
   idleMaxLagMs?: number;
   maxAheadMs?: number;
   aheadPolicy?: 'dlq' | 'clamp';
+  /** Config state.userIdleTtlMs and state.contentIdleTtlMs (defaults: core/config.ts). */
+  userIdleTtlMs?: number;
+  contentIdleTtlMs?: number;
   /** Config kafka.maxRecordBytes and kafka.partitionMismatch (defaults: core/config.ts). */
   maxRecordBytes?: number;
   partitionMismatch?: 'reroute' | 'dlq';
@@ -113,6 +116,8 @@ export class ThermostatTestDriver {
         ...(opts.idleMaxLagMs === undefined ? {} : { idleMaxLagMs: opts.idleMaxLagMs }),
         ...(opts.maxAheadMs === undefined ? {} : { maxAheadMs: opts.maxAheadMs }),
         ...(opts.aheadPolicy === undefined ? {} : { aheadPolicy: opts.aheadPolicy }),
+        ...(opts.userIdleTtlMs === undefined ? {} : { userIdleTtlMs: opts.userIdleTtlMs }),
+        ...(opts.contentIdleTtlMs === undefined ? {} : { contentIdleTtlMs: opts.contentIdleTtlMs }),
       },
       maxRecordBytes: opts.maxRecordBytes,
       partitionMismatch: opts.partitionMismatch,

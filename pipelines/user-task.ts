@@ -13,9 +13,10 @@ import { countAudience, emptyAudience, type AudienceAggregate } from '../agents/
 import { applyUserInteraction, newUserState, toUserMindState, type UserAgentState } from '../agents/user.js';
 import { applyExplorePolicy } from '../agents/explore.js';
 import type { ExplorePolicy } from '../agents/scorer.js';
-import { INPUT_BOUNDS } from '../core/config.js';
+import { IDLE_TTL, INPUT_BOUNDS } from '../core/config.js';
 import { ThermostatError } from '../core/errors.js';
 import type { ContentEvent, ContentPublished, TickAudience, UserInteraction } from '../schemas/types.js';
+import { idleExpired } from '../state/expiry.js';
 import type { TaskCache } from '../state/versioned-cache.js';
 import { originHeaders, rekeyMarkerHeaders, RekeyInbox, type OriginProgress } from './rekey.js';
 import { isBehind, NO_WATERMARK } from '../operators/types.js';
@@ -43,6 +44,10 @@ export interface StageTiming {
   maxAheadMs?: number;
   /** Config watermark.aheadPolicy. */
   aheadPolicy?: 'dlq' | 'clamp';
+  /** Config state.userIdleTtlMs: event-time idleness after which a user's state starts over (0: never). */
+  userIdleTtlMs?: number;
+  /** Config state.contentIdleTtlMs: the same for a content. */
+  contentIdleTtlMs?: number;
 }
 
 export type ResolvedTiming = Required<StageTiming>;
@@ -52,6 +57,7 @@ export function resolveTiming(t: StageTiming): ResolvedTiming {
     idleMaxLagMs: INPUT_BOUNDS.idleMaxLagMs,
     maxAheadMs: INPUT_BOUNDS.maxAheadMs,
     aheadPolicy: INPUT_BOUNDS.aheadPolicy,
+    ...IDLE_TTL,
     ...t,
   };
 }
@@ -406,6 +412,10 @@ export class UserTask implements StreamTask {
   ): OutRecord | null {
     let state = touched?.get(ev.user_id)?.state ?? this.users.get(ev.user_id);
     if (state === undefined) state = newUserState(ev.user_id, this.cfg);
+    else if (idleExpired(state.t, ev.event_time, this.timing.userIdleTtlMs))
+      // Idle past the TTL: new again, as when Redis no longer holds the key. The version goes on
+      // (versions stay strictly increasing per key, replays stay recognised).
+      state = { ...newUserState(ev.user_id, this.cfg), version: state.version };
     const version = Math.max(base, state.version + 1);
     const outcome = applyUserInteraction(state, ev, version, this.cfg);
     if (!outcome.applied) return null;

@@ -32,7 +32,10 @@ export function taskKey(appId: string, task: TaskId): string {
   return `${taskTag(appId, task)}:task`;
 }
 
-/** Versions hash of a task: field `<store>:<key>` → version (suffix `d`: tombstone). Internal. */
+/**
+ * The per-task versions hash earlier releases kept (field `<store>:<key>` → version); it never
+ * shrank, so the stale check now reads each key's own `version` and acquire drops this hash.
+ */
 export function versionsKey(appId: string, task: TaskId): string {
   return `${taskTag(appId, task)}:versions`;
 }

@@ -3,12 +3,14 @@
 // hash tag, so the scripts are valid on Redis Cluster.
 
 /**
- * acquire: KEYS[1] task hash. Bumps the epoch (fencing every older owner), resets the seq.
- * Returns {epoch, meta|nil}.
+ * acquire: KEYS[1] task hash, KEYS[2] the task's versions hash of earlier releases (dropped: the
+ * stale check reads each key's own `version` now; UNLINK frees a large one off the main thread).
+ * Bumps the epoch (fencing every older owner), resets the seq. Returns {epoch, meta|nil}.
  */
 export const ACQUIRE_LUA = `
 local e = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'seq', '0')
+redis.call('UNLINK', KEYS[2])
 return {e, redis.call('HGET', KEYS[1], 'meta')}
 `;
 
@@ -39,18 +41,22 @@ return {0, ce}
 `;
 
 /**
- * commit: KEYS[1] task hash, KEYS[2] staging list, KEYS[3] versions hash, KEYS[4..] state keys
- * (staged entries first, then inline ones, in entry order). ARGV[1] epoch, ARGV[2] seq,
- * ARGV[3] meta, ARGV[4] '1' when chunks were staged, ARGV[6] the last seq of this epoch the
- * writer saw confirmed (a stored seq below it: Redis lost confirmed checkpoints, e.g. a failover
- * to a replica that lacked them; nothing is written), ARGV[5] the inline entries packed as one
- * MessagePack array of strings (state/packed-entries.ts) which unpacks to, per entry: version,
- * mode, then for modes 'm' (merge: HSET over the stored fields, for fixed-shape records) and 'r'
- * (replace: the hash is rewritten) the field count and field/value pairs; mode 'd' = tombstone.
+ * commit: KEYS[1] task hash, KEYS[2] staging list, KEYS[3..] state keys (staged entries first,
+ * then inline ones, in entry order). ARGV[1] epoch, ARGV[2] seq, ARGV[3] meta, ARGV[4] '1' when
+ * chunks were staged, ARGV[5] the inline entries packed as one MessagePack array of strings
+ * (state/packed-entries.ts) which unpacks to, per entry: version, mode, then for modes 'm'
+ * (merge: HSET over the stored fields, for fixed-shape records) and 'r' (replace: the hash is
+ * rewritten) the field count and field/value pairs; mode 'd' = tombstone. ARGV[6] the last seq
+ * of this epoch the writer saw confirmed (a stored seq below it: Redis lost confirmed
+ * checkpoints, e.g. a failover to a replica that lacked them; nothing is written). ARGV[7]
+ * expiry per store, space-separated "<store> <ms>" pairs; ARGV[8] the writer's wall-clock day.
  *
- * The versions hash (field = "<store>:<key>", value = version, suffixed "d" for a tombstone)
- * mirrors each key's `version` field so the stale check is one HMGET per chunk of keys, not one
- * read per key: per written key Redis runs a single HSET (plus DEL on replace/tombstone).
+ * The stale check reads the key's own `version` (and `deleted`): a key that expired, or never
+ * existed, takes any version, so nothing besides the keys themselves needs bounding. A written
+ * key of a store with expiry ms > 0 gets PEXPIRE ms when its `_expiry` field (day/ms of the last
+ * PEXPIRE) is not today's: once a day per key, not at every write of a busy key; with ms = 0 a
+ * TTL set earlier is removed; keys of stores not listed get none. Per written key Redis runs
+ * HMGET and HSET (plus DEL on replace/tombstone, plus PEXPIRE at most daily).
  * Returns {written, skipped} | {-1, storedEpoch} (fenced, or lost when below ARGV[1]) |
  * {-2, storedSeq} (duplicate seq) | {-3, storedSeq} (Redis is behind ARGV[6]).
  */
@@ -62,51 +68,42 @@ if epoch ~= ce then return {-1, ce} end
 local cs = tonumber(cur[2]) or 0
 if tonumber(ARGV[2]) <= cs then return {-2, cs} end
 if cs < (tonumber(ARGV[6]) or 0) then return {-3, cs} end
-local VK = KEYS[3]
+local ttls = {}
+for store, ms in string.gmatch(ARGV[7] or '', '(%S+) (%d+)') do ttls[store] = ms end
 local from = #KEYS[1] - 3 -- KEYS[1] is '{tag}:task': the '<store>:<key>' suffix starts here
-local written, skipped, k = 0, 0, 4
-local STEP = 2000 -- keys per HMGET/HSET on the versions hash (Lua unpack limit is ~8000)
+local written, skipped, k = 0, 0, 3
+local STEP = 2000 -- field pairs per HSET (Lua unpack limit is ~8000)
 local function apply(args, a)
   local len = #args
-  local ents = {}
   while a <= len do
-    local mode = args[a + 1]
-    local e = {key = KEYS[k], ver = args[a], mode = mode, nf = 0, first = a + 2}
-    if mode ~= 'd' then e.nf = tonumber(args[a + 2]); e.first = a + 3 end
-    ents[#ents + 1] = e
+    local key, ver, mode = KEYS[k], args[a], args[a + 1]
+    local nf, first = 0, a + 2
+    if mode ~= 'd' then nf = tonumber(args[a + 2]); first = a + 3 end
     k = k + 1
-    a = e.first + 2 * e.nf
-  end
-  for c = 1, #ents, STEP do
-    local last = math.min(c + STEP - 1, #ents)
-    local names = {}
-    for i = c, last do names[#names + 1] = string.sub(ents[i].key, from) end
-    local stored = redis.call('HMGET', VK, unpack(names))
-    local vs = {}
-    for i = c, last do
-      local e = ents[i]
-      local s = stored[i - c + 1]
-      local tomb = false
-      local sv = nil
-      if s then
-        tomb = string.sub(s, -1) == 'd'
-        sv = tonumber(tomb and string.sub(s, 1, -2) or s)
+    a = first + 2 * nf
+    local stored = redis.call('HMGET', key, 'version', 'deleted', '_expiry')
+    local sv = tonumber(stored[1])
+    if sv ~= nil and sv >= tonumber(ver) then
+      skipped = skipped + 1
+    else
+      local t = {'version', ver, 'epoch', ARGV[1]}
+      if mode == 'd' then t[5] = 'deleted'; t[6] = '1' end
+      for j = first, first + 2 * nf - 1 do t[#t + 1] = args[j] end
+      local rewrite = mode ~= 'm' or stored[2]
+      if rewrite then redis.call('DEL', key) end
+      local ms = ttls[string.match(string.sub(key, from), '^[^:]*')]
+      local mark = ms and ms ~= '0' and (ARGV[8] .. '/' .. ms)
+      if mark and (rewrite or stored[3] ~= mark) then t[#t + 1] = '_expiry'; t[#t + 1] = mark else mark = nil end
+      -- A wide hash (the allocator's active allocations) in slices: unpack stops near 8000 values.
+      for f = 1, #t, 2 * STEP do redis.call('HSET', key, unpack(t, f, math.min(f + 2 * STEP - 1, #t))) end
+      if mark then
+        redis.call('PEXPIRE', key, ms)
+      elseif ms == '0' and stored[3] and not rewrite then
+        redis.call('HDEL', key, '_expiry')
+        redis.call('PERSIST', key)
       end
-      if sv ~= nil and sv >= tonumber(e.ver) then
-        skipped = skipped + 1
-      else
-        local t = {'version', e.ver, 'epoch', ARGV[1]}
-        if e.mode == 'd' then t[5] = 'deleted'; t[6] = '1' end
-        for j = e.first, e.first + 2 * e.nf - 1 do t[#t + 1] = args[j] end
-        if e.mode ~= 'm' or tomb then redis.call('DEL', e.key) end
-        -- A wide hash (the allocator's active allocations) in slices: unpack stops near 8000 values.
-        for f = 1, #t, 2 * STEP do redis.call('HSET', e.key, unpack(t, f, math.min(f + 2 * STEP - 1, #t))) end
-        vs[#vs + 1] = names[i - c + 1]
-        vs[#vs + 1] = e.mode == 'd' and (e.ver .. 'd') or e.ver
-        written = written + 1
-      end
+      written = written + 1
     end
-    if #vs > 0 then redis.call('HSET', VK, unpack(vs)) end
   end
 end
 if ARGV[4] == '1' then

@@ -7,6 +7,7 @@
 // Durability with replicas: a checkpoint counts only once `minReplicaAcks` replicas have it (WAIT),
 // and Redis found behind what this store confirmed is never written over (CheckpointLostError).
 import { createHash } from 'node:crypto';
+import { systemClock, type Clock } from '../core/clock.js';
 import { FencedError, ThermostatError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import { ACQUIRE_LUA, COMMIT_LUA, LOAD_LUA, STAGE_LUA } from './lua.js';
@@ -61,6 +62,15 @@ export interface RedisCheckpointStoreOptions {
   minReplicaAcks?: number;
   /** How long WAIT waits for them; the connection waits too, so keep it below the command timeout. */
   replicaAckTimeoutMs?: number;
+  /**
+   * Per store name: how long a key of that store lives in Redis after its last write (the commit
+   * refreshes the TTL of a key it writes once per wall-clock day, so a key expires between this
+   * less a day and this after its last write); 0: no expiry (a TTL set earlier is removed). Keys
+   * of stores not listed get no TTL. See docs/STATE.md "Expiry".
+   */
+  expireAfterMs?: Readonly<Record<string, number>>;
+  /** Wall clock of the daily TTL refresh (default: the system clock). */
+  clock?: Clock;
 }
 
 /** A task's latest epoch and seq that Redis confirmed (with the replicas asked for). */
@@ -120,6 +130,9 @@ export class RedisCheckpointStore implements CheckpointStore {
   private readonly maxWritesInFlight: number;
   private readonly minReplicaAcks: number;
   private readonly replicaAckTimeoutMs: number;
+  /** `expireAfterMs` as the commit script reads it: "<store> <ms>" pairs. */
+  private readonly expiry: string;
+  private readonly clock: Clock;
   /** Per task key: what Redis confirmed last; a task found behind it is lost, never written over. */
   private readonly confirmed = new Map<string, Confirmed>();
   private writesInFlight = 0;
@@ -134,6 +147,8 @@ export class RedisCheckpointStore implements CheckpointStore {
     this.maxWritesInFlight = opts.maxWritesInFlight ?? 1;
     this.minReplicaAcks = opts.minReplicaAcks ?? 0;
     this.replicaAckTimeoutMs = opts.replicaAckTimeoutMs ?? 500;
+    this.expiry = expiryArgument(opts.expireAfterMs ?? {});
+    this.clock = opts.clock ?? systemClock;
   }
 
   isAvailable(): boolean {
@@ -143,7 +158,7 @@ export class RedisCheckpointStore implements CheckpointStore {
   async acquire(task: TaskId): Promise<AcquireResult> {
     assertName('stage', task.stage);
     const tk = taskKey(this.appId, task);
-    const { reply, acks } = await this.run('acquire', [tk], [], true);
+    const { reply, acks } = await this.run('acquire', [tk, versionsKey(this.appId, task)], [], true);
     this.requireAcks(acks, `acquire of ${taskLabel(task)}`);
     const [epoch, meta] = reply as [number, Buffer | null];
     this.confirmed.set(tk, { epoch: Number(epoch), seq: 0 });
@@ -199,7 +214,7 @@ export class RedisCheckpointStore implements CheckpointStore {
     const c = this.confirmed.get(tk);
     const confirmedSeq = c?.epoch === req.epoch ? c.seq : 0;
     const { reply, acks } = await this.withWriteSlot(() => {
-      const keys = [tk, staging, versionsKey(this.appId, task)];
+      const keys = [tk, staging];
       for (const e of all) keys.push(stateKey(this.appId, task, e.store, e.key));
       const args: (string | Buffer)[] = [
         String(req.epoch),
@@ -208,6 +223,8 @@ export class RedisCheckpointStore implements CheckpointStore {
         inlineFrom > 0 ? '1' : '0',
         packEntries(all, inlineFrom, all.length),
         String(confirmedSeq),
+        this.expiry,
+        String(Math.floor(this.clock.now() / DAY_MS)),
       ];
       return this.applyCommit(tk, req, keys, args);
     });
@@ -437,8 +454,22 @@ export class RedisCheckpointStore implements CheckpointStore {
   }
 }
 
+const DAY_MS = 86_400_000;
+
 /** A commit this large gets one more probe (~2 s each) after a timeout: see `applyCommit`. */
 const PROBE_ENTRIES = 25_000;
+
+/** The commit script's expiry argument; fails on a store name or duration the script cannot read. */
+function expiryArgument(expireAfterMs: Readonly<Record<string, number>>): string {
+  return Object.entries(expireAfterMs)
+    .map(([store, ms]) => {
+      assertName('store', store);
+      if (!Number.isSafeInteger(ms) || ms < 0)
+        throw new RangeError(`expiry of store "${store}" must be an integer >= 0 ms, got ${ms}`);
+      return `${store} ${ms}`;
+    })
+    .join(' ');
+}
 
 /** True when `stored` is older than `confirmed`: Redis lost confirmed writes (a newer epoch is a new owner). */
 function behind(stored: Confirmed, confirmed: Confirmed): boolean {
@@ -453,6 +484,9 @@ function isTimeout(e: unknown): boolean {
   );
 }
 
+/** Internal field of an expiring key: the day and TTL of its last PEXPIRE (see COMMIT_LUA). */
+const EXPIRY_FIELD = '_expiry';
+
 /** HGETALL reply (flat field/value buffers) → StoredEntry. */
 function parseHash(flat: Buffer[]): StoredEntry {
   const fields: Record<string, Buffer> = {};
@@ -464,6 +498,7 @@ function parseHash(flat: Buffer[]): StoredEntry {
     if (f === 'version') version = Number(flat[i + 1].toString('utf8'));
     else if (f === 'epoch') epoch = Number(flat[i + 1].toString('utf8'));
     else if (f === 'deleted') deleted = true;
+    else if (f === EXPIRY_FIELD) continue;
     else fields[f] = flat[i + 1];
   }
   return { version, epoch, fields: deleted ? null : fields };

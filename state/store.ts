@@ -13,7 +13,7 @@ export interface TaskId<Stage extends string = string> {
 export type FieldValue = string | Buffer;
 
 /** Field names the checkpoint layer writes itself; a codec must not emit them. */
-export const RESERVED_FIELDS = ['version', 'epoch', 'deleted'] as const;
+export const RESERVED_FIELDS = ['version', 'epoch', 'deleted', '_expiry'] as const;
 
 /**
  * One key's state inside a checkpoint. `fields === null` is a tombstone: the key was deleted at

@@ -13,6 +13,7 @@ import { RedisModelStore } from '../../learn/model-store.js';
 import { KafkaSink, KafkaSource } from '../../io/kafka.js';
 import { Serde } from '../../io/serde.js';
 import { ensureTopics } from '../../io/topics.js';
+import { stateExpiry } from '../../state/expiry.js';
 import { CheckpointLostError, RedisCheckpointStore } from '../../state/redis-checkpoint.js';
 import { connectStateRedis, defaultMinReplicaAcks, type StateRedis } from '../../state/redis-options.js';
 import { WriteBehind } from '../../state/write-behind.js';
@@ -155,6 +156,7 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
     metrics,
     minReplicaAcks: cfg.redis.minReplicaAcks ?? defaultMinReplicaAcks(cfg.redis.url),
     replicaAckTimeoutMs: cfg.redis.replicaAckTimeoutMs,
+    expireAfterMs: stateExpiry(cfg.state),
   });
   const learn = opts.learn ?? cfg.learn;
   // Online learning / LLM reward weights: control records on the allocator's input log.
@@ -220,6 +222,8 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
       idleMaxLagMs: cfg.watermark.idleMaxLagMs,
       maxAheadMs: cfg.watermark.maxAheadMs,
       aheadPolicy: cfg.watermark.aheadPolicy,
+      userIdleTtlMs: cfg.state.userIdleTtlMs,
+      contentIdleTtlMs: cfg.state.contentIdleTtlMs,
     },
     maxRecordBytes: cfg.kafka.maxRecordBytes,
     partitionMismatch: cfg.kafka.partitionMismatch,

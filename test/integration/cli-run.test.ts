@@ -17,6 +17,7 @@ import { uniqueName } from '../support/kafka.js';
 import { TestRedis } from '../../bench/support/redis-server.js';
 
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+const DAY_MS = 86_400_000;
 const BIN = fileURLToPath(new URL('../../bin/thermostat.mjs', import.meta.url));
 
 interface Stats {
@@ -86,6 +87,28 @@ test('run --sample-traffic honours the topic prefix, serves its allocations, joi
   await follower.caughtUp;
   const client = redis.client();
   const active = await readActiveAllocations(client, appId);
+  // The shipped idle expiry: user and content keys carry a TTL of 30 days idle + 7, no other key does.
+  const ttls = new Map<string, number[]>();
+  for await (const keys of client.scanStream({ match: `{${appId}.*}:*`, count: 1000 }) as AsyncIterable<
+    string[]
+  >)
+    for (const key of keys.filter((k) => !k.includes(':staging:'))) {
+      const kind = /:(user|content):/.exec(key)?.[1] ?? 'other';
+      ttls.set(kind, [...(ttls.get(kind) ?? []), await client.pttl(key)]);
+    }
+  for (const kind of ['user', 'content']) {
+    const t = ttls.get(kind) ?? [];
+    assert.ok(t.length > 0, `${kind} keys in Redis`);
+    assert.ok(
+      t.every((ms) => ms > 36 * DAY_MS && ms <= 37 * DAY_MS),
+      `${kind} keys expire in 37 days: ${t.slice(0, 5)}`,
+    );
+  }
+  assert.deepEqual(
+    new Set(ttls.get('other')),
+    new Set([-1]),
+    'task hashes and active allocations never expire',
+  );
   client.disconnect();
   await follower.stop();
   await redis.dispose();

@@ -53,6 +53,33 @@ test('config fails fast naming the offending key', () => {
   assert.throws(() => loadRuntimeConfig({ env: { THERMOSTAT_INSTANCE_ID: 'a b' } }), /kafka\.instanceId/);
 });
 
+test('idle TTLs: 30 days by default, 0 turns expiry off, a bad value fails naming its key', () => {
+  const d = loadRuntimeConfig({ env: {} });
+  assert.deepEqual([d.state.userIdleTtlMs, d.state.contentIdleTtlMs], [2_592_000_000, 2_592_000_000]);
+  const off = loadRuntimeConfig({
+    env: { THERMOSTAT_USER_IDLE_TTL_MS: '0', THERMOSTAT_CONTENT_IDLE_TTL_MS: '0' },
+  });
+  assert.deepEqual([off.state.userIdleTtlMs, off.state.contentIdleTtlMs], [0, 0]);
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_USER_IDLE_TTL_MS: '30d' } }),
+    /state\.userIdleTtlMs \(env THERMOSTAT_USER_IDLE_TTL_MS\)/,
+  );
+  assert.throws(
+    () => loadRuntimeConfig({ env: {}, overrides: { state: { userIdleTtlMs: -1 } } }),
+    /state\.userIdleTtlMs/,
+  );
+  assert.throws(
+    () => loadRuntimeConfig({ env: {}, overrides: { state: { contentIdleTtlMs: 'a month' } } }),
+    /state\.contentIdleTtlMs/,
+  );
+  // A content still heating is never reset: its TTL must exceed the heating age.
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_CONTENT_IDLE_TTL_MS: String(86_400_000) } }),
+    (e: unknown) =>
+      e instanceof ConfigError && /state\.contentIdleTtlMs.*maxHeatingAgeMs/.test((e as Error).message),
+  );
+});
+
 test('hostile-input bounds and the HTTP bind address come from the environment, validated by key', () => {
   const d = loadRuntimeConfig({ env: {} });
   assert.deepEqual(

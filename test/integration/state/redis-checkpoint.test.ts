@@ -372,13 +372,19 @@ test('variable-shape values are rewritten (allocations drop out); fixed-shape on
     epoch: String(epoch),
     v: 'back',
   });
-  // The internal versions hash mirrors every key's version (tombstones suffixed 'd').
+  // The stale check reads each key's own version: a tombstone keeps it (an older write is
+  // refused), and no per-task versions hash is kept beside the keys.
   await store.commit(task, { epoch, seq: 5, entries: [entry('k', 2, null)], meta: Buffer.from('5') });
-  assert.deepEqual(await raw.hgetall(versionsKey('shape', task)), {
-    'alloc:active': '2',
-    's:k': '2d',
-    's:t': '2',
+  assert.deepEqual(await raw.hgetall(stateKey('shape', task, 's', 'k')), {
+    version: '2',
+    epoch: String(epoch),
+    deleted: '1',
   });
+  assert.deepEqual(
+    await store.commit(task, { epoch, seq: 6, entries: [entry('k', 1, 'older')], meta: Buffer.from('6') }),
+    { written: 0, skippedStale: 1, duplicate: false },
+  );
+  assert.equal(await raw.exists(versionsKey('shape', task)), 0);
 });
 
 test('a serving hash wider than Lua can unpack at once (10,000 active allocations) is written whole', async () => {

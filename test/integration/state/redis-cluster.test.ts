@@ -80,8 +80,8 @@ test('checkpoints of 12 tasks land on several masters, each task whole on one; l
     assert.equal(counts.filter((n) => n > 0).length, 1, `one task's keys on one master: ${counts}`);
     assert.equal(
       counts.reduce((a, b) => a + b),
-      4,
-      'task hash, versions hash, two state keys',
+      3,
+      'task hash, two state keys',
     );
   }
   const used = new Set(perTask.map((c) => c.findIndex((n) => n > 0)));
@@ -164,6 +164,16 @@ test('a staged commit (chunks + final apply) is atomic in the task slot; script-
   assert.equal((await store.load(task, 's', ['k0'])).get('k0')?.version, 2);
 });
 
+test('expiry on a Cluster: the commit sets the TTL of each key it writes, in the task slot', async () => {
+  const store = new RedisCheckpointStore({ redis, appId: 'clx', expireAfterMs: { s: 60_000 } });
+  const task: TaskId = { stage: 'user', partition: 5 };
+  const { epoch } = await store.acquire(task);
+  await store.commit(task, { epoch, seq: 1, entries: [entry('a', 1, 'x')], meta: Buffer.from('m') });
+  const ttl = await redis.pttl(stateKey('clx', task, 's', 'a'));
+  assert.ok(ttl > 55_000 && ttl <= 60_000, `PTTL ${ttl}`);
+  assert.equal(await redis.pttl(taskKey('clx', task)), -1, 'the task hash never expires');
+});
+
 test('deleteTask scans every master and removes the whole task', async () => {
   const { store } = newStore('cld');
   const task: TaskId = { stage: 'allocator', partition: 0 };
@@ -176,7 +186,8 @@ test('deleteTask scans every master and removes the whole task', async () => {
   });
   assert.equal(
     (await keysPerMaster(`${taskTag('cld', task)}:*`)).reduce((a, b) => a + b),
-    4,
+    3,
+    'task hash, two state keys',
   );
   await store.deleteTask(task);
   assert.deepEqual(await keysPerMaster(`${taskTag('cld', task)}:*`), [0, 0, 0]);
