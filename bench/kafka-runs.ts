@@ -163,6 +163,10 @@ async function metricsOf(job: JobProcess) {
     userIn: sumMetric(m, 'thermostat_records_in_total', 'stage="user"'),
     lag: sumMetric(m, 'thermostat_consumer_lag_records'),
     checkpointsOk: sumMetric(m, 'thermostat_checkpoints_total', 'outcome="ok"'),
+    // Task checkpoints a round handled: written, or found to change nothing (an idle task's).
+    checkpointsDone:
+      sumMetric(m, 'thermostat_checkpoints_total', 'outcome="ok"') +
+      sumMetric(m, 'thermostat_checkpoints_skipped_total'),
     redisCommands: sumMetric(m, 'thermostat_redis_commands_total'),
     queued: sumMetric(m, 'thermostat_checkpoint_queued_entries'),
     ready: sumMetric(m, 'thermostat_ready'),
@@ -647,8 +651,8 @@ export async function recovery(
       m = await metricsOf(job);
     }
     // Two more checkpoint rounds complete with nothing queued: the state is in Redis.
-    const base = m.checkpointsOk;
-    while (!m || m.checkpointsOk < base + 2 * 13 || m.queued > 0) {
+    const base = m.checkpointsDone;
+    while (!m || m.checkpointsDone < base + 2 * 13 || m.queued > 0) {
       if (Date.now() > deadline) throw new Error('recovery: checkpoint did not complete');
       await sleep(250);
       m = await metricsOf(job);
@@ -666,8 +670,8 @@ export async function recovery(
     const readySeconds = (performance.now() - t0) / 1000;
     // Caught up: the lag gauge (refreshed each commit interval) reads 0 after the restart.
     let r = await metricsOf(job);
-    const cps = r?.checkpointsOk ?? 0;
-    while (!r || r.checkpointsOk <= cps || r.lag > 0) {
+    const cps = r?.checkpointsDone ?? 0;
+    while (!r || r.checkpointsDone <= cps || r.lag > 0) {
       if (Date.now() > deadline) throw new Error('recovery: not caught up after restart');
       await sleep(20);
       r = await metricsOf(job);

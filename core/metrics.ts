@@ -144,6 +144,11 @@ export function createMetrics(
       labelNames: ['outcome'],
       registers: [register],
     }),
+    checkpointsSkipped: new Counter({
+      name: 'thermostat_checkpoints_skipped_total',
+      help: 'Checkpoints not written: no changed entry, same metadata and offsets as the previous one.',
+      registers: [register],
+    }),
     checkpointAge: new Gauge({
       name: 'thermostat_checkpoint_age_seconds',
       help: 'Seconds since the oldest task last checkpointed successfully.',

@@ -7,6 +7,11 @@
 //
 // Kafka offsets must never get ahead of Redis state: `onDurable` reports a checkpoint's source
 // offsets only after its commit succeeded; the stage commits them to Kafka then.
+//
+// A checkpoint that changes nothing (no entries; metadata and offsets byte-equal to the newest one
+// handed over) is not sent: its commit would only bump the task's seq. Such a task still writes
+// once per `maxSkipMs`, so an idle zombie learns of its fence, and an idle task of a Redis that
+// lost its checkpoints, within that bound.
 import type { Clock } from '../core/clock.js';
 import { FencedError, ThermostatError } from '../core/errors.js';
 import { LOG_EVENTS, type Logger } from '../core/log.js';
@@ -57,16 +62,20 @@ export interface WriteBehindStats {
   commits: number;
   failures: number;
   fenced: number;
+  /** Checkpoints not sent because they changed nothing. */
+  skipped: number;
 }
 
 export interface WriteBehindOptions {
   store: CheckpointStore;
   /** Config redis.maxQueuedEntries: above this many queued entries `backpressure()` is true. */
   maxQueuedEntries: number;
-  /** Wall clock for checkpoint age only. */
+  /** Wall clock: checkpoint age and `maxSkipMs`. */
   clock: Clock;
   metrics?: Metrics;
   log?: Logger;
+  /** Longest a task goes without a commit while its checkpoints change nothing (default 10 s). */
+  maxSkipMs?: number;
   /** Retry backoff: min(initialMs·2^attempt, maxMs). */
   backoff?: { initialMs: number; maxMs: number };
   timers?: Timers;
@@ -88,6 +97,8 @@ interface TaskQueue {
   seq: number;
   pending: Batch | null;
   inflight: Batch | null;
+  /** Metadata and offsets of the newest checkpoint handed over (pending, in flight or written). */
+  newest: { meta: Buffer; offsets: readonly SourceOffset[] } | null;
   timer: unknown;
   attempt: number;
   failing: string | null;
@@ -99,6 +110,17 @@ interface TaskQueue {
 const id = (e: CheckpointEntry): string => `${e.store}\0${e.key}`;
 const tid = (t: TaskId): string => `${t.stage}\0${t.partition}`;
 
+/** Default of `maxSkipMs`: an idle task still commits this often (fence and loss detection). */
+export const DEFAULT_MAX_SKIP_MS = 10_000;
+
+function sameOffsets(a: readonly SourceOffset[], b: readonly SourceOffset[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++)
+    if (a[i].topic !== b[i].topic || a[i].partition !== b[i].partition || a[i].offset !== b[i].offset)
+      return false;
+  return true;
+}
+
 export class WriteBehind {
   private readonly store: CheckpointStore;
   private readonly max: number;
@@ -106,6 +128,7 @@ export class WriteBehind {
   private readonly metrics?: Metrics;
   private readonly log?: Logger;
   private readonly backoffCfg: { initialMs: number; maxMs: number };
+  private readonly maxSkipMs: number;
   private readonly timers: Timers;
   private readonly onDurable?: WriteBehindOptions['onDurable'];
   private readonly onFenced?: WriteBehindOptions['onFenced'];
@@ -114,6 +137,7 @@ export class WriteBehind {
   private commits = 0;
   private failures = 0;
   private fencedCount = 0;
+  private skipped = 0;
   private wasDegraded = false;
   private closed = false;
 
@@ -124,6 +148,7 @@ export class WriteBehind {
     this.metrics = opts.metrics;
     this.log = opts.log;
     this.backoffCfg = opts.backoff ?? { initialMs: 100, maxMs: 2_000 };
+    this.maxSkipMs = opts.maxSkipMs ?? DEFAULT_MAX_SKIP_MS;
     this.timers = opts.timers ?? systemTimers;
     this.onDurable = opts.onDurable;
     this.onFenced = opts.onFenced;
@@ -153,6 +178,7 @@ export class WriteBehind {
       seq: 0,
       pending: null,
       inflight: null,
+      newest: null,
       timer: null,
       attempt: 0,
       failing: null,
@@ -176,6 +202,12 @@ export class WriteBehind {
   submit(task: TaskId, c: Checkpoint): void {
     const q = this.queue(task);
     if (q.fenced) throw q.fenced;
+    if (this.changesNothing(q, c)) {
+      this.skipped++;
+      this.metrics?.checkpointsSkipped.inc();
+      return;
+    }
+    q.newest = { meta: c.meta, offsets: c.offsets };
     if (q.pending === null)
       q.pending = { entries: new Map(), meta: c.meta, offsets: c.offsets, stores: new Set() };
     const p = q.pending;
@@ -240,6 +272,7 @@ export class WriteBehind {
       commits: this.commits,
       failures: this.failures,
       fenced: this.fencedCount,
+      skipped: this.skipped,
     };
   }
 
@@ -282,6 +315,22 @@ export class WriteBehind {
     const q = this.tasks.get(tid(task));
     if (q === undefined) throw new ThermostatError('INTERNAL', `task ${taskLabel(task)} not acquired`);
     return q;
+  }
+
+  /**
+   * The checkpoint adds nothing to the newest one handed over: no entries, the same metadata and
+   * offsets. That one is written or will be (a failed commit is retried; a fenced or released
+   * task drops its queue), so Redis and the Kafka offsets end up the same without this one.
+   * Not once the last successful commit is `maxSkipMs` old: see the file comment.
+   */
+  private changesNothing(q: TaskQueue, c: Checkpoint): boolean {
+    return (
+      c.entries.length === 0 &&
+      q.newest !== null &&
+      q.newest.meta.equals(c.meta) &&
+      sameOffsets(q.newest.offsets, c.offsets) &&
+      this.clock.now() - q.lastOkAt < this.maxSkipMs
+    );
   }
 
   private pump(q: TaskQueue): void {

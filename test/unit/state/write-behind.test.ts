@@ -211,3 +211,107 @@ test('at most one commit in flight per task; checkpoints sent meanwhile coalesce
   assert.equal(store.inspect(task)?.meta?.toString(), '10');
   assert.equal((await store.load(task, 'user', ['k2'])).get('k2')?.version, 10);
 });
+
+test('a checkpoint that changes nothing is not written; any new entry, metadata or offset is', async () => {
+  const store = new MemoryCheckpointStore();
+  const clock = new ManualClock(0);
+  const metrics = createMetrics(new Registry(), { defaultMetrics: false });
+  const durable: string[] = [];
+  const wb = new WriteBehind({
+    store,
+    maxQueuedEntries: 100,
+    clock,
+    metrics,
+    maxSkipMs: 10_000,
+    onDurable: (_t, o) => durable.push(o[0].offset),
+  });
+  await wb.acquire(task);
+  const written = () => store.inspect(task)?.checkpoints ?? 0;
+  const submit = (meta: string, offset: number, entries: { key: string; version: number }[] = []) => {
+    wb.submit(task, {
+      entries: entries.map((e) => ({ ...e, store: 'user', fields: { v: String(e.version) } })),
+      meta: Buffer.from(meta),
+      offsets: off(offset),
+    });
+    return wb.flush(task);
+  };
+  await submit('m1', 3, [{ key: 'a', version: 1 }]);
+  assert.equal(written(), 1);
+  for (let i = 0; i < 5; i++) {
+    clock.advance(1000);
+    await submit('m1', 3); // idle rounds
+  }
+  assert.equal(written(), 1, 'idle rounds write nothing');
+  assert.equal(wb.stats().skipped, 5);
+  assert.equal((await metrics.checkpointsSkipped.get()).values[0].value, 5);
+  assert.deepEqual(durable, ['3'], 'no offsets reported again');
+
+  await submit('m2', 3); // metadata changed (e.g. a watermark moved)
+  assert.equal(written(), 2);
+  await submit('m2', 4); // a position moved (a record read that changed no state)
+  assert.equal(written(), 3);
+  await submit('m2', 4, [{ key: 'a', version: 2 }]); // a changed entry
+  assert.equal(written(), 4);
+  assert.equal((await store.load(task, 'user', ['a'])).get('a')?.version, 2);
+  assert.deepEqual(durable, ['3', '3', '4', '4']);
+  assert.equal(wb.stats().skipped, 5);
+});
+
+test('an unchanged checkpoint sent while the previous one is in flight is not sent again', async () => {
+  const store = new MemoryCheckpointStore();
+  const gate: (() => void)[] = [];
+  let sent = 0;
+  const slow = Object.assign(Object.create(store) as MemoryCheckpointStore, {
+    commit: async (t: TaskId, req: Parameters<MemoryCheckpointStore['commit']>[1]) => {
+      sent++;
+      await new Promise<void>((r) => gate.push(r));
+      return store.commit(t, req);
+    },
+  });
+  const wb = new WriteBehind({ store: slow, maxQueuedEntries: 100, clock: new ManualClock(0) });
+  await wb.acquire(task);
+  const same = { entries: [], meta: Buffer.from('m'), offsets: off(7) };
+  wb.submit(task, { ...same, entries: [{ store: 'user', key: 'a', version: 1, fields: { v: '1' } }] });
+  wb.submit(task, same);
+  wb.submit(task, same);
+  let finished = false;
+  const done = wb.flush(task).then(() => (finished = true));
+  for (let i = 0; i < 20 && !finished; i++) {
+    await tick();
+    gate.shift()?.();
+  }
+  await done;
+  assert.equal(sent, 1);
+  assert.equal(wb.stats().skipped, 2);
+});
+
+test('an idle task still writes once per maxSkipMs: an idle zombie learns of its fence then', async () => {
+  const store = new MemoryCheckpointStore();
+  const clock = new ManualClock(0);
+  const fenced: string[] = [];
+  const mk = () =>
+    new WriteBehind({
+      store,
+      maxQueuedEntries: 100,
+      clock,
+      maxSkipMs: 10_000,
+      onFenced: (t) => fenced.push(`${t.stage}/${t.partition}`),
+    });
+  const zombie = mk();
+  await zombie.acquire(task);
+  const idle = { entries: [], meta: Buffer.from('m'), offsets: off(1) };
+  zombie.submit(task, idle);
+  await zombie.flush(task);
+  const owner = mk();
+  await owner.acquire(task); // a newer epoch
+  clock.advance(9_999);
+  zombie.submit(task, idle);
+  await zombie.flush(task);
+  assert.deepEqual(fenced, [], 'skipped: nothing sent, nothing learnt');
+  assert.equal(zombie.stats().skipped, 1);
+  clock.advance(1);
+  zombie.submit(task, idle);
+  await assert.rejects(zombie.flush(task), FencedError);
+  assert.deepEqual(fenced, ['user/0']);
+  assert.equal(store.inspect(task)?.checkpoints, 1, 'the zombie wrote nothing after the takeover');
+});

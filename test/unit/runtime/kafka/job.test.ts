@@ -244,6 +244,53 @@ test('below the bound nothing is checkpointed before the commit interval', async
   assert.equal(r.durableUsers, 0);
 });
 
+test('checkpoint rounds: a task with nothing new sends no commit; new input is written; an idle task still writes every 10 s', async () => {
+  const t0 = 28_333_334 * 60_000;
+  const records = userRecords(60, t0);
+  const store = new MemoryCheckpointStore();
+  const clock = new VirtualTime(t0);
+  let job: KafkaJob | null = null;
+  const writeBehind = new WriteBehind({
+    store,
+    maxQueuedEntries: 1_000_000,
+    clock,
+    onDurable: (task, offsets) => void job?.onDurable(task, offsets),
+  });
+  const made = fakeJob({ clock, records, store, writeBehind, sink: okSink, idleTimeoutMs: 3_600_000 });
+  job = made.job;
+  await job.start();
+  const userSource = made.userSource();
+  await runUntil(clock, () => userSource.drained);
+  const user = { stage: 'user', partition: 0 };
+  const written = () => store.inspect(user)?.checkpoints ?? 0;
+  const round = async () => {
+    await drive(clock, job.checkpointAll());
+    await drive(clock, writeBehind.flush());
+  };
+  await round();
+  assert.equal(written(), 1, 'the round after the input writes the user task');
+  const tasks = writeBehind.stats().tasks;
+  const commits = writeBehind.stats().commits;
+  for (let i = 0; i < 3; i++) await round();
+  assert.equal(writeBehind.stats().commits, commits, 'idle rounds send no commit for any task');
+  assert.equal(writeBehind.stats().skipped, 3 * tasks);
+  assert.equal(written(), 1);
+  const offsetCommits = userSource.commits.length;
+
+  records.push(interactionAt(60, t0 + 60, t0 + 60));
+  await runUntil(clock, () => userSource.drained);
+  await round();
+  assert.equal(written(), 2, 'a new record is written at the next round');
+  assert.ok(userSource.commits.length > offsetCommits, 'and its offset committed after it');
+
+  await round();
+  assert.equal(written(), 2);
+  clock.advance(10_000);
+  await round();
+  assert.equal(written(), 3, 'an unchanged task writes again once its last commit is 10 s old');
+  await drive(clock, job.stop());
+});
+
 test('earlyCheckpointDue: over the bound, not while a round runs or after a stall', () => {
   const base = { max: 100, roundRunning: false, held: false };
   assert.equal(earlyCheckpointDue({ ...base, dirtyPerTask: [10, 101, 0] }), true);
