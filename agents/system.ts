@@ -12,9 +12,10 @@
 // Then two kinds of grants (坑7):
 //   - fair trial: every new item short of its trial (content.trialImpressions within
 //     content.trialWindowMs) gets a small targeted trial, from up to trialShare of the tick's
-//     budget, whatever its score or quality score; when the budget is short, creators without a
-//     recent trial go first (creator keep-alive), then trials already started are finished, then
-//     creators whose content had no trial for the longest, then the oldest items;
+//     budget, whatever its score or quality score; when the budget is short, trials already
+//     started are finished first, then creators without a recent trial (creator keep-alive), then
+//     creators whose content had no trial for the longest, then the oldest items; trial
+//     allocations carry trial = true, and the ranker serves them first;
 //   - evidence: after the trial, heat follows a Thompson draw from the posterior of the item's
 //     engaged quality (agents/evidence.ts: completion and shares per impression, never raw clicks;
 //     the published quality score is only the prior). Items drawn below the platform baseline
@@ -576,17 +577,18 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
         publishedAt: r.published_at,
       });
   }
-  // Trial order under a scarce budget: first creators without a trial in the last period (creator
-  // keep-alive), then trials already started (heated before, or still outstanding) — spread thin,
-  // a short budget starts many trials and finishes few, and a trial that never reaches its size
-  // is heat spent for nothing — then creators whose last trial is oldest, then the oldest items.
+  // Trial order under a scarce budget: trials already started (heated before, or still
+  // outstanding) are finished first — spread thin, a short budget starts many trials and finishes
+  // few, and a trial that never reaches its size is heat spent for nothing — then creators without
+  // a trial in the last period (creator keep-alive), then creators whose last trial is oldest, then
+  // the oldest items.
   const lastTrial = (s.creatorTrials ??= {});
   const since = (c: Candidate): number => lastTrial[requests[c.i].creator_id] ?? -Infinity;
   const keepAlive = (c: Candidate): number => (since(c) === -Infinity ? 0 : 1);
   const started = (c: Candidate): number =>
     requests[c.i].heated_impressions > 0 || outstandingBy.has(requests[c.i].content_id) ? 0 : 1;
   trials.sort(
-    (a, b) => keepAlive(a) - keepAlive(b) || started(a) - started(b) || since(a) - since(b) || byAge(a, b),
+    (a, b) => started(a) - started(b) || keepAlive(a) - keepAlive(b) || since(a) - since(b) || byAge(a, b),
   );
   evidence.sort(byScore);
 
@@ -626,6 +628,7 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
       model_version: modelVersion,
       reward_weights: { ...input.weights },
       emitted_at: T,
+      trial: c.trial,
     });
     s.active.push({
       allocation_id: id,

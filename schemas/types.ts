@@ -76,6 +76,8 @@ export interface HeatingAllocation {
   model_version: string;
   reward_weights: RewardWeights;
   emitted_at: number;
+  /** A fair trial of a new item (its first impressions, whatever its score): rankers finish trials before other heat. Added in v2; older writers read as false. */
+  trial?: boolean;
 }
 
 /** One impression shown to a user, with its outcome. Topic user-interactions, key user_id. (thermostat.v1.UserInteraction) */

@@ -10,12 +10,13 @@
 //      requests) heated impressions per capWindowMs, so a heavy user's session is not starved and a
 //      light user is not flooded;
 //   3. eligible allocations: valid now, impressions left for this instance, delivery paced over the
-//      validity (never more than paceAhead ahead of an even schedule), target categories
+//      validity (never more than paceAhead ahead of an even schedule; trials are not paced), target categories
 //      intersecting the user's categories (an empty target matches everyone), curiosity ≥
 //      target.min_curiosity, content not excluded by the caller (seen, already on the page);
 //   4. the best match: an allocation in one of the user's own categories before one that only
-//      matches an adjacent category, then the one furthest behind its delivery schedule (as a share
-//      of its impressions), then id.
+//      matches an adjacent category, then trials (HeatingAllocation.trial) before other heat, the
+//      trial with the most impressions served first, other heat furthest behind its delivery
+//      schedule (as a share of its impressions), then id.
 // A pick is counted as served (allocation and user) when it is returned; cancel() returns a pick the
 // user never reached.
 import type { HeatingAllocation, UserMindState } from '../schemas/types.js';
@@ -85,6 +86,23 @@ interface Entry {
   served: number;
 }
 
+/**
+ * Sort key of an eligible entry, smaller first: own category, then trials before other heat
+ * (a trial is a new item's first impressions and its first day is the deadline), the trial
+ * served most first (finish what was started: a trial short of its size tells nothing), other
+ * heat furthest behind its schedule as a share of its impressions (so small allocations are not
+ * starved by big ones).
+ */
+function rankOf(e: Entry, own: boolean, trial: boolean, due: number): [number, number, number] {
+  return [own ? 0 : 1, trial ? 0 : 1, trial ? -e.served : -(due - e.served) / e.quota];
+}
+
+/** Sort key a before sort key b (lexicographic), ties broken by allocation id. */
+function before(a: readonly number[], b: readonly number[], idA: string, idB: string): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
+  return idA < idB;
+}
+
 export class HeatingServer {
   readonly cfg: ServingConfig;
   private readonly byId = new Map<string, Entry>();
@@ -147,24 +165,19 @@ export class HeatingServer {
     const curiosity = mind ? mind.curiosity : 0;
 
     let best: Entry | null = null;
-    let bestOwn = false;
-    let bestLag = -Infinity;
+    let bestKey: readonly number[] = [];
     const consider = (e: Entry, own: boolean): void => {
       if (!this.live(e, now) || curiosity < e.a.target.min_curiosity) return;
+      const trial = e.a.trial === true;
+      // Trials are not paced: they are small, and delivered as fast as their audience allows.
       const span = Math.max(1, e.a.valid_until - e.a.valid_from);
-      const due = e.quota * Math.min(1, (now - e.a.valid_from) / span + this.cfg.paceAhead);
+      const due = trial ? e.quota : e.quota * Math.min(1, (now - e.a.valid_from) / span + this.cfg.paceAhead);
       if (e.served >= due) return;
       if (req.exclude?.(e.a.content_id)) return;
-      // Behind schedule as a share of the allocation, so small ones (trials) are not starved by big ones.
-      const lag = (due - e.served) / e.quota;
-      if (
-        best === null ||
-        (own && !bestOwn) ||
-        (own === bestOwn && (lag > bestLag || (lag === bestLag && e.a.allocation_id < best.a.allocation_id)))
-      ) {
+      const key = rankOf(e, own, trial, due);
+      if (best === null || before(key, bestKey, e.a.allocation_id, best.a.allocation_id)) {
         best = e;
-        bestOwn = own;
-        bestLag = lag;
+        bestKey = key;
       }
     };
     const seen = new Set<Entry>();

@@ -573,8 +573,8 @@ test('creator keep-alive: with a short budget, a creator whose content just had 
   );
 });
 
-test('with a short budget a started trial is finished before another starts; a creator without a recent trial still goes first', () => {
-  const c = parseAgentConfig({ system: { ...D.system, budgetPool: 30 } });
+test('with a short budget a started trial is finished before another starts, even before a creator without a recent trial', () => {
+  const c = parseAgentConfig({ system: { ...D.system, budgetPool: 20 } });
   const s = state(1_000_000, 0, c);
   s.creatorTrials = { A: T - HOUR, B: T - 2 * HOUR };
   const item = (id: string, creator: string, age: number, heated: number) =>
@@ -590,13 +590,29 @@ test('with a short budget a started trial is finished before another starts; a c
     [item('started', 'A', 1, 10), item('waiting', 'B', 3, 0), item('newcomer', 'C', 0.5, 0)],
     c,
   );
-  // Without the started-first rule 'waiting' (its creator's last trial is older) would take the 10
-  // and 'started' would stay at half its trial.
+  // 'started' gets the 10 it lacks, the creator without a recent trial the other 10; 'waiting'
+  // (its creator had a trial) waits. Spread thin instead, none of the three would reach 20.
   assert.deepEqual(
-    r.allocations.map((a) => [a.content_id, a.impressions]),
+    r.allocations.map((a) => [a.content_id, a.impressions, a.trial]),
     [
-      ['newcomer', 20],
-      ['started', 10],
+      ['newcomer', 10, true],
+      ['started', 10, true],
+    ],
+  );
+});
+
+test('trial allocations carry trial = true, evidence allocations trial = false', () => {
+  const c = parseAgentConfig({ system: { ...D.system, evidence: { minRatio: 0 } } });
+  const r = run(
+    state(1_000_000, 0, c),
+    [req('new', { exposure: 0, completion_sum: 0 }), seen('proven', 60, 0.8, { published_at: T - 2 * DAY })],
+    c,
+  );
+  assert.deepEqual(
+    r.allocations.map((a) => [a.content_id, a.trial]),
+    [
+      ['new', true],
+      ['proven', false],
     ],
   );
 });

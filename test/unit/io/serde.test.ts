@@ -248,6 +248,7 @@ test('values larger than the scratch buffer encode and decode intact', () => {
     model_version: 'm',
     reward_weights: { user_satisfaction: 0.4, platform_revenue: 0.3, long_term: 0.3 },
     emitted_at: 3,
+    trial: false,
   };
   const buf = serde.encode('HeatingAllocation', v);
   assert.ok(buf.length > 150_000);

@@ -94,6 +94,32 @@ test('delivery is paced over the validity: at most paceAhead ahead of an even sc
   assert.equal(ask(s, { userId: 'w', now: T + HOUR }), null, 'expired');
 });
 
+test('trials come before other heat in the same category tier, the most-served trial first, and are not paced', () => {
+  const s = new HeatingServer({ paceAhead: 0, perUserCap: 1000 });
+  s.ingest([
+    alloc('evidence', { impressions: 1000 }),
+    alloc('trial-a', { impressions: 5, trial: true }),
+    alloc('trial-b', { impressions: 5, trial: true }),
+    alloc('adjacent-trial', { category: 'science', impressions: 5, trial: true }),
+  ]);
+  // At valid_from with paceAhead 0 paced heat is due nothing yet; a trial is due all of it.
+  const at = { now: T };
+  assert.equal(ask(s, { ...at, userId: 'u0', exclude: (id) => id === 'trial-a' })?.contentId, 'trial-b');
+  // trial-b has one served: it is finished before trial-a starts.
+  const picks: string[] = [];
+  for (let i = 1; i <= 5; i++) picks.push(ask(s, { ...at, userId: `u${i}` })?.contentId ?? 'none');
+  assert.deepEqual(picks, ['trial-b', 'trial-b', 'trial-b', 'trial-b', 'trial-a']);
+  assert.equal(s.served('a-trial-b'), 5);
+  // An own-category trial comes before a trial that only matches an adjacent category.
+  assert.equal(ask(s, { ...at, userId: 'u6' })?.contentId, 'trial-a');
+  assert.equal(ask(s, { ...at, userId: 'u7', categories: ['science'] })?.contentId, 'adjacent-trial');
+  // Without the flag (an older writer), the same small allocation is paced like any other.
+  const old = new HeatingServer({ paceAhead: 0, perUserCap: 1000 });
+  old.ingest([alloc('untagged', { impressions: 5 })]);
+  assert.equal(ask(old, at), null);
+  assert.equal(ask(old, { userId: 'u2', now: T + HOUR / 2 })?.contentId, 'untagged');
+});
+
 test('per-user frequency cap: at most perUserCap heated impressions per window; a cancelled pick gives both back', () => {
   const s = new HeatingServer({ perUserCap: 2, capWindowMs: HOUR });
   s.ingest([alloc('c1'), alloc('c2'), alloc('c3')]);
