@@ -1,4 +1,4 @@
-// The user stage's explore-policy seam (SPEC §3, issue 7 deliverable 3). applyUserInteraction
+// The user stage's explore-policy seam (SPEC §3). applyUserInteraction
 // always sets `state.explore` with the rule; when a learned ExplorePolicy is configured, the user
 // stage calls applyExplorePolicy ONCE per micro-batch for every user the batch changed: one
 // mind-feature matrix, one behaviour tensor (last BEHAVIOUR_SEQUENCE_LENGTH steps), one forward pass

@@ -3,11 +3,11 @@
 // Per available backend: allocation scoring rows/s at batch 1k / 10k / 100k, explore-policy rows/s,
 // PPO gradient-step time (minibatch 64 and 256); then tensor counts before/after a long run of
 // scoring + training + swaps on the default (auto) backend. Speed is measured here, never asserted.
-// `allocation_variants` (issue 8) compares, at the same batches, the tfjs graph (scoreBatch), the
+// `allocation_variants` compares, at the same batches, the tfjs graph (scoreBatch), the
 // same layers as tfjs fused matMul + bias + activation, and the pure-JS forward pass
 // (learn/fast-scorer.ts, what LearnedAllocationScorer runs on `cpu`), in rows per wall second and
 // per CPU second of the process (steadier on a shared box; these paths are single-threaded).
-// `allocation_pool` (wasm; issue 8) scores batches of 10k / 100k / 1M rows in this thread, and
+// `allocation_pool` (wasm) scores batches of 10k / 100k / 1M rows in this thread, and
 // sharded over worker threads (learn/alloc-scorer-pool.ts): 1 or 2 workers with this thread only
 // waiting, and this thread + 1 worker (ShardedAllocationScorer, what the job runs with
 // learn.scorerWorkers=2), in rows per wall second and per CPU second of the whole process (all
@@ -352,7 +352,7 @@ console.log(
     // workers from blob: URLs, which Node's worker_threads reject (ERR_WORKER_PATH); tfjs turns
     // the flag off under Node for that reason (tfjs#3830).
     wasm_threads_note: 'threaded SIMD unavailable in Node: pthread workers from blob: URLs (ERR_WORKER_PATH)',
-    // Issue 8's figure: the best wasm configuration (in-thread, or sharded over worker threads).
+    // The headline figure: the best wasm configuration (in-thread, or sharded over worker threads).
     alloc_rows_per_s: best?.rows_per_s ?? null,
     alloc_best: best ? { backend: 'wasm', ...best } : null,
     backends: results,

@@ -1,5 +1,5 @@
 // bytes_per_user: memory delta / users with `users` user states resident in the user stage's real
-// store (CompactUserStore since issue 8; `map` = the former VersionedCache<UserAgentState>), with
+// store (CompactUserStore; `map` = the former VersionedCache<UserAgentState>), with
 // `steps` interactions applied each (1 in the bench; 20 fills the sequence and dedupe rings).
 // The delta is V8 heap + ArrayBuffer memory: the compact store's columns live off the V8 heap.
 // Run with --expose-gc (bench/run.ts spawns it); prints one JSON line.

@@ -1,4 +1,4 @@
-// `thermostat bench`: every measurement of issue 8 in one run, each part isolated so a part that
+// `thermostat bench`: every speed and memory measurement in one run, each part isolated so a part that
 // cannot run leaves its keys null with the reason in `notes`. Sizes: --quick (< 2 min) and full
 // (< 15 min). Speed is measured here, never asserted in tests.
 import { execFile } from 'node:child_process';

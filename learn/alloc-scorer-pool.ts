@@ -1,4 +1,4 @@
-// A pool of scoring threads for the allocation network (issue 8: one core's wasm-SIMD GEMM rate
+// A pool of scoring threads for the allocation network (one core's wasm-SIMD GEMM rate
 // caps in-thread scoring at ≈ 0.6-0.7M rows/s). Each worker_thread has its own tfjs with the
 // pool's backend. score() copies the batch into a SharedArrayBuffer, posts one job per worker, and
 // every thread (the calling one too, when asked) takes contiguous chunks of rows from a shared

@@ -1,4 +1,4 @@
-// Marginal credit for heating decisions (issue 7). The per-allocation bandit reward of
+// Marginal credit for heating decisions. The per-allocation bandit reward of
 // experience.ts scores a grant by the engagement of ITS impressions only, so under a binding cap or
 // pool approving looks free: a grant to an item that would have done fine anyway still earns a
 // positive reward while it uses slots another request needed. Here a granted allocation is
@@ -17,7 +17,7 @@
 // cold items deliver a smaller share of what they hold and λ penalised exactly those.
 // μ (`dissatisfactionPenalty`, default 0): value(agg) ≥ 0, so a grant whose heated impressions went
 // unclicked still earned a little, though in the simulator each disappointing heated impression
-// lowers that user's day (issue 7: satisfaction_std). μ charges every unclicked delivered impression.
+// lowers that user's day (it raises satisfaction_std). μ charges every unclicked delivered impression.
 // Measured (docs/results/learning.md): it cuts heating cost steeply and leaves satisfaction_std where it
 // was, so the default stays 0.
 import type { RewardWeights } from '../schemas/types.js';

@@ -1,4 +1,4 @@
-// Pure-JS scoring of the allocation MLP (F → 128 → 64 → 1, ReLU, sigmoid; issue 8) for the
+// Pure-JS scoring of the allocation MLP (F → 128 → 64 → 1, ReLU, sigmoid) for the
 // `cpu` backend: tfjs-cpu's generic kernels score ≈ 27-30k rows per CPU-second here, this
 // Float32Array forward pass ≈ 107-124k (bench/alloc-bench.ts). Same scores as the tfjs graph
 // within float32 rounding (unit-tested ≤ 1e-5). Weights are repacked once per model version; the

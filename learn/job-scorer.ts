@@ -1,4 +1,4 @@
-// Picks the Kafka job's allocation scorer from the learn config (issue 7): `rule` (default) or
+// Picks the Kafka job's allocation scorer from the learn config: `rule` (default) or
 // `learned`, the allocation network loaded from the model store (Redis in the job) by version.
 // No stored weights, or weights that cannot load, is not fatal: the job allocates with the rule
 // scorer, logs a warning and counts thermostat_scorer_fallback_total{reason}. The job never trains

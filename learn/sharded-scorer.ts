@@ -1,4 +1,4 @@
-// The learned allocation scorer spread over several threads (issue 8): a batch of at least
+// The learned allocation scorer spread over several threads: a batch of at least
 // `minRows` rows is split between this thread and an AllocScorerPool of `threads − 1` workers;
 // smaller batches stay in this thread (a job round trip adds ≈ 0.2-0.3 ms; 4k rows take ≈ 6 ms).
 // Every chunk runs the same scoreLoaded() on the same backend and the same weights version, so the

@@ -1,4 +1,4 @@
-// The user stage's working state in struct-of-arrays form (issue 8: ≤ 200 B per resident user).
+// The user stage's working state in struct-of-arrays form (≤ 200 B per resident user).
 // Same contract and semantics as VersionedCache<UserAgentState> — versions, CLEAN/DIRTY/PENDING,
 // CLOCK eviction of clean entries in the same order, reload on miss, and the same checkpoint
 // entries (the codec encodes a materialised state, so Redis/changelog bytes are identical) — but

@@ -1,4 +1,4 @@
-// Issue 5: "Kafka broker restart → the job reconnects and resumes". The job (a child process)
+// "Kafka broker restart → the job reconnects and resumes". The job (a child process)
 // runs against a PRIVATE single-node broker (test/support/private-kafka.ts; the shared broker is
 // never touched) while the rest of the input arrives at a fixed rate. Mid-run the broker is
 // stopped (SIGTERM), left down for DOWN_MS and started again on the same ports and data dir. The

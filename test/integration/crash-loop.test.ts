@@ -1,4 +1,4 @@
-// Issue 5, "Checked by", against the real local Kafka and a private redis-server:
+// Crash recovery, against the real local Kafka and a private redis-server:
 //  - crash loop: a fixed input of 200k interactions, the job (a child process: `thermostat run`)
 //    SIGKILLed at seeded random moments 20 times and restarted each time; at the end every user and
 //    content state in Redis and in the changelogs, and the set of allocation ids, equal an

@@ -1,4 +1,4 @@
-// The graph on the real local Kafka and Redis (issue 4): allocations appear with the SPEC fields,
+// The graph on the real local Kafka and Redis: allocations appear with the SPEC fields,
 // /metrics moves, corrupt input ends in the DLQ, and the final state and allocation ids equal the
 // in-memory driver's — with one job instance and with two instances sharing the partitions.
 import { test } from 'node:test';
@@ -197,7 +197,7 @@ async function runOnKafka(instances: number) {
     // /metrics is served over HTTP and shows the counters moving.
     const scraped = await (await fetch(`${jobs[0].ops.url}/metrics`)).text();
     assert.match(scraped, /thermostat_records_in_total\{topic="[^"]*user-interactions",stage="user"\} [1-9]/);
-    // Every metric the Grafana dashboard queries is exported by the running job (issue 9).
+    // Every metric the Grafana dashboard queries is exported by the running job.
     const exported = seriesNamesFromExposition(scraped);
     const missing = dashboardMetricNames(loadDashboard()).filter((n) => !exported.has(n));
     assert.deepEqual(missing, [], 'dashboard metrics missing from a running job');

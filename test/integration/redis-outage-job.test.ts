@@ -1,4 +1,4 @@
-// Issue 5, "Checked by": Redis restarted mid-run and Redis paused for 30 s, at job level. The job
+// Redis restarted mid-run and Redis paused for 30 s, at job level. The job
 // (a child process) checkpoints to a private redis-server that the test freezes with SIGSTOP for
 // THERMOSTAT_TEST_REDIS_PAUSE_MS (default 30 s, the issue's figure), then stops and restarts (AOF
 // kept). While Redis is away the job keeps consuming from its local caches, /readyz reports the

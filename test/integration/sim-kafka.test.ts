@@ -1,4 +1,4 @@
-// Issue 6: `thermostat simulate --transport kafka` runs the same experiment as the in-memory graph.
+// `thermostat simulate --transport kafka` runs the same experiment as the in-memory graph.
 // The real job (startJob) on the local Kafka with a private Redis must give exactly the same
 // allocations (ids, contents, impressions, validity, in order) and the same metrics, and leave no
 // Redis keys behind; an unreachable broker fails fast with a clear message.

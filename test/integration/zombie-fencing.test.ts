@@ -1,4 +1,4 @@
-// Issue 5, "Checked by": zombie fencing at job level. Two job processes share the work (same app
+// Zombie fencing at job level. Two job processes share the work (same app
 // id, one consumer group per stage). Instance A is frozen with SIGSTOP until the broker expires its
 // session and B takes over every partition (B's acquire bumps each task's epoch). A is then resumed:
 // its pending checkpoint carries the old epoch, Redis refuses it, and A counts it

@@ -1,4 +1,4 @@
-// 'thermostat-learned' in the simulator (issue 7): the same world as 'thermostat-rule' (with the
+// 'thermostat-learned' in the simulator: the same world as 'thermostat-rule' (with the
 // rule deciding throughout, the two runs are identical) and the learned explore policy in the user stage (warm-started, then one batched call per micro-batch).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The allocation scorer spread over worker threads (issue 8): the same scores as the in-thread
+// The allocation scorer spread over worker threads: the same scores as the in-thread
 // scorer, one weights version per batch across every thread, failures that fail the call (never
 // hang) and a pool that restarts, and workers that are all gone after close.
 import { test, before, after } from 'node:test';

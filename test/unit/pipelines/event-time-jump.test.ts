@@ -1,4 +1,4 @@
-// Event-time jumps (issue 8): a content published a year before the next traffic must not make the
+// Event-time jumps: a content published a year before the next traffic must not make the
 // graph close every empty 1-minute tick in between. Empty ticks are skipped in one step by the
 // content stage, and the allocator runs only ticks that some partition materialised.
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// 'thermostat-learned' with explore: 'ppo' (issue 7): the shared explore network is trained online
+// 'thermostat-learned' with explore: 'ppo': the shared explore network is trained online
 // by Gaussian PPO from each user's decision joined to that user's next interactions; its learning
 // curves are reported; the same seed gives the same run.
 import { test } from 'node:test';

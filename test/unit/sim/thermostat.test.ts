@@ -1,7 +1,7 @@
-// Issue 6 "Checked by" on the real graph (ThermostatTestDriver in-process): popularity shows a
+// The simulator on the real graph (ThermostatTestDriver in-process): popularity shows a
 // stronger Matthew effect than Thermostat, Thermostat's heating is delivered and never exceeds the
 // 20% heated share over any rolling 1 h window, and the same seed gives the same numbers.
-// Issue 7: 'thermostat-learned' trains online (PPO updates happen, learning curves are reported)
+// 'thermostat-learned' trains online (PPO updates happen, learning curves are reported)
 // and is deterministic too. Small worlds so the file runs in well under a minute.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
