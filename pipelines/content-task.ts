@@ -462,7 +462,7 @@ export class ContentTask implements StreamTask {
     if (p.ev.published) {
       const pub = p.ev.published;
       const s = applyPublished(
-        this.current(pub.content_id, pub.published_at),
+        this.stateFor(pub.content_id, pub.category, pub.published_at),
         { ...pub, creator_followers: pub.creator_followers ?? null },
         this.cfg,
       );
@@ -471,7 +471,7 @@ export class ContentTask implements StreamTask {
       return;
     }
     const i = p.ev.interaction!;
-    const s = this.current(i.content_id, i.event_time) ?? newContentState(i.content_id, i.category, this.cfg);
+    const s = this.stateFor(i.content_id, i.category, i.event_time);
     applyContentInteraction(s, i as unknown as UserInteraction, i.suspect_clicker ?? false, this.cfg);
     this.state.put(i.content_id, s, s.version);
     if (i.heated && i.allocation_id) this.withOutcomes.add(i.content_id);
@@ -485,13 +485,19 @@ export class ContentTask implements StreamTask {
   }
 
   /**
-   * The content's state for an update at event time `at`: a fresh one (the version going on)
-   * when it sat idle past state.contentIdleTtlMs, as when Redis no longer holds the key.
+   * The content's state for an update at event time `at`. A content seen for the first time, or
+   * idle past state.contentIdleTtlMs (as when Redis no longer holds its key), starts fresh with
+   * its versions counted from `at`: they keep increasing across an expiry, and a resident, a
+   * reloaded and an expired state get the same version (a count of updates stays far below the
+   * milliseconds of an idle TTL).
    */
-  private current(id: string, at: number): ContentAgentState | undefined {
+  private stateFor(id: string, category: string, at: number): ContentAgentState {
     const s = this.contents.get(id);
-    if (s === undefined || !idleExpired(s.updatedAt, at, this.timing.contentIdleTtlMs)) return s;
-    return { ...newContentState(id, s.category, this.cfg), version: s.version };
+    if (s !== undefined && !idleExpired(s.updatedAt, at, this.timing.contentIdleTtlMs)) return s;
+    return {
+      ...newContentState(id, s?.category ?? category, this.cfg),
+      version: Math.max(s?.version ?? 0, at - 1),
+    };
   }
 
   /** Closes one tick; returns the number of heating requests sent. */
