@@ -301,9 +301,12 @@ export async function readTopic<T>(
   topic: string,
   group: string,
   partitions = PARTITIONS,
+  registry: Serde = Serde.local(),
 ): Promise<{ key: string | null; value: T }[]> {
-  const serde = wireSerde(names);
-  return (await readRaw(brokers, topic, partitions, group)).map((r) => ({
+  const serde = wireSerde(names, registry);
+  const raw = await readRaw(brokers, topic, partitions, group);
+  await registry.prefetch(raw.map((r) => r.value));
+  return raw.map((r) => ({
     key: r.key,
     value: serde.decode(topic, r.value!) as T,
   }));

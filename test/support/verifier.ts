@@ -2,6 +2,7 @@
 // job left behind — every user and content state in Redis (public fields, version and internal
 // agent state), the changelogs, every allocation id, and where poison records went — compared key
 // by key with the uninterrupted run over the same input, with the counts printed.
+import type { Serde } from '../../io/serde.js';
 import assert from 'node:assert/strict';
 import type { Cluster, Redis } from 'ioredis';
 import type { TopologyNames } from '../../pipelines/topology.js';
@@ -86,14 +87,30 @@ export interface VerifyOptions {
    * whose unfenced Kafka writes may land after the new owner's (docs/STATE.md).
    */
   changelog?: 'latest' | 'highest-version';
+  /** Decodes the outputs (default: the bundled registry; a run against a Schema Registry reads with that one). */
+  serde?: Serde;
 }
 
 /** Reads everything the run left behind and compares it with the reference; never throws on a difference. */
 export async function verifyRun(o: VerifyOptions): Promise<VerifierReport> {
   const { brokers, names, appId, redis, ref } = o;
   const st = await readRedisState(redis, appId, ref);
-  const userLog = await readTopic<UserMindState>(brokers, names, names.userChangelog, `${appId}-verify`);
-  const contentLog = await readTopic<ContentState>(brokers, names, names.contentChangelog, `${appId}-verify`);
+  const userLog = await readTopic<UserMindState>(
+    brokers,
+    names,
+    names.userChangelog,
+    `${appId}-verify`,
+    undefined,
+    o.serde,
+  );
+  const contentLog = await readTopic<ContentState>(
+    brokers,
+    names,
+    names.contentChangelog,
+    `${appId}-verify`,
+    undefined,
+    o.serde,
+  );
   let users: Map<string, UserMindState>;
   let contents: Map<string, ContentState>;
   let staleAfterNewer = 0;
@@ -107,6 +124,8 @@ export async function verifyRun(o: VerifyOptions): Promise<VerifierReport> {
     names,
     names.allocations,
     `${appId}-verify`,
+    undefined,
+    o.serde,
   );
   const ids = new Set(allocations.map((a) => a.value.allocation_id));
   return {
