@@ -579,17 +579,15 @@ export function allocateTick(s: AllocatorState, input: AllocateInput, cfg: Agent
   }
   // Trial order under a scarce budget: trials already started (heated before, or still
   // outstanding) are finished first — spread thin, a short budget starts many trials and finishes
-  // few, and a trial that never reaches its size is heat spent for nothing — then creators without
-  // a trial in the last period (creator keep-alive), then creators whose last trial is oldest, then
-  // the oldest items.
+  // few, and a trial that never reaches its size is heat spent for nothing — then creators by their
+  // last trial, oldest first (none in the last period comes first: creator keep-alive), then the
+  // oldest items.
   const lastTrial = (s.creatorTrials ??= {});
   const since = (c: Candidate): number => lastTrial[requests[c.i].creator_id] ?? -Infinity;
-  const keepAlive = (c: Candidate): number => (since(c) === -Infinity ? 0 : 1);
   const started = (c: Candidate): number =>
     requests[c.i].heated_impressions > 0 || outstandingBy.has(requests[c.i].content_id) ? 0 : 1;
-  trials.sort(
-    (a, b) => started(a) - started(b) || keepAlive(a) - keepAlive(b) || since(a) - since(b) || byAge(a, b),
-  );
+  // Two creators without a trial: −∞ − −∞ is NaN, falsy, so the oldest item decides.
+  trials.sort((a, b) => started(a) - started(b) || since(a) - since(b) || byAge(a, b));
   evidence.sort(byScore);
 
   // Trials first, from up to trialShare of the budget; evidence from the rest; then whatever is

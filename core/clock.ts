@@ -6,6 +6,9 @@ export interface Clock {
   now(): number;
 }
 
+/** One day in milliseconds. */
+export const DAY_MS = 86_400_000;
+
 export const systemClock: Clock = { now: () => Date.now() };
 
 export class ManualClock implements Clock {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { agentConfigSchema } from '../agents/config.js';
 import { learnConfigSchema } from '../learn/config.js';
+import { DAY_MS } from './clock.js';
 import { ConfigError } from './errors.js';
 import { parseWithSchema } from './schema.js';
 
@@ -22,7 +23,6 @@ export const INPUT_BOUNDS = {
   aheadPolicy: 'dlq',
 } as const;
 
-const DAY_MS = 86_400_000;
 /**
  * Event-time idleness after which a user's or a content's state starts over (0: never), shared
  * with the graph's own defaults (pipelines/). Redis keeps a key a margin longer (state/expiry.ts).

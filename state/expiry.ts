@@ -2,6 +2,7 @@
 // over (`idleExpired`, applied by the stages to resident and loaded state alike, so a replay
 // decides as the first run did); Redis only collects the keys afterwards, by wall-clock TTL, a
 // margin later, so that expiry never removes a key the job would still read as it was.
+import { DAY_MS } from '../core/clock.js';
 import { STORE_CONTENT, STORE_USER_MIND } from './keys.js';
 
 /**
@@ -10,7 +11,7 @@ import { STORE_CONTENT, STORE_USER_MIND } from './keys.js';
  * is still within the idle TTL in event time). A week: Kafka's default retention, beyond which
  * the input of such a lag would no longer exist.
  */
-export const EXPIRY_MARGIN_MS = 7 * 86_400_000;
+export const EXPIRY_MARGIN_MS = 7 * DAY_MS;
 
 /** True when a state last updated at event time `lastMs` starts over for an event at `eventMs` (ttl 0: never). */
 export function idleExpired(lastMs: number, eventMs: number, idleTtlMs: number): boolean {

@@ -1,6 +1,7 @@
 // Lua scripts of the Redis checkpoint store. Each runs atomically on the server: one call is one
 // checkpoint (or one acquire, or one batch load). Keys are all passed in KEYS and share the task's
 // hash tag, so the scripts are valid on Redis Cluster.
+import { EXPIRY_FIELD } from './store.js';
 
 /**
  * acquire: KEYS[1] task hash, KEYS[2] the task's versions hash of earlier releases (dropped: the
@@ -81,7 +82,7 @@ local function apply(args, a)
     if mode ~= 'd' then nf = tonumber(args[a + 2]); first = a + 3 end
     k = k + 1
     a = first + 2 * nf
-    local stored = redis.call('HMGET', key, 'version', 'deleted', '_expiry')
+    local stored = redis.call('HMGET', key, 'version', 'deleted', '${EXPIRY_FIELD}')
     local sv = tonumber(stored[1])
     if sv ~= nil and sv >= tonumber(ver) then
       skipped = skipped + 1
@@ -93,13 +94,13 @@ local function apply(args, a)
       if rewrite then redis.call('DEL', key) end
       local ms = ttls[string.match(string.sub(key, from), '^[^:]*')]
       local mark = ms and ms ~= '0' and (ARGV[8] .. '/' .. ms)
-      if mark and (rewrite or stored[3] ~= mark) then t[#t + 1] = '_expiry'; t[#t + 1] = mark else mark = nil end
+      if mark and (rewrite or stored[3] ~= mark) then t[#t + 1] = '${EXPIRY_FIELD}'; t[#t + 1] = mark else mark = nil end
       -- A wide hash (the allocator's active allocations) in slices: unpack stops near 8000 values.
       for f = 1, #t, 2 * STEP do redis.call('HSET', key, unpack(t, f, math.min(f + 2 * STEP - 1, #t))) end
       if mark then
         redis.call('PEXPIRE', key, ms)
       elseif ms == '0' and stored[3] and not rewrite then
-        redis.call('HDEL', key, '_expiry')
+        redis.call('HDEL', key, '${EXPIRY_FIELD}')
         redis.call('PERSIST', key)
       end
       written = written + 1

@@ -7,7 +7,7 @@
 // Durability with replicas: a checkpoint counts only once `minReplicaAcks` replicas have it (WAIT),
 // and Redis found behind what this store confirmed is never written over (CheckpointLostError).
 import { createHash } from 'node:crypto';
-import { systemClock, type Clock } from '../core/clock.js';
+import { DAY_MS, systemClock, type Clock } from '../core/clock.js';
 import { FencedError, ThermostatError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
 import { ACQUIRE_LUA, COMMIT_LUA, LOAD_LUA, STAGE_LUA } from './lua.js';
@@ -22,6 +22,7 @@ import {
   type CommitResult,
   type StoredEntry,
   type TaskId,
+  EXPIRY_FIELD,
   taskLabel,
 } from './store.js';
 
@@ -454,8 +455,6 @@ export class RedisCheckpointStore implements CheckpointStore {
   }
 }
 
-const DAY_MS = 86_400_000;
-
 /** A commit this large gets one more probe (~2 s each) after a timeout: see `applyCommit`. */
 const PROBE_ENTRIES = 25_000;
 
@@ -483,9 +482,6 @@ function isTimeout(e: unknown): boolean {
     err?.message === 'Command timed out' || (err?.cause as Error | undefined)?.message === 'Command timed out'
   );
 }
-
-/** Internal field of an expiring key: the day and TTL of its last PEXPIRE (see COMMIT_LUA). */
-const EXPIRY_FIELD = '_expiry';
 
 /** HGETALL reply (flat field/value buffers) → StoredEntry. */
 function parseHash(flat: Buffer[]): StoredEntry {

@@ -12,8 +12,11 @@ export interface TaskId<Stage extends string = string> {
 /** A hash field value as written to Redis. Strings are stored as UTF-8. */
 export type FieldValue = string | Buffer;
 
+/** Internal field of an expiring key: the day and TTL of its last PEXPIRE (state/lua.ts COMMIT_LUA). */
+export const EXPIRY_FIELD = '_expiry';
+
 /** Field names the checkpoint layer writes itself; a codec must not emit them. */
-export const RESERVED_FIELDS = ['version', 'epoch', 'deleted', '_expiry'] as const;
+export const RESERVED_FIELDS = ['version', 'epoch', 'deleted', EXPIRY_FIELD] as const;
 
 /**
  * One key's state inside a checkpoint. `fields === null` is a tombstone: the key was deleted at

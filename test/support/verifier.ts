@@ -95,22 +95,10 @@ export interface VerifyOptions {
 export async function verifyRun(o: VerifyOptions): Promise<VerifierReport> {
   const { brokers, names, appId, redis, ref } = o;
   const st = await readRedisState(redis, appId, ref);
-  const userLog = await readTopic<UserMindState>(
-    brokers,
-    names,
-    names.userChangelog,
-    `${appId}-verify`,
-    undefined,
-    o.serde,
-  );
-  const contentLog = await readTopic<ContentState>(
-    brokers,
-    names,
-    names.contentChangelog,
-    `${appId}-verify`,
-    undefined,
-    o.serde,
-  );
+  const read = <T>(topic: string) =>
+    readTopic<T>(brokers, names, topic, `${appId}-verify`, undefined, o.serde);
+  const userLog = await read<UserMindState>(names.userChangelog);
+  const contentLog = await read<ContentState>(names.contentChangelog);
   let users: Map<string, UserMindState>;
   let contents: Map<string, ContentState>;
   let staleAfterNewer = 0;
@@ -119,14 +107,7 @@ export async function verifyRun(o: VerifyOptions): Promise<VerifierReport> {
     const c = highestVersionByKey(contentLog);
     [users, contents, staleAfterNewer] = [u.state, c.state, u.staleAfterNewer + c.staleAfterNewer];
   } else [users, contents] = [latestByKey(userLog), latestByKey(contentLog)];
-  const allocations = await readTopic<HeatingAllocation>(
-    brokers,
-    names,
-    names.allocations,
-    `${appId}-verify`,
-    undefined,
-    o.serde,
-  );
+  const allocations = await read<HeatingAllocation>(names.allocations);
   const ids = new Set(allocations.map((a) => a.value.allocation_id));
   return {
     users: compareKeys(st.users, ref.users),

@@ -8,6 +8,7 @@ import avro from 'avsc';
 import { Serde } from '../../../io/serde.js';
 import { LocalSchemaRegistry, SCHEMAS_DIR, type RegistryFile } from '../../../io/registry-local.js';
 import type { HeatingAllocation } from '../../../schemas/types.js';
+import { heatingAllocation } from '../../support/allocation.js';
 import { plain } from './avro-arbitrary.js';
 
 const registry = JSON.parse(readFileSync(join(SCHEMAS_DIR, 'registry.json'), 'utf8')) as RegistryFile;
@@ -15,24 +16,14 @@ const versions = registry.subjects.HeatingAllocation;
 const schemaOf = (file: string): avro.Schema => JSON.parse(readFileSync(join(SCHEMAS_DIR, file), 'utf8'));
 const [v1, v2] = versions.map((v) => schemaOf(v.file));
 
-const allocation: HeatingAllocation = {
-  allocation_id: 'a1',
-  content_id: 'c1',
+const allocation: HeatingAllocation = heatingAllocation({
   creator_id: 'cr1',
-  category: 'tech',
-  valid_from: 1_700_000_000_000,
-  valid_until: 1_700_003_600_000,
   impressions: 12,
   bid_price: 4,
   cost: 0.048,
   score: 0.7,
-  target: { categories: ['tech', 'science'], min_curiosity: 0 },
-  policy: 'RULE',
-  model_version: 'rule-v2',
-  reward_weights: { user_satisfaction: 0.4, platform_revenue: 0.4, long_term: 0.2 },
-  emitted_at: 1_700_000_000_000,
   trial: true,
-};
+});
 const { trial: _trial, ...v1Record } = allocation;
 
 test('the registry keeps HeatingAllocation v1 (id 4) and writes v2 (id 7), which adds only `trial` with default false', () => {

@@ -2,29 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeatingServer } from '../../../index.js';
 import type { HeatingAllocation, UserMindState } from '../../../schemas/types.js';
+import { heatingAllocation } from '../../support/allocation.js';
 
 const T = 1_700_000_000_000;
 const HOUR = 3_600_000;
 
 function alloc(id: string, over: Partial<HeatingAllocation> = {}): HeatingAllocation {
-  return {
-    allocation_id: `a-${id}`,
-    content_id: id,
-    creator_id: 'cr',
-    category: 'tech',
-    valid_from: T,
-    valid_until: T + HOUR,
-    impressions: 100,
-    bid_price: 5,
-    cost: 0.5,
-    score: 0.8,
-    target: { categories: ['tech', 'science'], min_curiosity: 0 },
-    policy: 'RULE',
-    model_version: 'rule-v2',
-    reward_weights: { user_satisfaction: 0.4, platform_revenue: 0.4, long_term: 0.2 },
-    emitted_at: T,
-    ...over,
-  };
+  return heatingAllocation({ allocation_id: `a-${id}`, content_id: id, ...over });
 }
 
 function mind(over: Partial<UserMindState> = {}): UserMindState {
