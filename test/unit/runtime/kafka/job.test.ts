@@ -44,7 +44,7 @@ class FakeSource implements SourcePort {
   endOffset?: (tp: { topic: string; partition: number }) => Promise<number>;
   private readonly wait: (ms: number) => Promise<void>;
   constructor(
-    private readonly o: SourceOptions,
+    protected readonly o: SourceOptions,
     private readonly records: RawRecord[],
     time: VirtualTime,
   ) {
@@ -90,6 +90,21 @@ class FakeSource implements SourcePort {
   /** Polls answered while paused with records left (consumption held back). */
   pausedPolls = 0;
   async disconnect(): Promise<void> {}
+}
+
+/**
+ * A consumer frozen past its session: `lose()` is librdkafka reporting the assignment lost on
+ * resume, and its group answers the rejoin that follows while the instance stops (the assignment
+ * is served during `disconnect`, as librdkafka serves it inside the leaving consumer's last polls).
+ */
+class RejoinWhileLeavingSource extends FakeSource {
+  private readonly partitions = this.o.topics.map((topic) => ({ topic, partition: 0 }));
+  lose(): Promise<void> {
+    return this.o.onRevoke(this.partitions, true);
+  }
+  override async disconnect(): Promise<void> {
+    await this.o.onAssign(this.partitions);
+  }
 }
 
 /** An interaction of user `u<offset>` at `offset` of user-interactions partition 0. */
@@ -439,7 +454,7 @@ class StreamingSource implements SourcePort {
   private next = 0;
   private readonly wait: (ms: number) => Promise<void>;
   constructor(
-    private readonly o: SourceOptions,
+    protected readonly o: SourceOptions,
     private readonly clock: VirtualTime,
     private readonly stepMs: number,
   ) {
@@ -523,4 +538,32 @@ test('a catch-up of many ticks closes in backlog steps between polls, with the i
   await runUntil(clock, () => sent.length >= expected.length);
   await drive(clock, job.stop());
   assert.deepEqual(ticks(sent.map((b) => serde.decode(names.allocatorInput, b) as AllocatorInput)), expected);
+});
+
+test('an instance that lost its partitions acquires none while it stops: the next owner is not fenced', async () => {
+  const t0 = 28_333_334 * 60_000;
+  const records = userRecords(30, t0);
+  const store = new MemoryCheckpointStore();
+  const clock = new VirtualTime(t0);
+  const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
+  const made = fakeJob({
+    clock,
+    records,
+    makeUserSource: (so) => new RejoinWhileLeavingSource(so, records, clock),
+    store,
+    writeBehind,
+    sink: okSink,
+    idleTimeoutMs: 3_600_000,
+  });
+  await made.job.start();
+  const source = made.userSource();
+  await runUntil(clock, () => source.drained);
+  // While this instance was frozen, another member was given the task and acquired it.
+  const user = { stage: 'user', partition: 0 };
+  const { epoch } = await store.acquire(user);
+  await source.lose();
+  await drive(clock, made.job.stop());
+  assert.equal(store.inspect(user)?.epoch, epoch, 'the stopping instance bumped no epoch');
+  const r = await store.commit(user, { epoch, seq: 1, entries: [], meta: Buffer.from('next owner') });
+  assert.equal(r.duplicate, false, "the next owner's checkpoint is applied");
 });
