@@ -50,8 +50,16 @@ class FakeSource implements SourcePort {
   ) {
     this.wait = sleepOn(time);
   }
+  /** Partition 0 of every topic: this consumer's whole assignment. */
+  protected get partitions(): { topic: string; partition: number }[] {
+    return this.o.topics.map((topic) => ({ topic, partition: 0 }));
+  }
   async connect(): Promise<void> {
-    await this.o.onAssign(this.o.topics.map((topic) => ({ topic, partition: 0 })));
+    await this.o.onAssign(this.partitions);
+  }
+  /** The group takes the assignment back (`lost`: it was given away while this member was frozen). */
+  revoke(lost = false): Promise<void> {
+    return this.o.onRevoke(this.partitions, lost);
   }
   polls = 0;
   async poll(max: number): Promise<RawRecord[]> {
@@ -93,15 +101,10 @@ class FakeSource implements SourcePort {
 }
 
 /**
- * A consumer frozen past its session: `lose()` is librdkafka reporting the assignment lost on
- * resume, and its group answers the rejoin that follows while the instance stops (the assignment
- * is served during `disconnect`, as librdkafka serves it inside the leaving consumer's last polls).
+ * A consumer whose group answers its rejoin while the instance stops: the assignment is served
+ * during `disconnect`, as librdkafka serves it inside the leaving consumer's last polls.
  */
 class RejoinWhileLeavingSource extends FakeSource {
-  private readonly partitions = this.o.topics.map((topic) => ({ topic, partition: 0 }));
-  lose(): Promise<void> {
-    return this.o.onRevoke(this.partitions, true);
-  }
   override async disconnect(): Promise<void> {
     await this.o.onAssign(this.partitions);
   }
@@ -454,7 +457,7 @@ class StreamingSource implements SourcePort {
   private next = 0;
   private readonly wait: (ms: number) => Promise<void>;
   constructor(
-    protected readonly o: SourceOptions,
+    private readonly o: SourceOptions,
     private readonly clock: VirtualTime,
     private readonly stepMs: number,
   ) {
@@ -561,9 +564,51 @@ test('an instance that lost its partitions acquires none while it stops: the nex
   // While this instance was frozen, another member was given the task and acquired it.
   const user = { stage: 'user', partition: 0 };
   const { epoch } = await store.acquire(user);
-  await source.lose();
+  await source.revoke(true); // frozen past its session: on resume the assignment is reported lost
   await drive(clock, made.job.stop());
   assert.equal(store.inspect(user)?.epoch, epoch, 'the stopping instance bumped no epoch');
   const r = await store.commit(user, { epoch, seq: 1, entries: [], meta: Buffer.from('next owner') });
   assert.equal(r.duplicate, false, "the next owner's checkpoint is applied");
+});
+
+test('a revocation while a checkpoint round waits for the producer: the round is written before the revocation cut', async () => {
+  const t0 = 28_333_334 * 60_000;
+  const records = userRecords(40, t0);
+  const store = new MemoryCheckpointStore();
+  const clock = new VirtualTime(t0);
+  const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
+  // The first producer flush (the round's) waits until the test lets it end; later ones end at once.
+  let endFirstFlush = () => {};
+  const firstFlush = new Promise<void>((r) => (endFirstFlush = r));
+  let flushes = 0;
+  const sink: SinkPort = {
+    send() {},
+    flush: () => (++flushes === 1 ? firstFlush : Promise.resolve()),
+    disconnect: async () => {},
+  };
+  const made = fakeJob({ clock, records, store, writeBehind, sink, idleTimeoutMs: 3_600_000 });
+  await made.job.start();
+  const source = made.userSource();
+  await runUntil(clock, () => source.drained);
+  // The round cuts every task (the user task's 40 dirty users drained into it), then waits for the producer.
+  const round = made.job.checkpointAll();
+  await runUntil(clock, () => flushes === 1);
+  // The group revokes the partition meanwhile: the revocation checkpoints the task and gives it up.
+  const revoked = source.revoke();
+  await drive(clock, Promise.resolve());
+  endFirstFlush();
+  await drive(clock, Promise.all([round, revoked]));
+  await drive(clock, writeBehind.flush());
+  const user = { stage: 'user', partition: 0 };
+  const stored = await store.load(
+    user,
+    'user',
+    records.map((r) => r.key!),
+  );
+  // The next owner resumes after every record (the revocation's cut), so their users must all be
+  // in the state it restores: the round's entries were drained from the cache before that cut.
+  const meta = JSON.parse(store.inspect(user)!.meta!.toString()) as { ui: { next: number } };
+  assert.equal(meta.ui.next, records.length, 'the stored checkpoint resumes after every record');
+  assert.equal(stored.size, records.length, `users stored: ${stored.size} of ${records.length}`);
+  await drive(clock, made.job.stop());
 });
