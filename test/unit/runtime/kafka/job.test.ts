@@ -28,7 +28,7 @@ import { WriteBehind } from '../../../../state/write-behind.js';
 import { parseAgentConfig } from '../../../../agents/config.js';
 import type { AllocatorInput } from '../../../../schemas/types.js';
 import { createDriver, interaction, publication, singlePartitionSettings } from '../../../support/driver.js';
-import { drive, runUntil } from '../../../support/virtual-time.js';
+import { drive, runUntil, settle } from '../../../support/virtual-time.js';
 
 const names = topologyNames('thermostat');
 const serde = wireSerde(names);
@@ -571,13 +571,28 @@ test('an instance that lost its partitions acquires none while it stops: the nex
   assert.equal(r.duplicate, false, "the next owner's checkpoint is applied");
 });
 
-test('a revocation while a checkpoint round waits for the producer: the round is written before the revocation cut', async () => {
+/**
+ * A checkpoint round cuts the user task after 20 records (draining their users from the cache) and
+ * waits for the producer; 20 more records are applied; the group then revokes the partition and
+ * the revocation checkpoints the task and gives it up. `commitHeld`: the revocation's Redis commit
+ * is still in flight when the round's producer flush ends. Returns what the next owner restores.
+ */
+async function revokeDuringRound(commitHeld: boolean): Promise<{ next: number; users: number }> {
   const t0 = 28_333_334 * 60_000;
-  const records = userRecords(40, t0);
+  const all = userRecords(40, t0);
+  const records = all.slice(0, 20);
   const store = new MemoryCheckpointStore();
+  let releaseCommits = () => {};
+  const commitsHeld = new Promise<void>((r) => (releaseCommits = r));
+  if (!commitHeld) releaseCommits();
+  const commit = store.commit.bind(store);
+  store.commit = async (task, req) => {
+    await commitsHeld;
+    return commit(task, req);
+  };
   const clock = new VirtualTime(t0);
   const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
-  // The first producer flush (the round's) waits until the test lets it end; later ones end at once.
+  // The first producer flush (the round's) ends when the test says so; later ones at once.
   let endFirstFlush = () => {};
   const firstFlush = new Promise<void>((r) => (endFirstFlush = r));
   let flushes = 0;
@@ -590,25 +605,37 @@ test('a revocation while a checkpoint round waits for the producer: the round is
   await made.job.start();
   const source = made.userSource();
   await runUntil(clock, () => source.drained);
-  // The round cuts every task (the user task's 40 dirty users drained into it), then waits for the producer.
   const round = made.job.checkpointAll();
   await runUntil(clock, () => flushes === 1);
-  // The group revokes the partition meanwhile: the revocation checkpoints the task and gives it up.
+  records.push(...all.slice(20));
+  await runUntil(clock, () => source.drained);
   const revoked = source.revoke();
-  await drive(clock, Promise.resolve());
+  await settle();
   endFirstFlush();
+  await settle();
+  releaseCommits();
   await drive(clock, Promise.all([round, revoked]));
   await drive(clock, writeBehind.flush());
   const user = { stage: 'user', partition: 0 };
   const stored = await store.load(
     user,
     'user',
-    records.map((r) => r.key!),
+    all.map((r) => r.key!),
   );
-  // The next owner resumes after every record (the revocation's cut), so their users must all be
-  // in the state it restores: the round's entries were drained from the cache before that cut.
   const meta = JSON.parse(store.inspect(user)!.meta!.toString()) as { ui: { next: number } };
-  assert.equal(meta.ui.next, records.length, 'the stored checkpoint resumes after every record');
-  assert.equal(stored.size, records.length, `users stored: ${stored.size} of ${records.length}`);
   await drive(clock, made.job.stop());
+  return { next: meta.ui.next, users: stored.size };
+}
+
+test('a revocation while a checkpoint round waits for the producer: the round is written first, so nothing it drained is lost', async () => {
+  // Before, the revocation's cut was written first and the round, finding the task given up,
+  // skipped its own: positions after all 40 records, without the first 20 users.
+  assert.deepEqual(await revokeDuringRound(false), { next: 40, users: 40 });
+});
+
+test('a revocation while a checkpoint round waits for the producer: the stored positions are those of the later cut', async () => {
+  // Before, the round's older cut was handed over after the revocation's, whose commit was in
+  // flight: Redis ended with the state after 40 records and the positions after 20 (the next
+  // owner applies 20 records twice: a content task counts them twice).
+  assert.deepEqual(await revokeDuringRound(true), { next: 40, users: 40 });
 });
