@@ -1,11 +1,14 @@
-// Checkpoint rounds of the Kafka runtime: each commit interval (and early, when a task passes the
-// dirty-entry bound), at most one round at a time:
+// Checkpoint rounds of the Kafka runtime, at most one at a time: each commit interval, and early
+// after a batch when a task passes the dirty-entry bound or, under load, once the minimum interval
+// has passed and enough interactions arrived to pay for the round (the interval then counts from
+// that round):
 //   1. every task's changelog is flushed (latest version per changed key) and a snapshot is cut —
 //      synchronously, so state, metadata and positions describe the same instant;
 //   2. the producer is flushed: every output caused by the snapshot's input is durable in Kafka;
 //   3. the snapshot is handed to write-behind (one atomic, fenced Redis call per task), which
 //      reports back once Redis confirms (the offset committer then commits the source offsets).
 // Kafka offsets therefore never run ahead of Redis state.
+import type { Clock } from '../../core/clock.js';
 import { retry } from '../../core/retry.js';
 import type { Timers } from '../../core/timers.js';
 import { LOG_EVENTS, type Logger } from '../../core/log.js';
@@ -43,6 +46,43 @@ export function earlyCheckpointDue(o: {
   return false;
 }
 
+/**
+ * Interactions per checkpoint call a busy round must have behind it: one atomic Redis call per
+ * task written, so a round after `n × tasks` interactions costs at most 1/n calls per interaction.
+ */
+export const INTERACTIONS_PER_CHECKPOINT_CALL = 100;
+
+/**
+ * Whether a busy checkpoint round should start now, before the commit interval ends: at least
+ * `minIntervalMs` since the previous round started, and at least INTERACTIONS_PER_CHECKPOINT_CALL
+ * interactions (records consumed by the user stage) since the last cut per task the round would
+ * write. Under load the serving copy then lags by about the minimum interval plus a round; at a
+ * low rate the commit interval ends first and nothing changes. `minIntervalMs` 0 disables it.
+ * Never while a round is running, nor while the process is held after a stall (stall.ts).
+ */
+export function busyCheckpointDue(o: {
+  sinceLastRoundMs: number;
+  minIntervalMs: number;
+  interactions: number;
+  tasksToWrite: number;
+  roundRunning: boolean;
+  held: boolean;
+}): boolean {
+  if (o.minIntervalMs <= 0 || o.roundRunning || o.held) return false;
+  if (o.sinceLastRoundMs < o.minIntervalMs || o.tasksToWrite === 0) return false;
+  return o.interactions >= INTERACTIONS_PER_CHECKPOINT_CALL * o.tasksToWrite;
+}
+
+/** What started a checkpoint round (label of thermostat_checkpoint_rounds_total). */
+export type RoundTrigger = 'interval' | 'dirty' | 'busy';
+
+/** Per task that a round could cut now: dirty cache entries and records consumed since its last cut. */
+interface TaskLoad {
+  stage: string;
+  dirty: number;
+  records: number;
+}
+
 export interface CheckpointDeps {
   workers: readonly StageWorker[];
   runner: TaskRunner;
@@ -51,9 +91,12 @@ export interface CheckpointDeps {
   metrics: Metrics;
   log: Logger;
   stall: StallGuard;
+  clock: Clock;
   timers: Timers;
   sleep: (ms: number) => Promise<void>;
   commitIntervalMs: number;
+  /** Config commitMinIntervalMs: the busy trigger (busyCheckpointDue); 0 disables it. */
+  commitMinIntervalMs: number;
   maxDirtyBeforeCheckpoint: number;
   /** The job still runs (a flush that fails while stopping is tried a few times only). */
   running: () => boolean;
@@ -65,14 +108,25 @@ export class CheckpointCoordinator {
   private round: Promise<void> | null = null;
   private timer: unknown = null;
   private earlyRounds = 0;
+  private busyRounds = 0;
+  /** Wall time the last round started (any trigger): the busy trigger's minimum interval. */
+  private lastRoundAt: number;
+  /** Records each task consumed since its last cut (a revoked task's entry goes with it). */
+  private readonly recordsSinceCut = new WeakMap<OwnedTask, number>();
   /** A producer flush failed and is being retried: consumption pauses until it succeeds. */
   private stalledOutput = false;
 
-  constructor(private readonly d: CheckpointDeps) {}
+  constructor(private readonly d: CheckpointDeps) {
+    this.lastRoundAt = d.clock.now();
+  }
 
   /** Starts the commit timer: a round every interval, skipped once after a stall of the process. */
   start(): void {
     this.d.stall.restart();
+    this.armTimer();
+  }
+
+  private armTimer(): void {
     this.timer = this.d.timers.setInterval(() => {
       const gap = this.d.stall.round();
       if (gap !== null) {
@@ -82,7 +136,7 @@ export class CheckpointCoordinator {
         );
         return;
       }
-      this.runRound();
+      this.runRound('interval');
     }, this.d.commitIntervalMs);
   }
 
@@ -101,33 +155,70 @@ export class CheckpointCoordinator {
     return this.earlyRounds;
   }
 
-  /** After a batch: starts a checkpoint round at once if a task passed the dirty-entry bound. */
-  maybeCheckpointEarly(): void {
-    const due = earlyCheckpointDue({
-      dirtyPerTask: this.dirtyPerTask(),
+  /** Checkpoint rounds started by the busy trigger so far (tests, logs). */
+  get busyCheckpoints(): number {
+    return this.busyRounds;
+  }
+
+  /**
+   * After a batch of `records` of `owned`: starts a checkpoint round at once if a task passed the
+   * dirty-entry bound, or if the busy trigger is due.
+   */
+  afterBatch(owned: OwnedTask, records: number): void {
+    this.recordsSinceCut.set(owned, (this.recordsSinceCut.get(owned) ?? 0) + records);
+    const roundRunning = this.round !== null;
+    // A frozen process must not write before the timer confirmed it is not a zombie.
+    const held = this.d.stall.held();
+    if (roundRunning || held) return;
+    const load = this.taskLoads();
+    const dirty = earlyCheckpointDue({
+      dirtyPerTask: load.map((t) => t.dirty),
       max: this.d.maxDirtyBeforeCheckpoint,
-      roundRunning: this.round !== null,
-      // A frozen process must not write before the timer confirmed it is not a zombie.
-      held: this.d.stall.held(),
+      roundRunning,
+      held,
     });
-    if (!due) return;
-    this.earlyRounds++;
-    this.d.log.debug({ earlyRounds: this.earlyRounds }, 'dirty entries over the bound: early checkpoint');
-    this.runRound();
+    const trigger: RoundTrigger | null = dirty
+      ? 'dirty'
+      : busyCheckpointDue({
+            sinceLastRoundMs: this.d.clock.now() - this.lastRoundAt,
+            minIntervalMs: this.d.commitMinIntervalMs,
+            interactions: load.reduce((n, t) => n + (t.stage === 'user' ? t.records : 0), 0),
+            tasksToWrite: load.filter((t) => t.dirty > 0 || t.records > 0).length,
+            roundRunning,
+            held,
+          })
+        ? 'busy'
+        : null;
+    if (trigger === null) return;
+    if (trigger === 'dirty') {
+      this.earlyRounds++;
+      this.d.log.debug({ earlyRounds: this.earlyRounds }, 'dirty entries over the bound: early checkpoint');
+    } else this.busyRounds++;
+    // The interval counts from this round: a timer round right after it would write every task
+    // again for a fraction of the interactions. The stall guard counts it as a round.
+    this.d.stall.earlyRound();
+    if (this.timer !== null) {
+      this.d.timers.clearInterval(this.timer);
+      this.armTimer();
+    }
+    this.runRound(trigger);
   }
 
-  private runRound(): void {
-    void this.checkpointAll().catch((e) => this.d.log.error({ err: e }, LOG_EVENTS.checkpointFailed));
+  private runRound(trigger: RoundTrigger): void {
+    void this.checkpointAll(trigger).catch((e) => this.d.log.error({ err: e }, LOG_EVENTS.checkpointFailed));
   }
 
-  private *dirtyPerTask(): Generator<number> {
+  /** The tasks a round would cut now (not those with parked records: no cut until they are applied). */
+  private taskLoads(): TaskLoad[] {
+    const out: TaskLoad[] = [];
     for (const w of this.d.workers)
       for (const t of w.tasks.values()) {
-        if (parkedRecords(t) > 0) continue; // no cut until its parked records are applied
-        let n = 0;
-        for (const c of t.caches) n += c.stats().dirty;
-        yield n;
+        if (parkedRecords(t) > 0) continue;
+        let dirty = 0;
+        for (const c of t.caches) dirty += c.stats().dirty;
+        out.push({ stage: w.stage, dirty, records: this.recordsSinceCut.get(t) ?? 0 });
       }
+    return out;
   }
 
   /** Settles when the round in flight (if any) has handed its cut to write-behind. */
@@ -136,7 +227,7 @@ export class CheckpointCoordinator {
   }
 
   /** One checkpoint round over every task (at most one round at a time). */
-  async checkpointAll(): Promise<void> {
+  async checkpointAll(trigger: RoundTrigger = 'interval'): Promise<void> {
     const { workers, metrics } = this.d;
     for (const w of workers) metrics.consumerLag.set({ stage: w.stage }, w.source.lag());
     recordCacheGauges(
@@ -144,6 +235,8 @@ export class CheckpointCoordinator {
       workers.flatMap((w) => [...w.tasks.values()].flatMap((t) => t.caches)),
     );
     if (this.round) return this.round;
+    metrics.checkpointRounds.inc({ trigger });
+    this.lastRoundAt = this.d.clock.now();
     const tasks = workers.flatMap((w) => [...w.tasks.values()]);
     this.round = this.checkpointTasks(tasks).finally(() => {
       this.round = null;
@@ -161,6 +254,7 @@ export class CheckpointCoordinator {
     const { sink, writeBehind, runner } = this.d;
     // 1. Cut: changelogs and snapshots in one synchronous section.
     const snaps = tasks.map((owned) => {
+      this.recordsSinceCut.delete(owned);
       runner.flushChangelog(owned);
       return { owned, snap: owned.task.snapshot() };
     });

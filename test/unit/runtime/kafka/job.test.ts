@@ -9,9 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../../../core/log.js';
-import { createMetrics } from '../../../../core/metrics.js';
+import { createMetrics, type Metrics } from '../../../../core/metrics.js';
 import { sleepOn, VirtualTime } from '../../../../core/timers.js';
-import { earlyCheckpointDue } from '../../../../runtime/kafka/checkpoint-coordinator.js';
+import {
+  busyCheckpointDue,
+  earlyCheckpointDue,
+  INTERACTIONS_PER_CHECKPOINT_CALL,
+} from '../../../../runtime/kafka/checkpoint-coordinator.js';
 import { KafkaJob } from '../../../../runtime/kafka/job.js';
 import type {
   SinkPort,
@@ -43,10 +47,12 @@ class FakeSource implements SourcePort {
   /** Set by a test: the broker's answer for the partition end (a rejection = unreachable). */
   endOffset?: (tp: { topic: string; partition: number }) => Promise<number>;
   private readonly wait: (ms: number) => Promise<void>;
+  /** Set by a test: hand out only records whose timestamp has come (a producer at their rate). */
+  paced = false;
   constructor(
     private readonly o: SourceOptions,
     private readonly records: RawRecord[],
-    time: VirtualTime,
+    private readonly time: VirtualTime,
   ) {
     this.wait = sleepOn(time);
   }
@@ -61,10 +67,19 @@ class FakeSource implements SourcePort {
       await this.wait(5);
       return [];
     }
-    const out = this.records.slice(this.next, this.next + max);
+    let end = Math.min(this.records.length, this.next + max);
+    if (this.paced) {
+      const now = this.time.now();
+      for (let i = this.next; i < end; i++)
+        if (this.records[i].timestamp > now) {
+          end = i;
+          break;
+        }
+    }
+    const out = this.records.slice(this.next, end);
     this.next += out.length;
     // At its end (once per partition), like librdkafka's partition EOF event.
-    if (out.length === 0 && !this.eofSent)
+    if (out.length === 0 && this.drained && !this.eofSent)
       for (const topic of this.o.topics) {
         this.eofSent = true;
         this.o.onEof?.({ topic, partition: 0 }, topic === names.interactions ? this.records.length : 0);
@@ -125,6 +140,9 @@ function fakeJob<S extends SourcePort = FakeSource>(o: {
   sink: SinkPort;
   idleTimeoutMs: number;
   maxDirtyBeforeCheckpoint?: number;
+  commitIntervalMs?: number;
+  commitMinIntervalMs?: number;
+  metrics?: Metrics;
   onFatal?: (e: Error) => void;
   endOffset?: FakeSource['endOffset'];
 }): { job: KafkaJob; userSource: () => S } {
@@ -151,11 +169,12 @@ function fakeJob<S extends SourcePort = FakeSource>(o: {
     sink: o.sink,
     clock: o.clock,
     timers: o.clock,
-    metrics: createMetrics(),
+    metrics: o.metrics ?? createMetrics(),
     log: createLogger('silent'),
     appId: 'thermostat',
     batchSize: BATCH,
-    commitIntervalMs: 3_600_000,
+    commitIntervalMs: o.commitIntervalMs ?? 3_600_000,
+    commitMinIntervalMs: o.commitMinIntervalMs,
     idleTimeoutMs: o.idleTimeoutMs,
     maxDirtyBeforeCheckpoint: o.maxDirtyBeforeCheckpoint,
     onFatal: o.onFatal,
@@ -298,6 +317,107 @@ test('earlyCheckpointDue: over the bound, not while a round runs or after a stal
   assert.equal(earlyCheckpointDue({ ...base, dirtyPerTask: [] }), false);
   assert.equal(earlyCheckpointDue({ ...base, roundRunning: true, dirtyPerTask: [500] }), false);
   assert.equal(earlyCheckpointDue({ ...base, held: true, dirtyPerTask: [500] }), false);
+});
+
+test('busyCheckpointDue: after the minimum interval, once the interactions pay for the tasks written', () => {
+  const base = { sinceLastRoundMs: 100, minIntervalMs: 100, roundRunning: false, held: false };
+  const per = INTERACTIONS_PER_CHECKPOINT_CALL;
+  assert.equal(per, 100); // 0.01 Redis calls per interaction at most
+  assert.equal(busyCheckpointDue({ ...base, interactions: 13 * per, tasksToWrite: 13 }), true);
+  assert.equal(busyCheckpointDue({ ...base, interactions: 13 * per - 1, tasksToWrite: 13 }), false);
+  assert.equal(busyCheckpointDue({ ...base, interactions: 2 * per, tasksToWrite: 1 }), true);
+  assert.equal(busyCheckpointDue({ ...base, interactions: 0, tasksToWrite: 0 }), false); // nothing to write
+  const due = { interactions: 10 * per, tasksToWrite: 2 };
+  assert.equal(busyCheckpointDue({ ...base, ...due, sinceLastRoundMs: 99 }), false); // too soon
+  assert.equal(busyCheckpointDue({ ...base, ...due, minIntervalMs: 0, sinceLastRoundMs: 5000 }), false); // off
+  assert.equal(busyCheckpointDue({ ...base, ...due, roundRunning: true }), false);
+  assert.equal(busyCheckpointDue({ ...base, ...due, held: true }), false);
+});
+
+/** Rounds started per trigger (thermostat_checkpoint_rounds_total). */
+async function roundsByTrigger(metrics: Metrics): Promise<Record<string, number>> {
+  const out: Record<string, number> = { interval: 0, dirty: 0, busy: 0 };
+  for (const v of (await metrics.checkpointRounds.get()).values) out[String(v.labels.trigger)] = v.value;
+  return out;
+}
+
+/**
+ * `users` interactions of distinct users produced at 1,000/s (a record's timestamp is when the
+ * paced source hands it out), under the given commit interval and minimum interval. Returns the
+ * rounds per trigger and how many users Redis held once the last record was consumed (before stop).
+ */
+async function pacedRun(users: number, commitIntervalMs: number, commitMinIntervalMs: number, pace = 1) {
+  const t0 = 28_333_334 * 60_000;
+  const records = Array.from({ length: users }, (_, i) => interactionAt(i, t0 + i * pace, t0 + i * pace));
+  const store = new MemoryCheckpointStore();
+  const clock = new VirtualTime(t0);
+  const metrics = createMetrics();
+  let job: KafkaJob | null = null;
+  const writeBehind = new WriteBehind({
+    store,
+    maxQueuedEntries: 1_000_000,
+    clock,
+    onDurable: (task, offsets) => void job?.onDurable(task, offsets),
+  });
+  const made = fakeJob({
+    clock,
+    records,
+    store,
+    writeBehind,
+    sink: okSink,
+    idleTimeoutMs: 3_600_000,
+    commitIntervalMs,
+    commitMinIntervalMs,
+    metrics,
+  });
+  job = made.job;
+  await job.start();
+  const userSource = made.userSource();
+  userSource.paced = true;
+  await runUntil(clock, () => userSource.drained);
+  const lastAt = clock.now();
+  await drive(clock, job.roundSettled());
+  await drive(clock, writeBehind.flush());
+  const user = { stage: 'user', partition: 0 };
+  const durableUsers = (
+    await store.load(
+      user,
+      'user',
+      records.map((r) => r.key!),
+    )
+  ).size;
+  const rounds = await roundsByTrigger(metrics);
+  const busy = job.busyCheckpoints;
+  await drive(clock, job.stop());
+  return { rounds, busy, durableUsers, elapsedMs: lastAt - t0 };
+}
+
+test('under load, busy rounds follow the minimum interval and replace the interval rounds', async () => {
+  // 1,500 interactions at 1,000/s, one user task written per round: a round pays for itself after
+  // 100 interactions = 100 ms, the minimum interval; the one-second timer restarts from each.
+  const r = await pacedRun(1500, 1000, 100);
+  assert.ok(r.elapsedMs >= 1499, `ran ${r.elapsedMs} ms of virtual time`);
+  assert.equal(r.rounds.interval, 0, `rounds ${JSON.stringify(r.rounds)}`);
+  assert.equal(r.rounds.busy, r.busy);
+  // One per ≈ 100 ms (a poll every 5 ms with nothing new: a round starts ≤ 5 ms late).
+  assert.ok(r.busy >= 13 && r.busy <= 15, `busy rounds ${r.busy}`);
+  // What Redis holds lags the input by at most about one minimum interval.
+  assert.ok(r.durableUsers >= 1500 - 110, `users durable when the last was consumed: ${r.durableUsers}`);
+});
+
+test('busy rounds never cost more than 0.01 calls per interaction: at a low rate the interval rules', async () => {
+  // 200 interactions at 50/s (4 s): 100 interactions take 2 s, so the 1 s timer comes first.
+  const r = await pacedRun(200, 1000, 100, 20);
+  assert.equal(r.busy, 0);
+  assert.ok(r.rounds.interval >= 3 && r.rounds.interval <= 4, `rounds ${JSON.stringify(r.rounds)}`);
+});
+
+test('commitMinIntervalMs 0: rounds only at the interval, whatever the rate', async () => {
+  // The same input: one round, at 1 s; the last half second waits for the next.
+  const r = await pacedRun(1500, 1000, 0);
+  assert.equal(r.busy, 0);
+  assert.deepEqual(r.rounds, { interval: 1, dirty: 0, busy: 0 });
+  assert.ok(r.durableUsers <= 1001, `users durable when the last was consumed: ${r.durableUsers}`);
 });
 
 test('a producer flush failing while the broker is away is retried with the same cut: nothing drained is lost', async () => {
