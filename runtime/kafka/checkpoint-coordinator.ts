@@ -166,29 +166,9 @@ export class CheckpointCoordinator {
    */
   afterBatch(owned: OwnedTask, records: number): void {
     this.recordsSinceCut.set(owned, (this.recordsSinceCut.get(owned) ?? 0) + records);
-    const roundRunning = this.round !== null;
     // A frozen process must not write before the timer confirmed it is not a zombie.
-    const held = this.d.stall.held();
-    if (roundRunning || held) return;
-    const load = this.taskLoads();
-    const dirty = earlyCheckpointDue({
-      dirtyPerTask: load.map((t) => t.dirty),
-      max: this.d.maxDirtyBeforeCheckpoint,
-      roundRunning,
-      held,
-    });
-    const trigger: RoundTrigger | null = dirty
-      ? 'dirty'
-      : busyCheckpointDue({
-            sinceLastRoundMs: this.d.clock.now() - this.lastRoundAt,
-            minIntervalMs: this.d.commitMinIntervalMs,
-            interactions: load.reduce((n, t) => n + (t.stage === 'user' ? t.records : 0), 0),
-            tasksToWrite: load.filter((t) => t.dirty > 0 || t.records > 0).length,
-            roundRunning,
-            held,
-          })
-        ? 'busy'
-        : null;
+    if (this.round !== null || this.d.stall.held()) return;
+    const trigger = this.earlyTrigger();
     if (trigger === null) return;
     if (trigger === 'dirty') {
       this.earlyRounds++;
@@ -202,6 +182,22 @@ export class CheckpointCoordinator {
       this.armTimer();
     }
     this.runRound(trigger);
+  }
+
+  /** Which early trigger is due now, if any (no round running, not held: checked by the caller). */
+  private earlyTrigger(): RoundTrigger | null {
+    const load = this.taskLoads();
+    const free = { roundRunning: false, held: false };
+    const dirtyPerTask = load.map((t) => t.dirty);
+    if (earlyCheckpointDue({ dirtyPerTask, max: this.d.maxDirtyBeforeCheckpoint, ...free })) return 'dirty';
+    const busy = busyCheckpointDue({
+      sinceLastRoundMs: this.d.clock.now() - this.lastRoundAt,
+      minIntervalMs: this.d.commitMinIntervalMs,
+      interactions: load.reduce((n, t) => n + (t.stage === 'user' ? t.records : 0), 0),
+      tasksToWrite: load.filter((t) => t.dirty > 0 || t.records > 0).length,
+      ...free,
+    });
+    return busy ? 'busy' : null;
   }
 
   private runRound(trigger: RoundTrigger): void {
