@@ -55,8 +55,8 @@ export const INTERACTIONS_PER_CHECKPOINT_CALL = 100;
 /**
  * Whether a busy checkpoint round should start now, before the commit interval ends: at least
  * `minIntervalMs` since the previous round started, and at least INTERACTIONS_PER_CHECKPOINT_CALL
- * interactions (records consumed by the user stage) since the last cut per task the round would
- * write. Under load the serving copy then lags by about the minimum interval plus a round; at a
+ * interactions (records consumed by the user stage) since the last cut per task the round could
+ * write (`tasksToWrite`: every task it would cut). Under load the serving copy then lags by about the minimum interval plus a round; at a
  * low rate the commit interval ends first and nothing changes. `minIntervalMs` 0 disables it.
  * Never while a round is running, nor while the process is held after a stall (stall.ts).
  */
@@ -194,7 +194,10 @@ export class CheckpointCoordinator {
       sinceLastRoundMs: this.d.clock.now() - this.lastRoundAt,
       minIntervalMs: this.d.commitMinIntervalMs,
       interactions: load.reduce((n, t) => n + (t.stage === 'user' ? t.records : 0), 0),
-      tasksToWrite: load.filter((t) => t.dirty > 0 || t.records > 0).length,
+      // Every task the round could write, not only those with something new yet: batches still
+      // in flight (tasks run theirs concurrently) and the content tasks' forwarded records land
+      // before the cut as often as not, and each such task is one more call.
+      tasksToWrite: load.length,
       ...free,
     });
     return busy ? 'busy' : null;

@@ -342,13 +342,20 @@ async function roundsByTrigger(metrics: Metrics): Promise<Record<string, number>
 }
 
 /**
- * `users` interactions of distinct users produced at 1,000/s (a record's timestamp is when the
- * paced source hands it out), under the given commit interval and minimum interval. Returns the
- * rounds per trigger and how many users Redis held once the last record was consumed (before stop).
+ * `users` interactions of distinct users produced at `perMs` per millisecond (a record's timestamp
+ * is when the paced source hands it out), under the given commit interval and minimum interval.
+ * The fake job owns three tasks (user, content, allocator), so a busy round needs 300 interactions.
+ * Returns the rounds per trigger and how many users Redis held once the last record was consumed.
  */
-async function pacedRun(users: number, commitIntervalMs: number, commitMinIntervalMs: number, pace = 1) {
+async function pacedRun(o: {
+  users: number;
+  perMs: number;
+  commitIntervalMs: number;
+  minIntervalMs: number;
+}) {
   const t0 = 28_333_334 * 60_000;
-  const records = Array.from({ length: users }, (_, i) => interactionAt(i, t0 + i * pace, t0 + i * pace));
+  const at = (i: number) => t0 + Math.floor(i / o.perMs);
+  const records = Array.from({ length: o.users }, (_, i) => interactionAt(i, at(i), at(i)));
   const store = new MemoryCheckpointStore();
   const clock = new VirtualTime(t0);
   const metrics = createMetrics();
@@ -366,8 +373,8 @@ async function pacedRun(users: number, commitIntervalMs: number, commitMinInterv
     writeBehind,
     sink: okSink,
     idleTimeoutMs: 3_600_000,
-    commitIntervalMs,
-    commitMinIntervalMs,
+    commitIntervalMs: o.commitIntervalMs,
+    commitMinIntervalMs: o.minIntervalMs,
     metrics,
   });
   job = made.job;
@@ -375,49 +382,51 @@ async function pacedRun(users: number, commitIntervalMs: number, commitMinInterv
   const userSource = made.userSource();
   userSource.paced = true;
   await runUntil(clock, () => userSource.drained);
-  const lastAt = clock.now();
+  const elapsedMs = clock.now() - t0;
   await drive(clock, job.roundSettled());
   await drive(clock, writeBehind.flush());
-  const user = { stage: 'user', partition: 0 };
-  const durableUsers = (
-    await store.load(
-      user,
-      'user',
-      records.map((r) => r.key!),
-    )
-  ).size;
+  const keys = records.map((r) => r.key!);
+  const durableUsers = (await store.load({ stage: 'user', partition: 0 }, 'user', keys)).size;
   const rounds = await roundsByTrigger(metrics);
   const busy = job.busyCheckpoints;
   await drive(clock, job.stop());
-  return { rounds, busy, durableUsers, elapsedMs: lastAt - t0 };
+  return { rounds, busy, durableUsers, elapsedMs };
 }
 
 test('under load, busy rounds follow the minimum interval and replace the interval rounds', async () => {
-  // 1,500 interactions at 1,000/s, one user task written per round: a round pays for itself after
-  // 100 interactions = 100 ms, the minimum interval; the one-second timer restarts from each.
-  const r = await pacedRun(1500, 1000, 100);
-  assert.ok(r.elapsedMs >= 1499, `ran ${r.elapsedMs} ms of virtual time`);
+  // 3,000 interactions at 4,000/s: 300 arrive within 75 ms, so the 100 ms minimum interval sets
+  // the pace; the one-second timer restarts from each busy round and never fires.
+  const r = await pacedRun({ users: 3000, perMs: 4, commitIntervalMs: 1000, minIntervalMs: 100 });
+  assert.ok(r.elapsedMs >= 749, `ran ${r.elapsedMs} ms of virtual time`);
   assert.equal(r.rounds.interval, 0, `rounds ${JSON.stringify(r.rounds)}`);
   assert.equal(r.rounds.busy, r.busy);
   // One per ≈ 100 ms (a poll every 5 ms with nothing new: a round starts ≤ 5 ms late).
-  assert.ok(r.busy >= 13 && r.busy <= 15, `busy rounds ${r.busy}`);
-  // What Redis holds lags the input by at most about one minimum interval.
-  assert.ok(r.durableUsers >= 1500 - 110, `users durable when the last was consumed: ${r.durableUsers}`);
+  assert.ok(r.busy >= 6 && r.busy <= 7, `busy rounds ${r.busy}`);
+  // What Redis holds lags the input by about one minimum interval.
+  assert.ok(r.durableUsers >= 3000 - 4 * 110, `users durable when the last was consumed: ${r.durableUsers}`);
 });
 
-test('busy rounds never cost more than 0.01 calls per interaction: at a low rate the interval rules', async () => {
-  // 200 interactions at 50/s (4 s): 100 interactions take 2 s, so the 1 s timer comes first.
-  const r = await pacedRun(200, 1000, 100, 20);
+test('a busy round waits until the interactions pay for every task it could write', async () => {
+  // 1,500 interactions at 1,000/s: 100 interactions per task for 3 tasks take 300 ms.
+  const r = await pacedRun({ users: 1500, perMs: 1, commitIntervalMs: 1000, minIntervalMs: 100 });
+  assert.ok(r.busy >= 4 && r.busy <= 5, `busy rounds ${r.busy}`);
+  assert.equal(r.rounds.interval, 0, `rounds ${JSON.stringify(r.rounds)}`);
+  assert.ok(r.durableUsers >= 1500 - 310, `users durable when the last was consumed: ${r.durableUsers}`);
+});
+
+test('at a low rate the interval rules: no busy round, so no more Redis calls', async () => {
+  // 200 interactions at 50/s (4 s): 300 would take 6 s, so the 1 s timer comes first.
+  const r = await pacedRun({ users: 200, perMs: 0.05, commitIntervalMs: 1000, minIntervalMs: 100 });
   assert.equal(r.busy, 0);
   assert.ok(r.rounds.interval >= 3 && r.rounds.interval <= 4, `rounds ${JSON.stringify(r.rounds)}`);
 });
 
 test('commitMinIntervalMs 0: rounds only at the interval, whatever the rate', async () => {
-  // The same input: one round, at 1 s; the last half second waits for the next.
-  const r = await pacedRun(1500, 1000, 0);
+  // The first busy test's input: over in 750 ms, before the first 1 s round.
+  const r = await pacedRun({ users: 3000, perMs: 4, commitIntervalMs: 1000, minIntervalMs: 0 });
   assert.equal(r.busy, 0);
-  assert.deepEqual(r.rounds, { interval: 1, dirty: 0, busy: 0 });
-  assert.ok(r.durableUsers <= 1001, `users durable when the last was consumed: ${r.durableUsers}`);
+  assert.deepEqual(r.rounds, { interval: 0, dirty: 0, busy: 0 });
+  assert.equal(r.durableUsers, 0);
 });
 
 test('a producer flush failing while the broker is away is retried with the same cut: nothing drained is lost', async () => {
