@@ -55,10 +55,11 @@ export const INTERACTIONS_PER_CHECKPOINT_CALL = 100;
 /**
  * Whether a busy checkpoint round should start now, before the commit interval ends: at least
  * `minIntervalMs` since the previous round started, and at least INTERACTIONS_PER_CHECKPOINT_CALL
- * interactions (records consumed by the user stage) since the last cut per task the round could
- * write (`tasksToWrite`: every task it would cut). Under load the serving copy then lags by about the minimum interval plus a round; at a
- * low rate the commit interval ends first and nothing changes. `minIntervalMs` 0 disables it.
- * Never while a round is running, nor while the process is held after a stall (stall.ts).
+ * interactions (input records consumed by the user stage; not re-key markers or re-routed copies)
+ * since the last cut per task the round could write (`tasksToWrite`: every task it would cut).
+ * Under load the serving copy then lags by about the minimum interval plus a round; at a low rate
+ * the commit interval ends first and nothing changes. `minIntervalMs` 0 disables it. Never while
+ * a round is running, nor while the process is held after a stall (stall.ts).
  */
 export function busyCheckpointDue(o: {
   sinceLastRoundMs: number;
@@ -76,11 +77,10 @@ export function busyCheckpointDue(o: {
 /** What started a checkpoint round (label of thermostat_checkpoint_rounds_total). */
 export type RoundTrigger = 'interval' | 'dirty' | 'busy';
 
-/** Per task that a round could cut now: dirty cache entries and records consumed since its last cut. */
+/** Per task that a round could cut now: dirty cache entries and interactions since its last cut. */
 interface TaskLoad {
-  stage: string;
   dirty: number;
-  records: number;
+  interactions: number;
 }
 
 export interface CheckpointDeps {
@@ -111,8 +111,8 @@ export class CheckpointCoordinator {
   private busyRounds = 0;
   /** Wall time the last round started (any trigger): the busy trigger's minimum interval. */
   private lastRoundAt: number;
-  /** Records each task consumed since its last cut (a revoked task's entry goes with it). */
-  private readonly recordsSinceCut = new WeakMap<OwnedTask, number>();
+  /** Interactions each task consumed since its last cut (a revoked task's entry goes with it). */
+  private readonly interactionsSinceCut = new WeakMap<OwnedTask, number>();
   /** A producer flush failed and is being retried: consumption pauses until it succeeds. */
   private stalledOutput = false;
 
@@ -161,11 +161,12 @@ export class CheckpointCoordinator {
   }
 
   /**
-   * After a batch of `records` of `owned`: starts a checkpoint round at once if a task passed the
-   * dirty-entry bound, or if the busy trigger is due.
+   * After a batch of `owned` that held `interactions` input interactions: starts a checkpoint
+   * round at once if a task passed the dirty-entry bound, or if the busy trigger is due.
    */
-  afterBatch(owned: OwnedTask, records: number): void {
-    this.recordsSinceCut.set(owned, (this.recordsSinceCut.get(owned) ?? 0) + records);
+  afterBatch(owned: OwnedTask, interactions: number): void {
+    if (interactions > 0)
+      this.interactionsSinceCut.set(owned, (this.interactionsSinceCut.get(owned) ?? 0) + interactions);
     // A frozen process must not write before the timer confirmed it is not a zombie.
     if (this.round !== null || this.d.stall.held()) return;
     const trigger = this.earlyTrigger();
@@ -193,7 +194,7 @@ export class CheckpointCoordinator {
     const busy = busyCheckpointDue({
       sinceLastRoundMs: this.d.clock.now() - this.lastRoundAt,
       minIntervalMs: this.d.commitMinIntervalMs,
-      interactions: load.reduce((n, t) => n + (t.stage === 'user' ? t.records : 0), 0),
+      interactions: load.reduce((n, t) => n + t.interactions, 0),
       // Every task the round could write, not only those with something new yet: batches still
       // in flight (tasks run theirs concurrently) and the content tasks' forwarded records land
       // before the cut as often as not, and each such task is one more call.
@@ -215,7 +216,7 @@ export class CheckpointCoordinator {
         if (parkedRecords(t) > 0) continue;
         let dirty = 0;
         for (const c of t.caches) dirty += c.stats().dirty;
-        out.push({ stage: w.stage, dirty, records: this.recordsSinceCut.get(t) ?? 0 });
+        out.push({ dirty, interactions: this.interactionsSinceCut.get(t) ?? 0 });
       }
     return out;
   }
@@ -253,7 +254,7 @@ export class CheckpointCoordinator {
     const { sink, writeBehind, runner } = this.d;
     // 1. Cut: changelogs and snapshots in one synchronous section.
     const snaps = tasks.map((owned) => {
-      this.recordsSinceCut.delete(owned);
+      this.interactionsSinceCut.delete(owned);
       runner.flushChangelog(owned);
       return { owned, snap: owned.task.snapshot() };
     });

@@ -143,7 +143,9 @@ export class KafkaJob {
       batchSize: deps.batchSize,
       sleep,
       running,
-      afterBatch: (owned, records) => this.checkpoints.afterBatch(owned, records),
+      // Interactions only: re-key markers and re-routed copies reach the user stage too.
+      afterBatch: (owned, topic, records) =>
+        this.checkpoints.afterBatch(owned, topic === deps.settings.names.interactions ? records : 0),
     });
     this.offsets = new OffsetCommitter(log);
   }

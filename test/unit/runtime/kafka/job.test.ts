@@ -26,6 +26,7 @@ import type {
 import type { GraphSettings } from '../../../../pipelines/task-factory.js';
 import type { RawRecord } from '../../../../runtime/task-runner.js';
 import { SOURCE_TOPIC, sourceId, topologyNames } from '../../../../pipelines/topology.js';
+import { rekeyMarkerHeaders } from '../../../../pipelines/rekey.js';
 import { wireSerde } from '../../../../pipelines/wire-serde.js';
 import { MemoryCheckpointStore } from '../../../../state/memory-checkpoint.js';
 import { WriteBehind } from '../../../../state/write-behind.js';
@@ -352,10 +353,13 @@ async function pacedRun(o: {
   perMs: number;
   commitIntervalMs: number;
   minIntervalMs: number;
+  /** The i-th record at `t` (default: an interaction of user `u<i>`). */
+  record?: (i: number, t: number) => RawRecord;
 }) {
   const t0 = 28_333_334 * 60_000;
   const at = (i: number) => t0 + Math.floor(i / o.perMs);
-  const records = Array.from({ length: o.users }, (_, i) => interactionAt(i, at(i), at(i)));
+  const make = o.record ?? ((i: number, t: number) => interactionAt(i, t, t));
+  const records = Array.from({ length: o.users }, (_, i) => make(i, at(i)));
   const store = new MemoryCheckpointStore();
   const clock = new VirtualTime(t0);
   const metrics = createMetrics();
@@ -419,6 +423,29 @@ test('at a low rate the interval rules: no busy round, so no more Redis calls', 
   const r = await pacedRun({ users: 200, perMs: 0.05, commitIntervalMs: 1000, minIntervalMs: 100 });
   assert.equal(r.busy, 0);
   assert.ok(r.rounds.interval >= 3 && r.rounds.interval <= 4, `rounds ${JSON.stringify(r.rounds)}`);
+});
+
+test('only interactions count: re-key markers reaching the user stage start no busy round', async () => {
+  // The first busy test's rate, but header-only markers on the re-key topic (every user task
+  // sends them to every re-key partition): no interaction, so nothing pays for a round.
+  const marker = (i: number, t: number): RawRecord => ({
+    topic: names.userRekey,
+    partition: 0,
+    offset: i,
+    key: null,
+    value: null,
+    timestamp: t,
+    headers: rekeyMarkerHeaders(0, t - 1000, false, null),
+  });
+  const r = await pacedRun({
+    users: 3000,
+    perMs: 4,
+    commitIntervalMs: 1000,
+    minIntervalMs: 100,
+    record: marker,
+  });
+  assert.equal(r.busy, 0);
+  assert.deepEqual(r.rounds, { interval: 0, dirty: 0, busy: 0 });
 });
 
 test('commitMinIntervalMs 0: rounds only at the interval, whatever the rate', async () => {
