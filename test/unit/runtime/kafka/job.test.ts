@@ -185,25 +185,34 @@ function fakeJob<S extends SourcePort = FakeSource>(o: {
 
 const okSink: SinkPort = { send() {}, flush: async () => {}, disconnect: async () => {} };
 
-async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
-  const t0 = 28_333_334 * 60_000;
-  const records = userRecords(users, t0);
+/**
+ * fakeJob on a fresh clock at `t0` and memory store, wired as in runtime/kafka/run-job.ts: offsets
+ * go to Kafka only once their checkpoint is durable.
+ */
+function durableJob(
+  t0: number,
+  o: Omit<Parameters<typeof fakeJob<FakeSource>>[0], 'clock' | 'store' | 'writeBehind'>,
+) {
   const store = new MemoryCheckpointStore();
   const clock = new VirtualTime(t0);
   let job: KafkaJob | null = null;
-  let fatal = false;
-  // Wired as in runtime/kafka/run-job.ts: offsets go to Kafka only once their checkpoint is durable.
   const writeBehind = new WriteBehind({
     store,
     maxQueuedEntries: 1_000_000,
     clock,
     onDurable: (task, offsets) => void job?.onDurable(task, offsets),
   });
-  const made = fakeJob({
-    clock,
+  const made = fakeJob<FakeSource>({ ...o, clock, store, writeBehind });
+  job = made.job;
+  return { ...made, store, clock, writeBehind };
+}
+
+async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
+  const t0 = 28_333_334 * 60_000;
+  const records = userRecords(users, t0);
+  let fatal = false;
+  const made = durableJob(t0, {
     records,
-    store,
-    writeBehind,
     sink,
     idleTimeoutMs: 3_600_000,
     maxDirtyBeforeCheckpoint: maxDirty,
@@ -214,7 +223,7 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
         onFatal(e);
       }),
   });
-  job = made.job;
+  const { job, store, clock, writeBehind } = made;
   await job.start();
   const userSource = made.userSource();
   await runUntil(clock, () => userSource.drained || fatal);
@@ -267,17 +276,8 @@ test('below the bound nothing is checkpointed before the commit interval', async
 test('checkpoint rounds: a task with nothing new sends no commit; new input is written; an idle task still writes every 10 s', async () => {
   const t0 = 28_333_334 * 60_000;
   const records = userRecords(60, t0);
-  const store = new MemoryCheckpointStore();
-  const clock = new VirtualTime(t0);
-  let job: KafkaJob | null = null;
-  const writeBehind = new WriteBehind({
-    store,
-    maxQueuedEntries: 1_000_000,
-    clock,
-    onDurable: (task, offsets) => void job?.onDurable(task, offsets),
-  });
-  const made = fakeJob({ clock, records, store, writeBehind, sink: okSink, idleTimeoutMs: 3_600_000 });
-  job = made.job;
+  const made = durableJob(t0, { records, sink: okSink, idleTimeoutMs: 3_600_000 });
+  const { job, store, clock, writeBehind } = made;
   await job.start();
   const userSource = made.userSource();
   await runUntil(clock, () => userSource.drained);
@@ -360,28 +360,16 @@ async function pacedRun(o: {
   const at = (i: number) => t0 + Math.floor(i / o.perMs);
   const make = o.record ?? ((i: number, t: number) => interactionAt(i, t, t));
   const records = Array.from({ length: o.users }, (_, i) => make(i, at(i)));
-  const store = new MemoryCheckpointStore();
-  const clock = new VirtualTime(t0);
   const metrics = createMetrics();
-  let job: KafkaJob | null = null;
-  const writeBehind = new WriteBehind({
-    store,
-    maxQueuedEntries: 1_000_000,
-    clock,
-    onDurable: (task, offsets) => void job?.onDurable(task, offsets),
-  });
-  const made = fakeJob({
-    clock,
+  const made = durableJob(t0, {
     records,
-    store,
-    writeBehind,
     sink: okSink,
     idleTimeoutMs: 3_600_000,
     commitIntervalMs: o.commitIntervalMs,
     commitMinIntervalMs: o.minIntervalMs,
     metrics,
   });
-  job = made.job;
+  const { job, store, clock, writeBehind } = made;
   await job.start();
   const userSource = made.userSource();
   userSource.paced = true;
