@@ -12,6 +12,7 @@ import type {
   TopicPartitionOffset,
 } from '@confluentinc/kafka-javascript';
 import { ThermostatError } from '../core/errors.js';
+import { SerialQueue } from '../core/serial-queue.js';
 import { tpKey } from '../pipelines/topology.js';
 
 const { KafkaConsumer, Producer } = rdkafka;
@@ -64,7 +65,8 @@ export interface KafkaSourceOptions {
 /** Batch consumer of a consumer group. One poll at a time (poll is not re-entrant). */
 export class KafkaSource {
   private readonly consumer: Consumer;
-  private rebalance: Promise<void> | null = null;
+  /** Rebalance events, handled one at a time in librdkafka's order. */
+  private readonly rebalances = new SerialQueue();
   private readonly assigned = new Set<string>();
   private readonly positions = new Map<string, number>();
   private readonly eof = new Set<string>();
@@ -97,7 +99,9 @@ export class KafkaSource {
         'reconnect.backoff.max.ms': 1000,
         log_level: 3,
         rebalance_cb: (err: LibrdKafkaError, assignment: TopicPartition[]) => {
-          this.rebalance = this.onRebalance(err, assignment).finally(() => (this.rebalance = null));
+          this.rebalances
+            .push(() => this.onRebalance(err, assignment))
+            .catch((e: Error) => this.opts.onError?.(e));
         },
         ...opts.rdkafka,
       } as never,
@@ -161,7 +165,8 @@ export class KafkaSource {
         // The group moved on while the hook ran (a newer rebalance, or the assignment was lost
         // while this process was stalled): librdkafka refuses the stale assignment ("Erroneous
         // state") and the next rebalance event follows. Undo the hook without writing anything;
-        // throwing here used to end the process (an unhandled rejection).
+        // throwing here used to end the process (an unhandled rejection). The hook has acquired
+        // the tasks already, which is why a stopping job acquires nothing (runtime/kafka/rebalance.ts).
         this.opts.onError?.(
           new ThermostatError('DEPENDENCY', `stale assignment refused: ${(e as Error).message}`, {
             retriable: true,
@@ -204,7 +209,7 @@ export class KafkaSource {
 
   /** Up to `max` records, waiting at most `timeoutMs` for the first one. */
   async poll(max: number, timeoutMs = 100): Promise<SourceRecord[]> {
-    if (this.rebalance) await this.rebalance;
+    await this.rebalances.pending;
     this.consumer.setDefaultConsumeTimeout(timeoutMs);
     const messages = await new Promise<Message[]>((resolve, reject) =>
       this.consumer.consume(max, (err, msgs) =>
@@ -220,7 +225,7 @@ export class KafkaSource {
     );
     // A rebalance served inside this consume call runs its hooks before records are handed out;
     // records of partitions given away are dropped (their new owner re-reads them).
-    if (this.rebalance) await this.rebalance;
+    await this.rebalances.pending;
     const out: SourceRecord[] = [];
     for (const m of messages) {
       const k = tpKey(m.topic, m.partition);
@@ -347,9 +352,17 @@ export class KafkaSource {
    */
   async disconnect(timeoutMs = 10_000): Promise<void> {
     if (!this.consumer.isConnected()) return;
+    // A hook still restoring an assignment finishes first: leaving the group before its acquire
+    // lands would let the next owner acquire earlier and be fenced by it.
+    let waited: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.rebalances.pending,
+      new Promise<void>((resolve) => (waited = setTimeout(resolve, timeoutMs / 2))),
+    ]);
+    clearTimeout(waited);
     this.consumer.unsubscribe();
     const deadline = Date.now() + timeoutMs / 2;
-    while ((this.assigned.size > 0 || this.rebalance) && Date.now() < deadline)
+    while ((this.assigned.size > 0 || this.rebalances.pending) && Date.now() < deadline)
       await this.poll(100, 20).catch(() => []);
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, timeoutMs / 2);

@@ -223,9 +223,16 @@ export class WriteBehind {
     this.pump(q);
   }
 
-  /** Resolves once everything queued for the task (or all tasks) is durable; rejects if fenced. */
+  /**
+   * Resolves once everything queued for the task (or all tasks) is durable; rejects if fenced, or
+   * if the task is not acquired (released meanwhile: fenced during a revocation's checkpoint). It
+   * never throws: a revocation flushing several tasks must still give up every one of them.
+   */
   flush(task?: TaskId): Promise<void> {
-    const qs = task ? [this.queue(task)] : [...this.tasks.values()];
+    const q = task ? this.tasks.get(tid(task)) : undefined;
+    if (task && q === undefined)
+      return Promise.reject(new ThermostatError('INTERNAL', `task ${taskLabel(task)} not acquired`));
+    const qs = q ? [q] : [...this.tasks.values()];
     return Promise.all(
       qs.map((q) => {
         if (q.fenced) return Promise.reject(q.fenced);

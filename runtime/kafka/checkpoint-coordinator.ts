@@ -10,6 +10,7 @@
 // Kafka offsets therefore never run ahead of Redis state.
 import type { Clock } from '../../core/clock.js';
 import { retry } from '../../core/retry.js';
+import { SerialQueue } from '../../core/serial-queue.js';
 import type { Timers } from '../../core/timers.js';
 import { LOG_EVENTS, type Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
@@ -106,6 +107,8 @@ export interface CheckpointDeps {
 
 export class CheckpointCoordinator {
   private round: Promise<void> | null = null;
+  /** Cuts with their hand-over, one at a time: rounds, revocations and the stop (checkpointTasks). */
+  private readonly cuts = new SerialQueue();
   private timer: unknown = null;
   private earlyRounds = 0;
   private busyRounds = 0;
@@ -244,12 +247,24 @@ export class CheckpointCoordinator {
     return this.round;
   }
 
-  /** Cuts, flushes and hands over a checkpoint of `all` (revocation and stop call it directly). */
-  async checkpointTasks(all: OwnedTask[]): Promise<void> {
+  /**
+   * Cuts, flushes and hands over a checkpoint of `all` (revocation and stop call it directly),
+   * after the cut in flight, if any, was handed over. A cut drains the caches' dirty entries: a
+   * revocation's cut taken while a round's cut waited for the producer was written first, with
+   * later positions, and the round then skipped the task it no longer owned. The entries drained
+   * into the round's cut were in no checkpoint, yet the stored positions were past their records:
+   * the next owner never applied them.
+   */
+  checkpointTasks(all: OwnedTask[]): Promise<void> {
+    return this.cuts.push(() => this.cutAndHandOver(all));
+  }
+
+  private async cutAndHandOver(all: OwnedTask[]): Promise<void> {
     // A task with parked records is past outputs it has not sent: no cut until they are applied
     // (Redis, which parked them, could not take the checkpoint anyway). A revoked one is dropped
-    // without; its next owner replays from the last checkpoint.
-    const tasks = all.filter((t) => parkedRecords(t) === 0);
+    // without; its next owner replays from the last checkpoint. Nor for a task given up while
+    // this cut waited for the one before it.
+    const tasks = all.filter((t) => parkedRecords(t) === 0 && this.owned(t));
     if (tasks.length === 0) return;
     const { sink, writeBehind, runner } = this.d;
     // 1. Cut: changelogs and snapshots in one synchronous section.
@@ -286,8 +301,7 @@ export class CheckpointCoordinator {
     // 3. Hand over to write-behind: one atomic, fenced Redis call per task (not for a task
     // revoked or fenced while the flush waited: its new owner replays from its checkpoint).
     for (const { owned, snap } of snaps) {
-      const worker = this.d.workers.find((w) => w.stage === owned.task.id.stage);
-      if (!worker || !owns(worker, owned)) continue;
+      if (!this.owned(owned)) continue;
       const offsets: SourceOffset[] = snap.positions.map((p) => ({
         topic: p.topic,
         partition: p.partition,
@@ -300,5 +314,11 @@ export class CheckpointCoordinator {
         stores: owned.caches,
       });
     }
+  }
+
+  /** Whether `owned` is still its stage's task for its partition (not revoked or fenced). */
+  private owned(owned: OwnedTask): boolean {
+    const worker = this.d.workers.find((w) => w.stage === owned.task.id.stage);
+    return worker !== undefined && owns(worker, owned);
   }
 }

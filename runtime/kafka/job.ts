@@ -127,6 +127,7 @@ export class KafkaJob {
       metrics,
       log,
       checkpoint: (tasks) => this.checkpoints.checkpointTasks(tasks),
+      running,
     });
     this.polls = new PollLoop({
       runner: this.runner,

@@ -20,6 +20,8 @@ export interface RebalanceDeps {
   log: Logger;
   /** Checkpoints tasks about to be revoked (CheckpointCoordinator.checkpointTasks). */
   checkpoint: (tasks: OwnedTask[]) => Promise<void>;
+  /** The job still runs (false once a graceful stop began). */
+  running: () => boolean;
 }
 
 export class Rebalance {
@@ -45,6 +47,12 @@ export class Rebalance {
       const indices = [...new Set(tps.map((tp) => taskPartition(worker, tp)))].sort((a, b) => a - b);
       for (const p of indices) {
         if (worker.tasks.has(p)) continue;
+        // A stopping instance takes nothing over. An assignment served while it leaves the group
+        // (a rejoin after a lost session answered during the stop) is refused by librdkafka once
+        // the consumer unsubscribed, and the member that gets the partition next may acquire it
+        // before this acquire lands. The later epoch fences that owner while the group still
+        // assigns it the partition, whose records it then skips until the next rebalance.
+        if (!this.d.running()) break;
         const id: TaskId = { stage: worker.stage, partition: p };
         const owned = await createTask(id, settings, store, (t) => writeBehind.acquire(t));
         worker.tasks.set(p, owned);
@@ -60,7 +68,8 @@ export class Rebalance {
       const wanted = new Set(tps.map(tpOf));
       const out: TopicPartitionOffset[] = [];
       for (const p of indices) {
-        for (const pos of worker.tasks.get(p)!.task.positions()) if (wanted.has(tpOf(pos))) out.push(pos);
+        for (const pos of worker.tasks.get(p)?.task.positions() ?? [])
+          if (wanted.has(tpOf(pos))) out.push(pos);
       }
       worker.joined = true;
       return out;

@@ -33,7 +33,7 @@ import { WriteBehind } from '../../../../state/write-behind.js';
 import { parseAgentConfig } from '../../../../agents/config.js';
 import type { AllocatorInput } from '../../../../schemas/types.js';
 import { createDriver, interaction, publication, singlePartitionSettings } from '../../../support/driver.js';
-import { drive, runUntil } from '../../../support/virtual-time.js';
+import { drive, runUntil, settle } from '../../../support/virtual-time.js';
 
 const names = topologyNames('thermostat');
 const serde = wireSerde(names);
@@ -51,14 +51,22 @@ class FakeSource implements SourcePort {
   /** Set by a test: hand out only records whose timestamp has come (a producer at their rate). */
   paced = false;
   constructor(
-    private readonly o: SourceOptions,
+    protected readonly o: SourceOptions,
     private readonly records: RawRecord[],
     private readonly time: VirtualTime,
   ) {
     this.wait = sleepOn(time);
   }
+  /** Partition 0 of every topic: this consumer's whole assignment. */
+  protected get partitions(): { topic: string; partition: number }[] {
+    return this.o.topics.map((topic) => ({ topic, partition: 0 }));
+  }
   async connect(): Promise<void> {
-    await this.o.onAssign(this.o.topics.map((topic) => ({ topic, partition: 0 })));
+    await this.o.onAssign(this.partitions);
+  }
+  /** The group takes the assignment back (`lost`: it was given away while this member was frozen). */
+  revoke(lost = false): Promise<void> {
+    return this.o.onRevoke(this.partitions, lost);
   }
   polls = 0;
   async poll(max: number): Promise<RawRecord[]> {
@@ -106,6 +114,16 @@ class FakeSource implements SourcePort {
   /** Polls answered while paused with records left (consumption held back). */
   pausedPolls = 0;
   async disconnect(): Promise<void> {}
+}
+
+/**
+ * A consumer whose group answers its rejoin while the instance stops: the assignment is served
+ * during `disconnect`, as librdkafka serves it inside the leaving consumer's last polls.
+ */
+class RejoinWhileLeavingSource extends FakeSource {
+  override async disconnect(): Promise<void> {
+    await this.o.onAssign(this.partitions);
+  }
 }
 
 /** An interaction of user `u<offset>` at `offset` of user-interactions partition 0. */
@@ -667,4 +685,101 @@ test('a catch-up of many ticks closes in backlog steps between polls, with the i
   await runUntil(clock, () => sent.length >= expected.length);
   await drive(clock, job.stop());
   assert.deepEqual(ticks(sent.map((b) => serde.decode(names.allocatorInput, b) as AllocatorInput)), expected);
+});
+
+test('an instance that lost its partitions acquires none while it stops: the next owner is not fenced', async () => {
+  const t0 = 28_333_334 * 60_000;
+  const records = userRecords(30, t0);
+  const store = new MemoryCheckpointStore();
+  const clock = new VirtualTime(t0);
+  const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
+  const made = fakeJob({
+    clock,
+    records,
+    makeUserSource: (so) => new RejoinWhileLeavingSource(so, records, clock),
+    store,
+    writeBehind,
+    sink: okSink,
+    idleTimeoutMs: 3_600_000,
+  });
+  await made.job.start();
+  const source = made.userSource();
+  await runUntil(clock, () => source.drained);
+  // While this instance was frozen, another member was given the task and acquired it.
+  const user = { stage: 'user', partition: 0 };
+  const { epoch } = await store.acquire(user);
+  await source.revoke(true); // frozen past its session: on resume the assignment is reported lost
+  await drive(clock, made.job.stop());
+  assert.equal(store.inspect(user)?.epoch, epoch, 'the stopping instance bumped no epoch');
+  const r = await store.commit(user, { epoch, seq: 1, entries: [], meta: Buffer.from('next owner') });
+  assert.equal(r.duplicate, false, "the next owner's checkpoint is applied");
+});
+
+/**
+ * A checkpoint round cuts the user task after 20 records (draining their users from the cache) and
+ * waits for the producer; 20 more records are applied; the group then revokes the partition and
+ * the revocation checkpoints the task and gives it up. `commitHeld`: the revocation's Redis commit
+ * is still in flight when the round's producer flush ends. Returns what the next owner restores.
+ */
+async function revokeDuringRound(commitHeld: boolean): Promise<{ next: number; users: number }> {
+  const t0 = 28_333_334 * 60_000;
+  const all = userRecords(40, t0);
+  const records = all.slice(0, 20);
+  const store = new MemoryCheckpointStore();
+  let releaseCommits = () => {};
+  const commitsHeld = new Promise<void>((r) => (releaseCommits = r));
+  if (!commitHeld) releaseCommits();
+  const commit = store.commit.bind(store);
+  store.commit = async (task, req) => {
+    await commitsHeld;
+    return commit(task, req);
+  };
+  const clock = new VirtualTime(t0);
+  const writeBehind = new WriteBehind({ store, maxQueuedEntries: 1_000_000, clock });
+  // The first producer flush (the round's) ends when the test says so; later ones at once.
+  let endFirstFlush = () => {};
+  const firstFlush = new Promise<void>((r) => (endFirstFlush = r));
+  let flushes = 0;
+  const sink: SinkPort = {
+    send() {},
+    flush: () => (++flushes === 1 ? firstFlush : Promise.resolve()),
+    disconnect: async () => {},
+  };
+  const made = fakeJob({ clock, records, store, writeBehind, sink, idleTimeoutMs: 3_600_000 });
+  await made.job.start();
+  const source = made.userSource();
+  await runUntil(clock, () => source.drained);
+  const round = made.job.checkpointAll();
+  await runUntil(clock, () => flushes === 1);
+  records.push(...all.slice(20));
+  await runUntil(clock, () => source.drained);
+  const revoked = source.revoke();
+  await settle();
+  endFirstFlush();
+  await settle();
+  releaseCommits();
+  await drive(clock, Promise.all([round, revoked]));
+  await drive(clock, writeBehind.flush());
+  const user = { stage: 'user', partition: 0 };
+  const stored = await store.load(
+    user,
+    'user',
+    all.map((r) => r.key!),
+  );
+  const meta = JSON.parse(store.inspect(user)!.meta!.toString()) as { ui: { next: number } };
+  await drive(clock, made.job.stop());
+  return { next: meta.ui.next, users: stored.size };
+}
+
+test('a revocation while a checkpoint round waits for the producer: the round is written first, so nothing it drained is lost', async () => {
+  // Before, the revocation's cut was written first and the round, finding the task given up,
+  // skipped its own: positions after all 40 records, without the first 20 users.
+  assert.deepEqual(await revokeDuringRound(false), { next: 40, users: 40 });
+});
+
+test('a revocation while a checkpoint round waits for the producer: the stored positions are those of the later cut', async () => {
+  // Before, the round's older cut was handed over after the revocation's, whose commit was in
+  // flight: Redis ended with the state after 40 records and the positions after 20 (the next
+  // owner applies 20 records twice: a content task counts them twice).
+  assert.deepEqual(await revokeDuringRound(true), { next: 40, users: 40 });
 });
