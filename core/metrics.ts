@@ -149,6 +149,12 @@ export function createMetrics(
       help: 'Checkpoints not written: no changed entry, same metadata and offsets as the previous one.',
       registers: [register],
     }),
+    checkpointRounds: new Counter({
+      name: 'thermostat_checkpoint_rounds_total',
+      help: 'Checkpoint rounds started, per trigger: interval (the commit timer), dirty (a task over state.maxDirtyBeforeCheckpoint), busy (commitMinIntervalMs under load).',
+      labelNames: ['trigger'],
+      registers: [register],
+    }),
     checkpointAge: new Gauge({
       name: 'thermostat_checkpoint_age_seconds',
       help: 'Seconds since the oldest task last checkpointed successfully.',

@@ -1,11 +1,14 @@
-// Checkpoint rounds of the Kafka runtime: each commit interval (and early, when a task passes the
-// dirty-entry bound), at most one round at a time:
+// Checkpoint rounds of the Kafka runtime, at most one at a time: each commit interval, and early
+// after a batch when a task passes the dirty-entry bound or, under load, once the minimum interval
+// has passed and enough interactions arrived to pay for the round (the interval then counts from
+// that round):
 //   1. every task's changelog is flushed (latest version per changed key) and a snapshot is cut —
 //      synchronously, so state, metadata and positions describe the same instant;
 //   2. the producer is flushed: every output caused by the snapshot's input is durable in Kafka;
 //   3. the snapshot is handed to write-behind (one atomic, fenced Redis call per task), which
 //      reports back once Redis confirms (the offset committer then commits the source offsets).
 // Kafka offsets therefore never run ahead of Redis state.
+import type { Clock } from '../../core/clock.js';
 import { retry } from '../../core/retry.js';
 import { SerialQueue } from '../../core/serial-queue.js';
 import type { Timers } from '../../core/timers.js';
@@ -44,6 +47,43 @@ export function earlyCheckpointDue(o: {
   return false;
 }
 
+/**
+ * Interactions per checkpoint call a busy round must have behind it: one atomic Redis call per
+ * task written, so a round after `n × tasks` interactions costs at most 1/n calls per interaction.
+ */
+export const INTERACTIONS_PER_CHECKPOINT_CALL = 100;
+
+/**
+ * Whether a busy checkpoint round should start now, before the commit interval ends: at least
+ * `minIntervalMs` since the previous round started, and at least INTERACTIONS_PER_CHECKPOINT_CALL
+ * interactions (input records consumed by the user stage; not re-key markers or re-routed copies)
+ * since the last cut per task the round could write (`tasksToWrite`: every task it would cut).
+ * Under load the serving copy then lags by about the minimum interval plus a round; at a low rate
+ * the commit interval ends first and nothing changes. `minIntervalMs` 0 disables it. Never while
+ * a round is running, nor while the process is held after a stall (stall.ts).
+ */
+export function busyCheckpointDue(o: {
+  sinceLastRoundMs: number;
+  minIntervalMs: number;
+  interactions: number;
+  tasksToWrite: number;
+  roundRunning: boolean;
+  held: boolean;
+}): boolean {
+  if (o.minIntervalMs <= 0 || o.roundRunning || o.held) return false;
+  if (o.sinceLastRoundMs < o.minIntervalMs || o.tasksToWrite === 0) return false;
+  return o.interactions >= INTERACTIONS_PER_CHECKPOINT_CALL * o.tasksToWrite;
+}
+
+/** What started a checkpoint round (label of thermostat_checkpoint_rounds_total). */
+export type RoundTrigger = 'interval' | 'dirty' | 'busy';
+
+/** Per task that a round could cut now: dirty cache entries and interactions since its last cut. */
+interface TaskLoad {
+  dirty: number;
+  interactions: number;
+}
+
 export interface CheckpointDeps {
   workers: readonly StageWorker[];
   runner: TaskRunner;
@@ -52,9 +92,12 @@ export interface CheckpointDeps {
   metrics: Metrics;
   log: Logger;
   stall: StallGuard;
+  clock: Clock;
   timers: Timers;
   sleep: (ms: number) => Promise<void>;
   commitIntervalMs: number;
+  /** Config commitMinIntervalMs: the busy trigger (busyCheckpointDue); 0 disables it. */
+  commitMinIntervalMs: number;
   maxDirtyBeforeCheckpoint: number;
   /** The job still runs (a flush that fails while stopping is tried a few times only). */
   running: () => boolean;
@@ -68,14 +111,25 @@ export class CheckpointCoordinator {
   private readonly cuts = new SerialQueue();
   private timer: unknown = null;
   private earlyRounds = 0;
+  private busyRounds = 0;
+  /** Wall time the last round started (any trigger): the busy trigger's minimum interval. */
+  private lastRoundAt: number;
+  /** Interactions each task consumed since its last cut (a revoked task's entry goes with it). */
+  private readonly interactionsSinceCut = new WeakMap<OwnedTask, number>();
   /** A producer flush failed and is being retried: consumption pauses until it succeeds. */
   private stalledOutput = false;
 
-  constructor(private readonly d: CheckpointDeps) {}
+  constructor(private readonly d: CheckpointDeps) {
+    this.lastRoundAt = d.clock.now();
+  }
 
   /** Starts the commit timer: a round every interval, skipped once after a stall of the process. */
   start(): void {
     this.d.stall.restart();
+    this.armTimer();
+  }
+
+  private armTimer(): void {
     this.timer = this.d.timers.setInterval(() => {
       const gap = this.d.stall.round();
       if (gap !== null) {
@@ -85,7 +139,7 @@ export class CheckpointCoordinator {
         );
         return;
       }
-      this.runRound();
+      this.runRound('interval');
     }, this.d.commitIntervalMs);
   }
 
@@ -104,33 +158,70 @@ export class CheckpointCoordinator {
     return this.earlyRounds;
   }
 
-  /** After a batch: starts a checkpoint round at once if a task passed the dirty-entry bound. */
-  maybeCheckpointEarly(): void {
-    const due = earlyCheckpointDue({
-      dirtyPerTask: this.dirtyPerTask(),
-      max: this.d.maxDirtyBeforeCheckpoint,
-      roundRunning: this.round !== null,
-      // A frozen process must not write before the timer confirmed it is not a zombie.
-      held: this.d.stall.held(),
+  /** Checkpoint rounds started by the busy trigger so far (tests, logs). */
+  get busyCheckpoints(): number {
+    return this.busyRounds;
+  }
+
+  /**
+   * After a batch of `owned` that held `interactions` input interactions: starts a checkpoint
+   * round at once if a task passed the dirty-entry bound, or if the busy trigger is due.
+   */
+  afterBatch(owned: OwnedTask, interactions: number): void {
+    if (interactions > 0)
+      this.interactionsSinceCut.set(owned, (this.interactionsSinceCut.get(owned) ?? 0) + interactions);
+    // A frozen process must not write before the timer confirmed it is not a zombie.
+    if (this.round !== null || this.d.stall.held()) return;
+    const trigger = this.earlyTrigger();
+    if (trigger === null) return;
+    if (trigger === 'dirty') {
+      this.earlyRounds++;
+      this.d.log.debug({ earlyRounds: this.earlyRounds }, 'dirty entries over the bound: early checkpoint');
+    } else this.busyRounds++;
+    // The interval counts from this round: a timer round right after it would write every task
+    // again for a fraction of the interactions. The stall guard counts it as a round.
+    this.d.stall.earlyRound();
+    if (this.timer !== null) {
+      this.d.timers.clearInterval(this.timer);
+      this.armTimer();
+    }
+    this.runRound(trigger);
+  }
+
+  /** Which early trigger is due now, if any (no round running, not held: checked by the caller). */
+  private earlyTrigger(): RoundTrigger | null {
+    const load = this.taskLoads();
+    const free = { roundRunning: false, held: false };
+    const dirtyPerTask = load.map((t) => t.dirty);
+    if (earlyCheckpointDue({ dirtyPerTask, max: this.d.maxDirtyBeforeCheckpoint, ...free })) return 'dirty';
+    const busy = busyCheckpointDue({
+      sinceLastRoundMs: this.d.clock.now() - this.lastRoundAt,
+      minIntervalMs: this.d.commitMinIntervalMs,
+      interactions: load.reduce((n, t) => n + t.interactions, 0),
+      // Every task the round could write, not only those with something new yet: batches still
+      // in flight (tasks run theirs concurrently) and the content tasks' forwarded records land
+      // before the cut as often as not, and each such task is one more call.
+      tasksToWrite: load.length,
+      ...free,
     });
-    if (!due) return;
-    this.earlyRounds++;
-    this.d.log.debug({ earlyRounds: this.earlyRounds }, 'dirty entries over the bound: early checkpoint');
-    this.runRound();
+    return busy ? 'busy' : null;
   }
 
-  private runRound(): void {
-    void this.checkpointAll().catch((e) => this.d.log.error({ err: e }, LOG_EVENTS.checkpointFailed));
+  private runRound(trigger: RoundTrigger): void {
+    void this.checkpointAll(trigger).catch((e) => this.d.log.error({ err: e }, LOG_EVENTS.checkpointFailed));
   }
 
-  private *dirtyPerTask(): Generator<number> {
+  /** The tasks a round would cut now (not those with parked records: no cut until they are applied). */
+  private taskLoads(): TaskLoad[] {
+    const out: TaskLoad[] = [];
     for (const w of this.d.workers)
       for (const t of w.tasks.values()) {
-        if (parkedRecords(t) > 0) continue; // no cut until its parked records are applied
-        let n = 0;
-        for (const c of t.caches) n += c.stats().dirty;
-        yield n;
+        if (parkedRecords(t) > 0) continue;
+        let dirty = 0;
+        for (const c of t.caches) dirty += c.stats().dirty;
+        out.push({ dirty, interactions: this.interactionsSinceCut.get(t) ?? 0 });
       }
+    return out;
   }
 
   /** Settles when the round in flight (if any) has handed its cut to write-behind. */
@@ -139,7 +230,7 @@ export class CheckpointCoordinator {
   }
 
   /** One checkpoint round over every task (at most one round at a time). */
-  async checkpointAll(): Promise<void> {
+  async checkpointAll(trigger: RoundTrigger = 'interval'): Promise<void> {
     const { workers, metrics } = this.d;
     for (const w of workers) metrics.consumerLag.set({ stage: w.stage }, w.source.lag());
     recordCacheGauges(
@@ -147,6 +238,8 @@ export class CheckpointCoordinator {
       workers.flatMap((w) => [...w.tasks.values()].flatMap((t) => t.caches)),
     );
     if (this.round) return this.round;
+    metrics.checkpointRounds.inc({ trigger });
+    this.lastRoundAt = this.d.clock.now();
     const tasks = workers.flatMap((w) => [...w.tasks.values()]);
     this.round = this.checkpointTasks(tasks).finally(() => {
       this.round = null;
@@ -176,6 +269,7 @@ export class CheckpointCoordinator {
     const { sink, writeBehind, runner } = this.d;
     // 1. Cut: changelogs and snapshots in one synchronous section.
     const snaps = tasks.map((owned) => {
+      this.interactionsSinceCut.delete(owned);
       runner.flushChangelog(owned);
       return { owned, snap: owned.task.snapshot() };
     });

@@ -48,6 +48,12 @@ export interface KafkaJobDeps {
   commitIntervalMs: number;
   idleTimeoutMs: number;
   /**
+   * Config commitMinIntervalMs: under load a round starts this soon after the previous one, once
+   * it costs at most 0.01 Redis calls per interaction (checkpoint-coordinator.ts busyCheckpointDue).
+   * Unset: 0, rounds only at the interval and the dirty bound.
+   */
+  commitMinIntervalMs?: number;
+  /**
    * Config state.maxDirtyBeforeCheckpoint: a task whose caches hold more dirty entries than this
    * triggers a checkpoint round before the commit interval ends (default 20 000).
    */
@@ -104,9 +110,11 @@ export class KafkaJob {
       metrics,
       log,
       stall: new StallGuard(clock, deps.commitIntervalMs),
+      clock,
       timers,
       sleep,
       commitIntervalMs: deps.commitIntervalMs,
+      commitMinIntervalMs: deps.commitMinIntervalMs ?? 0,
       maxDirtyBeforeCheckpoint: deps.maxDirtyBeforeCheckpoint ?? DEFAULT_MAX_DIRTY_BEFORE_CHECKPOINT,
       running,
       fatal: (e) => this.fatal(e),
@@ -136,7 +144,9 @@ export class KafkaJob {
       batchSize: deps.batchSize,
       sleep,
       running,
-      afterBatch: () => this.checkpoints.maybeCheckpointEarly(),
+      // Interactions only: re-key markers and re-routed copies reach the user stage too.
+      afterBatch: (owned, topic, records) =>
+        this.checkpoints.afterBatch(owned, topic === deps.settings.names.interactions ? records : 0),
     });
     this.offsets = new OffsetCommitter(log);
   }
@@ -166,6 +176,11 @@ export class KafkaJob {
   /** Early checkpoint rounds started by the dirty bound so far (tests, logs). */
   get earlyCheckpoints(): number {
     return this.checkpoints.earlyCheckpoints;
+  }
+
+  /** Checkpoint rounds started by the busy trigger so far (tests, logs). */
+  get busyCheckpoints(): number {
+    return this.checkpoints.busyCheckpoints;
   }
 
   async start(): Promise<void> {

@@ -27,8 +27,8 @@ export interface PollLoopDeps {
   batchSize: number;
   sleep: (ms: number) => Promise<void>;
   running: () => boolean;
-  /** After each batch (CheckpointCoordinator.maybeCheckpointEarly). */
-  afterBatch: () => void;
+  /** After each batch of `records` of `topic` run by `owned` (CheckpointCoordinator.afterBatch). */
+  afterBatch: (owned: OwnedTask, topic: string, records: number) => void;
 }
 
 /** The batches of one poll, by task partition (each with its topic partition key). */
@@ -97,7 +97,7 @@ export class PollLoop {
         if (worker.idle.received(topic, partition, batch[batch.length - 1].offset + 1))
           runner.setIdle(owned, topic, partition, false);
         if (!(await this.runBatchRetrying(worker, owned, batch))) continue;
-        this.d.afterBatch();
+        this.d.afterBatch(owned, topic, batch.length);
         const lag = clock.now() - batch[batch.length - 1].timestamp;
         if (lag >= 0) metrics.eventLatency.observe({ stage: worker.stage }, lag / 1000);
       }

@@ -267,6 +267,7 @@ async function assembleJob(opts: JobOptions, redis: StateRedis): Promise<Running
     appId: cfg.appId,
     batchSize: cfg.kafka.batchSize,
     commitIntervalMs: cfg.commitIntervalMs,
+    commitMinIntervalMs: cfg.commitMinIntervalMs,
     maxDirtyBeforeCheckpoint: cfg.state.maxDirtyBeforeCheckpoint,
     maxParkedRecords: cfg.redis.maxParkedRecords,
     idleTimeoutMs: cfg.watermark.idleTimeoutMs,

@@ -1,12 +1,12 @@
 // Stall detection: a process frozen (SIGSTOP, VM pause, long GC) longer than a few commit intervals
 // may have lost its partitions meanwhile without knowing yet. The commit timer's rounds measure
-// the gap between them; after a stall one round is skipped and early rounds wait for the next
-// regular one, so the consumers can learn of a lost assignment (dropped tasks) before this
+// the gap between them (an early round restarts the timer, so it counts as one); after a stall one
+// round is skipped and early rounds wait for the next regular one, so the consumers can learn of a lost assignment (dropped tasks) before this
 // instance writes changelogs or checkpoints as a zombie.
 import type { Clock } from '../../core/clock.js';
 
 export class StallGuard {
-  /** Wall time of the last commit-timer round, and until when early rounds are held after a stall. */
+  /** Wall time of the last round (timer or early), and until when early rounds are held after a stall. */
   private lastRoundAt: number;
   private holdUntil = 0;
 
@@ -38,6 +38,14 @@ export class StallGuard {
     if (gap <= this.limitMs) return null;
     this.holdUntil = now + this.intervalMs;
     return gap;
+  }
+
+  /**
+   * An early round starts (only while not held, so the gap since the last round is no stall): the
+   * commit timer restarts from it, and the next gap is measured from here.
+   */
+  earlyRound(): void {
+    this.lastRoundAt = this.clock.now();
   }
 
   /** Whether writes outside the regular rounds must wait: after a stall, or while one is going on unnoticed. */

@@ -127,6 +127,15 @@ test('hostile-input bounds and the HTTP bind address come from the environment, 
   );
 });
 
+test('the busy checkpoint trigger: 100 ms by default, 0 turns it off, a bad value names its key', () => {
+  assert.equal(loadRuntimeConfig({ env: {} }).commitMinIntervalMs, 100);
+  assert.equal(loadRuntimeConfig({ env: { THERMOSTAT_COMMIT_MIN_INTERVAL_MS: '0' } }).commitMinIntervalMs, 0);
+  assert.throws(
+    () => loadRuntimeConfig({ env: { THERMOSTAT_COMMIT_MIN_INTERVAL_MS: '-1' } }),
+    /commitMinIntervalMs \(env THERMOSTAT_COMMIT_MIN_INTERVAL_MS\)/,
+  );
+});
+
 test('agent rules come from the config file and a bad one names its key', async () => {
   const { writeFileSync, mkdtempSync } = await import('node:fs');
   const { join } = await import('node:path');

@@ -9,9 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../../../core/log.js';
-import { createMetrics } from '../../../../core/metrics.js';
+import { createMetrics, type Metrics } from '../../../../core/metrics.js';
 import { sleepOn, VirtualTime } from '../../../../core/timers.js';
-import { earlyCheckpointDue } from '../../../../runtime/kafka/checkpoint-coordinator.js';
+import {
+  busyCheckpointDue,
+  earlyCheckpointDue,
+  INTERACTIONS_PER_CHECKPOINT_CALL,
+} from '../../../../runtime/kafka/checkpoint-coordinator.js';
 import { KafkaJob } from '../../../../runtime/kafka/job.js';
 import type {
   SinkPort,
@@ -22,6 +26,7 @@ import type {
 import type { GraphSettings } from '../../../../pipelines/task-factory.js';
 import type { RawRecord } from '../../../../runtime/task-runner.js';
 import { SOURCE_TOPIC, sourceId, topologyNames } from '../../../../pipelines/topology.js';
+import { rekeyMarkerHeaders } from '../../../../pipelines/rekey.js';
 import { wireSerde } from '../../../../pipelines/wire-serde.js';
 import { MemoryCheckpointStore } from '../../../../state/memory-checkpoint.js';
 import { WriteBehind } from '../../../../state/write-behind.js';
@@ -43,10 +48,12 @@ class FakeSource implements SourcePort {
   /** Set by a test: the broker's answer for the partition end (a rejection = unreachable). */
   endOffset?: (tp: { topic: string; partition: number }) => Promise<number>;
   private readonly wait: (ms: number) => Promise<void>;
+  /** Set by a test: hand out only records whose timestamp has come (a producer at their rate). */
+  paced = false;
   constructor(
     protected readonly o: SourceOptions,
     private readonly records: RawRecord[],
-    time: VirtualTime,
+    private readonly time: VirtualTime,
   ) {
     this.wait = sleepOn(time);
   }
@@ -69,10 +76,19 @@ class FakeSource implements SourcePort {
       await this.wait(5);
       return [];
     }
-    const out = this.records.slice(this.next, this.next + max);
+    let end = Math.min(this.records.length, this.next + max);
+    if (this.paced) {
+      const now = this.time.now();
+      for (let i = this.next; i < end; i++)
+        if (this.records[i].timestamp > now) {
+          end = i;
+          break;
+        }
+    }
+    const out = this.records.slice(this.next, end);
     this.next += out.length;
     // At its end (once per partition), like librdkafka's partition EOF event.
-    if (out.length === 0 && !this.eofSent)
+    if (out.length === 0 && this.drained && !this.eofSent)
       for (const topic of this.o.topics) {
         this.eofSent = true;
         this.o.onEof?.({ topic, partition: 0 }, topic === names.interactions ? this.records.length : 0);
@@ -143,6 +159,9 @@ function fakeJob<S extends SourcePort = FakeSource>(o: {
   sink: SinkPort;
   idleTimeoutMs: number;
   maxDirtyBeforeCheckpoint?: number;
+  commitIntervalMs?: number;
+  commitMinIntervalMs?: number;
+  metrics?: Metrics;
   onFatal?: (e: Error) => void;
   endOffset?: FakeSource['endOffset'];
 }): { job: KafkaJob; userSource: () => S } {
@@ -169,11 +188,12 @@ function fakeJob<S extends SourcePort = FakeSource>(o: {
     sink: o.sink,
     clock: o.clock,
     timers: o.clock,
-    metrics: createMetrics(),
+    metrics: o.metrics ?? createMetrics(),
     log: createLogger('silent'),
     appId: 'thermostat',
     batchSize: BATCH,
-    commitIntervalMs: 3_600_000,
+    commitIntervalMs: o.commitIntervalMs ?? 3_600_000,
+    commitMinIntervalMs: o.commitMinIntervalMs,
     idleTimeoutMs: o.idleTimeoutMs,
     maxDirtyBeforeCheckpoint: o.maxDirtyBeforeCheckpoint,
     onFatal: o.onFatal,
@@ -183,25 +203,34 @@ function fakeJob<S extends SourcePort = FakeSource>(o: {
 
 const okSink: SinkPort = { send() {}, flush: async () => {}, disconnect: async () => {} };
 
-async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
-  const t0 = 28_333_334 * 60_000;
-  const records = userRecords(users, t0);
+/**
+ * fakeJob on a fresh clock at `t0` and memory store, wired as in runtime/kafka/run-job.ts: offsets
+ * go to Kafka only once their checkpoint is durable.
+ */
+function durableJob(
+  t0: number,
+  o: Omit<Parameters<typeof fakeJob<FakeSource>>[0], 'clock' | 'store' | 'writeBehind'>,
+) {
   const store = new MemoryCheckpointStore();
   const clock = new VirtualTime(t0);
   let job: KafkaJob | null = null;
-  let fatal = false;
-  // Wired as in runtime/kafka/run-job.ts: offsets go to Kafka only once their checkpoint is durable.
   const writeBehind = new WriteBehind({
     store,
     maxQueuedEntries: 1_000_000,
     clock,
     onDurable: (task, offsets) => void job?.onDurable(task, offsets),
   });
-  const made = fakeJob({
-    clock,
+  const made = fakeJob<FakeSource>({ ...o, clock, store, writeBehind });
+  job = made.job;
+  return { ...made, store, clock, writeBehind };
+}
+
+async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onFatal?: (e: Error) => void) {
+  const t0 = 28_333_334 * 60_000;
+  const records = userRecords(users, t0);
+  let fatal = false;
+  const made = durableJob(t0, {
     records,
-    store,
-    writeBehind,
     sink,
     idleTimeoutMs: 3_600_000,
     maxDirtyBeforeCheckpoint: maxDirty,
@@ -212,7 +241,7 @@ async function run(users: number, maxDirty: number, sink: SinkPort = okSink, onF
         onFatal(e);
       }),
   });
-  job = made.job;
+  const { job, store, clock, writeBehind } = made;
   await job.start();
   const userSource = made.userSource();
   await runUntil(clock, () => userSource.drained || fatal);
@@ -265,17 +294,8 @@ test('below the bound nothing is checkpointed before the commit interval', async
 test('checkpoint rounds: a task with nothing new sends no commit; new input is written; an idle task still writes every 10 s', async () => {
   const t0 = 28_333_334 * 60_000;
   const records = userRecords(60, t0);
-  const store = new MemoryCheckpointStore();
-  const clock = new VirtualTime(t0);
-  let job: KafkaJob | null = null;
-  const writeBehind = new WriteBehind({
-    store,
-    maxQueuedEntries: 1_000_000,
-    clock,
-    onDurable: (task, offsets) => void job?.onDurable(task, offsets),
-  });
-  const made = fakeJob({ clock, records, store, writeBehind, sink: okSink, idleTimeoutMs: 3_600_000 });
-  job = made.job;
+  const made = durableJob(t0, { records, sink: okSink, idleTimeoutMs: 3_600_000 });
+  const { job, store, clock, writeBehind } = made;
   await job.start();
   const userSource = made.userSource();
   await runUntil(clock, () => userSource.drained);
@@ -316,6 +336,130 @@ test('earlyCheckpointDue: over the bound, not while a round runs or after a stal
   assert.equal(earlyCheckpointDue({ ...base, dirtyPerTask: [] }), false);
   assert.equal(earlyCheckpointDue({ ...base, roundRunning: true, dirtyPerTask: [500] }), false);
   assert.equal(earlyCheckpointDue({ ...base, held: true, dirtyPerTask: [500] }), false);
+});
+
+test('busyCheckpointDue: after the minimum interval, once the interactions pay for the tasks written', () => {
+  const base = { sinceLastRoundMs: 100, minIntervalMs: 100, roundRunning: false, held: false };
+  const per = INTERACTIONS_PER_CHECKPOINT_CALL;
+  assert.equal(per, 100); // 0.01 Redis calls per interaction at most
+  assert.equal(busyCheckpointDue({ ...base, interactions: 13 * per, tasksToWrite: 13 }), true);
+  assert.equal(busyCheckpointDue({ ...base, interactions: 13 * per - 1, tasksToWrite: 13 }), false);
+  assert.equal(busyCheckpointDue({ ...base, interactions: 2 * per, tasksToWrite: 1 }), true);
+  assert.equal(busyCheckpointDue({ ...base, interactions: 0, tasksToWrite: 0 }), false); // nothing to write
+  const due = { interactions: 10 * per, tasksToWrite: 2 };
+  assert.equal(busyCheckpointDue({ ...base, ...due, sinceLastRoundMs: 99 }), false); // too soon
+  assert.equal(busyCheckpointDue({ ...base, ...due, minIntervalMs: 0, sinceLastRoundMs: 5000 }), false); // off
+  assert.equal(busyCheckpointDue({ ...base, ...due, roundRunning: true }), false);
+  assert.equal(busyCheckpointDue({ ...base, ...due, held: true }), false);
+});
+
+/** Rounds started per trigger (thermostat_checkpoint_rounds_total). */
+async function roundsByTrigger(metrics: Metrics): Promise<Record<string, number>> {
+  const out: Record<string, number> = { interval: 0, dirty: 0, busy: 0 };
+  for (const v of (await metrics.checkpointRounds.get()).values) out[String(v.labels.trigger)] = v.value;
+  return out;
+}
+
+/**
+ * `users` interactions of distinct users produced at `perMs` per millisecond (a record's timestamp
+ * is when the paced source hands it out), under the given commit interval and minimum interval.
+ * The fake job owns three tasks (user, content, allocator), so a busy round needs 300 interactions.
+ * Returns the rounds per trigger and how many users Redis held once the last record was consumed.
+ */
+async function pacedRun(o: {
+  users: number;
+  perMs: number;
+  commitIntervalMs: number;
+  minIntervalMs: number;
+  /** The i-th record at `t` (default: an interaction of user `u<i>`). */
+  record?: (i: number, t: number) => RawRecord;
+}) {
+  const t0 = 28_333_334 * 60_000;
+  const at = (i: number) => t0 + Math.floor(i / o.perMs);
+  const make = o.record ?? ((i: number, t: number) => interactionAt(i, t, t));
+  const records = Array.from({ length: o.users }, (_, i) => make(i, at(i)));
+  const metrics = createMetrics();
+  const made = durableJob(t0, {
+    records,
+    sink: okSink,
+    idleTimeoutMs: 3_600_000,
+    commitIntervalMs: o.commitIntervalMs,
+    commitMinIntervalMs: o.minIntervalMs,
+    metrics,
+  });
+  const { job, store, clock, writeBehind } = made;
+  await job.start();
+  const userSource = made.userSource();
+  userSource.paced = true;
+  await runUntil(clock, () => userSource.drained);
+  const elapsedMs = clock.now() - t0;
+  await drive(clock, job.roundSettled());
+  await drive(clock, writeBehind.flush());
+  const keys = records.map((r) => r.key!);
+  const durableUsers = (await store.load({ stage: 'user', partition: 0 }, 'user', keys)).size;
+  const rounds = await roundsByTrigger(metrics);
+  const busy = job.busyCheckpoints;
+  await drive(clock, job.stop());
+  return { rounds, busy, durableUsers, elapsedMs };
+}
+
+test('under load, busy rounds follow the minimum interval and replace the interval rounds', async () => {
+  // 3,000 interactions at 4,000/s: 300 arrive within 75 ms, so the 100 ms minimum interval sets
+  // the pace; the one-second timer restarts from each busy round and never fires.
+  const r = await pacedRun({ users: 3000, perMs: 4, commitIntervalMs: 1000, minIntervalMs: 100 });
+  assert.ok(r.elapsedMs >= 749, `ran ${r.elapsedMs} ms of virtual time`);
+  assert.equal(r.rounds.interval, 0, `rounds ${JSON.stringify(r.rounds)}`);
+  assert.equal(r.rounds.busy, r.busy);
+  // One per ≈ 100 ms (a poll every 5 ms with nothing new: a round starts ≤ 5 ms late).
+  assert.ok(r.busy >= 6 && r.busy <= 7, `busy rounds ${r.busy}`);
+  // What Redis holds lags the input by about one minimum interval.
+  assert.ok(r.durableUsers >= 3000 - 4 * 110, `users durable when the last was consumed: ${r.durableUsers}`);
+});
+
+test('a busy round waits until the interactions pay for every task it could write', async () => {
+  // 1,500 interactions at 1,000/s: 100 interactions per task for 3 tasks take 300 ms.
+  const r = await pacedRun({ users: 1500, perMs: 1, commitIntervalMs: 1000, minIntervalMs: 100 });
+  assert.ok(r.busy >= 4 && r.busy <= 5, `busy rounds ${r.busy}`);
+  assert.equal(r.rounds.interval, 0, `rounds ${JSON.stringify(r.rounds)}`);
+  assert.ok(r.durableUsers >= 1500 - 310, `users durable when the last was consumed: ${r.durableUsers}`);
+});
+
+test('at a low rate the interval rules: no busy round, so no more Redis calls', async () => {
+  // 200 interactions at 50/s (4 s): 300 would take 6 s, so the 1 s timer comes first.
+  const r = await pacedRun({ users: 200, perMs: 0.05, commitIntervalMs: 1000, minIntervalMs: 100 });
+  assert.equal(r.busy, 0);
+  assert.ok(r.rounds.interval >= 3 && r.rounds.interval <= 4, `rounds ${JSON.stringify(r.rounds)}`);
+});
+
+test('only interactions count: re-key markers reaching the user stage start no busy round', async () => {
+  // The first busy test's rate, but header-only markers on the re-key topic (every user task
+  // sends them to every re-key partition): no interaction, so nothing pays for a round.
+  const marker = (i: number, t: number): RawRecord => ({
+    topic: names.userRekey,
+    partition: 0,
+    offset: i,
+    key: null,
+    value: null,
+    timestamp: t,
+    headers: rekeyMarkerHeaders(0, t - 1000, false, null),
+  });
+  const r = await pacedRun({
+    users: 3000,
+    perMs: 4,
+    commitIntervalMs: 1000,
+    minIntervalMs: 100,
+    record: marker,
+  });
+  assert.equal(r.busy, 0);
+  assert.deepEqual(r.rounds, { interval: 0, dirty: 0, busy: 0 });
+});
+
+test('commitMinIntervalMs 0: rounds only at the interval, whatever the rate', async () => {
+  // The first busy test's input: over in 750 ms, before the first 1 s round.
+  const r = await pacedRun({ users: 3000, perMs: 4, commitIntervalMs: 1000, minIntervalMs: 0 });
+  assert.equal(r.busy, 0);
+  assert.deepEqual(r.rounds, { interval: 0, dirty: 0, busy: 0 });
+  assert.equal(r.durableUsers, 0);
 });
 
 test('a producer flush failing while the broker is away is retried with the same cut: nothing drained is lost', async () => {

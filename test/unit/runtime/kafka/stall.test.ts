@@ -35,3 +35,15 @@ test('short intervals: a stall is at least 3 s; restart() starts the timer afres
   assert.equal(g.held(), false);
   assert.equal(g.round(), null);
 });
+
+test('an early round counts as a round: the next gap is measured from it', () => {
+  const clock = new ManualClock(0);
+  const g = new StallGuard(clock, 1000);
+  clock.advance(2500);
+  g.earlyRound(); // the commit timer restarts from here
+  clock.advance(2500);
+  assert.equal(g.held(), false); // 5 s since the last timer round, 2.5 s since the early one
+  assert.equal(g.round(), null);
+  clock.advance(3001);
+  assert.equal(g.held(), true); // a stall after it is still one
+});
