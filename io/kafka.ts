@@ -165,7 +165,7 @@ export class KafkaSource {
         // The group moved on while the hook ran (a newer rebalance, or the assignment was lost
         // while this process was stalled): librdkafka refuses the stale assignment ("Erroneous
         // state") and the next rebalance event follows. Undo the hook without writing anything;
-        // throwing here used to end the process (an unhandled rejection). The hook has acquired
+        // throwing here would end the process (an unhandled rejection). The hook has acquired
         // the tasks already, which is why a stopping job acquires nothing (runtime/kafka/rebalance.ts).
         this.opts.onError?.(
           new ThermostatError('DEPENDENCY', `stale assignment refused: ${(e as Error).message}`, {
