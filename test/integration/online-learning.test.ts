@@ -145,8 +145,10 @@ test(
       env: {
         THERMOSTAT_LOG_LEVEL: process.env.THERMOSTAT_TEST_LEARN_LOG ? 'info' : 'warn',
         THERMOSTAT_CONFIG: configFile,
-        // Checkpoints 15 s apart: the kill leaves learned ticks for the replay to emit again.
+        // Checkpoints 15 s apart, never earlier under load: the kill leaves learned ticks for the
+        // replay to emit again.
         THERMOSTAT_COMMIT_INTERVAL_MS: '15000',
+        THERMOSTAT_COMMIT_MIN_INTERVAL_MS: '0',
         THERMOSTAT_WATERMARK_IDLE_TIMEOUT_MS: '500',
         THERMOSTAT_TICK_MS: '60000',
         THERMOSTAT_KAFKA_RDKAFKA: JSON.stringify({ 'group.instance.id': `${appId}-0` }),
