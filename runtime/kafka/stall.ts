@@ -1,8 +1,8 @@
 // Stall detection: a process frozen (SIGSTOP, VM pause, long GC) longer than a few commit intervals
 // may have lost its partitions meanwhile without knowing yet. The commit timer's rounds measure
 // the gap between them (an early round restarts the timer, so it counts as one); after a stall one
-// round is skipped and early rounds wait for the next regular one, so the consumers can learn of a lost assignment (dropped tasks) before this
-// instance writes changelogs or checkpoints as a zombie.
+// round is skipped and early rounds wait for the next regular one, so the consumers can learn of a
+// lost assignment (dropped tasks) before this instance writes changelogs or checkpoints as a zombie.
 import type { Clock } from '../../core/clock.js';
 
 export class StallGuard {
