@@ -21,6 +21,8 @@ import type {
   UserMindState,
 } from '../../schemas/types.js';
 import { contentStateCodec, userMindCodec } from '../../state/codecs.js';
+import { DEFAULT_AGENT_CONFIG } from '../../agents/config.js';
+import { contentAgentCodec, userStateCodec } from '../../pipelines/state-codecs.js';
 import { uniqueName } from './kafka.js';
 import { produceRaw, readRaw } from './raw-records.js';
 import { TestRedis } from '../../bench/support/redis-server.js';
@@ -250,6 +252,7 @@ export async function readRedisState(
   const contents = new Map<string, ContentState>();
   const usersInternal = new Map<string, unknown>();
   const contentsInternal = new Map<string, unknown>();
+  const userInternal = userStateCodec(DEFAULT_AGENT_CONFIG); // decode reads no configuration
   const read = async (key: string) => {
     const h = (await redis.hgetallBuffer(key)) as Record<string, Buffer>;
     return Object.keys(h).length === 0 ? null : h;
@@ -257,14 +260,16 @@ export async function readRedisState(
   for (const id of ref.users.keys()) {
     const h = await read(userMindKey(appId, id, PARTITIONS));
     if (!h) continue;
-    users.set(id, userMindCodec.decode(h, Number(h.version.toString())));
-    usersInternal.set(id, JSON.parse(h.s.toString()));
+    const version = Number(h.version.toString());
+    users.set(id, userMindCodec.decode(h, version));
+    usersInternal.set(id, userInternal.decode(h, version));
   }
   for (const id of ref.contents.keys()) {
     const h = await read(contentStateKey(appId, id, PARTITIONS));
     if (!h) continue;
-    contents.set(id, contentStateCodec.decode(h, Number(h.version.toString())));
-    contentsInternal.set(id, JSON.parse(h.s.toString()));
+    const version = Number(h.version.toString());
+    contents.set(id, contentStateCodec.decode(h, version));
+    contentsInternal.set(id, contentAgentCodec.decode(h, version));
   }
   return { users, contents, usersInternal, contentsInternal };
 }
