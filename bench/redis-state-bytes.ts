@@ -7,74 +7,20 @@
 // turns a hash with any longer value into a hash table). Prints one JSON line.
 //   npx tsx bench/redis-state-bytes.ts [states=100000]
 import { DEFAULT_AGENT_CONFIG as cfg } from '../agents/config.js';
-import { applyUserInteraction, newUserState, type UserAgentState } from '../agents/user.js';
-import { applyPublished, type ContentAgentState } from '../agents/content.js';
+import type { UserAgentState } from '../agents/user.js';
+import type { ContentAgentState } from '../agents/content.js';
 import { contentAgentCodec, userStateCodec } from '../pipelines/state-codecs.js';
 import type { ValueCodec } from '../state/codecs.js';
-import type { UserInteraction } from '../schemas/types.js';
 import { IDLE_TTL } from '../core/config.js';
 import { stateExpiry } from '../state/expiry.js';
 import { STORE_CONTENT, STORE_USER_MIND } from '../state/keys.js';
 import { RedisCheckpointStore } from '../state/redis-checkpoint.js';
 import type { CheckpointEntry } from '../state/store.js';
 import { TestRedis } from './support/redis-server.js';
+import { contentWithTraffic, userAfter } from './support/sample-states.js';
 
 const count = Number(process.argv[2] ?? 100_000);
 const BATCH = 5_000;
-
-function userAfter(id: string, n: number): UserAgentState {
-  const s = newUserState(id, cfg);
-  for (let i = 0; i < n; i++) {
-    const ev: UserInteraction = {
-      event_id: `${id}-e${i}`,
-      user_id: id,
-      content_id: `c${(i * 7919) % 10_000}`,
-      category: `cat${i % 7}`,
-      event_time: 1_700_000_000_000 + i * 60_000,
-      click: i % 3 === 0,
-      dwell_ms: 5000,
-      completion: i % 2 === 0 ? 0.9 : 0.1,
-      shared: i % 5 === 0,
-      is_new_content: i % 4 === 0,
-      heated: false,
-      allocation_id: null,
-    };
-    applyUserInteraction(s, ev, i, cfg);
-  }
-  return s;
-}
-
-function contentWithTraffic(id: string): ContentAgentState {
-  const s = applyPublished(
-    undefined,
-    {
-      content_id: id,
-      creator_id: `creator-${id}`,
-      category: 'cat3',
-      quality_score: 0.62,
-      published_at: 1_700_000_000_000,
-      creator_followers: 1200,
-    },
-    cfg,
-  );
-  Object.assign(s, {
-    exposure: 740,
-    clicks: 61,
-    engaged: 38,
-    shares: 4,
-    completionSum: 41.7,
-    heatedImpressions: 200,
-  });
-  s.outcomes[`a${id}`] = {
-    allocation_id: `a${id}`,
-    content_id: id,
-    impressions: 200,
-    clicks: 17,
-    completions: 11,
-    shares: 1,
-  };
-  return s;
-}
 
 interface Kind<V extends { id: string; version: number }> {
   stage: 'user' | 'content';
@@ -125,9 +71,14 @@ async function bytesPerState<V extends { id: string; version: number }>(
 
 const userCodec = userStateCodec(cfg);
 const kinds: Record<string, Kind<UserAgentState> | Kind<ContentAgentState>> = {
-  user_1: { stage: 'user', store: STORE_USER_MIND, codec: userCodec, make: (id) => userAfter(id, 1) },
-  user_20: { stage: 'user', store: STORE_USER_MIND, codec: userCodec, make: (id) => userAfter(id, 20) },
-  content: { stage: 'content', store: STORE_CONTENT, codec: contentAgentCodec, make: contentWithTraffic },
+  user_1: { stage: 'user', store: STORE_USER_MIND, codec: userCodec, make: (id) => userAfter(id, 1, cfg) },
+  user_20: { stage: 'user', store: STORE_USER_MIND, codec: userCodec, make: (id) => userAfter(id, 20, cfg) },
+  content: {
+    stage: 'content',
+    store: STORE_CONTENT,
+    codec: contentAgentCodec,
+    make: (id) => contentWithTraffic(id, cfg),
+  },
 };
 const out: Record<string, number> = {};
 for (const [name, kind] of Object.entries(kinds)) {

@@ -4,9 +4,9 @@ import fc from 'fast-check';
 import { parseAgentConfig } from '../../../agents/config.js';
 import type { CheatVerdict } from '../../../agents/anticheat.js';
 import { newContentState, type ContentAgentState } from '../../../agents/content.js';
-import { applyUserInteraction, newUserState, type UserAgentState } from '../../../agents/user.js';
+import type { UserAgentState } from '../../../agents/user.js';
+import { userAfter as sampleUser } from '../../../bench/support/sample-states.js';
 import { contentAgentCodec, userStateCodec } from '../../../pipelines/state-codecs.js';
-import type { UserInteraction } from '../../../schemas/types.js';
 import type { FieldValue } from '../../../state/store.js';
 
 const cfg = parseAgentConfig({});
@@ -16,27 +16,7 @@ const asStored = (fields: Record<string, FieldValue>): Record<string, Buffer> =>
   Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, Buffer.from(v)]));
 const roundTrip = (s: UserAgentState): UserAgentState => codec.decode(asStored(codec.encode(s)), s.version);
 
-function userAfter(n: number): UserAgentState {
-  const s = newUserState('user-123456', cfg);
-  for (let i = 0; i < n; i++) {
-    const ev: UserInteraction = {
-      event_id: `e${i}`,
-      user_id: s.id,
-      content_id: `c${i}`,
-      category: `cat${i % 7}`,
-      event_time: 1_700_000_000_000 + i * 60_000,
-      click: i % 3 === 0,
-      dwell_ms: 5000,
-      completion: i % 2 === 0 ? 0.9 : 0.1,
-      shared: i % 5 === 0,
-      is_new_content: i % 4 === 0,
-      heated: false,
-      allocation_id: null,
-    };
-    assert.ok(applyUserInteraction(s, ev, i, cfg).applied);
-  }
-  return s;
-}
+const userAfter = (n: number): UserAgentState => sampleUser('user-123456', n, cfg);
 
 test('a user state round-trips exactly, in the field order of a new state, at under half the bytes of JSON', () => {
   for (const n of [0, 1, 5, 40]) {
@@ -63,57 +43,36 @@ test('any state round-trips: list values outside int32 fall back to JSON, which 
       maxLength: 5,
     }),
   );
+  const userArb: fc.Arbitrary<UserAgentState> = fc
+    .record({
+      id: fc.string({ minLength: 1, maxLength: 20 }),
+      exploitation: num,
+      curiosity: num,
+      fatigue: num,
+      satisfaction: num,
+      explore: num,
+      since: num,
+      sinceRegistered: fc.boolean(),
+      t: num,
+      version: num,
+      lastCat: num,
+      run: num,
+      seq: list,
+      ids: list,
+      engaged: list,
+      ck: num,
+      ue: num,
+      aTick: num,
+      aCats: list,
+    })
+    .map((s) => ({ ...s })); // plain objects, as the agent builds them
   fc.assert(
-    fc.property(
-      fc.record({
-        id: fc.string({ minLength: 1, maxLength: 20 }),
-        nums: fc.array(num, { minLength: 13, maxLength: 13 }),
-        sinceRegistered: fc.boolean(),
-        lists: fc.array(list, { minLength: 4, maxLength: 4 }),
-      }),
-      ({ id, nums, sinceRegistered, lists }) => {
-        const [
-          exploitation,
-          curiosity,
-          fatigue,
-          satisfaction,
-          explore,
-          since,
-          t,
-          version,
-          lastCat,
-          run,
-          ck,
-          ue,
-          aTick,
-        ] = nums;
-        const s: UserAgentState = {
-          id,
-          exploitation,
-          curiosity,
-          fatigue,
-          satisfaction,
-          explore,
-          since,
-          sinceRegistered,
-          t,
-          version,
-          lastCat,
-          run,
-          seq: lists[0],
-          ids: lists[1],
-          engaged: lists[2],
-          ck,
-          ue,
-          aTick,
-          aCats: lists[3],
-        };
-        const stored = asStored(codec.encode(s));
-        const fitsInt32 = [s.seq, s.ids, s.aCats].every((l) => l.every((v) => v === (v | 0)));
-        assert.equal(stored.s[0] === 0x7b, !fitsInt32, 'JSON only when a list value is not an int32');
-        assert.deepEqual(codec.decode(stored, version), s);
-      },
-    ),
+    fc.property(userArb, (s) => {
+      const stored = asStored(codec.encode(s));
+      const fitsInt32 = [s.seq, s.ids, s.aCats].every((l) => l.every((v) => v === (v | 0)));
+      assert.equal(stored.s[0] === 0x7b, !fitsInt32, 'JSON only when a list value is not an int32');
+      assert.deepEqual(codec.decode(stored, s.version), s);
+    }),
     { numRuns: 300 },
   );
 });
