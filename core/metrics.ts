@@ -13,6 +13,10 @@ export function createMetrics(
 ) {
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register });
   const build = opts.build ?? buildInfo();
+  // Produced records are counted once per record on the hot path, where prom-client's inc (label
+  // hashing per call) cost ≈ 2 % of the job's CPU: they are tallied per stage and topic in plain
+  // maps and added to the counter whenever it is read (scrape or get), so every read is exact.
+  const outTallies = new Map<string, Map<string, number>>();
   const m = {
     register,
     buildInfo: new Gauge({
@@ -32,7 +36,19 @@ export function createMetrics(
       help: 'Records produced, per topic and stage.',
       labelNames: ['topic', 'stage'],
       registers: [register],
+      collect() {
+        for (const [stage, byTopic] of outTallies) {
+          for (const [topic, n] of byTopic) if (n > 0) this.inc({ topic, stage }, n);
+          byTopic.clear();
+        }
+      },
     }),
+    /** The tally of `stage`'s produced records per topic, added to `recordsOut` when it is read. */
+    recordsOutTally(stage: string): Map<string, number> {
+      let byTopic = outTallies.get(stage);
+      if (byTopic === undefined) outTallies.set(stage, (byTopic = new Map()));
+      return byTopic;
+    },
     dlqRecords: new Counter({
       name: 'thermostat_dlq_records_total',
       help: 'Records sent to a dead-letter queue, per source topic and reason.',

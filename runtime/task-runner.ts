@@ -76,10 +76,11 @@ export function makeCollector(
   metrics: Metrics | undefined,
   stage: string,
 ): Collector {
+  const sent = metrics?.recordsOutTally(stage);
   return {
     send(record: OutRecord): void {
       sink.send(record, record.bytes ?? serde.encode(record.schema, record.value));
-      metrics?.recordsOut.inc({ topic: record.topic, stage });
+      if (sent) sent.set(record.topic, (sent.get(record.topic) ?? 0) + 1);
     },
     late(record: InRecord, reason: string): void {
       sink.late(rawOf(record), reason);
