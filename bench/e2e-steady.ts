@@ -1,7 +1,8 @@
 // The end-to-end run of `thermostat bench` (bench/kafka-runs.ts e2eThroughput: the job as a child
 // process on the local Kafka with a private redis-server, interactions produced as fast as the
-// producer goes) at a size where start-up work no longer weighs: the quick part's 60k interactions
-// end within seconds of the job's JIT and first loads, which inflates the CPU per interaction.
+// producer goes) at a size where start-up weighs little: the quick part's 60k interactions last a
+// few seconds, and in a profile of one quick run module loading and compilation took ≈ 8 % of the
+// job's main-thread CPU.
 // Prints one JSON line: throughput, max lag and CPU µs per interaction of job (by thread group),
 // broker, Redis and producer.
 //   npx tsx bench/e2e-steady.ts [interactions=400000] [users=200000] [contents=10000]
