@@ -162,14 +162,7 @@ export function applyContentInteraction(
     // Rounded so thousands of 0.1 steps do not drift (budget × 10 must stay an exact count).
     s.budget = Math.max(0, Math.round((s.budget - 1 / cfg.content.impressionsPerBudgetUnit) * 1e9) / 1e9);
     if (ev.allocation_id) {
-      const o = (s.outcomes[ev.allocation_id] ??= {
-        allocation_id: ev.allocation_id,
-        content_id: s.id,
-        impressions: 0,
-        clicks: 0,
-        completions: 0,
-        shares: 0,
-      });
+      const o = outcomeOf(s, ev.allocation_id);
       o.impressions += 1;
       if (ev.click) o.clicks += 1;
       if (ev.click && ev.completion >= cfg.user.engagedCompletion) o.completions += 1;
@@ -178,6 +171,30 @@ export function applyContentInteraction(
   }
   s.updatedAt = Math.max(s.updatedAt, ev.event_time);
   s.version += 1;
+}
+
+/**
+ * The outcome of `allocationId`, created on its first impression. The id comes from input, so it
+ * is read and written as an own property only: `__proto__` or `constructor` would otherwise reach
+ * Object.prototype or Object itself, and their counts would be lost.
+ */
+function outcomeOf(s: ContentAgentState, allocationId: string): AllocationOutcome {
+  if (Object.hasOwn(s.outcomes, allocationId)) return s.outcomes[allocationId];
+  const o: AllocationOutcome = {
+    allocation_id: allocationId,
+    content_id: s.id,
+    impressions: 0,
+    clicks: 0,
+    completions: 0,
+    shares: 0,
+  };
+  Object.defineProperty(s.outcomes, allocationId, {
+    value: o,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+  return o;
 }
 
 /** Returns the per-allocation outcomes accumulated since the last drain (sorted by id) and clears them. */

@@ -213,3 +213,24 @@ test('outcomes are aggregated per allocation id and drained once', () => {
   assert.deepEqual(drainAllocationOutcomes(s), []);
   assert.equal(s.heatedImpressions, 3);
 });
+
+test('allocation ids from input that name Object properties are outcomes like any other, and pollute nothing', () => {
+  const s = content();
+  const ids = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
+  for (const allocation_id of ids)
+    applyContentInteraction(
+      s,
+      interaction({ heated: true, event_time: start + 1, allocation_id }),
+      false,
+      cfg,
+    );
+  // Checkpointed state goes through JSON or Avro: the outcomes survive the round trip too.
+  const restored = JSON.parse(JSON.stringify(s)) as ContentAgentState;
+  for (const state of [s, restored])
+    assert.deepEqual(
+      drainAllocationOutcomes(state).map((o) => [o.allocation_id, o.impressions]),
+      ids.toSorted().map((id) => [id, 1]),
+    );
+  assert.equal(({} as Record<string, unknown>).impressions, undefined);
+  assert.equal((Object as unknown as Record<string, unknown>).impressions, undefined);
+});
