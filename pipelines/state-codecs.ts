@@ -14,7 +14,13 @@ function withInternal<V, R>(
   internal: InternalCodec<V>,
 ): ValueCodec<V> {
   return {
-    encode: (value) => ({ ...publicCodec.encode(toPublic(value)), s: internal.encode(value) }),
+    encode: (value) => {
+      // Once per changed key per checkpoint: `s` joins the public codec's fields object (a fresh
+      // one per call, state/codecs.ts recordCodec) rather than a copy of it.
+      const fields = publicCodec.encode(toPublic(value));
+      fields.s = internal.encode(value);
+      return fields;
+    },
     decode: (fields) => {
       const raw = fields.s;
       if (raw === undefined) throw new Error('checkpointed state has no internal field "s"');
