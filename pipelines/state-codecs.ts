@@ -58,6 +58,8 @@ function avroInternal<V extends { id: string }>(
   fields: Record<keyof Body<V>, avro.schema.AvroSchema>,
   idField: string,
   build: (id: string, body: Body<V>) => V,
+  /** False for a value the schema holds but decoding would not give back (written as JSON). */
+  fits: (value: V) => boolean = () => true,
 ): InternalCodec<V> {
   const type = avro.Type.forSchema({
     type: 'record',
@@ -67,6 +69,7 @@ function avroInternal<V extends { id: string }>(
   });
   return {
     encode(value) {
+      if (!fits(value)) return json.encode(value);
       let end: number;
       try {
         scratch[0] = AVRO_V1;
@@ -197,6 +200,9 @@ const contentInternal = avroInternal<ContentAgentState>(
     for (const [k, o] of Object.entries(b.outcomes)) outcomes[k] = { ...o };
     return { id, ...b, outcomes };
   },
+  // avsc decodes a map by assignment, which would turn the key `__proto__` (an allocation id from
+  // input) into a prototype: such a state goes as JSON, whose parse keeps it a key.
+  (s) => !Object.hasOwn(s.outcomes, '__proto__'),
 );
 
 export const userStateCodec = (cfg: AgentConfig): ValueCodec<UserAgentState> =>

@@ -5,7 +5,7 @@ import { parseAgentConfig } from '../../../agents/config.js';
 import type { CheatVerdict } from '../../../agents/anticheat.js';
 import { newContentState, type ContentAgentState } from '../../../agents/content.js';
 import type { UserAgentState } from '../../../agents/user.js';
-import { userAfter as sampleUser } from '../../../bench/support/sample-states.js';
+import { contentWithTraffic, userAfter as sampleUser } from '../../../bench/support/sample-states.js';
 import { contentAgentCodec, userStateCodec } from '../../../pipelines/state-codecs.js';
 import type { FieldValue } from '../../../state/store.js';
 
@@ -137,11 +137,11 @@ const contentArb: fc.Arbitrary<ContentAgentState> = (() => {
     .map((s) => ({ ...s }));
 })();
 
-test('a content state round-trips exactly, in the field order of a new state, through the binary form', () => {
+test('a content state round-trips exactly, in the field order of a new state, binary unless an outcome is keyed __proto__', () => {
   fc.assert(
     fc.property(contentArb, (s) => {
       const fields = contentAgentCodec.encode(s);
-      assert.ok(Buffer.isBuffer(fields.s), 'binary form');
+      assert.equal(Buffer.isBuffer(fields.s), !Object.hasOwn(s.outcomes, '__proto__'), 'binary form');
       const back = contentAgentCodec.decode(asStored(fields), s.version);
       assert.deepEqual(back, s);
       assert.equal(JSON.stringify(back), JSON.stringify(s));
@@ -162,4 +162,24 @@ test('a content state checkpointed as JSON restores', () => {
     }),
     { numRuns: 50 },
   );
+});
+
+test('outcomes keyed by allocation ids that name Object properties restore as keys', () => {
+  const s = contentWithTraffic('c9', cfg);
+  for (const ids of [
+    ['constructor', 'toString'],
+    ['__proto__', 'constructor'],
+  ]) {
+    const state = { ...s, outcomes: { ...s.outcomes } };
+    for (const id of ids)
+      Object.defineProperty(state.outcomes, id, {
+        value: { allocation_id: id, content_id: 'c9', impressions: 1, clicks: 0, completions: 0, shares: 0 },
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    const back = contentAgentCodec.decode(asStored(contentAgentCodec.encode(state)), state.version);
+    assert.deepEqual(Object.keys(back.outcomes).sort(), Object.keys(state.outcomes).sort());
+    assert.deepEqual(back, state);
+  }
 });
