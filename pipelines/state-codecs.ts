@@ -44,9 +44,9 @@ interface InternalCodec<V> {
 // time to encode or decode. Numbers are doubles, so every value round-trips exactly. The id is not
 // repeated: it is the public id field of the same hash. The first byte tells the forms apart
 // (JSON starts with `{`); a state the schema cannot hold exactly (a list value outside int32, kept
-// by the compact user store's overflow path) is written as JSON, which decode reads as well. A
-// changed schema takes the next format byte, and decode keeps reading the older ones: the state
-// a rolled-back or older pod wrote must still restore.
+// by the compact user store's overflow path; an outcome keyed `__proto__`) is written as JSON,
+// which decode reads as well. A changed schema takes the next format byte, and decode keeps
+// reading the older ones: the state a rolled-back or older pod wrote must still restore.
 const AVRO_V1 = 1;
 const JSON_OPEN = 0x7b;
 let scratch = Buffer.alloc(4096);
